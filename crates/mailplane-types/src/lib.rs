@@ -1,0 +1,18 @@
+//! Mailplane's vocabulary, shared by every other crate.
+//!
+//! This crate exists so that the policy engine, the store, the library facade and the HTTP
+//! layer speak about the same things with the same types: typed ids, validated names, the
+//! three parties, the four RACI duties, activity ids, and the one transport-agnostic
+//! [`Error`]. It does no I/O.
+
+pub mod duty;
+pub mod error;
+pub mod ids;
+pub mod names;
+pub mod party;
+
+pub use duty::{Duty, Letters};
+pub use error::{Error, FieldError, PartyLetters, Refusal, Result};
+pub use ids::{AuditId, DomainId, MailboxId, OrgId, PartnerId, TenantId};
+pub use names::{ActivityId, DomainName, EmailAddress, LocalPart};
+pub use party::Party;
