@@ -1,1 +1,461 @@
-//! placeholder
+//! Mailplane's persistence.
+//!
+//! The [`DataStore`] owns the database connections (SQLite embedded by default, PostgreSQL
+//! for scale), runs the frozen migrations, converts rows into the resource types of
+//! `mailplane-types`, and maps database failures (a duplicate address, a domain in use) to
+//! [`mailplane_types::Error`] values instead of 500s.
+//!
+//! The store does not authorize: it is called by the `mailplane` facade after a decision.
+//! Every read of tenant data takes a [`Scope`], computed from the acting principal, so that
+//! an out-of-scope object is simply not found.
+
+pub mod audit;
+mod entity;
+mod migration;
+mod rows;
+mod write;
+
+use std::path::Path;
+use std::time::Duration;
+
+use sea_orm::sea_query::Query;
+use sea_orm::{
+    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, TransactionTrait,
+};
+use sea_orm_migration::MigratorTrait;
+use uuid::Uuid;
+
+use mailplane_types::resources::{AuditEntry, Domain, Mailbox, Partner, Tenant};
+use mailplane_types::{DomainId, Error, MailboxId, PartnerId, Result, TenantId};
+
+pub use audit::AuditReport;
+use entity::{audit_head, audit_log, domain, mailbox, partner, tenant};
+pub use write::{AuditRecord, MailboxChanges, NewMailbox, WriteTx};
+
+/// Which tenants a caller may see: all (provider), its partner's customers, or its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every tenant (provider principals).
+    All,
+    /// The tenants whose partner is this one (partner principals).
+    Partner(PartnerId),
+    /// Exactly this tenant (customer principals).
+    Tenant(TenantId),
+}
+
+/// A page request: items after `after` (exclusive) in id order, at most `limit`.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest {
+    /// The id of the last item of the previous page.
+    pub after: Option<Uuid>,
+    /// How many items at most (1 to 1000).
+    pub limit: u64,
+}
+
+/// One page of results and the cursor of the next one.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    /// The items, in stable id order.
+    pub items: Vec<T>,
+    /// The cursor to pass for the next page, absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Where the database lives.
+#[derive(Debug, Clone)]
+pub enum DatabaseLocation {
+    /// An SQLite file (created when missing).
+    Sqlite(std::path::PathBuf),
+    /// A PostgreSQL URL.
+    Postgres(String),
+}
+
+impl DatabaseLocation {
+    /// Reads a URL: `postgres://…`/`postgresql://…`, or `sqlite://path` / `sqlite:path`.
+    pub fn from_url(url: &str) -> Result<DatabaseLocation> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DatabaseLocation::Postgres(url.to_string()))
+        } else if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            Ok(DatabaseLocation::Sqlite(path.split('?').next().unwrap_or(path).into()))
+        } else {
+            Err(Error::invalid(
+                "database_url",
+                "must start with postgres://, postgresql:// or sqlite://",
+            ))
+        }
+    }
+}
+
+/// The database connections and every query Mailplane makes.
+#[derive(Clone)]
+pub struct DataStore {
+    /// Serialises writes. On SQLite a pool of one connection, so that write transactions
+    /// never meet a busy lock; on PostgreSQL the shared pool.
+    writer: DatabaseConnection,
+    /// Serves reads; several connections (SQLite WAL lets readers run beside the writer).
+    reader: DatabaseConnection,
+}
+
+/// Maps a database error to Mailplane's error: constraint violations become conflicts,
+/// connection failures become `Unavailable`, the rest are internal.
+pub fn db_error(e: DbErr) -> Error {
+    match e.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(m)) => Error::conflict(None, unique_message(&m)),
+        Some(SqlErr::ForeignKeyConstraintViolation(_)) => Error::conflict(
+            None,
+            "the object is still referenced by other objects, or refers to one that is gone",
+        ),
+        _ => match e {
+            DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => {
+                Error::Unavailable("the database is not reachable".into())
+            }
+            other => Error::internal(other),
+        },
+    }
+}
+
+fn unique_message(raw: &str) -> String {
+    let lower = raw.to_ascii_lowercase();
+    if lower.contains("address") {
+        "the address is already in use".into()
+    } else if lower.contains("domains") || lower.contains("name") {
+        "the name is already in use".into()
+    } else {
+        "a unique value is already in use".into()
+    }
+}
+
+impl DataStore {
+    /// Connects and runs the migrations.
+    pub async fn open(location: &DatabaseLocation) -> Result<DataStore> {
+        let store = match location {
+            DatabaseLocation::Sqlite(path) => Self::open_sqlite(path).await?,
+            DatabaseLocation::Postgres(url) => {
+                let mut opts = ConnectOptions::new(url.clone());
+                opts.max_connections(16)
+                    .min_connections(1)
+                    .connect_timeout(Duration::from_secs(10))
+                    .sqlx_logging(false);
+                let db = Database::connect(opts).await.map_err(db_error)?;
+                DataStore {
+                    writer: db.clone(),
+                    reader: db,
+                }
+            }
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn open_sqlite(path: &Path) -> Result<DataStore> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Error::invalid("data_dir", format!("cannot be created: {e}"))
+            })?;
+        }
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let connect = |max: u32| {
+            let mut opts = ConnectOptions::new(url.clone());
+            opts.max_connections(max)
+                .min_connections(1)
+                .sqlx_logging(false)
+                .map_sqlx_sqlite_opts(|o| {
+                    o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                        .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                        .busy_timeout(Duration::from_secs(10))
+                        .foreign_keys(true)
+                });
+            opts
+        };
+        let writer = Database::connect(connect(1)).await.map_err(db_error)?;
+        let reader = Database::connect(connect(4)).await.map_err(db_error)?;
+        Ok(DataStore { writer, reader })
+    }
+
+    /// Applies pending migrations (idempotent).
+    pub async fn migrate(&self) -> Result<()> {
+        migration::Migrator::up(&self.writer, None)
+            .await
+            .map_err(db_error)
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.writer.get_database_backend() {
+            DbBackend::Postgres => "postgres",
+            DbBackend::Sqlite => "sqlite",
+            _ => "other",
+        }
+    }
+
+    /// Whether the database answers a trivial query.
+    pub async fn ping(&self) -> Result<()> {
+        self.reader.ping().await.map_err(db_error)
+    }
+
+    /// Starts a write transaction. Everything done through it, audit rows included, commits
+    /// together or not at all.
+    pub async fn begin(&self) -> Result<WriteTx> {
+        let tx = self.writer.begin().await.map_err(db_error)?;
+        Ok(WriteTx::new(tx, self.writer.get_database_backend()))
+    }
+
+    /// A partner by id, if the scope may see it (provider: all; partner: itself).
+    pub async fn partner_get(&self, scope: Scope, id: PartnerId) -> Result<Option<Partner>> {
+        if !partner_visible(scope, id) {
+            return Ok(None);
+        }
+        let row = partner::Entity::find_by_id(id.uuid())
+            .one(&self.reader)
+            .await
+            .map_err(db_error)?;
+        Ok(row.map(rows::partner))
+    }
+
+    /// Partners the scope may see, in id order.
+    pub async fn partner_list(&self, scope: Scope, page: PageRequest) -> Result<Page<Partner>> {
+        let mut q = partner::Entity::find();
+        match scope {
+            Scope::All => {}
+            Scope::Partner(p) => q = q.filter(partner::Column::Id.eq(p.uuid())),
+            Scope::Tenant(_) => return Ok(Page { items: vec![], next_cursor: None }),
+        }
+        if let Some(after) = page.after {
+            q = q.filter(partner::Column::Id.gt(after));
+        }
+        let rows = q
+            .order_by_asc(partner::Column::Id)
+            .limit(page.limit + 1)
+            .all(&self.reader)
+            .await
+            .map_err(db_error)?;
+        paginate(rows, page.limit, |r| r.id, |r| Ok(rows::partner(r)))
+    }
+
+    /// A tenant by id, if it is in scope.
+    pub async fn tenant_get(&self, scope: Scope, id: TenantId) -> Result<Option<Tenant>> {
+        tenant_get_on(&self.reader, scope, id).await
+    }
+
+    /// Tenants in scope, in id order.
+    pub async fn tenant_list(&self, scope: Scope, page: PageRequest) -> Result<Page<Tenant>> {
+        let mut q = tenant::Entity::find();
+        match scope {
+            Scope::All => {}
+            Scope::Partner(p) => q = q.filter(tenant::Column::PartnerId.eq(p.uuid())),
+            Scope::Tenant(t) => q = q.filter(tenant::Column::Id.eq(t.uuid())),
+        }
+        if let Some(after) = page.after {
+            q = q.filter(tenant::Column::Id.gt(after));
+        }
+        let rows = q
+            .order_by_asc(tenant::Column::Id)
+            .limit(page.limit + 1)
+            .all(&self.reader)
+            .await
+            .map_err(db_error)?;
+        paginate(rows, page.limit, |r| r.id, rows::tenant)
+    }
+
+    /// A domain of a tenant (the caller has already resolved the tenant in its scope).
+    pub async fn domain_get(&self, tenant: TenantId, id: DomainId) -> Result<Option<Domain>> {
+        domain_get_on(&self.reader, tenant, id).await
+    }
+
+    /// Domains of a tenant, in id order.
+    pub async fn domain_list(&self, tenant: TenantId, page: PageRequest) -> Result<Page<Domain>> {
+        let mut q = domain::Entity::find().filter(domain::Column::TenantId.eq(tenant.uuid()));
+        if let Some(after) = page.after {
+            q = q.filter(domain::Column::Id.gt(after));
+        }
+        let rows = q
+            .order_by_asc(domain::Column::Id)
+            .limit(page.limit + 1)
+            .all(&self.reader)
+            .await
+            .map_err(db_error)?;
+        paginate(rows, page.limit, |r| r.id, rows::domain)
+    }
+
+    /// A mailbox of a tenant.
+    pub async fn mailbox_get(&self, tenant: TenantId, id: MailboxId) -> Result<Option<Mailbox>> {
+        mailbox_get_on(&self.reader, tenant, id).await
+    }
+
+    /// Mailboxes of a tenant, in id order.
+    pub async fn mailbox_list(&self, tenant: TenantId, page: PageRequest) -> Result<Page<Mailbox>> {
+        let mut q = mailbox::Entity::find().filter(mailbox::Column::TenantId.eq(tenant.uuid()));
+        if let Some(after) = page.after {
+            q = q.filter(mailbox::Column::Id.gt(after));
+        }
+        let rows = q
+            .order_by_asc(mailbox::Column::Id)
+            .limit(page.limit + 1)
+            .all(&self.reader)
+            .await
+            .map_err(db_error)?;
+        paginate(rows, page.limit, |r| r.id, rows::mailbox)
+    }
+
+    /// Audit rows in scope, in chain order. The cursor is the last `seq` seen.
+    pub async fn audit_list(
+        &self,
+        scope: Scope,
+        after_seq: Option<i64>,
+        limit: u64,
+    ) -> Result<Page<AuditEntry>> {
+        let mut q = audit_log::Entity::find();
+        match scope {
+            Scope::All => {}
+            Scope::Tenant(t) => q = q.filter(audit_log::Column::TenantId.eq(t.uuid())),
+            Scope::Partner(p) => {
+                let tenants = Query::select()
+                    .column(tenant::Column::Id)
+                    .from(tenant::Entity)
+                    .and_where(tenant::Column::PartnerId.eq(p.uuid()))
+                    .to_owned();
+                q = q.filter(audit_log::Column::TenantId.in_subquery(tenants));
+            }
+        }
+        if let Some(after) = after_seq {
+            q = q.filter(audit_log::Column::Seq.gt(after));
+        }
+        let rows = q
+            .order_by_asc(audit_log::Column::Seq)
+            .limit(limit + 1)
+            .all(&self.reader)
+            .await
+            .map_err(db_error)?;
+        paginate(rows, limit, |r| r.seq, rows::audit)
+    }
+
+    /// Walks the whole chain and reports the first break: an edited row, a removed row, or a
+    /// removed end of the chain.
+    pub async fn audit_verify(&self) -> Result<AuditReport> {
+        let mut prev_seq = 0i64;
+        let mut prev_hash = audit::GENESIS.to_string();
+        let mut rows = 0u64;
+        loop {
+            let batch = audit_log::Entity::find()
+                .filter(audit_log::Column::Seq.gt(prev_seq))
+                .order_by_asc(audit_log::Column::Seq)
+                .limit(1000)
+                .all(&self.reader)
+                .await
+                .map_err(db_error)?;
+            if batch.is_empty() {
+                break;
+            }
+            for row in batch {
+                if let Some(problem) = audit::check_link(prev_seq, &prev_hash, &row) {
+                    return Ok(AuditReport { rows, problem: Some(problem) });
+                }
+                rows += 1;
+                prev_seq = row.seq;
+                prev_hash = row.hash;
+            }
+        }
+        let head = audit_head::Entity::find_by_id(1)
+            .one(&self.reader)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| Error::internal("audit_head row is missing"))?;
+        let problem = if head.seq != prev_seq || head.hash != prev_hash {
+            Some(format!(
+                "the chain ends at row {prev_seq} but its head records row {}: rows at the end were removed",
+                head.seq
+            ))
+        } else {
+            None
+        };
+        Ok(AuditReport { rows, problem })
+    }
+
+    /// Runs raw SQL against the writer; for tests that tamper with the audit log.
+    #[doc(hidden)]
+    pub async fn execute_unprepared_for_tests(&self, sql: &str) -> Result<()> {
+        self.writer
+            .execute_unprepared(sql)
+            .await
+            .map(|_| ())
+            .map_err(db_error)
+    }
+
+    /// Applies a transaction-free statement: used by tests to learn which backend runs.
+    pub fn is_postgres(&self) -> bool {
+        self.writer.get_database_backend() == DbBackend::Postgres
+    }
+}
+
+fn partner_visible(scope: Scope, id: PartnerId) -> bool {
+    match scope {
+        Scope::All => true,
+        Scope::Partner(p) => p == id,
+        Scope::Tenant(_) => false,
+    }
+}
+
+pub(crate) async fn tenant_get_on<C: ConnectionTrait>(
+    db: &C,
+    scope: Scope,
+    id: TenantId,
+) -> Result<Option<Tenant>> {
+    let mut q = tenant::Entity::find_by_id(id.uuid());
+    match scope {
+        Scope::All => {}
+        Scope::Partner(p) => q = q.filter(tenant::Column::PartnerId.eq(p.uuid())),
+        Scope::Tenant(t) if t != id => return Ok(None),
+        Scope::Tenant(_) => {}
+    }
+    q.one(db).await.map_err(db_error)?.map(rows::tenant).transpose()
+}
+
+pub(crate) async fn domain_get_on<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    id: DomainId,
+) -> Result<Option<Domain>> {
+    domain::Entity::find_by_id(id.uuid())
+        .filter(domain::Column::TenantId.eq(tenant.uuid()))
+        .one(db)
+        .await
+        .map_err(db_error)?
+        .map(rows::domain)
+        .transpose()
+}
+
+pub(crate) async fn mailbox_get_on<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    id: MailboxId,
+) -> Result<Option<Mailbox>> {
+    mailbox::Entity::find_by_id(id.uuid())
+        .filter(mailbox::Column::TenantId.eq(tenant.uuid()))
+        .one(db)
+        .await
+        .map_err(db_error)?
+        .map(rows::mailbox)
+        .transpose()
+}
+
+/// Cuts a `limit + 1` result into a page and the cursor of the next one.
+fn paginate<R, T, K: ToString>(
+    mut rows: Vec<R>,
+    limit: u64,
+    key: impl Fn(&R) -> K,
+    convert: impl Fn(R) -> Result<T>,
+) -> Result<Page<T>> {
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = if more { rows.last().map(|r| key(r).to_string()) } else { None };
+    Ok(Page {
+        items: rows.into_iter().map(convert).collect::<Result<_>>()?,
+        next_cursor,
+    })
+}

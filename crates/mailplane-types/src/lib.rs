@@ -10,6 +10,7 @@ pub mod error;
 pub mod ids;
 pub mod names;
 pub mod party;
+pub mod resources;
 
 pub use duty::{Duty, Letters};
 pub use error::{Error, FieldError, PartyLetters, Refusal, Result};

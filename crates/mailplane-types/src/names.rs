@@ -164,6 +164,13 @@ impl fmt::Display for EmailAddress {
     }
 }
 
+impl<'de> Deserialize<'de> for EmailAddress {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        EmailAddress::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 /// The stable string id of a RACI activity, such as `directory.administer`: lower-case
 /// segments of letters, digits and hyphens separated by dots. Persisted and exposed as this
 /// string, never as an ordinal.

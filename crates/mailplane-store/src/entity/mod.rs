@@ -1,0 +1,11 @@
+//! sea-orm entities: one module per table, rows as the database sees them.
+//!
+//! Entities are private to the store; callers receive the resource types of
+//! `mailplane-types`.
+
+pub mod audit_head;
+pub mod audit_log;
+pub mod domain;
+pub mod mailbox;
+pub mod partner;
+pub mod tenant;

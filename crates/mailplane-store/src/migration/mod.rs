@@ -1,0 +1,19 @@
+//! Frozen schema history.
+//!
+//! A migration, once released, is never edited: a change to the schema is a new migration.
+//! Migrations name tables and columns as strings and never import the entities, so that a
+//! later change to an entity cannot rewrite history.
+
+use sea_orm_migration::prelude::*;
+
+mod m0001_foundation;
+
+/// Applies Mailplane's migrations in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_foundation::Migration)]
+    }
+}

@@ -1,0 +1,83 @@
+//! Conversions from rows to the resource types callers see.
+//!
+//! A stored value that no longer parses (a hand-edited status, a malformed name) is an
+//! internal error, never a panic.
+
+use mailplane_types::resources::{
+    AuditEntry, Domain, Mailbox, MailboxStatus, Partner, Tenant, TenantStatus,
+};
+use mailplane_types::{DomainName, EmailAddress, Error, Result};
+
+use crate::entity::{audit_log, domain, mailbox, partner, tenant};
+
+pub(crate) fn partner(r: partner::Model) -> Partner {
+    Partner {
+        id: r.id.into(),
+        name: r.name,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    }
+}
+
+pub(crate) fn tenant(r: tenant::Model) -> Result<Tenant> {
+    Ok(Tenant {
+        id: r.id.into(),
+        status: TenantStatus::parse(&r.status)
+            .ok_or_else(|| Error::internal(format!("tenant {} has status {}", r.id, r.status)))?,
+        name: r.name,
+        profile: r.profile,
+        profile_version: r.profile_version as u32,
+        partner_id: r.partner_id.map(Into::into),
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    })
+}
+
+pub(crate) fn domain(r: domain::Model) -> Result<Domain> {
+    Ok(Domain {
+        id: r.id.into(),
+        tenant_id: r.tenant_id.into(),
+        name: DomainName::parse(&r.name)
+            .map_err(|e| Error::internal(format!("domain {} name {}: {e}", r.id, r.name)))?,
+        created_at: r.created_at,
+    })
+}
+
+pub(crate) fn mailbox(r: mailbox::Model) -> Result<Mailbox> {
+    Ok(Mailbox {
+        id: r.id.into(),
+        tenant_id: r.tenant_id.into(),
+        domain_id: r.domain_id.into(),
+        address: EmailAddress::parse(&r.address)
+            .map_err(|e| Error::internal(format!("mailbox {} address: {e}", r.id)))?,
+        display_name: r.display_name,
+        quota_bytes: r.quota_bytes,
+        status: MailboxStatus::parse(&r.status)
+            .ok_or_else(|| Error::internal(format!("mailbox {} has status {}", r.id, r.status)))?,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    })
+}
+
+pub(crate) fn audit(r: audit_log::Model) -> Result<AuditEntry> {
+    Ok(AuditEntry {
+        seq: r.seq,
+        id: r.id.into(),
+        at: r.at,
+        actor: r.actor,
+        party: r.party,
+        org: r.org,
+        roles: r.roles,
+        activity: r.activity,
+        letters: r
+            .letters
+            .parse()
+            .map_err(|e| Error::internal(format!("audit row {}: {e}", r.seq)))?,
+        tenant_id: r.tenant_id.map(Into::into),
+        target_kind: r.target_kind,
+        target_id: r.target_id,
+        outcome: r.outcome,
+        prev_hash: r.prev_hash,
+        hash: r.hash,
+    })
+}

@@ -1,0 +1,382 @@
+//! Write transactions.
+//!
+//! A [`WriteTx`] wraps one database transaction. The facade authorizes, then changes state
+//! and appends the audit row through the same `WriteTx`, then commits: the change and its
+//! evidence land together or not at all. Dropping a `WriteTx` without commit rolls back.
+
+use sea_orm::sea_query::{Expr, LockType};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbBackend, EntityTrait, NotSet,
+    PaginatorTrait, QueryFilter, QuerySelect, Set,
+};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use mailplane_types::resources::{
+    AuditEntry, Domain, Mailbox, MailboxStatus, Partner, Tenant, TenantStatus,
+};
+use mailplane_types::{
+    AuditId, DomainId, DomainName, EmailAddress, Error, Letters, LocalPart, MailboxId, PartnerId,
+    Result, TenantId,
+};
+
+use crate::entity::{audit_head, audit_log, domain, mailbox, partner, tenant};
+use crate::{Scope, audit, db_error, rows};
+
+/// The current time, truncated to microseconds so that it survives every backend unchanged.
+pub fn now() -> OffsetDateTime {
+    let t = OffsetDateTime::now_utc();
+    t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(t)
+}
+
+/// What an audit row records, before the chain fields are added.
+#[derive(Debug, Clone)]
+pub struct AuditRecord {
+    /// The acting principal's subject.
+    pub actor: String,
+    /// Its party.
+    pub party: String,
+    /// Its organisation.
+    pub org: String,
+    /// Its roles.
+    pub roles: Vec<String>,
+    /// The activity carried out.
+    pub activity: String,
+    /// The letters used.
+    pub letters: Letters,
+    /// The tenant concerned, if any.
+    pub tenant_id: Option<TenantId>,
+    /// The kind of object changed.
+    pub target_kind: &'static str,
+    /// The object's id.
+    pub target_id: String,
+    /// What happened.
+    pub outcome: &'static str,
+}
+
+/// The fields of a new mailbox.
+#[derive(Debug, Clone)]
+pub struct NewMailbox {
+    /// The owning tenant.
+    pub tenant_id: TenantId,
+    /// The domain of the address (already checked to belong to the tenant).
+    pub domain: Domain,
+    /// The local part.
+    pub local_part: LocalPart,
+    /// The display name.
+    pub display_name: String,
+    /// The quota in bytes.
+    pub quota_bytes: i64,
+}
+
+/// Changes to a mailbox; `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct MailboxChanges {
+    /// A new display name.
+    pub display_name: Option<String>,
+    /// A new quota.
+    pub quota_bytes: Option<i64>,
+    /// A new status.
+    pub status: Option<MailboxStatus>,
+}
+
+/// One write transaction.
+pub struct WriteTx {
+    tx: DatabaseTransaction,
+    backend: DbBackend,
+}
+
+impl WriteTx {
+    pub(crate) fn new(tx: DatabaseTransaction, backend: DbBackend) -> WriteTx {
+        WriteTx { tx, backend }
+    }
+
+    /// Commits everything done through this transaction.
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await.map_err(db_error)
+    }
+
+    /// A tenant by id inside the transaction, if in scope.
+    pub async fn tenant_get(&self, scope: Scope, id: TenantId) -> Result<Option<Tenant>> {
+        crate::tenant_get_on(&self.tx, scope, id).await
+    }
+
+    /// A domain of a tenant inside the transaction.
+    pub async fn domain_get(&self, tenant: TenantId, id: DomainId) -> Result<Option<Domain>> {
+        crate::domain_get_on(&self.tx, tenant, id).await
+    }
+
+    /// A mailbox of a tenant inside the transaction.
+    pub async fn mailbox_get(&self, tenant: TenantId, id: MailboxId) -> Result<Option<Mailbox>> {
+        crate::mailbox_get_on(&self.tx, tenant, id).await
+    }
+
+    /// A partner by id inside the transaction.
+    pub async fn partner_get(&self, id: PartnerId) -> Result<Option<Partner>> {
+        Ok(partner::Entity::find_by_id(id.uuid())
+            .one(&self.tx)
+            .await
+            .map_err(db_error)?
+            .map(rows::partner))
+    }
+
+    /// Inserts a partner; a duplicate name is a conflict on `name`.
+    pub async fn partner_insert(&self, name: &str) -> Result<Partner> {
+        let t = now();
+        let row = partner::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            name: Set(name.to_string()),
+            created_at: Set(t),
+            updated_at: Set(t),
+        }
+        .insert(&self.tx)
+        .await
+        .map_err(|e| on_conflict(e, "name", "a partner with this name already exists"))?;
+        Ok(rows::partner(row))
+    }
+
+    /// Renames a partner.
+    pub async fn partner_update(&self, id: PartnerId, name: &str) -> Result<Partner> {
+        let row = partner::ActiveModel {
+            id: Set(id.uuid()),
+            name: Set(name.to_string()),
+            created_at: NotSet,
+            updated_at: Set(now()),
+        }
+        .update(&self.tx)
+        .await
+        .map_err(|e| on_conflict(e, "name", "a partner with this name already exists"))?;
+        Ok(rows::partner(row))
+    }
+
+    /// Deletes a partner that has no tenants left.
+    pub async fn partner_delete(&self, id: PartnerId) -> Result<()> {
+        let tenants = tenant::Entity::find()
+            .filter(tenant::Column::PartnerId.eq(id.uuid()))
+            .count(&self.tx)
+            .await
+            .map_err(db_error)?;
+        if tenants > 0 {
+            return Err(Error::conflict(
+                None,
+                format!("the partner still has {tenants} tenant(s); move or delete them first"),
+            ));
+        }
+        partner::Entity::delete_by_id(id.uuid())
+            .exec(&self.tx)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    /// Inserts a tenant bound to a profile version.
+    pub async fn tenant_insert(
+        &self,
+        name: &str,
+        profile: &str,
+        profile_version: u32,
+        partner_id: Option<PartnerId>,
+    ) -> Result<Tenant> {
+        let t = now();
+        let row = tenant::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            name: Set(name.to_string()),
+            status: Set(TenantStatus::Active.as_str().to_string()),
+            profile: Set(profile.to_string()),
+            profile_version: Set(profile_version as i32),
+            partner_id: Set(partner_id.map(PartnerId::uuid)),
+            created_at: Set(t),
+            updated_at: Set(t),
+        }
+        .insert(&self.tx)
+        .await
+        .map_err(db_error)?;
+        rows::tenant(row)
+    }
+
+    /// Changes a tenant's name and/or status.
+    pub async fn tenant_update(
+        &self,
+        id: TenantId,
+        name: Option<&str>,
+        status: Option<TenantStatus>,
+    ) -> Result<Tenant> {
+        let mut am = tenant::ActiveModel {
+            id: Set(id.uuid()),
+            updated_at: Set(now()),
+            ..Default::default()
+        };
+        if let Some(n) = name {
+            am.name = Set(n.to_string());
+        }
+        if let Some(s) = status {
+            am.status = Set(s.as_str().to_string());
+        }
+        let row = am.update(&self.tx).await.map_err(db_error)?;
+        rows::tenant(row)
+    }
+
+    /// Deletes a tenant that holds no domain and no mailbox.
+    pub async fn tenant_delete(&self, id: TenantId) -> Result<()> {
+        let domains = domain::Entity::find()
+            .filter(domain::Column::TenantId.eq(id.uuid()))
+            .count(&self.tx)
+            .await
+            .map_err(db_error)?;
+        if domains > 0 {
+            return Err(Error::conflict(
+                None,
+                format!("the tenant still has {domains} domain(s); delete its mailboxes and domains first"),
+            ));
+        }
+        tenant::Entity::delete_by_id(id.uuid())
+            .exec(&self.tx)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    /// Inserts a domain; a name already used anywhere on the platform is a conflict.
+    pub async fn domain_insert(&self, tenant: TenantId, name: &DomainName) -> Result<Domain> {
+        let row = domain::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            tenant_id: Set(tenant.uuid()),
+            name: Set(name.to_string()),
+            created_at: Set(now()),
+        }
+        .insert(&self.tx)
+        .await
+        .map_err(|e| on_conflict(e, "name", "the domain is already registered on this platform"))?;
+        rows::domain(row)
+    }
+
+    /// Deletes a domain that no mailbox uses.
+    pub async fn domain_delete(&self, tenant: TenantId, id: DomainId) -> Result<()> {
+        let users = mailbox::Entity::find()
+            .filter(mailbox::Column::DomainId.eq(id.uuid()))
+            .count(&self.tx)
+            .await
+            .map_err(db_error)?;
+        if users > 0 {
+            return Err(Error::conflict(
+                None,
+                format!("the domain is in use by {users} mailbox(es); delete them first"),
+            ));
+        }
+        domain::Entity::delete_many()
+            .filter(domain::Column::Id.eq(id.uuid()))
+            .filter(domain::Column::TenantId.eq(tenant.uuid()))
+            .exec(&self.tx)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    /// Inserts a mailbox; an address already in use is a conflict on `local_part`.
+    pub async fn mailbox_insert(&self, m: NewMailbox) -> Result<Mailbox> {
+        let t = now();
+        let address = EmailAddress::new(&m.local_part, &m.domain.name);
+        let row = mailbox::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            tenant_id: Set(m.tenant_id.uuid()),
+            domain_id: Set(m.domain.id.uuid()),
+            local_part: Set(m.local_part.to_string()),
+            address: Set(address.to_string()),
+            display_name: Set(m.display_name),
+            quota_bytes: Set(m.quota_bytes),
+            status: Set(MailboxStatus::Enabled.as_str().to_string()),
+            created_at: Set(t),
+            updated_at: Set(t),
+        }
+        .insert(&self.tx)
+        .await
+        .map_err(|e| {
+            on_conflict(e, "local_part", format!("the address {address} is already in use"))
+        })?;
+        rows::mailbox(row)
+    }
+
+    /// Applies changes to a mailbox.
+    pub async fn mailbox_update(&self, id: MailboxId, c: MailboxChanges) -> Result<Mailbox> {
+        let mut am = mailbox::ActiveModel {
+            id: Set(id.uuid()),
+            updated_at: Set(now()),
+            ..Default::default()
+        };
+        if let Some(v) = c.display_name {
+            am.display_name = Set(v);
+        }
+        if let Some(v) = c.quota_bytes {
+            am.quota_bytes = Set(v);
+        }
+        if let Some(v) = c.status {
+            am.status = Set(v.as_str().to_string());
+        }
+        let row = am.update(&self.tx).await.map_err(db_error)?;
+        rows::mailbox(row)
+    }
+
+    /// Deletes a mailbox.
+    pub async fn mailbox_delete(&self, tenant: TenantId, id: MailboxId) -> Result<()> {
+        mailbox::Entity::delete_many()
+            .filter(mailbox::Column::Id.eq(id.uuid()))
+            .filter(mailbox::Column::TenantId.eq(tenant.uuid()))
+            .exec(&self.tx)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    /// Appends a row to the audit chain. The head row is locked first (on PostgreSQL), so
+    /// concurrent transactions extend the chain one after another.
+    pub async fn audit_append(&self, rec: AuditRecord) -> Result<AuditEntry> {
+        let mut head_q = audit_head::Entity::find_by_id(1);
+        if self.backend == DbBackend::Postgres {
+            head_q = head_q.lock(LockType::Update);
+        }
+        let head = head_q
+            .one(&self.tx)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| Error::internal("audit_head row is missing"))?;
+        let mut row = audit_log::Model {
+            seq: head.seq + 1,
+            id: AuditId::new().uuid(),
+            at: now(),
+            actor: rec.actor,
+            party: rec.party,
+            org: rec.org,
+            roles: rec.roles.join(","),
+            activity: rec.activity,
+            letters: rec.letters.to_string(),
+            tenant_id: rec.tenant_id.map(TenantId::uuid),
+            target_kind: rec.target_kind.to_string(),
+            target_id: rec.target_id,
+            outcome: rec.outcome.to_string(),
+            prev_hash: head.hash,
+            hash: String::new(),
+        };
+        row.hash = audit::row_hash(&row);
+        audit_log::Entity::insert(audit_log::ActiveModel::from(row.clone()))
+            .exec_without_returning(&self.tx)
+            .await
+            .map_err(db_error)?;
+        audit_head::Entity::update_many()
+            .col_expr(audit_head::Column::Seq, Expr::value(row.seq))
+            .col_expr(audit_head::Column::Hash, Expr::value(row.hash.clone()))
+            .filter(audit_head::Column::Id.eq(1))
+            .exec(&self.tx)
+            .await
+            .map_err(db_error)?;
+        rows::audit(row)
+    }
+}
+
+/// A unique violation becomes a conflict naming `field`; other errors map as usual.
+fn on_conflict(e: sea_orm::DbErr, field: &str, message: impl Into<String>) -> Error {
+    match db_error(e) {
+        Error::Conflict { .. } => Error::conflict(Some(field), message),
+        other => other,
+    }
+}

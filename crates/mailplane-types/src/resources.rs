@@ -1,0 +1,187 @@
+//! The resources Mailplane manages, as callers see them.
+//!
+//! The store converts its rows into these, the library returns them, and the HTTP layer
+//! serialises them; none of them knows where it came from.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::{AuditId, DomainId, DomainName, EmailAddress, Letters, MailboxId, PartnerId, TenantId};
+
+/// A partner: a reseller or managed-services provider with customers of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Partner {
+    /// The partner's id.
+    pub id: PartnerId,
+    /// Display name, unique on the platform.
+    pub name: String,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it was last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// The lifecycle state of a tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TenantStatus {
+    /// In service.
+    Active,
+    /// Temporarily blocked by the provider; data is kept.
+    Suspended,
+}
+
+impl TenantStatus {
+    /// The stored string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TenantStatus::Active => "active",
+            TenantStatus::Suspended => "suspended",
+        }
+    }
+
+    /// Parses the stored string.
+    pub fn parse(s: &str) -> Option<TenantStatus> {
+        match s {
+            "active" => Some(TenantStatus::Active),
+            "suspended" => Some(TenantStatus::Suspended),
+            _ => None,
+        }
+    }
+}
+
+/// A tenant: one customer organisation, bound to a RACI profile version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Tenant {
+    /// The tenant's id.
+    pub id: TenantId,
+    /// Display name.
+    pub name: String,
+    /// Lifecycle state.
+    pub status: TenantStatus,
+    /// The RACI profile the tenant is bound to (`hosted-exchange`).
+    pub profile: String,
+    /// The profile version the tenant is bound to.
+    pub profile_version: u32,
+    /// The partner that resells to this tenant, if any.
+    pub partner_id: Option<PartnerId>,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it was last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// A domain of a tenant, unique across the platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Domain {
+    /// The domain's id.
+    pub id: DomainId,
+    /// The tenant that owns it.
+    pub tenant_id: TenantId,
+    /// The name in lower-case A-label form.
+    pub name: DomainName,
+    /// When it was added.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// The state of a mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum MailboxStatus {
+    /// Receives and sends mail.
+    Enabled,
+    /// Kept, but neither receives nor sends.
+    Disabled,
+}
+
+impl MailboxStatus {
+    /// The stored string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailboxStatus::Enabled => "enabled",
+            MailboxStatus::Disabled => "disabled",
+        }
+    }
+
+    /// Parses the stored string.
+    pub fn parse(s: &str) -> Option<MailboxStatus> {
+        match s {
+            "enabled" => Some(MailboxStatus::Enabled),
+            "disabled" => Some(MailboxStatus::Disabled),
+            _ => None,
+        }
+    }
+}
+
+/// A mailbox of a tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Mailbox {
+    /// The mailbox's id.
+    pub id: MailboxId,
+    /// The tenant that owns it.
+    pub tenant_id: TenantId,
+    /// The domain of its address (a domain of the same tenant).
+    pub domain_id: DomainId,
+    /// The full address, unique across the platform.
+    pub address: EmailAddress,
+    /// The name shown to correspondents.
+    pub display_name: String,
+    /// The storage quota in bytes.
+    pub quota_bytes: i64,
+    /// Whether it is in use.
+    pub status: MailboxStatus,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it was last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// One row of the hash-chained audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditEntry {
+    /// Position in the chain, from 1, without gaps.
+    pub seq: i64,
+    /// The row's id.
+    pub id: AuditId,
+    /// When the change was committed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// The acting principal (the token's subject).
+    pub actor: String,
+    /// The actor's party.
+    pub party: String,
+    /// The actor's organisation (`provider`, `partner:<id>`, `tenant:<id>`).
+    pub org: String,
+    /// The actor's roles, comma-separated.
+    pub roles: String,
+    /// The activity that was carried out.
+    pub activity: String,
+    /// The letters the actor used.
+    pub letters: Letters,
+    /// The tenant the change belongs to, when it belongs to one.
+    pub tenant_id: Option<TenantId>,
+    /// The kind of object changed (`mailbox`).
+    pub target_kind: String,
+    /// The id of the object changed.
+    pub target_id: String,
+    /// What happened (`created`, `updated`, `deleted`).
+    pub outcome: String,
+    /// The hash of the previous row (hex SHA-256; zeros for the first row).
+    pub prev_hash: String,
+    /// The hash of this row: SHA-256 over the previous hash and this row's content.
+    pub hash: String,
+}
