@@ -1,1 +1,18 @@
-//! placeholder
+//! Mailplane, the embeddable control plane for hosted mail.
+//!
+//! Embed a [`ControlPlane`] in a Rust service and call its methods with the acting
+//! [`Actor`]. Every method authorizes in the library, before it reads tenant data: a caller
+//! who may not see a resource gets `NotFound`, one who sees it but whose party holds no
+//! usable RACI letter gets `Forbidden` with the activity and every party's letters. There
+//! is no unauthorized variant; the HTTP server is a thin layer over the same calls.
+
+mod actor;
+pub mod auth;
+mod control_plane;
+pub mod input;
+
+pub use actor::Actor;
+pub use control_plane::{ControlPlane, ControlPlaneConfig, DEFAULT_PAGE, MAX_PAGE};
+pub use mailplane_policy::{Decision, PolicySet, Profile, Verdict};
+pub use mailplane_store::{AuditReport, DataStore, DatabaseLocation, Page};
+pub use mailplane_types as types;

@@ -1,0 +1,542 @@
+//! The [`ControlPlane`] facade: every operation on partners, tenants, domains, mailboxes
+//! and the audit log, each authorized against the RACI profile of the tenant it touches.
+//!
+//! The pattern of every tenant-scoped operation is the same: find the tenant within the
+//! actor's scope (absent: `NotFound`), decide the operation's activity with the tenant's
+//! profile (no usable letter: `Forbidden`), then read or change data. Changes and their
+//! audit rows share one transaction.
+
+use std::sync::Arc;
+
+use mailplane_policy::{Decision, PolicySet, Profile, Verdict};
+use mailplane_store::{
+    AuditRecord, DataStore, MailboxChanges, NewMailbox, Page, PageRequest, Scope, WriteTx,
+};
+use mailplane_types::resources::{AuditEntry, Domain, Mailbox, Partner, Tenant};
+use mailplane_types::{
+    DomainId, DomainName, Error, LocalPart, MailboxId, OrgId, PartnerId, Result, TenantId,
+};
+use uuid::Uuid;
+
+use crate::Actor;
+use crate::input::{
+    DEFAULT_QUOTA_BYTES, DomainCreate, MailboxCreate, MailboxUpdate, PartnerCreate, PartnerUpdate,
+    Problems, TenantCreate, TenantUpdate,
+};
+
+/// Which activity of the profile governs each kind of operation. The letters live in
+/// `policies/`; this table only names the activity an operation is an instance of.
+mod activity {
+    /// Managing partner organisations (platform activity).
+    pub const PARTNER_MANAGE: &str = "partner.manage";
+    /// Creating, viewing, changing a tenant: delivering the preconfigured service.
+    pub const TENANT_DELIVER: &str = "service.deliver";
+    /// Deleting a tenant: destroying its configuration.
+    pub const TENANT_DESTROY: &str = "configuration.destroy";
+    /// Domains and mailboxes: directory administration.
+    pub const DIRECTORY: &str = "directory.administer";
+    /// Reading the audit trail (platform activity).
+    pub const AUDIT_REVIEW: &str = "audit.review";
+}
+
+/// The default page size of list operations.
+pub const DEFAULT_PAGE: u64 = 50;
+/// The largest page size of list operations.
+pub const MAX_PAGE: u64 = 1000;
+
+/// Settings of a control plane.
+#[derive(Debug, Clone)]
+pub struct ControlPlaneConfig {
+    /// The profile new tenants bind to when the caller names none, and the profile whose
+    /// platform activities (`partner.manage`, `audit.review`) govern platform objects.
+    pub default_profile: String,
+}
+
+impl Default for ControlPlaneConfig {
+    fn default() -> Self {
+        ControlPlaneConfig {
+            default_profile: "hosted-exchange".into(),
+        }
+    }
+}
+
+/// What an operation needs from the decision.
+#[derive(Clone, Copy)]
+enum Need {
+    /// Any usable letter: the caller may see the objects.
+    View,
+    /// R with its party accountable: the caller may change them now.
+    Execute,
+}
+
+/// The embeddable control plane.
+#[derive(Clone)]
+pub struct ControlPlane {
+    store: DataStore,
+    policies: Arc<PolicySet>,
+    config: ControlPlaneConfig,
+}
+
+impl ControlPlane {
+    /// A control plane over a store and a set of linted profiles.
+    pub fn new(store: DataStore, policies: PolicySet, config: ControlPlaneConfig) -> Result<Self> {
+        if policies.get(&config.default_profile).is_none() {
+            return Err(Error::invalid(
+                "default_profile",
+                format!("`{}` is not a loaded profile", config.default_profile),
+            ));
+        }
+        Ok(ControlPlane {
+            store,
+            policies: Arc::new(policies),
+            config,
+        })
+    }
+
+    /// The store, for health checks and operations tooling.
+    pub fn store(&self) -> &DataStore {
+        &self.store
+    }
+
+    /// The loaded profiles.
+    pub fn policies(&self) -> &PolicySet {
+        &self.policies
+    }
+
+    fn platform_profile(&self) -> &Profile {
+        self.policies
+            .get(&self.config.default_profile)
+            .expect("checked in new()")
+    }
+
+    fn profile_of(&self, tenant: &Tenant) -> Result<&Profile> {
+        self.policies.get(&tenant.profile).map(|p| p.as_ref()).ok_or_else(|| {
+            Error::internal(format!(
+                "tenant {} is bound to profile `{}`, which is not loaded",
+                tenant.id, tenant.profile
+            ))
+        })
+    }
+
+    /// Decides an activity for the actor and turns a decision short of `need` into an error.
+    fn authorize(&self, actor: &Actor, profile: &Profile, act: &str, need: Need) -> Result<Decision> {
+        let decision = profile.decide(actor.party(), actor.roles(), act);
+        let ok = match need {
+            Need::View => decision.can_view(),
+            Need::Execute => decision.verdict == Verdict::Execute,
+        };
+        if ok {
+            Ok(decision)
+        } else {
+            Err(Error::Forbidden(Box::new(decision.refusal())))
+        }
+    }
+
+    /// Finds a tenant in the actor's scope (else not found) and authorizes the activity.
+    async fn tenant_for_read(
+        &self,
+        actor: &Actor,
+        id: TenantId,
+        act: &str,
+    ) -> Result<(Tenant, Decision)> {
+        let tenant = self
+            .store
+            .tenant_get(actor.scope(), id)
+            .await?
+            .ok_or_else(|| Error::not_found("tenant", id))?;
+        let decision = self.authorize(actor, self.profile_of(&tenant)?, act, Need::View)?;
+        Ok((tenant, decision))
+    }
+
+    /// Like [`Self::tenant_for_read`], inside a write transaction, requiring execution.
+    async fn tenant_for_write(
+        &self,
+        tx: &WriteTx,
+        actor: &Actor,
+        id: TenantId,
+        act: &str,
+    ) -> Result<(Tenant, Decision)> {
+        let tenant = tx
+            .tenant_get(actor.scope(), id)
+            .await?
+            .ok_or_else(|| Error::not_found("tenant", id))?;
+        let decision = self.authorize(actor, self.profile_of(&tenant)?, act, Need::Execute)?;
+        Ok((tenant, decision))
+    }
+
+    fn record(
+        actor: &Actor,
+        decision: &Decision,
+        tenant_id: Option<TenantId>,
+        target_kind: &'static str,
+        target_id: impl ToString,
+        outcome: &'static str,
+    ) -> AuditRecord {
+        AuditRecord {
+            actor: actor.subject().to_string(),
+            party: actor.party().to_string(),
+            org: actor.org().to_string(),
+            roles: actor.roles().to_vec(),
+            activity: decision.activity.to_string(),
+            letters: decision.letters_used(),
+            tenant_id,
+            target_kind,
+            target_id: target_id.to_string(),
+            outcome,
+        }
+    }
+
+    // ----- partners -------------------------------------------------------------------
+
+    /// Creates a partner organisation (`partner.manage`).
+    pub async fn partner_create(&self, actor: &Actor, input: PartnerCreate) -> Result<Partner> {
+        let decision =
+            self.authorize(actor, self.platform_profile(), activity::PARTNER_MANAGE, Need::Execute)?;
+        let mut p = Problems::default();
+        let name = p.name("name", &input.name);
+        p.finish()?;
+        let tx = self.store.begin().await?;
+        let partner = tx.partner_insert(&name).await?;
+        tx.audit_append(Self::record(actor, &decision, None, "partner", partner.id, "created"))
+            .await?;
+        tx.commit().await?;
+        Ok(partner)
+    }
+
+    /// A partner the actor may see: the provider sees all, a partner itself.
+    pub async fn partner_get(&self, actor: &Actor, id: PartnerId) -> Result<Partner> {
+        let partner = self
+            .store
+            .partner_get(actor.scope(), id)
+            .await?
+            .ok_or_else(|| Error::not_found("partner", id))?;
+        self.authorize(actor, self.platform_profile(), activity::PARTNER_MANAGE, Need::View)?;
+        Ok(partner)
+    }
+
+    /// Partners the actor may see.
+    pub async fn partner_list(&self, actor: &Actor, cursor: Option<&str>, limit: Option<u64>) -> Result<Page<Partner>> {
+        let page = page_request(cursor, limit)?;
+        if actor.scope() != Scope::All {
+            // Outside the provider the list is at most the caller's own organisation; an
+            // actor whose party holds no letter sees an empty list rather than an error.
+            let visible = self
+                .platform_profile()
+                .decide(actor.party(), actor.roles(), activity::PARTNER_MANAGE)
+                .can_view();
+            if !visible {
+                return Ok(Page { items: vec![], next_cursor: None });
+            }
+        } else {
+            self.authorize(actor, self.platform_profile(), activity::PARTNER_MANAGE, Need::View)?;
+        }
+        self.store.partner_list(actor.scope(), page).await
+    }
+
+    /// Renames a partner.
+    pub async fn partner_update(&self, actor: &Actor, id: PartnerId, input: PartnerUpdate) -> Result<Partner> {
+        self.partner_get(actor, id).await?;
+        let decision =
+            self.authorize(actor, self.platform_profile(), activity::PARTNER_MANAGE, Need::Execute)?;
+        let mut p = Problems::default();
+        let name = p.name("name", &input.name);
+        p.finish()?;
+        let tx = self.store.begin().await?;
+        tx.partner_get(id).await?.ok_or_else(|| Error::not_found("partner", id))?;
+        let partner = tx.partner_update(id, &name).await?;
+        tx.audit_append(Self::record(actor, &decision, None, "partner", id, "updated"))
+            .await?;
+        tx.commit().await?;
+        Ok(partner)
+    }
+
+    /// Deletes a partner that has no tenants.
+    pub async fn partner_delete(&self, actor: &Actor, id: PartnerId) -> Result<()> {
+        self.partner_get(actor, id).await?;
+        let decision =
+            self.authorize(actor, self.platform_profile(), activity::PARTNER_MANAGE, Need::Execute)?;
+        let tx = self.store.begin().await?;
+        tx.partner_get(id).await?.ok_or_else(|| Error::not_found("partner", id))?;
+        tx.partner_delete(id).await?;
+        tx.audit_append(Self::record(actor, &decision, None, "partner", id, "deleted"))
+            .await?;
+        tx.commit().await
+    }
+
+    // ----- tenants --------------------------------------------------------------------
+
+    /// Creates a tenant bound to a profile. The profile's `service.deliver` letters decide
+    /// who may: in `hosted-exchange` the provider, in `master-hoster` the partner.
+    pub async fn tenant_create(&self, actor: &Actor, input: TenantCreate) -> Result<Tenant> {
+        let profile_id = input
+            .profile
+            .clone()
+            .unwrap_or_else(|| self.config.default_profile.clone());
+        let profile = self.policies.get(&profile_id).ok_or_else(|| {
+            let known: Vec<_> = self.policies.iter().map(|p| p.id.clone()).collect();
+            Error::invalid("profile", format!("must be one of: {}", known.join(", ")))
+        })?;
+        let decision = self.authorize(actor, profile, activity::TENANT_DELIVER, Need::Execute)?;
+        let mut p = Problems::default();
+        let name = p.name("name", &input.name);
+        let partner_id = match (actor.org(), input.partner_id) {
+            (OrgId::Partner(own), None) => Some(own),
+            (OrgId::Partner(own), Some(given)) if given == own => Some(own),
+            (OrgId::Partner(_), Some(_)) => {
+                p.add("partner_id", "must be your own partner id or absent");
+                None
+            }
+            (_, given) => given,
+        };
+        p.finish()?;
+        let tx = self.store.begin().await?;
+        if let Some(pid) = partner_id
+            && tx.partner_get(pid).await?.is_none()
+        {
+            return Err(Error::invalid("partner_id", "must name an existing partner"));
+        }
+        let tenant = tx
+            .tenant_insert(&name, &profile.id, profile.version, partner_id)
+            .await?;
+        tx.audit_append(Self::record(actor, &decision, Some(tenant.id), "tenant", tenant.id, "created"))
+            .await?;
+        tx.commit().await?;
+        Ok(tenant)
+    }
+
+    /// A tenant the actor may see.
+    pub async fn tenant_get(&self, actor: &Actor, id: TenantId) -> Result<Tenant> {
+        Ok(self.tenant_for_read(actor, id, activity::TENANT_DELIVER).await?.0)
+    }
+
+    /// Tenants in the actor's scope whose profile lets its party see them. The cursor is
+    /// the id of the last tenant examined, so a page may hold fewer than `limit` items
+    /// and still be followed by another.
+    pub async fn tenant_list(&self, actor: &Actor, cursor: Option<&str>, limit: Option<u64>) -> Result<Page<Tenant>> {
+        let page = page_request(cursor, limit)?;
+        let mut result = self.store.tenant_list(actor.scope(), page).await?;
+        let mut visible = Vec::with_capacity(result.items.len());
+        for t in result.items {
+            let profile = self.profile_of(&t)?;
+            if profile
+                .decide(actor.party(), actor.roles(), activity::TENANT_DELIVER)
+                .can_view()
+            {
+                visible.push(t);
+            }
+        }
+        result.items = visible;
+        Ok(result)
+    }
+
+    /// Renames a tenant or changes its status.
+    pub async fn tenant_update(&self, actor: &Actor, id: TenantId, input: TenantUpdate) -> Result<Tenant> {
+        let tx = self.store.begin().await?;
+        let (_, decision) = self.tenant_for_write(&tx, actor, id, activity::TENANT_DELIVER).await?;
+        let mut p = Problems::default();
+        let name = input.name.as_deref().map(|n| p.name("name", n));
+        if input.name.is_none() && input.status.is_none() {
+            p.add("name", "at least one of `name` and `status` must be given");
+        }
+        p.finish()?;
+        let tenant = tx.tenant_update(id, name.as_deref(), input.status).await?;
+        tx.audit_append(Self::record(actor, &decision, Some(id), "tenant", id, "updated"))
+            .await?;
+        tx.commit().await?;
+        Ok(tenant)
+    }
+
+    /// Deletes a tenant that holds no domain (`configuration.destroy`).
+    pub async fn tenant_delete(&self, actor: &Actor, id: TenantId) -> Result<()> {
+        let tx = self.store.begin().await?;
+        let (_, decision) = self.tenant_for_write(&tx, actor, id, activity::TENANT_DESTROY).await?;
+        tx.tenant_delete(id).await?;
+        // The tenant row is gone; the audit row keeps its id but no longer refers to it
+        // as a live tenant, so that scoped readers still find the evidence.
+        tx.audit_append(Self::record(actor, &decision, Some(id), "tenant", id, "deleted"))
+            .await?;
+        tx.commit().await
+    }
+
+    // ----- domains --------------------------------------------------------------------
+
+    /// Adds a domain to a tenant (`directory.administer`).
+    pub async fn domain_create(&self, actor: &Actor, tenant: TenantId, input: DomainCreate) -> Result<Domain> {
+        let tx = self.store.begin().await?;
+        let (_, decision) = self.tenant_for_write(&tx, actor, tenant, activity::DIRECTORY).await?;
+        let name = DomainName::parse(&input.name).map_err(|rule| Error::invalid("name", rule))?;
+        let domain = tx.domain_insert(tenant, &name).await?;
+        tx.audit_append(Self::record(actor, &decision, Some(tenant), "domain", domain.id, "created"))
+            .await?;
+        tx.commit().await?;
+        Ok(domain)
+    }
+
+    /// A domain of a tenant.
+    pub async fn domain_get(&self, actor: &Actor, tenant: TenantId, id: DomainId) -> Result<Domain> {
+        self.tenant_for_read(actor, tenant, activity::DIRECTORY).await?;
+        self.store
+            .domain_get(tenant, id)
+            .await?
+            .ok_or_else(|| Error::not_found("domain", id))
+    }
+
+    /// Domains of a tenant.
+    pub async fn domain_list(&self, actor: &Actor, tenant: TenantId, cursor: Option<&str>, limit: Option<u64>) -> Result<Page<Domain>> {
+        let page = page_request(cursor, limit)?;
+        self.tenant_for_read(actor, tenant, activity::DIRECTORY).await?;
+        self.store.domain_list(tenant, page).await
+    }
+
+    /// Removes a domain that no mailbox uses.
+    pub async fn domain_delete(&self, actor: &Actor, tenant: TenantId, id: DomainId) -> Result<()> {
+        let tx = self.store.begin().await?;
+        let (_, decision) = self.tenant_for_write(&tx, actor, tenant, activity::DIRECTORY).await?;
+        tx.domain_get(tenant, id)
+            .await?
+            .ok_or_else(|| Error::not_found("domain", id))?;
+        tx.domain_delete(tenant, id).await?;
+        tx.audit_append(Self::record(actor, &decision, Some(tenant), "domain", id, "deleted"))
+            .await?;
+        tx.commit().await
+    }
+
+    // ----- mailboxes ------------------------------------------------------------------
+
+    /// Creates a mailbox on a domain of the same tenant (`directory.administer`).
+    pub async fn mailbox_create(&self, actor: &Actor, tenant: TenantId, input: MailboxCreate) -> Result<Mailbox> {
+        let tx = self.store.begin().await?;
+        let (_, decision) = self.tenant_for_write(&tx, actor, tenant, activity::DIRECTORY).await?;
+        let mut p = Problems::default();
+        let local_part = LocalPart::parse(&input.local_part)
+            .map_err(|rule| p.add("local_part", rule))
+            .ok();
+        let display_name = p.name("display_name", &input.display_name);
+        let quota_bytes = p.quota("quota_bytes", input.quota_bytes.unwrap_or(DEFAULT_QUOTA_BYTES));
+        let domain = tx.domain_get(tenant, input.domain_id).await?;
+        if domain.is_none() {
+            p.add("domain_id", "must be a domain of this tenant");
+        }
+        p.finish()?;
+        let (Some(local_part), Some(domain)) = (local_part, domain) else {
+            unreachable!("problems were reported above")
+        };
+        let mailbox = tx
+            .mailbox_insert(NewMailbox {
+                tenant_id: tenant,
+                domain,
+                local_part,
+                display_name,
+                quota_bytes,
+            })
+            .await?;
+        tx.audit_append(Self::record(actor, &decision, Some(tenant), "mailbox", mailbox.id, "created"))
+            .await?;
+        tx.commit().await?;
+        Ok(mailbox)
+    }
+
+    /// A mailbox of a tenant.
+    pub async fn mailbox_get(&self, actor: &Actor, tenant: TenantId, id: MailboxId) -> Result<Mailbox> {
+        self.tenant_for_read(actor, tenant, activity::DIRECTORY).await?;
+        self.store
+            .mailbox_get(tenant, id)
+            .await?
+            .ok_or_else(|| Error::not_found("mailbox", id))
+    }
+
+    /// Mailboxes of a tenant.
+    pub async fn mailbox_list(&self, actor: &Actor, tenant: TenantId, cursor: Option<&str>, limit: Option<u64>) -> Result<Page<Mailbox>> {
+        let page = page_request(cursor, limit)?;
+        self.tenant_for_read(actor, tenant, activity::DIRECTORY).await?;
+        self.store.mailbox_list(tenant, page).await
+    }
+
+    /// Changes a mailbox's display name, quota or status.
+    pub async fn mailbox_update(&self, actor: &Actor, tenant: TenantId, id: MailboxId, input: MailboxUpdate) -> Result<Mailbox> {
+        let tx = self.store.begin().await?;
+        let (_, decision) = self.tenant_for_write(&tx, actor, tenant, activity::DIRECTORY).await?;
+        tx.mailbox_get(tenant, id)
+            .await?
+            .ok_or_else(|| Error::not_found("mailbox", id))?;
+        let mut p = Problems::default();
+        let display_name = input.display_name.as_deref().map(|n| p.name("display_name", n));
+        let quota_bytes = input.quota_bytes.map(|q| p.quota("quota_bytes", q));
+        if input.display_name.is_none() && input.quota_bytes.is_none() && input.status.is_none() {
+            p.add("display_name", "at least one of `display_name`, `quota_bytes` and `status` must be given");
+        }
+        p.finish()?;
+        let mailbox = tx
+            .mailbox_update(id, MailboxChanges { display_name, quota_bytes, status: input.status })
+            .await?;
+        tx.audit_append(Self::record(actor, &decision, Some(tenant), "mailbox", id, "updated"))
+            .await?;
+        tx.commit().await?;
+        Ok(mailbox)
+    }
+
+    /// Deletes a mailbox.
+    pub async fn mailbox_delete(&self, actor: &Actor, tenant: TenantId, id: MailboxId) -> Result<()> {
+        let tx = self.store.begin().await?;
+        let (_, decision) = self.tenant_for_write(&tx, actor, tenant, activity::DIRECTORY).await?;
+        tx.mailbox_get(tenant, id)
+            .await?
+            .ok_or_else(|| Error::not_found("mailbox", id))?;
+        tx.mailbox_delete(tenant, id).await?;
+        tx.audit_append(Self::record(actor, &decision, Some(tenant), "mailbox", id, "deleted"))
+            .await?;
+        tx.commit().await
+    }
+
+    // ----- audit ----------------------------------------------------------------------
+
+    /// Audit rows the actor may read (`audit.review`): the provider all of them, a partner
+    /// those of its customers' tenants, a customer those of its own tenant.
+    pub async fn audit_list(&self, actor: &Actor, cursor: Option<&str>, limit: Option<u64>) -> Result<Page<AuditEntry>> {
+        let after = match cursor {
+            None => None,
+            Some(c) => Some(c.parse::<i64>().ok().filter(|s| *s >= 0).ok_or_else(|| {
+                Error::invalid("cursor", "must be a cursor returned by a previous page")
+            })?),
+        };
+        let limit = page_limit(limit)?;
+        let profile = match actor.org() {
+            OrgId::Tenant(t) => {
+                let tenant = self
+                    .store
+                    .tenant_get(actor.scope(), t)
+                    .await?
+                    .ok_or_else(|| Error::not_found("tenant", t))?;
+                self.profile_of(&tenant)?
+            }
+            _ => self.platform_profile(),
+        };
+        self.authorize(actor, profile, activity::AUDIT_REVIEW, Need::View)?;
+        self.store.audit_list(actor.scope(), after, limit).await
+    }
+
+    /// Verifies the whole audit chain. Not tenant-scoped: an operator's command.
+    pub async fn audit_verify(&self) -> Result<mailplane_store::AuditReport> {
+        self.store.audit_verify().await
+    }
+}
+
+fn page_limit(limit: Option<u64>) -> Result<u64> {
+    match limit.unwrap_or(DEFAULT_PAGE) {
+        l @ 1..=MAX_PAGE => Ok(l),
+        _ => Err(Error::invalid("limit", format!("must be from 1 to {MAX_PAGE}"))),
+    }
+}
+
+fn page_request(cursor: Option<&str>, limit: Option<u64>) -> Result<PageRequest> {
+    let after = cursor
+        .map(|c| {
+            Uuid::parse_str(c)
+                .map_err(|_| Error::invalid("cursor", "must be a cursor returned by a previous page"))
+        })
+        .transpose()?;
+    Ok(PageRequest {
+        after,
+        limit: page_limit(limit)?,
+    })
+}

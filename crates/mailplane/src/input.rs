@@ -1,0 +1,145 @@
+//! Inputs of the control plane's operations.
+//!
+//! They are plain data, deserialisable from JSON and documented for OpenAPI. They carry
+//! strings as given; the control plane validates them and names the field and the rule of
+//! every problem it finds, all at once.
+
+use serde::Deserialize;
+
+use mailplane_types::resources::{MailboxStatus, TenantStatus};
+use mailplane_types::{DomainId, Error, FieldError, PartnerId};
+
+/// Creates a partner.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PartnerCreate {
+    /// Display name, 1 to 200 characters, unique on the platform.
+    pub name: String,
+}
+
+/// Renames a partner.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PartnerUpdate {
+    /// The new display name, 1 to 200 characters.
+    pub name: String,
+}
+
+/// Creates a tenant.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TenantCreate {
+    /// Display name, 1 to 200 characters.
+    pub name: String,
+    /// The RACI profile to bind the tenant to; the deployment's default when absent.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// The reselling partner. A partner creating a tenant may omit it (its own id is used)
+    /// and may not name another.
+    #[serde(default)]
+    pub partner_id: Option<PartnerId>,
+}
+
+/// Changes a tenant.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TenantUpdate {
+    /// A new display name, 1 to 200 characters.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// A new status.
+    #[serde(default)]
+    pub status: Option<TenantStatus>,
+}
+
+/// Adds a domain to a tenant.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DomainCreate {
+    /// The domain name (RFC 1035, internationalised names per RFC 5890); stored in lower-case
+    /// A-label form and unique across the platform.
+    pub name: String,
+}
+
+/// Creates a mailbox.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MailboxCreate {
+    /// The part before `@` (RFC 5322 dot-atom, at most 64 characters).
+    pub local_part: String,
+    /// A domain of the same tenant.
+    pub domain_id: DomainId,
+    /// The name shown to correspondents, 1 to 200 characters.
+    pub display_name: String,
+    /// The quota in bytes, 1 byte to 1 TiB; 50 GiB when absent.
+    #[serde(default)]
+    pub quota_bytes: Option<i64>,
+}
+
+/// Changes a mailbox.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MailboxUpdate {
+    /// A new display name, 1 to 200 characters.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// A new quota in bytes, 1 byte to 1 TiB.
+    #[serde(default)]
+    pub quota_bytes: Option<i64>,
+    /// Enable or disable the mailbox.
+    #[serde(default)]
+    pub status: Option<MailboxStatus>,
+}
+
+/// The default mailbox quota: 50 GiB, the smaller of the usual offers.
+pub const DEFAULT_QUOTA_BYTES: i64 = 50 * 1024 * 1024 * 1024;
+/// The largest quota accepted: 1 TiB.
+pub const MAX_QUOTA_BYTES: i64 = 1024 * 1024 * 1024 * 1024;
+
+/// Collects field problems so that one answer names all of them.
+#[derive(Default)]
+pub(crate) struct Problems(Vec<FieldError>);
+
+impl Problems {
+    pub(crate) fn add(&mut self, field: &str, rule: impl Into<String>) {
+        self.0.push(FieldError {
+            field: field.to_string(),
+            rule: rule.into(),
+        });
+    }
+
+    /// A trimmed display name of 1 to 200 characters.
+    pub(crate) fn name(&mut self, field: &str, value: &str) -> String {
+        let v = value.trim();
+        if v.is_empty() {
+            self.add(field, "must not be empty");
+        } else if v.chars().count() > 200 {
+            self.add(field, "must be at most 200 characters");
+        } else if v.chars().any(char::is_control) {
+            self.add(field, "must not contain control characters");
+        }
+        v.to_string()
+    }
+
+    pub(crate) fn quota(&mut self, field: &str, value: i64) -> i64 {
+        if !(1..=MAX_QUOTA_BYTES).contains(&value) {
+            self.add(field, format!("must be from 1 to {MAX_QUOTA_BYTES} bytes (1 TiB)"));
+        }
+        value
+    }
+
+    pub(crate) fn finish(self) -> Result<(), Error> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(self.0))
+        }
+    }
+}
