@@ -1,0 +1,230 @@
+//! `/v1/tenants/{tenant}/domains` and `/v1/tenants/{tenant}/mailboxes`: directory
+//! administration (`directory.administer`; customer RA and provider IR in hosted-exchange).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use mailplane::input::{DomainCreate, MailboxCreate, MailboxUpdate};
+use mailplane::types::resources::{Domain, Mailbox};
+use mailplane::types::{DomainId, MailboxId, TenantId};
+
+use crate::AppState;
+use crate::api::page_of;
+use crate::extract::{ApiJson, ApiQuery, Authenticated, ListQuery, path_id};
+use crate::problem::{ApiError, Problem};
+
+page_of!(DomainPage, Domain);
+page_of!(MailboxPage, Mailbox);
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(domain_list, domain_create))
+        .routes(routes!(domain_view, domain_delete))
+        .routes(routes!(mailbox_list, mailbox_create))
+        .routes(routes!(mailbox_view, mailbox_update, mailbox_delete))
+}
+
+/// Lists a tenant's domains.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/domains", operation_id = "domain_list", tag = "domains",
+    params(("tenant" = String, Path, format = Uuid, description = "The tenant's id."), ListQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of domains.", body = DomainPage),
+        (status = 400, description = "The id or a query parameter is invalid.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party holds no letter for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn domain_list(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(tenant): Path<String>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<DomainPage>, ApiError> {
+    let tenant: TenantId = path_id("tenant", &tenant)?;
+    let limit = q.limit()?;
+    Ok(Json(s.control_plane.domain_list(&actor, tenant, q.cursor.as_deref(), limit).await?.into()))
+}
+
+/// Adds a domain to a tenant; the name is stored in lower-case A-label form and must be
+/// unique across the platform.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/domains", operation_id = "domain_create", tag = "domains",
+    params(("tenant" = String, Path, format = Uuid, description = "The tenant's id.")),
+    request_body = DomainCreate, security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The domain was added.", body = Domain),
+        (status = 400, description = "The id or the body is invalid; `errors` names each field.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party may not carry out `directory.administer` now.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The domain is registered already.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn domain_create(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(tenant): Path<String>,
+    ApiJson(input): ApiJson<DomainCreate>,
+) -> Result<(StatusCode, Json<Domain>), ApiError> {
+    let tenant: TenantId = path_id("tenant", &tenant)?;
+    Ok((StatusCode::CREATED, Json(s.control_plane.domain_create(&actor, tenant, input).await?)))
+}
+
+/// Shows a domain.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/domains/{domain}", operation_id = "domain_view", tag = "domains",
+    params(("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
+           ("domain" = String, Path, format = Uuid, description = "The domain's id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The domain.", body = Domain),
+        (status = 400, description = "An id is not a UUID.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party holds no letter for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or domain, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn domain_view(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path((tenant, domain)): Path<(String, String)>,
+) -> Result<Json<Domain>, ApiError> {
+    let tenant: TenantId = path_id("tenant", &tenant)?;
+    let domain: DomainId = path_id("domain", &domain)?;
+    Ok(Json(s.control_plane.domain_get(&actor, tenant, domain).await?))
+}
+
+/// Removes a domain that no mailbox uses.
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}/domains/{domain}", operation_id = "domain_delete", tag = "domains",
+    params(("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
+           ("domain" = String, Path, format = Uuid, description = "The domain's id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The domain was removed."),
+        (status = 400, description = "An id is not a UUID.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party may not carry out `directory.administer` now.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or domain, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Mailboxes still use the domain.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn domain_delete(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path((tenant, domain)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let tenant: TenantId = path_id("tenant", &tenant)?;
+    let domain: DomainId = path_id("domain", &domain)?;
+    s.control_plane.domain_delete(&actor, tenant, domain).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Lists a tenant's mailboxes.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/mailboxes", operation_id = "mailbox_list", tag = "mailboxes",
+    params(("tenant" = String, Path, format = Uuid, description = "The tenant's id."), ListQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of mailboxes.", body = MailboxPage),
+        (status = 400, description = "The id or a query parameter is invalid.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party holds no letter for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn mailbox_list(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(tenant): Path<String>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<MailboxPage>, ApiError> {
+    let tenant: TenantId = path_id("tenant", &tenant)?;
+    let limit = q.limit()?;
+    Ok(Json(s.control_plane.mailbox_list(&actor, tenant, q.cursor.as_deref(), limit).await?.into()))
+}
+
+/// Creates a mailbox on a domain of the same tenant.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/mailboxes", operation_id = "mailbox_create", tag = "mailboxes",
+    params(("tenant" = String, Path, format = Uuid, description = "The tenant's id.")),
+    request_body = MailboxCreate, security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The mailbox was created.", body = Mailbox),
+        (status = 400, description = "The id or the body is invalid; `errors` names each field.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party may not carry out `directory.administer` now.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The address is in use.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn mailbox_create(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(tenant): Path<String>,
+    ApiJson(input): ApiJson<MailboxCreate>,
+) -> Result<(StatusCode, Json<Mailbox>), ApiError> {
+    let tenant: TenantId = path_id("tenant", &tenant)?;
+    Ok((StatusCode::CREATED, Json(s.control_plane.mailbox_create(&actor, tenant, input).await?)))
+}
+
+/// Shows a mailbox.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/mailboxes/{mailbox}", operation_id = "mailbox_view", tag = "mailboxes",
+    params(("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
+           ("mailbox" = String, Path, format = Uuid, description = "The mailbox's id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The mailbox.", body = Mailbox),
+        (status = 400, description = "An id is not a UUID.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party holds no letter for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or mailbox, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn mailbox_view(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path((tenant, mailbox)): Path<(String, String)>,
+) -> Result<Json<Mailbox>, ApiError> {
+    let tenant: TenantId = path_id("tenant", &tenant)?;
+    let mailbox: MailboxId = path_id("mailbox", &mailbox)?;
+    Ok(Json(s.control_plane.mailbox_get(&actor, tenant, mailbox).await?))
+}
+
+/// Changes a mailbox's display name, quota or status.
+#[utoipa::path(patch, path = "/v1/tenants/{tenant}/mailboxes/{mailbox}", operation_id = "mailbox_update", tag = "mailboxes",
+    params(("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
+           ("mailbox" = String, Path, format = Uuid, description = "The mailbox's id.")),
+    request_body = MailboxUpdate, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The changed mailbox.", body = Mailbox),
+        (status = 400, description = "An id or the body is invalid.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party may not carry out `directory.administer` now.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or mailbox, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn mailbox_update(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path((tenant, mailbox)): Path<(String, String)>,
+    ApiJson(input): ApiJson<MailboxUpdate>,
+) -> Result<Json<Mailbox>, ApiError> {
+    let tenant: TenantId = path_id("tenant", &tenant)?;
+    let mailbox: MailboxId = path_id("mailbox", &mailbox)?;
+    Ok(Json(s.control_plane.mailbox_update(&actor, tenant, mailbox, input).await?))
+}
+
+/// Deletes a mailbox.
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}/mailboxes/{mailbox}", operation_id = "mailbox_delete", tag = "mailboxes",
+    params(("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
+           ("mailbox" = String, Path, format = Uuid, description = "The mailbox's id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The mailbox was deleted."),
+        (status = 400, description = "An id is not a UUID.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party may not carry out `directory.administer` now.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or mailbox, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn mailbox_delete(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path((tenant, mailbox)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let tenant: TenantId = path_id("tenant", &tenant)?;
+    let mailbox: MailboxId = path_id("mailbox", &mailbox)?;
+    s.control_plane.mailbox_delete(&actor, tenant, mailbox).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

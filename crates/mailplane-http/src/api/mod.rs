@@ -1,0 +1,42 @@
+//! The API's handlers, one module per resource, and the router that collects them.
+
+mod audit;
+mod directory;
+mod health;
+mod partners;
+mod tenants;
+
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::AppState;
+
+/// Every route with its OpenAPI description.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(health::routes())
+        .merge(partners::routes())
+        .merge(tenants::routes())
+        .merge(directory::routes())
+        .merge(audit::routes())
+}
+
+/// Declares a page type for a resource: the items and the cursor of the next page.
+macro_rules! page_of {
+    ($name:ident, $item:ty) => {
+        #[doc = concat!("A page of ", stringify!($item), " items.")]
+        #[derive(serde::Serialize, utoipa::ToSchema)]
+        pub struct $name {
+            /// The items, in a stable order.
+            pub items: Vec<$item>,
+            /// Pass as `cursor` to get the next page; absent on the last page.
+            pub next_cursor: Option<String>,
+        }
+
+        impl From<mailplane::Page<$item>> for $name {
+            fn from(p: mailplane::Page<$item>) -> Self {
+                $name { items: p.items, next_cursor: p.next_cursor }
+            }
+        }
+    };
+}
+pub(crate) use page_of;

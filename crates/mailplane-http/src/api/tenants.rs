@@ -1,0 +1,121 @@
+//! `/v1/tenants`: customer organisations. Creating, viewing and changing a tenant is
+//! `service.deliver`; deleting it is `configuration.destroy`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use mailplane::input::{TenantCreate, TenantUpdate};
+use mailplane::types::resources::Tenant;
+use mailplane::types::TenantId;
+
+use crate::AppState;
+use crate::api::page_of;
+use crate::extract::{ApiJson, ApiQuery, Authenticated, ListQuery, path_id};
+use crate::problem::{ApiError, Problem};
+
+page_of!(TenantPage, Tenant);
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(tenant_list, tenant_create))
+        .routes(routes!(tenant_view, tenant_update, tenant_delete))
+}
+
+/// Lists the tenants in the caller's scope whose profile lets its party see them.
+#[utoipa::path(get, path = "/v1/tenants", operation_id = "tenant_list", tag = "tenants",
+    params(ListQuery), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of tenants. A page may be shorter than `limit` and still have a `next_cursor`.", body = TenantPage),
+        (status = 400, description = "A query parameter is invalid.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn tenant_list(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<TenantPage>, ApiError> {
+    let limit = q.limit()?;
+    Ok(Json(s.control_plane.tenant_list(&actor, q.cursor.as_deref(), limit).await?.into()))
+}
+
+/// Creates a tenant bound to a RACI profile; the profile's `service.deliver` letters decide
+/// who may (the provider in `hosted-exchange`, the partner in `master-hoster`).
+#[utoipa::path(post, path = "/v1/tenants", operation_id = "tenant_create", tag = "tenants",
+    request_body = TenantCreate, security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The tenant was created.", body = Tenant),
+        (status = 400, description = "The body is invalid; `errors` names each field.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party may not deliver the service under this profile.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The tenant conflicts with existing state.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn tenant_create(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiJson(input): ApiJson<TenantCreate>,
+) -> Result<(StatusCode, Json<Tenant>), ApiError> {
+    Ok((StatusCode::CREATED, Json(s.control_plane.tenant_create(&actor, input).await?)))
+}
+
+/// Shows a tenant.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}", operation_id = "tenant_view", tag = "tenants",
+    params(("tenant" = String, Path, format = Uuid, description = "The tenant's id.")), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The tenant.", body = Tenant),
+        (status = 400, description = "The id is not a UUID.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party holds no letter for `service.deliver`.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn tenant_view(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(tenant): Path<String>,
+) -> Result<Json<Tenant>, ApiError> {
+    let id: TenantId = path_id("tenant", &tenant)?;
+    Ok(Json(s.control_plane.tenant_get(&actor, id).await?))
+}
+
+/// Renames a tenant or changes its status.
+#[utoipa::path(patch, path = "/v1/tenants/{tenant}", operation_id = "tenant_update", tag = "tenants",
+    params(("tenant" = String, Path, format = Uuid, description = "The tenant's id.")),
+    request_body = TenantUpdate, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The changed tenant.", body = Tenant),
+        (status = 400, description = "The id or the body is invalid.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party may not carry out `service.deliver`.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn tenant_update(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(tenant): Path<String>,
+    ApiJson(input): ApiJson<TenantUpdate>,
+) -> Result<Json<Tenant>, ApiError> {
+    let id: TenantId = path_id("tenant", &tenant)?;
+    Ok(Json(s.control_plane.tenant_update(&actor, id, input).await?))
+}
+
+/// Deletes a tenant that holds no domain (`configuration.destroy`).
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}", operation_id = "tenant_delete", tag = "tenants",
+    params(("tenant" = String, Path, format = Uuid, description = "The tenant's id.")), security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The tenant was deleted."),
+        (status = 400, description = "The id is not a UUID.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party may not carry out `configuration.destroy`.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The tenant still has domains.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn tenant_delete(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(tenant): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id: TenantId = path_id("tenant", &tenant)?;
+    s.control_plane.tenant_delete(&actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,139 @@
+//! Request extractors whose failures are problem documents naming the field.
+//!
+//! axum's own extractors answer bad input with plain-text bodies; these wrap the same work
+//! so that a malformed token, body, id or query parameter gets a documented 400 or 401.
+
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use mailplane::Actor;
+use mailplane::types::Error;
+
+use crate::AppState;
+use crate::problem::ApiError;
+
+/// The authenticated caller, from `Authorization: Bearer <jwt>`.
+pub struct Authenticated(pub Actor);
+
+impl<S> FromRequestParts<S> for Authenticated
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| Error::Unauthenticated("the Authorization header is missing".into()))?;
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .ok_or_else(|| Error::Unauthenticated("the Authorization header must be `Bearer <token>`".into()))?;
+        Ok(Authenticated(state.keyring.verify(token.trim())?))
+    }
+}
+
+/// A JSON body; a problem names the field that failed to deserialise.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                let mime = v.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                mime == "application/json" || mime.ends_with("+json")
+            });
+        if !is_json {
+            return Err(Error::invalid("body", "must be JSON sent with Content-Type: application/json").into());
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|_| Error::invalid("body", "could not be read"))?;
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        serde_path_to_error::deserialize(de).map(ApiJson).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." { "body".to_string() } else { path };
+            let inner = e.into_inner();
+            let rule = match inner.classify() {
+                serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                    format!("is not valid JSON: {inner}")
+                }
+                _ => strip_position(&inner.to_string()),
+            };
+            ApiError(Error::invalid(field, rule))
+        })
+    }
+}
+
+/// serde_json appends "at line 1 column 12"; the field name already says where.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// Parses a path segment as a typed id; a bad one is a 400 naming the parameter.
+pub fn path_id<T: std::str::FromStr>(name: &str, raw: &str) -> Result<T, ApiError> {
+    raw.parse::<T>()
+        .map_err(|_| ApiError(Error::invalid(name, "must be a UUID")))
+}
+
+/// The query of list operations. Values are read as text and checked here, so that a bad
+/// one names its parameter.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page, 1 to 1000 (default 50).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
+    pub limit: Option<String>,
+}
+
+impl ListQuery {
+    /// The limit as a number; text that is not a whole number is a 400 naming `limit`.
+    pub fn limit(&self) -> Result<Option<u64>, ApiError> {
+        self.limit
+            .as_deref()
+            .map(|l| {
+                l.parse::<u64>().map_err(|_| {
+                    ApiError(Error::invalid("limit", "must be a whole number from 1 to 1000"))
+                })
+            })
+            .transpose()
+    }
+}
+
+/// Query parameters parsed without axum's plain-text rejection.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let q = parts.uri.query().unwrap_or("");
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|axum::extract::Query(v)| ApiQuery(v))
+            .map_err(|_| ApiError(Error::invalid("query", format!("`{q}` is not a valid query string"))))
+    }
+}
