@@ -1,1 +1,242 @@
-fn main() {}
+//! The `mailplane` binary: serve the API, run migrations, print the OpenAPI document, mint
+//! tokens, verify the audit chain, and lint or render RACI profiles.
+
+mod config;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use mailplane::auth::{Keyring, TokenIssuer, LOCAL_KID};
+use mailplane::types::{OrgId, Party};
+use mailplane::{Actor, ControlPlane, ControlPlaneConfig, DataStore, PolicySet};
+use mailplane_http::AppState;
+
+use config::Config;
+
+#[derive(Parser)]
+#[command(name = "mailplane", version, about = "A RACI-aware control plane for hosted mail")]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API (creates the data directory, database and signing key when missing).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document (the checked-in `openapi/mailplane.json`).
+    Openapi {
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Mint bearer tokens with the deployment's signing key.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// RACI profile tools.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Issue a token for a principal.
+    Issue {
+        /// provider, partner or customer.
+        #[arg(long)]
+        party: Party,
+        /// `provider`, a partner id or a tenant id.
+        #[arg(long, default_value = "provider")]
+        org: String,
+        /// A role; repeat for several.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// How long the token is valid: 90s, 30m, 12h, 7d.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        /// The subject recorded in audit rows.
+        #[arg(long, default_value = "cli")]
+        subject: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain; exit 1 when a row was edited or removed.
+    Verify,
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Lint every profile under a folder (default: ./policies).
+    Lint {
+        /// The folder holding one sub-folder per profile.
+        dir: Option<std::path::PathBuf>,
+    },
+    /// Render a profile as a Markdown table.
+    Render {
+        /// The profile id.
+        profile: String,
+        /// The folder holding the profiles (default: the shipped ones).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, String> {
+    let cfg = cli.config;
+    match cli.command {
+        Command::Serve => serve(cfg).await.map(|_| ExitCode::SUCCESS),
+        Command::Migrate => {
+            let store = DataStore::open(&cfg.database()?).await.map_err(|e| e.to_string())?;
+            println!("migrations applied ({})", store.backend_name());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Openapi { out } => {
+            let doc = mailplane_http::openapi_json();
+            match out {
+                Some(path) => std::fs::write(&path, doc).map_err(|e| format!("{}: {e}", path.display()))?,
+                None => print!("{doc}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token { command: TokenCommand::Issue { party, org, roles, ttl, subject } } => {
+            let key = mailplane::auth::ensure_signing_key(&cfg.data_dir).map_err(|e| e.to_string())?;
+            let issuer = TokenIssuer::ed25519(LOCAL_KID, key.private_pem.as_bytes()).map_err(|e| e.to_string())?;
+            let org = parse_org(party, &org)?;
+            let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
+            let token = issuer
+                .issue(&Actor::new(subject, org, &roles), config::parse_ttl(&ttl)?)
+                .map_err(|e| e.to_string())?;
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { command: AuditCommand::Verify } => {
+            let store = DataStore::open(&cfg.database()?).await.map_err(|e| e.to_string())?;
+            let report = store.audit_verify().await.map_err(|e| e.to_string())?;
+            match report.problem {
+                None => {
+                    println!("audit chain intact: {} row(s)", report.rows);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(problem) => {
+                    println!("audit chain BROKEN after {} intact row(s): {problem}", report.rows);
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Command::Policy { command: PolicyCommand::Lint { dir } } => {
+            let dir = dir.unwrap_or_else(|| "policies".into());
+            match PolicySet::load_dir(&dir) {
+                Ok(set) => {
+                    for p in set.iter() {
+                        println!("ok: {} ({} activities, {} roles)", p.key(), p.activities.len(), p.roles.len());
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(report) => {
+                    print!("{report}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Command::Policy { command: PolicyCommand::Render { profile, dir } } => {
+            let set = match dir {
+                Some(d) => PolicySet::load_dir(&d)?,
+                None => PolicySet::builtin(),
+            };
+            let p = set.get(&profile).ok_or_else(|| format!("no profile `{profile}`"))?;
+            print!("{}", mailplane_policy::render_markdown(p));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn parse_org(party: Party, org: &str) -> Result<OrgId, String> {
+    match party {
+        Party::Provider => Ok(OrgId::Provider),
+        Party::Partner => org.parse().map(OrgId::Partner).map_err(|_| "--org must be a partner id".to_string()),
+        Party::Customer => org.parse().map(OrgId::Tenant).map_err(|_| "--org must be a tenant id".to_string()),
+    }
+}
+
+async fn serve(cfg: Config) -> Result<(), String> {
+    config::init_tracing();
+    let store = DataStore::open(&cfg.database()?).await.map_err(|e| e.to_string())?;
+    let policies = match &cfg.policies {
+        Some(dir) => PolicySet::load_dir(dir)?,
+        None => PolicySet::builtin(),
+    };
+    let control_plane = ControlPlane::new(store.clone(), policies, ControlPlaneConfig::default())
+        .map_err(|e| e.to_string())?;
+    let signing = mailplane::auth::ensure_signing_key(&cfg.data_dir).map_err(|e| e.to_string())?;
+    let mut keyring = Keyring::new(mailplane::auth::DEFAULT_ISSUER, mailplane::auth::DEFAULT_AUDIENCE);
+    keyring
+        .add_public_pem(LOCAL_KID, signing.public_pem.as_bytes())
+        .map_err(|e| e.to_string())?;
+    if let Some(secret) = cfg.hs256_secret()? {
+        keyring.add_hs256("hs256", &secret).map_err(|e| e.to_string())?;
+    }
+    for (kid, path) in cfg.trusted_keys()? {
+        let pem = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        keyring.add_public_pem(&kid, &pem).map_err(|e| e.to_string())?;
+    }
+    let app = mailplane_http::app(AppState { control_plane, keyring: Arc::new(keyring) })
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+    let listener = tokio::net::TcpListener::bind(&cfg.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("Mailplane is serving on http://{addr} ({} database)", store.backend_name());
+    println!("API docs:     http://{addr}/docs");
+    println!("OpenAPI:      http://{addr}/openapi.json");
+    if signing.created {
+        let issuer = TokenIssuer::ed25519(LOCAL_KID, signing.private_pem.as_bytes()).map_err(|e| e.to_string())?;
+        let token = issuer
+            .issue(&Actor::provider("bootstrap", &["provider-admin"]), 30 * 24 * 3600)
+            .map_err(|e| e.to_string())?;
+        println!();
+        println!("A new signing key was created in {}.", cfg.data_dir.display());
+        println!("Bootstrap provider-admin token (valid 30 days, shown once):");
+        println!();
+        println!("{token}");
+        println!();
+        println!("Mint more with: mailplane token issue --party provider --role provider-admin --ttl 1h");
+    }
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| e.to_string())
+}

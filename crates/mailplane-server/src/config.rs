@@ -1,0 +1,89 @@
+//! Configuration from flags and `MAILPLANE_*` environment variables.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use mailplane::DatabaseLocation;
+
+/// Settings shared by every command.
+#[derive(Args, Debug)]
+pub struct Config {
+    /// Where the embedded database and the signing key live.
+    #[arg(long, env = "MAILPLANE_DATA_DIR", default_value = "data", global = true)]
+    pub data_dir: PathBuf,
+    /// `postgres://…` to use PostgreSQL; default: an SQLite file in the data directory.
+    #[arg(long, env = "MAILPLANE_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// The address to listen on.
+    #[arg(long, env = "MAILPLANE_LISTEN", default_value = "127.0.0.1:8080", global = true)]
+    pub listen: String,
+    /// A file holding an HS256 secret (at least 32 bytes) to trust under kid `hs256`.
+    #[arg(long, env = "MAILPLANE_HS256_SECRET_FILE", global = true)]
+    pub hs256_secret_file: Option<PathBuf>,
+    /// Trust a public key (Ed25519 for EdDSA, RSA for RS256): `kid=path/to/key.pem`; repeat.
+    #[arg(long = "trust-key", env = "MAILPLANE_TRUST_KEYS", value_delimiter = ',', global = true)]
+    pub trust_keys: Vec<String>,
+    /// Load RACI profiles from this folder instead of the shipped ones.
+    #[arg(long, env = "MAILPLANE_POLICIES", global = true)]
+    pub policies: Option<PathBuf>,
+}
+
+impl Config {
+    /// The database to open.
+    pub fn database(&self) -> Result<DatabaseLocation, String> {
+        match &self.database_url {
+            Some(url) => DatabaseLocation::from_url(url).map_err(|e| e.to_string()),
+            None => Ok(DatabaseLocation::Sqlite(self.data_dir.join("mailplane.db"))),
+        }
+    }
+
+    /// The HS256 secret, if configured.
+    pub fn hs256_secret(&self) -> Result<Option<Vec<u8>>, String> {
+        self.hs256_secret_file
+            .as_ref()
+            .map(|p| {
+                std::fs::read(p)
+                    .map(|b| b.trim_ascii().to_vec())
+                    .map_err(|e| format!("{}: {e}", p.display()))
+            })
+            .transpose()
+    }
+
+    /// The `kid=path` pairs of trusted public keys.
+    pub fn trusted_keys(&self) -> Result<Vec<(String, PathBuf)>, String> {
+        self.trust_keys
+            .iter()
+            .map(|s| {
+                s.split_once('=')
+                    .map(|(k, p)| (k.to_string(), PathBuf::from(p)))
+                    .ok_or_else(|| format!("--trust-key `{s}` must be kid=path"))
+            })
+            .collect()
+    }
+}
+
+/// Parses `90s`, `30m`, `12h` or `7d` into seconds.
+pub fn parse_ttl(s: &str) -> Result<u64, String> {
+    let (num, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: u64 = num.parse().map_err(|_| format!("--ttl `{s}` must be a number followed by s, m, h or d"))?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return Err(format!("--ttl `{s}` must end in s, m, h or d")),
+    };
+    Ok(n * mult)
+}
+
+/// Logs to standard error; `RUST_LOG` sets the level, `MAILPLANE_LOG_FORMAT=json` gives JSON.
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("MAILPLANE_LOG_FORMAT").as_deref() == Ok("json") {
+        let _ = builder.json().try_init();
+    } else {
+        let _ = builder.try_init();
+    }
+}
