@@ -1,1 +1,12 @@
-//! placeholder
+//! Mailplane's end-to-end tests: one binary, through HTTP (`oneshot`) and through the
+//! library, on SQLite and, when `MAILPLANE_TEST_DATABASE_URL` is set, on PostgreSQL.
+
+mod audit;
+mod auth;
+mod checked_in;
+mod cross_tenant;
+mod directory;
+mod golden;
+mod http_errors;
+mod library;
+mod tenants;

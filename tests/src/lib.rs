@@ -1,1 +1,322 @@
-//! placeholder
+//! The end-to-end test harness.
+//!
+//! A [`Harness`] is one fresh deployment: its own database (an SQLite file in a temporary
+//! folder, or a new PostgreSQL database when `MAILPLANE_TEST_DATABASE_URL` is set), the
+//! shipped profiles, a control plane, the HTTP app and a token issuer. It hands out typed
+//! clients (`provider_admin`, `customer_admin`, `partner_admin`, `anonymous`) that call the
+//! app through `tower::ServiceExt::oneshot`, without a socket.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use mailplane::auth::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, Keyring, TokenIssuer};
+use mailplane::types::{PartnerId, TenantId};
+use mailplane::{Actor, ControlPlane, ControlPlaneConfig, DataStore, DatabaseLocation, PolicySet};
+use mailplane_http::AppState;
+
+/// The HS256 secret every harness trusts under kid `hs256`.
+pub const TEST_SECRET: &[u8] = b"mailplane-test-secret-of-at-least-32-bytes";
+
+/// Which database a harness runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A fresh SQLite file.
+    Sqlite,
+    /// A fresh PostgreSQL database on the server named by `MAILPLANE_TEST_DATABASE_URL`.
+    Postgres,
+}
+
+/// One fresh deployment under test.
+pub struct Harness {
+    /// The control plane, for tests through the library.
+    pub control_plane: ControlPlane,
+    /// The store, for tests that tamper with rows.
+    pub store: DataStore,
+    /// The HTTP app.
+    pub app: Router,
+    /// Signs test tokens.
+    pub issuer: TokenIssuer,
+    /// The backend in use.
+    pub backend: Backend,
+    dir: Option<PathBuf>,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// The PostgreSQL server URL for tests, if configured.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("MAILPLANE_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())
+}
+
+impl Harness {
+    /// A harness on a fresh SQLite file.
+    pub async fn sqlite() -> Harness {
+        let dir = std::env::temp_dir().join(format!("mailplane-test-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let store = DataStore::open(&DatabaseLocation::Sqlite(dir.join("test.db")))
+            .await
+            .expect("sqlite store");
+        Harness::with_store(store, Backend::Sqlite, Some(dir))
+    }
+
+    /// A harness on a fresh PostgreSQL database, or `None` when no server is configured.
+    pub async fn postgres() -> Option<Harness> {
+        let url = postgres_url()?;
+        let name = format!("mp_test_{}", uuid::Uuid::now_v7().simple());
+        let admin = sea_orm::Database::connect(&url).await.expect("connect to the PostgreSQL test server");
+        use sea_orm::ConnectionTrait;
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create test database");
+        admin.close().await.ok();
+        let db_url = match url.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{name}"),
+            None => panic!("MAILPLANE_TEST_DATABASE_URL must end in /<database>"),
+        };
+        let store = DataStore::open(&DatabaseLocation::Postgres(db_url)).await.expect("postgres store");
+        Some(Harness::with_store(store, Backend::Postgres, None))
+    }
+
+    fn with_store(store: DataStore, backend: Backend, dir: Option<PathBuf>) -> Harness {
+        let control_plane = ControlPlane::new(store.clone(), PolicySet::builtin(), ControlPlaneConfig::default())
+            .expect("control plane");
+        let mut keyring = Keyring::new(DEFAULT_ISSUER, DEFAULT_AUDIENCE);
+        keyring.add_hs256("hs256", TEST_SECRET).expect("hs256 key");
+        let app = mailplane_http::app(AppState {
+            control_plane: control_plane.clone(),
+            keyring: Arc::new(keyring),
+        });
+        Harness {
+            control_plane,
+            store,
+            app,
+            issuer: TokenIssuer::hs256("hs256", TEST_SECRET),
+            backend,
+            dir,
+        }
+    }
+
+    /// A client acting as `actor`.
+    pub fn client(&self, actor: Actor) -> Client {
+        let token = self.issuer.issue(&actor, 3600).expect("token");
+        Client { app: self.app.clone(), token: Some(token), actor: Some(actor) }
+    }
+
+    /// A client with a raw token (or none).
+    pub fn client_with_token(&self, token: Option<String>) -> Client {
+        Client { app: self.app.clone(), token, actor: None }
+    }
+
+    /// A provider administrator.
+    pub fn provider_admin(&self) -> Client {
+        self.client(Actor::provider("provider-admin@test", &["provider-admin"]))
+    }
+
+    /// A provider principal with one role.
+    pub fn provider(&self, role: &str) -> Client {
+        self.client(Actor::provider(format!("{role}@provider"), &[role]))
+    }
+
+    /// An administrator of a customer tenant.
+    pub fn customer_admin(&self, tenant: TenantId) -> Client {
+        self.customer(tenant, "tenant-admin")
+    }
+
+    /// A customer principal with one role.
+    pub fn customer(&self, tenant: TenantId, role: &str) -> Client {
+        self.client(Actor::customer(format!("{role}@{tenant}"), tenant, &[role]))
+    }
+
+    /// An administrator of a partner.
+    pub fn partner_admin(&self, partner: PartnerId) -> Client {
+        self.partner(partner, "partner-admin")
+    }
+
+    /// A partner principal with one role.
+    pub fn partner(&self, partner: PartnerId, role: &str) -> Client {
+        self.client(Actor::partner(format!("{role}@{partner}"), partner, &[role]))
+    }
+
+    /// A caller without a token.
+    pub fn anonymous(&self) -> Client {
+        self.client_with_token(None)
+    }
+}
+
+/// A caller of the HTTP app.
+pub struct Client {
+    app: Router,
+    token: Option<String>,
+    /// The actor behind the token, for library calls in the same test.
+    pub actor: Option<Actor>,
+}
+
+/// An HTTP answer with its JSON body.
+#[derive(Debug)]
+pub struct Reply {
+    /// The status.
+    pub status: StatusCode,
+    /// The Content-Type header.
+    pub content_type: String,
+    /// The body as JSON (`Null` when empty or not JSON).
+    pub body: Value,
+}
+
+impl Reply {
+    /// Panics with the body unless the status is `expected`; returns the body.
+    #[track_caller]
+    pub fn expect(self, expected: u16) -> Value {
+        assert_eq!(self.status.as_u16(), expected, "unexpected status; body: {:#}", self.body);
+        self.body
+    }
+
+    /// A string field of the body.
+    pub fn str(&self, field: &str) -> String {
+        self.body[field].as_str().unwrap_or_default().to_string()
+    }
+}
+
+impl Client {
+    /// Sends a request with an optional JSON body.
+    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = &self.token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(b) => req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(serde_json::to_vec(&b).unwrap())),
+            None => req.body(Body::empty()),
+        }
+        .unwrap();
+        self.send_request(req).await
+    }
+
+    /// Sends a prepared request (the token is not added).
+    pub async fn send_request(&self, req: Request<Body>) -> Reply {
+        let resp = self.app.clone().oneshot(req).await.expect("infallible");
+        let status = resp.status();
+        let content_type = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply { status, content_type, body }
+    }
+
+    /// The bearer token, if any.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    /// GET.
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, None).await
+    }
+
+    /// POST with a JSON body.
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    /// PATCH with a JSON body.
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.send(Method::PATCH, path, Some(body)).await
+    }
+
+    /// DELETE.
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(Method::DELETE, path, None).await
+    }
+}
+
+/// Runs an end-to-end test on SQLite, and on PostgreSQL when a server is configured.
+#[macro_export]
+macro_rules! e2e {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::Harness::sqlite().await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                match $crate::Harness::postgres().await {
+                    Some(h) => super::$name(h).await,
+                    None => eprintln!("MAILPLANE_TEST_DATABASE_URL is not set: PostgreSQL run skipped"),
+                }
+            }
+        }
+    };
+}
+
+/// Test fixtures built through the API.
+pub mod fixtures {
+    use serde_json::json;
+
+    use super::*;
+
+    /// Creates a partner as the provider; returns its id.
+    pub async fn partner(h: &Harness, name: &str) -> PartnerId {
+        let p = h.provider_admin().post("/v1/partners", json!({ "name": name })).await.expect(201);
+        p["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Creates a hosted-exchange tenant as the provider; returns its id.
+    pub async fn tenant(h: &Harness, name: &str) -> TenantId {
+        let t = h.provider_admin().post("/v1/tenants", json!({ "name": name })).await.expect(201);
+        t["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Creates a master-hoster tenant as the partner; returns its id.
+    pub async fn partner_tenant(h: &Harness, partner: PartnerId, name: &str) -> TenantId {
+        let t = h
+            .partner_admin(partner)
+            .post("/v1/tenants", json!({ "name": name, "profile": "master-hoster" }))
+            .await
+            .expect(201);
+        t["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Adds a domain as the tenant's admin; returns its id.
+    pub async fn domain(h: &Harness, tenant: TenantId, name: &str) -> String {
+        let d = h
+            .customer_admin(tenant)
+            .post(&format!("/v1/tenants/{tenant}/domains"), json!({ "name": name }))
+            .await
+            .expect(201);
+        d["id"].as_str().unwrap().to_string()
+    }
+
+    /// Creates a mailbox as the tenant's admin; returns its id.
+    pub async fn mailbox(h: &Harness, tenant: TenantId, domain: &str, local: &str) -> String {
+        let m = h
+            .customer_admin(tenant)
+            .post(
+                &format!("/v1/tenants/{tenant}/mailboxes"),
+                json!({ "local_part": local, "domain_id": domain, "display_name": local }),
+            )
+            .await
+            .expect(201);
+        m["id"].as_str().unwrap().to_string()
+    }
+}

@@ -67,13 +67,14 @@ where
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
         serde_path_to_error::deserialize(de).map(ApiJson).map_err(|e| {
             let path = e.path().to_string();
-            let field = if path == "." { "body".to_string() } else { path };
             let inner = e.into_inner();
-            let rule = match inner.classify() {
+            let (field, rule) = match inner.classify() {
+                // A syntax error is about the body as a whole, wherever the parser stopped.
                 serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                    format!("is not valid JSON: {inner}")
+                    ("body".to_string(), format!("is not valid JSON: {inner}"))
                 }
-                _ => strip_position(&inner.to_string()),
+                _ if path == "." => ("body".to_string(), strip_position(&inner.to_string())),
+                _ => (path, strip_position(&inner.to_string())),
             };
             ApiError(Error::invalid(field, rule))
         })

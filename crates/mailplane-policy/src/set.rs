@@ -31,7 +31,11 @@ pub struct PolicySet {
 impl PolicySet {
     /// The sources of the profiles shipped with Mailplane.
     pub fn builtin_sources() -> Vec<ProfileSource> {
-        vec![builtin!("hosted-exchange"), builtin!("master-hoster")]
+        vec![
+            builtin!("hosted-exchange"),
+            builtin!("master-hoster"),
+            builtin!("platform"),
+        ]
     }
 
     /// The profiles shipped with Mailplane. They are linted by the test suite, so a failure

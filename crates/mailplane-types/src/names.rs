@@ -27,6 +27,14 @@ impl DomainName {
         if trimmed.chars().any(|c| c.is_whitespace()) {
             return Err("must not contain white space".into());
         }
+        for label in trimmed.split('.') {
+            if label.is_empty() {
+                return Err("must not hold an empty label (two dots in a row)".into());
+            }
+            if label.starts_with('-') || label.ends_with('-') {
+                return Err("labels must not start or end with a hyphen (RFC 1035)".into());
+            }
+        }
         let ascii = idna::domain_to_ascii_strict(trimmed)
             .map_err(|_| "is not a valid internationalised domain name (RFC 5890)".to_string())?;
         if ascii.len() > 253 {

@@ -47,15 +47,18 @@ pub const MAX_PAGE: u64 = 1000;
 /// Settings of a control plane.
 #[derive(Debug, Clone)]
 pub struct ControlPlaneConfig {
-    /// The profile new tenants bind to when the caller names none, and the profile whose
-    /// platform activities (`partner.manage`, `audit.review`) govern platform objects.
+    /// The profile new tenants bind to when the caller names none.
     pub default_profile: String,
+    /// The profile whose activities (`partner.manage`, `audit.review`) govern objects that
+    /// belong to no tenant. Tenants never bind to it.
+    pub platform_profile: String,
 }
 
 impl Default for ControlPlaneConfig {
     fn default() -> Self {
         ControlPlaneConfig {
             default_profile: "hosted-exchange".into(),
+            platform_profile: "platform".into(),
         }
     }
 }
@@ -80,10 +83,18 @@ pub struct ControlPlane {
 impl ControlPlane {
     /// A control plane over a store and a set of linted profiles.
     pub fn new(store: DataStore, policies: PolicySet, config: ControlPlaneConfig) -> Result<Self> {
-        if policies.get(&config.default_profile).is_none() {
+        for (field, id) in [
+            ("default_profile", &config.default_profile),
+            ("platform_profile", &config.platform_profile),
+        ] {
+            if policies.get(id).is_none() {
+                return Err(Error::invalid(field, format!("`{id}` is not a loaded profile")));
+            }
+        }
+        if config.default_profile == config.platform_profile {
             return Err(Error::invalid(
                 "default_profile",
-                format!("`{}` is not a loaded profile", config.default_profile),
+                "must be a tenant profile, not the platform profile",
             ));
         }
         Ok(ControlPlane {
@@ -105,7 +116,7 @@ impl ControlPlane {
 
     fn platform_profile(&self) -> &Profile {
         self.policies
-            .get(&self.config.default_profile)
+            .get(&self.config.platform_profile)
             .expect("checked in new()")
     }
 
@@ -272,10 +283,19 @@ impl ControlPlane {
             .profile
             .clone()
             .unwrap_or_else(|| self.config.default_profile.clone());
-        let profile = self.policies.get(&profile_id).ok_or_else(|| {
-            let known: Vec<_> = self.policies.iter().map(|p| p.id.clone()).collect();
-            Error::invalid("profile", format!("must be one of: {}", known.join(", ")))
-        })?;
+        let profile = self
+            .policies
+            .get(&profile_id)
+            .filter(|p| p.id != self.config.platform_profile)
+            .ok_or_else(|| {
+                let known: Vec<_> = self
+                    .policies
+                    .iter()
+                    .filter(|p| p.id != self.config.platform_profile)
+                    .map(|p| p.id.clone())
+                    .collect();
+                Error::invalid("profile", format!("must be one of: {}", known.join(", ")))
+            })?;
         let decision = self.authorize(actor, profile, activity::TENANT_DELIVER, Need::Execute)?;
         let mut p = Problems::default();
         let name = p.name("name", &input.name);

@@ -1,0 +1,125 @@
+//! The audit log: one row per allowed change, in the same transaction, hash chained,
+//! readable with the same scoping as everything else, and tamper-evident.
+
+use serde_json::json;
+
+use mailplane_tests::{Harness, e2e, fixtures};
+
+async fn every_change_appends_one_scoped_row(h: Harness) {
+    let t = fixtures::tenant(&h, "Acme").await;
+    let other = fixtures::tenant(&h, "Other").await;
+    let d = fixtures::domain(&h, t, "acme.example").await;
+    fixtures::mailbox(&h, t, &d, "alice").await;
+    fixtures::domain(&h, other, "other.example").await;
+    // A refused change and an invalid one leave no row.
+    h.provider_admin()
+        .post(&format!("/v1/tenants/{t}/domains"), json!({ "name": "p.example" }))
+        .await
+        .expect(403);
+    h.customer_admin(t)
+        .post(&format!("/v1/tenants/{t}/domains"), json!({ "name": "bad name" }))
+        .await
+        .expect(400);
+
+    let all = h.provider("provider-auditor").get("/v1/audit").await.expect(200);
+    let rows = all["items"].as_array().unwrap();
+    assert_eq!(rows.len(), 5, "two tenants, two domains, one mailbox");
+    let seqs: Vec<i64> = rows.iter().map(|r| r["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5]);
+    for pair in rows.windows(2) {
+        assert_eq!(pair[1]["prev_hash"], pair[0]["hash"]);
+    }
+    let mailbox_row = &rows[3];
+    assert_eq!(mailbox_row["activity"], "directory.administer");
+    assert_eq!(mailbox_row["letters"], "RA");
+    assert_eq!(mailbox_row["party"], "customer");
+    assert_eq!(mailbox_row["org"], format!("tenant:{t}"));
+    assert_eq!(mailbox_row["target_kind"], "mailbox");
+    assert_eq!(mailbox_row["outcome"], "created");
+    assert_eq!(rows[0]["activity"], "service.deliver");
+    assert_eq!(rows[0]["party"], "provider");
+
+    // The customer reads its own tenant's rows only.
+    let mine = h.customer(t, "tenant-reader").get("/v1/audit").await.expect(200);
+    let mine = mine["items"].as_array().unwrap();
+    assert_eq!(mine.len(), 3);
+    assert!(mine.iter().all(|r| r["tenant_id"] == t.to_string()));
+    // Paging by seq.
+    let first = h.provider_admin().get("/v1/audit?limit=2").await.expect(200);
+    let cursor = first["next_cursor"].as_str().unwrap().to_string();
+    let next = h.provider_admin().get(&format!("/v1/audit?limit=2&cursor={cursor}")).await.expect(200);
+    assert_eq!(next["items"][0]["seq"], 3);
+    assert_eq!(h.provider_admin().get("/v1/audit?cursor=-4").await.status, 400);
+
+    let report = h.control_plane.audit_verify().await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.rows, 5);
+}
+e2e!(every_change_appends_one_scoped_row);
+
+async fn three_rows(h: &Harness) {
+    let t = fixtures::tenant(h, "Acme").await;
+    fixtures::domain(h, t, "a.example").await;
+    fixtures::domain(h, t, "b.example").await;
+    assert!(h.control_plane.audit_verify().await.unwrap().is_intact());
+}
+
+async fn an_edited_row_is_detected(h: Harness) {
+    three_rows(&h).await;
+    h.store
+        .execute_unprepared_for_tests("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 2")
+        .await
+        .unwrap();
+    let report = h.control_plane.audit_verify().await.unwrap();
+    assert_eq!(report.problem.as_deref(), Some("row 2 was altered: its content does not match its hash"));
+    assert_eq!(report.rows, 1);
+}
+e2e!(an_edited_row_is_detected);
+
+async fn a_removed_row_is_detected(h: Harness) {
+    three_rows(&h).await;
+    h.store
+        .execute_unprepared_for_tests("DELETE FROM audit_log WHERE seq = 2")
+        .await
+        .unwrap();
+    let report = h.control_plane.audit_verify().await.unwrap();
+    assert!(report.problem.as_deref().unwrap().contains("rows 2..2 are missing"), "{report:?}");
+}
+e2e!(a_removed_row_is_detected);
+
+async fn a_removed_last_row_is_detected(h: Harness) {
+    three_rows(&h).await;
+    h.store
+        .execute_unprepared_for_tests("DELETE FROM audit_log WHERE seq = 3")
+        .await
+        .unwrap();
+    let report = h.control_plane.audit_verify().await.unwrap();
+    assert!(report.problem.as_deref().unwrap().contains("rows at the end were removed"), "{report:?}");
+}
+e2e!(a_removed_last_row_is_detected);
+
+async fn concurrent_writers_extend_one_chain(h: Harness) {
+    let t = fixtures::tenant(&h, "Acme").await;
+    let d = fixtures::domain(&h, t, "acme.example").await;
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let client = h.customer_admin(t);
+        let d = d.clone();
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(
+                    &format!("/v1/tenants/{t}/mailboxes"),
+                    json!({ "local_part": format!("user{i}"), "domain_id": d, "display_name": "U" }),
+                )
+                .await
+                .status
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 201);
+    }
+    let report = h.control_plane.audit_verify().await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.rows, 26);
+}
+e2e!(concurrent_writers_extend_one_chain);

@@ -1,0 +1,134 @@
+//! Domains and mailboxes: directory administration, where the customer is RA and the
+//! provider IR in the hosted-exchange profile.
+
+use serde_json::json;
+
+use mailplane_tests::{Harness, e2e, fixtures};
+
+async fn customers_administer_their_directory(h: Harness) {
+    let t = fixtures::tenant(&h, "Acme").await;
+    let admin = h.customer_admin(t);
+    let d = admin
+        .post(&format!("/v1/tenants/{t}/domains"), json!({ "name": "Bücher.Example." }))
+        .await
+        .expect(201);
+    assert_eq!(d["name"], "xn--bcher-kva.example", "lower-case A-label form");
+    let did = d["id"].as_str().unwrap();
+    let m = admin
+        .post(
+            &format!("/v1/tenants/{t}/mailboxes"),
+            json!({ "local_part": "Alice.Smith", "domain_id": did, "display_name": "Alice Smith" }),
+        )
+        .await
+        .expect(201);
+    assert_eq!(m["address"], "alice.smith@xn--bcher-kva.example");
+    assert_eq!(m["quota_bytes"], 50i64 * 1024 * 1024 * 1024);
+    assert_eq!(m["status"], "enabled");
+    let mid = m["id"].as_str().unwrap();
+    let u = admin
+        .patch(
+            &format!("/v1/tenants/{t}/mailboxes/{mid}"),
+            json!({ "display_name": "Alice S.", "quota_bytes": 1024, "status": "disabled" }),
+        )
+        .await
+        .expect(200);
+    assert_eq!(u["display_name"], "Alice S.");
+    assert_eq!(u["quota_bytes"], 1024);
+    assert_eq!(u["status"], "disabled");
+    let list = admin.get(&format!("/v1/tenants/{t}/mailboxes")).await.expect(200);
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let domains = admin.get(&format!("/v1/tenants/{t}/domains")).await.expect(200);
+    assert_eq!(domains["items"][0]["id"], did);
+    admin.get(&format!("/v1/tenants/{t}/domains/{did}")).await.expect(200);
+    admin.delete(&format!("/v1/tenants/{t}/mailboxes/{mid}")).await.expect(204);
+    admin.get(&format!("/v1/tenants/{t}/mailboxes/{mid}")).await.expect(404);
+}
+e2e!(customers_administer_their_directory);
+
+async fn conflicts_are_409_never_500(h: Harness) {
+    let t1 = fixtures::tenant(&h, "One").await;
+    let t2 = fixtures::tenant(&h, "Two").await;
+    let d = fixtures::domain(&h, t1, "one.example").await;
+    // A domain is unique across the platform, whatever the tenant and the case.
+    let r = h
+        .customer_admin(t2)
+        .post(&format!("/v1/tenants/{t2}/domains"), json!({ "name": "ONE.example" }))
+        .await;
+    assert_eq!(r.status, 409, "{:#}", r.body);
+    assert_eq!(r.body["errors"][0]["field"], "name");
+    assert_eq!(r.content_type, "application/problem+json");
+    // An address is unique.
+    fixtures::mailbox(&h, t1, &d, "bob").await;
+    let r = h
+        .customer_admin(t1)
+        .post(
+            &format!("/v1/tenants/{t1}/mailboxes"),
+            json!({ "local_part": "BOB", "domain_id": d, "display_name": "Bob 2" }),
+        )
+        .await;
+    assert_eq!(r.status, 409);
+    assert_eq!(r.body["errors"][0]["field"], "local_part");
+    assert!(r.body["detail"].as_str().unwrap().contains("bob@one.example"));
+    // A domain in use cannot be removed.
+    let r = h.customer_admin(t1).delete(&format!("/v1/tenants/{t1}/domains/{d}")).await;
+    assert_eq!(r.status, 409);
+    assert!(r.body["detail"].as_str().unwrap().contains("1 mailbox"));
+}
+e2e!(conflicts_are_409_never_500);
+
+async fn mailbox_input_names_every_bad_field(h: Harness) {
+    let t1 = fixtures::tenant(&h, "One").await;
+    let t2 = fixtures::tenant(&h, "Two").await;
+    let foreign = fixtures::domain(&h, t2, "two.example").await;
+    let r = h
+        .customer_admin(t1)
+        .post(
+            &format!("/v1/tenants/{t1}/mailboxes"),
+            json!({ "local_part": "a..b", "domain_id": foreign, "display_name": "", "quota_bytes": 0 }),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let fields: Vec<_> = r.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap().to_string()).collect();
+    assert_eq!(fields, ["local_part", "display_name", "quota_bytes", "domain_id"]);
+    let r = h
+        .customer_admin(t1)
+        .post(&format!("/v1/tenants/{t1}/domains"), json!({ "name": "no_underscores.example" }))
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["errors"][0]["field"], "name");
+    assert!(r.body["errors"][0]["rule"].as_str().unwrap().contains("RFC"), "{:#}", r.body);
+    // Nothing was created by the refused calls.
+    let list = h.customer_admin(t1).get(&format!("/v1/tenants/{t1}/mailboxes")).await.expect(200);
+    assert!(list["items"].as_array().unwrap().is_empty());
+}
+e2e!(mailbox_input_names_every_bad_field);
+
+async fn letters_decide_who_changes_the_directory(h: Harness) {
+    let t = fixtures::tenant(&h, "Acme").await;
+    let d = fixtures::domain(&h, t, "acme.example").await;
+    let path = format!("/v1/tenants/{t}/mailboxes");
+    let body = |local: &str| json!({ "local_part": local, "domain_id": d, "display_name": local });
+    // The provider holds I and R, not A: it sees the directory but may only propose.
+    let provider = h.provider_admin();
+    provider.get(&path).await.expect(200);
+    let r = provider.post(&path, body("p")).await;
+    assert_eq!(r.status, 403);
+    let refusal = &r.body["refusal"];
+    assert_eq!(refusal["activity"], "directory.administer");
+    assert_eq!(refusal["profile"], "hosted-exchange@1");
+    assert_eq!(refusal["party"], "provider");
+    assert_eq!(refusal["letters"], json!([
+        { "party": "customer", "letters": "RA" },
+        { "party": "partner", "letters": "" },
+        { "party": "provider", "letters": "RI" },
+    ]));
+    assert!(refusal["reason"].as_str().unwrap().contains("may only propose"), "{refusal:#}");
+    // A reader reads only; a helpdesk does first-line directory work for its accountable party.
+    let reader = h.customer(t, "tenant-reader");
+    reader.get(&path).await.expect(200);
+    assert_eq!(reader.post(&path, body("r")).await.status, 403);
+    h.customer(t, "tenant-helpdesk").post(&path, body("helpdesk")).await.expect(201);
+    // A provider auditor is informed: it reads.
+    h.provider("provider-auditor").get(&path).await.expect(200);
+}
+e2e!(letters_decide_who_changes_the_directory);

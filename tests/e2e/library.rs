@@ -1,0 +1,53 @@
+//! The same guarantees through the embeddable library, with no HTTP at all.
+
+use mailplane::input::{DomainCreate, MailboxCreate, TenantCreate};
+use mailplane::types::{Error, Party};
+use mailplane::{Actor, Verdict};
+use mailplane_tests::{Harness, e2e};
+
+async fn the_library_authorizes_every_call(h: Harness) {
+    let cp = &h.control_plane;
+    let provider = Actor::provider("ops", &["provider-admin"]);
+    let tenant = cp
+        .tenant_create(&provider, TenantCreate { name: "Acme".into(), profile: None, partner_id: None })
+        .await
+        .unwrap();
+    let customer = Actor::customer("alice", tenant.id, &["tenant-admin"]);
+    let domain = cp
+        .domain_create(&customer, tenant.id, DomainCreate { name: "acme.example".into() })
+        .await
+        .unwrap();
+    // The provider may only propose directory work: the refusal explains the letters.
+    match cp.domain_create(&provider, tenant.id, DomainCreate { name: "p.example".into() }).await {
+        Err(Error::Forbidden(refusal)) => {
+            assert_eq!(refusal.activity.as_str(), "directory.administer");
+            assert_eq!(refusal.party, Party::Provider);
+            assert_eq!(refusal.exercisable.to_string(), "RI");
+        }
+        other => panic!("expected forbidden, got {other:?}"),
+    }
+    // Another tenant's customer does not see the tenant at all.
+    let stranger = Actor::customer("mallory", mailplane::types::TenantId::new(), &["tenant-admin"]);
+    match cp.domain_get(&stranger, tenant.id, domain.id).await {
+        Err(Error::NotFound { kind: "tenant", .. }) => {}
+        other => panic!("expected not found, got {other:?}"),
+    }
+    // A failed change is atomic: the duplicate mailbox leaves no row and no audit entry.
+    let input = || MailboxCreate {
+        local_part: "alice".into(),
+        domain_id: domain.id,
+        display_name: "Alice".into(),
+        quota_bytes: Some(1 << 30),
+    };
+    cp.mailbox_create(&customer, tenant.id, input()).await.unwrap();
+    let before = cp.audit_verify().await.unwrap().rows;
+    assert!(matches!(cp.mailbox_create(&customer, tenant.id, input()).await, Err(Error::Conflict { .. })));
+    assert_eq!(cp.audit_verify().await.unwrap().rows, before);
+    let list = cp.mailbox_list(&customer, tenant.id, None, None).await.unwrap();
+    assert_eq!(list.items.len(), 1);
+    // The decision API is public for embedders that want to explain before acting.
+    let profile = cp.policies().get("hosted-exchange").unwrap();
+    let d = profile.decide(Party::Customer, &["tenant-admin".into()], "access.control-plane");
+    assert_eq!(d.verdict, Verdict::Request);
+}
+e2e!(the_library_authorizes_every_call);
