@@ -13,15 +13,25 @@ async fn every_change_appends_one_scoped_row(h: Harness) {
     fixtures::domain(&h, other, "other.example").await;
     // A refused change and an invalid one leave no row.
     h.provider_admin()
-        .post(&format!("/v1/tenants/{t}/domains"), json!({ "name": "p.example" }))
+        .post(
+            &format!("/v1/tenants/{t}/domains"),
+            json!({ "name": "p.example" }),
+        )
         .await
         .expect(403);
     h.customer_admin(t)
-        .post(&format!("/v1/tenants/{t}/domains"), json!({ "name": "bad name" }))
+        .post(
+            &format!("/v1/tenants/{t}/domains"),
+            json!({ "name": "bad name" }),
+        )
         .await
         .expect(400);
 
-    let all = h.provider("provider-auditor").get("/v1/audit").await.expect(200);
+    let all = h
+        .provider("provider-auditor")
+        .get("/v1/audit")
+        .await
+        .expect(200);
     let rows = all["items"].as_array().unwrap();
     assert_eq!(rows.len(), 5, "two tenants, two domains, one mailbox");
     let seqs: Vec<i64> = rows.iter().map(|r| r["seq"].as_i64().unwrap()).collect();
@@ -40,16 +50,31 @@ async fn every_change_appends_one_scoped_row(h: Harness) {
     assert_eq!(rows[0]["party"], "provider");
 
     // The customer reads its own tenant's rows only.
-    let mine = h.customer(t, "tenant-reader").get("/v1/audit").await.expect(200);
+    let mine = h
+        .customer(t, "tenant-reader")
+        .get("/v1/audit")
+        .await
+        .expect(200);
     let mine = mine["items"].as_array().unwrap();
     assert_eq!(mine.len(), 3);
     assert!(mine.iter().all(|r| r["tenant_id"] == t.to_string()));
     // Paging by seq.
-    let first = h.provider_admin().get("/v1/audit?limit=2").await.expect(200);
+    let first = h
+        .provider_admin()
+        .get("/v1/audit?limit=2")
+        .await
+        .expect(200);
     let cursor = first["next_cursor"].as_str().unwrap().to_string();
-    let next = h.provider_admin().get(&format!("/v1/audit?limit=2&cursor={cursor}")).await.expect(200);
+    let next = h
+        .provider_admin()
+        .get(&format!("/v1/audit?limit=2&cursor={cursor}"))
+        .await
+        .expect(200);
     assert_eq!(next["items"][0]["seq"], 3);
-    assert_eq!(h.provider_admin().get("/v1/audit?cursor=-4").await.status, 400);
+    assert_eq!(
+        h.provider_admin().get("/v1/audit?cursor=-4").await.status,
+        400
+    );
 
     let report = h.control_plane.audit_verify().await.unwrap();
     assert!(report.is_intact(), "{report:?}");
@@ -71,7 +96,10 @@ async fn an_edited_row_is_detected(h: Harness) {
         .await
         .unwrap();
     let report = h.control_plane.audit_verify().await.unwrap();
-    assert_eq!(report.problem.as_deref(), Some("row 2 was altered: its content does not match its hash"));
+    assert_eq!(
+        report.problem.as_deref(),
+        Some("row 2 was altered: its content does not match its hash")
+    );
     assert_eq!(report.rows, 1);
 }
 e2e!(an_edited_row_is_detected);
@@ -83,7 +111,14 @@ async fn a_removed_row_is_detected(h: Harness) {
         .await
         .unwrap();
     let report = h.control_plane.audit_verify().await.unwrap();
-    assert!(report.problem.as_deref().unwrap().contains("rows 2..2 are missing"), "{report:?}");
+    assert!(
+        report
+            .problem
+            .as_deref()
+            .unwrap()
+            .contains("rows 2..2 are missing"),
+        "{report:?}"
+    );
 }
 e2e!(a_removed_row_is_detected);
 
@@ -94,7 +129,14 @@ async fn a_removed_last_row_is_detected(h: Harness) {
         .await
         .unwrap();
     let report = h.control_plane.audit_verify().await.unwrap();
-    assert!(report.problem.as_deref().unwrap().contains("rows at the end were removed"), "{report:?}");
+    assert!(
+        report
+            .problem
+            .as_deref()
+            .unwrap()
+            .contains("rows at the end were removed"),
+        "{report:?}"
+    );
 }
 e2e!(a_removed_last_row_is_detected);
 

@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 fn repo_file(path: &str) -> (PathBuf, String) {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(path);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path);
     let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     (p, text)
 }

@@ -16,10 +16,18 @@ async fn other_tenants_objects_are_invisible(h: Harness) {
     let b = tenant_b;
     let operations: Vec<(Method, String, Option<serde_json::Value>)> = vec![
         (Method::GET, format!("/v1/tenants/{b}"), None),
-        (Method::PATCH, format!("/v1/tenants/{b}"), Some(json!({ "name": "pwned" }))),
+        (
+            Method::PATCH,
+            format!("/v1/tenants/{b}"),
+            Some(json!({ "name": "pwned" })),
+        ),
         (Method::DELETE, format!("/v1/tenants/{b}"), None),
         (Method::GET, format!("/v1/tenants/{b}/domains"), None),
-        (Method::POST, format!("/v1/tenants/{b}/domains"), Some(json!({ "name": "evil.example" }))),
+        (
+            Method::POST,
+            format!("/v1/tenants/{b}/domains"),
+            Some(json!({ "name": "evil.example" })),
+        ),
         (Method::GET, format!("/v1/tenants/{b}/domains/{d}"), None),
         (Method::DELETE, format!("/v1/tenants/{b}/domains/{d}"), None),
         (Method::GET, format!("/v1/tenants/{b}/mailboxes"), None),
@@ -29,19 +37,37 @@ async fn other_tenants_objects_are_invisible(h: Harness) {
             Some(json!({ "local_part": "x", "domain_id": d, "display_name": "x" })),
         ),
         (Method::GET, format!("/v1/tenants/{b}/mailboxes/{m}"), None),
-        (Method::PATCH, format!("/v1/tenants/{b}/mailboxes/{m}"), Some(json!({ "display_name": "pwned" }))),
-        (Method::DELETE, format!("/v1/tenants/{b}/mailboxes/{m}"), None),
+        (
+            Method::PATCH,
+            format!("/v1/tenants/{b}/mailboxes/{m}"),
+            Some(json!({ "display_name": "pwned" })),
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/tenants/{b}/mailboxes/{m}"),
+            None,
+        ),
     ];
     let intruders = [
         ("customer admin of A", h.customer_admin(tenant_a)),
-        ("customer helpdesk of A", h.customer(tenant_a, "tenant-helpdesk")),
+        (
+            "customer helpdesk of A",
+            h.customer(tenant_a, "tenant-helpdesk"),
+        ),
         ("partner admin of A", h.partner_admin(partner_a)),
-        ("partner helpdesk of A", h.partner(partner_a, "partner-helpdesk")),
+        (
+            "partner helpdesk of A",
+            h.partner(partner_a, "partner-helpdesk"),
+        ),
     ];
     for (who, client) in &intruders {
         for (method, path, body) in &operations {
             let r = client.send(method.clone(), path, body.clone()).await;
-            assert_eq!(r.status, 404, "{who}: {method} {path} answered {} {:#}", r.status, r.body);
+            assert_eq!(
+                r.status, 404,
+                "{who}: {method} {path} answered {} {:#}",
+                r.status, r.body
+            );
             assert_eq!(r.content_type, "application/problem+json");
         }
         // Lists never leak B either.
@@ -54,9 +80,15 @@ async fn other_tenants_objects_are_invisible(h: Harness) {
     }
     // B's objects are untouched.
     let owner = h.customer_admin(tenant_b);
-    let mb = owner.get(&format!("/v1/tenants/{b}/mailboxes/{m}")).await.expect(200);
+    let mb = owner
+        .get(&format!("/v1/tenants/{b}/mailboxes/{m}"))
+        .await
+        .expect(200);
     assert_eq!(mb["display_name"], "victim");
-    let domains = owner.get(&format!("/v1/tenants/{b}/domains")).await.expect(200);
+    let domains = owner
+        .get(&format!("/v1/tenants/{b}/domains"))
+        .await
+        .expect(200);
     assert_eq!(domains["items"].as_array().unwrap().len(), 1);
 }
 e2e!(other_tenants_objects_are_invisible);

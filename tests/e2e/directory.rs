@@ -9,10 +9,16 @@ async fn customers_administer_their_directory(h: Harness) {
     let t = fixtures::tenant(&h, "Acme").await;
     let admin = h.customer_admin(t);
     let d = admin
-        .post(&format!("/v1/tenants/{t}/domains"), json!({ "name": "Bücher.Example." }))
+        .post(
+            &format!("/v1/tenants/{t}/domains"),
+            json!({ "name": "Bücher.Example." }),
+        )
         .await
         .expect(201);
-    assert_eq!(d["name"], "xn--bcher-kva.example", "lower-case A-label form");
+    assert_eq!(
+        d["name"], "xn--bcher-kva.example",
+        "lower-case A-label form"
+    );
     let did = d["id"].as_str().unwrap();
     let m = admin
         .post(
@@ -35,13 +41,28 @@ async fn customers_administer_their_directory(h: Harness) {
     assert_eq!(u["display_name"], "Alice S.");
     assert_eq!(u["quota_bytes"], 1024);
     assert_eq!(u["status"], "disabled");
-    let list = admin.get(&format!("/v1/tenants/{t}/mailboxes")).await.expect(200);
+    let list = admin
+        .get(&format!("/v1/tenants/{t}/mailboxes"))
+        .await
+        .expect(200);
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
-    let domains = admin.get(&format!("/v1/tenants/{t}/domains")).await.expect(200);
+    let domains = admin
+        .get(&format!("/v1/tenants/{t}/domains"))
+        .await
+        .expect(200);
     assert_eq!(domains["items"][0]["id"], did);
-    admin.get(&format!("/v1/tenants/{t}/domains/{did}")).await.expect(200);
-    admin.delete(&format!("/v1/tenants/{t}/mailboxes/{mid}")).await.expect(204);
-    admin.get(&format!("/v1/tenants/{t}/mailboxes/{mid}")).await.expect(404);
+    admin
+        .get(&format!("/v1/tenants/{t}/domains/{did}"))
+        .await
+        .expect(200);
+    admin
+        .delete(&format!("/v1/tenants/{t}/mailboxes/{mid}"))
+        .await
+        .expect(204);
+    admin
+        .get(&format!("/v1/tenants/{t}/mailboxes/{mid}"))
+        .await
+        .expect(404);
 }
 e2e!(customers_administer_their_directory);
 
@@ -52,7 +73,10 @@ async fn conflicts_are_409_never_500(h: Harness) {
     // A domain is unique across the platform, whatever the tenant and the case.
     let r = h
         .customer_admin(t2)
-        .post(&format!("/v1/tenants/{t2}/domains"), json!({ "name": "ONE.example" }))
+        .post(
+            &format!("/v1/tenants/{t2}/domains"),
+            json!({ "name": "ONE.example" }),
+        )
         .await;
     assert_eq!(r.status, 409, "{:#}", r.body);
     assert_eq!(r.body["errors"][0]["field"], "name");
@@ -68,9 +92,17 @@ async fn conflicts_are_409_never_500(h: Harness) {
         .await;
     assert_eq!(r.status, 409);
     assert_eq!(r.body["errors"][0]["field"], "local_part");
-    assert!(r.body["detail"].as_str().unwrap().contains("bob@one.example"));
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("bob@one.example")
+    );
     // A domain in use cannot be removed.
-    let r = h.customer_admin(t1).delete(&format!("/v1/tenants/{t1}/domains/{d}")).await;
+    let r = h
+        .customer_admin(t1)
+        .delete(&format!("/v1/tenants/{t1}/domains/{d}"))
+        .await;
     assert_eq!(r.status, 409);
     assert!(r.body["detail"].as_str().unwrap().contains("1 mailbox"));
 }
@@ -88,17 +120,39 @@ async fn mailbox_input_names_every_bad_field(h: Harness) {
         )
         .await;
     assert_eq!(r.status, 400);
-    let fields: Vec<_> = r.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap().to_string()).collect();
-    assert_eq!(fields, ["local_part", "display_name", "quota_bytes", "domain_id"]);
+    let fields: Vec<_> = r.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        fields,
+        ["local_part", "display_name", "quota_bytes", "domain_id"]
+    );
     let r = h
         .customer_admin(t1)
-        .post(&format!("/v1/tenants/{t1}/domains"), json!({ "name": "no_underscores.example" }))
+        .post(
+            &format!("/v1/tenants/{t1}/domains"),
+            json!({ "name": "no_underscores.example" }),
+        )
         .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.body["errors"][0]["field"], "name");
-    assert!(r.body["errors"][0]["rule"].as_str().unwrap().contains("RFC"), "{:#}", r.body);
+    assert!(
+        r.body["errors"][0]["rule"]
+            .as_str()
+            .unwrap()
+            .contains("RFC"),
+        "{:#}",
+        r.body
+    );
     // Nothing was created by the refused calls.
-    let list = h.customer_admin(t1).get(&format!("/v1/tenants/{t1}/mailboxes")).await.expect(200);
+    let list = h
+        .customer_admin(t1)
+        .get(&format!("/v1/tenants/{t1}/mailboxes"))
+        .await
+        .expect(200);
     assert!(list["items"].as_array().unwrap().is_empty());
 }
 e2e!(mailbox_input_names_every_bad_field);
@@ -117,17 +171,29 @@ async fn letters_decide_who_changes_the_directory(h: Harness) {
     assert_eq!(refusal["activity"], "directory.administer");
     assert_eq!(refusal["profile"], "hosted-exchange@1");
     assert_eq!(refusal["party"], "provider");
-    assert_eq!(refusal["letters"], json!([
-        { "party": "customer", "letters": "RA" },
-        { "party": "partner", "letters": "" },
-        { "party": "provider", "letters": "RI" },
-    ]));
-    assert!(refusal["reason"].as_str().unwrap().contains("may only propose"), "{refusal:#}");
+    assert_eq!(
+        refusal["letters"],
+        json!([
+            { "party": "customer", "letters": "RA" },
+            { "party": "partner", "letters": "" },
+            { "party": "provider", "letters": "RI" },
+        ])
+    );
+    assert!(
+        refusal["reason"]
+            .as_str()
+            .unwrap()
+            .contains("may only propose"),
+        "{refusal:#}"
+    );
     // A reader reads only; a helpdesk does first-line directory work for its accountable party.
     let reader = h.customer(t, "tenant-reader");
     reader.get(&path).await.expect(200);
     assert_eq!(reader.post(&path, body("r")).await.status, 403);
-    h.customer(t, "tenant-helpdesk").post(&path, body("helpdesk")).await.expect(201);
+    h.customer(t, "tenant-helpdesk")
+        .post(&path, body("helpdesk"))
+        .await
+        .expect(201);
     // A provider auditor is informed: it reads.
     h.provider("provider-auditor").get(&path).await.expect(200);
 }

@@ -14,7 +14,11 @@ fn every_decision_of_every_shipped_profile() {
         writeln!(table, "# {}", profile.key()).unwrap();
         for role in profile.roles.values() {
             for activity in &profile.activities {
-                let d = profile.decide(role.party, std::slice::from_ref(&role.name), activity.id.as_str());
+                let d = profile.decide(
+                    role.party,
+                    std::slice::from_ref(&role.name),
+                    activity.id.as_str(),
+                );
                 if d.verdict == Verdict::Refuse {
                     continue;
                 }
@@ -34,7 +38,12 @@ fn every_decision_of_every_shipped_profile() {
             .roles
             .values()
             .flat_map(|r| profile.activities.iter().map(move |a| (r, a)))
-            .filter(|(r, a)| profile.decide(r.party, std::slice::from_ref(&r.name), a.id.as_str()).verdict == Verdict::Refuse)
+            .filter(|(r, a)| {
+                profile
+                    .decide(r.party, std::slice::from_ref(&r.name), a.id.as_str())
+                    .verdict
+                    == Verdict::Refuse
+            })
             .count();
         writeln!(table, "({refused} other role/activity pairs are refused)\n").unwrap();
     }

@@ -20,25 +20,60 @@ async fn bad_input_is_a_400_naming_the_field() {
             .body(Body::from(body))
             .unwrap()
     };
-    let r = provider.send_request(raw("{\"name\": ", "application/json")).await;
+    let r = provider
+        .send_request(raw("{\"name\": ", "application/json"))
+        .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.body["errors"][0]["field"], "body");
-    assert!(r.body["errors"][0]["rule"].as_str().unwrap().contains("not valid JSON"));
-    let r = provider.send_request(raw("{\"name\": 5}", "application/json")).await;
+    assert!(
+        r.body["errors"][0]["rule"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON")
+    );
+    let r = provider
+        .send_request(raw("{\"name\": 5}", "application/json"))
+        .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.body["errors"][0]["field"], "name");
-    let r = provider.send_request(raw("{\"name\": \"a\"}", "text/plain")).await;
+    let r = provider
+        .send_request(raw("{\"name\": \"a\"}", "text/plain"))
+        .await;
     assert_eq!(r.status, 400);
-    assert!(r.body["errors"][0]["rule"].as_str().unwrap().contains("Content-Type"));
-    let r = provider.post("/v1/tenants", json!({ "name": "a", "colour": "blue" })).await;
+    assert!(
+        r.body["errors"][0]["rule"]
+            .as_str()
+            .unwrap()
+            .contains("Content-Type")
+    );
+    let r = provider
+        .post("/v1/tenants", json!({ "name": "a", "colour": "blue" }))
+        .await;
     assert_eq!(r.status, 400);
-    assert!(r.body["errors"][0]["rule"].as_str().unwrap().contains("colour"), "{:#}", r.body);
+    assert!(
+        r.body["errors"][0]["rule"]
+            .as_str()
+            .unwrap()
+            .contains("colour"),
+        "{:#}",
+        r.body
+    );
     let r = provider.post("/v1/tenants", json!({})).await;
     assert_eq!(r.status, 400);
-    assert!(r.body["errors"][0]["rule"].as_str().unwrap().contains("name"), "{:#}", r.body);
+    assert!(
+        r.body["errors"][0]["rule"]
+            .as_str()
+            .unwrap()
+            .contains("name"),
+        "{:#}",
+        r.body
+    );
     let r = h
         .customer_admin(t)
-        .post(&format!("/v1/tenants/{t}/mailboxes"), json!({ "local_part": "a", "domain_id": "zzz", "display_name": "A" }))
+        .post(
+            &format!("/v1/tenants/{t}/mailboxes"),
+            json!({ "local_part": "a", "domain_id": "zzz", "display_name": "A" }),
+        )
         .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.body["errors"][0]["field"], "domain_id");
@@ -46,13 +81,20 @@ async fn bad_input_is_a_400_naming_the_field() {
     let r = provider.get("/v1/tenants/not-a-uuid").await;
     assert_eq!(r.status, 400);
     assert_eq!(r.body["errors"][0]["field"], "tenant");
-    let r = provider.get(&format!("/v1/tenants/{t}/mailboxes/123")).await;
+    let r = provider
+        .get(&format!("/v1/tenants/{t}/mailboxes/123"))
+        .await;
     assert_eq!(r.body["errors"][0]["field"], "mailbox");
     let r = provider.get("/v1/partners?limit=abc").await;
     assert_eq!(r.status, 400);
     assert_eq!(r.body["errors"][0]["field"], "limit");
     let r = provider.get("/v1/partners?limit=5000").await;
     assert_eq!(r.status, 400);
+    let r = provider
+        .send(axum::http::Method::PUT, "/v1/tenants", Some(json!({})))
+        .await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.content_type, "application/problem+json");
     let r = provider.get("/v1/nothing-here").await;
     assert_eq!(r.status, 404);
     assert_eq!(r.content_type, "application/problem+json");
@@ -66,7 +108,9 @@ async fn probes_and_docs_are_served() {
     assert_eq!(anon.get("/readyz").await.expect(200)["database"], "sqlite");
     let doc = anon.get("/openapi.json").await.expect(200);
     assert_eq!(doc["info"]["title"], "Mailplane");
-    let docs = anon.send_request(Request::get("/docs/").body(Body::empty()).unwrap()).await;
+    let docs = anon
+        .send_request(Request::get("/docs/").body(Body::empty()).unwrap())
+        .await;
     assert_eq!(docs.status, 200);
     assert!(docs.content_type.starts_with("text/html"));
 }

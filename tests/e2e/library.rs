@@ -9,16 +9,38 @@ async fn the_library_authorizes_every_call(h: Harness) {
     let cp = &h.control_plane;
     let provider = Actor::provider("ops", &["provider-admin"]);
     let tenant = cp
-        .tenant_create(&provider, TenantCreate { name: "Acme".into(), profile: None, partner_id: None })
+        .tenant_create(
+            &provider,
+            TenantCreate {
+                name: "Acme".into(),
+                profile: None,
+                partner_id: None,
+            },
+        )
         .await
         .unwrap();
     let customer = Actor::customer("alice", tenant.id, &["tenant-admin"]);
     let domain = cp
-        .domain_create(&customer, tenant.id, DomainCreate { name: "acme.example".into() })
+        .domain_create(
+            &customer,
+            tenant.id,
+            DomainCreate {
+                name: "acme.example".into(),
+            },
+        )
         .await
         .unwrap();
     // The provider may only propose directory work: the refusal explains the letters.
-    match cp.domain_create(&provider, tenant.id, DomainCreate { name: "p.example".into() }).await {
+    match cp
+        .domain_create(
+            &provider,
+            tenant.id,
+            DomainCreate {
+                name: "p.example".into(),
+            },
+        )
+        .await
+    {
         Err(Error::Forbidden(refusal)) => {
             assert_eq!(refusal.activity.as_str(), "directory.administer");
             assert_eq!(refusal.party, Party::Provider);
@@ -27,7 +49,11 @@ async fn the_library_authorizes_every_call(h: Harness) {
         other => panic!("expected forbidden, got {other:?}"),
     }
     // Another tenant's customer does not see the tenant at all.
-    let stranger = Actor::customer("mallory", mailplane::types::TenantId::new(), &["tenant-admin"]);
+    let stranger = Actor::customer(
+        "mallory",
+        mailplane::types::TenantId::new(),
+        &["tenant-admin"],
+    );
     match cp.domain_get(&stranger, tenant.id, domain.id).await {
         Err(Error::NotFound { kind: "tenant", .. }) => {}
         other => panic!("expected not found, got {other:?}"),
@@ -39,15 +65,27 @@ async fn the_library_authorizes_every_call(h: Harness) {
         display_name: "Alice".into(),
         quota_bytes: Some(1 << 30),
     };
-    cp.mailbox_create(&customer, tenant.id, input()).await.unwrap();
+    cp.mailbox_create(&customer, tenant.id, input())
+        .await
+        .unwrap();
     let before = cp.audit_verify().await.unwrap().rows;
-    assert!(matches!(cp.mailbox_create(&customer, tenant.id, input()).await, Err(Error::Conflict { .. })));
+    assert!(matches!(
+        cp.mailbox_create(&customer, tenant.id, input()).await,
+        Err(Error::Conflict { .. })
+    ));
     assert_eq!(cp.audit_verify().await.unwrap().rows, before);
-    let list = cp.mailbox_list(&customer, tenant.id, None, None).await.unwrap();
+    let list = cp
+        .mailbox_list(&customer, tenant.id, None, None)
+        .await
+        .unwrap();
     assert_eq!(list.items.len(), 1);
     // The decision API is public for embedders that want to explain before acting.
     let profile = cp.policies().get("hosted-exchange").unwrap();
-    let d = profile.decide(Party::Customer, &["tenant-admin".into()], "access.control-plane");
+    let d = profile.decide(
+        Party::Customer,
+        &["tenant-admin".into()],
+        "access.control-plane",
+    );
     assert_eq!(d.verdict, Verdict::Request);
 }
 e2e!(the_library_authorizes_every_call);

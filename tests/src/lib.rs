@@ -58,13 +58,16 @@ impl Drop for Harness {
 
 /// The PostgreSQL server URL for tests, if configured.
 pub fn postgres_url() -> Option<String> {
-    std::env::var("MAILPLANE_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())
+    std::env::var("MAILPLANE_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
 }
 
 impl Harness {
     /// A harness on a fresh SQLite file.
     pub async fn sqlite() -> Harness {
-        let dir = std::env::temp_dir().join(format!("mailplane-test-{}", uuid::Uuid::now_v7().simple()));
+        let dir =
+            std::env::temp_dir().join(format!("mailplane-test-{}", uuid::Uuid::now_v7().simple()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let store = DataStore::open(&DatabaseLocation::Sqlite(dir.join("test.db")))
             .await
@@ -76,7 +79,9 @@ impl Harness {
     pub async fn postgres() -> Option<Harness> {
         let url = postgres_url()?;
         let name = format!("mp_test_{}", uuid::Uuid::now_v7().simple());
-        let admin = sea_orm::Database::connect(&url).await.expect("connect to the PostgreSQL test server");
+        let admin = sea_orm::Database::connect(&url)
+            .await
+            .expect("connect to the PostgreSQL test server");
         use sea_orm::ConnectionTrait;
         admin
             .execute_unprepared(&format!("CREATE DATABASE {name}"))
@@ -87,13 +92,19 @@ impl Harness {
             Some((base, _)) => format!("{base}/{name}"),
             None => panic!("MAILPLANE_TEST_DATABASE_URL must end in /<database>"),
         };
-        let store = DataStore::open(&DatabaseLocation::Postgres(db_url)).await.expect("postgres store");
+        let store = DataStore::open(&DatabaseLocation::Postgres(db_url))
+            .await
+            .expect("postgres store");
         Some(Harness::with_store(store, Backend::Postgres, None))
     }
 
     fn with_store(store: DataStore, backend: Backend, dir: Option<PathBuf>) -> Harness {
-        let control_plane = ControlPlane::new(store.clone(), PolicySet::builtin(), ControlPlaneConfig::default())
-            .expect("control plane");
+        let control_plane = ControlPlane::new(
+            store.clone(),
+            PolicySet::builtin(),
+            ControlPlaneConfig::default(),
+        )
+        .expect("control plane");
         let mut keyring = Keyring::new(DEFAULT_ISSUER, DEFAULT_AUDIENCE);
         keyring.add_hs256("hs256", TEST_SECRET).expect("hs256 key");
         let app = mailplane_http::app(AppState {
@@ -104,7 +115,7 @@ impl Harness {
             control_plane,
             store,
             app,
-            issuer: TokenIssuer::hs256("hs256", TEST_SECRET),
+            issuer: TokenIssuer::hs256("hs256", TEST_SECRET).expect("hs256 issuer"),
             backend,
             dir,
         }
@@ -113,12 +124,20 @@ impl Harness {
     /// A client acting as `actor`.
     pub fn client(&self, actor: Actor) -> Client {
         let token = self.issuer.issue(&actor, 3600).expect("token");
-        Client { app: self.app.clone(), token: Some(token), actor: Some(actor) }
+        Client {
+            app: self.app.clone(),
+            token: Some(token),
+            actor: Some(actor),
+        }
     }
 
     /// A client with a raw token (or none).
     pub fn client_with_token(&self, token: Option<String>) -> Client {
-        Client { app: self.app.clone(), token, actor: None }
+        Client {
+            app: self.app.clone(),
+            token,
+            actor: None,
+        }
     }
 
     /// A provider administrator.
@@ -148,7 +167,11 @@ impl Harness {
 
     /// A partner principal with one role.
     pub fn partner(&self, partner: PartnerId, role: &str) -> Client {
-        self.client(Actor::partner(format!("{role}@{partner}"), partner, &[role]))
+        self.client(Actor::partner(
+            format!("{role}@{partner}"),
+            partner,
+            &[role],
+        ))
     }
 
     /// A caller without a token.
@@ -180,7 +203,12 @@ impl Reply {
     /// Panics with the body unless the status is `expected`; returns the body.
     #[track_caller]
     pub fn expect(self, expected: u16) -> Value {
-        assert_eq!(self.status.as_u16(), expected, "unexpected status; body: {:#}", self.body);
+        assert_eq!(
+            self.status.as_u16(),
+            expected,
+            "unexpected status; body: {:#}",
+            self.body
+        );
         self.body
     }
 
@@ -219,7 +247,11 @@ impl Client {
             .to_string();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply { status, content_type, body }
+        Reply {
+            status,
+            content_type,
+            body,
+        }
     }
 
     /// The bearer token, if any.
@@ -262,7 +294,9 @@ macro_rules! e2e {
             async fn postgres() {
                 match $crate::Harness::postgres().await {
                     Some(h) => super::$name(h).await,
-                    None => eprintln!("MAILPLANE_TEST_DATABASE_URL is not set: PostgreSQL run skipped"),
+                    None => {
+                        eprintln!("MAILPLANE_TEST_DATABASE_URL is not set: PostgreSQL run skipped")
+                    }
                 }
             }
         }
@@ -277,13 +311,21 @@ pub mod fixtures {
 
     /// Creates a partner as the provider; returns its id.
     pub async fn partner(h: &Harness, name: &str) -> PartnerId {
-        let p = h.provider_admin().post("/v1/partners", json!({ "name": name })).await.expect(201);
+        let p = h
+            .provider_admin()
+            .post("/v1/partners", json!({ "name": name }))
+            .await
+            .expect(201);
         p["id"].as_str().unwrap().parse().unwrap()
     }
 
     /// Creates a hosted-exchange tenant as the provider; returns its id.
     pub async fn tenant(h: &Harness, name: &str) -> TenantId {
-        let t = h.provider_admin().post("/v1/tenants", json!({ "name": name })).await.expect(201);
+        let t = h
+            .provider_admin()
+            .post("/v1/tenants", json!({ "name": name }))
+            .await
+            .expect(201);
         t["id"].as_str().unwrap().parse().unwrap()
     }
 
@@ -291,7 +333,10 @@ pub mod fixtures {
     pub async fn partner_tenant(h: &Harness, partner: PartnerId, name: &str) -> TenantId {
         let t = h
             .partner_admin(partner)
-            .post("/v1/tenants", json!({ "name": name, "profile": "master-hoster" }))
+            .post(
+                "/v1/tenants",
+                json!({ "name": name, "profile": "master-hoster" }),
+            )
             .await
             .expect(201);
         t["id"].as_str().unwrap().parse().unwrap()
@@ -301,7 +346,10 @@ pub mod fixtures {
     pub async fn domain(h: &Harness, tenant: TenantId, name: &str) -> String {
         let d = h
             .customer_admin(tenant)
-            .post(&format!("/v1/tenants/{tenant}/domains"), json!({ "name": name }))
+            .post(
+                &format!("/v1/tenants/{tenant}/domains"),
+                json!({ "name": name }),
+            )
             .await
             .expect(201);
         d["id"].as_str().unwrap().to_string()

@@ -33,8 +33,13 @@ where
         let token = value
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .ok_or_else(|| Error::Unauthenticated("the Authorization header must be `Bearer <token>`".into()))?;
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .ok_or_else(|| {
+                Error::Unauthenticated("the Authorization header must be `Bearer <token>`".into())
+            })?;
         Ok(Authenticated(state.keyring.verify(token.trim())?))
     }
 }
@@ -55,29 +60,40 @@ where
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| {
-                let mime = v.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                let mime = v
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
                 mime == "application/json" || mime.ends_with("+json")
             });
         if !is_json {
-            return Err(Error::invalid("body", "must be JSON sent with Content-Type: application/json").into());
+            return Err(Error::invalid(
+                "body",
+                "must be JSON sent with Content-Type: application/json",
+            )
+            .into());
         }
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|_| Error::invalid("body", "could not be read"))?;
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        serde_path_to_error::deserialize(de).map(ApiJson).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            let (field, rule) = match inner.classify() {
-                // A syntax error is about the body as a whole, wherever the parser stopped.
-                serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                    ("body".to_string(), format!("is not valid JSON: {inner}"))
-                }
-                _ if path == "." => ("body".to_string(), strip_position(&inner.to_string())),
-                _ => (path, strip_position(&inner.to_string())),
-            };
-            ApiError(Error::invalid(field, rule))
-        })
+        serde_path_to_error::deserialize(de)
+            .map(ApiJson)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                let (field, rule) = match inner.classify() {
+                    // A syntax error is about the body as a whole, wherever the parser stopped.
+                    serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                        ("body".to_string(), format!("is not valid JSON: {inner}"))
+                    }
+                    _ if path == "." => ("body".to_string(), strip_position(&inner.to_string())),
+                    _ => (path, strip_position(&inner.to_string())),
+                };
+                ApiError(Error::invalid(field, rule))
+            })
     }
 }
 
@@ -114,7 +130,10 @@ impl ListQuery {
             .as_deref()
             .map(|l| {
                 l.parse::<u64>().map_err(|_| {
-                    ApiError(Error::invalid("limit", "must be a whole number from 1 to 1000"))
+                    ApiError(Error::invalid(
+                        "limit",
+                        "must be a whole number from 1 to 1000",
+                    ))
                 })
             })
             .transpose()
@@ -135,6 +154,11 @@ where
         let q = parts.uri.query().unwrap_or("");
         axum::extract::Query::<T>::try_from_uri(&parts.uri)
             .map(|axum::extract::Query(v)| ApiQuery(v))
-            .map_err(|_| ApiError(Error::invalid("query", format!("`{q}` is not a valid query string"))))
+            .map_err(|_| {
+                ApiError(Error::invalid(
+                    "query",
+                    format!("`{q}` is not a valid query string"),
+                ))
+            })
     }
 }

@@ -45,7 +45,12 @@ fn api_router() -> OpenApiRouter<AppState> {
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",
-        SecurityScheme::Http(Http::builder().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        SecurityScheme::Http(
+            Http::builder()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .build(),
+        ),
     );
     OpenApiRouter::with_openapi(doc).merge(api::routes())
 }
@@ -57,7 +62,9 @@ pub fn openapi() -> OpenApi {
 
 /// The OpenAPI document as pretty JSON with a trailing newline: the checked-in form.
 pub fn openapi_json() -> String {
-    let mut s = openapi().to_pretty_json().expect("the OpenAPI document serialises");
+    let mut s = openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises");
     s.push('\n');
     s
 }
@@ -69,5 +76,6 @@ pub fn app(state: AppState) -> Router {
     router
         .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
         .fallback(problem::not_found_fallback)
+        .method_not_allowed_fallback(problem::method_not_allowed)
         .with_state(state)
 }

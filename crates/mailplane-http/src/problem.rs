@@ -55,39 +55,77 @@ impl ApiError {
         };
         match &self.0 {
             Error::Invalid(errors) => {
-                let mut p = mk(StatusCode::BAD_REQUEST, "invalid-input", "Invalid input", self.0.to_string());
+                let mut p = mk(
+                    StatusCode::BAD_REQUEST,
+                    "invalid-input",
+                    "Invalid input",
+                    self.0.to_string(),
+                );
                 p.errors = errors.clone();
                 (StatusCode::BAD_REQUEST, p)
             }
             Error::Unauthenticated(why) => (
                 StatusCode::UNAUTHORIZED,
-                mk(StatusCode::UNAUTHORIZED, "unauthenticated", "Unauthenticated", why.clone()),
+                mk(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthenticated",
+                    "Unauthenticated",
+                    why.clone(),
+                ),
             ),
             Error::NotFound { .. } => (
                 StatusCode::NOT_FOUND,
-                mk(StatusCode::NOT_FOUND, "not-found", "Not found", self.0.to_string()),
+                mk(
+                    StatusCode::NOT_FOUND,
+                    "not-found",
+                    "Not found",
+                    self.0.to_string(),
+                ),
             ),
             Error::Forbidden(refusal) => {
-                let mut p = mk(StatusCode::FORBIDDEN, "forbidden-by-raci", "Forbidden by the RACI profile", refusal.reason.clone());
+                let mut p = mk(
+                    StatusCode::FORBIDDEN,
+                    "forbidden-by-raci",
+                    "Forbidden by the RACI profile",
+                    refusal.reason.clone(),
+                );
                 p.refusal = Some((**refusal).clone());
                 (StatusCode::FORBIDDEN, p)
             }
             Error::Conflict { message, field } => {
-                let mut p = mk(StatusCode::CONFLICT, "conflict", "Conflict", message.clone());
+                let mut p = mk(
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    "Conflict",
+                    message.clone(),
+                );
                 if let Some(f) = field {
-                    p.errors = vec![FieldError { field: f.clone(), rule: message.clone() }];
+                    p.errors = vec![FieldError {
+                        field: f.clone(),
+                        rule: message.clone(),
+                    }];
                 }
                 (StatusCode::CONFLICT, p)
             }
             Error::Unavailable(why) => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                mk(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable", why.clone()),
+                mk(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "Service unavailable",
+                    why.clone(),
+                ),
             ),
             Error::Internal { message, cause } => {
                 tracing::error!(%cause, "internal error");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    mk(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", message.clone()),
+                    mk(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal",
+                        "Internal error",
+                        message.clone(),
+                    ),
                 )
             }
         }
@@ -113,4 +151,22 @@ pub async fn not_found_fallback(uri: axum::http::Uri) -> ApiError {
         kind: "path",
         id: uri.path().to_string(),
     })
+}
+
+/// Answers a known path called with a method it does not serve.
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let problem = Problem {
+        kind: format!("{BASE}method-not-allowed"),
+        title: "Method not allowed".into(),
+        status: 405,
+        detail: format!("{} does not accept {method}", uri.path()),
+        errors: vec![],
+        refusal: None,
+    };
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        serde_json::to_vec(&problem).unwrap_or_default(),
+    )
+        .into_response()
 }

@@ -94,7 +94,9 @@ impl Decision {
             Verdict::Execute => "may carry it out now".to_string(),
             Verdict::Propose => format!(
                 "is responsible but not accountable: it may only propose it for approval by the {}",
-                self.accountable().map(|p| p.as_str()).unwrap_or("accountable party")
+                self.accountable()
+                    .map(|p| p.as_str())
+                    .unwrap_or("accountable party")
             ),
             Verdict::Request => format!(
                 "is accountable but not responsible: it may only request it from the {}",
@@ -108,12 +110,10 @@ impl Decision {
                 "may only observe it (its roles exercise {})",
                 self.exercisable
             ),
-            Verdict::Refuse if party_letters.is_empty() => {
-                "holds no letter for it".to_string()
+            Verdict::Refuse if party_letters.is_empty() => "holds no letter for it".to_string(),
+            Verdict::Refuse => {
+                format!("holds {party_letters} but the roles {roles} exercise none of them here")
             }
-            Verdict::Refuse => format!(
-                "holds {party_letters} but the roles {roles} exercise none of them here"
-            ),
         };
         format!(
             "activity `{}` in profile {} ({matrix}): the {} party ({roles}) {what}",

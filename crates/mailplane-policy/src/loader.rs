@@ -255,7 +255,10 @@ impl Profile {
                 lint.push(
                     "activities.csv",
                     n + 1,
-                    format!("expected 4 fields (id, phase, section, description), found {}", f.len()),
+                    format!(
+                        "expected 4 fields (id, phase, section, description), found {}",
+                        f.len()
+                    ),
                 );
                 continue;
             }
@@ -297,7 +300,11 @@ impl Profile {
             match f[0].as_str() {
                 "p" => {
                     if f.len() != 4 {
-                        lint.push("policy.csv", line, "a `p` line is `p, <party>, <activity>, <letter>`");
+                        lint.push(
+                            "policy.csv",
+                            line,
+                            "a `p` line is `p, <party>, <activity>, <letter>`",
+                        );
                         continue;
                     }
                     let party = match f[1].parse::<Party>() {

@@ -8,7 +8,11 @@ use crate::Profile;
 /// letters, then the roles and the letters they exercise.
 pub fn render_markdown(profile: &Profile) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "# {} (`{}`, version {})\n", profile.title, profile.id, profile.version);
+    let _ = writeln!(
+        out,
+        "# {} (`{}`, version {})\n",
+        profile.title, profile.id, profile.version
+    );
     if !profile.description.is_empty() {
         let _ = writeln!(out, "{}\n", profile.description);
     }
@@ -33,12 +37,23 @@ pub fn render_markdown(profile: &Profile) -> String {
         );
         for p in &parties {
             let l = a.letters[p.index()];
-            let _ = write!(out, " {} |", if l.is_empty() { String::new() } else { l.to_string() });
+            let _ = write!(
+                out,
+                " {} |",
+                if l.is_empty() {
+                    String::new()
+                } else {
+                    l.to_string()
+                }
+            );
         }
         out.push('\n');
     }
     let _ = writeln!(out, "\n## Roles\n");
-    let _ = writeln!(out, "| role | party | exercises everywhere | exercises on named activities |");
+    let _ = writeln!(
+        out,
+        "| role | party | exercises everywhere | exercises on named activities |"
+    );
     let _ = writeln!(out, "|---|---|---|---|");
     for r in profile.roles.values() {
         let mut named: Vec<_> = r
@@ -53,7 +68,11 @@ pub fn render_markdown(profile: &Profile) -> String {
             r.name,
             r.party,
             r.everywhere,
-            if named.is_empty() { "-".into() } else { named.join(", ") }
+            if named.is_empty() {
+                "-".into()
+            } else {
+                named.join(", ")
+            }
         );
     }
     out

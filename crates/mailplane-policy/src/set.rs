@@ -73,7 +73,8 @@ impl PolicySet {
         for path in paths {
             if path.join("policy.csv").is_file() {
                 sources.push(
-                    ProfileSource::read_dir(&path).map_err(|e| format!("{}: {e}", path.display()))?,
+                    ProfileSource::read_dir(&path)
+                        .map_err(|e| format!("{}: {e}", path.display()))?,
                 );
             }
         }

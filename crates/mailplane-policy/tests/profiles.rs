@@ -11,7 +11,9 @@ async fn fast_path_agrees_with_casbin_on_every_role_activity_and_letter() {
     let mut checked = 0;
     for source in PolicySet::builtin_sources() {
         let profile = Profile::from_source(source.clone()).expect("lint");
-        let enforcer = mailplane_policy::casbin_reference(&source).await.expect("casbin");
+        let enforcer = mailplane_policy::casbin_reference(&source)
+            .await
+            .expect("casbin");
         // Every role of the profile, plus one it does not define.
         let mut roles: Vec<(String, Party)> = profile
             .roles
@@ -53,9 +55,19 @@ fn hosted_exchange_matrix_is_the_reference_csv() {
         let fields: Vec<&str> = line.rsplitn(3, ',').collect();
         let (provider, customer) = (fields[0], fields[1]);
         let id = line.split(',').next().unwrap();
-        let a = profile.activity(id).unwrap_or_else(|| panic!("{id} missing"));
-        assert_eq!(a.letters[Party::Customer.index()], customer.parse().unwrap(), "{id}");
-        assert_eq!(a.letters[Party::Provider.index()], provider.parse().unwrap(), "{id}");
+        let a = profile
+            .activity(id)
+            .unwrap_or_else(|| panic!("{id} missing"));
+        assert_eq!(
+            a.letters[Party::Customer.index()],
+            customer.parse().unwrap(),
+            "{id}"
+        );
+        assert_eq!(
+            a.letters[Party::Provider.index()],
+            provider.parse().unwrap(),
+            "{id}"
+        );
         assert!(a.letters[Party::Partner.index()].is_empty(), "{id}");
         rows += 1;
     }
@@ -68,19 +80,39 @@ fn decisions_follow_the_letters() {
     let he = set.get("hosted-exchange").unwrap();
     let admin = |s: &str| vec![s.to_string()];
     // Customer RA on directory administration: executes.
-    let d = he.decide(Party::Customer, &admin("tenant-admin"), "directory.administer");
+    let d = he.decide(
+        Party::Customer,
+        &admin("tenant-admin"),
+        "directory.administer",
+    );
     assert_eq!(d.verdict, Verdict::Execute);
     assert_eq!(d.letters_used().to_string(), "RA");
     // Provider IR: responsible without A, may only propose.
-    let d = he.decide(Party::Provider, &admin("provider-admin"), "directory.administer");
+    let d = he.decide(
+        Party::Provider,
+        &admin("provider-admin"),
+        "directory.administer",
+    );
     assert_eq!(d.verdict, Verdict::Propose);
     // Customer A on control-plane access, provider RI: the customer requests.
-    let d = he.decide(Party::Customer, &admin("tenant-admin"), "access.control-plane");
+    let d = he.decide(
+        Party::Customer,
+        &admin("tenant-admin"),
+        "access.control-plane",
+    );
     assert_eq!(d.verdict, Verdict::Request);
     // A reader only observes; a partner holds nothing in a two-party profile.
-    let d = he.decide(Party::Customer, &admin("tenant-reader"), "directory.administer");
+    let d = he.decide(
+        Party::Customer,
+        &admin("tenant-reader"),
+        "directory.administer",
+    );
     assert_eq!(d.verdict, Verdict::Observe);
-    let d = he.decide(Party::Partner, &admin("partner-admin"), "directory.administer");
+    let d = he.decide(
+        Party::Partner,
+        &admin("partner-admin"),
+        "directory.administer",
+    );
     assert_eq!(d.verdict, Verdict::Refuse);
     assert!(d.explain().contains("holds no letter"), "{}", d.explain());
     // A role of another party exercises nothing.
@@ -113,7 +145,9 @@ fn lint_rejects_two_accountable_parties() {
     s.policy.push_str("p, provider, directory.administer, A\n");
     let msgs = lint_messages(s);
     assert!(
-        msgs.iter().any(|m| m.contains("`directory.administer` must have exactly one accountable party (A), found 2")),
+        msgs.iter().any(|m| m.contains(
+            "`directory.administer` must have exactly one accountable party (A), found 2"
+        )),
         "{msgs:?}"
     );
 }
@@ -121,17 +155,27 @@ fn lint_rejects_two_accountable_parties() {
 #[test]
 fn lint_rejects_no_accountable_and_no_responsible() {
     let mut s = hosted_exchange_source();
-    s.activities.push_str("orphan.activity,usage,test,Nobody holds anything\n");
+    s.activities
+        .push_str("orphan.activity,usage,test,Nobody holds anything\n");
     let msgs = lint_messages(s);
-    assert!(msgs.iter().any(|m| m.contains("`orphan.activity` must have exactly one accountable party (A), found 0")), "{msgs:?}");
-    assert!(msgs.iter().any(|m| m.contains("`orphan.activity` has no responsible party (R)")), "{msgs:?}");
+    assert!(
+        msgs.iter().any(|m| m
+            .contains("`orphan.activity` must have exactly one accountable party (A), found 0")),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs.iter()
+            .any(|m| m.contains("`orphan.activity` has no responsible party (R)")),
+        "{msgs:?}"
+    );
 }
 
 #[test]
 fn lint_names_the_line_of_an_unknown_letter_or_party() {
     let mut s = hosted_exchange_source();
     let lines_before = s.policy.lines().count();
-    s.policy.push_str("p, customer, directory.administer, X\np, reseller, directory.administer, R\n");
+    s.policy
+        .push_str("p, customer, directory.administer, X\np, reseller, directory.administer, R\n");
     let msgs = lint_messages(s);
     assert!(
         msgs.contains(&format!(
@@ -141,7 +185,10 @@ fn lint_names_the_line_of_an_unknown_letter_or_party() {
         "{msgs:?}"
     );
     assert!(
-        msgs.iter().any(|m| m.starts_with(&format!("policy.csv:{}: unknown party `reseller`", lines_before + 2))),
+        msgs.iter().any(|m| m.starts_with(&format!(
+            "policy.csv:{}: unknown party `reseller`",
+            lines_before + 2
+        ))),
         "{msgs:?}"
     );
 }
@@ -151,5 +198,9 @@ fn lint_rejects_a_party_the_profile_does_not_use() {
     let mut s = hosted_exchange_source();
     s.policy.push_str("p, partner, directory.administer, I\n");
     let msgs = lint_messages(s);
-    assert!(msgs.iter().any(|m| m.contains("party `partner` is not one of this profile's parties")), "{msgs:?}");
+    assert!(
+        msgs.iter()
+            .any(|m| m.contains("party `partner` is not one of this profile's parties")),
+        "{msgs:?}"
+    );
 }

@@ -9,19 +9,34 @@ use mailplane::DatabaseLocation;
 #[derive(Args, Debug)]
 pub struct Config {
     /// Where the embedded database and the signing key live.
-    #[arg(long, env = "MAILPLANE_DATA_DIR", default_value = "data", global = true)]
+    #[arg(
+        long,
+        env = "MAILPLANE_DATA_DIR",
+        default_value = "data",
+        global = true
+    )]
     pub data_dir: PathBuf,
     /// `postgres://…` to use PostgreSQL; default: an SQLite file in the data directory.
     #[arg(long, env = "MAILPLANE_DATABASE_URL", global = true)]
     pub database_url: Option<String>,
     /// The address to listen on.
-    #[arg(long, env = "MAILPLANE_LISTEN", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "MAILPLANE_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
     pub listen: String,
     /// A file holding an HS256 secret (at least 32 bytes) to trust under kid `hs256`.
     #[arg(long, env = "MAILPLANE_HS256_SECRET_FILE", global = true)]
     pub hs256_secret_file: Option<PathBuf>,
     /// Trust a public key (Ed25519 for EdDSA, RSA for RS256): `kid=path/to/key.pem`; repeat.
-    #[arg(long = "trust-key", env = "MAILPLANE_TRUST_KEYS", value_delimiter = ',', global = true)]
+    #[arg(
+        long = "trust-key",
+        env = "MAILPLANE_TRUST_KEYS",
+        value_delimiter = ',',
+        global = true
+    )]
     pub trust_keys: Vec<String>,
     /// Load RACI profiles from this folder instead of the shipped ones.
     #[arg(long, env = "MAILPLANE_POLICIES", global = true)]
@@ -65,7 +80,9 @@ impl Config {
 /// Parses `90s`, `30m`, `12h` or `7d` into seconds.
 pub fn parse_ttl(s: &str) -> Result<u64, String> {
     let (num, unit) = s.split_at(s.len().saturating_sub(1));
-    let n: u64 = num.parse().map_err(|_| format!("--ttl `{s}` must be a number followed by s, m, h or d"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("--ttl `{s}` must be a number followed by s, m, h or d"))?;
     let mult = match unit {
         "s" => 1,
         "m" => 60,
@@ -80,7 +97,9 @@ pub fn parse_ttl(s: &str) -> Result<u64, String> {
 pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if std::env::var("MAILPLANE_LOG_FORMAT").as_deref() == Ok("json") {
         let _ = builder.json().try_init();
     } else {

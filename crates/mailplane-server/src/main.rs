@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use mailplane::auth::{Keyring, TokenIssuer, LOCAL_KID};
+use mailplane::auth::{Keyring, LOCAL_KID, TokenIssuer};
 use mailplane::types::{OrgId, Party};
 use mailplane::{Actor, ControlPlane, ControlPlaneConfig, DataStore, PolicySet};
 use mailplane_http::AppState;
@@ -16,7 +16,11 @@ use mailplane_http::AppState;
 use config::Config;
 
 #[derive(Parser)]
-#[command(name = "mailplane", version, about = "A RACI-aware control plane for hosted mail")]
+#[command(
+    name = "mailplane",
+    version,
+    about = "A RACI-aware control plane for hosted mail"
+)]
 struct Cli {
     #[command(flatten)]
     config: Config,
@@ -118,21 +122,36 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Serve => serve(cfg).await.map(|_| ExitCode::SUCCESS),
         Command::Migrate => {
-            let store = DataStore::open(&cfg.database()?).await.map_err(|e| e.to_string())?;
+            let store = DataStore::open(&cfg.database()?)
+                .await
+                .map_err(|e| e.to_string())?;
             println!("migrations applied ({})", store.backend_name());
             Ok(ExitCode::SUCCESS)
         }
         Command::Openapi { out } => {
             let doc = mailplane_http::openapi_json();
             match out {
-                Some(path) => std::fs::write(&path, doc).map_err(|e| format!("{}: {e}", path.display()))?,
+                Some(path) => {
+                    std::fs::write(&path, doc).map_err(|e| format!("{}: {e}", path.display()))?
+                }
                 None => print!("{doc}"),
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Token { command: TokenCommand::Issue { party, org, roles, ttl, subject } } => {
-            let key = mailplane::auth::ensure_signing_key(&cfg.data_dir).map_err(|e| e.to_string())?;
-            let issuer = TokenIssuer::ed25519(LOCAL_KID, key.private_pem.as_bytes()).map_err(|e| e.to_string())?;
+        Command::Token {
+            command:
+                TokenCommand::Issue {
+                    party,
+                    org,
+                    roles,
+                    ttl,
+                    subject,
+                },
+        } => {
+            let key =
+                mailplane::auth::ensure_signing_key(&cfg.data_dir).map_err(|e| e.to_string())?;
+            let issuer = TokenIssuer::ed25519(LOCAL_KID, key.private_pem.as_bytes())
+                .map_err(|e| e.to_string())?;
             let org = parse_org(party, &org)?;
             let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
             let token = issuer
@@ -141,8 +160,12 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             println!("{token}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit { command: AuditCommand::Verify } => {
-            let store = DataStore::open(&cfg.database()?).await.map_err(|e| e.to_string())?;
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            let store = DataStore::open(&cfg.database()?)
+                .await
+                .map_err(|e| e.to_string())?;
             let report = store.audit_verify().await.map_err(|e| e.to_string())?;
             match report.problem {
                 None => {
@@ -150,17 +173,27 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(problem) => {
-                    println!("audit chain BROKEN after {} intact row(s): {problem}", report.rows);
+                    println!(
+                        "audit chain BROKEN after {} intact row(s): {problem}",
+                        report.rows
+                    );
                     Ok(ExitCode::from(1))
                 }
             }
         }
-        Command::Policy { command: PolicyCommand::Lint { dir } } => {
+        Command::Policy {
+            command: PolicyCommand::Lint { dir },
+        } => {
             let dir = dir.unwrap_or_else(|| "policies".into());
             match PolicySet::load_dir(&dir) {
                 Ok(set) => {
                     for p in set.iter() {
-                        println!("ok: {} ({} activities, {} roles)", p.key(), p.activities.len(), p.roles.len());
+                        println!(
+                            "ok: {} ({} activities, {} roles)",
+                            p.key(),
+                            p.activities.len(),
+                            p.roles.len()
+                        );
                     }
                     Ok(ExitCode::SUCCESS)
                 }
@@ -170,12 +203,16 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 }
             }
         }
-        Command::Policy { command: PolicyCommand::Render { profile, dir } } => {
+        Command::Policy {
+            command: PolicyCommand::Render { profile, dir },
+        } => {
             let set = match dir {
                 Some(d) => PolicySet::load_dir(&d)?,
                 None => PolicySet::builtin(),
             };
-            let p = set.get(&profile).ok_or_else(|| format!("no profile `{profile}`"))?;
+            let p = set
+                .get(&profile)
+                .ok_or_else(|| format!("no profile `{profile}`"))?;
             print!("{}", mailplane_policy::render_markdown(p));
             Ok(ExitCode::SUCCESS)
         }
@@ -185,14 +222,22 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
 fn parse_org(party: Party, org: &str) -> Result<OrgId, String> {
     match party {
         Party::Provider => Ok(OrgId::Provider),
-        Party::Partner => org.parse().map(OrgId::Partner).map_err(|_| "--org must be a partner id".to_string()),
-        Party::Customer => org.parse().map(OrgId::Tenant).map_err(|_| "--org must be a tenant id".to_string()),
+        Party::Partner => org
+            .parse()
+            .map(OrgId::Partner)
+            .map_err(|_| "--org must be a partner id".to_string()),
+        Party::Customer => org
+            .parse()
+            .map(OrgId::Tenant)
+            .map_err(|_| "--org must be a tenant id".to_string()),
     }
 }
 
 async fn serve(cfg: Config) -> Result<(), String> {
     config::init_tracing();
-    let store = DataStore::open(&cfg.database()?).await.map_err(|e| e.to_string())?;
+    let store = DataStore::open(&cfg.database()?)
+        .await
+        .map_err(|e| e.to_string())?;
     let policies = match &cfg.policies {
         Some(dir) => PolicySet::load_dir(dir)?,
         None => PolicySet::builtin(),
@@ -200,38 +245,60 @@ async fn serve(cfg: Config) -> Result<(), String> {
     let control_plane = ControlPlane::new(store.clone(), policies, ControlPlaneConfig::default())
         .map_err(|e| e.to_string())?;
     let signing = mailplane::auth::ensure_signing_key(&cfg.data_dir).map_err(|e| e.to_string())?;
-    let mut keyring = Keyring::new(mailplane::auth::DEFAULT_ISSUER, mailplane::auth::DEFAULT_AUDIENCE);
+    let mut keyring = Keyring::new(
+        mailplane::auth::DEFAULT_ISSUER,
+        mailplane::auth::DEFAULT_AUDIENCE,
+    );
     keyring
         .add_public_pem(LOCAL_KID, signing.public_pem.as_bytes())
         .map_err(|e| e.to_string())?;
     if let Some(secret) = cfg.hs256_secret()? {
-        keyring.add_hs256("hs256", &secret).map_err(|e| e.to_string())?;
+        keyring
+            .add_hs256("hs256", &secret)
+            .map_err(|e| e.to_string())?;
     }
     for (kid, path) in cfg.trusted_keys()? {
         let pem = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        keyring.add_public_pem(&kid, &pem).map_err(|e| e.to_string())?;
+        keyring
+            .add_public_pem(&kid, &pem)
+            .map_err(|e| e.to_string())?;
     }
-    let app = mailplane_http::app(AppState { control_plane, keyring: Arc::new(keyring) })
-        .layer(tower_http::trace::TraceLayer::new_for_http());
+    let app = mailplane_http::app(AppState {
+        control_plane,
+        keyring: Arc::new(keyring),
+    })
+    .layer(tower_http::trace::TraceLayer::new_for_http());
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    println!("Mailplane is serving on http://{addr} ({} database)", store.backend_name());
+    println!(
+        "Mailplane is serving on http://{addr} ({} database)",
+        store.backend_name()
+    );
     println!("API docs:     http://{addr}/docs");
     println!("OpenAPI:      http://{addr}/openapi.json");
     if signing.created {
-        let issuer = TokenIssuer::ed25519(LOCAL_KID, signing.private_pem.as_bytes()).map_err(|e| e.to_string())?;
+        let issuer = TokenIssuer::ed25519(LOCAL_KID, signing.private_pem.as_bytes())
+            .map_err(|e| e.to_string())?;
         let token = issuer
-            .issue(&Actor::provider("bootstrap", &["provider-admin"]), 30 * 24 * 3600)
+            .issue(
+                &Actor::provider("bootstrap", &["provider-admin"]),
+                30 * 24 * 3600,
+            )
             .map_err(|e| e.to_string())?;
         println!();
-        println!("A new signing key was created in {}.", cfg.data_dir.display());
+        println!(
+            "A new signing key was created in {}.",
+            cfg.data_dir.display()
+        );
         println!("Bootstrap provider-admin token (valid 30 days, shown once):");
         println!();
         println!("{token}");
         println!();
-        println!("Mint more with: mailplane token issue --party provider --role provider-admin --ttl 1h");
+        println!(
+            "Mint more with: mailplane token issue --party provider --role provider-admin --ttl 1h"
+        );
     }
     axum::serve(listener, app)
         .with_graceful_shutdown(async {

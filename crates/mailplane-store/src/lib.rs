@@ -80,7 +80,9 @@ impl DatabaseLocation {
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
         {
-            Ok(DatabaseLocation::Sqlite(path.split('?').next().unwrap_or(path).into()))
+            Ok(DatabaseLocation::Sqlite(
+                path.split('?').next().unwrap_or(path).into(),
+            ))
         } else {
             Err(Error::invalid(
                 "database_url",
@@ -155,9 +157,8 @@ impl DataStore {
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                Error::invalid("data_dir", format!("cannot be created: {e}"))
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::invalid("data_dir", format!("cannot be created: {e}")))?;
         }
         let url = format!("sqlite://{}?mode=rwc", path.display());
         let connect = |max: u32| {
@@ -224,7 +225,12 @@ impl DataStore {
         match scope {
             Scope::All => {}
             Scope::Partner(p) => q = q.filter(partner::Column::Id.eq(p.uuid())),
-            Scope::Tenant(_) => return Ok(Page { items: vec![], next_cursor: None }),
+            Scope::Tenant(_) => {
+                return Ok(Page {
+                    items: vec![],
+                    next_cursor: None,
+                });
+            }
         }
         if let Some(after) = page.after {
             q = q.filter(partner::Column::Id.gt(after));
@@ -354,7 +360,10 @@ impl DataStore {
             }
             for row in batch {
                 if let Some(problem) = audit::check_link(prev_seq, &prev_hash, &row) {
-                    return Ok(AuditReport { rows, problem: Some(problem) });
+                    return Ok(AuditReport {
+                        rows,
+                        problem: Some(problem),
+                    });
                 }
                 rows += 1;
                 prev_seq = row.seq;
@@ -413,7 +422,11 @@ pub(crate) async fn tenant_get_on<C: ConnectionTrait>(
         Scope::Tenant(t) if t != id => return Ok(None),
         Scope::Tenant(_) => {}
     }
-    q.one(db).await.map_err(db_error)?.map(rows::tenant).transpose()
+    q.one(db)
+        .await
+        .map_err(db_error)?
+        .map(rows::tenant)
+        .transpose()
 }
 
 pub(crate) async fn domain_get_on<C: ConnectionTrait>(
@@ -453,7 +466,11 @@ fn paginate<R, T, K: ToString>(
 ) -> Result<Page<T>> {
     let more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
-    let next_cursor = if more { rows.last().map(|r| key(r).to_string()) } else { None };
+    let next_cursor = if more {
+        rows.last().map(|r| key(r).to_string())
+    } else {
+        None
+    };
     Ok(Page {
         items: rows.into_iter().map(convert).collect::<Result<_>>()?,
         next_cursor,

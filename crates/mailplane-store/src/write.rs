@@ -227,7 +227,9 @@ impl WriteTx {
         if domains > 0 {
             return Err(Error::conflict(
                 None,
-                format!("the tenant still has {domains} domain(s); delete its mailboxes and domains first"),
+                format!(
+                    "the tenant still has {domains} domain(s); delete its mailboxes and domains first"
+                ),
             ));
         }
         tenant::Entity::delete_by_id(id.uuid())
@@ -247,7 +249,13 @@ impl WriteTx {
         }
         .insert(&self.tx)
         .await
-        .map_err(|e| on_conflict(e, "name", "the domain is already registered on this platform"))?;
+        .map_err(|e| {
+            on_conflict(
+                e,
+                "name",
+                "the domain is already registered on this platform",
+            )
+        })?;
         rows::domain(row)
     }
 
@@ -292,7 +300,11 @@ impl WriteTx {
         .insert(&self.tx)
         .await
         .map_err(|e| {
-            on_conflict(e, "local_part", format!("the address {address} is already in use"))
+            on_conflict(
+                e,
+                "local_part",
+                format!("the address {address} is already in use"),
+            )
         })?;
         rows::mailbox(row)
     }

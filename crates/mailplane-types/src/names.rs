@@ -237,17 +237,36 @@ mod tests {
 
     #[test]
     fn bad_domains_name_the_rule() {
-        assert!(DomainName::parse("localhost").unwrap_err().contains("two labels"));
-        assert!(DomainName::parse("-a.example").unwrap_err().contains("hyphen"));
+        assert!(
+            DomainName::parse("localhost")
+                .unwrap_err()
+                .contains("two labels")
+        );
+        assert!(
+            DomainName::parse("-a.example")
+                .unwrap_err()
+                .contains("hyphen")
+        );
         assert!(DomainName::parse("a_b.example").is_err());
         assert!(DomainName::parse(&format!("{}.com", "a".repeat(64))).is_err());
-        assert!(DomainName::parse("a b.com").unwrap_err().contains("white space"));
-        assert!(DomainName::parse("1.2.3.4").unwrap_err().contains("all digits"));
+        assert!(
+            DomainName::parse("a b.com")
+                .unwrap_err()
+                .contains("white space")
+        );
+        assert!(
+            DomainName::parse("1.2.3.4")
+                .unwrap_err()
+                .contains("all digits")
+        );
     }
 
     #[test]
     fn local_parts_follow_dot_atom() {
-        assert_eq!(LocalPart::parse("Alice.Smith").unwrap().as_str(), "alice.smith");
+        assert_eq!(
+            LocalPart::parse("Alice.Smith").unwrap().as_str(),
+            "alice.smith"
+        );
         assert!(LocalPart::parse("a..b").is_err());
         assert!(LocalPart::parse(".a").is_err());
         assert!(LocalPart::parse("a b").is_err());

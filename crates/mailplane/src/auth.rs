@@ -9,7 +9,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, spki::der::pem::LineEnding};
+use ed25519_dalek::pkcs8::{
+    DecodePrivateKey, EncodePrivateKey, EncodePublicKey, spki::der::pem::LineEnding,
+};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -36,7 +38,8 @@ pub struct Claims {
     pub exp: u64,
     /// Not before (seconds since the epoch).
     pub nbf: u64,
-    /// Issued at (seconds since the epoch).
+    /// Issued at (seconds since the epoch); optional.
+    #[serde(default)]
     pub iat: u64,
 }
 
@@ -93,8 +96,10 @@ impl Keyring {
         if secret.len() < 32 {
             return Err(Error::invalid("hs256_secret", "must be at least 32 bytes"));
         }
-        self.keys
-            .insert(kid.into(), (DecodingKey::from_secret(secret), Algorithm::HS256));
+        self.keys.insert(
+            kid.into(),
+            (DecodingKey::from_secret(secret), Algorithm::HS256),
+        );
         Ok(())
     }
 
@@ -126,8 +131,9 @@ impl Keyring {
 
     /// Verifies a token and returns the actor it names.
     pub fn verify(&self, token: &str) -> Result<Actor> {
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|_| Error::Unauthenticated("the bearer token is not a well-formed JWT".into()))?;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| {
+            Error::Unauthenticated("the bearer token is not a well-formed JWT".into())
+        })?;
         let kid = header
             .kid
             .ok_or_else(|| Error::Unauthenticated("the token has no `kid` header".into()))?;
@@ -178,8 +184,9 @@ impl TokenIssuer {
     /// An EdDSA issuer from an Ed25519 private key in PKCS#8 PEM.
     pub fn ed25519(kid: &str, private_pem: &[u8]) -> Result<TokenIssuer> {
         Ok(TokenIssuer {
-            key: EncodingKey::from_ed_pem(private_pem)
-                .map_err(|e| Error::invalid("signing_key", format!("is not an Ed25519 PEM key: {e}")))?,
+            key: EncodingKey::from_ed_pem(private_pem).map_err(|e| {
+                Error::invalid("signing_key", format!("is not an Ed25519 PEM key: {e}"))
+            })?,
             alg: Algorithm::EdDSA,
             kid: kid.into(),
             issuer: DEFAULT_ISSUER.into(),
@@ -187,15 +194,19 @@ impl TokenIssuer {
         })
     }
 
-    /// An HS256 issuer from a shared secret.
-    pub fn hs256(kid: &str, secret: &[u8]) -> TokenIssuer {
-        TokenIssuer {
+    /// An HS256 issuer from a shared secret (at least 32 bytes, as [`Keyring::add_hs256`]
+    /// requires).
+    pub fn hs256(kid: &str, secret: &[u8]) -> Result<TokenIssuer> {
+        if secret.len() < 32 {
+            return Err(Error::invalid("hs256_secret", "must be at least 32 bytes"));
+        }
+        Ok(TokenIssuer {
             key: EncodingKey::from_secret(secret),
             alg: Algorithm::HS256,
             kid: kid.into(),
             issuer: DEFAULT_ISSUER.into(),
             audience: DEFAULT_AUDIENCE.into(),
-        }
+        })
     }
 
     /// Mints a token for an actor, valid from now for `ttl_secs`.

@@ -88,7 +88,10 @@ impl ControlPlane {
             ("platform_profile", &config.platform_profile),
         ] {
             if policies.get(id).is_none() {
-                return Err(Error::invalid(field, format!("`{id}` is not a loaded profile")));
+                return Err(Error::invalid(
+                    field,
+                    format!("`{id}` is not a loaded profile"),
+                ));
             }
         }
         if config.default_profile == config.platform_profile {
@@ -120,17 +123,46 @@ impl ControlPlane {
             .expect("checked in new()")
     }
 
+    /// The profile version a tenant is bound to. A tenant bound to a version that is not
+    /// loaded is an operator's error, reported rather than decided by another version.
     fn profile_of(&self, tenant: &Tenant) -> Result<&Profile> {
-        self.policies.get(&tenant.profile).map(|p| p.as_ref()).ok_or_else(|| {
-            Error::internal(format!(
-                "tenant {} is bound to profile `{}`, which is not loaded",
-                tenant.id, tenant.profile
-            ))
-        })
+        self.policies
+            .get(&tenant.profile)
+            .map(|p| p.as_ref())
+            .filter(|p| p.version == tenant.profile_version)
+            .ok_or_else(|| {
+                Error::internal(format!(
+                    "tenant {} is bound to profile {}@{}, which is not loaded",
+                    tenant.id, tenant.profile, tenant.profile_version
+                ))
+            })
+    }
+
+    /// Finds a tenant the actor may see: in its scope, and under a profile in which the
+    /// actor's party holds some letter. A party outside the tenant's contract (a partner
+    /// under a two-party profile) does not see the tenant at all: not found, not forbidden.
+    fn visible(
+        &self,
+        actor: &Actor,
+        tenant: Option<Tenant>,
+        id: TenantId,
+    ) -> Result<(Tenant, &Profile)> {
+        let tenant = tenant.ok_or_else(|| Error::not_found("tenant", id))?;
+        let profile = self.profile_of(&tenant)?;
+        if !profile.parties.contains(&actor.party()) {
+            return Err(Error::not_found("tenant", id));
+        }
+        Ok((tenant, profile))
     }
 
     /// Decides an activity for the actor and turns a decision short of `need` into an error.
-    fn authorize(&self, actor: &Actor, profile: &Profile, act: &str, need: Need) -> Result<Decision> {
+    fn authorize(
+        &self,
+        actor: &Actor,
+        profile: &Profile,
+        act: &str,
+        need: Need,
+    ) -> Result<Decision> {
         let decision = profile.decide(actor.party(), actor.roles(), act);
         let ok = match need {
             Need::View => decision.can_view(),
@@ -150,12 +182,9 @@ impl ControlPlane {
         id: TenantId,
         act: &str,
     ) -> Result<(Tenant, Decision)> {
-        let tenant = self
-            .store
-            .tenant_get(actor.scope(), id)
-            .await?
-            .ok_or_else(|| Error::not_found("tenant", id))?;
-        let decision = self.authorize(actor, self.profile_of(&tenant)?, act, Need::View)?;
+        let found = self.store.tenant_get(actor.scope(), id).await?;
+        let (tenant, profile) = self.visible(actor, found, id)?;
+        let decision = self.authorize(actor, profile, act, Need::View)?;
         Ok((tenant, decision))
     }
 
@@ -167,11 +196,9 @@ impl ControlPlane {
         id: TenantId,
         act: &str,
     ) -> Result<(Tenant, Decision)> {
-        let tenant = tx
-            .tenant_get(actor.scope(), id)
-            .await?
-            .ok_or_else(|| Error::not_found("tenant", id))?;
-        let decision = self.authorize(actor, self.profile_of(&tenant)?, act, Need::Execute)?;
+        let found = tx.tenant_get(actor.scope(), id).await?;
+        let (tenant, profile) = self.visible(actor, found, id)?;
+        let decision = self.authorize(actor, profile, act, Need::Execute)?;
         Ok((tenant, decision))
     }
 
@@ -201,15 +228,21 @@ impl ControlPlane {
 
     /// Creates a partner organisation (`partner.manage`).
     pub async fn partner_create(&self, actor: &Actor, input: PartnerCreate) -> Result<Partner> {
-        let decision =
-            self.authorize(actor, self.platform_profile(), activity::PARTNER_MANAGE, Need::Execute)?;
+        let decision = self.authorize(
+            actor,
+            self.platform_profile(),
+            activity::PARTNER_MANAGE,
+            Need::Execute,
+        )?;
         let mut p = Problems::default();
         let name = p.name("name", &input.name);
         p.finish()?;
         let tx = self.store.begin().await?;
         let partner = tx.partner_insert(&name).await?;
-        tx.audit_append(Self::record(actor, &decision, None, "partner", partner.id, "created"))
-            .await?;
+        tx.audit_append(Self::record(
+            actor, &decision, None, "partner", partner.id, "created",
+        ))
+        .await?;
         tx.commit().await?;
         Ok(partner)
     }
@@ -221,12 +254,22 @@ impl ControlPlane {
             .partner_get(actor.scope(), id)
             .await?
             .ok_or_else(|| Error::not_found("partner", id))?;
-        self.authorize(actor, self.platform_profile(), activity::PARTNER_MANAGE, Need::View)?;
+        self.authorize(
+            actor,
+            self.platform_profile(),
+            activity::PARTNER_MANAGE,
+            Need::View,
+        )?;
         Ok(partner)
     }
 
     /// Partners the actor may see.
-    pub async fn partner_list(&self, actor: &Actor, cursor: Option<&str>, limit: Option<u64>) -> Result<Page<Partner>> {
+    pub async fn partner_list(
+        &self,
+        actor: &Actor,
+        cursor: Option<&str>,
+        limit: Option<u64>,
+    ) -> Result<Page<Partner>> {
         let page = page_request(cursor, limit)?;
         if actor.scope() != Scope::All {
             // Outside the provider the list is at most the caller's own organisation; an
@@ -236,27 +279,48 @@ impl ControlPlane {
                 .decide(actor.party(), actor.roles(), activity::PARTNER_MANAGE)
                 .can_view();
             if !visible {
-                return Ok(Page { items: vec![], next_cursor: None });
+                return Ok(Page {
+                    items: vec![],
+                    next_cursor: None,
+                });
             }
         } else {
-            self.authorize(actor, self.platform_profile(), activity::PARTNER_MANAGE, Need::View)?;
+            self.authorize(
+                actor,
+                self.platform_profile(),
+                activity::PARTNER_MANAGE,
+                Need::View,
+            )?;
         }
         self.store.partner_list(actor.scope(), page).await
     }
 
     /// Renames a partner.
-    pub async fn partner_update(&self, actor: &Actor, id: PartnerId, input: PartnerUpdate) -> Result<Partner> {
+    pub async fn partner_update(
+        &self,
+        actor: &Actor,
+        id: PartnerId,
+        input: PartnerUpdate,
+    ) -> Result<Partner> {
         self.partner_get(actor, id).await?;
-        let decision =
-            self.authorize(actor, self.platform_profile(), activity::PARTNER_MANAGE, Need::Execute)?;
+        let decision = self.authorize(
+            actor,
+            self.platform_profile(),
+            activity::PARTNER_MANAGE,
+            Need::Execute,
+        )?;
         let mut p = Problems::default();
         let name = p.name("name", &input.name);
         p.finish()?;
         let tx = self.store.begin().await?;
-        tx.partner_get(id).await?.ok_or_else(|| Error::not_found("partner", id))?;
+        tx.partner_get(id)
+            .await?
+            .ok_or_else(|| Error::not_found("partner", id))?;
         let partner = tx.partner_update(id, &name).await?;
-        tx.audit_append(Self::record(actor, &decision, None, "partner", id, "updated"))
-            .await?;
+        tx.audit_append(Self::record(
+            actor, &decision, None, "partner", id, "updated",
+        ))
+        .await?;
         tx.commit().await?;
         Ok(partner)
     }
@@ -264,13 +328,21 @@ impl ControlPlane {
     /// Deletes a partner that has no tenants.
     pub async fn partner_delete(&self, actor: &Actor, id: PartnerId) -> Result<()> {
         self.partner_get(actor, id).await?;
-        let decision =
-            self.authorize(actor, self.platform_profile(), activity::PARTNER_MANAGE, Need::Execute)?;
+        let decision = self.authorize(
+            actor,
+            self.platform_profile(),
+            activity::PARTNER_MANAGE,
+            Need::Execute,
+        )?;
         let tx = self.store.begin().await?;
-        tx.partner_get(id).await?.ok_or_else(|| Error::not_found("partner", id))?;
+        tx.partner_get(id)
+            .await?
+            .ok_or_else(|| Error::not_found("partner", id))?;
         tx.partner_delete(id).await?;
-        tx.audit_append(Self::record(actor, &decision, None, "partner", id, "deleted"))
-            .await?;
+        tx.audit_append(Self::record(
+            actor, &decision, None, "partner", id, "deleted",
+        ))
+        .await?;
         tx.commit().await
     }
 
@@ -313,34 +385,53 @@ impl ControlPlane {
         if let Some(pid) = partner_id
             && tx.partner_get(pid).await?.is_none()
         {
-            return Err(Error::invalid("partner_id", "must name an existing partner"));
+            return Err(Error::invalid(
+                "partner_id",
+                "must name an existing partner",
+            ));
         }
         let tenant = tx
             .tenant_insert(&name, &profile.id, profile.version, partner_id)
             .await?;
-        tx.audit_append(Self::record(actor, &decision, Some(tenant.id), "tenant", tenant.id, "created"))
-            .await?;
+        tx.audit_append(Self::record(
+            actor,
+            &decision,
+            Some(tenant.id),
+            "tenant",
+            tenant.id,
+            "created",
+        ))
+        .await?;
         tx.commit().await?;
         Ok(tenant)
     }
 
     /// A tenant the actor may see.
     pub async fn tenant_get(&self, actor: &Actor, id: TenantId) -> Result<Tenant> {
-        Ok(self.tenant_for_read(actor, id, activity::TENANT_DELIVER).await?.0)
+        Ok(self
+            .tenant_for_read(actor, id, activity::TENANT_DELIVER)
+            .await?
+            .0)
     }
 
     /// Tenants in the actor's scope whose profile lets its party see them. The cursor is
     /// the id of the last tenant examined, so a page may hold fewer than `limit` items
     /// and still be followed by another.
-    pub async fn tenant_list(&self, actor: &Actor, cursor: Option<&str>, limit: Option<u64>) -> Result<Page<Tenant>> {
+    pub async fn tenant_list(
+        &self,
+        actor: &Actor,
+        cursor: Option<&str>,
+        limit: Option<u64>,
+    ) -> Result<Page<Tenant>> {
         let page = page_request(cursor, limit)?;
         let mut result = self.store.tenant_list(actor.scope(), page).await?;
         let mut visible = Vec::with_capacity(result.items.len());
         for t in result.items {
             let profile = self.profile_of(&t)?;
-            if profile
-                .decide(actor.party(), actor.roles(), activity::TENANT_DELIVER)
-                .can_view()
+            if profile.parties.contains(&actor.party())
+                && profile
+                    .decide(actor.party(), actor.roles(), activity::TENANT_DELIVER)
+                    .can_view()
             {
                 visible.push(t);
             }
@@ -350,9 +441,16 @@ impl ControlPlane {
     }
 
     /// Renames a tenant or changes its status.
-    pub async fn tenant_update(&self, actor: &Actor, id: TenantId, input: TenantUpdate) -> Result<Tenant> {
+    pub async fn tenant_update(
+        &self,
+        actor: &Actor,
+        id: TenantId,
+        input: TenantUpdate,
+    ) -> Result<Tenant> {
         let tx = self.store.begin().await?;
-        let (_, decision) = self.tenant_for_write(&tx, actor, id, activity::TENANT_DELIVER).await?;
+        let (_, decision) = self
+            .tenant_for_write(&tx, actor, id, activity::TENANT_DELIVER)
+            .await?;
         let mut p = Problems::default();
         let name = input.name.as_deref().map(|n| p.name("name", n));
         if input.name.is_none() && input.status.is_none() {
@@ -360,8 +458,15 @@ impl ControlPlane {
         }
         p.finish()?;
         let tenant = tx.tenant_update(id, name.as_deref(), input.status).await?;
-        tx.audit_append(Self::record(actor, &decision, Some(id), "tenant", id, "updated"))
-            .await?;
+        tx.audit_append(Self::record(
+            actor,
+            &decision,
+            Some(id),
+            "tenant",
+            id,
+            "updated",
+        ))
+        .await?;
         tx.commit().await?;
         Ok(tenant)
     }
@@ -369,32 +474,61 @@ impl ControlPlane {
     /// Deletes a tenant that holds no domain (`configuration.destroy`).
     pub async fn tenant_delete(&self, actor: &Actor, id: TenantId) -> Result<()> {
         let tx = self.store.begin().await?;
-        let (_, decision) = self.tenant_for_write(&tx, actor, id, activity::TENANT_DESTROY).await?;
+        let (_, decision) = self
+            .tenant_for_write(&tx, actor, id, activity::TENANT_DESTROY)
+            .await?;
         tx.tenant_delete(id).await?;
         // The tenant row is gone; the audit row keeps its id but no longer refers to it
         // as a live tenant, so that scoped readers still find the evidence.
-        tx.audit_append(Self::record(actor, &decision, Some(id), "tenant", id, "deleted"))
-            .await?;
+        tx.audit_append(Self::record(
+            actor,
+            &decision,
+            Some(id),
+            "tenant",
+            id,
+            "deleted",
+        ))
+        .await?;
         tx.commit().await
     }
 
     // ----- domains --------------------------------------------------------------------
 
     /// Adds a domain to a tenant (`directory.administer`).
-    pub async fn domain_create(&self, actor: &Actor, tenant: TenantId, input: DomainCreate) -> Result<Domain> {
+    pub async fn domain_create(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        input: DomainCreate,
+    ) -> Result<Domain> {
         let tx = self.store.begin().await?;
-        let (_, decision) = self.tenant_for_write(&tx, actor, tenant, activity::DIRECTORY).await?;
+        let (_, decision) = self
+            .tenant_for_write(&tx, actor, tenant, activity::DIRECTORY)
+            .await?;
         let name = DomainName::parse(&input.name).map_err(|rule| Error::invalid("name", rule))?;
         let domain = tx.domain_insert(tenant, &name).await?;
-        tx.audit_append(Self::record(actor, &decision, Some(tenant), "domain", domain.id, "created"))
-            .await?;
+        tx.audit_append(Self::record(
+            actor,
+            &decision,
+            Some(tenant),
+            "domain",
+            domain.id,
+            "created",
+        ))
+        .await?;
         tx.commit().await?;
         Ok(domain)
     }
 
     /// A domain of a tenant.
-    pub async fn domain_get(&self, actor: &Actor, tenant: TenantId, id: DomainId) -> Result<Domain> {
-        self.tenant_for_read(actor, tenant, activity::DIRECTORY).await?;
+    pub async fn domain_get(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        id: DomainId,
+    ) -> Result<Domain> {
+        self.tenant_for_read(actor, tenant, activity::DIRECTORY)
+            .await?;
         self.store
             .domain_get(tenant, id)
             .await?
@@ -402,37 +536,63 @@ impl ControlPlane {
     }
 
     /// Domains of a tenant.
-    pub async fn domain_list(&self, actor: &Actor, tenant: TenantId, cursor: Option<&str>, limit: Option<u64>) -> Result<Page<Domain>> {
+    pub async fn domain_list(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        cursor: Option<&str>,
+        limit: Option<u64>,
+    ) -> Result<Page<Domain>> {
         let page = page_request(cursor, limit)?;
-        self.tenant_for_read(actor, tenant, activity::DIRECTORY).await?;
+        self.tenant_for_read(actor, tenant, activity::DIRECTORY)
+            .await?;
         self.store.domain_list(tenant, page).await
     }
 
     /// Removes a domain that no mailbox uses.
     pub async fn domain_delete(&self, actor: &Actor, tenant: TenantId, id: DomainId) -> Result<()> {
         let tx = self.store.begin().await?;
-        let (_, decision) = self.tenant_for_write(&tx, actor, tenant, activity::DIRECTORY).await?;
+        let (_, decision) = self
+            .tenant_for_write(&tx, actor, tenant, activity::DIRECTORY)
+            .await?;
         tx.domain_get(tenant, id)
             .await?
             .ok_or_else(|| Error::not_found("domain", id))?;
         tx.domain_delete(tenant, id).await?;
-        tx.audit_append(Self::record(actor, &decision, Some(tenant), "domain", id, "deleted"))
-            .await?;
+        tx.audit_append(Self::record(
+            actor,
+            &decision,
+            Some(tenant),
+            "domain",
+            id,
+            "deleted",
+        ))
+        .await?;
         tx.commit().await
     }
 
     // ----- mailboxes ------------------------------------------------------------------
 
     /// Creates a mailbox on a domain of the same tenant (`directory.administer`).
-    pub async fn mailbox_create(&self, actor: &Actor, tenant: TenantId, input: MailboxCreate) -> Result<Mailbox> {
+    pub async fn mailbox_create(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        input: MailboxCreate,
+    ) -> Result<Mailbox> {
         let tx = self.store.begin().await?;
-        let (_, decision) = self.tenant_for_write(&tx, actor, tenant, activity::DIRECTORY).await?;
+        let (_, decision) = self
+            .tenant_for_write(&tx, actor, tenant, activity::DIRECTORY)
+            .await?;
         let mut p = Problems::default();
         let local_part = LocalPart::parse(&input.local_part)
             .map_err(|rule| p.add("local_part", rule))
             .ok();
         let display_name = p.name("display_name", &input.display_name);
-        let quota_bytes = p.quota("quota_bytes", input.quota_bytes.unwrap_or(DEFAULT_QUOTA_BYTES));
+        let quota_bytes = p.quota(
+            "quota_bytes",
+            input.quota_bytes.unwrap_or(DEFAULT_QUOTA_BYTES),
+        );
         let domain = tx.domain_get(tenant, input.domain_id).await?;
         if domain.is_none() {
             p.add("domain_id", "must be a domain of this tenant");
@@ -450,15 +610,28 @@ impl ControlPlane {
                 quota_bytes,
             })
             .await?;
-        tx.audit_append(Self::record(actor, &decision, Some(tenant), "mailbox", mailbox.id, "created"))
-            .await?;
+        tx.audit_append(Self::record(
+            actor,
+            &decision,
+            Some(tenant),
+            "mailbox",
+            mailbox.id,
+            "created",
+        ))
+        .await?;
         tx.commit().await?;
         Ok(mailbox)
     }
 
     /// A mailbox of a tenant.
-    pub async fn mailbox_get(&self, actor: &Actor, tenant: TenantId, id: MailboxId) -> Result<Mailbox> {
-        self.tenant_for_read(actor, tenant, activity::DIRECTORY).await?;
+    pub async fn mailbox_get(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        id: MailboxId,
+    ) -> Result<Mailbox> {
+        self.tenant_for_read(actor, tenant, activity::DIRECTORY)
+            .await?;
         self.store
             .mailbox_get(tenant, id)
             .await?
@@ -466,45 +639,94 @@ impl ControlPlane {
     }
 
     /// Mailboxes of a tenant.
-    pub async fn mailbox_list(&self, actor: &Actor, tenant: TenantId, cursor: Option<&str>, limit: Option<u64>) -> Result<Page<Mailbox>> {
+    pub async fn mailbox_list(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        cursor: Option<&str>,
+        limit: Option<u64>,
+    ) -> Result<Page<Mailbox>> {
         let page = page_request(cursor, limit)?;
-        self.tenant_for_read(actor, tenant, activity::DIRECTORY).await?;
+        self.tenant_for_read(actor, tenant, activity::DIRECTORY)
+            .await?;
         self.store.mailbox_list(tenant, page).await
     }
 
     /// Changes a mailbox's display name, quota or status.
-    pub async fn mailbox_update(&self, actor: &Actor, tenant: TenantId, id: MailboxId, input: MailboxUpdate) -> Result<Mailbox> {
+    pub async fn mailbox_update(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        id: MailboxId,
+        input: MailboxUpdate,
+    ) -> Result<Mailbox> {
         let tx = self.store.begin().await?;
-        let (_, decision) = self.tenant_for_write(&tx, actor, tenant, activity::DIRECTORY).await?;
+        let (_, decision) = self
+            .tenant_for_write(&tx, actor, tenant, activity::DIRECTORY)
+            .await?;
         tx.mailbox_get(tenant, id)
             .await?
             .ok_or_else(|| Error::not_found("mailbox", id))?;
         let mut p = Problems::default();
-        let display_name = input.display_name.as_deref().map(|n| p.name("display_name", n));
+        let display_name = input
+            .display_name
+            .as_deref()
+            .map(|n| p.name("display_name", n));
         let quota_bytes = input.quota_bytes.map(|q| p.quota("quota_bytes", q));
         if input.display_name.is_none() && input.quota_bytes.is_none() && input.status.is_none() {
-            p.add("display_name", "at least one of `display_name`, `quota_bytes` and `status` must be given");
+            p.add(
+                "display_name",
+                "at least one of `display_name`, `quota_bytes` and `status` must be given",
+            );
         }
         p.finish()?;
         let mailbox = tx
-            .mailbox_update(id, MailboxChanges { display_name, quota_bytes, status: input.status })
+            .mailbox_update(
+                id,
+                MailboxChanges {
+                    display_name,
+                    quota_bytes,
+                    status: input.status,
+                },
+            )
             .await?;
-        tx.audit_append(Self::record(actor, &decision, Some(tenant), "mailbox", id, "updated"))
-            .await?;
+        tx.audit_append(Self::record(
+            actor,
+            &decision,
+            Some(tenant),
+            "mailbox",
+            id,
+            "updated",
+        ))
+        .await?;
         tx.commit().await?;
         Ok(mailbox)
     }
 
     /// Deletes a mailbox.
-    pub async fn mailbox_delete(&self, actor: &Actor, tenant: TenantId, id: MailboxId) -> Result<()> {
+    pub async fn mailbox_delete(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        id: MailboxId,
+    ) -> Result<()> {
         let tx = self.store.begin().await?;
-        let (_, decision) = self.tenant_for_write(&tx, actor, tenant, activity::DIRECTORY).await?;
+        let (_, decision) = self
+            .tenant_for_write(&tx, actor, tenant, activity::DIRECTORY)
+            .await?;
         tx.mailbox_get(tenant, id)
             .await?
             .ok_or_else(|| Error::not_found("mailbox", id))?;
         tx.mailbox_delete(tenant, id).await?;
-        tx.audit_append(Self::record(actor, &decision, Some(tenant), "mailbox", id, "deleted"))
-            .await?;
+        tx.audit_append(Self::record(
+            actor,
+            &decision,
+            Some(tenant),
+            "mailbox",
+            id,
+            "deleted",
+        ))
+        .await?;
         tx.commit().await
     }
 
@@ -512,7 +734,12 @@ impl ControlPlane {
 
     /// Audit rows the actor may read (`audit.review`): the provider all of them, a partner
     /// those of its customers' tenants, a customer those of its own tenant.
-    pub async fn audit_list(&self, actor: &Actor, cursor: Option<&str>, limit: Option<u64>) -> Result<Page<AuditEntry>> {
+    pub async fn audit_list(
+        &self,
+        actor: &Actor,
+        cursor: Option<&str>,
+        limit: Option<u64>,
+    ) -> Result<Page<AuditEntry>> {
         let after = match cursor {
             None => None,
             Some(c) => Some(c.parse::<i64>().ok().filter(|s| *s >= 0).ok_or_else(|| {
@@ -522,12 +749,8 @@ impl ControlPlane {
         let limit = page_limit(limit)?;
         let profile = match actor.org() {
             OrgId::Tenant(t) => {
-                let tenant = self
-                    .store
-                    .tenant_get(actor.scope(), t)
-                    .await?
-                    .ok_or_else(|| Error::not_found("tenant", t))?;
-                self.profile_of(&tenant)?
+                let found = self.store.tenant_get(actor.scope(), t).await?;
+                self.visible(actor, found, t)?.1
             }
             _ => self.platform_profile(),
         };
@@ -544,15 +767,19 @@ impl ControlPlane {
 fn page_limit(limit: Option<u64>) -> Result<u64> {
     match limit.unwrap_or(DEFAULT_PAGE) {
         l @ 1..=MAX_PAGE => Ok(l),
-        _ => Err(Error::invalid("limit", format!("must be from 1 to {MAX_PAGE}"))),
+        _ => Err(Error::invalid(
+            "limit",
+            format!("must be from 1 to {MAX_PAGE}"),
+        )),
     }
 }
 
 fn page_request(cursor: Option<&str>, limit: Option<u64>) -> Result<PageRequest> {
     let after = cursor
         .map(|c| {
-            Uuid::parse_str(c)
-                .map_err(|_| Error::invalid("cursor", "must be a cursor returned by a previous page"))
+            Uuid::parse_str(c).map_err(|_| {
+                Error::invalid("cursor", "must be a cursor returned by a previous page")
+            })
         })
         .transpose()?;
     Ok(PageRequest {

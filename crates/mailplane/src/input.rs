@@ -15,6 +15,7 @@ use mailplane_types::{DomainId, Error, FieldError, PartnerId};
 #[serde(deny_unknown_fields)]
 pub struct PartnerCreate {
     /// Display name, 1 to 200 characters, unique on the platform.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub name: String,
 }
 
@@ -24,6 +25,7 @@ pub struct PartnerCreate {
 #[serde(deny_unknown_fields)]
 pub struct PartnerUpdate {
     /// The new display name, 1 to 200 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub name: String,
 }
 
@@ -33,6 +35,7 @@ pub struct PartnerUpdate {
 #[serde(deny_unknown_fields)]
 pub struct TenantCreate {
     /// Display name, 1 to 200 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub name: String,
     /// The RACI profile to bind the tenant to; the deployment's default when absent.
     #[serde(default)]
@@ -50,6 +53,7 @@ pub struct TenantCreate {
 pub struct TenantUpdate {
     /// A new display name, 1 to 200 characters.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub name: Option<String>,
     /// A new status.
     #[serde(default)]
@@ -63,6 +67,10 @@ pub struct TenantUpdate {
 pub struct DomainCreate {
     /// The domain name (RFC 1035, internationalised names per RFC 5890); stored in lower-case
     /// A-label form and unique across the platform.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 4, max_length = 253, example = "example.com")
+    )]
     pub name: String,
 }
 
@@ -72,13 +80,24 @@ pub struct DomainCreate {
 #[serde(deny_unknown_fields)]
 pub struct MailboxCreate {
     /// The part before `@` (RFC 5322 dot-atom, at most 64 characters).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 64,
+            pattern = "^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$",
+            example = "alice"
+        )
+    )]
     pub local_part: String,
     /// A domain of the same tenant.
     pub domain_id: DomainId,
     /// The name shown to correspondents, 1 to 200 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub display_name: String,
     /// The quota in bytes, 1 byte to 1 TiB; 50 GiB when absent.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1099511627776_i64))]
     pub quota_bytes: Option<i64>,
 }
 
@@ -89,9 +108,11 @@ pub struct MailboxCreate {
 pub struct MailboxUpdate {
     /// A new display name, 1 to 200 characters.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub display_name: Option<String>,
     /// A new quota in bytes, 1 byte to 1 TiB.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1099511627776_i64))]
     pub quota_bytes: Option<i64>,
     /// Enable or disable the mailbox.
     #[serde(default)]
@@ -130,7 +151,10 @@ impl Problems {
 
     pub(crate) fn quota(&mut self, field: &str, value: i64) -> i64 {
         if !(1..=MAX_QUOTA_BYTES).contains(&value) {
-            self.add(field, format!("must be from 1 to {MAX_QUOTA_BYTES} bytes (1 TiB)"));
+            self.add(
+                field,
+                format!("must be from 1 to {MAX_QUOTA_BYTES} bytes (1 TiB)"),
+            );
         }
         value
     }

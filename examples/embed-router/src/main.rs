@@ -78,7 +78,7 @@ async fn run(dir: &Path) -> Outcome {
         .map_err(|e| format!("the keyring refused the secret: {e}"))?;
     let provider = Actor::provider("example-provider", &["provider-admin"]);
     let token = TokenIssuer::hs256(KID, SECRET)
-        .issue(&provider, 3600)
+        .and_then(|issuer| issuer.issue(&provider, 3600))
         .map_err(|e| format!("minting a token failed: {e}"))?;
     let bearer = format!("Bearer {token}");
 

@@ -1,7 +1,7 @@
 //! `/v1/audit`: the hash-chained audit log, scoped like everything else (`audit.review`).
 
-use axum::extract::State;
 use axum::Json;
+use axum::extract::State;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use mailplane::types::resources::AuditEntry;
@@ -34,5 +34,10 @@ async fn audit_list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
     let limit = q.limit()?;
-    Ok(Json(s.control_plane.audit_list(&actor, q.cursor.as_deref(), limit).await?.into()))
+    Ok(Json(
+        s.control_plane
+            .audit_list(&actor, q.cursor.as_deref(), limit)
+            .await?
+            .into(),
+    ))
 }

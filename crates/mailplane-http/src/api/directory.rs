@@ -1,9 +1,9 @@
 //! `/v1/tenants/{tenant}/domains` and `/v1/tenants/{tenant}/mailboxes`: directory
 //! administration (`directory.administer`; customer RA and provider IR in hosted-exchange).
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use mailplane::input::{DomainCreate, MailboxCreate, MailboxUpdate};
@@ -45,7 +45,12 @@ async fn domain_list(
 ) -> Result<Json<DomainPage>, ApiError> {
     let tenant: TenantId = path_id("tenant", &tenant)?;
     let limit = q.limit()?;
-    Ok(Json(s.control_plane.domain_list(&actor, tenant, q.cursor.as_deref(), limit).await?.into()))
+    Ok(Json(
+        s.control_plane
+            .domain_list(&actor, tenant, q.cursor.as_deref(), limit)
+            .await?
+            .into(),
+    ))
 }
 
 /// Adds a domain to a tenant; the name is stored in lower-case A-label form and must be
@@ -68,7 +73,10 @@ async fn domain_create(
     ApiJson(input): ApiJson<DomainCreate>,
 ) -> Result<(StatusCode, Json<Domain>), ApiError> {
     let tenant: TenantId = path_id("tenant", &tenant)?;
-    Ok((StatusCode::CREATED, Json(s.control_plane.domain_create(&actor, tenant, input).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(s.control_plane.domain_create(&actor, tenant, input).await?),
+    ))
 }
 
 /// Shows a domain.
@@ -90,7 +98,9 @@ async fn domain_view(
 ) -> Result<Json<Domain>, ApiError> {
     let tenant: TenantId = path_id("tenant", &tenant)?;
     let domain: DomainId = path_id("domain", &domain)?;
-    Ok(Json(s.control_plane.domain_get(&actor, tenant, domain).await?))
+    Ok(Json(
+        s.control_plane.domain_get(&actor, tenant, domain).await?,
+    ))
 }
 
 /// Removes a domain that no mailbox uses.
@@ -113,7 +123,9 @@ async fn domain_delete(
 ) -> Result<StatusCode, ApiError> {
     let tenant: TenantId = path_id("tenant", &tenant)?;
     let domain: DomainId = path_id("domain", &domain)?;
-    s.control_plane.domain_delete(&actor, tenant, domain).await?;
+    s.control_plane
+        .domain_delete(&actor, tenant, domain)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -136,7 +148,12 @@ async fn mailbox_list(
 ) -> Result<Json<MailboxPage>, ApiError> {
     let tenant: TenantId = path_id("tenant", &tenant)?;
     let limit = q.limit()?;
-    Ok(Json(s.control_plane.mailbox_list(&actor, tenant, q.cursor.as_deref(), limit).await?.into()))
+    Ok(Json(
+        s.control_plane
+            .mailbox_list(&actor, tenant, q.cursor.as_deref(), limit)
+            .await?
+            .into(),
+    ))
 }
 
 /// Creates a mailbox on a domain of the same tenant.
@@ -158,7 +175,14 @@ async fn mailbox_create(
     ApiJson(input): ApiJson<MailboxCreate>,
 ) -> Result<(StatusCode, Json<Mailbox>), ApiError> {
     let tenant: TenantId = path_id("tenant", &tenant)?;
-    Ok((StatusCode::CREATED, Json(s.control_plane.mailbox_create(&actor, tenant, input).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            s.control_plane
+                .mailbox_create(&actor, tenant, input)
+                .await?,
+        ),
+    ))
 }
 
 /// Shows a mailbox.
@@ -180,7 +204,9 @@ async fn mailbox_view(
 ) -> Result<Json<Mailbox>, ApiError> {
     let tenant: TenantId = path_id("tenant", &tenant)?;
     let mailbox: MailboxId = path_id("mailbox", &mailbox)?;
-    Ok(Json(s.control_plane.mailbox_get(&actor, tenant, mailbox).await?))
+    Ok(Json(
+        s.control_plane.mailbox_get(&actor, tenant, mailbox).await?,
+    ))
 }
 
 /// Changes a mailbox's display name, quota or status.
@@ -203,7 +229,11 @@ async fn mailbox_update(
 ) -> Result<Json<Mailbox>, ApiError> {
     let tenant: TenantId = path_id("tenant", &tenant)?;
     let mailbox: MailboxId = path_id("mailbox", &mailbox)?;
-    Ok(Json(s.control_plane.mailbox_update(&actor, tenant, mailbox, input).await?))
+    Ok(Json(
+        s.control_plane
+            .mailbox_update(&actor, tenant, mailbox, input)
+            .await?,
+    ))
 }
 
 /// Deletes a mailbox.
@@ -225,6 +255,8 @@ async fn mailbox_delete(
 ) -> Result<StatusCode, ApiError> {
     let tenant: TenantId = path_id("tenant", &tenant)?;
     let mailbox: MailboxId = path_id("mailbox", &mailbox)?;
-    s.control_plane.mailbox_delete(&actor, tenant, mailbox).await?;
+    s.control_plane
+        .mailbox_delete(&actor, tenant, mailbox)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

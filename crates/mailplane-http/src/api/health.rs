@@ -1,8 +1,8 @@
 //! Liveness and readiness probes.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
 use serde::Serialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -20,14 +20,19 @@ pub struct Health {
 }
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(health_live)).routes(routes!(health_ready))
+    OpenApiRouter::new()
+        .routes(routes!(health_live))
+        .routes(routes!(health_ready))
 }
 
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", operation_id = "health_live", tag = "health",
     responses((status = 200, description = "The process is up.", body = Health)))]
 async fn health_live() -> Json<Health> {
-    Json(Health { status: "ok".into(), database: None })
+    Json(Health {
+        status: "ok".into(),
+        database: None,
+    })
 }
 
 /// The process can serve requests: the database answers.
@@ -36,8 +41,16 @@ async fn health_live() -> Json<Health> {
         (status = 200, description = "Ready to serve.", body = Health),
         (status = 503, description = "The database is not reachable.", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn health_ready(State(state): State<AppState>) -> Result<(StatusCode, Json<Health>), ApiError> {
+async fn health_ready(
+    State(state): State<AppState>,
+) -> Result<(StatusCode, Json<Health>), ApiError> {
     let store = state.control_plane.store();
     store.ping().await?;
-    Ok((StatusCode::OK, Json(Health { status: "ok".into(), database: Some(store.backend_name().into()) })))
+    Ok((
+        StatusCode::OK,
+        Json(Health {
+            status: "ok".into(),
+            database: Some(store.backend_name().into()),
+        }),
+    ))
 }

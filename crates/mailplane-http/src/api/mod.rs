@@ -34,7 +34,10 @@ macro_rules! page_of {
 
         impl From<mailplane::Page<$item>> for $name {
             fn from(p: mailplane::Page<$item>) -> Self {
-                $name { items: p.items, next_cursor: p.next_cursor }
+                $name {
+                    items: p.items,
+                    next_cursor: p.next_cursor,
+                }
             }
         }
     };

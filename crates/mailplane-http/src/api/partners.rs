@@ -1,13 +1,13 @@
 //! `/v1/partners`: reseller organisations, managed by the provider (`partner.manage`).
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use mailplane::input::{PartnerCreate, PartnerUpdate};
-use mailplane::types::resources::Partner;
 use mailplane::types::PartnerId;
+use mailplane::types::resources::Partner;
 
 use crate::AppState;
 use crate::api::page_of;
@@ -37,7 +37,12 @@ async fn partner_list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<PartnerPage>, ApiError> {
     let limit = q.limit()?;
-    Ok(Json(s.control_plane.partner_list(&actor, q.cursor.as_deref(), limit).await?.into()))
+    Ok(Json(
+        s.control_plane
+            .partner_list(&actor, q.cursor.as_deref(), limit)
+            .await?
+            .into(),
+    ))
 }
 
 /// Creates a partner (provider RA on `partner.manage`).
@@ -55,7 +60,10 @@ async fn partner_create(
     Authenticated(actor): Authenticated,
     ApiJson(input): ApiJson<PartnerCreate>,
 ) -> Result<(StatusCode, Json<Partner>), ApiError> {
-    Ok((StatusCode::CREATED, Json(s.control_plane.partner_create(&actor, input).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(s.control_plane.partner_create(&actor, input).await?),
+    ))
 }
 
 /// Shows a partner.
@@ -96,7 +104,9 @@ async fn partner_update(
     ApiJson(input): ApiJson<PartnerUpdate>,
 ) -> Result<Json<Partner>, ApiError> {
     let id: PartnerId = path_id("partner", &partner)?;
-    Ok(Json(s.control_plane.partner_update(&actor, id, input).await?))
+    Ok(Json(
+        s.control_plane.partner_update(&actor, id, input).await?,
+    ))
 }
 
 /// Deletes a partner that has no tenants.

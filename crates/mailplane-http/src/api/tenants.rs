@@ -1,14 +1,14 @@
 //! `/v1/tenants`: customer organisations. Creating, viewing and changing a tenant is
 //! `service.deliver`; deleting it is `configuration.destroy`.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use mailplane::input::{TenantCreate, TenantUpdate};
-use mailplane::types::resources::Tenant;
 use mailplane::types::TenantId;
+use mailplane::types::resources::Tenant;
 
 use crate::AppState;
 use crate::api::page_of;
@@ -37,7 +37,12 @@ async fn tenant_list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<TenantPage>, ApiError> {
     let limit = q.limit()?;
-    Ok(Json(s.control_plane.tenant_list(&actor, q.cursor.as_deref(), limit).await?.into()))
+    Ok(Json(
+        s.control_plane
+            .tenant_list(&actor, q.cursor.as_deref(), limit)
+            .await?
+            .into(),
+    ))
 }
 
 /// Creates a tenant bound to a RACI profile; the profile's `service.deliver` letters decide
@@ -56,7 +61,10 @@ async fn tenant_create(
     Authenticated(actor): Authenticated,
     ApiJson(input): ApiJson<TenantCreate>,
 ) -> Result<(StatusCode, Json<Tenant>), ApiError> {
-    Ok((StatusCode::CREATED, Json(s.control_plane.tenant_create(&actor, input).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(s.control_plane.tenant_create(&actor, input).await?),
+    ))
 }
 
 /// Shows a tenant.
@@ -96,7 +104,9 @@ async fn tenant_update(
     ApiJson(input): ApiJson<TenantUpdate>,
 ) -> Result<Json<Tenant>, ApiError> {
     let id: TenantId = path_id("tenant", &tenant)?;
-    Ok(Json(s.control_plane.tenant_update(&actor, id, input).await?))
+    Ok(Json(
+        s.control_plane.tenant_update(&actor, id, input).await?,
+    ))
 }
 
 /// Deletes a tenant that holds no domain (`configuration.destroy`).

@@ -179,7 +179,13 @@ impl MigrationTrait for Migration {
                 Query::insert()
                     .into_table("audit_head")
                     .columns(["id", "seq", "hash"])
-                    .values_panic([1.into(), 0i64.into(), crate::audit::GENESIS.into()])
+                    // The genesis hash: the `prev_hash` of the first row, written out here so
+                    // that this frozen migration depends on nothing that may change.
+                    .values_panic([
+                        1.into(),
+                        0i64.into(),
+                        "0000000000000000000000000000000000000000000000000000000000000000".into(),
+                    ])
                     .to_owned(),
             )
             .await?;
@@ -187,7 +193,14 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in ["audit_head", "audit_log", "mailboxes", "domains", "tenants", "partners"] {
+        for table in [
+            "audit_head",
+            "audit_log",
+            "mailboxes",
+            "domains",
+            "tenants",
+            "partners",
+        ] {
             manager
                 .drop_table(Table::drop().table(table).to_owned())
                 .await?;

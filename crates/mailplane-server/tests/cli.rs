@@ -1,0 +1,167 @@
+//! The `mailplane` binary as an operator uses it: tokens, audit verification, policy lint.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use mailplane::input::TenantCreate;
+use mailplane::{Actor, ControlPlane, ControlPlaneConfig, DataStore, DatabaseLocation, PolicySet};
+
+fn mailplane(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mailplane"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env_remove("MAILPLANE_DATABASE_URL")
+        .output()
+        .expect("the binary runs")
+}
+
+fn temp_dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mailplane-cli-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[tokio::test]
+async fn audit_verify_detects_an_edited_and_a_removed_row() {
+    let data = temp_dir();
+    let store = DataStore::open(&DatabaseLocation::Sqlite(data.join("mailplane.db")))
+        .await
+        .unwrap();
+    let cp = ControlPlane::new(
+        store.clone(),
+        PolicySet::builtin(),
+        ControlPlaneConfig::default(),
+    )
+    .unwrap();
+    let provider = Actor::provider("ops", &["provider-admin"]);
+    for name in ["A", "B", "C"] {
+        cp.tenant_create(
+            &provider,
+            TenantCreate {
+                name: name.into(),
+                profile: None,
+                partner_id: None,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let ok = mailplane(&data, &["audit", "verify"]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("intact: 3 row(s)"));
+
+    store
+        .execute_unprepared_for_tests("UPDATE audit_log SET outcome = 'deleted' WHERE seq = 3")
+        .await
+        .unwrap();
+    let edited = mailplane(&data, &["audit", "verify"]);
+    assert_eq!(edited.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&edited.stdout).contains("row 3 was altered"));
+
+    store
+        .execute_unprepared_for_tests("DELETE FROM audit_log WHERE seq = 2")
+        .await
+        .unwrap();
+    let removed = mailplane(&data, &["audit", "verify"]);
+    assert_eq!(removed.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&removed.stdout).contains("missing"),
+        "{}",
+        String::from_utf8_lossy(&removed.stdout)
+    );
+    std::fs::remove_dir_all(&data).ok();
+}
+
+#[test]
+fn token_issue_creates_a_private_key_and_a_verifiable_token() {
+    let data = temp_dir();
+    let out = mailplane(
+        &data,
+        &[
+            "token",
+            "issue",
+            "--party",
+            "provider",
+            "--role",
+            "provider-auditor",
+            "--ttl",
+            "5m",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let key = mailplane::auth::ensure_signing_key(&data).unwrap();
+    assert!(!key.created);
+    let mut keyring = mailplane::auth::Keyring::new(
+        mailplane::auth::DEFAULT_ISSUER,
+        mailplane::auth::DEFAULT_AUDIENCE,
+    );
+    keyring
+        .add_public_pem(mailplane::auth::LOCAL_KID, key.public_pem.as_bytes())
+        .unwrap();
+    let actor = keyring.verify(&token).unwrap();
+    assert_eq!(actor.roles(), ["provider-auditor"]);
+    let bad = mailplane(
+        &data,
+        &[
+            "token",
+            "issue",
+            "--party",
+            "customer",
+            "--org",
+            "nope",
+            "--role",
+            "tenant-admin",
+        ],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--org must be a tenant id"));
+    std::fs::remove_dir_all(&data).ok();
+}
+
+#[test]
+fn policy_lint_names_the_line_of_a_malformed_profile() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../policies");
+    let ok = mailplane(&temp_dir(), &["policy", "lint", root.to_str().unwrap()]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("ok: hosted-exchange@1 (50 activities"));
+
+    let broken = temp_dir();
+    let profile = broken.join("hosted-exchange");
+    std::fs::create_dir_all(&profile).unwrap();
+    for f in ["profile.conf", "model.conf", "activities.csv", "policy.csv"] {
+        std::fs::copy(root.join("hosted-exchange").join(f), profile.join(f)).unwrap();
+    }
+    let policy = std::fs::read_to_string(profile.join("policy.csv")).unwrap();
+    let line = policy.lines().count() + 1;
+    std::fs::write(
+        profile.join("policy.csv"),
+        format!("{policy}p, customer, data.destroy, A\np, customer, data.destroy, Z\n"),
+    )
+    .unwrap();
+    let out = mailplane(&broken, &["policy", "lint", broken.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("`data.destroy` must have exactly one accountable party (A), found 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("policy.csv:{}: unknown letter `Z`", line + 1)),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&broken).ok();
+}
