@@ -27,7 +27,7 @@ fn every_decision_of_every_shipped_profile() {
                     "{:<9} {:<20} {:<32} {:<8} {}",
                     role.party.as_str(),
                     role.name,
-                    activity.id,
+                    activity.id.as_str(),
                     format!("{:?}", d.verdict),
                     d.exercisable
                 )
