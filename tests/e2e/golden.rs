@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use mailplane::{PolicySet, Verdict};
+use mailplane::PolicySet;
 
 #[test]
 fn every_decision_of_every_shipped_profile() {
@@ -19,9 +19,6 @@ fn every_decision_of_every_shipped_profile() {
                     std::slice::from_ref(&role.name),
                     activity.id.as_str(),
                 );
-                if d.verdict == Verdict::Refuse {
-                    continue;
-                }
                 writeln!(
                     table,
                     "{:<9} {:<20} {:<32} {:<8} {}",
@@ -34,18 +31,7 @@ fn every_decision_of_every_shipped_profile() {
                 .unwrap();
             }
         }
-        let refused = profile
-            .roles
-            .values()
-            .flat_map(|r| profile.activities.iter().map(move |a| (r, a)))
-            .filter(|(r, a)| {
-                profile
-                    .decide(r.party, std::slice::from_ref(&r.name), a.id.as_str())
-                    .verdict
-                    == Verdict::Refuse
-            })
-            .count();
-        writeln!(table, "({refused} other role/activity pairs are refused)\n").unwrap();
+        table.push('\n');
     }
     insta::assert_snapshot!("decisions", table);
 }
