@@ -107,9 +107,12 @@ impl ControlPlane {
         })
     }
 
-    /// The store, for health checks and operations tooling.
-    pub fn store(&self) -> &DataStore {
-        &self.store
+    /// Whether the database answers; returns the backend's name (`sqlite`, `postgres`).
+    /// The store itself is not handed out: every read and change goes through the
+    /// authorized operations below.
+    pub async fn ready(&self) -> Result<&'static str> {
+        self.store.ping().await?;
+        Ok(self.store.backend_name())
     }
 
     /// The loaded profiles.
@@ -202,6 +205,13 @@ impl ControlPlane {
         Ok((tenant, decision))
     }
 
+    /// Appends the audit row of a change and commits: the change and its evidence land
+    /// together or not at all.
+    async fn audit_and_commit(tx: WriteTx, record: AuditRecord) -> Result<()> {
+        tx.audit_append(record).await?;
+        tx.commit().await
+    }
+
     fn record(
         actor: &Actor,
         decision: &Decision,
@@ -239,11 +249,11 @@ impl ControlPlane {
         p.finish()?;
         let tx = self.store.begin().await?;
         let partner = tx.partner_insert(&name).await?;
-        tx.audit_append(Self::record(
-            actor, &decision, None, "partner", partner.id, "created",
-        ))
+        Self::audit_and_commit(
+            tx,
+            Self::record(actor, &decision, None, "partner", partner.id, "created"),
+        )
         .await?;
-        tx.commit().await?;
         Ok(partner)
     }
 
@@ -317,11 +327,11 @@ impl ControlPlane {
             .await?
             .ok_or_else(|| Error::not_found("partner", id))?;
         let partner = tx.partner_update(id, &name).await?;
-        tx.audit_append(Self::record(
-            actor, &decision, None, "partner", id, "updated",
-        ))
+        Self::audit_and_commit(
+            tx,
+            Self::record(actor, &decision, None, "partner", id, "updated"),
+        )
         .await?;
-        tx.commit().await?;
         Ok(partner)
     }
 
@@ -339,11 +349,11 @@ impl ControlPlane {
             .await?
             .ok_or_else(|| Error::not_found("partner", id))?;
         tx.partner_delete(id).await?;
-        tx.audit_append(Self::record(
-            actor, &decision, None, "partner", id, "deleted",
-        ))
-        .await?;
-        tx.commit().await
+        Self::audit_and_commit(
+            tx,
+            Self::record(actor, &decision, None, "partner", id, "deleted"),
+        )
+        .await
     }
 
     // ----- tenants --------------------------------------------------------------------
@@ -393,16 +403,18 @@ impl ControlPlane {
         let tenant = tx
             .tenant_insert(&name, &profile.id, profile.version, partner_id)
             .await?;
-        tx.audit_append(Self::record(
-            actor,
-            &decision,
-            Some(tenant.id),
-            "tenant",
-            tenant.id,
-            "created",
-        ))
+        Self::audit_and_commit(
+            tx,
+            Self::record(
+                actor,
+                &decision,
+                Some(tenant.id),
+                "tenant",
+                tenant.id,
+                "created",
+            ),
+        )
         .await?;
-        tx.commit().await?;
         Ok(tenant)
     }
 
@@ -458,16 +470,11 @@ impl ControlPlane {
         }
         p.finish()?;
         let tenant = tx.tenant_update(id, name.as_deref(), input.status).await?;
-        tx.audit_append(Self::record(
-            actor,
-            &decision,
-            Some(id),
-            "tenant",
-            id,
-            "updated",
-        ))
+        Self::audit_and_commit(
+            tx,
+            Self::record(actor, &decision, Some(id), "tenant", id, "updated"),
+        )
         .await?;
-        tx.commit().await?;
         Ok(tenant)
     }
 
@@ -478,18 +485,13 @@ impl ControlPlane {
             .tenant_for_write(&tx, actor, id, activity::TENANT_DESTROY)
             .await?;
         tx.tenant_delete(id).await?;
-        // The tenant row is gone; the audit row keeps its id but no longer refers to it
-        // as a live tenant, so that scoped readers still find the evidence.
-        tx.audit_append(Self::record(
-            actor,
-            &decision,
-            Some(id),
-            "tenant",
-            id,
-            "deleted",
-        ))
-        .await?;
-        tx.commit().await
+        // The audit row keeps the tenant's id. Once the tenant is gone its customer and
+        // partner no longer reach it through their scope; the provider still reads it.
+        Self::audit_and_commit(
+            tx,
+            Self::record(actor, &decision, Some(id), "tenant", id, "deleted"),
+        )
+        .await
     }
 
     // ----- domains --------------------------------------------------------------------
@@ -507,16 +509,18 @@ impl ControlPlane {
             .await?;
         let name = DomainName::parse(&input.name).map_err(|rule| Error::invalid("name", rule))?;
         let domain = tx.domain_insert(tenant, &name).await?;
-        tx.audit_append(Self::record(
-            actor,
-            &decision,
-            Some(tenant),
-            "domain",
-            domain.id,
-            "created",
-        ))
+        Self::audit_and_commit(
+            tx,
+            Self::record(
+                actor,
+                &decision,
+                Some(tenant),
+                "domain",
+                domain.id,
+                "created",
+            ),
+        )
         .await?;
-        tx.commit().await?;
         Ok(domain)
     }
 
@@ -559,16 +563,11 @@ impl ControlPlane {
             .await?
             .ok_or_else(|| Error::not_found("domain", id))?;
         tx.domain_delete(tenant, id).await?;
-        tx.audit_append(Self::record(
-            actor,
-            &decision,
-            Some(tenant),
-            "domain",
-            id,
-            "deleted",
-        ))
-        .await?;
-        tx.commit().await
+        Self::audit_and_commit(
+            tx,
+            Self::record(actor, &decision, Some(tenant), "domain", id, "deleted"),
+        )
+        .await
     }
 
     // ----- mailboxes ------------------------------------------------------------------
@@ -610,16 +609,18 @@ impl ControlPlane {
                 quota_bytes,
             })
             .await?;
-        tx.audit_append(Self::record(
-            actor,
-            &decision,
-            Some(tenant),
-            "mailbox",
-            mailbox.id,
-            "created",
-        ))
+        Self::audit_and_commit(
+            tx,
+            Self::record(
+                actor,
+                &decision,
+                Some(tenant),
+                "mailbox",
+                mailbox.id,
+                "created",
+            ),
+        )
         .await?;
-        tx.commit().await?;
         Ok(mailbox)
     }
 
@@ -690,16 +691,11 @@ impl ControlPlane {
                 },
             )
             .await?;
-        tx.audit_append(Self::record(
-            actor,
-            &decision,
-            Some(tenant),
-            "mailbox",
-            id,
-            "updated",
-        ))
+        Self::audit_and_commit(
+            tx,
+            Self::record(actor, &decision, Some(tenant), "mailbox", id, "updated"),
+        )
         .await?;
-        tx.commit().await?;
         Ok(mailbox)
     }
 
@@ -718,16 +714,11 @@ impl ControlPlane {
             .await?
             .ok_or_else(|| Error::not_found("mailbox", id))?;
         tx.mailbox_delete(tenant, id).await?;
-        tx.audit_append(Self::record(
-            actor,
-            &decision,
-            Some(tenant),
-            "mailbox",
-            id,
-            "deleted",
-        ))
-        .await?;
-        tx.commit().await
+        Self::audit_and_commit(
+            tx,
+            Self::record(actor, &decision, Some(tenant), "mailbox", id, "deleted"),
+        )
+        .await
     }
 
     // ----- audit ----------------------------------------------------------------------

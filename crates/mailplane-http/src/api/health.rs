@@ -44,13 +44,12 @@ async fn health_live() -> Json<Health> {
 async fn health_ready(
     State(state): State<AppState>,
 ) -> Result<(StatusCode, Json<Health>), ApiError> {
-    let store = state.control_plane.store();
-    store.ping().await?;
+    let backend = state.control_plane.ready().await?;
     Ok((
         StatusCode::OK,
         Json(Health {
             status: "ok".into(),
-            database: Some(store.backend_name().into()),
+            database: Some(backend.into()),
         }),
     ))
 }
