@@ -9,4 +9,5 @@ mod directory;
 mod golden;
 mod http_errors;
 mod library;
+mod profiles;
 mod tenants;

@@ -35,6 +35,7 @@ impl PolicySet {
             builtin!("hosted-exchange"),
             builtin!("master-hoster"),
             builtin!("platform"),
+            builtin!("ticketed-suite"),
         ]
     }
 

@@ -120,6 +120,11 @@ impl ControlPlane {
         &self.policies
     }
 
+    /// The id of the profile that governs objects above tenants.
+    pub fn platform_profile_id(&self) -> &str {
+        &self.config.platform_profile
+    }
+
     fn platform_profile(&self) -> &Profile {
         self.policies
             .get(&self.config.platform_profile)

@@ -10,6 +10,7 @@ mod actor;
 pub mod auth;
 mod control_plane;
 pub mod input;
+pub mod profiles;
 
 pub use actor::Actor;
 pub use control_plane::{ControlPlane, ControlPlaneConfig, DEFAULT_PAGE, MAX_PAGE};

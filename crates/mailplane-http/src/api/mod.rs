@@ -4,6 +4,7 @@ mod audit;
 mod directory;
 mod health;
 mod partners;
+mod profiles;
 mod tenants;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -18,6 +19,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(tenants::routes())
         .merge(directory::routes())
         .merge(audit::routes())
+        .merge(profiles::routes())
 }
 
 /// Declares a page type for a resource: the items and the cursor of the next page.
