@@ -82,6 +82,32 @@ async fn every_change_appends_one_scoped_row(h: Harness) {
 }
 e2e!(every_change_appends_one_scoped_row);
 
+async fn a_change_whose_audit_row_fails_is_rolled_back(h: Harness) {
+    let before = h.provider_admin().get("/v1/tenants").await.expect(200);
+    assert!(before["items"].as_array().unwrap().is_empty());
+    // Without the chain's head row no audit row can be appended.
+    h.store
+        .execute_unprepared_for_tests("DELETE FROM audit_head")
+        .await
+        .unwrap();
+    let r = h
+        .provider_admin()
+        .post("/v1/tenants", json!({ "name": "Lost" }))
+        .await;
+    assert_eq!(r.status, 500);
+    assert_eq!(r.body["type"], "https://mailplane.dev/problems/internal");
+    assert!(
+        !r.body.to_string().contains("audit_head"),
+        "the cause stays in the log"
+    );
+    let after = h.provider_admin().get("/v1/tenants").await.expect(200);
+    assert!(
+        after["items"].as_array().unwrap().is_empty(),
+        "the tenant was rolled back"
+    );
+}
+e2e!(a_change_whose_audit_row_fails_is_rolled_back);
+
 async fn three_rows(h: &Harness) {
     let t = fixtures::tenant(h, "Acme").await;
     fixtures::domain(h, t, "a.example").await;

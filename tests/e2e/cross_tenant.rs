@@ -78,6 +78,34 @@ async fn other_tenants_objects_are_invisible(h: Harness) {
         let partner_b_view = client.get(&format!("/v1/partners/{partner_b}")).await;
         assert_eq!(partner_b_view.status, 404, "{who} saw partner B");
     }
+    // A tenant resold by A under the two-party profile is invisible to A everywhere,
+    // its audit rows included.
+    let two_party = h
+        .provider_admin()
+        .post(
+            "/v1/tenants",
+            json!({ "name": "Resold", "partner_id": partner_a }),
+        )
+        .await
+        .expect(201);
+    let two_party: mailplane::types::TenantId = two_party["id"].as_str().unwrap().parse().unwrap();
+    fixtures::domain(&h, two_party, "resold.example").await;
+    let audit = h
+        .partner_admin(partner_a)
+        .get("/v1/audit")
+        .await
+        .expect(200);
+    for row in audit["items"].as_array().unwrap() {
+        assert_ne!(
+            row["tenant_id"],
+            two_party.to_string(),
+            "partner A read a two-party tenant's audit rows"
+        );
+    }
+    assert!(
+        !audit["items"].as_array().unwrap().is_empty(),
+        "A still reads its own master-hoster customer's rows"
+    );
     // B's objects are untouched.
     let owner = h.customer_admin(tenant_b);
     let mb = owner

@@ -85,6 +85,10 @@ async fn bad_input_is_a_400_naming_the_field() {
         .get(&format!("/v1/tenants/{t}/mailboxes/123"))
         .await;
     assert_eq!(r.body["errors"][0]["field"], "mailbox");
+    let r = provider.get("/v1/tenants/%FF").await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.content_type, "application/problem+json");
+    assert_eq!(r.body["errors"][0]["field"], "path");
     let r = provider.get("/v1/partners?limit=abc").await;
     assert_eq!(r.status, 400);
     assert_eq!(r.body["errors"][0]["field"], "limit");

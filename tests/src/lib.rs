@@ -18,8 +18,9 @@ use tower::ServiceExt;
 
 use mailplane::auth::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, Keyring, TokenIssuer};
 use mailplane::types::{PartnerId, TenantId};
-use mailplane::{Actor, ControlPlane, ControlPlaneConfig, DataStore, DatabaseLocation, PolicySet};
+use mailplane::{Actor, ControlPlane, ControlPlaneConfig, DatabaseLocation, PolicySet};
 use mailplane_http::AppState;
+use mailplane_store::DataStore;
 
 /// The HS256 secret every harness trusts under kid `hs256`.
 pub const TEST_SECRET: &[u8] = b"mailplane-test-secret-of-at-least-32-bytes";
@@ -69,10 +70,8 @@ impl Harness {
         let dir =
             std::env::temp_dir().join(format!("mailplane-test-{}", uuid::Uuid::now_v7().simple()));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        let store = DataStore::open(&DatabaseLocation::Sqlite(dir.join("test.db")))
-            .await
-            .expect("sqlite store");
-        Harness::with_store(store, Backend::Sqlite, Some(dir))
+        let location = DatabaseLocation::Sqlite(dir.join("test.db"));
+        Harness::open(location, Backend::Sqlite, Some(dir)).await
     }
 
     /// A harness on a fresh PostgreSQL database, or `None` when no server is configured.
@@ -92,19 +91,19 @@ impl Harness {
             Some((base, _)) => format!("{base}/{name}"),
             None => panic!("MAILPLANE_TEST_DATABASE_URL must end in /<database>"),
         };
-        let store = DataStore::open(&DatabaseLocation::Postgres(db_url))
-            .await
-            .expect("postgres store");
-        Some(Harness::with_store(store, Backend::Postgres, None))
+        Some(Harness::open(DatabaseLocation::Postgres(db_url), Backend::Postgres, None).await)
     }
 
-    fn with_store(store: DataStore, backend: Backend, dir: Option<PathBuf>) -> Harness {
-        let control_plane = ControlPlane::new(
-            store.clone(),
+    async fn open(location: DatabaseLocation, backend: Backend, dir: Option<PathBuf>) -> Harness {
+        let control_plane = ControlPlane::open(
+            &location,
             PolicySet::builtin(),
             ControlPlaneConfig::default(),
         )
+        .await
         .expect("control plane");
+        // A second handle on the same database, for tests that tamper with rows.
+        let store = DataStore::open(&location).await.expect("store");
         let mut keyring = Keyring::new(DEFAULT_ISSUER, DEFAULT_AUDIENCE);
         keyring.add_hs256("hs256", TEST_SECRET).expect("hs256 key");
         let app = mailplane_http::app(AppState {
@@ -294,6 +293,9 @@ macro_rules! e2e {
             async fn postgres() {
                 match $crate::Harness::postgres().await {
                     Some(h) => super::$name(h).await,
+                    None if std::env::var_os("CI").is_some() => panic!(
+                        "CI is set but MAILPLANE_TEST_DATABASE_URL is not: the PostgreSQL run would be skipped"
+                    ),
                     None => {
                         eprintln!("MAILPLANE_TEST_DATABASE_URL is not set: PostgreSQL run skipped")
                     }

@@ -162,3 +162,27 @@ where
             })
     }
 }
+
+/// Path parameters without axum's plain-text rejection: a segment that is not valid
+/// percent-encoded UTF-8 is a 400 problem naming the path.
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| ApiPath(v))
+            .map_err(|_| {
+                ApiError(Error::invalid(
+                    "path",
+                    "every path segment must be valid percent-encoded UTF-8",
+                ))
+            })
+    }
+}

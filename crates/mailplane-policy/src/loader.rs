@@ -183,6 +183,18 @@ fn split_csv(line: &str) -> Vec<String> {
     fields
 }
 
+/// The Casbin model every profile uses; the fast path implements exactly its semantics.
+const CANONICAL_MODEL: &str = include_str!("../../../policies/hosted-exchange/model.conf");
+
+/// A model's meaningful lines, without comments, blank lines and surrounding spaces.
+fn model_lines(model: &str) -> Vec<&str> {
+    model
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect()
+}
+
 fn is_comment_or_blank(line: &str) -> bool {
     let t = line.trim();
     t.is_empty() || t.starts_with('#')
@@ -472,8 +484,12 @@ impl Profile {
         if activities.is_empty() {
             lint.push("activities.csv", 0, "the profile has no activity");
         }
-        if !source.model.contains("[matchers]") {
-            lint.push("model.conf", 0, "not a Casbin model: no [matchers] section");
+        if model_lines(&source.model) != model_lines(CANONICAL_MODEL) {
+            lint.push(
+                "model.conf",
+                0,
+                "must be Mailplane's RACI model (comments aside): decisions are computed from its semantics, so another model would be silently ignored",
+            );
         }
 
         if !lint.errors.is_empty() {

@@ -194,6 +194,18 @@ fn lint_names_the_line_of_an_unknown_letter_or_party() {
 }
 
 #[test]
+fn lint_rejects_another_casbin_model() {
+    let mut s = hosted_exchange_source();
+    s.model = s.model.replace("r.duty == \"I\"", "r.duty == \"C\"");
+    let msgs = lint_messages(s);
+    assert!(
+        msgs.iter()
+            .any(|m| m.starts_with("model.conf: must be Mailplane's RACI model")),
+        "{msgs:?}"
+    );
+}
+
+#[test]
 fn lint_rejects_a_party_the_profile_does_not_use() {
     let mut s = hosted_exchange_source();
     s.policy.push_str("p, partner, directory.administer, I\n");

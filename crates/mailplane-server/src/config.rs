@@ -90,7 +90,9 @@ pub fn parse_ttl(s: &str) -> Result<u64, String> {
         "d" => 86400,
         _ => return Err(format!("--ttl `{s}` must end in s, m, h or d")),
     };
-    Ok(n * mult)
+    n.checked_mul(mult)
+        .filter(|secs| *secs <= 10 * 365 * 86400)
+        .ok_or_else(|| format!("--ttl `{s}` must be at most ten years"))
 }
 
 /// Logs to standard error; `RUST_LOG` sets the level, `MAILPLANE_LOG_FORMAT=json` gives JSON.

@@ -10,8 +10,9 @@ use clap::{Parser, Subcommand};
 
 use mailplane::auth::{Keyring, LOCAL_KID, TokenIssuer};
 use mailplane::types::{OrgId, Party};
-use mailplane::{Actor, ControlPlane, ControlPlaneConfig, DataStore, PolicySet};
+use mailplane::{Actor, ControlPlane, ControlPlaneConfig, PolicySet};
 use mailplane_http::AppState;
+use mailplane_store::DataStore;
 
 use config::Config;
 
@@ -235,15 +236,15 @@ fn parse_org(party: Party, org: &str) -> Result<OrgId, String> {
 
 async fn serve(cfg: Config) -> Result<(), String> {
     config::init_tracing();
-    let store = DataStore::open(&cfg.database()?)
-        .await
-        .map_err(|e| e.to_string())?;
     let policies = match &cfg.policies {
         Some(dir) => PolicySet::load_dir(dir)?,
         None => PolicySet::builtin(),
     };
-    let control_plane = ControlPlane::new(store.clone(), policies, ControlPlaneConfig::default())
-        .map_err(|e| e.to_string())?;
+    let control_plane =
+        ControlPlane::open(&cfg.database()?, policies, ControlPlaneConfig::default())
+            .await
+            .map_err(|e| e.to_string())?;
+    let backend = control_plane.ready().await.map_err(|e| e.to_string())?;
     let signing = mailplane::auth::ensure_signing_key(&cfg.data_dir).map_err(|e| e.to_string())?;
     let mut keyring = Keyring::new(
         mailplane::auth::DEFAULT_ISSUER,
@@ -272,10 +273,7 @@ async fn serve(cfg: Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    println!(
-        "Mailplane is serving on http://{addr} ({} database)",
-        store.backend_name()
-    );
+    println!("Mailplane is serving on http://{addr} ({backend} database)");
     println!("API docs:     http://{addr}/docs");
     println!("OpenAPI:      http://{addr}/openapi.json");
     if signing.created {

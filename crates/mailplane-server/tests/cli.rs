@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use mailplane::input::TenantCreate;
-use mailplane::{Actor, ControlPlane, ControlPlaneConfig, DataStore, DatabaseLocation, PolicySet};
+use mailplane::{Actor, ControlPlane, ControlPlaneConfig, DatabaseLocation, PolicySet};
 
 fn mailplane(data: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mailplane"))
@@ -25,15 +25,16 @@ fn temp_dir() -> PathBuf {
 #[tokio::test]
 async fn audit_verify_detects_an_edited_and_a_removed_row() {
     let data = temp_dir();
-    let store = DataStore::open(&DatabaseLocation::Sqlite(data.join("mailplane.db")))
-        .await
-        .unwrap();
-    let cp = ControlPlane::new(
-        store.clone(),
+    let location = DatabaseLocation::Sqlite(data.join("mailplane.db"));
+    let cp = ControlPlane::open(
+        &location,
         PolicySet::builtin(),
         ControlPlaneConfig::default(),
     )
+    .await
     .unwrap();
+    // A second handle on the same file, for tampering as an attacker with file access would.
+    let store = mailplane_store::DataStore::open(&location).await.unwrap();
     let provider = Actor::provider("ops", &["provider-admin"]);
     for name in ["A", "B", "C"] {
         cp.tenant_create(

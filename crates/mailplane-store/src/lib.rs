@@ -309,10 +309,13 @@ impl DataStore {
         paginate(rows, page.limit, |r| r.id, rows::mailbox)
     }
 
-    /// Audit rows in scope, in chain order. The cursor is the last `seq` seen.
+    /// Audit rows in scope, in chain order. The cursor is the last `seq` seen. A partner
+    /// reads only the rows of its customers' tenants bound to one of `partner_profiles`
+    /// (the profiles under which a partner may review the audit trail).
     pub async fn audit_list(
         &self,
         scope: Scope,
+        partner_profiles: &[String],
         after_seq: Option<i64>,
         limit: u64,
     ) -> Result<Page<AuditEntry>> {
@@ -325,6 +328,7 @@ impl DataStore {
                     .column(tenant::Column::Id)
                     .from(tenant::Entity)
                     .and_where(tenant::Column::PartnerId.eq(p.uuid()))
+                    .and_where(tenant::Column::Profile.is_in(partner_profiles.iter().cloned()))
                     .to_owned();
                 q = q.filter(audit_log::Column::TenantId.in_subquery(tenants));
             }
@@ -386,8 +390,9 @@ impl DataStore {
         Ok(AuditReport { rows, problem })
     }
 
-    /// Runs raw SQL against the writer; for tests that tamper with the audit log.
-    #[doc(hidden)]
+    /// Runs raw SQL against the writer; for tests that tamper with the audit log. Only
+    /// built with the `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
     pub async fn execute_unprepared_for_tests(&self, sql: &str) -> Result<()> {
         self.writer
             .execute_unprepared(sql)

@@ -146,7 +146,10 @@ impl WriteTx {
         }
         .update(&self.tx)
         .await
-        .map_err(|e| on_conflict(e, "name", "a partner with this name already exists"))?;
+        .map_err(|e| match e {
+            sea_orm::DbErr::RecordNotUpdated => Error::not_found("partner", id),
+            e => on_conflict(e, "name", "a partner with this name already exists"),
+        })?;
         Ok(rows::partner(row))
     }
 
@@ -163,11 +166,11 @@ impl WriteTx {
                 format!("the partner still has {tenants} tenant(s); move or delete them first"),
             ));
         }
-        partner::Entity::delete_by_id(id.uuid())
+        let res = partner::Entity::delete_by_id(id.uuid())
             .exec(&self.tx)
             .await
             .map_err(db_error)?;
-        Ok(())
+        deleted_one("partner", id, res.rows_affected)
     }
 
     /// Inserts a tenant bound to a profile version.
@@ -213,7 +216,7 @@ impl WriteTx {
         if let Some(s) = status {
             am.status = Set(s.as_str().to_string());
         }
-        let row = am.update(&self.tx).await.map_err(db_error)?;
+        let row = am.update(&self.tx).await.map_err(gone("tenant", id))?;
         rows::tenant(row)
     }
 
@@ -232,11 +235,11 @@ impl WriteTx {
                 ),
             ));
         }
-        tenant::Entity::delete_by_id(id.uuid())
+        let res = tenant::Entity::delete_by_id(id.uuid())
             .exec(&self.tx)
             .await
             .map_err(db_error)?;
-        Ok(())
+        deleted_one("tenant", id, res.rows_affected)
     }
 
     /// Inserts a domain; a name already used anywhere on the platform is a conflict.
@@ -272,13 +275,13 @@ impl WriteTx {
                 format!("the domain is in use by {users} mailbox(es); delete them first"),
             ));
         }
-        domain::Entity::delete_many()
+        let res = domain::Entity::delete_many()
             .filter(domain::Column::Id.eq(id.uuid()))
             .filter(domain::Column::TenantId.eq(tenant.uuid()))
             .exec(&self.tx)
             .await
             .map_err(db_error)?;
-        Ok(())
+        deleted_one("domain", id, res.rows_affected)
     }
 
     /// Inserts a mailbox; an address already in use is a conflict on `local_part`.
@@ -325,19 +328,19 @@ impl WriteTx {
         if let Some(v) = c.status {
             am.status = Set(v.as_str().to_string());
         }
-        let row = am.update(&self.tx).await.map_err(db_error)?;
+        let row = am.update(&self.tx).await.map_err(gone("mailbox", id))?;
         rows::mailbox(row)
     }
 
     /// Deletes a mailbox.
     pub async fn mailbox_delete(&self, tenant: TenantId, id: MailboxId) -> Result<()> {
-        mailbox::Entity::delete_many()
+        let res = mailbox::Entity::delete_many()
             .filter(mailbox::Column::Id.eq(id.uuid()))
             .filter(mailbox::Column::TenantId.eq(tenant.uuid()))
             .exec(&self.tx)
             .await
             .map_err(db_error)?;
-        Ok(())
+        deleted_one("mailbox", id, res.rows_affected)
     }
 
     /// Appends a row to the audit chain. The head row is locked first (on PostgreSQL), so
@@ -382,6 +385,24 @@ impl WriteTx {
             .await
             .map_err(db_error)?;
         rows::audit(row)
+    }
+}
+
+/// An update that found no row (another transaction deleted it first) is not found.
+fn gone(kind: &'static str, id: impl ToString) -> impl FnOnce(sea_orm::DbErr) -> Error {
+    let id = id.to_string();
+    move |e| match e {
+        sea_orm::DbErr::RecordNotUpdated => Error::not_found(kind, id),
+        other => db_error(other),
+    }
+}
+
+/// A delete must remove exactly the row the caller saw; none means it is already gone.
+fn deleted_one(kind: &'static str, id: impl ToString, rows: u64) -> Result<()> {
+    if rows == 0 {
+        Err(Error::not_found(kind, id))
+    } else {
+        Ok(())
     }
 }
 

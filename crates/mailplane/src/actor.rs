@@ -66,7 +66,7 @@ impl Actor {
     }
 
     /// The tenants this actor may touch at all.
-    pub fn scope(&self) -> Scope {
+    pub(crate) fn scope(&self) -> Scope {
         match self.org {
             OrgId::Provider => Scope::All,
             OrgId::Partner(p) => Scope::Partner(p),

@@ -64,6 +64,14 @@ impl Claims {
         if roles.is_empty() {
             return Err(Error::Unauthenticated("the token names no role".into()));
         }
+        // Subjects and roles are written to audit rows: they must be printable and short.
+        let printable =
+            |s: &str| !s.is_empty() && s.len() <= 256 && !s.chars().any(char::is_control);
+        if !printable(&self.sub) || !roles.iter().all(|r| printable(r)) {
+            return Err(Error::Unauthenticated(
+                "`sub` and `roles` must be 1 to 256 printable characters".into(),
+            ));
+        }
         Ok(Actor::new(self.sub.clone(), org, &roles))
     }
 }

@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use mailplane_policy::{Decision, PolicySet, Profile, Verdict};
 use mailplane_store::{
-    AuditRecord, DataStore, MailboxChanges, NewMailbox, Page, PageRequest, Scope, WriteTx,
+    AuditRecord, DataStore, DatabaseLocation, MailboxChanges, NewMailbox, Page, PageRequest, Scope,
+    WriteTx,
 };
 use mailplane_types::resources::{AuditEntry, Domain, Mailbox, Partner, Tenant};
 use mailplane_types::{
@@ -81,8 +82,20 @@ pub struct ControlPlane {
 }
 
 impl ControlPlane {
-    /// A control plane over a store and a set of linted profiles.
-    pub fn new(store: DataStore, policies: PolicySet, config: ControlPlaneConfig) -> Result<Self> {
+    /// Opens the database (running pending migrations) and builds a control plane over it
+    /// and a set of linted profiles. The store stays inside: every read and change goes
+    /// through the authorized operations, so an embedder cannot skip a decision or an
+    /// audit row.
+    pub async fn open(
+        location: &DatabaseLocation,
+        policies: PolicySet,
+        config: ControlPlaneConfig,
+    ) -> Result<Self> {
+        let store = DataStore::open(location).await?;
+        Self::new(store, policies, config)
+    }
+
+    fn new(store: DataStore, policies: PolicySet, config: ControlPlaneConfig) -> Result<Self> {
         for (field, id) in [
             ("default_profile", &config.default_profile),
             ("platform_profile", &config.platform_profile),
@@ -751,7 +764,22 @@ impl ControlPlane {
             _ => self.platform_profile(),
         };
         self.authorize(actor, profile, activity::AUDIT_REVIEW, Need::View)?;
-        self.store.audit_list(actor.scope(), after, limit).await
+        // A partner reads its customers' rows only under profiles that make it a party
+        // informed of the audit trail; a resold tenant under a two-party profile stays
+        // invisible to it, as it does everywhere else.
+        let partner_profiles: Vec<String> = self
+            .policies
+            .iter()
+            .filter(|p| p.id != self.config.platform_profile && p.parties.contains(&actor.party()))
+            .filter(|p| {
+                p.decide(actor.party(), actor.roles(), activity::AUDIT_REVIEW)
+                    .can_view()
+            })
+            .map(|p| p.id.clone())
+            .collect();
+        self.store
+            .audit_list(actor.scope(), &partner_profiles, after, limit)
+            .await
     }
 
     /// Verifies the whole audit chain. Not tenant-scoped: an operator's command.

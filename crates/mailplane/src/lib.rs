@@ -15,5 +15,5 @@ pub mod profiles;
 pub use actor::Actor;
 pub use control_plane::{ControlPlane, ControlPlaneConfig, DEFAULT_PAGE, MAX_PAGE};
 pub use mailplane_policy::{Decision, PolicySet, Profile, Verdict};
-pub use mailplane_store::{AuditReport, DataStore, DatabaseLocation, Page, Scope};
+pub use mailplane_store::{AuditReport, DatabaseLocation, Page};
 pub use mailplane_types as types;

@@ -22,7 +22,7 @@ use std::path::Path;
 
 use mailplane::input::{DomainCreate, MailboxCreate, TenantCreate};
 use mailplane::types::{Duty, Error, Party};
-use mailplane::{Actor, ControlPlane, ControlPlaneConfig, DataStore, DatabaseLocation, PolicySet};
+use mailplane::{Actor, ControlPlane, ControlPlaneConfig, DatabaseLocation, PolicySet};
 
 /// The outcome of the example: a sentence saying which expectation failed, if one did.
 type Outcome = Result<(), String>;
@@ -55,12 +55,13 @@ async fn main() {
 async fn run(dir: &Path) -> Outcome {
     // The store creates the directory and the database file, then runs the migrations.
     let location = DatabaseLocation::Sqlite(dir.join("mailplane.db"));
-    let store = DataStore::open(&location)
-        .await
-        .map_err(|e| format!("opening the store failed: {e}"))?;
-    let control_plane =
-        ControlPlane::new(store, PolicySet::builtin(), ControlPlaneConfig::default())
-            .map_err(|e| format!("building the control plane failed: {e}"))?;
+    let control_plane = ControlPlane::open(
+        &location,
+        PolicySet::builtin(),
+        ControlPlaneConfig::default(),
+    )
+    .await
+    .map_err(|e| format!("opening the control plane failed: {e}"))?;
     println!("Opened an SQLite store at {}.", location_path(&location));
 
     // Step 1: the provider delivers the service, which creates the tenant.

@@ -27,7 +27,7 @@ use axum::http::{Method, Request, StatusCode, header};
 use axum::routing::get;
 use http_body_util::BodyExt;
 use mailplane::auth::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, Keyring, TokenIssuer};
-use mailplane::{Actor, ControlPlane, ControlPlaneConfig, DataStore, DatabaseLocation, PolicySet};
+use mailplane::{Actor, ControlPlane, ControlPlaneConfig, DatabaseLocation, PolicySet};
 use mailplane_http::AppState;
 use tower::ServiceExt;
 
@@ -64,12 +64,13 @@ async fn main() {
 
 /// Builds the host app over a store in `dir` and sends the requests.
 async fn run(dir: &Path) -> Outcome {
-    let store = DataStore::open(&DatabaseLocation::Sqlite(dir.join("mailplane.db")))
-        .await
-        .map_err(|e| format!("opening the store failed: {e}"))?;
-    let control_plane =
-        ControlPlane::new(store, PolicySet::builtin(), ControlPlaneConfig::default())
-            .map_err(|e| format!("building the control plane failed: {e}"))?;
+    let control_plane = ControlPlane::open(
+        &DatabaseLocation::Sqlite(dir.join("mailplane.db")),
+        PolicySet::builtin(),
+        ControlPlaneConfig::default(),
+    )
+    .await
+    .map_err(|e| format!("opening the control plane failed: {e}"))?;
 
     // The keyring verifies incoming tokens; the issuer mints them with the same secret.
     let mut keyring = Keyring::new(DEFAULT_ISSUER, DEFAULT_AUDIENCE);

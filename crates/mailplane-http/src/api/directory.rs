@@ -2,7 +2,7 @@
 //! administration (`directory.administer`; customer RA and provider IR in hosted-exchange).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -12,7 +12,7 @@ use mailplane::types::{DomainId, MailboxId, TenantId};
 
 use crate::AppState;
 use crate::api::page_of;
-use crate::extract::{ApiJson, ApiQuery, Authenticated, ListQuery, path_id};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Authenticated, ListQuery, path_id};
 use crate::problem::{ApiError, Problem};
 
 page_of!(DomainPage, Domain);
@@ -40,7 +40,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 async fn domain_list(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(tenant): Path<String>,
+    ApiPath(tenant): ApiPath<String>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<DomainPage>, ApiError> {
     let tenant: TenantId = path_id("tenant", &tenant)?;
@@ -69,7 +69,7 @@ async fn domain_list(
 async fn domain_create(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(tenant): Path<String>,
+    ApiPath(tenant): ApiPath<String>,
     ApiJson(input): ApiJson<DomainCreate>,
 ) -> Result<(StatusCode, Json<Domain>), ApiError> {
     let tenant: TenantId = path_id("tenant", &tenant)?;
@@ -94,7 +94,7 @@ async fn domain_create(
 async fn domain_view(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path((tenant, domain)): Path<(String, String)>,
+    ApiPath((tenant, domain)): ApiPath<(String, String)>,
 ) -> Result<Json<Domain>, ApiError> {
     let tenant: TenantId = path_id("tenant", &tenant)?;
     let domain: DomainId = path_id("domain", &domain)?;
@@ -119,7 +119,7 @@ async fn domain_view(
 async fn domain_delete(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path((tenant, domain)): Path<(String, String)>,
+    ApiPath((tenant, domain)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let tenant: TenantId = path_id("tenant", &tenant)?;
     let domain: DomainId = path_id("domain", &domain)?;
@@ -143,7 +143,7 @@ async fn domain_delete(
 async fn mailbox_list(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(tenant): Path<String>,
+    ApiPath(tenant): ApiPath<String>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<MailboxPage>, ApiError> {
     let tenant: TenantId = path_id("tenant", &tenant)?;
@@ -171,7 +171,7 @@ async fn mailbox_list(
 async fn mailbox_create(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(tenant): Path<String>,
+    ApiPath(tenant): ApiPath<String>,
     ApiJson(input): ApiJson<MailboxCreate>,
 ) -> Result<(StatusCode, Json<Mailbox>), ApiError> {
     let tenant: TenantId = path_id("tenant", &tenant)?;
@@ -200,7 +200,7 @@ async fn mailbox_create(
 async fn mailbox_view(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path((tenant, mailbox)): Path<(String, String)>,
+    ApiPath((tenant, mailbox)): ApiPath<(String, String)>,
 ) -> Result<Json<Mailbox>, ApiError> {
     let tenant: TenantId = path_id("tenant", &tenant)?;
     let mailbox: MailboxId = path_id("mailbox", &mailbox)?;
@@ -224,7 +224,7 @@ async fn mailbox_view(
 async fn mailbox_update(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path((tenant, mailbox)): Path<(String, String)>,
+    ApiPath((tenant, mailbox)): ApiPath<(String, String)>,
     ApiJson(input): ApiJson<MailboxUpdate>,
 ) -> Result<Json<Mailbox>, ApiError> {
     let tenant: TenantId = path_id("tenant", &tenant)?;
@@ -251,7 +251,7 @@ async fn mailbox_update(
 async fn mailbox_delete(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path((tenant, mailbox)): Path<(String, String)>,
+    ApiPath((tenant, mailbox)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let tenant: TenantId = path_id("tenant", &tenant)?;
     let mailbox: MailboxId = path_id("mailbox", &mailbox)?;

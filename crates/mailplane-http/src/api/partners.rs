@@ -1,7 +1,7 @@
 //! `/v1/partners`: reseller organisations, managed by the provider (`partner.manage`).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -11,7 +11,7 @@ use mailplane::types::resources::Partner;
 
 use crate::AppState;
 use crate::api::page_of;
-use crate::extract::{ApiJson, ApiQuery, Authenticated, ListQuery, path_id};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Authenticated, ListQuery, path_id};
 use crate::problem::{ApiError, Problem};
 
 page_of!(PartnerPage, Partner);
@@ -79,7 +79,7 @@ async fn partner_create(
 async fn partner_view(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(partner): Path<String>,
+    ApiPath(partner): ApiPath<String>,
 ) -> Result<Json<Partner>, ApiError> {
     let id: PartnerId = path_id("partner", &partner)?;
     Ok(Json(s.control_plane.partner_get(&actor, id).await?))
@@ -100,7 +100,7 @@ async fn partner_view(
 async fn partner_update(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(partner): Path<String>,
+    ApiPath(partner): ApiPath<String>,
     ApiJson(input): ApiJson<PartnerUpdate>,
 ) -> Result<Json<Partner>, ApiError> {
     let id: PartnerId = path_id("partner", &partner)?;
@@ -123,7 +123,7 @@ async fn partner_update(
 async fn partner_delete(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(partner): Path<String>,
+    ApiPath(partner): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let id: PartnerId = path_id("partner", &partner)?;
     s.control_plane.partner_delete(&actor, id).await?;

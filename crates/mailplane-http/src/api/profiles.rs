@@ -1,13 +1,13 @@
 //! `/v1/profiles`: the RACI matrices the deployment holds, readable by every principal.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use mailplane::profiles::{ProfileMatrix, ProfileSummary};
 
 use crate::AppState;
-use crate::extract::Authenticated;
+use crate::extract::{ApiPath, Authenticated};
 use crate::problem::{ApiError, Problem};
 
 /// The list of profiles.
@@ -45,13 +45,14 @@ async fn profile_list(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The profile.", body = ProfileMatrix),
+        (status = 400, description = "The path is not valid UTF-8.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such profile.", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn profile_view(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(profile): Path<String>,
+    ApiPath(profile): ApiPath<String>,
 ) -> Result<Json<ProfileMatrix>, ApiError> {
     Ok(Json(s.control_plane.profile_get(&actor, &profile)?))
 }

@@ -2,7 +2,7 @@
 //! `service.deliver`; deleting it is `configuration.destroy`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -12,7 +12,7 @@ use mailplane::types::resources::Tenant;
 
 use crate::AppState;
 use crate::api::page_of;
-use crate::extract::{ApiJson, ApiQuery, Authenticated, ListQuery, path_id};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Authenticated, ListQuery, path_id};
 use crate::problem::{ApiError, Problem};
 
 page_of!(TenantPage, Tenant);
@@ -80,7 +80,7 @@ async fn tenant_create(
 async fn tenant_view(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(tenant): Path<String>,
+    ApiPath(tenant): ApiPath<String>,
 ) -> Result<Json<Tenant>, ApiError> {
     let id: TenantId = path_id("tenant", &tenant)?;
     Ok(Json(s.control_plane.tenant_get(&actor, id).await?))
@@ -100,7 +100,7 @@ async fn tenant_view(
 async fn tenant_update(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(tenant): Path<String>,
+    ApiPath(tenant): ApiPath<String>,
     ApiJson(input): ApiJson<TenantUpdate>,
 ) -> Result<Json<Tenant>, ApiError> {
     let id: TenantId = path_id("tenant", &tenant)?;
@@ -123,7 +123,7 @@ async fn tenant_update(
 async fn tenant_delete(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    Path(tenant): Path<String>,
+    ApiPath(tenant): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let id: TenantId = path_id("tenant", &tenant)?;
     s.control_plane.tenant_delete(&actor, id).await?;
