@@ -164,7 +164,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Audit {
             command: AuditCommand::Verify,
         } => {
-            let store = DataStore::open(&cfg.database()?)
+            let store = DataStore::connect(&cfg.database()?)
                 .await
                 .map_err(|e| e.to_string())?;
             let report = store.audit_verify().await.map_err(|e| e.to_string())?;

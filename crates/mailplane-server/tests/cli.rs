@@ -80,7 +80,8 @@ async fn audit_verify_detects_an_edited_and_a_removed_row() {
 
 #[test]
 fn token_issue_creates_a_private_key_and_a_verifiable_token() {
-    let data = temp_dir();
+    let parent = temp_dir();
+    let data = parent.join("fresh");
     let out = mailplane(
         &data,
         &[
@@ -100,6 +101,13 @@ fn token_issue_creates_a_private_key_and_a_verifiable_token() {
         String::from_utf8_lossy(&out.stderr)
     );
     let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700, "the data directory is private");
+        assert_eq!(mode(&data.join("signing-key.pem")), 0o600);
+    }
     let key = mailplane::auth::ensure_signing_key(&data).unwrap();
     assert!(!key.created);
     let mut keyring = mailplane::auth::Keyring::new(
@@ -126,7 +134,7 @@ fn token_issue_creates_a_private_key_and_a_verifiable_token() {
     );
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--org must be a tenant id"));
-    std::fs::remove_dir_all(&data).ok();
+    std::fs::remove_dir_all(&parent).ok();
 }
 
 #[test]

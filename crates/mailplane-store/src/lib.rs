@@ -134,7 +134,15 @@ fn unique_message(raw: &str) -> String {
 impl DataStore {
     /// Connects and runs the migrations.
     pub async fn open(location: &DatabaseLocation) -> Result<DataStore> {
-        let store = match location {
+        let store = Self::connect(location).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects without changing the schema: for read-only operator commands such as
+    /// `audit verify`, which must not write to the database they check.
+    pub async fn connect(location: &DatabaseLocation) -> Result<DataStore> {
+        Ok(match location {
             DatabaseLocation::Sqlite(path) => Self::open_sqlite(path).await?,
             DatabaseLocation::Postgres(url) => {
                 let mut opts = ConnectOptions::new(url.clone());
@@ -148,17 +156,14 @@ impl DataStore {
                     reader: db,
                 }
             }
-        };
-        store.migrate().await?;
-        Ok(store)
+        })
     }
 
     async fn open_sqlite(path: &Path) -> Result<DataStore> {
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| Error::invalid("data_dir", format!("cannot be created: {e}")))?;
+            create_private_dir(dir)?;
         }
         let url = format!("sqlite://{}?mode=rwc", path.display());
         let connect = |max: u32| {
@@ -405,6 +410,24 @@ impl DataStore {
     pub fn is_postgres(&self) -> bool {
         self.writer.get_database_backend() == DbBackend::Postgres
     }
+}
+
+/// Creates a directory readable by its owner only (0700 on Unix): the embedded database
+/// holds every tenant's directory and the audit trail. An existing directory is left as is.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .map_err(|e| Error::invalid("data_dir", format!("cannot be created: {e}")))
 }
 
 fn partner_visible(scope: Scope, id: PartnerId) -> bool {

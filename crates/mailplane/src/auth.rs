@@ -268,8 +268,7 @@ pub fn ensure_signing_key(data_dir: &Path) -> Result<SigningKey> {
             false,
         )
     } else {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|e| Error::invalid("data_dir", format!("cannot be created: {e}")))?;
+        mailplane_store::create_private_dir(data_dir)?;
         let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
         let pem = key
             .to_pkcs8_pem(LineEnding::LF)
