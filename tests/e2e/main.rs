@@ -6,6 +6,7 @@ mod auth;
 mod checked_in;
 mod cross_tenant;
 mod directory;
+mod events;
 mod golden;
 mod http_errors;
 mod library;

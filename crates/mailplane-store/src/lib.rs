@@ -26,11 +26,11 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait;
 use uuid::Uuid;
 
-use mailplane_types::resources::{AuditEntry, Domain, Mailbox, Partner, Tenant};
-use mailplane_types::{DomainId, Error, MailboxId, PartnerId, Result, TenantId};
+use mailplane_types::resources::{AuditEntry, Domain, Event, Mailbox, Partner, Tenant};
+use mailplane_types::{DomainId, Error, MailboxId, PartnerId, Party, Result, TenantId};
 
 pub use audit::AuditReport;
-use entity::{audit_head, audit_log, domain, mailbox, partner, tenant};
+use entity::{audit_head, audit_log, domain, event, mailbox, partner, tenant};
 pub use write::{AuditRecord, MailboxChanges, NewMailbox, WriteTx};
 
 /// Which tenants a caller may see: all (provider), its partner's customers, or its own.
@@ -348,6 +348,47 @@ impl DataStore {
             .await
             .map_err(db_error)?;
         paginate(rows, limit, |r| r.seq, rows::audit)
+    }
+
+    /// The feed of `party` within `scope`, in order; the cursor is the last `seq` seen. A
+    /// partner reads the events of its customers' tenants bound to `partner_profiles` only.
+    pub async fn event_list(
+        &self,
+        scope: Scope,
+        party: Party,
+        partner_profiles: &[String],
+        after_seq: Option<i64>,
+        limit: u64,
+    ) -> Result<Page<Event>> {
+        let mut q = event::Entity::find();
+        q = match party {
+            Party::Customer => q.filter(event::Column::ForCustomer.eq(true)),
+            Party::Partner => q.filter(event::Column::ForPartner.eq(true)),
+            Party::Provider => q.filter(event::Column::ForProvider.eq(true)),
+        };
+        match scope {
+            Scope::All => {}
+            Scope::Tenant(t) => q = q.filter(event::Column::TenantId.eq(t.uuid())),
+            Scope::Partner(p) => {
+                let tenants = Query::select()
+                    .column(tenant::Column::Id)
+                    .from(tenant::Entity)
+                    .and_where(tenant::Column::PartnerId.eq(p.uuid()))
+                    .and_where(tenant::Column::Profile.is_in(partner_profiles.iter().cloned()))
+                    .to_owned();
+                q = q.filter(event::Column::TenantId.in_subquery(tenants));
+            }
+        }
+        if let Some(after) = after_seq {
+            q = q.filter(event::Column::Seq.gt(after));
+        }
+        let rows = q
+            .order_by_asc(event::Column::Seq)
+            .limit(limit + 1)
+            .all(&self.reader)
+            .await
+            .map_err(db_error)?;
+        paginate(rows, limit, |r| r.seq, rows::event)
     }
 
     /// Walks the whole chain and reports the first break: an edited row, a removed row, or a

@@ -4,11 +4,11 @@
 //! internal error, never a panic.
 
 use mailplane_types::resources::{
-    AuditEntry, Domain, Mailbox, MailboxStatus, Partner, Tenant, TenantStatus,
+    AuditEntry, Domain, Event, Mailbox, MailboxStatus, Partner, Tenant, TenantStatus,
 };
-use mailplane_types::{DomainName, EmailAddress, Error, Result};
+use mailplane_types::{DomainName, EmailAddress, Error, Party, Result};
 
-use crate::entity::{audit_log, domain, mailbox, partner, tenant};
+use crate::entity::{audit_log, domain, event, mailbox, partner, tenant};
 
 pub(crate) fn partner(r: partner::Model) -> Partner {
     Partner {
@@ -79,5 +79,32 @@ pub(crate) fn audit(r: audit_log::Model) -> Result<AuditEntry> {
         outcome: r.outcome,
         prev_hash: r.prev_hash,
         hash: r.hash,
+    })
+}
+
+pub(crate) fn event(r: event::Model) -> Result<Event> {
+    let audience = [
+        (r.for_customer, Party::Customer),
+        (r.for_partner, Party::Partner),
+        (r.for_provider, Party::Provider),
+    ]
+    .into_iter()
+    .filter_map(|(on, p)| on.then_some(p))
+    .collect();
+    Ok(Event {
+        seq: r.seq,
+        id: r.id,
+        at: r.at,
+        tenant_id: r.tenant_id.map(Into::into),
+        actor_party: r
+            .actor_party
+            .parse()
+            .map_err(|e| Error::internal(format!("event {}: {e}", r.seq)))?,
+        activity: r.activity,
+        actor: r.actor,
+        target_kind: r.target_kind,
+        target_id: r.target_id,
+        outcome: r.outcome,
+        audience,
     })
 }

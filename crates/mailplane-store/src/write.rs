@@ -17,10 +17,10 @@ use mailplane_types::resources::{
 };
 use mailplane_types::{
     AuditId, DomainId, DomainName, EmailAddress, Error, Letters, LocalPart, MailboxId, PartnerId,
-    Result, TenantId,
+    Party, Result, TenantId,
 };
 
-use crate::entity::{audit_head, audit_log, domain, mailbox, partner, tenant};
+use crate::entity::{audit_head, audit_log, domain, event, mailbox, partner, tenant};
 use crate::{Scope, audit, db_error, rows};
 
 /// The current time, truncated to microseconds so that it survives every backend unchanged.
@@ -385,6 +385,36 @@ impl WriteTx {
             .await
             .map_err(db_error)?;
         rows::audit(row)
+    }
+}
+
+impl WriteTx {
+    /// Appends the event of a change to the feed of each party in `audience`, in the same
+    /// transaction as the change and its audit row: no event for a change that rolled back,
+    /// none lost for one that committed.
+    pub async fn event_append(&self, audit: &AuditEntry, audience: &[Party]) -> Result<()> {
+        if audience.is_empty() {
+            return Ok(());
+        }
+        event::Entity::insert(event::ActiveModel {
+            seq: Set(audit.seq),
+            id: Set(Uuid::now_v7()),
+            at: Set(audit.at),
+            tenant_id: Set(audit.tenant_id.map(TenantId::uuid)),
+            activity: Set(audit.activity.clone()),
+            actor: Set(audit.actor.clone()),
+            actor_party: Set(audit.party.clone()),
+            target_kind: Set(audit.target_kind.clone()),
+            target_id: Set(audit.target_id.clone()),
+            outcome: Set(audit.outcome.clone()),
+            for_customer: Set(audience.contains(&Party::Customer)),
+            for_partner: Set(audience.contains(&Party::Partner)),
+            for_provider: Set(audience.contains(&Party::Provider)),
+        })
+        .exec_without_returning(&self.tx)
+        .await
+        .map_err(db_error)?;
+        Ok(())
     }
 }
 

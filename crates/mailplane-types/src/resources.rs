@@ -6,7 +6,9 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::{AuditId, DomainId, DomainName, EmailAddress, Letters, MailboxId, PartnerId, TenantId};
+use crate::{
+    AuditId, DomainId, DomainName, EmailAddress, Letters, MailboxId, PartnerId, Party, TenantId,
+};
 
 /// A partner: a reseller or managed-services provider with customers of its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -184,4 +186,34 @@ pub struct AuditEntry {
     pub prev_hash: String,
     /// The hash of this row: SHA-256 over the previous hash and this row's content.
     pub hash: String,
+}
+
+/// A change a party is owed news of: it holds I for the activity, or it is accountable and
+/// another party acted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Event {
+    /// Position in the feed: the audit row of the same change.
+    pub seq: i64,
+    /// The event's id.
+    pub id: uuid::Uuid,
+    /// When the change was committed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// The tenant the change belongs to, when it belongs to one.
+    pub tenant_id: Option<TenantId>,
+    /// The activity that was carried out.
+    pub activity: String,
+    /// Who acted (the subject).
+    pub actor: String,
+    /// The actor's party.
+    pub actor_party: Party,
+    /// The kind of object changed.
+    pub target_kind: String,
+    /// The id of the object changed.
+    pub target_id: String,
+    /// What happened.
+    pub outcome: String,
+    /// The parties the event is addressed to.
+    pub audience: Vec<Party>,
 }

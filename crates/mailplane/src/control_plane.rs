@@ -13,9 +13,10 @@ use mailplane_store::{
     AuditRecord, DataStore, DatabaseLocation, MailboxChanges, NewMailbox, Page, PageRequest, Scope,
     WriteTx,
 };
-use mailplane_types::resources::{AuditEntry, Domain, Mailbox, Partner, Tenant};
+use mailplane_types::resources::{AuditEntry, Domain, Event, Mailbox, Partner, Tenant};
 use mailplane_types::{
-    DomainId, DomainName, Error, LocalPart, MailboxId, OrgId, PartnerId, Result, TenantId,
+    DomainId, DomainName, Duty, Error, LocalPart, MailboxId, OrgId, PartnerId, Party, Result,
+    TenantId,
 };
 use uuid::Uuid;
 
@@ -223,13 +224,17 @@ impl ControlPlane {
         Ok((tenant, decision))
     }
 
-    /// Appends the audit row of a change and commits: the change and its evidence land
-    /// together or not at all.
-    async fn audit_and_commit(tx: WriteTx, record: AuditRecord) -> Result<()> {
-        tx.audit_append(record).await?;
+    /// Appends the audit row of a change and its event, then commits: the change, its
+    /// evidence and the news of it land together or not at all.
+    async fn audit_and_commit(tx: WriteTx, change: Change) -> Result<()> {
+        let entry = tx.audit_append(change.record).await?;
+        tx.event_append(&entry, &change.audience).await?;
         tx.commit().await
     }
 
+    /// What a change records: its audit row and the parties owed an event. Those are the
+    /// parties holding I for the activity, and the accountable party when another party
+    /// acted under its A.
     fn record(
         actor: &Actor,
         decision: &Decision,
@@ -237,19 +242,43 @@ impl ControlPlane {
         target_kind: &'static str,
         target_id: impl ToString,
         outcome: &'static str,
-    ) -> AuditRecord {
-        AuditRecord {
-            actor: actor.subject().to_string(),
-            party: actor.party().to_string(),
-            org: actor.org().to_string(),
-            roles: actor.roles().to_vec(),
-            activity: decision.activity.to_string(),
-            letters: decision.letters_used(),
-            tenant_id,
-            target_kind,
-            target_id: target_id.to_string(),
-            outcome,
+    ) -> Change {
+        let mut audience: Vec<Party> = Party::ALL
+            .into_iter()
+            .filter(|p| decision.letters[p.index()].has(Duty::I))
+            .collect();
+        if let Some(accountable) = decision.accountable()
+            && accountable != actor.party()
+            && !audience.contains(&accountable)
+        {
+            audience.push(accountable);
         }
+        Change {
+            record: AuditRecord {
+                actor: actor.subject().to_string(),
+                party: actor.party().to_string(),
+                org: actor.org().to_string(),
+                roles: actor.roles().to_vec(),
+                activity: decision.activity.to_string(),
+                letters: decision.letters_used(),
+                tenant_id,
+                target_kind,
+                target_id: target_id.to_string(),
+                outcome,
+            },
+            audience,
+        }
+    }
+
+    /// The tenant profiles that name the actor's party and pass `keep`: a partner reads
+    /// feeds and audit rows only of its customers' tenants bound to one of them.
+    fn profiles_naming_party(&self, actor: &Actor, keep: impl Fn(&Profile) -> bool) -> Vec<String> {
+        self.policies
+            .iter()
+            .filter(|p| p.id != self.config.platform_profile && p.parties.contains(&actor.party()))
+            .filter(|p| keep(p))
+            .map(|p| p.id.clone())
+            .collect()
     }
 
     // ----- partners -------------------------------------------------------------------
@@ -749,12 +778,7 @@ impl ControlPlane {
         cursor: Option<&str>,
         limit: Option<u64>,
     ) -> Result<Page<AuditEntry>> {
-        let after = match cursor {
-            None => None,
-            Some(c) => Some(c.parse::<i64>().ok().filter(|s| *s >= 0).ok_or_else(|| {
-                Error::invalid("cursor", "must be a cursor returned by a previous page")
-            })?),
-        };
+        let after = seq_cursor(cursor)?;
         let limit = page_limit(limit)?;
         let profile = match actor.org() {
             OrgId::Tenant(t) => {
@@ -782,10 +806,56 @@ impl ControlPlane {
             .await
     }
 
+    // ----- events ---------------------------------------------------------------------
+
+    /// The actor's organisation's feed: the changes its party is owed news of, within its
+    /// scope (a customer: its tenant; a partner: its customers' tenants under profiles that
+    /// name partners; the provider: all).
+    pub async fn event_list(
+        &self,
+        actor: &Actor,
+        cursor: Option<&str>,
+        limit: Option<u64>,
+    ) -> Result<Page<Event>> {
+        let after = seq_cursor(cursor)?;
+        let limit = page_limit(limit)?;
+        if let OrgId::Tenant(t) = actor.org() {
+            let found = self.store.tenant_get(actor.scope(), t).await?;
+            self.visible(actor, found, t)?;
+        }
+        let partner_profiles = self.profiles_naming_party(actor, |_| true);
+        self.store
+            .event_list(
+                actor.scope(),
+                actor.party(),
+                &partner_profiles,
+                after,
+                limit,
+            )
+            .await
+    }
+
     /// Verifies the whole audit chain. Not tenant-scoped: an operator's command.
     pub async fn audit_verify(&self) -> Result<mailplane_store::AuditReport> {
         self.store.audit_verify().await
     }
+}
+
+/// A cursor over a sequence (audit rows, events): the last `seq` seen.
+fn seq_cursor(cursor: Option<&str>) -> Result<Option<i64>> {
+    cursor
+        .map(|c| {
+            c.parse::<i64>().ok().filter(|s| *s >= 0).ok_or_else(|| {
+                Error::invalid("cursor", "must be a cursor returned by a previous page")
+            })
+        })
+        .transpose()
+}
+
+/// What a change writes beside itself: the audit record and the event's audience.
+struct Change {
+    record: AuditRecord,
+    audience: Vec<Party>,
 }
 
 fn page_limit(limit: Option<u64>) -> Result<u64> {

@@ -2,6 +2,7 @@
 
 mod audit;
 mod directory;
+mod events;
 mod health;
 mod partners;
 mod profiles;
@@ -19,6 +20,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(tenants::routes())
         .merge(directory::routes())
         .merge(audit::routes())
+        .merge(events::routes())
         .merge(profiles::routes())
 }
 

@@ -6,6 +6,7 @@
 pub mod audit_head;
 pub mod audit_log;
 pub mod domain;
+pub mod event;
 pub mod mailbox;
 pub mod partner;
 pub mod tenant;
