@@ -21,7 +21,7 @@ use std::time::Duration;
 use sea_orm::sea_query::Query;
 use sea_orm::{
     ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, TransactionTrait,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, SqlErr, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 use uuid::Uuid;
@@ -237,15 +237,7 @@ impl DataStore {
                 });
             }
         }
-        if let Some(after) = page.after {
-            q = q.filter(partner::Column::Id.gt(after));
-        }
-        let rows = q
-            .order_by_asc(partner::Column::Id)
-            .limit(page.limit + 1)
-            .all(&self.reader)
-            .await
-            .map_err(db_error)?;
+        let rows = self.keyset(q, partner::Column::Id, page).await?;
         paginate(rows, page.limit, |r| r.id, |r| Ok(rows::partner(r)))
     }
 
@@ -262,15 +254,7 @@ impl DataStore {
             Scope::Partner(p) => q = q.filter(tenant::Column::PartnerId.eq(p.uuid())),
             Scope::Tenant(t) => q = q.filter(tenant::Column::Id.eq(t.uuid())),
         }
-        if let Some(after) = page.after {
-            q = q.filter(tenant::Column::Id.gt(after));
-        }
-        let rows = q
-            .order_by_asc(tenant::Column::Id)
-            .limit(page.limit + 1)
-            .all(&self.reader)
-            .await
-            .map_err(db_error)?;
+        let rows = self.keyset(q, tenant::Column::Id, page).await?;
         paginate(rows, page.limit, |r| r.id, rows::tenant)
     }
 
@@ -281,16 +265,8 @@ impl DataStore {
 
     /// Domains of a tenant, in id order.
     pub async fn domain_list(&self, tenant: TenantId, page: PageRequest) -> Result<Page<Domain>> {
-        let mut q = domain::Entity::find().filter(domain::Column::TenantId.eq(tenant.uuid()));
-        if let Some(after) = page.after {
-            q = q.filter(domain::Column::Id.gt(after));
-        }
-        let rows = q
-            .order_by_asc(domain::Column::Id)
-            .limit(page.limit + 1)
-            .all(&self.reader)
-            .await
-            .map_err(db_error)?;
+        let q = domain::Entity::find().filter(domain::Column::TenantId.eq(tenant.uuid()));
+        let rows = self.keyset(q, domain::Column::Id, page).await?;
         paginate(rows, page.limit, |r| r.id, rows::domain)
     }
 
@@ -301,16 +277,8 @@ impl DataStore {
 
     /// Mailboxes of a tenant, in id order.
     pub async fn mailbox_list(&self, tenant: TenantId, page: PageRequest) -> Result<Page<Mailbox>> {
-        let mut q = mailbox::Entity::find().filter(mailbox::Column::TenantId.eq(tenant.uuid()));
-        if let Some(after) = page.after {
-            q = q.filter(mailbox::Column::Id.gt(after));
-        }
-        let rows = q
-            .order_by_asc(mailbox::Column::Id)
-            .limit(page.limit + 1)
-            .all(&self.reader)
-            .await
-            .map_err(db_error)?;
+        let q = mailbox::Entity::find().filter(mailbox::Column::TenantId.eq(tenant.uuid()));
+        let rows = self.keyset(q, mailbox::Column::Id, page).await?;
         paginate(rows, page.limit, |r| r.id, rows::mailbox)
     }
 
@@ -389,6 +357,26 @@ impl DataStore {
             .await
             .map_err(db_error)?;
         paginate(rows, limit, |r| r.seq, rows::event)
+    }
+
+    /// Runs a keyset page query: rows after the cursor's id, in id order, one more than the
+    /// page holds so that `paginate` knows whether another page follows.
+    async fn keyset<E: EntityTrait>(
+        &self,
+        query: Select<E>,
+        id: E::Column,
+        page: PageRequest,
+    ) -> Result<Vec<E::Model>> {
+        let query = match page.after {
+            Some(after) => query.filter(id.gt(after)),
+            None => query,
+        };
+        query
+            .order_by_asc(id)
+            .limit(page.limit + 1)
+            .all(&self.reader)
+            .await
+            .map_err(db_error)
     }
 
     /// Walks the whole chain and reports the first break: an edited row, a removed row, or a
