@@ -11,4 +11,5 @@ mod golden;
 mod http_errors;
 mod library;
 mod profiles;
+mod requests;
 mod tenants;

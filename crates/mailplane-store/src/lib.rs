@@ -26,12 +26,14 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait;
 use uuid::Uuid;
 
-use mailplane_types::resources::{AuditEntry, Domain, Event, Mailbox, Partner, Tenant};
+use mailplane_types::resources::{
+    AuditEntry, Domain, Event, Mailbox, Partner, Request, RequestState, Tenant,
+};
 use mailplane_types::{DomainId, Error, MailboxId, PartnerId, Party, Result, TenantId};
 
 pub use audit::AuditReport;
-use entity::{audit_head, audit_log, domain, event, mailbox, partner, tenant};
-pub use write::{AuditRecord, MailboxChanges, NewMailbox, WriteTx};
+use entity::{audit_head, audit_log, domain, event, mailbox, partner, request, tenant};
+pub use write::{AuditRecord, MailboxChanges, NewMailbox, NewRequest, WriteTx};
 
 /// Which tenants a caller may see: all (provider), its partner's customers, or its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -359,6 +361,32 @@ impl DataStore {
         paginate(rows, limit, |r| r.seq, rows::event)
     }
 
+    /// A request within scope (a partner: of its customers' tenants under `partner_profiles`).
+    pub async fn request_get(
+        &self,
+        scope: Scope,
+        partner_profiles: &[String],
+        id: uuid::Uuid,
+    ) -> Result<Option<Request>> {
+        request_get_on(&self.reader, scope, partner_profiles, id).await
+    }
+
+    /// Requests within scope, optionally in one state, in id order.
+    pub async fn request_list(
+        &self,
+        scope: Scope,
+        partner_profiles: &[String],
+        state: Option<RequestState>,
+        page: PageRequest,
+    ) -> Result<Page<Request>> {
+        let mut q = scoped_requests(scope, partner_profiles);
+        if let Some(state) = state {
+            q = q.filter(request::Column::State.eq(state.as_str()));
+        }
+        let rows = self.keyset(q, request::Column::Id, page).await?;
+        paginate(rows, page.limit, |r| r.id, rows::request)
+    }
+
     /// Runs a keyset page query: rows after the cursor's id, in id order, one more than the
     /// page holds so that `paginate` knows whether another page follows.
     async fn keyset<E: EntityTrait>(
@@ -457,6 +485,38 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
     builder
         .create(dir)
         .map_err(|e| Error::invalid("data_dir", format!("cannot be created: {e}")))
+}
+
+fn scoped_requests(scope: Scope, partner_profiles: &[String]) -> sea_orm::Select<request::Entity> {
+    let q = request::Entity::find();
+    match scope {
+        Scope::All => q,
+        Scope::Tenant(t) => q.filter(request::Column::TenantId.eq(t.uuid())),
+        Scope::Partner(p) => {
+            let tenants = Query::select()
+                .column(tenant::Column::Id)
+                .from(tenant::Entity)
+                .and_where(tenant::Column::PartnerId.eq(p.uuid()))
+                .and_where(tenant::Column::Profile.is_in(partner_profiles.iter().cloned()))
+                .to_owned();
+            q.filter(request::Column::TenantId.in_subquery(tenants))
+        }
+    }
+}
+
+pub(crate) async fn request_get_on<C: ConnectionTrait>(
+    db: &C,
+    scope: Scope,
+    partner_profiles: &[String],
+    id: uuid::Uuid,
+) -> Result<Option<Request>> {
+    scoped_requests(scope, partner_profiles)
+        .filter(request::Column::Id.eq(id))
+        .one(db)
+        .await
+        .map_err(db_error)?
+        .map(rows::request)
+        .transpose()
 }
 
 fn partner_visible(scope: Scope, id: PartnerId) -> bool {

@@ -4,11 +4,12 @@
 //! internal error, never a panic.
 
 use mailplane_types::resources::{
-    AuditEntry, Domain, Event, Mailbox, MailboxStatus, Partner, Tenant, TenantStatus,
+    AuditEntry, Domain, Event, Mailbox, MailboxStatus, Partner, Request, RequestState, Tenant,
+    TenantStatus,
 };
 use mailplane_types::{DomainName, EmailAddress, Error, Party, Result};
 
-use crate::entity::{audit_log, domain, event, mailbox, partner, tenant};
+use crate::entity::{audit_log, domain, event, mailbox, partner, request, tenant};
 
 pub(crate) fn partner(r: partner::Model) -> Partner {
     Partner {
@@ -106,5 +107,32 @@ pub(crate) fn event(r: event::Model) -> Result<Event> {
         target_id: r.target_id,
         outcome: r.outcome,
         audience,
+    })
+}
+
+pub(crate) fn request(r: request::Model) -> Result<Request> {
+    let bad = |what: &str| Error::internal(format!("request {}: bad {what}", r.id));
+    Ok(Request {
+        id: r.id,
+        tenant_id: r.tenant_id.into(),
+        activity: r.activity.clone(),
+        profile: r.profile.clone(),
+        profile_version: r.profile_version as u32,
+        payload: serde_json::from_str(&r.payload).map_err(|_| bad("payload"))?,
+        note: r.note.clone(),
+        state: RequestState::parse(&r.state).ok_or_else(|| bad("state"))?,
+        requester: r.requester.clone(),
+        requester_party: r.requester_party.parse().map_err(|_| bad("party"))?,
+        requester_org: r.requester_org.clone(),
+        responsible: r
+            .responsible
+            .split(',')
+            .filter(|p| !p.is_empty())
+            .map(|p| p.parse::<Party>().map_err(|_| bad("responsible")))
+            .collect::<Result<_>>()?,
+        decided_by: r.decided_by.clone(),
+        reason: r.reason.clone(),
+        created_at: r.created_at,
+        updated_at: r.updated_at,
     })
 }

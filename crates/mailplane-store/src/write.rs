@@ -13,14 +13,15 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use mailplane_types::resources::{
-    AuditEntry, Domain, Mailbox, MailboxStatus, Partner, Tenant, TenantStatus,
+    AuditEntry, Domain, Mailbox, MailboxStatus, Partner, Request, RequestState, Tenant,
+    TenantStatus,
 };
 use mailplane_types::{
     AuditId, DomainId, DomainName, EmailAddress, Error, Letters, LocalPart, MailboxId, PartnerId,
     Party, Result, TenantId,
 };
 
-use crate::entity::{audit_head, audit_log, domain, event, mailbox, partner, tenant};
+use crate::entity::{audit_head, audit_log, domain, event, mailbox, partner, request, tenant};
 use crate::{Scope, audit, db_error, rows};
 
 /// The current time, truncated to microseconds so that it survives every backend unchanged.
@@ -68,6 +69,27 @@ pub struct NewMailbox {
     pub display_name: String,
     /// The quota in bytes.
     pub quota_bytes: i64,
+}
+
+/// The fields of a new request.
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    /// The tenant it concerns.
+    pub tenant_id: TenantId,
+    /// The activity asked for.
+    pub activity: String,
+    /// The profile and version it is filed under.
+    pub profile: String,
+    /// The profile version.
+    pub profile_version: u32,
+    /// What is asked.
+    pub payload: serde_json::Value,
+    /// The requester's note.
+    pub note: String,
+    /// The requester's subject, party and organisation.
+    pub requester: (String, Party, String),
+    /// The parties holding R.
+    pub responsible: Vec<Party>,
 }
 
 /// Changes to a mailbox; `None` keeps the current value.
@@ -389,6 +411,71 @@ impl WriteTx {
 }
 
 impl WriteTx {
+    /// Files a request.
+    pub async fn request_insert(&self, r: NewRequest) -> Result<Request> {
+        let t = now();
+        let row = request::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            tenant_id: Set(r.tenant_id.uuid()),
+            activity: Set(r.activity),
+            profile: Set(r.profile),
+            profile_version: Set(r.profile_version as i32),
+            payload: Set(r.payload.to_string()),
+            note: Set(r.note),
+            state: Set(RequestState::Pending.as_str().to_string()),
+            requester: Set(r.requester.0),
+            requester_party: Set(r.requester.1.to_string()),
+            requester_org: Set(r.requester.2),
+            responsible: Set(r
+                .responsible
+                .iter()
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(",")),
+            decided_by: Set(None),
+            reason: Set(None),
+            created_at: Set(t),
+            updated_at: Set(t),
+        }
+        .insert(&self.tx)
+        .await
+        .map_err(db_error)?;
+        rows::request(row)
+    }
+
+    /// A request within scope, inside the transaction.
+    pub async fn request_get(
+        &self,
+        scope: Scope,
+        partner_profiles: &[String],
+        id: Uuid,
+    ) -> Result<Option<Request>> {
+        crate::request_get_on(&self.tx, scope, partner_profiles, id).await
+    }
+
+    /// Moves a pending request to `to`. Only one transition out of `pending` can ever win:
+    /// the update is conditional on the state, so of two operators clicking at once one
+    /// succeeds and the other learns the request is no longer pending.
+    pub async fn request_decide(
+        &self,
+        id: Uuid,
+        to: RequestState,
+        by: &str,
+        reason: Option<String>,
+    ) -> Result<bool> {
+        let res = request::Entity::update_many()
+            .col_expr(request::Column::State, Expr::value(to.as_str()))
+            .col_expr(request::Column::DecidedBy, Expr::value(by.to_string()))
+            .col_expr(request::Column::Reason, Expr::value(reason))
+            .col_expr(request::Column::UpdatedAt, Expr::value(now()))
+            .filter(request::Column::Id.eq(id))
+            .filter(request::Column::State.eq(RequestState::Pending.as_str()))
+            .exec(&self.tx)
+            .await
+            .map_err(db_error)?;
+        Ok(res.rows_affected == 1)
+    }
+
     /// Appends the event of a change to the feed of each party in `audience`, in the same
     /// transaction as the change and its audit row: no event for a change that rolled back,
     /// none lost for one that committed.

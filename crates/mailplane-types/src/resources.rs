@@ -217,3 +217,83 @@ pub struct Event {
     /// The parties the event is addressed to.
     pub audience: Vec<Party>,
 }
+
+/// Where a request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RequestState {
+    /// Waiting for the responsible party.
+    Pending,
+    /// Carried out by the responsible party.
+    Fulfilled,
+    /// Refused by the responsible party, with a reason.
+    Declined,
+    /// Withdrawn by the requesting party.
+    Cancelled,
+}
+
+impl RequestState {
+    /// The stored string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestState::Pending => "pending",
+            RequestState::Fulfilled => "fulfilled",
+            RequestState::Declined => "declined",
+            RequestState::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parses the stored string.
+    pub fn parse(s: &str) -> Option<RequestState> {
+        match s {
+            "pending" => Some(RequestState::Pending),
+            "fulfilled" => Some(RequestState::Fulfilled),
+            "declined" => Some(RequestState::Declined),
+            "cancelled" => Some(RequestState::Cancelled),
+            _ => None,
+        }
+    }
+}
+
+/// Work the accountable party asked of the responsible party (A without R): a ticket to the
+/// provider, in the words of the hosted suites.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Request {
+    /// The request's id.
+    pub id: uuid::Uuid,
+    /// The tenant it concerns.
+    pub tenant_id: TenantId,
+    /// The activity asked for.
+    pub activity: String,
+    /// The profile the request was filed under; it keeps this binding.
+    pub profile: String,
+    /// The profile version the request was filed under.
+    pub profile_version: u32,
+    /// What exactly is asked (free JSON, such as the disclaimer's text).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub payload: serde_json::Value,
+    /// A note from the requester.
+    pub note: String,
+    /// Where the request stands.
+    pub state: RequestState,
+    /// Who asked (the subject).
+    pub requester: String,
+    /// The requester's party (the accountable one).
+    pub requester_party: Party,
+    /// The requester's organisation.
+    pub requester_org: String,
+    /// The parties that may carry it out (they hold R).
+    pub responsible: Vec<Party>,
+    /// Who fulfilled, declined or cancelled it.
+    pub decided_by: Option<String>,
+    /// Why it was declined, or the fulfiller's note.
+    pub reason: Option<String>,
+    /// When it was filed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}

@@ -21,6 +21,8 @@ use mailplane_types::{
 use uuid::Uuid;
 
 use crate::Actor;
+
+mod requests;
 use crate::input::{
     DEFAULT_QUOTA_BYTES, DomainCreate, MailboxCreate, MailboxUpdate, PartnerCreate, PartnerUpdate,
     Problems, TenantCreate, TenantUpdate,

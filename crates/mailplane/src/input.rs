@@ -167,3 +167,32 @@ impl Problems {
         }
     }
 }
+
+/// Files a request: asks the responsible party to carry out an activity the caller's party
+/// is accountable for but not responsible for.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RequestCreate {
+    /// The activity asked for, such as `disclaimer.all-users`.
+    pub activity: String,
+    /// What exactly is asked, as a JSON object of at most 16 KiB.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub payload: Option<serde_json::Value>,
+    /// A note for the responsible party, at most 2000 characters.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
+    pub note: Option<String>,
+}
+
+/// Fulfils or declines a request; declining needs a reason.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RequestResolution {
+    /// What was done, or why it is declined; 1 to 2000 characters, required to decline.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
+    pub reason: Option<String>,
+}

@@ -6,6 +6,7 @@ mod events;
 mod health;
 mod partners;
 mod profiles;
+mod requests;
 mod tenants;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -22,6 +23,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(audit::routes())
         .merge(events::routes())
         .merge(profiles::routes())
+        .merge(requests::routes())
 }
 
 /// Declares a page type for a resource: the items and the cursor of the next page.

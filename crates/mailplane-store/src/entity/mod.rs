@@ -9,4 +9,5 @@ pub mod domain;
 pub mod event;
 pub mod mailbox;
 pub mod partner;
+pub mod request;
 pub mod tenant;

@@ -1,0 +1,239 @@
+//! `/v1/requests`: the accountable party asks, the responsible party fulfils or declines.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use mailplane::input::{RequestCreate, RequestResolution};
+use mailplane::types::TenantId;
+use mailplane::types::resources::Request;
+
+use crate::AppState;
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Authenticated, path_id};
+use crate::problem::{ApiError, Problem};
+
+/// Where to act on a request.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RequestLinks {
+    /// The request itself.
+    #[serde(rename = "self")]
+    pub self_: String,
+    /// POST here to fulfil it (responsible party).
+    pub fulfil: String,
+    /// POST here to decline it with a reason (responsible party).
+    pub decline: String,
+    /// POST here to withdraw it (requesting party).
+    pub cancel: String,
+}
+
+/// A request with its links.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RequestView {
+    /// The request.
+    #[serde(flatten)]
+    pub request: Request,
+    /// Where to act on it.
+    pub links: RequestLinks,
+}
+
+impl From<Request> for RequestView {
+    fn from(request: Request) -> Self {
+        let base = format!("/v1/requests/{}", request.id);
+        RequestView {
+            links: RequestLinks {
+                fulfil: format!("{base}/fulfil"),
+                decline: format!("{base}/decline"),
+                cancel: format!("{base}/cancel"),
+                self_: base,
+            },
+            request,
+        }
+    }
+}
+
+/// A page of requests.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RequestPage {
+    /// The requests, oldest first.
+    pub items: Vec<RequestView>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The query of `request_list`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RequestQuery {
+    /// Only requests in this state: `pending` (the queue), `fulfilled`, `declined`, `cancelled`.
+    pub state: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page, 1 to 1000 (default 50).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
+    pub limit: Option<String>,
+}
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(request_create))
+        .routes(routes!(request_list))
+        .routes(routes!(request_view))
+        .routes(routes!(request_fulfil))
+        .routes(routes!(request_decline))
+        .routes(routes!(request_cancel))
+}
+
+/// Files a request for an activity the caller's party is accountable for but not
+/// responsible for (a ticket to the provider, for example `disclaimer.all-users` in
+/// `ticketed-suite`). Answers 202: the responsible party carries it out later.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/requests", operation_id = "request_create", tag = "requests",
+    params(("tenant" = String, Path, format = Uuid, description = "The tenant's id.")),
+    request_body = RequestCreate, security(("bearer" = [])),
+    responses(
+        (status = 202, description = "The request was filed.", body = RequestView),
+        (status = 400, description = "The id or the body is invalid, or no request is needed.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party is not accountable without being responsible.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant, or not visible to the caller.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn request_create(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiPath(tenant): ApiPath<String>,
+    ApiJson(input): ApiJson<RequestCreate>,
+) -> Result<(StatusCode, Json<RequestView>), ApiError> {
+    let tenant: TenantId = path_id("tenant", &tenant)?;
+    let request = s
+        .control_plane
+        .request_create(&actor, tenant, input)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(request.into())))
+}
+
+/// Lists the requests the caller may see: a customer its tenant's, a partner its
+/// customers', the provider all. `state=pending` is the queue.
+#[utoipa::path(get, path = "/v1/requests", operation_id = "request_list", tag = "requests",
+    params(RequestQuery), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of requests.", body = RequestPage),
+        (status = 400, description = "A query parameter is invalid.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn request_list(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiQuery(q): ApiQuery<RequestQuery>,
+) -> Result<Json<RequestPage>, ApiError> {
+    let limit = crate::extract::ListQuery {
+        cursor: None,
+        limit: q.limit.clone(),
+    }
+    .limit()?;
+    let page = s
+        .control_plane
+        .request_list(&actor, q.state.as_deref(), q.cursor.as_deref(), limit)
+        .await?;
+    Ok(Json(RequestPage {
+        items: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Shows a request.
+#[utoipa::path(get, path = "/v1/requests/{request}", operation_id = "request_view", tag = "requests",
+    params(("request" = String, Path, format = Uuid, description = "The request's id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The request.", body = RequestView),
+        (status = 400, description = "The id is not a UUID.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such request, or not visible to the caller.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn request_view(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiPath(request): ApiPath<String>,
+) -> Result<Json<RequestView>, ApiError> {
+    let id = path_id("request", &request)?;
+    Ok(Json(s.control_plane.request_get(&actor, id).await?.into()))
+}
+
+/// Fulfils a pending request (the responsible party). At most once: a second fulfilment,
+/// even a simultaneous one, answers 409.
+#[utoipa::path(post, path = "/v1/requests/{request}/fulfil", operation_id = "request_fulfil", tag = "requests",
+    params(("request" = String, Path, format = Uuid, description = "The request's id.")),
+    request_body = RequestResolution, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The fulfilled request.", body = RequestView),
+        (status = 400, description = "The id or the body is invalid.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party is not responsible for the activity.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such request, or not visible to the caller.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The request is no longer pending.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn request_fulfil(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiPath(request): ApiPath<String>,
+    ApiJson(input): ApiJson<RequestResolution>,
+) -> Result<Json<RequestView>, ApiError> {
+    let id = path_id("request", &request)?;
+    Ok(Json(
+        s.control_plane
+            .request_fulfil(&actor, id, input)
+            .await?
+            .into(),
+    ))
+}
+
+/// Declines a pending request with a reason (the responsible party).
+#[utoipa::path(post, path = "/v1/requests/{request}/decline", operation_id = "request_decline", tag = "requests",
+    params(("request" = String, Path, format = Uuid, description = "The request's id.")),
+    request_body = RequestResolution, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The declined request.", body = RequestView),
+        (status = 400, description = "The id or the body is invalid; a reason is required.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party is not responsible for the activity.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such request, or not visible to the caller.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The request is no longer pending.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn request_decline(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiPath(request): ApiPath<String>,
+    ApiJson(input): ApiJson<RequestResolution>,
+) -> Result<Json<RequestView>, ApiError> {
+    let id = path_id("request", &request)?;
+    Ok(Json(
+        s.control_plane
+            .request_decline(&actor, id, input)
+            .await?
+            .into(),
+    ))
+}
+
+/// Withdraws a pending request (the requesting, accountable party).
+#[utoipa::path(post, path = "/v1/requests/{request}/cancel", operation_id = "request_cancel", tag = "requests",
+    params(("request" = String, Path, format = Uuid, description = "The request's id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The cancelled request.", body = RequestView),
+        (status = 400, description = "The id is not a UUID.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party did not file it, or may not answer for it.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such request, or not visible to the caller.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The request is no longer pending.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn request_cancel(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiPath(request): ApiPath<String>,
+) -> Result<Json<RequestView>, ApiError> {
+    let id = path_id("request", &request)?;
+    Ok(Json(
+        s.control_plane.request_cancel(&actor, id).await?.into(),
+    ))
+}
