@@ -180,6 +180,16 @@ async fn only_the_letters_that_fit_may_file_decline_or_cancel(h: Harness) {
         )
         .await;
     assert_eq!(r.body["errors"][0]["field"], "payload");
+    // PostgreSQL refuses NUL in text: it is a 400 naming the field, never a 500.
+    let r = h
+        .customer_admin(t)
+        .post(
+            &path,
+            json!({ "activity": "mobile.device.wipe", "note": "a\u{0}b" }),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["errors"][0]["field"], "note");
 
     let wipe = h
         .customer_admin(t)

@@ -69,6 +69,8 @@ impl ControlPlane {
         let note = input.note.unwrap_or_default();
         if note.chars().count() > 2000 {
             problems.add("note", "must be at most 2000 characters");
+        } else if note.contains('\0') {
+            problems.add("note", "must not contain NUL characters");
         }
         problems.finish()?;
         let responsible = decision.responsible();
@@ -205,6 +207,9 @@ impl ControlPlane {
             (None, Resolution::Decline) => problems.add("reason", "is required to decline"),
             (Some(r), _) if r.chars().count() > 2000 => {
                 problems.add("reason", "must be at most 2000 characters")
+            }
+            (Some(r), _) if r.contains('\0') => {
+                problems.add("reason", "must not contain NUL characters")
             }
             _ => {}
         }
