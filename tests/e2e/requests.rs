@@ -297,7 +297,7 @@ async fn simultaneous_fulfilments_succeed_once(h: Harness) {
     let id = filed["id"].as_str().unwrap().to_string();
     let mut tasks = Vec::new();
     for i in 0..8 {
-        let operator = h.provider(&["provider-operator", "provider-admin"][i % 2]);
+        let operator = h.provider(["provider-operator", "provider-admin"][i % 2]);
         let path = format!("/v1/requests/{id}/fulfil");
         tasks.push(tokio::spawn(async move {
             operator.post(&path, json!({})).await.status.as_u16()
