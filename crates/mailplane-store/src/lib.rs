@@ -295,19 +295,7 @@ impl DataStore {
         limit: u64,
     ) -> Result<Page<AuditEntry>> {
         let mut q = audit_log::Entity::find();
-        match scope {
-            Scope::All => {}
-            Scope::Tenant(t) => q = q.filter(audit_log::Column::TenantId.eq(t.uuid())),
-            Scope::Partner(p) => {
-                let tenants = Query::select()
-                    .column(tenant::Column::Id)
-                    .from(tenant::Entity)
-                    .and_where(tenant::Column::PartnerId.eq(p.uuid()))
-                    .and_where(tenant::Column::Profile.is_in(partner_profiles.iter().cloned()))
-                    .to_owned();
-                q = q.filter(audit_log::Column::TenantId.in_subquery(tenants));
-            }
-        }
+        q = in_scope(q, audit_log::Column::TenantId, scope, partner_profiles);
         if let Some(after) = after_seq {
             q = q.filter(audit_log::Column::Seq.gt(after));
         }
@@ -336,19 +324,7 @@ impl DataStore {
             Party::Partner => q.filter(event::Column::ForPartner.eq(true)),
             Party::Provider => q.filter(event::Column::ForProvider.eq(true)),
         };
-        match scope {
-            Scope::All => {}
-            Scope::Tenant(t) => q = q.filter(event::Column::TenantId.eq(t.uuid())),
-            Scope::Partner(p) => {
-                let tenants = Query::select()
-                    .column(tenant::Column::Id)
-                    .from(tenant::Entity)
-                    .and_where(tenant::Column::PartnerId.eq(p.uuid()))
-                    .and_where(tenant::Column::Profile.is_in(partner_profiles.iter().cloned()))
-                    .to_owned();
-                q = q.filter(event::Column::TenantId.in_subquery(tenants));
-            }
-        }
+        q = in_scope(q, event::Column::TenantId, scope, partner_profiles);
         if let Some(after) = after_seq {
             q = q.filter(event::Column::Seq.gt(after));
         }
@@ -487,11 +463,27 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::invalid("data_dir", format!("cannot be created: {e}")))
 }
 
-fn scoped_requests(scope: Scope, partner_profiles: &[String]) -> sea_orm::Select<request::Entity> {
-    let q = request::Entity::find();
+fn scoped_requests(scope: Scope, partner_profiles: &[String]) -> Select<request::Entity> {
+    in_scope(
+        request::Entity::find(),
+        request::Column::TenantId,
+        scope,
+        partner_profiles,
+    )
+}
+
+/// Restricts rows that carry a tenant id to a scope: one tenant, a partner's customers'
+/// tenants bound to one of `partner_profiles`, or everything. The one place where
+/// tenant-scoped reads of audit rows, events and requests are filtered.
+fn in_scope<E: EntityTrait>(
+    query: Select<E>,
+    tenant_id: E::Column,
+    scope: Scope,
+    partner_profiles: &[String],
+) -> Select<E> {
     match scope {
-        Scope::All => q,
-        Scope::Tenant(t) => q.filter(request::Column::TenantId.eq(t.uuid())),
+        Scope::All => query,
+        Scope::Tenant(t) => query.filter(tenant_id.eq(t.uuid())),
         Scope::Partner(p) => {
             let tenants = Query::select()
                 .column(tenant::Column::Id)
@@ -499,7 +491,7 @@ fn scoped_requests(scope: Scope, partner_profiles: &[String]) -> sea_orm::Select
                 .and_where(tenant::Column::PartnerId.eq(p.uuid()))
                 .and_where(tenant::Column::Profile.is_in(partner_profiles.iter().cloned()))
                 .to_owned();
-            q.filter(request::Column::TenantId.in_subquery(tenants))
+            query.filter(tenant_id.in_subquery(tenants))
         }
     }
 }
