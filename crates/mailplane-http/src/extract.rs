@@ -126,18 +126,21 @@ pub struct ListQuery {
 impl ListQuery {
     /// The limit as a number; text that is not a whole number is a 400 naming `limit`.
     pub fn limit(&self) -> Result<Option<u64>, ApiError> {
-        self.limit
-            .as_deref()
-            .map(|l| {
-                l.parse::<u64>().map_err(|_| {
-                    ApiError(Error::invalid(
-                        "limit",
-                        "must be a whole number from 1 to 1000",
-                    ))
-                })
-            })
-            .transpose()
+        parse_limit(self.limit.as_deref())
     }
+}
+
+/// Parses a `limit` query value read as text, so that a bad one names its parameter.
+pub fn parse_limit(raw: Option<&str>) -> Result<Option<u64>, ApiError> {
+    raw.map(|l| {
+        l.parse::<u64>().map_err(|_| {
+            ApiError(Error::invalid(
+                "limit",
+                "must be a whole number from 1 to 1000",
+            ))
+        })
+    })
+    .transpose()
 }
 
 /// Query parameters parsed without axum's plain-text rejection.

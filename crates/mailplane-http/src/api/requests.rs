@@ -126,11 +126,7 @@ async fn request_list(
     Authenticated(actor): Authenticated,
     ApiQuery(q): ApiQuery<RequestQuery>,
 ) -> Result<Json<RequestPage>, ApiError> {
-    let limit = crate::extract::ListQuery {
-        cursor: None,
-        limit: q.limit.clone(),
-    }
-    .limit()?;
+    let limit = crate::extract::parse_limit(q.limit.as_deref())?;
     let page = s
         .control_plane
         .request_list(&actor, q.state.as_deref(), q.cursor.as_deref(), limit)
