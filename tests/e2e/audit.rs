@@ -12,7 +12,7 @@ async fn every_change_appends_one_scoped_row(h: Harness) {
     fixtures::mailbox(&h, t, &d, "alice").await;
     fixtures::domain(&h, other, "other.example").await;
     // A refused change and an invalid one leave no row.
-    h.provider_admin()
+    h.customer(t, "tenant-reader")
         .post(
             &format!("/v1/tenants/{t}/domains"),
             json!({ "name": "p.example" }),

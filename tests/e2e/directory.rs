@@ -162,15 +162,25 @@ async fn letters_decide_who_changes_the_directory(h: Harness) {
     let d = fixtures::domain(&h, t, "acme.example").await;
     let path = format!("/v1/tenants/{t}/mailboxes");
     let body = |local: &str| json!({ "local_part": local, "domain_id": d, "display_name": local });
-    // The provider holds I and R, not A: it sees the directory but may only propose.
+    // The provider holds I and R, not A: it sees the directory, and its change becomes a
+    // proposal to the accountable customer (202), which creates nothing yet.
     let provider = h.provider_admin();
     provider.get(&path).await.expect(200);
     let r = provider.post(&path, body("p")).await;
+    assert_eq!(r.status, 202, "{:#}", r.body);
+    assert_eq!(r.body["kind"], "proposal");
+    assert_eq!(r.body["operation"], "mailbox.create");
+    assert_eq!(r.body["addressed_to"], json!(["customer"]));
+    assert!(r.body["links"]["approve"].is_string());
+    // A reader reads only: refused, with every party's letters.
+    let reader = h.customer(t, "tenant-reader");
+    reader.get(&path).await.expect(200);
+    let r = reader.post(&path, body("r")).await;
     assert_eq!(r.status, 403);
     let refusal = &r.body["refusal"];
     assert_eq!(refusal["activity"], "directory.administer");
     assert_eq!(refusal["profile"], "hosted-exchange@1");
-    assert_eq!(refusal["party"], "provider");
+    assert_eq!(refusal["party"], "customer");
     assert_eq!(
         refusal["letters"],
         json!([
@@ -183,13 +193,10 @@ async fn letters_decide_who_changes_the_directory(h: Harness) {
         refusal["reason"]
             .as_str()
             .unwrap()
-            .contains("may only propose"),
+            .contains("may only observe"),
         "{refusal:#}"
     );
-    // A reader reads only; a helpdesk does first-line directory work for its accountable party.
-    let reader = h.customer(t, "tenant-reader");
-    reader.get(&path).await.expect(200);
-    assert_eq!(reader.post(&path, body("r")).await.status, 403);
+    // A helpdesk does first-line directory work for its accountable party.
     h.customer(t, "tenant-helpdesk")
         .post(&path, body("helpdesk"))
         .await

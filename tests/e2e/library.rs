@@ -1,8 +1,9 @@
 //! The same guarantees through the embeddable library, with no HTTP at all.
 
 use mailplane::input::{DomainCreate, MailboxCreate, TenantCreate};
+use mailplane::types::resources::RequestKind;
 use mailplane::types::{Error, Party};
-use mailplane::{Actor, Verdict};
+use mailplane::{Actor, Outcome, Verdict};
 use mailplane_tests::{Harness, e2e};
 
 async fn the_library_authorizes_every_call(h: Harness) {
@@ -29,8 +30,11 @@ async fn the_library_authorizes_every_call(h: Harness) {
             },
         )
         .await
-        .unwrap();
-    // The provider may only propose directory work: the refusal explains the letters.
+        .unwrap()
+        .done()
+        .expect("the customer holds R and A: the domain is created at once");
+    // The provider may only propose directory work: its call files a proposal addressed to
+    // the accountable customer, and nothing is created yet.
     match cp
         .domain_create(
             &provider,
@@ -41,10 +45,32 @@ async fn the_library_authorizes_every_call(h: Harness) {
         )
         .await
     {
+        Ok(Outcome::Filed(proposal)) => {
+            assert_eq!(proposal.kind, RequestKind::Proposal);
+            assert_eq!(proposal.activity, "directory.administer");
+            assert_eq!(proposal.operation.as_deref(), Some("domain.create"));
+            assert_eq!(proposal.addressed_to, vec![Party::Customer]);
+        }
+        other => panic!("expected a proposal, got {other:?}"),
+    }
+    let domains = cp.domain_list(&customer, tenant.id, None, None).await.unwrap();
+    assert_eq!(domains.items.len(), 1, "a proposal creates nothing until approved");
+    // A reader exercises only I: refused, and the refusal explains the letters.
+    let reader = Actor::customer("rita", tenant.id, &["tenant-reader"]);
+    match cp
+        .domain_create(
+            &reader,
+            tenant.id,
+            DomainCreate {
+                name: "r.example".into(),
+            },
+        )
+        .await
+    {
         Err(Error::Forbidden(refusal)) => {
             assert_eq!(refusal.activity.as_str(), "directory.administer");
-            assert_eq!(refusal.party, Party::Provider);
-            assert_eq!(refusal.exercisable.to_string(), "RI");
+            assert_eq!(refusal.party, Party::Customer);
+            assert_eq!(refusal.exercisable.to_string(), "I");
         }
         other => panic!("expected forbidden, got {other:?}"),
     }

@@ -152,9 +152,17 @@ async fn only_the_letters_that_fit_may_file_decline_or_cancel(h: Harness) {
             .status,
         403
     );
+    // The provider, responsible but not accountable, may only propose the work.
     let r = h.provider_admin().post(&path, disclaimer()).await;
-    assert_eq!(r.status, 403);
-    assert_eq!(r.body["refusal"]["activity"], "disclaimer.all-users");
+    assert_eq!(r.status, 202);
+    assert_eq!(r.body["kind"], "proposal");
+    assert_eq!(r.body["addressed_to"], json!(["customer"]));
+    // The customer cannot cancel what it did not file; the provider withdraws it.
+    let proposal = r.body["id"].as_str().unwrap().to_string();
+    let cancel = format!("/v1/requests/{proposal}/cancel");
+    assert_eq!(h.customer_admin(t).post(&cancel, json!({})).await.status, 403);
+    let r = h.provider_admin().post(&cancel, json!({})).await;
+    assert_eq!(r.body["state"], "cancelled");
     // A party that may act itself needs no request; unknown activities are named.
     let r = h
         .customer_admin(t)

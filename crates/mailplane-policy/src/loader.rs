@@ -3,9 +3,10 @@
 //! The loader reads the same `policy.csv` text that Casbin reads, line by line, so that every
 //! lint error can name the file and the line. A profile that fails the lint is never used.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::Path;
+use std::time::Duration;
 
 use mailplane_types::{ActivityId, Duty, Letters, Party};
 
@@ -143,6 +144,15 @@ pub struct Profile {
     pub activities: Vec<ActivityDef>,
     /// Roles by name.
     pub roles: BTreeMap<String, RoleDef>,
+    /// How long a request or proposal may wait for an answer before it expires
+    /// (`request_deadline` in `profile.conf`).
+    pub request_deadline: Duration,
+    /// How long an activity waits for the consulted parties' answers before it proceeds
+    /// (`consultation_deadline` in `profile.conf`).
+    pub consultation_deadline: Duration,
+    /// Activities that provider automation carries out at once when they are requested
+    /// (`automated` in `profile.conf`): the customer's call answers with the result.
+    pub automated: BTreeSet<String>,
     pub(crate) index: HashMap<String, usize>,
     pub(crate) source: ProfileSource,
 }
@@ -195,6 +205,26 @@ fn model_lines(model: &str) -> Vec<&str> {
         .collect()
 }
 
+/// How long a request waits when the profile does not say: a week.
+pub const DEFAULT_REQUEST_DEADLINE: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long a consultation waits when the profile does not say: two days.
+pub const DEFAULT_CONSULTATION_DEADLINE: Duration = Duration::from_secs(2 * 24 * 3600);
+
+/// Parses `30m`, `72h` or `14d` (from 1, at most ten years).
+fn parse_duration(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    let unit = match v.chars().last()? {
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return None,
+    };
+    let n: u64 = v[..v.len() - 1].parse().ok()?;
+    (1..=3650 * 86_400 / unit)
+        .contains(&n)
+        .then(|| Duration::from_secs(n * unit))
+}
+
 fn is_comment_or_blank(line: &str) -> bool {
     let t = line.trim();
     t.is_empty() || t.starts_with('#')
@@ -234,6 +264,32 @@ impl Profile {
             lint.push("profile.conf", 0, "`title` is missing");
         }
         let description = header.get("description").cloned().unwrap_or_default();
+        let mut deadline = |key: &str, default: Duration| match header.get(key) {
+            None => default,
+            Some(v) => parse_duration(v).unwrap_or_else(|| {
+                lint.push(
+                    "profile.conf",
+                    0,
+                    format!(
+                        "`{key}` must be a whole number of minutes, hours or days from 1 (`30m`, `72h`, `14d`), found `{v}`"
+                    ),
+                );
+                default
+            }),
+        };
+        let request_deadline = deadline("request_deadline", DEFAULT_REQUEST_DEADLINE);
+        let consultation_deadline =
+            deadline("consultation_deadline", DEFAULT_CONSULTATION_DEADLINE);
+        let automated_list: Vec<String> = header
+            .get("automated")
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut parties = Vec::new();
         match header.get("parties") {
             Some(list) => {
@@ -484,6 +540,35 @@ impl Profile {
         if activities.is_empty() {
             lint.push("activities.csv", 0, "the profile has no activity");
         }
+        // Automation is a provider principal: it can only carry out what the provider is
+        // responsible for, and only a request (someone else accountable) reaches it.
+        let mut automated = BTreeSet::new();
+        for a in automated_list {
+            match index.get(&a).map(|&i| &activities[i]) {
+                None => lint.push(
+                    "profile.conf",
+                    0,
+                    format!("`automated`: activity `{a}` is not in activities.csv"),
+                ),
+                Some(def) if !def.letters[Party::Provider.index()].has(Duty::R) => lint.push(
+                    "profile.conf",
+                    0,
+                    format!(
+                        "`automated`: the provider does not hold R on `{a}`, so its automation cannot carry it out"
+                    ),
+                ),
+                Some(def) if def.letters[Party::Provider.index()].has(Duty::A) => lint.push(
+                    "profile.conf",
+                    0,
+                    format!(
+                        "`automated`: the provider is accountable for `{a}`, so no party requests it of the provider"
+                    ),
+                ),
+                Some(_) => {
+                    automated.insert(a);
+                }
+            }
+        }
         if model_lines(&source.model) != model_lines(CANONICAL_MODEL) {
             lint.push(
                 "model.conf",
@@ -506,6 +591,9 @@ impl Profile {
             parties,
             activities,
             roles,
+            request_deadline,
+            consultation_deadline,
+            automated,
             index,
             source,
         })

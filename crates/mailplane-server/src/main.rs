@@ -234,6 +234,25 @@ fn parse_org(party: Party, org: &str) -> Result<OrgId, String> {
     }
 }
 
+/// How often the server expires overdue requests. An answer to an overdue request expires
+/// it on the spot, so this only bounds how long a stale request shows as pending.
+const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs the periodic jobs of a serving deployment: expiring requests past their deadline.
+fn spawn_sweeps(control_plane: ControlPlane) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+        loop {
+            tick.tick().await;
+            match control_plane.requests_expire().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(expired = n, "expired overdue requests"),
+                Err(e) => tracing::warn!(error = %e, "expiring requests failed; retrying later"),
+            }
+        }
+    });
+}
+
 async fn serve(cfg: Config) -> Result<(), String> {
     config::init_tracing();
     let policies = match &cfg.policies {
@@ -264,6 +283,7 @@ async fn serve(cfg: Config) -> Result<(), String> {
             .add_public_pem(&kid, &pem)
             .map_err(|e| e.to_string())?;
     }
+    spawn_sweeps(control_plane.clone());
     let app = mailplane_http::app(AppState {
         control_plane,
         keyring: Arc::new(keyring),

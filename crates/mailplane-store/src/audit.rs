@@ -31,8 +31,11 @@ pub fn row_hash(row: &audit_log::Model) -> String {
         &row.target_id,
         &row.outcome,
     ];
+    let request = row.request_id.map(|r| r.to_string());
     let mut h = Sha256::new();
-    for f in fields {
+    // The request id was added later: it takes part only when present, so that rows written
+    // before it existed keep their hashes.
+    for f in fields.into_iter().chain(request.as_deref()) {
         // Length-prefixed, so that no two different rows give the same byte string.
         h.update((f.len() as u64).to_be_bytes());
         h.update(f.as_bytes());

@@ -33,7 +33,7 @@ use mailplane_types::{DomainId, Error, MailboxId, PartnerId, Party, Result, Tena
 
 pub use audit::AuditReport;
 use entity::{audit_head, audit_log, domain, event, mailbox, partner, request, tenant};
-pub use write::{AuditRecord, MailboxChanges, NewMailbox, NewRequest, WriteTx};
+pub use write::{now, AuditRecord, MailboxChanges, NewMailbox, NewRequest, RequestDecision, WriteTx};
 
 /// Which tenants a caller may see: all (provider), its partner's customers, or its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,8 @@
 //! internal error, never a panic.
 
 use mailplane_types::resources::{
-    AuditEntry, Domain, Event, Mailbox, MailboxStatus, Partner, Request, RequestState, Tenant,
+    AuditEntry, Domain, Event, Mailbox, MailboxStatus, Partner, Request, RequestKind, RequestState,
+    Tenant,
     TenantStatus,
 };
 use mailplane_types::{DomainName, EmailAddress, Error, Party, Result};
@@ -80,6 +81,7 @@ pub(crate) fn audit(r: audit_log::Model) -> Result<AuditEntry> {
         outcome: r.outcome,
         prev_hash: r.prev_hash,
         hash: r.hash,
+        request_id: r.request_id,
     })
 }
 
@@ -107,6 +109,7 @@ pub(crate) fn event(r: event::Model) -> Result<Event> {
         target_id: r.target_id,
         outcome: r.outcome,
         audience,
+        request_id: r.request_id,
     })
 }
 
@@ -124,15 +127,34 @@ pub(crate) fn request(r: request::Model) -> Result<Request> {
         requester: r.requester.clone(),
         requester_party: r.requester_party.parse().map_err(|_| bad("party"))?,
         requester_org: r.requester_org.clone(),
-        responsible: r
-            .responsible
+        requester_roles: r
+            .requester_roles
             .split(',')
-            .filter(|p| !p.is_empty())
-            .map(|p| p.parse::<Party>().map_err(|_| bad("responsible")))
-            .collect::<Result<_>>()?,
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        responsible: parties(&r.responsible).ok_or_else(|| bad("responsible"))?,
+        addressed_to: parties(&r.addressed_to).ok_or_else(|| bad("addressed_to"))?,
+        kind: RequestKind::parse(&r.kind).ok_or_else(|| bad("kind"))?,
+        operation: r.operation.clone(),
         decided_by: r.decided_by.clone(),
         reason: r.reason.clone(),
+        result: r
+            .result
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|_| bad("result"))?,
+        expires_at: r.expires_at,
         created_at: r.created_at,
         updated_at: r.updated_at,
     })
+}
+
+/// Parties stored comma-separated; `None` when one does not parse.
+fn parties(s: &str) -> Option<Vec<Party>> {
+    s.split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.parse::<Party>().ok())
+        .collect()
 }

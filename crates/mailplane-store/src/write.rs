@@ -7,14 +7,14 @@
 use sea_orm::sea_query::{Expr, LockType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbBackend, EntityTrait, NotSet,
-    PaginatorTrait, QueryFilter, QuerySelect, Set,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use mailplane_types::resources::{
-    AuditEntry, Domain, Mailbox, MailboxStatus, Partner, Request, RequestState, Tenant,
-    TenantStatus,
+    AuditEntry, Domain, Mailbox, MailboxStatus, Partner, Request, RequestKind, RequestState,
+    Tenant, TenantStatus,
 };
 use mailplane_types::{
     AuditId, DomainId, DomainName, EmailAddress, Error, Letters, LocalPart, MailboxId, PartnerId,
@@ -54,6 +54,8 @@ pub struct AuditRecord {
     pub target_id: String,
     /// What happened.
     pub outcome: &'static str,
+    /// The request or proposal the change carried out, if any.
+    pub request_id: Option<Uuid>,
 }
 
 /// The fields of a new mailbox.
@@ -88,8 +90,31 @@ pub struct NewRequest {
     pub note: String,
     /// The requester's subject, party and organisation.
     pub requester: (String, Party, String),
+    /// The requester's roles (an approved proposal runs with them).
+    pub requester_roles: Vec<String>,
     /// The parties holding R.
     pub responsible: Vec<Party>,
+    /// A request or a proposal.
+    pub kind: RequestKind,
+    /// The parties whose answer it waits for.
+    pub addressed_to: Vec<Party>,
+    /// The operation it carries, if any.
+    pub operation: Option<String>,
+    /// When it expires while pending.
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// How a pending request leaves `pending`.
+#[derive(Debug, Clone)]
+pub struct RequestDecision<'a> {
+    /// The state it moves to.
+    pub to: RequestState,
+    /// Who decided (a subject).
+    pub by: &'a str,
+    /// The decider's reason or note.
+    pub reason: Option<String>,
+    /// What the operation produced, if one ran.
+    pub result: Option<serde_json::Value>,
 }
 
 /// Changes to a mailbox; `None` keeps the current value.
@@ -393,6 +418,7 @@ impl WriteTx {
             outcome: rec.outcome.to_string(),
             prev_hash: head.hash,
             hash: String::new(),
+            request_id: rec.request_id,
         };
         row.hash = audit::row_hash(&row);
         audit_log::Entity::insert(audit_log::ActiveModel::from(row.clone()))
@@ -426,16 +452,17 @@ impl WriteTx {
             requester: Set(r.requester.0),
             requester_party: Set(r.requester.1.to_string()),
             requester_org: Set(r.requester.2),
-            responsible: Set(r
-                .responsible
-                .iter()
-                .map(|p| p.as_str())
-                .collect::<Vec<_>>()
-                .join(",")),
+            responsible: Set(parties(&r.responsible)),
             decided_by: Set(None),
             reason: Set(None),
             created_at: Set(t),
             updated_at: Set(t),
+            kind: Set(r.kind.as_str().to_string()),
+            operation: Set(r.operation),
+            addressed_to: Set(parties(&r.addressed_to)),
+            requester_roles: Set(r.requester_roles.join(",")),
+            expires_at: Set(r.expires_at),
+            result: Set(None),
         }
         .insert(&self.tx)
         .await
@@ -456,17 +483,15 @@ impl WriteTx {
     /// Moves a pending request to `to`. Only one transition out of `pending` can ever win:
     /// the update is conditional on the state, so of two operators clicking at once one
     /// succeeds and the other learns the request is no longer pending.
-    pub async fn request_decide(
-        &self,
-        id: Uuid,
-        to: RequestState,
-        by: &str,
-        reason: Option<String>,
-    ) -> Result<bool> {
+    pub async fn request_decide(&self, id: Uuid, d: RequestDecision<'_>) -> Result<bool> {
         let res = request::Entity::update_many()
-            .col_expr(request::Column::State, Expr::value(to.as_str()))
-            .col_expr(request::Column::DecidedBy, Expr::value(by.to_string()))
-            .col_expr(request::Column::Reason, Expr::value(reason))
+            .col_expr(request::Column::State, Expr::value(d.to.as_str()))
+            .col_expr(request::Column::DecidedBy, Expr::value(d.by.to_string()))
+            .col_expr(request::Column::Reason, Expr::value(d.reason))
+            .col_expr(
+                request::Column::Result,
+                Expr::value(d.result.map(|r| r.to_string())),
+            )
             .col_expr(request::Column::UpdatedAt, Expr::value(now()))
             .filter(request::Column::Id.eq(id))
             .filter(request::Column::State.eq(RequestState::Pending.as_str()))
@@ -474,6 +499,22 @@ impl WriteTx {
             .await
             .map_err(db_error)?;
         Ok(res.rows_affected == 1)
+    }
+
+    /// Pending requests whose deadline has passed at `now`, oldest first, at most `limit`.
+    pub async fn requests_due(&self, now: OffsetDateTime, limit: u64) -> Result<Vec<Request>> {
+        request::Entity::find()
+            .filter(request::Column::State.eq(RequestState::Pending.as_str()))
+            .filter(request::Column::ExpiresAt.lte(now))
+            .order_by_asc(request::Column::ExpiresAt)
+            .order_by_asc(request::Column::Id)
+            .limit(limit)
+            .all(&self.tx)
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .map(rows::request)
+            .collect()
     }
 
     /// Appends the event of a change to the feed of each party in `audience`, in the same
@@ -497,12 +538,18 @@ impl WriteTx {
             for_customer: Set(audience.contains(&Party::Customer)),
             for_partner: Set(audience.contains(&Party::Partner)),
             for_provider: Set(audience.contains(&Party::Provider)),
+            request_id: Set(audit.request_id),
         })
         .exec_without_returning(&self.tx)
         .await
         .map_err(db_error)?;
         Ok(())
     }
+}
+
+/// Parties as stored: comma-separated.
+fn parties(list: &[Party]) -> String {
+    list.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(",")
 }
 
 /// An update that found no row (another transaction deleted it first) is not found.

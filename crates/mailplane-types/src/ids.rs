@@ -90,6 +90,21 @@ pub enum OrgId {
     Tenant(TenantId),
 }
 
+impl FromStr for OrgId {
+    type Err = String;
+
+    /// Parses the stored form printed by `Display`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("`{s}` is not `provider`, `partner:<uuid>` or `tenant:<uuid>`");
+        match s.split_once(':') {
+            None if s == "provider" => Ok(OrgId::Provider),
+            Some(("partner", id)) => id.parse().map(OrgId::Partner).map_err(|_| bad()),
+            Some(("tenant", id)) => id.parse().map(OrgId::Tenant).map_err(|_| bad()),
+            _ => Err(bad()),
+        }
+    }
+}
+
 impl fmt::Display for OrgId {
     /// Prints `provider`, `partner:<uuid>` or `tenant:<uuid>`: the form stored in audit rows.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

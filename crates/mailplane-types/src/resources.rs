@@ -186,6 +186,8 @@ pub struct AuditEntry {
     pub prev_hash: String,
     /// The hash of this row: SHA-256 over the previous hash and this row's content.
     pub hash: String,
+    /// The request or proposal this change carried out, if any.
+    pub request_id: Option<uuid::Uuid>,
 }
 
 /// A change a party is owed news of: it holds I for the activity, or it is accountable and
@@ -216,6 +218,8 @@ pub struct Event {
     pub outcome: String,
     /// The parties the event is addressed to.
     pub audience: Vec<Party>,
+    /// The request or proposal this change carried out, or that the event is about.
+    pub request_id: Option<uuid::Uuid>,
 }
 
 /// Where a request stands.
@@ -223,14 +227,65 @@ pub struct Event {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RequestState {
-    /// Waiting for the responsible party.
+    /// Waiting for the responsible party (a request) or the accountable party (a proposal).
     Pending,
-    /// Carried out by the responsible party.
+    /// A request carried out by the responsible party.
     Fulfilled,
-    /// Refused by the responsible party, with a reason.
+    /// A request refused by the responsible party, with a reason.
     Declined,
-    /// Withdrawn by the requesting party.
+    /// Withdrawn by the party that filed it.
     Cancelled,
+    /// Not decided before its deadline.
+    Expired,
+    /// A proposal approved by the accountable party, and carried out.
+    Approved,
+    /// A proposal rejected by the accountable party, with a reason.
+    Rejected,
+}
+
+impl RequestState {
+    /// Every state, in the order of the documentation.
+    pub const ALL: [RequestState; 7] = [
+        RequestState::Pending,
+        RequestState::Fulfilled,
+        RequestState::Declined,
+        RequestState::Cancelled,
+        RequestState::Expired,
+        RequestState::Approved,
+        RequestState::Rejected,
+    ];
+}
+
+/// Which way a request goes between the parties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RequestKind {
+    /// The accountable party asks the responsible party to carry an activity out
+    /// (A without R). The responsible party fulfils or declines it.
+    Request,
+    /// The responsible party proposes to carry an activity out (R without A). The
+    /// accountable party approves it, and the activity runs as the proposer, or rejects it.
+    Proposal,
+}
+
+impl RequestKind {
+    /// The stored string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestKind::Request => "request",
+            RequestKind::Proposal => "proposal",
+        }
+    }
+
+    /// Parses the stored string.
+    pub fn parse(s: &str) -> Option<RequestKind> {
+        match s {
+            "request" => Some(RequestKind::Request),
+            "proposal" => Some(RequestKind::Proposal),
+            _ => None,
+        }
+    }
 }
 
 impl RequestState {
@@ -241,6 +296,9 @@ impl RequestState {
             RequestState::Fulfilled => "fulfilled",
             RequestState::Declined => "declined",
             RequestState::Cancelled => "cancelled",
+            RequestState::Expired => "expired",
+            RequestState::Approved => "approved",
+            RequestState::Rejected => "rejected",
         }
     }
 
@@ -251,6 +309,9 @@ impl RequestState {
             "fulfilled" => Some(RequestState::Fulfilled),
             "declined" => Some(RequestState::Declined),
             "cancelled" => Some(RequestState::Cancelled),
+            "expired" => Some(RequestState::Expired),
+            "approved" => Some(RequestState::Approved),
+            "rejected" => Some(RequestState::Rejected),
             _ => None,
         }
     }
@@ -271,7 +332,13 @@ pub struct Request {
     pub profile: String,
     /// The profile version the request was filed under.
     pub profile_version: u32,
-    /// What exactly is asked (free JSON, such as the disclaimer's text).
+    /// A request (the accountable party asks) or a proposal (the responsible party offers).
+    pub kind: RequestKind,
+    /// The operation that runs when the request is fulfilled or the proposal approved, such
+    /// as `mailbox.create`; absent when the work is done outside Mailplane.
+    pub operation: Option<String>,
+    /// What exactly is asked: the operation's input, or free JSON such as a disclaimer's
+    /// text.
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub payload: serde_json::Value,
     /// A note from the requester.
@@ -284,12 +351,23 @@ pub struct Request {
     pub requester_party: Party,
     /// The requester's organisation.
     pub requester_org: String,
+    /// The requester's roles; an approved proposal runs with them.
+    pub requester_roles: Vec<String>,
     /// The parties that may carry it out (they hold R).
     pub responsible: Vec<Party>,
-    /// Who fulfilled, declined or cancelled it.
+    /// The parties whose answer it waits for: the responsible parties of a request, the
+    /// accountable party of a proposal.
+    pub addressed_to: Vec<Party>,
+    /// Who fulfilled, declined, approved, rejected or cancelled it.
     pub decided_by: Option<String>,
-    /// Why it was declined, or the fulfiller's note.
+    /// Why it was declined or rejected, or the decider's note.
     pub reason: Option<String>,
+    /// What the operation produced when it ran: `{"kind": "mailbox", "id": "..."}`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub result: Option<serde_json::Value>,
+    /// When a pending request expires, from the deadline its profile sets.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
     /// When it was filed.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,

@@ -10,22 +10,26 @@ use std::sync::Arc;
 
 use mailplane_policy::{Decision, PolicySet, Profile, Verdict};
 use mailplane_store::{
-    AuditRecord, DataStore, DatabaseLocation, MailboxChanges, NewMailbox, Page, PageRequest, Scope,
+    AuditRecord, DataStore, DatabaseLocation, Page, PageRequest, Scope,
     WriteTx,
 };
 use mailplane_types::resources::{AuditEntry, Domain, Event, Mailbox, Partner, Tenant};
 use mailplane_types::{
-    DomainId, DomainName, Duty, Error, LocalPart, MailboxId, OrgId, PartnerId, Party, Result,
+    DomainId, Duty, Error, MailboxId, OrgId, PartnerId, Party, Result,
     TenantId,
 };
 use uuid::Uuid;
 
 use crate::Actor;
 
+mod operations;
 mod requests;
+pub use operations::{AUTOMATION_ROLE, AUTOMATION_SUBJECT, Applied, Operation, Outcome};
+
+use crate::clock::{Clock, SystemClock};
 use crate::input::{
-    DEFAULT_QUOTA_BYTES, DomainCreate, MailboxCreate, MailboxUpdate, PartnerCreate, PartnerUpdate,
-    Problems, TenantCreate, TenantUpdate,
+    DomainCreate, MailboxCreate, MailboxUpdate, PartnerCreate, PartnerUpdate, Problems,
+    TenantCreate, TenantUpdate,
 };
 
 /// Which activity of the profile governs each kind of operation. The letters live in
@@ -82,6 +86,7 @@ pub struct ControlPlane {
     store: DataStore,
     policies: Arc<PolicySet>,
     config: ControlPlaneConfig,
+    clock: Arc<dyn Clock>,
 }
 
 impl ControlPlane {
@@ -120,7 +125,15 @@ impl ControlPlane {
             store,
             policies: Arc::new(policies),
             config,
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// The same control plane reading time from `clock`: deadlines of requests and
+    /// consultations are computed and checked with it. The system clock is the default.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Whether the database answers; returns the backend's name (`sqlite`, `postgres`).
@@ -212,20 +225,6 @@ impl ControlPlane {
         Ok((tenant, decision))
     }
 
-    /// Like [`Self::tenant_for_read`], inside a write transaction, requiring execution.
-    async fn tenant_for_write(
-        &self,
-        tx: &WriteTx,
-        actor: &Actor,
-        id: TenantId,
-        act: &str,
-    ) -> Result<(Tenant, Decision)> {
-        let found = tx.tenant_get(actor.scope(), id).await?;
-        let (tenant, profile) = self.visible(actor, found, id)?;
-        let decision = self.authorize(actor, profile, act, Need::Execute)?;
-        Ok((tenant, decision))
-    }
-
     /// Appends the audit row of a change and its event, then commits: the change, its
     /// evidence and the news of it land together or not at all.
     async fn audit_and_commit(tx: WriteTx, change: Change) -> Result<()> {
@@ -267,6 +266,7 @@ impl ControlPlane {
                 target_kind,
                 target_id: target_id.to_string(),
                 outcome,
+                request_id: None,
             },
             audience,
         }
@@ -501,46 +501,23 @@ impl ControlPlane {
         Ok(result)
     }
 
-    /// Renames a tenant or changes its status.
+    /// Renames a tenant or changes its status (`service.deliver`). Filed as a request or
+    /// proposal when the caller's party holds only A or only R.
     pub async fn tenant_update(
         &self,
         actor: &Actor,
         id: TenantId,
         input: TenantUpdate,
-    ) -> Result<Tenant> {
-        let tx = self.store.begin().await?;
-        let (_, decision) = self
-            .tenant_for_write(&tx, actor, id, activity::TENANT_DELIVER)
-            .await?;
-        let mut p = Problems::default();
-        let name = input.name.as_deref().map(|n| p.name("name", n));
-        if input.name.is_none() && input.status.is_none() {
-            p.add("name", "at least one of `name` and `status` must be given");
-        }
-        p.finish()?;
-        let tenant = tx.tenant_update(id, name.as_deref(), input.status).await?;
-        Self::audit_and_commit(
-            tx,
-            Self::record(actor, &decision, Some(id), "tenant", id, "updated"),
-        )
-        .await?;
-        Ok(tenant)
+    ) -> Result<Outcome<Tenant>> {
+        self.run(actor, id, Operation::TenantUpdate(input), None)
+            .await
     }
 
-    /// Deletes a tenant that holds no domain (`configuration.destroy`).
-    pub async fn tenant_delete(&self, actor: &Actor, id: TenantId) -> Result<()> {
-        let tx = self.store.begin().await?;
-        let (_, decision) = self
-            .tenant_for_write(&tx, actor, id, activity::TENANT_DESTROY)
-            .await?;
-        tx.tenant_delete(id).await?;
-        // The audit row keeps the tenant's id. Once the tenant is gone its customer and
-        // partner no longer reach it through their scope; the provider still reads it.
-        Self::audit_and_commit(
-            tx,
-            Self::record(actor, &decision, Some(id), "tenant", id, "deleted"),
-        )
-        .await
+    /// Deletes a tenant that holds no domain (`configuration.destroy`). The audit row keeps
+    /// the tenant's id; once the tenant is gone its customer and partner no longer reach it
+    /// through their scope, and the provider still reads it.
+    pub async fn tenant_delete(&self, actor: &Actor, id: TenantId) -> Result<Outcome<()>> {
+        self.run(actor, id, Operation::TenantDelete {}, None).await
     }
 
     // ----- domains --------------------------------------------------------------------
@@ -551,26 +528,9 @@ impl ControlPlane {
         actor: &Actor,
         tenant: TenantId,
         input: DomainCreate,
-    ) -> Result<Domain> {
-        let tx = self.store.begin().await?;
-        let (_, decision) = self
-            .tenant_for_write(&tx, actor, tenant, activity::DIRECTORY)
-            .await?;
-        let name = DomainName::parse(&input.name).map_err(|rule| Error::invalid("name", rule))?;
-        let domain = tx.domain_insert(tenant, &name).await?;
-        Self::audit_and_commit(
-            tx,
-            Self::record(
-                actor,
-                &decision,
-                Some(tenant),
-                "domain",
-                domain.id,
-                "created",
-            ),
-        )
-        .await?;
-        Ok(domain)
+    ) -> Result<Outcome<Domain>> {
+        self.run(actor, tenant, Operation::DomainCreate(input), None)
+            .await
     }
 
     /// A domain of a tenant.
@@ -603,20 +563,14 @@ impl ControlPlane {
     }
 
     /// Removes a domain that no mailbox uses.
-    pub async fn domain_delete(&self, actor: &Actor, tenant: TenantId, id: DomainId) -> Result<()> {
-        let tx = self.store.begin().await?;
-        let (_, decision) = self
-            .tenant_for_write(&tx, actor, tenant, activity::DIRECTORY)
-            .await?;
-        tx.domain_get(tenant, id)
-            .await?
-            .ok_or_else(|| Error::not_found("domain", id))?;
-        tx.domain_delete(tenant, id).await?;
-        Self::audit_and_commit(
-            tx,
-            Self::record(actor, &decision, Some(tenant), "domain", id, "deleted"),
-        )
-        .await
+    pub async fn domain_delete(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        id: DomainId,
+    ) -> Result<Outcome<()>> {
+        self.run(actor, tenant, Operation::DomainDelete { domain_id: id }, None)
+            .await
     }
 
     // ----- mailboxes ------------------------------------------------------------------
@@ -627,50 +581,9 @@ impl ControlPlane {
         actor: &Actor,
         tenant: TenantId,
         input: MailboxCreate,
-    ) -> Result<Mailbox> {
-        let tx = self.store.begin().await?;
-        let (_, decision) = self
-            .tenant_for_write(&tx, actor, tenant, activity::DIRECTORY)
-            .await?;
-        let mut p = Problems::default();
-        let local_part = LocalPart::parse(&input.local_part)
-            .map_err(|rule| p.add("local_part", rule))
-            .ok();
-        let display_name = p.name("display_name", &input.display_name);
-        let quota_bytes = p.quota(
-            "quota_bytes",
-            input.quota_bytes.unwrap_or(DEFAULT_QUOTA_BYTES),
-        );
-        let domain = tx.domain_get(tenant, input.domain_id).await?;
-        if domain.is_none() {
-            p.add("domain_id", "must be a domain of this tenant");
-        }
-        p.finish()?;
-        let (Some(local_part), Some(domain)) = (local_part, domain) else {
-            unreachable!("problems were reported above")
-        };
-        let mailbox = tx
-            .mailbox_insert(NewMailbox {
-                tenant_id: tenant,
-                domain,
-                local_part,
-                display_name,
-                quota_bytes,
-            })
-            .await?;
-        Self::audit_and_commit(
-            tx,
-            Self::record(
-                actor,
-                &decision,
-                Some(tenant),
-                "mailbox",
-                mailbox.id,
-                "created",
-            ),
-        )
-        .await?;
-        Ok(mailbox)
+    ) -> Result<Outcome<Mailbox>> {
+        self.run(actor, tenant, Operation::MailboxCreate(input), None)
+            .await
     }
 
     /// A mailbox of a tenant.
@@ -709,43 +622,12 @@ impl ControlPlane {
         tenant: TenantId,
         id: MailboxId,
         input: MailboxUpdate,
-    ) -> Result<Mailbox> {
-        let tx = self.store.begin().await?;
-        let (_, decision) = self
-            .tenant_for_write(&tx, actor, tenant, activity::DIRECTORY)
-            .await?;
-        tx.mailbox_get(tenant, id)
-            .await?
-            .ok_or_else(|| Error::not_found("mailbox", id))?;
-        let mut p = Problems::default();
-        let display_name = input
-            .display_name
-            .as_deref()
-            .map(|n| p.name("display_name", n));
-        let quota_bytes = input.quota_bytes.map(|q| p.quota("quota_bytes", q));
-        if input.display_name.is_none() && input.quota_bytes.is_none() && input.status.is_none() {
-            p.add(
-                "display_name",
-                "at least one of `display_name`, `quota_bytes` and `status` must be given",
-            );
-        }
-        p.finish()?;
-        let mailbox = tx
-            .mailbox_update(
-                id,
-                MailboxChanges {
-                    display_name,
-                    quota_bytes,
-                    status: input.status,
-                },
-            )
-            .await?;
-        Self::audit_and_commit(
-            tx,
-            Self::record(actor, &decision, Some(tenant), "mailbox", id, "updated"),
-        )
-        .await?;
-        Ok(mailbox)
+    ) -> Result<Outcome<Mailbox>> {
+        let op = Operation::MailboxUpdate {
+            mailbox_id: id,
+            changes: input,
+        };
+        self.run(actor, tenant, op, None).await
     }
 
     /// Deletes a mailbox.
@@ -754,20 +636,9 @@ impl ControlPlane {
         actor: &Actor,
         tenant: TenantId,
         id: MailboxId,
-    ) -> Result<()> {
-        let tx = self.store.begin().await?;
-        let (_, decision) = self
-            .tenant_for_write(&tx, actor, tenant, activity::DIRECTORY)
-            .await?;
-        tx.mailbox_get(tenant, id)
-            .await?
-            .ok_or_else(|| Error::not_found("mailbox", id))?;
-        tx.mailbox_delete(tenant, id).await?;
-        Self::audit_and_commit(
-            tx,
-            Self::record(actor, &decision, Some(tenant), "mailbox", id, "deleted"),
-        )
-        .await
+    ) -> Result<Outcome<()>> {
+        self.run(actor, tenant, Operation::MailboxDelete { mailbox_id: id }, None)
+            .await
     }
 
     // ----- audit ----------------------------------------------------------------------

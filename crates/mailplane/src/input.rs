@@ -4,7 +4,7 @@
 //! strings as given; the control plane validates them and names the field and the rule of
 //! every problem it finds, all at once.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use mailplane_types::resources::{MailboxStatus, TenantStatus};
 use mailplane_types::{DomainId, Error, FieldError, PartnerId};
@@ -47,7 +47,7 @@ pub struct TenantCreate {
 }
 
 /// Changes a tenant.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TenantUpdate {
@@ -61,7 +61,7 @@ pub struct TenantUpdate {
 }
 
 /// Adds a domain to a tenant.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DomainCreate {
@@ -75,7 +75,7 @@ pub struct DomainCreate {
 }
 
 /// Creates a mailbox.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MailboxCreate {
@@ -102,7 +102,7 @@ pub struct MailboxCreate {
 }
 
 /// Changes a mailbox.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MailboxUpdate {

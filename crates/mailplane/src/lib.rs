@@ -8,12 +8,16 @@
 
 mod actor;
 pub mod auth;
+pub mod clock;
 mod control_plane;
 pub mod input;
 pub mod profiles;
 
 pub use actor::Actor;
-pub use control_plane::{ControlPlane, ControlPlaneConfig, DEFAULT_PAGE, MAX_PAGE};
+pub use control_plane::{
+    AUTOMATION_ROLE, AUTOMATION_SUBJECT, Applied, ControlPlane, ControlPlaneConfig, DEFAULT_PAGE,
+    MAX_PAGE, Operation, Outcome,
+};
 pub use mailplane_policy::{Decision, PolicySet, Profile, Verdict};
 pub use mailplane_store::{AuditReport, DatabaseLocation, Page};
 pub use mailplane_types as types;

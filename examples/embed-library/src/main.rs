@@ -6,9 +6,10 @@
 //!
 //! 1. the provider creates a tenant bound to the `hosted-exchange` profile;
 //! 2. the tenant's own administrator adds a domain and a mailbox to it;
-//! 3. the provider tries to add a domain to the same tenant and is refused, because in
-//!    `hosted-exchange` the customer is accountable for `directory.administer` and the
-//!    provider holds only R and I; the refusal names the activity and every party's letters;
+//! 3. the provider adds a domain to the same tenant: in `hosted-exchange` the customer is
+//!    accountable for `directory.administer` and the provider holds only R and I, so the
+//!    call files a proposal, which the administrator approves; a read-only principal is
+//!    refused, and the refusal names the activity and every party's letters;
 //! 4. the administrator of another tenant asks for the first tenant and is told it does
 //!    not exist, because it lies outside that caller's scope;
 //! 5. the hash chain of the audit log is verified.
@@ -20,12 +21,13 @@
 
 use std::path::Path;
 
-use mailplane::input::{DomainCreate, MailboxCreate, TenantCreate};
+use mailplane::input::{DomainCreate, MailboxCreate, RequestResolution, TenantCreate};
+use mailplane::types::resources::{RequestKind, RequestState};
 use mailplane::types::{Duty, Error, Party};
-use mailplane::{Actor, ControlPlane, ControlPlaneConfig, DatabaseLocation, PolicySet};
+use mailplane::{Actor, ControlPlane, ControlPlaneConfig, DatabaseLocation, Outcome, PolicySet};
 
-/// The outcome of the example: a sentence saying which expectation failed, if one did.
-type Outcome = Result<(), String>;
+/// The result of the example: a sentence saying which expectation failed, if one did.
+type Checked = Result<(), String>;
 
 #[tokio::main]
 async fn main() {
@@ -52,7 +54,7 @@ async fn main() {
 }
 
 /// Runs every step against a store in `dir`.
-async fn run(dir: &Path) -> Outcome {
+async fn run(dir: &Path) -> Checked {
     // The store creates the directory and the database file, then runs the migrations.
     let location = DatabaseLocation::Sqlite(dir.join("mailplane.db"));
     let control_plane = ControlPlane::open(
@@ -82,7 +84,8 @@ async fn run(dir: &Path) -> Outcome {
         tenant.name, tenant.id, tenant.profile, tenant.profile_version
     );
 
-    // Step 2: the customer administers its own directory.
+    // Step 2: the customer administers its own directory. Its party holds R and A for
+    // `directory.administer`, so each call is carried out at once (`Outcome::Done`).
     let alice = Actor::customer("alice", tenant.id, &["tenant-admin"]);
     let domain = control_plane
         .domain_create(
@@ -93,7 +96,9 @@ async fn run(dir: &Path) -> Outcome {
             },
         )
         .await
-        .map_err(|e| format!("the tenant administrator could not create a domain: {e}"))?;
+        .map_err(|e| format!("the tenant administrator could not create a domain: {e}"))?
+        .done()
+        .ok_or("the tenant administrator's domain was filed instead of created")?;
     println!(
         "The tenant administrator alice added the domain {} ({}).",
         domain.name, domain.id
@@ -111,15 +116,18 @@ async fn run(dir: &Path) -> Outcome {
             },
         )
         .await
-        .map_err(|e| format!("the tenant administrator could not create a mailbox: {e}"))?;
+        .map_err(|e| format!("the tenant administrator could not create a mailbox: {e}"))?
+        .done()
+        .ok_or("the tenant administrator's mailbox was filed instead of created")?;
     println!(
         "She then created the mailbox {} with a quota of {} bytes.",
         mailbox.address, mailbox.quota_bytes
     );
 
-    // Step 3: the provider sees the tenant but may not administer its directory. The
-    // refusal carries the activity, the deciding profile and the letters of every party.
-    let attempt = control_plane
+    // Step 3: the provider is responsible for directory work too, but the customer is
+    // accountable: the provider's call becomes a proposal, and the domain is added only when
+    // alice approves it. The audit trail then names both.
+    let proposal = match control_plane
         .domain_create(
             &provider,
             tenant.id,
@@ -127,22 +135,61 @@ async fn run(dir: &Path) -> Outcome {
                 name: "provider.example.com".into(),
             },
         )
+        .await
+        .map_err(|e| format!("the provider's proposal failed: {e}"))?
+    {
+        Outcome::Filed(request) if request.kind == RequestKind::Proposal => request,
+        other => {
+            return Err(format!(
+                "the provider's domain was expected to become a proposal, but the call gave {other:?}"
+            ));
+        }
+    };
+    println!(
+        "The provider proposed the domain provider.example.com: proposal {} waits for the {:?}.",
+        proposal.id, proposal.addressed_to
+    );
+    let approved = control_plane
+        .request_approve(&alice, proposal.id, RequestResolution::default())
+        .await
+        .map_err(|e| format!("alice could not approve the proposal: {e}"))?;
+    if approved.state != RequestState::Approved {
+        return Err(format!(
+            "the proposal was expected to be approved, but it is {:?}",
+            approved.state
+        ));
+    }
+    println!(
+        "alice approved it; the operation ran as the provider and produced {}.",
+        approved.result.map(|r| r.to_string()).unwrap_or_default()
+    );
+
+    // A read-only principal of the same tenant holds only I: it is refused, and the refusal
+    // carries the activity, the deciding profile and the letters of every party.
+    let reader = Actor::customer("rita", tenant.id, &["tenant-reader"]);
+    let attempt = control_plane
+        .domain_create(
+            &reader,
+            tenant.id,
+            DomainCreate {
+                name: "reader.example.com".into(),
+            },
+        )
         .await;
     let refusal = match attempt {
         Err(Error::Forbidden(refusal)) => refusal,
-        Ok(domain) => {
+        Ok(outcome) => {
             return Err(format!(
-                "the provider was expected to be forbidden from adding a domain, but it added {}",
-                domain.name
+                "the reader was expected to be forbidden from adding a domain, but the call gave {outcome:?}"
             ));
         }
         Err(other) => {
             return Err(format!(
-                "the provider was expected to be forbidden from adding a domain, but the call failed with: {other}"
+                "the reader was expected to be forbidden from adding a domain, but the call failed with: {other}"
             ));
         }
     };
-    println!("The provider tried to add a domain to the tenant and was refused:");
+    println!("The read-only rita tried to add a domain and was refused:");
     println!("  reason: {}", refusal.reason);
     for party in &refusal.letters {
         println!("  the {} party holds {}", party.party, party.letters);
@@ -153,15 +200,15 @@ async fn run(dir: &Path) -> Outcome {
             refusal.activity
         ));
     }
-    let provider_letters = refusal
+    let customer_letters = refusal
         .letters
         .iter()
-        .find(|p| p.party == Party::Provider)
+        .find(|p| p.party == Party::Customer)
         .map(|p| p.letters)
-        .ok_or("the refusal lists no letters for the provider party")?;
-    if !provider_letters.has(Duty::R) || provider_letters.has(Duty::A) {
+        .ok_or("the refusal lists no letters for the customer party")?;
+    if !customer_letters.has(Duty::R) || !customer_letters.has(Duty::A) {
         return Err(format!(
-            "the provider was expected to hold R but not A for `directory.administer`, but it holds {provider_letters}"
+            "the customer party was expected to hold R and A for `directory.administer`, but it holds {customer_letters}"
         ));
     }
 
@@ -202,8 +249,8 @@ async fn run(dir: &Path) -> Outcome {
     }
 
     // Step 5: every change wrote one audit row in the same transaction, and the refused
-    // calls wrote none, so the chain holds exactly four rows: two tenants, a domain and a
-    // mailbox.
+    // calls wrote none, so the chain holds exactly seven rows: two tenants, alice's domain
+    // and mailbox, and for the proposal its filing, the domain it added, and its approval.
     let report = control_plane
         .audit_verify()
         .await
@@ -215,9 +262,9 @@ async fn run(dir: &Path) -> Outcome {
         ));
     }
     println!("The audit chain is intact and holds {} rows.", report.rows);
-    if report.rows != 4 {
+    if report.rows != 7 {
         return Err(format!(
-            "the audit chain was expected to hold 4 rows, but it holds {}",
+            "the audit chain was expected to hold 7 rows, but it holds {}",
             report.rows
         ));
     }

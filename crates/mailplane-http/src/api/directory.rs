@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use mailplane::input::{DomainCreate, MailboxCreate, MailboxUpdate};
@@ -12,6 +13,7 @@ use mailplane::types::{DomainId, MailboxId, TenantId};
 
 use crate::AppState;
 use crate::api::page_of;
+use crate::api::requests::respond;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Authenticated, ListQuery, path_id};
 use crate::problem::{ApiError, Problem};
 
@@ -59,10 +61,11 @@ async fn domain_list(
     params(("tenant" = String, Path, format = Uuid, description = "The tenant's id.")),
     request_body = DomainCreate, security(("bearer" = [])),
     responses(
-        (status = 201, description = "The domain was added.", body = Domain),
+        (status = 201, description = "The domain was added.", body = Domain, headers(("Mailplane-Request" = String, description = "The request provider automation fulfilled to make this change, if any."))),
+        (status = 202, description = "Filed: the caller's party holds only A (a request to the responsible party) or only R (a proposal to the accountable party); the body is the request.", body = crate::api::requests::RequestView, headers(("Location" = String, description = "The request's URL."))),
         (status = 400, description = "The id or the body is invalid; `errors` names each field.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller's party may not carry out `directory.administer` now.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party holds neither R nor A for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The domain is registered already.", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -71,12 +74,10 @@ async fn domain_create(
     Authenticated(actor): Authenticated,
     ApiPath(tenant): ApiPath<String>,
     ApiJson(input): ApiJson<DomainCreate>,
-) -> Result<(StatusCode, Json<Domain>), ApiError> {
+) -> Result<Response, ApiError> {
     let tenant: TenantId = path_id("tenant", &tenant)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(s.control_plane.domain_create(&actor, tenant, input).await?),
-    ))
+    let outcome = s.control_plane.domain_create(&actor, tenant, input).await?;
+    Ok(respond(outcome, StatusCode::CREATED))
 }
 
 /// Shows a domain.
@@ -109,10 +110,11 @@ async fn domain_view(
            ("domain" = String, Path, format = Uuid, description = "The domain's id.")),
     security(("bearer" = [])),
     responses(
-        (status = 204, description = "The domain was removed."),
+        (status = 204, description = "The domain was removed.", headers(("Mailplane-Request" = String, description = "The request provider automation fulfilled to make this change, if any."))),
+        (status = 202, description = "Filed: the caller's party holds only A (a request to the responsible party) or only R (a proposal to the accountable party); the body is the request.", body = crate::api::requests::RequestView, headers(("Location" = String, description = "The request's URL."))),
         (status = 400, description = "An id is not a UUID.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller's party may not carry out `directory.administer` now.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party holds neither R nor A for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant or domain, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Mailboxes still use the domain.", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -120,13 +122,14 @@ async fn domain_delete(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
     ApiPath((tenant, domain)): ApiPath<(String, String)>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let tenant: TenantId = path_id("tenant", &tenant)?;
     let domain: DomainId = path_id("domain", &domain)?;
-    s.control_plane
+    let outcome = s
+        .control_plane
         .domain_delete(&actor, tenant, domain)
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(respond(outcome, StatusCode::NO_CONTENT))
 }
 
 /// Lists a tenant's mailboxes.
@@ -161,10 +164,11 @@ async fn mailbox_list(
     params(("tenant" = String, Path, format = Uuid, description = "The tenant's id.")),
     request_body = MailboxCreate, security(("bearer" = [])),
     responses(
-        (status = 201, description = "The mailbox was created.", body = Mailbox),
+        (status = 201, description = "The mailbox was created.", body = Mailbox, headers(("Mailplane-Request" = String, description = "The request provider automation fulfilled to make this change, if any."))),
+        (status = 202, description = "Filed: the caller's party holds only A (a request to the responsible party) or only R (a proposal to the accountable party); the body is the request.", body = crate::api::requests::RequestView, headers(("Location" = String, description = "The request's URL."))),
         (status = 400, description = "The id or the body is invalid; `errors` names each field.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller's party may not carry out `directory.administer` now.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party holds neither R nor A for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The address is in use.", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -173,16 +177,13 @@ async fn mailbox_create(
     Authenticated(actor): Authenticated,
     ApiPath(tenant): ApiPath<String>,
     ApiJson(input): ApiJson<MailboxCreate>,
-) -> Result<(StatusCode, Json<Mailbox>), ApiError> {
+) -> Result<Response, ApiError> {
     let tenant: TenantId = path_id("tenant", &tenant)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(
-            s.control_plane
-                .mailbox_create(&actor, tenant, input)
-                .await?,
-        ),
-    ))
+    let outcome = s
+        .control_plane
+        .mailbox_create(&actor, tenant, input)
+        .await?;
+    Ok(respond(outcome, StatusCode::CREATED))
 }
 
 /// Shows a mailbox.
@@ -215,10 +216,11 @@ async fn mailbox_view(
            ("mailbox" = String, Path, format = Uuid, description = "The mailbox's id.")),
     request_body = MailboxUpdate, security(("bearer" = [])),
     responses(
-        (status = 200, description = "The changed mailbox.", body = Mailbox),
+        (status = 200, description = "The changed mailbox.", body = Mailbox, headers(("Mailplane-Request" = String, description = "The request provider automation fulfilled to make this change, if any."))),
+        (status = 202, description = "Filed: the caller's party holds only A (a request to the responsible party) or only R (a proposal to the accountable party); the body is the request.", body = crate::api::requests::RequestView, headers(("Location" = String, description = "The request's URL."))),
         (status = 400, description = "An id or the body is invalid.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller's party may not carry out `directory.administer` now.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party holds neither R nor A for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant or mailbox, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn mailbox_update(
@@ -226,14 +228,14 @@ async fn mailbox_update(
     Authenticated(actor): Authenticated,
     ApiPath((tenant, mailbox)): ApiPath<(String, String)>,
     ApiJson(input): ApiJson<MailboxUpdate>,
-) -> Result<Json<Mailbox>, ApiError> {
+) -> Result<Response, ApiError> {
     let tenant: TenantId = path_id("tenant", &tenant)?;
     let mailbox: MailboxId = path_id("mailbox", &mailbox)?;
-    Ok(Json(
-        s.control_plane
-            .mailbox_update(&actor, tenant, mailbox, input)
-            .await?,
-    ))
+    let outcome = s
+        .control_plane
+        .mailbox_update(&actor, tenant, mailbox, input)
+        .await?;
+    Ok(respond(outcome, StatusCode::OK))
 }
 
 /// Deletes a mailbox.
@@ -242,21 +244,23 @@ async fn mailbox_update(
            ("mailbox" = String, Path, format = Uuid, description = "The mailbox's id.")),
     security(("bearer" = [])),
     responses(
-        (status = 204, description = "The mailbox was deleted."),
+        (status = 204, description = "The mailbox was deleted.", headers(("Mailplane-Request" = String, description = "The request provider automation fulfilled to make this change, if any."))),
+        (status = 202, description = "Filed: the caller's party holds only A (a request to the responsible party) or only R (a proposal to the accountable party); the body is the request.", body = crate::api::requests::RequestView, headers(("Location" = String, description = "The request's URL."))),
         (status = 400, description = "An id is not a UUID.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller's party may not carry out `directory.administer` now.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party holds neither R nor A for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant or mailbox, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn mailbox_delete(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
     ApiPath((tenant, mailbox)): ApiPath<(String, String)>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let tenant: TenantId = path_id("tenant", &tenant)?;
     let mailbox: MailboxId = path_id("mailbox", &mailbox)?;
-    s.control_plane
+    let outcome = s
+        .control_plane
         .mailbox_delete(&actor, tenant, mailbox)
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(respond(outcome, StatusCode::NO_CONTENT))
 }

@@ -6,7 +6,7 @@ mod events;
 mod health;
 mod partners;
 mod profiles;
-mod requests;
+pub(crate) mod requests;
 mod tenants;
 
 use utoipa_axum::router::OpenApiRouter;

@@ -1,31 +1,46 @@
-//! `/v1/requests`: the accountable party asks, the responsible party fulfils or declines.
+//! `/v1/requests`: requests (the accountable party asks, the responsible party fulfils or
+//! declines) and proposals (the responsible party offers, the accountable party approves or
+//! rejects), and [`respond`], the one way every routed operation answers: 201/200/204 when
+//! it ran, with a `Mailplane-Request` header when automation ran it on a request, and 202
+//! with the request when it waits for another party.
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use mailplane::input::{RequestCreate, RequestResolution};
 use mailplane::types::TenantId;
-use mailplane::types::resources::Request;
+use mailplane::Outcome;
+use mailplane::types::resources::{Request, RequestKind, RequestState};
 
 use crate::AppState;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Authenticated, path_id};
 use crate::problem::{ApiError, Problem};
 
-/// Where to act on a request.
+/// Where to act on a request. The answers that apply are present while it is pending.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct RequestLinks {
     /// The request itself.
     #[serde(rename = "self")]
     pub self_: String,
-    /// POST here to fulfil it (responsible party).
-    pub fulfil: String,
-    /// POST here to decline it with a reason (responsible party).
-    pub decline: String,
-    /// POST here to withdraw it (requesting party).
-    pub cancel: String,
+    /// POST here to fulfil a request (responsible party).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fulfil: Option<String>,
+    /// POST here to decline a request with a reason (responsible party).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decline: Option<String>,
+    /// POST here to approve a proposal (accountable party).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approve: Option<String>,
+    /// POST here to reject a proposal with a reason (accountable party).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reject: Option<String>,
+    /// POST here to withdraw it (the party that filed it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancel: Option<String>,
 }
 
 /// A request with its links.
@@ -41,14 +56,64 @@ pub struct RequestView {
 impl From<Request> for RequestView {
     fn from(request: Request) -> Self {
         let base = format!("/v1/requests/{}", request.id);
+        let pending = request.state == RequestState::Pending;
+        let kind = request.kind;
+        let link = |k: RequestKind, verb: &str| {
+            (pending && kind == k).then(|| format!("{base}/{verb}"))
+        };
         RequestView {
             links: RequestLinks {
-                fulfil: format!("{base}/fulfil"),
-                decline: format!("{base}/decline"),
-                cancel: format!("{base}/cancel"),
+                fulfil: link(RequestKind::Request, "fulfil"),
+                decline: link(RequestKind::Request, "decline"),
+                approve: link(RequestKind::Proposal, "approve"),
+                reject: link(RequestKind::Proposal, "reject"),
+                cancel: pending.then(|| format!("{base}/cancel")),
                 self_: base,
             },
             request,
+        }
+    }
+}
+
+/// The header naming the request a change was carried out under, when provider automation
+/// fulfilled it at once.
+pub const REQUEST_HEADER: &str = "mailplane-request";
+
+/// Answers a routed operation: `done` (201, 200 or 204) with the value when it ran, plus the
+/// `Mailplane-Request` header and a `Link` when automation ran it on a request; 202 with the
+/// request and a `Location` when it waits for another party.
+pub(crate) fn respond<T: Serialize>(outcome: Outcome<T>, done: StatusCode) -> Response {
+    let body = |value: T| {
+        if done == StatusCode::NO_CONTENT {
+            done.into_response()
+        } else {
+            (done, Json(value)).into_response()
+        }
+    };
+    match outcome {
+        Outcome::Done(value) => body(value),
+        Outcome::Automated { value, request } => {
+            let mut response = body(value);
+            let path = format!("/v1/requests/{}", request.id);
+            let headers = response.headers_mut();
+            for (name, value) in [
+                (header::HeaderName::from_static(REQUEST_HEADER), request.id.to_string()),
+                (header::LINK, format!("<{path}>; rel=\"request\"")),
+            ] {
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    headers.insert(name, v);
+                }
+            }
+            response
+        }
+        Outcome::Filed(request) => {
+            let location = format!("/v1/requests/{}", request.id);
+            (
+                StatusCode::ACCEPTED,
+                [(header::LOCATION, location)],
+                Json(RequestView::from(*request)),
+            )
+                .into_response()
         }
     }
 }
@@ -66,7 +131,8 @@ pub struct RequestPage {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RequestQuery {
-    /// Only requests in this state: `pending` (the queue), `fulfilled`, `declined`, `cancelled`.
+    /// Only requests in this state: `pending` (the queue), `fulfilled`, `declined`,
+    /// `cancelled`, `expired`, `approved`, `rejected`.
     pub state: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -82,6 +148,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(request_view))
         .routes(routes!(request_fulfil))
         .routes(routes!(request_decline))
+        .routes(routes!(request_approve))
+        .routes(routes!(request_reject))
         .routes(routes!(request_cancel))
 }
 
@@ -231,5 +299,60 @@ async fn request_cancel(
     let id = path_id("request", &request)?;
     Ok(Json(
         s.control_plane.request_cancel(&actor, id).await?.into(),
+    ))
+}
+
+/// Approves a pending proposal (the accountable party). Its operation runs now as the
+/// proposer; the audit trail records both. At most once, like fulfilment.
+#[utoipa::path(post, path = "/v1/requests/{request}/approve", operation_id = "request_approve", tag = "requests",
+    params(("request" = String, Path, format = Uuid, description = "The request's id.")),
+    request_body = RequestResolution, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The approved proposal, with the operation's result.", body = RequestView),
+        (status = 400, description = "The id or the body is invalid, or the operation's input no longer fits the tenant.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party is not accountable for the activity.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such request, or not visible to the caller.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "It is not a pending proposal, it expired, or the operation conflicts with the tenant's data.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn request_approve(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiPath(request): ApiPath<String>,
+    ApiJson(input): ApiJson<RequestResolution>,
+) -> Result<Json<RequestView>, ApiError> {
+    let id = path_id("request", &request)?;
+    Ok(Json(
+        s.control_plane
+            .request_approve(&actor, id, input)
+            .await?
+            .into(),
+    ))
+}
+
+/// Rejects a pending proposal with a reason (the accountable party).
+#[utoipa::path(post, path = "/v1/requests/{request}/reject", operation_id = "request_reject", tag = "requests",
+    params(("request" = String, Path, format = Uuid, description = "The request's id.")),
+    request_body = RequestResolution, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The rejected proposal.", body = RequestView),
+        (status = 400, description = "The id or the body is invalid; a reason is required.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party is not accountable for the activity.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such request, or not visible to the caller.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "It is not a pending proposal, or it expired.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn request_reject(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiPath(request): ApiPath<String>,
+    ApiJson(input): ApiJson<RequestResolution>,
+) -> Result<Json<RequestView>, ApiError> {
+    let id = path_id("request", &request)?;
+    Ok(Json(
+        s.control_plane
+            .request_reject(&actor, id, input)
+            .await?
+            .into(),
     ))
 }

@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use mailplane::input::{TenantCreate, TenantUpdate};
@@ -12,6 +13,7 @@ use mailplane::types::resources::Tenant;
 
 use crate::AppState;
 use crate::api::page_of;
+use crate::api::requests::respond;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Authenticated, ListQuery, path_id};
 use crate::problem::{ApiError, Problem};
 
@@ -91,7 +93,8 @@ async fn tenant_view(
     params(("tenant" = String, Path, format = Uuid, description = "The tenant's id.")),
     request_body = TenantUpdate, security(("bearer" = [])),
     responses(
-        (status = 200, description = "The changed tenant.", body = Tenant),
+        (status = 200, description = "The changed tenant.", body = Tenant, headers(("Mailplane-Request" = String, description = "The request provider automation fulfilled to make this change, if any."))),
+        (status = 202, description = "Filed: the caller's party holds only A (a request to the responsible party) or only R (a proposal to the accountable party); the body is the request.", body = crate::api::requests::RequestView, headers(("Location" = String, description = "The request's URL."))),
         (status = 400, description = "The id or the body is invalid.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller's party may not carry out `service.deliver`.", body = Problem, content_type = "application/problem+json"),
@@ -102,18 +105,18 @@ async fn tenant_update(
     Authenticated(actor): Authenticated,
     ApiPath(tenant): ApiPath<String>,
     ApiJson(input): ApiJson<TenantUpdate>,
-) -> Result<Json<Tenant>, ApiError> {
+) -> Result<Response, ApiError> {
     let id: TenantId = path_id("tenant", &tenant)?;
-    Ok(Json(
-        s.control_plane.tenant_update(&actor, id, input).await?,
-    ))
+    let outcome = s.control_plane.tenant_update(&actor, id, input).await?;
+    Ok(respond(outcome, StatusCode::OK))
 }
 
 /// Deletes a tenant that holds no domain (`configuration.destroy`).
 #[utoipa::path(delete, path = "/v1/tenants/{tenant}", operation_id = "tenant_delete", tag = "tenants",
     params(("tenant" = String, Path, format = Uuid, description = "The tenant's id.")), security(("bearer" = [])),
     responses(
-        (status = 204, description = "The tenant was deleted."),
+        (status = 204, description = "The tenant was deleted.", headers(("Mailplane-Request" = String, description = "The request provider automation fulfilled to make this change, if any."))),
+        (status = 202, description = "Filed: the caller's party holds only A (a request to the responsible party) or only R (a proposal to the accountable party); the body is the request.", body = crate::api::requests::RequestView, headers(("Location" = String, description = "The request's URL."))),
         (status = 400, description = "The id is not a UUID.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller's party may not carry out `configuration.destroy`.", body = Problem, content_type = "application/problem+json"),
@@ -124,8 +127,8 @@ async fn tenant_delete(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
     ApiPath(tenant): ApiPath<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let id: TenantId = path_id("tenant", &tenant)?;
-    s.control_plane.tenant_delete(&actor, id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let outcome = s.control_plane.tenant_delete(&actor, id).await?;
+    Ok(respond(outcome, StatusCode::NO_CONTENT))
 }

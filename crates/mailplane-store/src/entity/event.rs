@@ -18,6 +18,7 @@ pub struct Model {
     pub for_customer: bool,
     pub for_partner: bool,
     pub for_provider: bool,
+    pub request_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -21,6 +21,12 @@ pub struct Model {
     pub reason: Option<String>,
     pub created_at: TimeDateTimeWithTimeZone,
     pub updated_at: TimeDateTimeWithTimeZone,
+    pub kind: String,
+    pub operation: Option<String>,
+    pub addressed_to: String,
+    pub requester_roles: String,
+    pub expires_at: Option<TimeDateTimeWithTimeZone>,
+    pub result: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,6 +9,7 @@ use sea_orm_migration::prelude::*;
 mod m0001_foundation;
 mod m0002_events;
 mod m0003_requests;
+mod m0004_workflow;
 
 /// Applies Mailplane's migrations in order.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_foundation::Migration),
             Box::new(m0002_events::Migration),
             Box::new(m0003_requests::Migration),
+            Box::new(m0004_workflow::Migration),
         ]
     }
 }

@@ -1,0 +1,639 @@
+//! The operation registry: every tenant-scoped change as data, so that the matrix can route
+//! it instead of only allowing or refusing it.
+//!
+//! A call names an [`Operation`]. The control plane decides its activity for the caller and
+//! then carries it out now (R and A), files it as a request to the responsible party
+//! (A without R; provider automation fulfils it at once when the profile marks the activity
+//! `automated`), or files it as a proposal to the accountable party (R without A). A filed
+//! operation is stored as its name and its input, and replayed, against the tenant as it is
+//! then, when it is fulfilled or approved. One function, [`ControlPlane::apply`], makes the
+//! change in every case, so a replayed operation is checked exactly like a direct one.
+
+use mailplane_policy::{Decision, Profile, Verdict};
+use mailplane_store::{MailboxChanges, NewMailbox, NewRequest, WriteTx};
+use mailplane_types::resources::{Domain, Mailbox, Request, RequestKind, RequestState, Tenant};
+use mailplane_types::{DomainId, DomainName, Error, LocalPart, MailboxId, Party, Result};
+use serde::{Deserialize, Serialize};
+
+use super::{ControlPlane, activity};
+use crate::Actor;
+use crate::input::{
+    DEFAULT_QUOTA_BYTES, DomainCreate, MailboxCreate, MailboxUpdate, Problems, TenantUpdate,
+};
+
+/// A change to a tenant, as data. The serialized form (`{"operation": "mailbox.create",
+/// "input": {...}}`) is what a request or proposal stores and replays.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "operation", content = "input", deny_unknown_fields)]
+pub enum Operation {
+    /// Renames a tenant or changes its status (`service.deliver`).
+    #[serde(rename = "tenant.update")]
+    TenantUpdate(TenantUpdate),
+    /// Deletes a tenant that holds no domain (`configuration.destroy`).
+    #[serde(rename = "tenant.delete")]
+    TenantDelete {},
+    /// Adds a domain (`directory.administer`).
+    #[serde(rename = "domain.create")]
+    DomainCreate(DomainCreate),
+    /// Removes a domain no mailbox uses (`directory.administer`).
+    #[serde(rename = "domain.delete")]
+    DomainDelete {
+        /// The domain.
+        domain_id: DomainId,
+    },
+    /// Creates a mailbox (`directory.administer`).
+    #[serde(rename = "mailbox.create")]
+    MailboxCreate(MailboxCreate),
+    /// Changes a mailbox (`directory.administer`).
+    #[serde(rename = "mailbox.update")]
+    MailboxUpdate {
+        /// The mailbox.
+        mailbox_id: MailboxId,
+        /// The changes.
+        changes: MailboxUpdate,
+    },
+    /// Deletes a mailbox (`directory.administer`).
+    #[serde(rename = "mailbox.delete")]
+    MailboxDelete {
+        /// The mailbox.
+        mailbox_id: MailboxId,
+    },
+}
+
+impl Operation {
+    /// The stable name stored on requests (`mailbox.create`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Operation::TenantUpdate(_) => "tenant.update",
+            Operation::TenantDelete {} => "tenant.delete",
+            Operation::DomainCreate(_) => "domain.create",
+            Operation::DomainDelete { .. } => "domain.delete",
+            Operation::MailboxCreate(_) => "mailbox.create",
+            Operation::MailboxUpdate { .. } => "mailbox.update",
+            Operation::MailboxDelete { .. } => "mailbox.delete",
+        }
+    }
+
+    /// The activity of the profile that governs the operation.
+    pub fn activity(&self) -> &'static str {
+        match self {
+            Operation::TenantUpdate(_) => activity::TENANT_DELIVER,
+            Operation::TenantDelete {} => activity::TENANT_DESTROY,
+            Operation::DomainCreate(_)
+            | Operation::DomainDelete { .. }
+            | Operation::MailboxCreate(_)
+            | Operation::MailboxUpdate { .. }
+            | Operation::MailboxDelete { .. } => activity::DIRECTORY,
+        }
+    }
+
+    /// The input as stored in a request's payload.
+    fn input(&self) -> serde_json::Value {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(mut m)) => {
+                m.remove("input").unwrap_or_else(|| serde_json::json!({}))
+            }
+            _ => serde_json::json!({}),
+        }
+    }
+
+    /// The operation a stored request carries.
+    fn stored(request: &Request) -> Result<Option<Operation>> {
+        let Some(name) = &request.operation else {
+            return Ok(None);
+        };
+        serde_json::from_value(serde_json::json!({
+            "operation": name,
+            "input": request.payload,
+        }))
+        .map(Some)
+        .map_err(|e| {
+            Error::internal(format!(
+                "request {} holds an operation `{name}` that does not parse: {e}",
+                request.id
+            ))
+        })
+    }
+
+    /// Checks the input values that do not depend on the tenant's data, naming every field
+    /// that breaks a rule, so that a request or proposal is never filed with a bad input.
+    fn check(&self) -> Result<()> {
+        let mut p = Problems::default();
+        match self {
+            Operation::TenantUpdate(input) => {
+                if let Some(n) = &input.name {
+                    p.name("name", n);
+                }
+                if input.name.is_none() && input.status.is_none() {
+                    p.add("name", "at least one of `name` and `status` must be given");
+                }
+            }
+            Operation::DomainCreate(input) => {
+                if let Err(rule) = DomainName::parse(&input.name) {
+                    p.add("name", rule);
+                }
+            }
+            Operation::MailboxCreate(input) => {
+                if let Err(rule) = LocalPart::parse(&input.local_part) {
+                    p.add("local_part", rule);
+                }
+                p.name("display_name", &input.display_name);
+                p.quota(
+                    "quota_bytes",
+                    input.quota_bytes.unwrap_or(DEFAULT_QUOTA_BYTES),
+                );
+            }
+            Operation::MailboxUpdate { changes, .. } => {
+                if let Some(n) = &changes.display_name {
+                    p.name("display_name", n);
+                }
+                if let Some(q) = changes.quota_bytes {
+                    p.quota("quota_bytes", q);
+                }
+                if changes.display_name.is_none()
+                    && changes.quota_bytes.is_none()
+                    && changes.status.is_none()
+                {
+                    p.add(
+                        "display_name",
+                        "at least one of `display_name`, `quota_bytes` and `status` must be given",
+                    );
+                }
+            }
+            Operation::TenantDelete {}
+            | Operation::DomainDelete { .. }
+            | Operation::MailboxDelete { .. } => {}
+        }
+        p.finish()
+    }
+}
+
+/// What an operation produced.
+#[derive(Debug, Clone)]
+pub enum Applied {
+    /// The tenant as changed.
+    Tenant(Tenant),
+    /// The domain created.
+    Domain(Domain),
+    /// The mailbox created or changed.
+    Mailbox(Mailbox),
+    /// The object was deleted.
+    Deleted,
+}
+
+/// What a call that changes a tenant led to.
+#[derive(Debug, Clone)]
+pub enum Outcome<T> {
+    /// The caller's party holds R and A: the change was made now.
+    Done(T),
+    /// The caller's party is accountable, the activity is marked `automated`, and provider
+    /// automation fulfilled the request at once: the change was made, and the request
+    /// (state `fulfilled`) records who asked and who carried it out.
+    Automated {
+        /// What the operation produced.
+        value: T,
+        /// The fulfilled request.
+        request: Box<Request>,
+    },
+    /// The change waits for another party: a request to the responsible party (A without R)
+    /// or a proposal to the accountable party (R without A).
+    Filed(Box<Request>),
+}
+
+impl<T> Outcome<T> {
+    /// The value when the change was made (now or by automation), `None` when it was filed.
+    pub fn done(self) -> Option<T> {
+        match self {
+            Outcome::Done(v) | Outcome::Automated { value: v, .. } => Some(v),
+            Outcome::Filed(_) => None,
+        }
+    }
+
+    /// The request or proposal behind the outcome, if any.
+    pub fn request(&self) -> Option<&Request> {
+        match self {
+            Outcome::Done(_) => None,
+            Outcome::Automated { request, .. } | Outcome::Filed(request) => Some(request),
+        }
+    }
+
+    fn try_map<U>(self, f: impl FnOnce(T) -> Result<U>) -> Result<Outcome<U>> {
+        Ok(match self {
+            Outcome::Done(v) => Outcome::Done(f(v)?),
+            Outcome::Automated { value, request } => Outcome::Automated {
+                value: f(value)?,
+                request,
+            },
+            Outcome::Filed(r) => Outcome::Filed(r),
+        })
+    }
+}
+
+macro_rules! applied_into {
+    ($($variant:ident => $ty:ty),*) => {$(
+        impl TryFrom<Applied> for $ty {
+            type Error = Error;
+            fn try_from(a: Applied) -> Result<$ty> {
+                match a {
+                    Applied::$variant(v) => Ok(v),
+                    other => Err(Error::internal(format!(
+                        "expected a {} from the operation, got {other:?}",
+                        stringify!($variant)
+                    ))),
+                }
+            }
+        }
+    )*};
+}
+applied_into!(Tenant => Tenant, Domain => Domain, Mailbox => Mailbox);
+
+impl TryFrom<Applied> for () {
+    type Error = Error;
+    fn try_from(a: Applied) -> Result<()> {
+        match a {
+            Applied::Deleted => Ok(()),
+            other => Err(Error::internal(format!(
+                "expected a deletion from the operation, got {other:?}"
+            ))),
+        }
+    }
+}
+
+/// The change an operation made, for its audit row.
+pub(super) struct Made {
+    applied: Applied,
+    target_kind: &'static str,
+    target_id: String,
+    outcome: &'static str,
+}
+
+impl Made {
+    fn result(&self) -> serde_json::Value {
+        serde_json::json!({ "kind": self.target_kind, "id": self.target_id, "outcome": self.outcome })
+    }
+}
+
+/// The principal provider automation acts as: audited like any provider principal.
+pub const AUTOMATION_SUBJECT: &str = "mailplane-automation";
+/// The role provider automation holds in every shipped profile.
+pub const AUTOMATION_ROLE: &str = "provider-automation";
+
+impl ControlPlane {
+    /// Runs an operation on a tenant as the actor, or files it, as the matrix says.
+    pub async fn run<T: TryFrom<Applied, Error = Error>>(
+        &self,
+        actor: &Actor,
+        tenant: mailplane_types::TenantId,
+        op: Operation,
+        note: Option<String>,
+    ) -> Result<Outcome<T>> {
+        let tx = self.store.begin().await?;
+        let found = tx.tenant_get(actor.scope(), tenant).await?;
+        let (tenant_row, profile) = self.visible(actor, found, tenant)?;
+        let decision = profile.decide(actor.party(), actor.roles(), op.activity());
+        let outcome = match decision.verdict {
+            Verdict::Execute => {
+                let made = self.apply(&tx, &tenant_row, &op).await?;
+                let change = Self::record(
+                    actor,
+                    &decision,
+                    Some(tenant),
+                    made.target_kind,
+                    &made.target_id,
+                    made.outcome,
+                );
+                Self::audit_and_commit(tx, change).await?;
+                Outcome::Done(made.applied)
+            }
+            Verdict::Request | Verdict::Propose => {
+                op.check()?;
+                let note = check_note(note)?;
+                let kind = if decision.verdict == Verdict::Request {
+                    RequestKind::Request
+                } else {
+                    RequestKind::Proposal
+                };
+                let request = self
+                    .file(
+                        &tx,
+                        actor,
+                        &tenant_row,
+                        profile,
+                        &decision,
+                        kind,
+                        Some(&op),
+                        op.input(),
+                        note,
+                    )
+                    .await?;
+                if kind == RequestKind::Request && profile.automated.contains(op.activity()) {
+                    let automation = Actor::provider(AUTOMATION_SUBJECT, &[AUTOMATION_ROLE]);
+                    let (made, request) = self
+                        .fulfil_with(&tx, &automation, profile, &tenant_row, request, &op, None)
+                        .await?;
+                    tx.commit().await?;
+                    Outcome::Automated {
+                        value: made.applied,
+                        request: Box::new(request),
+                    }
+                } else {
+                    tx.commit().await?;
+                    Outcome::Filed(Box::new(request))
+                }
+            }
+            Verdict::Observe | Verdict::Refuse => {
+                return Err(Error::Forbidden(Box::new(decision.refusal())));
+            }
+        };
+        outcome.try_map(T::try_from)
+    }
+
+    /// Files a request or proposal in `tx`, with its audit row and event.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn file(
+        &self,
+        tx: &WriteTx,
+        actor: &Actor,
+        tenant: &Tenant,
+        profile: &Profile,
+        decision: &Decision,
+        kind: RequestKind,
+        op: Option<&Operation>,
+        payload: serde_json::Value,
+        note: String,
+    ) -> Result<Request> {
+        let responsible = decision.responsible();
+        let addressed_to = match kind {
+            RequestKind::Request => responsible.clone(),
+            RequestKind::Proposal => decision.accountable().into_iter().collect(),
+        };
+        let expires_at = self.clock.now() + profile.request_deadline;
+        let request = tx
+            .request_insert(NewRequest {
+                tenant_id: tenant.id,
+                activity: decision.activity.to_string(),
+                profile: tenant.profile.clone(),
+                profile_version: tenant.profile_version,
+                payload,
+                note,
+                requester: (
+                    actor.subject().to_string(),
+                    actor.party(),
+                    actor.org().to_string(),
+                ),
+                requester_roles: actor.roles().to_vec(),
+                responsible,
+                kind,
+                addressed_to: addressed_to.clone(),
+                operation: op.map(|o| o.name().to_string()),
+                expires_at: Some(expires_at),
+            })
+            .await?;
+        let outcome = match kind {
+            RequestKind::Request => "requested",
+            RequestKind::Proposal => "proposed",
+        };
+        let mut change = Self::record(
+            actor,
+            decision,
+            Some(tenant.id),
+            "request",
+            request.id,
+            outcome,
+        );
+        change.record.request_id = Some(request.id);
+        // The parties whose answer it waits for are owed news of it, whatever their I.
+        for p in addressed_to {
+            if !change.audience.contains(&p) {
+                change.audience.push(p);
+            }
+        }
+        let entry = tx.audit_append(change.record).await?;
+        tx.event_append(&entry, &change.audience).await?;
+        Ok(request)
+    }
+
+    /// Fulfils a pending request in `tx` by running its operation as `fulfiller`: the
+    /// change's audit row names the fulfiller and the request, and a second row records the
+    /// request's transition. Returns the change and the request as it now stands.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn fulfil_with(
+        &self,
+        tx: &WriteTx,
+        fulfiller: &Actor,
+        profile: &Profile,
+        tenant: &Tenant,
+        request: Request,
+        op: &Operation,
+        reason: Option<String>,
+    ) -> Result<(Made, Request)> {
+        let decision = profile.decide(fulfiller.party(), fulfiller.roles(), op.activity());
+        if !decision.exercisable.has(mailplane_types::Duty::R) {
+            return Err(Error::Forbidden(Box::new(decision.refusal())));
+        }
+        let made = self.apply(tx, tenant, op).await?;
+        let mut change = Self::record(
+            fulfiller,
+            &decision,
+            Some(tenant.id),
+            made.target_kind,
+            &made.target_id,
+            made.outcome,
+        );
+        change.record.request_id = Some(request.id);
+        add(&mut change.audience, request.requester_party);
+        let entry = tx.audit_append(change.record).await?;
+        tx.event_append(&entry, &change.audience).await?;
+        let result = made.result();
+        let request = self
+            .transition_in(
+                tx,
+                fulfiller,
+                &decision,
+                request,
+                RequestState::Fulfilled,
+                reason,
+                Some(result),
+            )
+            .await?;
+        Ok((made, request))
+    }
+
+    /// Approves a pending proposal in `tx`: its operation runs as the proposer, with the
+    /// roles it proposed with; the change's audit row names the proposer and the proposal,
+    /// and the transition's row names the approver.
+    pub(super) async fn approve_with(
+        &self,
+        tx: &WriteTx,
+        approver: &Actor,
+        approver_decision: &Decision,
+        profile: &Profile,
+        tenant: &Tenant,
+        request: Request,
+        op: &Operation,
+        reason: Option<String>,
+    ) -> Result<Request> {
+        let org = request
+            .requester_org
+            .parse()
+            .map_err(|e| Error::internal(format!("proposal {}: {e}", request.id)))?;
+        let roles: Vec<&str> = request.requester_roles.iter().map(String::as_str).collect();
+        let proposer = Actor::new(request.requester.clone(), org, &roles);
+        let decision = profile.decide(proposer.party(), proposer.roles(), op.activity());
+        if !decision.exercisable.has(mailplane_types::Duty::R) {
+            return Err(Error::conflict(
+                None,
+                format!(
+                    "the proposer's roles no longer exercise R on `{}`: the proposal cannot run",
+                    op.activity()
+                ),
+            ));
+        }
+        let made = self.apply(tx, tenant, op).await?;
+        let mut change = Self::record(
+            &proposer,
+            &decision,
+            Some(tenant.id),
+            made.target_kind,
+            &made.target_id,
+            made.outcome,
+        );
+        change.record.request_id = Some(request.id);
+        let entry = tx.audit_append(change.record).await?;
+        tx.event_append(&entry, &change.audience).await?;
+        let result = made.result();
+        self.transition_in(
+            tx,
+            approver,
+            approver_decision,
+            request,
+            RequestState::Approved,
+            reason,
+            Some(result),
+        )
+        .await
+    }
+
+    /// The replayable operation of a request, if it carries one.
+    pub(super) fn operation_of(request: &Request) -> Result<Option<Operation>> {
+        Operation::stored(request)
+    }
+
+    /// Makes the change an operation describes. No authorization here: every caller has
+    /// decided first. Checks that depend on the tenant's data (the domain exists, the name
+    /// is free) happen here, so a replayed operation meets the tenant as it is now.
+    async fn apply(&self, tx: &WriteTx, tenant: &Tenant, op: &Operation) -> Result<Made> {
+        if !matches!(op, Operation::MailboxCreate(_)) {
+            op.check()?;
+        }
+        let tid = tenant.id;
+        let made = |applied, target_kind, target_id: String, outcome| Made {
+            applied,
+            target_kind,
+            target_id,
+            outcome,
+        };
+        Ok(match op {
+            Operation::TenantUpdate(input) => {
+                let name = input.name.as_deref().map(str::trim);
+                let t = tx.tenant_update(tid, name, input.status).await?;
+                made(Applied::Tenant(t), "tenant", tid.to_string(), "updated")
+            }
+            Operation::TenantDelete {} => {
+                tx.tenant_delete(tid).await?;
+                made(Applied::Deleted, "tenant", tid.to_string(), "deleted")
+            }
+            Operation::DomainCreate(input) => {
+                let name = DomainName::parse(&input.name)
+                    .map_err(|rule| Error::invalid("name", rule))?;
+                let d = tx.domain_insert(tid, &name).await?;
+                let id = d.id.to_string();
+                made(Applied::Domain(d), "domain", id, "created")
+            }
+            Operation::DomainDelete { domain_id } => {
+                tx.domain_get(tid, *domain_id)
+                    .await?
+                    .ok_or_else(|| Error::not_found("domain", domain_id))?;
+                tx.domain_delete(tid, *domain_id).await?;
+                made(Applied::Deleted, "domain", domain_id.to_string(), "deleted")
+            }
+            Operation::MailboxCreate(input) => {
+                // Every field problem at once, the domain's existence included.
+                let mut p = Problems::default();
+                let local_part = LocalPart::parse(&input.local_part)
+                    .map_err(|rule| p.add("local_part", rule))
+                    .ok();
+                let display_name = p.name("display_name", &input.display_name);
+                let quota_bytes = p.quota(
+                    "quota_bytes",
+                    input.quota_bytes.unwrap_or(DEFAULT_QUOTA_BYTES),
+                );
+                let domain = tx.domain_get(tid, input.domain_id).await?;
+                if domain.is_none() {
+                    p.add("domain_id", "must be a domain of this tenant");
+                }
+                p.finish()?;
+                let (Some(local_part), Some(domain)) = (local_part, domain) else {
+                    unreachable!("problems were reported above")
+                };
+                let m = tx
+                    .mailbox_insert(NewMailbox {
+                        tenant_id: tid,
+                        domain,
+                        local_part,
+                        display_name,
+                        quota_bytes,
+                    })
+                    .await?;
+                let id = m.id.to_string();
+                made(Applied::Mailbox(m), "mailbox", id, "created")
+            }
+            Operation::MailboxUpdate {
+                mailbox_id,
+                changes,
+            } => {
+                tx.mailbox_get(tid, *mailbox_id)
+                    .await?
+                    .ok_or_else(|| Error::not_found("mailbox", mailbox_id))?;
+                let m = tx
+                    .mailbox_update(
+                        *mailbox_id,
+                        MailboxChanges {
+                            display_name: changes.display_name.as_deref().map(|n| n.trim().to_string()),
+                            quota_bytes: changes.quota_bytes,
+                            status: changes.status,
+                        },
+                    )
+                    .await?;
+                made(Applied::Mailbox(m), "mailbox", mailbox_id.to_string(), "updated")
+            }
+            Operation::MailboxDelete { mailbox_id } => {
+                tx.mailbox_get(tid, *mailbox_id)
+                    .await?
+                    .ok_or_else(|| Error::not_found("mailbox", mailbox_id))?;
+                tx.mailbox_delete(tid, *mailbox_id).await?;
+                made(Applied::Deleted, "mailbox", mailbox_id.to_string(), "deleted")
+            }
+        })
+    }
+}
+
+/// A requester's note: at most 2000 characters, no NUL.
+pub(super) fn check_note(note: Option<String>) -> Result<String> {
+    let note = note.unwrap_or_default();
+    let mut problems = Problems::default();
+    if note.chars().count() > 2000 {
+        problems.add("note", "must be at most 2000 characters");
+    } else if note.contains('\0') {
+        problems.add("note", "must not contain NUL characters");
+    }
+    problems.finish()?;
+    Ok(note)
+}
+
+/// Adds a party to an audience once.
+pub(super) fn add(audience: &mut Vec<Party>, party: Party) {
+    if !audience.contains(&party) {
+        audience.push(party);
+    }
+}
