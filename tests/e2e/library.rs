@@ -53,8 +53,15 @@ async fn the_library_authorizes_every_call(h: Harness) {
         }
         other => panic!("expected a proposal, got {other:?}"),
     }
-    let domains = cp.domain_list(&customer, tenant.id, None, None).await.unwrap();
-    assert_eq!(domains.items.len(), 1, "a proposal creates nothing until approved");
+    let domains = cp
+        .domain_list(&customer, tenant.id, None, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        domains.items.len(),
+        1,
+        "a proposal creates nothing until approved"
+    );
     // A reader exercises only I: refused, and the refusal explains the letters.
     let reader = Actor::customer("rita", tenant.id, &["tenant-reader"]);
     match cp

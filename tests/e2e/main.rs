@@ -11,5 +11,6 @@ mod golden;
 mod http_errors;
 mod library;
 mod profiles;
+mod proposals;
 mod requests;
 mod tenants;

@@ -160,7 +160,10 @@ async fn only_the_letters_that_fit_may_file_decline_or_cancel(h: Harness) {
     // The customer cannot cancel what it did not file; the provider withdraws it.
     let proposal = r.body["id"].as_str().unwrap().to_string();
     let cancel = format!("/v1/requests/{proposal}/cancel");
-    assert_eq!(h.customer_admin(t).post(&cancel, json!({})).await.status, 403);
+    assert_eq!(
+        h.customer_admin(t).post(&cancel, json!({})).await.status,
+        403
+    );
     let r = h.provider_admin().post(&cancel, json!({})).await;
     assert_eq!(r.body["state"], "cancelled");
     // A party that may act itself needs no request; unknown activities are named.

@@ -17,6 +17,7 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 use mailplane::auth::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, Keyring, TokenIssuer};
+use mailplane::clock::ManualClock;
 use mailplane::types::{PartnerId, TenantId};
 use mailplane::{Actor, ControlPlane, ControlPlaneConfig, DatabaseLocation, PolicySet};
 use mailplane_http::AppState;
@@ -46,6 +47,8 @@ pub struct Harness {
     pub issuer: TokenIssuer,
     /// The backend in use.
     pub backend: Backend,
+    /// The control plane's clock: it stands still until a test moves it past a deadline.
+    pub clock: Arc<ManualClock>,
     dir: Option<PathBuf>,
 }
 
@@ -95,13 +98,15 @@ impl Harness {
     }
 
     async fn open(location: DatabaseLocation, backend: Backend, dir: Option<PathBuf>) -> Harness {
+        let clock = Arc::new(ManualClock::starting_now());
         let control_plane = ControlPlane::open(
             &location,
             PolicySet::builtin(),
             ControlPlaneConfig::default(),
         )
         .await
-        .expect("control plane");
+        .expect("control plane")
+        .with_clock(clock.clone());
         // A second handle on the same database, for tests that tamper with rows.
         let store = DataStore::open(&location).await.expect("store");
         let mut keyring = Keyring::new(DEFAULT_ISSUER, DEFAULT_AUDIENCE);
@@ -116,6 +121,7 @@ impl Harness {
             app,
             issuer: TokenIssuer::hs256("hs256", TEST_SECRET).expect("hs256 issuer"),
             backend,
+            clock,
             dir,
         }
     }
@@ -196,6 +202,8 @@ pub struct Reply {
     pub content_type: String,
     /// The body as JSON (`Null` when empty or not JSON).
     pub body: Value,
+    /// The response headers.
+    pub headers: axum::http::HeaderMap,
 }
 
 impl Reply {
@@ -244,12 +252,14 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string();
+        let headers = resp.headers().clone();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Reply {
             status,
             content_type,
             body,
+            headers,
         }
     }
 

@@ -40,7 +40,11 @@ where
             .ok_or_else(|| {
                 Error::Unauthenticated("the Authorization header must be `Bearer <token>`".into())
             })?;
-        Ok(Authenticated(state.keyring.verify(token.trim())?))
+        let actor = state
+            .control_plane
+            .authenticate(&state.keyring, token.trim())
+            .await?;
+        Ok(Authenticated(actor))
     }
 }
 

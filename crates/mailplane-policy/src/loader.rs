@@ -264,7 +264,8 @@ impl Profile {
             lint.push("profile.conf", 0, "`title` is missing");
         }
         let description = header.get("description").cloned().unwrap_or_default();
-        let mut deadline = |key: &str, default: Duration| match header.get(key) {
+        let mut deadline = |key: &str, default: Duration| {
+            match header.get(key) {
             None => default,
             Some(v) => parse_duration(v).unwrap_or_else(|| {
                 lint.push(
@@ -276,6 +277,7 @@ impl Profile {
                 );
                 default
             }),
+        }
         };
         let request_deadline = deadline("request_deadline", DEFAULT_REQUEST_DEADLINE);
         let consultation_deadline =

@@ -27,13 +27,18 @@ use sea_orm_migration::MigratorTrait;
 use uuid::Uuid;
 
 use mailplane_types::resources::{
-    AuditEntry, Domain, Event, Mailbox, Partner, Request, RequestState, Tenant,
+    AuditEntry, Credential, Domain, Event, Mailbox, Partner, Request, RequestState, Tenant,
 };
 use mailplane_types::{DomainId, Error, MailboxId, PartnerId, Party, Result, TenantId};
 
 pub use audit::AuditReport;
-use entity::{audit_head, audit_log, domain, event, mailbox, partner, request, tenant};
-pub use write::{now, AuditRecord, MailboxChanges, NewMailbox, NewRequest, RequestDecision, WriteTx};
+use entity::{
+    api_credential, audit_head, audit_log, domain, event, mailbox, partner, request, tenant,
+};
+pub use write::{
+    AuditRecord, MailboxChanges, NewCredential, NewMailbox, NewRequest, RequestDecision, WriteTx,
+    now,
+};
 
 /// Which tenants a caller may see: all (provider), its partner's customers, or its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,6 +275,37 @@ impl DataStore {
         let q = domain::Entity::find().filter(domain::Column::TenantId.eq(tenant.uuid()));
         let rows = self.keyset(q, domain::Column::Id, page).await?;
         paginate(rows, page.limit, |r| r.id, rows::domain)
+    }
+
+    /// A credential by id, whatever its tenant: for verifying a token that names it.
+    pub async fn credential_by_id(&self, id: Uuid) -> Result<Option<Credential>> {
+        Ok(api_credential::Entity::find_by_id(id)
+            .one(&self.reader)
+            .await
+            .map_err(db_error)?
+            .map(rows::credential))
+    }
+
+    /// A credential of a tenant.
+    pub async fn credential_get(&self, tenant: TenantId, id: Uuid) -> Result<Option<Credential>> {
+        Ok(api_credential::Entity::find_by_id(id)
+            .filter(api_credential::Column::TenantId.eq(tenant.uuid()))
+            .one(&self.reader)
+            .await
+            .map_err(db_error)?
+            .map(rows::credential))
+    }
+
+    /// Credentials of a tenant, in id order.
+    pub async fn credential_list(
+        &self,
+        tenant: TenantId,
+        page: PageRequest,
+    ) -> Result<Page<Credential>> {
+        let q = api_credential::Entity::find()
+            .filter(api_credential::Column::TenantId.eq(tenant.uuid()));
+        let rows = self.keyset(q, api_credential::Column::Id, page).await?;
+        paginate(rows, page.limit, |r| r.id, |r| Ok(rows::credential(r)))
     }
 
     /// A mailbox of a tenant.

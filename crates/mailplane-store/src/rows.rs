@@ -4,13 +4,12 @@
 //! internal error, never a panic.
 
 use mailplane_types::resources::{
-    AuditEntry, Domain, Event, Mailbox, MailboxStatus, Partner, Request, RequestKind, RequestState,
-    Tenant,
-    TenantStatus,
+    AuditEntry, Credential, Domain, Event, Mailbox, MailboxStatus, Partner, Request, RequestKind,
+    RequestState, Tenant, TenantStatus,
 };
 use mailplane_types::{DomainName, EmailAddress, Error, Party, Result};
 
-use crate::entity::{audit_log, domain, event, mailbox, partner, request, tenant};
+use crate::entity::{api_credential, audit_log, domain, event, mailbox, partner, request, tenant};
 
 pub(crate) fn partner(r: partner::Model) -> Partner {
     Partner {
@@ -157,4 +156,23 @@ fn parties(s: &str) -> Option<Vec<Party>> {
         .filter(|p| !p.is_empty())
         .map(|p| p.parse::<Party>().ok())
         .collect()
+}
+
+pub(crate) fn credential(r: api_credential::Model) -> Credential {
+    Credential {
+        id: r.id,
+        tenant_id: r.tenant_id.into(),
+        name: r.name,
+        roles: r
+            .roles
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        public_key: r.public_key,
+        fingerprint: r.fingerprint,
+        created_at: r.created_at,
+        expires_at: r.expires_at,
+        revoked_at: r.revoked_at,
+    }
 }

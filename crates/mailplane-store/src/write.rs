@@ -13,15 +13,17 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use mailplane_types::resources::{
-    AuditEntry, Domain, Mailbox, MailboxStatus, Partner, Request, RequestKind, RequestState,
-    Tenant, TenantStatus,
+    AuditEntry, Credential, Domain, Mailbox, MailboxStatus, Partner, Request, RequestKind,
+    RequestState, Tenant, TenantStatus,
 };
 use mailplane_types::{
     AuditId, DomainId, DomainName, EmailAddress, Error, Letters, LocalPart, MailboxId, PartnerId,
     Party, Result, TenantId,
 };
 
-use crate::entity::{audit_head, audit_log, domain, event, mailbox, partner, request, tenant};
+use crate::entity::{
+    api_credential, audit_head, audit_log, domain, event, mailbox, partner, request, tenant,
+};
 use crate::{Scope, audit, db_error, rows};
 
 /// The current time, truncated to microseconds so that it survives every backend unchanged.
@@ -102,6 +104,23 @@ pub struct NewRequest {
     pub operation: Option<String>,
     /// When it expires while pending.
     pub expires_at: Option<OffsetDateTime>,
+}
+
+/// The fields of a new API credential (already checked).
+#[derive(Debug, Clone)]
+pub struct NewCredential {
+    /// The tenant it acts for.
+    pub tenant_id: TenantId,
+    /// Its name.
+    pub name: String,
+    /// The roles tokens signed with it may exercise.
+    pub roles: Vec<String>,
+    /// The public key, SPKI PEM.
+    pub public_key: String,
+    /// SHA-256 of the key's DER form, hex.
+    pub fingerprint: String,
+    /// When it stops being accepted.
+    pub expires_at: OffsetDateTime,
 }
 
 /// How a pending request leaves `pending`.
@@ -501,6 +520,49 @@ impl WriteTx {
         Ok(res.rows_affected == 1)
     }
 
+    /// Registers an API credential.
+    pub async fn credential_insert(&self, c: NewCredential) -> Result<Credential> {
+        let row = api_credential::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            tenant_id: Set(c.tenant_id.uuid()),
+            name: Set(c.name),
+            roles: Set(c.roles.join(",")),
+            public_key: Set(c.public_key),
+            fingerprint: Set(c.fingerprint),
+            created_at: Set(now()),
+            expires_at: Set(c.expires_at),
+            revoked_at: Set(None),
+        }
+        .insert(&self.tx)
+        .await
+        .map_err(db_error)?;
+        Ok(rows::credential(row))
+    }
+
+    /// Revokes a credential of a tenant that is not revoked yet; `None` when there is no
+    /// such credential, and the credential unchanged when it was revoked before.
+    pub async fn credential_revoke(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        at: OffsetDateTime,
+    ) -> Result<Option<Credential>> {
+        api_credential::Entity::update_many()
+            .col_expr(api_credential::Column::RevokedAt, Expr::value(at))
+            .filter(api_credential::Column::Id.eq(id))
+            .filter(api_credential::Column::TenantId.eq(tenant.uuid()))
+            .filter(api_credential::Column::RevokedAt.is_null())
+            .exec(&self.tx)
+            .await
+            .map_err(db_error)?;
+        Ok(api_credential::Entity::find_by_id(id)
+            .filter(api_credential::Column::TenantId.eq(tenant.uuid()))
+            .one(&self.tx)
+            .await
+            .map_err(db_error)?
+            .map(rows::credential))
+    }
+
     /// Pending requests whose deadline has passed at `now`, oldest first, at most `limit`.
     pub async fn requests_due(&self, now: OffsetDateTime, limit: u64) -> Result<Vec<Request>> {
         request::Entity::find()
@@ -549,7 +611,10 @@ impl WriteTx {
 
 /// Parties as stored: comma-separated.
 fn parties(list: &[Party]) -> String {
-    list.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(",")
+    list.iter()
+        .map(|p| p.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// An update that found no row (another transaction deleted it first) is not found.

@@ -137,26 +137,53 @@ impl Keyring {
         self.keys.is_empty()
     }
 
-    /// Verifies a token and returns the actor it names.
-    pub fn verify(&self, token: &str) -> Result<Actor> {
+    /// The `kid` a token names, before any verification.
+    pub fn kid_of(token: &str) -> Result<String> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| {
             Error::Unauthenticated("the bearer token is not a well-formed JWT".into())
         })?;
-        let kid = header
+        header
             .kid
-            .ok_or_else(|| Error::Unauthenticated("the token has no `kid` header".into()))?;
+            .ok_or_else(|| Error::Unauthenticated("the token has no `kid` header".into()))
+    }
+
+    /// Verifies a token and returns the actor it names.
+    pub fn verify(&self, token: &str) -> Result<Actor> {
+        let kid = Self::kid_of(token)?;
         let (key, alg) = self
             .keys
             .get(&kid)
             .ok_or_else(|| Error::Unauthenticated(format!("the key `{kid}` is not trusted")))?;
-        if header.alg != *alg {
+        self.claims(token, &kid, key, *alg, &self.issuer)?.actor()
+    }
+
+    /// Verifies a token signed by a customer-managed credential's Ed25519 key: the token's
+    /// issuer must be the credential itself (`credential:<id>`, also its `kid`).
+    pub fn verify_credential(&self, token: &str, kid: &str, public_pem: &str) -> Result<Claims> {
+        let key = DecodingKey::from_ed_pem(public_pem.as_bytes())
+            .map_err(|_| Error::internal(format!("credential `{kid}` holds no Ed25519 key")))?;
+        self.claims(token, kid, &key, Algorithm::EdDSA, kid)
+    }
+
+    fn claims(
+        &self,
+        token: &str,
+        kid: &str,
+        key: &DecodingKey,
+        alg: Algorithm,
+        issuer: &str,
+    ) -> Result<Claims> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| {
+            Error::Unauthenticated("the bearer token is not a well-formed JWT".into())
+        })?;
+        if header.alg != alg {
             return Err(Error::Unauthenticated(format!(
                 "key `{kid}` verifies {alg:?} only; the token says {:?}",
                 header.alg
             )));
         }
-        let mut v = Validation::new(*alg);
-        v.set_issuer(&[&self.issuer]);
+        let mut v = Validation::new(alg);
+        v.set_issuer(&[issuer]);
         v.set_audience(&[&self.audience]);
         v.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         v.validate_nbf = true;
@@ -174,7 +201,7 @@ impl Keyring {
             };
             Error::Unauthenticated(why.into())
         })?;
-        data.claims.actor()
+        Ok(data.claims)
     }
 }
 
@@ -200,6 +227,15 @@ impl TokenIssuer {
             issuer: DEFAULT_ISSUER.into(),
             audience: DEFAULT_AUDIENCE.into(),
         })
+    }
+
+    /// An issuer for a customer-managed credential: signs with the customer's Ed25519 private
+    /// key, naming the credential as `kid` and as issuer. What a customer's own tooling does.
+    pub fn credential(id: uuid::Uuid, private_pem: &[u8]) -> Result<TokenIssuer> {
+        let kid = format!("{CREDENTIAL_KID_PREFIX}{id}");
+        let mut issuer = TokenIssuer::ed25519(&kid, private_pem)?;
+        issuer.issuer = kid;
+        Ok(issuer)
     }
 
     /// An HS256 issuer from a shared secret (at least 32 bytes, as [`Keyring::add_hs256`]
@@ -254,6 +290,9 @@ pub struct SigningKey {
     /// Whether this call created it.
     pub created: bool,
 }
+
+/// How a token names a customer-managed credential as its `kid`: `credential:<id>`.
+pub const CREDENTIAL_KID_PREFIX: &str = "credential:";
 
 /// The key id of the deployment's own signing key.
 pub const LOCAL_KID: &str = "local-ed25519";

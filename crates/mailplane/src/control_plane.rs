@@ -10,18 +10,17 @@ use std::sync::Arc;
 
 use mailplane_policy::{Decision, PolicySet, Profile, Verdict};
 use mailplane_store::{
-    AuditRecord, DataStore, DatabaseLocation, Page, PageRequest, Scope,
-    WriteTx,
+    AuditRecord, DataStore, DatabaseLocation, Page, PageRequest, Scope, WriteTx,
 };
 use mailplane_types::resources::{AuditEntry, Domain, Event, Mailbox, Partner, Tenant};
 use mailplane_types::{
-    DomainId, Duty, Error, MailboxId, OrgId, PartnerId, Party, Result,
-    TenantId,
+    DomainId, Duty, Error, MailboxId, OrgId, PartnerId, Party, Result, TenantId,
 };
 use uuid::Uuid;
 
 use crate::Actor;
 
+mod credentials;
 mod operations;
 mod requests;
 pub use operations::{AUTOMATION_ROLE, AUTOMATION_SUBJECT, Applied, Operation, Outcome};
@@ -43,6 +42,8 @@ mod activity {
     pub const TENANT_DESTROY: &str = "configuration.destroy";
     /// Domains and mailboxes: directory administration.
     pub const DIRECTORY: &str = "directory.administer";
+    /// Customer-managed API credentials: access to the control plane.
+    pub const CONTROL_PLANE_ACCESS: &str = "access.control-plane";
     /// Reading the audit trail (platform activity).
     pub const AUDIT_REVIEW: &str = "audit.review";
 }
@@ -569,8 +570,13 @@ impl ControlPlane {
         tenant: TenantId,
         id: DomainId,
     ) -> Result<Outcome<()>> {
-        self.run(actor, tenant, Operation::DomainDelete { domain_id: id }, None)
-            .await
+        self.run(
+            actor,
+            tenant,
+            Operation::DomainDelete { domain_id: id },
+            None,
+        )
+        .await
     }
 
     // ----- mailboxes ------------------------------------------------------------------
@@ -637,8 +643,13 @@ impl ControlPlane {
         tenant: TenantId,
         id: MailboxId,
     ) -> Result<Outcome<()>> {
-        self.run(actor, tenant, Operation::MailboxDelete { mailbox_id: id }, None)
-            .await
+        self.run(
+            actor,
+            tenant,
+            Operation::MailboxDelete { mailbox_id: id },
+            None,
+        )
+        .await
     }
 
     // ----- audit ----------------------------------------------------------------------

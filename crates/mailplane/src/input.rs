@@ -196,3 +196,25 @@ pub struct RequestResolution {
     #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
     pub reason: Option<String>,
 }
+
+/// Registers a customer-managed API credential: the public half of an Ed25519 key pair the
+/// customer keeps. Tokens the customer signs with the private half act for the tenant with
+/// at most these roles.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CredentialCreate {
+    /// A name for people, 1 to 200 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
+    pub name: String,
+    /// The Ed25519 public key in SPKI PEM (`-----BEGIN PUBLIC KEY-----`).
+    pub public_key: String,
+    /// Customer roles of the tenant's profile that tokens may exercise, 1 to 16.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 16))]
+    pub roles: Vec<String>,
+    /// When the credential stops being accepted: at most 366 days ahead; 90 days when
+    /// absent.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub expires_at: Option<time::OffsetDateTime>,
+}

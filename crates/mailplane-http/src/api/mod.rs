@@ -1,6 +1,7 @@
 //! The API's handlers, one module per resource, and the router that collects them.
 
 mod audit;
+mod credentials;
 mod directory;
 mod events;
 mod health;
@@ -24,6 +25,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(events::routes())
         .merge(profiles::routes())
         .merge(requests::routes())
+        .merge(credentials::routes())
 }
 
 /// Declares a page type for a resource: the items and the cursor of the next page.

@@ -11,9 +11,9 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use mailplane::Outcome;
 use mailplane::input::{RequestCreate, RequestResolution};
 use mailplane::types::TenantId;
-use mailplane::Outcome;
 use mailplane::types::resources::{Request, RequestKind, RequestState};
 
 use crate::AppState;
@@ -58,9 +58,8 @@ impl From<Request> for RequestView {
         let base = format!("/v1/requests/{}", request.id);
         let pending = request.state == RequestState::Pending;
         let kind = request.kind;
-        let link = |k: RequestKind, verb: &str| {
-            (pending && kind == k).then(|| format!("{base}/{verb}"))
-        };
+        let link =
+            |k: RequestKind, verb: &str| (pending && kind == k).then(|| format!("{base}/{verb}"));
         RequestView {
             links: RequestLinks {
                 fulfil: link(RequestKind::Request, "fulfil"),
@@ -97,7 +96,10 @@ pub(crate) fn respond<T: Serialize>(outcome: Outcome<T>, done: StatusCode) -> Re
             let path = format!("/v1/requests/{}", request.id);
             let headers = response.headers_mut();
             for (name, value) in [
-                (header::HeaderName::from_static(REQUEST_HEADER), request.id.to_string()),
+                (
+                    header::HeaderName::from_static(REQUEST_HEADER),
+                    request.id.to_string(),
+                ),
                 (header::LINK, format!("<{path}>; rel=\"request\"")),
             ] {
                 if let Ok(v) = HeaderValue::from_str(&value) {

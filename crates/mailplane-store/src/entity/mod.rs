@@ -3,6 +3,7 @@
 //! Entities are private to the store; callers receive the resource types of
 //! `mailplane-types`.
 
+pub mod api_credential;
 pub mod audit_head;
 pub mod audit_log;
 pub mod domain;

@@ -1,5 +1,6 @@
 //! The workflow around requests: proposals beside requests, the operation a request carries,
-//! its deadline and result, and the request id on the audit rows and events it caused.
+//! its deadline and result, the request id on the audit rows and events it caused, and the
+//! customer-managed API credentials that the first automated activity registers.
 //!
 //! SQLite alters one column per statement, so each column is its own `ALTER TABLE`.
 
@@ -28,12 +29,7 @@ impl MigrationTrait for Migration {
         ];
         for col in request_columns {
             manager
-                .alter_table(
-                    Table::alter()
-                        .table("requests")
-                        .add_column(col)
-                        .to_owned(),
-                )
+                .alter_table(Table::alter().table("requests").add_column(col).to_owned())
                 .await?;
         }
         // Requests filed before proposals existed wait for their responsible parties.
@@ -52,6 +48,41 @@ impl MigrationTrait for Migration {
                 .await?;
         }
         manager
+            .create_table(
+                Table::create()
+                    .table("api_credentials")
+                    .col(pk_uuid("id"))
+                    .col(uuid("tenant_id"))
+                    .col(string("name"))
+                    .col(string("roles"))
+                    // The customer's Ed25519 public key (SPKI PEM); the private key never
+                    // reaches Mailplane.
+                    .col(text("public_key"))
+                    .col(string("fingerprint"))
+                    .col(timestamp_with_time_zone("created_at"))
+                    .col(timestamp_with_time_zone("expires_at"))
+                    .col(timestamp_with_time_zone_null("revoked_at"))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("fk_api_credentials_tenant")
+                            .from("api_credentials", "tenant_id")
+                            .to("tenants", "id")
+                            .on_delete(ForeignKeyAction::Restrict),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("ix_api_credentials_tenant")
+                    .table("api_credentials")
+                    .col("tenant_id")
+                    .col("id")
+                    .to_owned(),
+            )
+            .await?;
+        manager
             .create_index(
                 Index::create()
                     .name("ix_requests_expiry")
@@ -65,17 +96,34 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
-            .drop_index(Index::drop().name("ix_requests_expiry").table("requests").to_owned())
+            .drop_table(Table::drop().table("api_credentials").to_owned())
+            .await?;
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("ix_requests_expiry")
+                    .table("requests")
+                    .to_owned(),
+            )
             .await?;
         for table in ["audit_log", "events"] {
             manager
-                .alter_table(Table::alter().table(table).drop_column("request_id").to_owned())
+                .alter_table(
+                    Table::alter()
+                        .table(table)
+                        .drop_column("request_id")
+                        .to_owned(),
+                )
                 .await?;
         }
         for col in [
             "kind",
             "addressed_to",
-            "operation", "requester_roles", "expires_at", "result"] {
+            "operation",
+            "requester_roles",
+            "expires_at",
+            "result",
+        ] {
             manager
                 .alter_table(Table::alter().table("requests").drop_column(col).to_owned())
                 .await?;

@@ -11,14 +11,17 @@
 
 use mailplane_policy::{Decision, Profile, Verdict};
 use mailplane_store::{MailboxChanges, NewMailbox, NewRequest, WriteTx};
-use mailplane_types::resources::{Domain, Mailbox, Request, RequestKind, RequestState, Tenant};
+use mailplane_types::resources::{
+    Credential, Domain, Mailbox, Request, RequestKind, RequestState, Tenant,
+};
 use mailplane_types::{DomainId, DomainName, Error, LocalPart, MailboxId, Party, Result};
 use serde::{Deserialize, Serialize};
 
-use super::{ControlPlane, activity};
+use super::{ControlPlane, activity, credentials};
 use crate::Actor;
 use crate::input::{
-    DEFAULT_QUOTA_BYTES, DomainCreate, MailboxCreate, MailboxUpdate, Problems, TenantUpdate,
+    CredentialCreate, DEFAULT_QUOTA_BYTES, DomainCreate, MailboxCreate, MailboxUpdate, Problems,
+    TenantUpdate,
 };
 
 /// A change to a tenant, as data. The serialized form (`{"operation": "mailbox.create",
@@ -58,6 +61,15 @@ pub enum Operation {
         /// The mailbox.
         mailbox_id: MailboxId,
     },
+    /// Registers a customer-managed API credential (`access.control-plane`).
+    #[serde(rename = "credential.register")]
+    CredentialRegister(CredentialCreate),
+    /// Revokes an API credential (`access.control-plane`).
+    #[serde(rename = "credential.revoke")]
+    CredentialRevoke {
+        /// The credential.
+        credential_id: uuid::Uuid,
+    },
 }
 
 impl Operation {
@@ -71,6 +83,8 @@ impl Operation {
             Operation::MailboxCreate(_) => "mailbox.create",
             Operation::MailboxUpdate { .. } => "mailbox.update",
             Operation::MailboxDelete { .. } => "mailbox.delete",
+            Operation::CredentialRegister(_) => "credential.register",
+            Operation::CredentialRevoke { .. } => "credential.revoke",
         }
     }
 
@@ -84,6 +98,9 @@ impl Operation {
             | Operation::MailboxCreate(_)
             | Operation::MailboxUpdate { .. }
             | Operation::MailboxDelete { .. } => activity::DIRECTORY,
+            Operation::CredentialRegister(_) | Operation::CredentialRevoke { .. } => {
+                activity::CONTROL_PLANE_ACCESS
+            }
         }
     }
 
@@ -117,7 +134,7 @@ impl Operation {
 
     /// Checks the input values that do not depend on the tenant's data, naming every field
     /// that breaks a rule, so that a request or proposal is never filed with a bad input.
-    fn check(&self) -> Result<()> {
+    fn check(&self, now: time::OffsetDateTime) -> Result<()> {
         let mut p = Problems::default();
         match self {
             Operation::TenantUpdate(input) => {
@@ -160,9 +177,20 @@ impl Operation {
                     );
                 }
             }
+            Operation::CredentialRegister(input) => {
+                p.name("name", &input.name);
+                credentials::check_public_key(&mut p, &input.public_key);
+                if input.roles.is_empty() || input.roles.len() > 16 {
+                    p.add("roles", "must name 1 to 16 roles");
+                }
+                if let Some(at) = input.expires_at {
+                    credentials::check_expiry(&mut p, at, now);
+                }
+            }
             Operation::TenantDelete {}
             | Operation::DomainDelete { .. }
-            | Operation::MailboxDelete { .. } => {}
+            | Operation::MailboxDelete { .. }
+            | Operation::CredentialRevoke { .. } => {}
         }
         p.finish()
     }
@@ -177,6 +205,8 @@ pub enum Applied {
     Domain(Domain),
     /// The mailbox created or changed.
     Mailbox(Mailbox),
+    /// The credential registered or revoked.
+    Credential(Credential),
     /// The object was deleted.
     Deleted,
 }
@@ -245,7 +275,7 @@ macro_rules! applied_into {
         }
     )*};
 }
-applied_into!(Tenant => Tenant, Domain => Domain, Mailbox => Mailbox);
+applied_into!(Tenant => Tenant, Domain => Domain, Mailbox => Mailbox, Credential => Credential);
 
 impl TryFrom<Applied> for () {
     type Error = Error;
@@ -306,7 +336,7 @@ impl ControlPlane {
                 Outcome::Done(made.applied)
             }
             Verdict::Request | Verdict::Propose => {
-                op.check()?;
+                op.check(self.clock.now())?;
                 let note = check_note(note)?;
                 let kind = if decision.verdict == Verdict::Request {
                     RequestKind::Request
@@ -524,7 +554,7 @@ impl ControlPlane {
     /// is free) happen here, so a replayed operation meets the tenant as it is now.
     async fn apply(&self, tx: &WriteTx, tenant: &Tenant, op: &Operation) -> Result<Made> {
         if !matches!(op, Operation::MailboxCreate(_)) {
-            op.check()?;
+            op.check(self.clock.now())?;
         }
         let tid = tenant.id;
         let made = |applied, target_kind, target_id: String, outcome| Made {
@@ -544,8 +574,8 @@ impl ControlPlane {
                 made(Applied::Deleted, "tenant", tid.to_string(), "deleted")
             }
             Operation::DomainCreate(input) => {
-                let name = DomainName::parse(&input.name)
-                    .map_err(|rule| Error::invalid("name", rule))?;
+                let name =
+                    DomainName::parse(&input.name).map_err(|rule| Error::invalid("name", rule))?;
                 let d = tx.domain_insert(tid, &name).await?;
                 let id = d.id.to_string();
                 made(Applied::Domain(d), "domain", id, "created")
@@ -599,20 +629,58 @@ impl ControlPlane {
                     .mailbox_update(
                         *mailbox_id,
                         MailboxChanges {
-                            display_name: changes.display_name.as_deref().map(|n| n.trim().to_string()),
+                            display_name: changes
+                                .display_name
+                                .as_deref()
+                                .map(|n| n.trim().to_string()),
                             quota_bytes: changes.quota_bytes,
                             status: changes.status,
                         },
                     )
                     .await?;
-                made(Applied::Mailbox(m), "mailbox", mailbox_id.to_string(), "updated")
+                made(
+                    Applied::Mailbox(m),
+                    "mailbox",
+                    mailbox_id.to_string(),
+                    "updated",
+                )
             }
             Operation::MailboxDelete { mailbox_id } => {
                 tx.mailbox_get(tid, *mailbox_id)
                     .await?
                     .ok_or_else(|| Error::not_found("mailbox", mailbox_id))?;
                 tx.mailbox_delete(tid, *mailbox_id).await?;
-                made(Applied::Deleted, "mailbox", mailbox_id.to_string(), "deleted")
+                made(
+                    Applied::Deleted,
+                    "mailbox",
+                    mailbox_id.to_string(),
+                    "deleted",
+                )
+            }
+            Operation::CredentialRegister(input) => {
+                let profile = self.profile_of(tenant)?;
+                let c = tx
+                    .credential_insert(credentials::new_credential(
+                        profile,
+                        tid,
+                        input,
+                        self.clock.now(),
+                    )?)
+                    .await?;
+                let id = c.id.to_string();
+                made(Applied::Credential(c), "credential", id, "created")
+            }
+            Operation::CredentialRevoke { credential_id } => {
+                let c = tx
+                    .credential_revoke(tid, *credential_id, self.clock.now())
+                    .await?
+                    .ok_or_else(|| Error::not_found("credential", credential_id))?;
+                made(
+                    Applied::Credential(c),
+                    "credential",
+                    credential_id.to_string(),
+                    "revoked",
+                )
             }
         })
     }

@@ -272,8 +272,7 @@ impl ControlPlane {
             .ok_or_else(|| Error::not_found("request", id))?;
         let profile = self.request_profile(actor, &request)?;
         let decision = profile.decide(actor.party(), actor.roles(), &request.activity);
-        if !decision.exercisable.has(how.letter())
-            || !request.addressed_to.contains(&actor.party())
+        if !decision.exercisable.has(how.letter()) || !request.addressed_to.contains(&actor.party())
         {
             return Err(Error::Forbidden(Box::new(decision.refusal())));
         }
@@ -284,10 +283,7 @@ impl ControlPlane {
             };
             return Err(Error::conflict(
                 None,
-                format!(
-                    "this is a {}: {other} it instead",
-                    request.kind.as_str()
-                ),
+                format!("this is a {}: {other} it instead", request.kind.as_str()),
             ));
         }
         problems.finish()?;
@@ -306,24 +302,58 @@ impl ControlPlane {
                     .1
             }
             (Answer::Approve, Some(op)) => {
-                self.approve_with(&tx, actor, &decision, profile, &tenant, request, &op, reason)
-                    .await?
+                self.approve_with(
+                    &tx, actor, &decision, profile, &tenant, request, &op, reason,
+                )
+                .await?
             }
             (Answer::Fulfil, None) => {
-                self.transition_in(&tx, actor, &decision, request, RequestState::Fulfilled, reason, None)
-                    .await?
+                self.transition_in(
+                    &tx,
+                    actor,
+                    &decision,
+                    request,
+                    RequestState::Fulfilled,
+                    reason,
+                    None,
+                )
+                .await?
             }
             (Answer::Approve, None) => {
-                self.transition_in(&tx, actor, &decision, request, RequestState::Approved, reason, None)
-                    .await?
+                self.transition_in(
+                    &tx,
+                    actor,
+                    &decision,
+                    request,
+                    RequestState::Approved,
+                    reason,
+                    None,
+                )
+                .await?
             }
             (Answer::Decline, _) => {
-                self.transition_in(&tx, actor, &decision, request, RequestState::Declined, reason, None)
-                    .await?
+                self.transition_in(
+                    &tx,
+                    actor,
+                    &decision,
+                    request,
+                    RequestState::Declined,
+                    reason,
+                    None,
+                )
+                .await?
             }
             (Answer::Reject, _) => {
-                self.transition_in(&tx, actor, &decision, request, RequestState::Rejected, reason, None)
-                    .await?
+                self.transition_in(
+                    &tx,
+                    actor,
+                    &decision,
+                    request,
+                    RequestState::Rejected,
+                    reason,
+                    None,
+                )
+                .await?
             }
         };
         tx.commit().await?;
@@ -417,13 +447,17 @@ impl ControlPlane {
                 ))
             })?;
         let automation = Actor::provider(AUTOMATION_SUBJECT, &[AUTOMATION_ROLE]);
-        let decision = profile.decide(
-            automation.party(),
-            automation.roles(),
-            &request.activity,
-        );
+        let decision = profile.decide(automation.party(), automation.roles(), &request.activity);
         match self
-            .transition_in(tx, &automation, &decision, request, RequestState::Expired, None, None)
+            .transition_in(
+                tx,
+                &automation,
+                &decision,
+                request,
+                RequestState::Expired,
+                None,
+                None,
+            )
             .await
         {
             // Someone answered it between the read and the update: nothing to expire.

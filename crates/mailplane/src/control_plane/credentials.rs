@@ -1,0 +1,201 @@
+//! Customer-managed API credentials (`access.control-plane`).
+//!
+//! The customer is accountable for access to the control plane and the provider carries it
+//! out, so a customer's registration is a request that provider automation fulfils at once
+//! where the profile marks the activity `automated`. A credential is the public half of an
+//! Ed25519 key pair: the customer keeps the private half and signs its own tokens with it
+//! (`kid` and `iss` = `credential:<id>`). No secret passes through Mailplane, so a request
+//! fulfilled by a person later is as safe as one fulfilled by automation at once.
+
+use ed25519_dalek::pkcs8::{DecodePublicKey, EncodePublicKey};
+use mailplane_policy::Profile;
+use mailplane_store::{NewCredential, Page};
+use mailplane_types::resources::Credential;
+use mailplane_types::{Error, OrgId, Party, Result, TenantId};
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use super::{ControlPlane, activity, page_request};
+use crate::Actor;
+use crate::auth::{CREDENTIAL_KID_PREFIX, Keyring};
+use crate::input::{CredentialCreate, Problems};
+
+/// How long a credential lives when the request does not say.
+const DEFAULT_LIFETIME: Duration = Duration::days(90);
+/// The longest a credential may live.
+const MAX_LIFETIME: Duration = Duration::days(366);
+
+/// Checks that `pem` is an Ed25519 public key in SPKI PEM.
+pub(super) fn check_public_key(p: &mut Problems, pem: &str) {
+    if pem.len() > 4096 || ed25519_dalek::VerifyingKey::from_public_key_pem(pem.trim()).is_err() {
+        p.add(
+            "public_key",
+            "must be an Ed25519 public key in SPKI PEM (-----BEGIN PUBLIC KEY-----)",
+        );
+    }
+}
+
+/// Checks that an expiry lies in the future and at most [`MAX_LIFETIME`] ahead.
+pub(super) fn check_expiry(p: &mut Problems, at: OffsetDateTime, now: OffsetDateTime) {
+    if at <= now {
+        p.add("expires_at", "must lie in the future");
+    } else if at > now + MAX_LIFETIME {
+        p.add("expires_at", "must lie at most 366 days ahead");
+    }
+}
+
+/// The row of a new credential: every role must be a customer role of the tenant's
+/// profile, so a credential can never act above the party it belongs to.
+pub(super) fn new_credential(
+    profile: &Profile,
+    tenant: TenantId,
+    input: &CredentialCreate,
+    now: OffsetDateTime,
+) -> Result<NewCredential> {
+    let mut p = Problems::default();
+    let name = p.name("name", &input.name);
+    for role in &input.roles {
+        if profile
+            .roles
+            .get(role)
+            .is_none_or(|r| r.party != Party::Customer)
+        {
+            p.add(
+                "roles",
+                format!(
+                    "`{role}` is not a customer role of profile {}",
+                    profile.key()
+                ),
+            );
+        }
+    }
+    let key = ed25519_dalek::VerifyingKey::from_public_key_pem(input.public_key.trim()).ok();
+    if key.is_none() {
+        check_public_key(&mut p, &input.public_key);
+    }
+    let expires_at = input.expires_at.unwrap_or(now + DEFAULT_LIFETIME);
+    check_expiry(&mut p, expires_at, now);
+    p.finish()?;
+    let key = key.expect("checked above");
+    let der = key.to_public_key_der().map_err(Error::internal)?;
+    let public_key = key
+        .to_public_key_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+        .map_err(Error::internal)?;
+    let mut roles = input.roles.clone();
+    roles.sort();
+    roles.dedup();
+    Ok(NewCredential {
+        tenant_id: tenant,
+        name,
+        roles,
+        public_key,
+        fingerprint: hex::encode(Sha256::digest(der.as_bytes())),
+        expires_at,
+    })
+}
+
+impl ControlPlane {
+    /// A credential of a tenant.
+    pub async fn credential_get(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        id: Uuid,
+    ) -> Result<Credential> {
+        self.tenant_for_read(actor, tenant, activity::CONTROL_PLANE_ACCESS)
+            .await?;
+        self.store
+            .credential_get(tenant, id)
+            .await?
+            .ok_or_else(|| Error::not_found("credential", id))
+    }
+
+    /// Credentials of a tenant, revoked and expired ones included.
+    pub async fn credential_list(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        cursor: Option<&str>,
+        limit: Option<u64>,
+    ) -> Result<Page<Credential>> {
+        let page = page_request(cursor, limit)?;
+        self.tenant_for_read(actor, tenant, activity::CONTROL_PLANE_ACCESS)
+            .await?;
+        self.store.credential_list(tenant, page).await
+    }
+
+    /// Registers a credential: as the matrix routes `access.control-plane` (a request that
+    /// automation fulfils at once in the shipped profiles).
+    pub async fn credential_register(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        input: CredentialCreate,
+    ) -> Result<super::Outcome<Credential>> {
+        self.run(
+            actor,
+            tenant,
+            super::Operation::CredentialRegister(input),
+            None,
+        )
+        .await
+    }
+
+    /// Revokes a credential: tokens signed with it stop working at once.
+    pub async fn credential_revoke(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        id: Uuid,
+    ) -> Result<super::Outcome<Credential>> {
+        let op = super::Operation::CredentialRevoke { credential_id: id };
+        self.run(actor, tenant, op, None).await
+    }
+
+    /// Verifies a bearer token into an actor: with the deployment's keyring, or, when the
+    /// token names a credential (`kid` = `credential:<id>`), with that credential's public
+    /// key, provided it is neither revoked nor expired. A credential's token acts for its
+    /// tenant as `credential:<id>`, with the roles it asks for, each of which the credential
+    /// must allow.
+    pub async fn authenticate(&self, keyring: &Keyring, token: &str) -> Result<Actor> {
+        let kid = Keyring::kid_of(token)?;
+        let Some(id) = kid.strip_prefix(CREDENTIAL_KID_PREFIX) else {
+            return keyring.verify(token);
+        };
+        let unknown = || Error::Unauthenticated(format!("the key `{kid}` is not trusted"));
+        let id = Uuid::parse_str(id).map_err(|_| unknown())?;
+        let credential = self.store.credential_by_id(id).await?.ok_or_else(unknown)?;
+        if credential.revoked_at.is_some() {
+            return Err(Error::Unauthenticated(format!(
+                "the credential `{kid}` was revoked"
+            )));
+        }
+        if credential.expires_at <= self.clock.now() {
+            return Err(Error::Unauthenticated(format!(
+                "the credential `{kid}` has expired"
+            )));
+        }
+        let claims = keyring.verify_credential(token, &kid, &credential.public_key)?;
+        if claims.party != Party::Customer || claims.org != credential.tenant_id.to_string() {
+            return Err(Error::Unauthenticated(
+                "a credential's token must name party `customer` and the credential's tenant as `org`"
+                    .into(),
+            ));
+        }
+        if let Some(role) = claims.roles.iter().find(|r| !credential.roles.contains(r)) {
+            return Err(Error::Unauthenticated(format!(
+                "the credential `{kid}` does not allow the role `{role}`"
+            )));
+        }
+        let roles: Vec<&str> = claims.roles.iter().map(String::as_str).collect();
+        if roles.is_empty() {
+            return Err(Error::Unauthenticated("the token names no role".into()));
+        }
+        Ok(Actor::new(
+            kid.clone(),
+            OrgId::Tenant(credential.tenant_id),
+            &roles,
+        ))
+    }
+}
