@@ -303,6 +303,15 @@ impl Made {
     }
 }
 
+/// A pending request or proposal about to be carried out: the profile version it was filed
+/// under, its tenant as it is now, and its operation.
+pub(super) struct Pending<'a> {
+    pub(super) profile: &'a Profile,
+    pub(super) tenant: &'a Tenant,
+    pub(super) request: Request,
+    pub(super) op: &'a Operation,
+}
+
 /// The principal provider automation acts as: audited like any provider principal.
 pub const AUTOMATION_SUBJECT: &str = "mailplane-automation";
 /// The role provider automation holds in every shipped profile.
@@ -358,9 +367,13 @@ impl ControlPlane {
                     .await?;
                 if kind == RequestKind::Request && profile.automated.contains(op.activity()) {
                     let automation = Actor::provider(AUTOMATION_SUBJECT, &[AUTOMATION_ROLE]);
-                    let (made, request) = self
-                        .fulfil_with(&tx, &automation, profile, &tenant_row, request, &op, None)
-                        .await?;
+                    let pending = Pending {
+                        profile,
+                        tenant: &tenant_row,
+                        request,
+                        op: &op,
+                    };
+                    let (made, request) = self.fulfil_with(&tx, &automation, pending, None).await?;
                     tx.commit().await?;
                     Outcome::Automated {
                         value: made.applied,
@@ -446,17 +459,19 @@ impl ControlPlane {
     /// Fulfils a pending request in `tx` by running its operation as `fulfiller`: the
     /// change's audit row names the fulfiller and the request, and a second row records the
     /// request's transition. Returns the change and the request as it now stands.
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn fulfil_with(
         &self,
         tx: &WriteTx,
         fulfiller: &Actor,
-        profile: &Profile,
-        tenant: &Tenant,
-        request: Request,
-        op: &Operation,
+        pending: Pending<'_>,
         reason: Option<String>,
     ) -> Result<(Made, Request)> {
+        let Pending {
+            profile,
+            tenant,
+            request,
+            op,
+        } = pending;
         let decision = profile.decide(fulfiller.party(), fulfiller.roles(), op.activity());
         if !decision.exercisable.has(mailplane_types::Duty::R) {
             return Err(Error::Forbidden(Box::new(decision.refusal())));
@@ -497,12 +512,15 @@ impl ControlPlane {
         tx: &WriteTx,
         approver: &Actor,
         approver_decision: &Decision,
-        profile: &Profile,
-        tenant: &Tenant,
-        request: Request,
-        op: &Operation,
+        pending: Pending<'_>,
         reason: Option<String>,
     ) -> Result<Request> {
+        let Pending {
+            profile,
+            tenant,
+            request,
+            op,
+        } = pending;
         let org = request
             .requester_org
             .parse()

@@ -17,7 +17,7 @@ use mailplane_types::resources::{Request, RequestKind, RequestState};
 use mailplane_types::{Duty, Error, Letters, Result, TenantId};
 use uuid::Uuid;
 
-use super::operations::{AUTOMATION_ROLE, AUTOMATION_SUBJECT, add, check_note};
+use super::operations::{AUTOMATION_ROLE, AUTOMATION_SUBJECT, Pending, add, check_note};
 use super::{Change, ControlPlane, page_request};
 use crate::Actor;
 use crate::input::{Problems, RequestCreate, RequestResolution};
@@ -297,63 +297,33 @@ impl ControlPlane {
         let op = Self::operation_of(&request)?;
         let request = match (how, op) {
             (Answer::Fulfil, Some(op)) => {
-                self.fulfil_with(&tx, actor, profile, &tenant, request, &op, reason)
-                    .await?
-                    .1
+                let pending = Pending {
+                    profile,
+                    tenant: &tenant,
+                    request,
+                    op: &op,
+                };
+                self.fulfil_with(&tx, actor, pending, reason).await?.1
             }
             (Answer::Approve, Some(op)) => {
-                self.approve_with(
-                    &tx, actor, &decision, profile, &tenant, request, &op, reason,
-                )
-                .await?
-            }
-            (Answer::Fulfil, None) => {
-                self.transition_in(
-                    &tx,
-                    actor,
-                    &decision,
+                let pending = Pending {
+                    profile,
+                    tenant: &tenant,
                     request,
-                    RequestState::Fulfilled,
-                    reason,
-                    None,
-                )
-                .await?
+                    op: &op,
+                };
+                self.approve_with(&tx, actor, &decision, pending, reason)
+                    .await?
             }
-            (Answer::Approve, None) => {
-                self.transition_in(
-                    &tx,
-                    actor,
-                    &decision,
-                    request,
-                    RequestState::Approved,
-                    reason,
-                    None,
-                )
-                .await?
-            }
-            (Answer::Decline, _) => {
-                self.transition_in(
-                    &tx,
-                    actor,
-                    &decision,
-                    request,
-                    RequestState::Declined,
-                    reason,
-                    None,
-                )
-                .await?
-            }
-            (Answer::Reject, _) => {
-                self.transition_in(
-                    &tx,
-                    actor,
-                    &decision,
-                    request,
-                    RequestState::Rejected,
-                    reason,
-                    None,
-                )
-                .await?
+            (how, _) => {
+                let to = match how {
+                    Answer::Fulfil => RequestState::Fulfilled,
+                    Answer::Approve => RequestState::Approved,
+                    Answer::Decline => RequestState::Declined,
+                    Answer::Reject => RequestState::Rejected,
+                };
+                self.transition_in(&tx, actor, &decision, request, to, reason, None)
+                    .await?
             }
         };
         tx.commit().await?;
