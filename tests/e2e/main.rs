@@ -15,3 +15,4 @@ mod profiles;
 mod proposals;
 mod requests;
 mod tenants;
+mod webhooks;

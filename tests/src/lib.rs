@@ -49,6 +49,8 @@ pub struct Harness {
     pub backend: Backend,
     /// The control plane's clock: it stands still until a test moves it past a deadline.
     pub clock: Arc<ManualClock>,
+    /// Where the database is, for tests that restart the control plane.
+    pub location: DatabaseLocation,
     dir: Option<PathBuf>,
 }
 
@@ -122,6 +124,7 @@ impl Harness {
             issuer: TokenIssuer::hs256("hs256", TEST_SECRET).expect("hs256 issuer"),
             backend,
             clock,
+            location,
             dir,
         }
     }
@@ -378,5 +381,96 @@ pub mod fixtures {
             .await
             .expect(201);
         m["id"].as_str().unwrap().to_string()
+    }
+}
+
+/// A real HTTP receiver on loopback for webhook tests: it records every delivery and
+/// answers as told (fail the first few, or hang on the first one).
+pub mod receiver {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::body::Bytes;
+    use axum::extract::State;
+    use axum::http::{HeaderMap, StatusCode};
+
+    use super::*;
+
+    /// One delivery as the receiver saw it.
+    #[derive(Debug, Clone)]
+    pub struct Received {
+        /// The request headers.
+        pub headers: HeaderMap,
+        /// The raw body.
+        pub body: Bytes,
+    }
+
+    /// How the receiver answers.
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct Behaviour {
+        /// Answer 500 to this many deliveries first.
+        pub fail_first: usize,
+        /// Never answer the first delivery.
+        pub hang_first: bool,
+    }
+
+    struct Inner {
+        behaviour: Behaviour,
+        seen: AtomicUsize,
+        received: Mutex<Vec<Received>>,
+    }
+
+    /// A running receiver.
+    #[derive(Clone)]
+    pub struct Receiver {
+        inner: Arc<Inner>,
+        /// Its URL.
+        pub url: String,
+    }
+
+    impl Receiver {
+        /// Starts a receiver on 127.0.0.1 with an ephemeral port.
+        pub async fn start(behaviour: Behaviour) -> Receiver {
+            let inner = Arc::new(Inner {
+                behaviour,
+                seen: AtomicUsize::new(0),
+                received: Mutex::new(Vec::new()),
+            });
+            let app = Router::new()
+                .route("/hook", axum::routing::post(receive))
+                .with_state(inner.clone());
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}/hook", listener.local_addr().unwrap());
+            tokio::spawn(async move {
+                axum::serve(listener, app).await.unwrap();
+            });
+            Receiver { inner, url }
+        }
+
+        /// Every delivery received so far, in order.
+        pub fn received(&self) -> Vec<Received> {
+            self.inner.received.lock().unwrap().clone()
+        }
+    }
+
+    async fn receive(
+        State(inner): State<Arc<Inner>>,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> StatusCode {
+        inner
+            .received
+            .lock()
+            .unwrap()
+            .push(Received { headers, body });
+        let n = inner.seen.fetch_add(1, Ordering::SeqCst);
+        if inner.behaviour.hang_first && n == 0 {
+            std::future::pending::<()>().await;
+        }
+        if n < inner.behaviour.fail_first {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::NO_CONTENT
+        }
     }
 }

@@ -238,8 +238,28 @@ fn parse_org(party: Party, org: &str) -> Result<OrgId, String> {
 /// it on the spot, so this only bounds how long a stale request shows as pending.
 const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Runs the periodic jobs of a serving deployment: expiring requests past their deadline.
+/// How often the server pumps the event outbox into webhook deliveries.
+const PUMP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Runs the periodic jobs of a serving deployment: expiring requests past their deadline,
+/// and delivering webhooks from the event outbox.
 fn spawn_sweeps(control_plane: ControlPlane) {
+    let pump = control_plane.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(PUMP_INTERVAL);
+        loop {
+            tick.tick().await;
+            match pump.webhooks_pump().await {
+                Ok(r) if r.delivered + r.failed_attempts > 0 => tracing::info!(
+                    delivered = r.delivered,
+                    failed = r.failed_attempts,
+                    "webhook deliveries"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "the webhook pump failed; retrying later"),
+            }
+        }
+    });
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SWEEP_INTERVAL);
         loop {

@@ -13,6 +13,7 @@ pub mod audit;
 mod entity;
 mod migration;
 mod rows;
+mod webhooks;
 mod write;
 
 use std::path::Path;
@@ -35,6 +36,7 @@ pub use audit::AuditReport;
 use entity::{
     api_credential, audit_head, audit_log, domain, event, mailbox, partner, request, tenant,
 };
+pub use webhooks::{AttemptResult, LeasedDelivery};
 pub use write::{
     AuditRecord, MailboxChanges, NewCredential, NewMailbox, NewRequest, RequestDecision, WriteTx,
     now,

@@ -23,7 +23,9 @@ use crate::Actor;
 mod credentials;
 mod operations;
 mod requests;
+mod webhooks;
 pub use operations::{AUTOMATION_ROLE, AUTOMATION_SUBJECT, Applied, Operation, Outcome};
+pub use webhooks::{PumpReport, WebhookSettings};
 
 use crate::clock::{Clock, SystemClock};
 use crate::input::{
@@ -88,6 +90,8 @@ pub struct ControlPlane {
     policies: Arc<PolicySet>,
     config: ControlPlaneConfig,
     clock: Arc<dyn Clock>,
+    http: reqwest::Client,
+    webhook_settings: WebhookSettings,
 }
 
 impl ControlPlane {
@@ -127,7 +131,20 @@ impl ControlPlane {
             policies: Arc::new(policies),
             config,
             clock: Arc::new(SystemClock),
+            // Deliveries follow no redirect: a receiver cannot bounce them elsewhere.
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("mailplane/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| Error::internal(format!("cannot build the HTTP client: {e}")))?,
+            webhook_settings: WebhookSettings::default(),
         })
+    }
+
+    /// The same control plane delivering webhooks with `settings`.
+    pub fn with_webhook_settings(mut self, settings: WebhookSettings) -> Self {
+        self.webhook_settings = settings;
+        self
     }
 
     /// The same control plane reading time from `clock`: deadlines of requests and

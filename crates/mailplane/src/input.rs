@@ -218,3 +218,22 @@ pub struct CredentialCreate {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub expires_at: Option<time::OffsetDateTime>,
 }
+
+/// Registers a webhook for the caller's organisation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct WebhookCreate {
+    /// Where to POST deliveries: an `http` or `https` URL without user information, at most
+    /// 2000 characters.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 2000, example = "https://hooks.example.com/mailplane")
+    )]
+    pub url: String,
+    /// The signing secret, 32 to 256 printable ASCII characters; Mailplane generates one
+    /// when absent.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 32, max_length = 256))]
+    pub secret: Option<String>,
+}

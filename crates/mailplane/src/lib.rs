@@ -12,11 +12,12 @@ pub mod clock;
 mod control_plane;
 pub mod input;
 pub mod profiles;
+pub mod webhooks;
 
 pub use actor::Actor;
 pub use control_plane::{
     AUTOMATION_ROLE, AUTOMATION_SUBJECT, Applied, ControlPlane, ControlPlaneConfig, DEFAULT_PAGE,
-    MAX_PAGE, Operation, Outcome,
+    MAX_PAGE, Operation, Outcome, PumpReport, WebhookSettings,
 };
 pub use mailplane_policy::{Decision, PolicySet, Profile, Verdict};
 pub use mailplane_store::{AuditReport, DatabaseLocation, Page};

@@ -9,6 +9,7 @@ mod partners;
 mod profiles;
 pub(crate) mod requests;
 mod tenants;
+mod webhooks;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -26,6 +27,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(profiles::routes())
         .merge(requests::routes())
         .merge(credentials::routes())
+        .merge(webhooks::routes())
 }
 
 /// Declares a page type for a resource: the items and the cursor of the next page.

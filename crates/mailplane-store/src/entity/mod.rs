@@ -12,3 +12,6 @@ pub mod mailbox;
 pub mod partner;
 pub mod request;
 pub mod tenant;
+pub mod webhook;
+pub mod webhook_attempt;
+pub mod webhook_delivery;

@@ -10,6 +10,7 @@ mod m0001_foundation;
 mod m0002_events;
 mod m0003_requests;
 mod m0004_workflow;
+mod m0005_webhooks;
 
 /// Applies Mailplane's migrations in order.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_events::Migration),
             Box::new(m0003_requests::Migration),
             Box::new(m0004_workflow::Migration),
+            Box::new(m0005_webhooks::Migration),
         ]
     }
 }

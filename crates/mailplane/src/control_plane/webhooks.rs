@@ -1,0 +1,321 @@
+//! Webhooks: each organisation registers URLs, and a pump delivers its feed to them.
+//!
+//! The feed an organisation reads at `GET /v1/events` is exactly what its webhooks receive:
+//! the same audience and scope rules, copied from the `events` outbox. The pump runs in the
+//! server every two seconds (and in tests on demand): it queues new events per webhook,
+//! leases due deliveries, POSTs each with a signature (see [`crate::webhooks`]), and records
+//! every attempt. A failed attempt is retried with exponential backoff until the attempts
+//! run out; the log keeps every try.
+
+use std::time::Instant;
+
+use mailplane_store::{AttemptResult, LeasedDelivery, Page, Scope};
+use mailplane_types::resources::{Delivery, Webhook, WebhookCreated};
+use mailplane_types::{ActivityId, Duty, Error, Letters, OrgId, Result};
+use uuid::Uuid;
+
+use super::{ControlPlane, page_request};
+use crate::Actor;
+use crate::input::{Problems, WebhookCreate};
+use crate::webhooks::{DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, sign};
+
+/// How many events one webhook takes per pump.
+const ENQUEUE_BATCH: u64 = 500;
+/// How many deliveries one pump sends.
+const SEND_BATCH: u64 = 32;
+
+/// How deliveries are made.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// Attempts before a delivery is marked failed.
+    pub max_attempts: i32,
+    /// The wait after the first failed attempt; it doubles after each, up to an hour.
+    pub backoff: time::Duration,
+    /// How long one POST may take.
+    pub timeout: std::time::Duration,
+    /// How long a worker holds a delivery; a worker that died releases it after this.
+    pub lease: time::Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            max_attempts: 10,
+            backoff: time::Duration::seconds(10),
+            timeout: std::time::Duration::from_secs(10),
+            lease: time::Duration::seconds(60),
+        }
+    }
+}
+
+/// What one pump did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PumpReport {
+    /// Webhooks whose queue received new events.
+    pub queued_for: usize,
+    /// Deliveries the receiver accepted.
+    pub delivered: usize,
+    /// Attempts that failed (retried later or given up).
+    pub failed_attempts: usize,
+}
+
+impl ControlPlane {
+    /// The organisation whose webhooks the actor manages. Only a role that exercises A
+    /// everywhere (an administrator) may; a customer's tenant must still be visible.
+    async fn webhook_owner(&self, actor: &Actor, manage: bool) -> Result<String> {
+        if let OrgId::Tenant(t) = actor.org() {
+            let found = self.store.tenant_get(actor.scope(), t).await?;
+            self.visible(actor, found, t)?;
+        }
+        if manage {
+            let admin = self.policies.iter().any(|p| {
+                actor.roles().iter().any(|r| {
+                    p.roles.get(r).is_some_and(|def| {
+                        def.party == actor.party() && def.everywhere.has(Duty::A)
+                    })
+                })
+            });
+            if !admin {
+                return Err(Error::Forbidden(Box::new(mailplane_types::Refusal {
+                    activity: ActivityId::parse("webhook.manage").map_err(Error::internal)?,
+                    profile: self.config.platform_profile.clone(),
+                    party: actor.party(),
+                    roles: actor.roles().to_vec(),
+                    exercisable: Letters::NONE,
+                    letters: vec![],
+                    reason: format!(
+                        "managing an organisation's webhooks needs an administrator role (one that exercises A everywhere); the roles {} do not",
+                        actor.roles().join(", ")
+                    ),
+                })));
+            }
+        }
+        Ok(actor.org().to_string())
+    }
+
+    /// Registers a webhook for the actor's organisation. It receives the events written
+    /// from now on. The answer holds the signing secret, shown this once.
+    pub async fn webhook_create(
+        &self,
+        actor: &Actor,
+        input: WebhookCreate,
+    ) -> Result<WebhookCreated> {
+        let org = self.webhook_owner(actor, true).await?;
+        let mut p = Problems::default();
+        check_url(&mut p, &input.url);
+        let secret = match input.secret {
+            Some(s) => {
+                if !(32..=256).contains(&s.len()) || !s.chars().all(|c| c.is_ascii_graphic()) {
+                    p.add("secret", "must be 32 to 256 printable ASCII characters");
+                }
+                s
+            }
+            None => {
+                use rand::RngCore;
+                let mut bytes = [0u8; 32];
+                rand::rngs::OsRng.fill_bytes(&mut bytes);
+                hex::encode(bytes)
+            }
+        };
+        p.finish()?;
+        let webhook = self
+            .store
+            .webhook_insert(&org, input.url.trim(), &secret)
+            .await?;
+        Ok(WebhookCreated { webhook, secret })
+    }
+
+    /// The actor's organisation's webhooks.
+    pub async fn webhook_list(
+        &self,
+        actor: &Actor,
+        cursor: Option<&str>,
+        limit: Option<u64>,
+    ) -> Result<Page<Webhook>> {
+        let page = page_request(cursor, limit)?;
+        let org = self.webhook_owner(actor, false).await?;
+        self.store.webhook_list(&org, page).await
+    }
+
+    /// One of the actor's organisation's webhooks.
+    pub async fn webhook_get(&self, actor: &Actor, id: Uuid) -> Result<Webhook> {
+        let org = self.webhook_owner(actor, false).await?;
+        self.store
+            .webhook_get(&org, id)
+            .await?
+            .ok_or_else(|| Error::not_found("webhook", id))
+    }
+
+    /// Removes a webhook with its deliveries and their log.
+    pub async fn webhook_delete(&self, actor: &Actor, id: Uuid) -> Result<()> {
+        let org = self.webhook_owner(actor, true).await?;
+        if self.store.webhook_delete(&org, id).await? {
+            Ok(())
+        } else {
+            Err(Error::not_found("webhook", id))
+        }
+    }
+
+    /// The delivery log of a webhook: each event sent or to send, with every attempt.
+    pub async fn webhook_deliveries(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        cursor: Option<&str>,
+        limit: Option<u64>,
+    ) -> Result<Page<Delivery>> {
+        let page = page_request(cursor, limit)?;
+        self.webhook_get(actor, id).await?;
+        self.store.delivery_list(id, page).await
+    }
+
+    /// Queues new events for every active webhook, then sends the deliveries that are due.
+    pub async fn webhooks_pump(&self) -> Result<PumpReport> {
+        let mut report = PumpReport::default();
+        for (id, org, cursor) in self.store.webhooks_active().await? {
+            if self.enqueue(id, &org, cursor).await? {
+                report.queued_for += 1;
+            }
+        }
+        let now = self.clock.now();
+        let leased = self
+            .store
+            .deliveries_lease(now, now + self.webhook_settings.lease, SEND_BATCH)
+            .await?;
+        let mut sends = tokio::task::JoinSet::new();
+        for d in leased {
+            let client = self.http.clone();
+            let timeout = self.webhook_settings.timeout;
+            sends.spawn(async move {
+                let result = send(&client, &d, timeout).await;
+                (d, result)
+            });
+        }
+        while let Some(joined) = sends.join_next().await {
+            let (d, (status, error, duration_ms)) = joined.map_err(Error::internal)?;
+            let delivered = status.is_some_and(|s| (200..300).contains(&s));
+            let now = self.clock.now();
+            let retry_at = (!delivered && d.attempt < self.webhook_settings.max_attempts)
+                .then(|| now + self.backoff(d.attempt));
+            if delivered {
+                report.delivered += 1;
+            } else {
+                report.failed_attempts += 1;
+            }
+            let error = if delivered {
+                None
+            } else {
+                error.or_else(|| status.map(|s| format!("the receiver answered {s}")))
+            };
+            self.store
+                .delivery_record(
+                    &d,
+                    AttemptResult {
+                        status,
+                        error,
+                        duration_ms,
+                        delivered,
+                        retry_at,
+                    },
+                    now,
+                )
+                .await?;
+        }
+        Ok(report)
+    }
+
+    /// The wait after `attempt` failed: the base doubled per earlier failure, at most an hour.
+    fn backoff(&self, attempt: i32) -> time::Duration {
+        let factor = 1i64 << (attempt - 1).clamp(0, 20);
+        let wait = self.webhook_settings.backoff * factor as f64;
+        wait.min(time::Duration::hours(1))
+    }
+
+    /// Copies the events after `cursor` that `org` is owed into the webhook's queue.
+    async fn enqueue(&self, webhook: Uuid, org: &str, cursor: i64) -> Result<bool> {
+        let org: OrgId = org
+            .parse()
+            .map_err(|e| Error::internal(format!("webhook {webhook}: {e}")))?;
+        let owner = Actor::new("webhook", org, &[]);
+        let scope = match org {
+            OrgId::Provider => Scope::All,
+            OrgId::Partner(p) => Scope::Partner(p),
+            OrgId::Tenant(t) => Scope::Tenant(t),
+        };
+        let partner_profiles = self.profiles_naming_party(&owner, |_| true);
+        let page = self
+            .store
+            .event_list(
+                scope,
+                owner.party(),
+                &partner_profiles,
+                Some(cursor),
+                ENQUEUE_BATCH,
+            )
+            .await?;
+        let Some(last) = page.items.last().map(|e| e.seq) else {
+            return Ok(false);
+        };
+        self.store
+            .deliveries_enqueue(webhook, cursor, last, &page.items, self.clock.now())
+            .await
+    }
+}
+
+/// One POST of a delivery: (status, error, milliseconds). The signature's timestamp is the
+/// wall clock, since receivers check it against theirs.
+async fn send(
+    client: &reqwest::Client,
+    d: &LeasedDelivery,
+    timeout: std::time::Duration,
+) -> (Option<i32>, Option<String>, i64) {
+    let started = Instant::now();
+    let body = match serde_json::to_vec(&d.event) {
+        Ok(b) => b,
+        Err(e) => return (None, Some(format!("the event does not serialise: {e}")), 0),
+    };
+    let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
+    let result = client
+        .post(&d.url)
+        .timeout(timeout)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(SIGNATURE_HEADER, sign(&d.secret, timestamp, &body))
+        .header(EVENT_HEADER, d.event.id.to_string())
+        .header(DELIVERY_HEADER, d.id.to_string())
+        .body(body)
+        .send()
+        .await;
+    let ms = started.elapsed().as_millis() as i64;
+    match result {
+        Ok(resp) => (Some(resp.status().as_u16() as i32), None, ms),
+        Err(e) => (None, Some(describe(&e)), ms),
+    }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "the receiver did not answer in time".into()
+    } else if e.is_connect() {
+        "the receiver could not be reached".into()
+    } else {
+        format!("the request failed: {e}")
+    }
+}
+
+/// An `http` or `https` URL with a host and no user information.
+fn check_url(p: &mut Problems, raw: &str) {
+    let raw = raw.trim();
+    let ok = raw.len() <= 2000
+        && reqwest::Url::parse(raw).is_ok_and(|u| {
+            matches!(u.scheme(), "http" | "https")
+                && u.host_str().is_some_and(|h| !h.is_empty())
+                && u.username().is_empty()
+                && u.password().is_none()
+        });
+    if !ok {
+        p.add(
+            "url",
+            "must be an http or https URL with a host, without user information, at most 2000 characters",
+        );
+    }
+}
