@@ -144,6 +144,14 @@ async fn automation_fulfils_a_customers_credential_request_at_once(h: Harness) {
     assert_eq!(revoked.status, 200, "{:#}", revoked.body);
     assert!(revoked.headers.contains_key("mailplane-request"));
     assert!(revoked.body["revoked_at"].is_string());
+    // Revoking again changes nothing and says so; no request, no audit row.
+    let before = h.control_plane.audit_verify().await.unwrap().rows;
+    let again = h
+        .customer_admin(t)
+        .post(&format!("/v1/tenants/{t}/credentials/{id}/revoke"), json!({}))
+        .await;
+    assert_eq!(again.status, 409);
+    assert_eq!(h.control_plane.audit_verify().await.unwrap().rows, before);
     let r = bot.get(&format!("/v1/tenants/{t}")).await;
     assert_eq!(r.status, 401);
     assert!(r.body["detail"].as_str().unwrap().contains("revoked"));
@@ -172,8 +180,8 @@ async fn a_bad_credential_names_every_field_and_files_nothing(h: Harness) {
         .map(|e| e["field"].as_str().unwrap())
         .collect();
     assert_eq!(fields, ["name", "public_key", "roles", "expires_at"]);
-    // A provider role is not a customer role: refused at fulfilment, so nothing at all is
-    // written, not even the request.
+    // A provider role is not a customer role: refused before the request is filed, so
+    // nothing at all is written.
     let (_, public_pem) = key_pair();
     let r = h
         .customer_admin(t)

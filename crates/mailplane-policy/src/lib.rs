@@ -16,7 +16,9 @@ mod render;
 mod set;
 
 pub use decision::{Decision, Verdict};
-pub use loader::{ActivityDef, LintError, LintErrors, Profile, ProfileSource, RoleDef};
+pub use loader::{
+    AUTOMATION_ROLE, ActivityDef, LintError, LintErrors, Profile, ProfileSource, RoleDef,
+};
 pub use render::render_markdown;
 pub use set::PolicySet;
 

@@ -205,6 +205,9 @@ fn model_lines(model: &str) -> Vec<&str> {
         .collect()
 }
 
+/// The role provider automation acts with; a profile that automates activities declares it.
+pub const AUTOMATION_ROLE: &str = "provider-automation";
+
 /// How long a request waits when the profile does not say: a week.
 pub const DEFAULT_REQUEST_DEADLINE: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long a consultation waits when the profile does not say: two days.
@@ -545,6 +548,19 @@ impl Profile {
         // Automation is a provider principal: it can only carry out what the provider is
         // responsible for, and only a request (someone else accountable) reaches it.
         let mut automated = BTreeSet::new();
+        if !automated_list.is_empty()
+            && roles
+                .get(AUTOMATION_ROLE)
+                .is_none_or(|r| r.party != Party::Provider)
+        {
+            lint.push(
+                "profile.conf",
+                0,
+                format!(
+                    "`automated` needs the provider role `{AUTOMATION_ROLE}` (`g, {AUTOMATION_ROLE}, provider` in policy.csv), which automation acts with"
+                ),
+            );
+        }
         for a in automated_list {
             match index.get(&a).map(|&i| &activities[i]) {
                 None => lint.push(

@@ -216,3 +216,56 @@ fn lint_rejects_a_party_the_profile_does_not_use() {
         "{msgs:?}"
     );
 }
+
+#[test]
+fn deadlines_and_automation_come_from_profile_conf() {
+    let he = Profile::from_source(hosted_exchange_source()).unwrap();
+    assert_eq!(
+        he.request_deadline,
+        std::time::Duration::from_secs(5 * 86_400)
+    );
+    assert_eq!(
+        he.consultation_deadline,
+        std::time::Duration::from_secs(48 * 3600)
+    );
+    assert!(he.automated.contains("access.control-plane"));
+}
+
+#[test]
+fn lint_rejects_bad_deadlines_and_automation_the_provider_cannot_do() {
+    let mut s = hosted_exchange_source();
+    s.header.push_str(
+        "request_deadline = 3 weeks\nconsultation_deadline = 0h\nautomated = access.panel-and-mailboxes, storage.encrypt, no.such\n",
+    );
+    let msgs = lint_messages(s);
+    for expected in [
+        "`request_deadline` must be a whole number of minutes, hours or days",
+        "`consultation_deadline` must be a whole number",
+        // Customer RA, provider I: automation could not carry it out.
+        "the provider does not hold R on `access.panel-and-mailboxes`",
+        "the provider is accountable for `storage.encrypt`",
+        "activity `no.such` is not in activities.csv",
+    ] {
+        assert!(
+            msgs.iter().any(|m| m.contains(expected)),
+            "{expected}: {msgs:?}"
+        );
+    }
+}
+
+#[test]
+fn lint_requires_the_automation_role_where_activities_are_automated() {
+    let mut s = hosted_exchange_source();
+    s.policy = s
+        .policy
+        .lines()
+        .filter(|l| !l.contains("provider-automation"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let msgs = lint_messages(s);
+    assert!(
+        msgs.iter()
+            .any(|m| m.contains("needs the provider role `provider-automation`")),
+        "{msgs:?}"
+    );
+}

@@ -539,15 +539,16 @@ impl WriteTx {
         Ok(rows::credential(row))
     }
 
-    /// Revokes a credential of a tenant that is not revoked yet; `None` when there is no
-    /// such credential, and the credential unchanged when it was revoked before.
+    /// Revokes a credential of a tenant that is not revoked yet. `None` when there is no
+    /// such credential; otherwise the credential and whether this call revoked it (false:
+    /// it was revoked before, and is unchanged).
     pub async fn credential_revoke(
         &self,
         tenant: TenantId,
         id: Uuid,
         at: OffsetDateTime,
-    ) -> Result<Option<Credential>> {
-        api_credential::Entity::update_many()
+    ) -> Result<Option<(Credential, bool)>> {
+        let res = api_credential::Entity::update_many()
             .col_expr(api_credential::Column::RevokedAt, Expr::value(at))
             .filter(api_credential::Column::Id.eq(id))
             .filter(api_credential::Column::TenantId.eq(tenant.uuid()))
@@ -560,7 +561,7 @@ impl WriteTx {
             .one(&self.tx)
             .await
             .map_err(db_error)?
-            .map(rows::credential))
+            .map(|r| (rows::credential(r), res.rows_affected == 1)))
     }
 
     /// Pending requests whose deadline has passed at `now`, oldest first, at most `limit`.

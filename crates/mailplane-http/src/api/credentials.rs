@@ -107,7 +107,7 @@ async fn credential_view(
 }
 
 /// Revokes a credential: tokens signed with it are refused from now on. Revoking a revoked
-/// credential changes nothing and answers with it.
+/// credential changes nothing and answers 409.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/credentials/{credential}/revoke", operation_id = "credential_revoke", tag = "credentials",
     params(("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
            ("credential" = String, Path, format = Uuid, description = "The credential's id.")),
@@ -119,6 +119,7 @@ async fn credential_view(
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller's party holds neither R nor A for `access.control-plane`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant or credential, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The credential was revoked already.", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn credential_revoke(
     State(s): State<AppState>,

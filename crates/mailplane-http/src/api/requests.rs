@@ -155,17 +155,19 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(request_cancel))
 }
 
-/// Files a request for an activity the caller's party is accountable for but not
-/// responsible for (a ticket to the provider, for example `disclaimer.all-users` in
-/// `ticketed-suite`). Answers 202: the responsible party carries it out later.
+/// Files a request or a proposal for work Mailplane does not carry out itself; the payload
+/// describes it. A caller whose party is accountable but not responsible files a request
+/// (a ticket to the provider, for example `disclaimer.all-users` in `ticketed-suite`); one
+/// whose party is responsible but not accountable files a proposal to the accountable
+/// party. Answers 202: the other party answers later.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/requests", operation_id = "request_create", tag = "requests",
     params(("tenant" = String, Path, format = Uuid, description = "The tenant's id.")),
     request_body = RequestCreate, security(("bearer" = [])),
     responses(
-        (status = 202, description = "The request was filed.", body = RequestView),
+        (status = 202, description = "The request or proposal was filed.", body = RequestView),
         (status = 400, description = "The id or the body is invalid, or no request is needed.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller's party is not accountable without being responsible.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's roles exercise neither R nor A on the activity.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant, or not visible to the caller.", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn request_create(
@@ -281,7 +283,8 @@ async fn request_decline(
     ))
 }
 
-/// Withdraws a pending request (the requesting, accountable party).
+/// Withdraws a pending request or proposal (the party that filed it, exercising the letter
+/// it filed with: A for a request, R for a proposal).
 #[utoipa::path(post, path = "/v1/requests/{request}/cancel", operation_id = "request_cancel", tag = "requests",
     params(("request" = String, Path, format = Uuid, description = "The request's id.")),
     security(("bearer" = [])),
@@ -291,7 +294,7 @@ async fn request_decline(
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller's party did not file it, or may not answer for it.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such request, or not visible to the caller.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The request is no longer pending.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The request is no longer pending, or it expired.", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn request_cancel(
     State(s): State<AppState>,

@@ -36,6 +36,26 @@ pub(super) fn check_public_key(p: &mut Problems, pem: &str) {
     }
 }
 
+/// Checks that every role is a customer role of the profile, so that a credential can
+/// never act above the party it belongs to.
+pub(super) fn check_roles(p: &mut Problems, profile: &Profile, roles: &[String]) {
+    for role in roles {
+        if profile
+            .roles
+            .get(role)
+            .is_none_or(|r| r.party != Party::Customer)
+        {
+            p.add(
+                "roles",
+                format!(
+                    "`{role}` is not a customer role of profile {}",
+                    profile.key()
+                ),
+            );
+        }
+    }
+}
+
 /// Checks that an expiry lies in the future and at most [`MAX_LIFETIME`] ahead.
 pub(super) fn check_expiry(p: &mut Problems, at: OffsetDateTime, now: OffsetDateTime) {
     if at <= now {
@@ -55,21 +75,7 @@ pub(super) fn new_credential(
 ) -> Result<NewCredential> {
     let mut p = Problems::default();
     let name = p.name("name", &input.name);
-    for role in &input.roles {
-        if profile
-            .roles
-            .get(role)
-            .is_none_or(|r| r.party != Party::Customer)
-        {
-            p.add(
-                "roles",
-                format!(
-                    "`{role}` is not a customer role of profile {}",
-                    profile.key()
-                ),
-            );
-        }
-    }
+    check_roles(&mut p, profile, &input.roles);
     let key = ed25519_dalek::VerifyingKey::from_public_key_pem(input.public_key.trim()).ok();
     if key.is_none() {
         check_public_key(&mut p, &input.public_key);

@@ -134,7 +134,7 @@ impl Operation {
 
     /// Checks the input values that do not depend on the tenant's data, naming every field
     /// that breaks a rule, so that a request or proposal is never filed with a bad input.
-    fn check(&self, now: time::OffsetDateTime) -> Result<()> {
+    fn check(&self, profile: &Profile, now: time::OffsetDateTime) -> Result<()> {
         let mut p = Problems::default();
         match self {
             Operation::TenantUpdate(input) => {
@@ -183,6 +183,7 @@ impl Operation {
                 if input.roles.is_empty() || input.roles.len() > 16 {
                     p.add("roles", "must name 1 to 16 roles");
                 }
+                credentials::check_roles(&mut p, profile, &input.roles);
                 if let Some(at) = input.expires_at {
                     credentials::check_expiry(&mut p, at, now);
                 }
@@ -314,8 +315,8 @@ pub(super) struct Pending<'a> {
 
 /// The principal provider automation acts as: audited like any provider principal.
 pub const AUTOMATION_SUBJECT: &str = "mailplane-automation";
-/// The role provider automation holds in every shipped profile.
-pub const AUTOMATION_ROLE: &str = "provider-automation";
+/// The role provider automation acts with (the linter requires it where `automated` is set).
+pub use mailplane_policy::AUTOMATION_ROLE;
 
 impl ControlPlane {
     /// Runs an operation on a tenant as the actor, or files it, as the matrix says.
@@ -345,7 +346,7 @@ impl ControlPlane {
                 Outcome::Done(made.applied)
             }
             Verdict::Request | Verdict::Propose => {
-                op.check(self.clock.now())?;
+                op.check(profile, self.clock.now())?;
                 let note = check_note(note)?;
                 let kind = if decision.verdict == Verdict::Request {
                     RequestKind::Request
@@ -572,7 +573,7 @@ impl ControlPlane {
     /// is free) happen here, so a replayed operation meets the tenant as it is now.
     async fn apply(&self, tx: &WriteTx, tenant: &Tenant, op: &Operation) -> Result<Made> {
         if !matches!(op, Operation::MailboxCreate(_)) {
-            op.check(self.clock.now())?;
+            op.check(self.profile_of(tenant)?, self.clock.now())?;
         }
         let tid = tenant.id;
         let made = |applied, target_kind, target_id: String, outcome| Made {
@@ -689,10 +690,14 @@ impl ControlPlane {
                 made(Applied::Credential(c), "credential", id, "created")
             }
             Operation::CredentialRevoke { credential_id } => {
-                let c = tx
-                    .credential_revoke(tid, *credential_id, self.clock.now())
+                let now = self.clock.now();
+                let (c, revoked) = tx
+                    .credential_revoke(tid, *credential_id, now)
                     .await?
                     .ok_or_else(|| Error::not_found("credential", credential_id))?;
+                if !revoked {
+                    return Err(Error::conflict(None, "the credential was revoked already"));
+                }
                 made(
                     Applied::Credential(c),
                     "credential",

@@ -287,9 +287,18 @@ impl ControlPlane {
             ));
         }
         problems.finish()?;
-        let request = self.unless_expired(tx, request).await?;
-        let tx = request.0;
-        let request = request.1;
+        let (tx, request) = self.unless_expired(tx, request).await?;
+        if request.state != RequestState::Pending {
+            return Err(Error::conflict(
+                None,
+                format!(
+                    "the {} is {} already; only a pending one can be {}",
+                    request.kind.as_str(),
+                    request.state.as_str(),
+                    how.verb()
+                ),
+            ));
+        }
         let tenant = tx
             .tenant_get(Scope::All, request.tenant_id)
             .await?
@@ -387,13 +396,12 @@ impl ControlPlane {
     /// Passes the request through when it is still within its deadline. An overdue one is
     /// expired and committed, and the caller learns that it expired.
     async fn unless_expired(&self, tx: WriteTx, request: Request) -> Result<(WriteTx, Request)> {
-        let Some(at) = request.expires_at.filter(|at| *at <= self.clock.now()) else {
+        let overdue = request.expires_at.filter(|at| *at <= self.clock.now());
+        let Some(at) = overdue.filter(|_| request.state == RequestState::Pending) else {
             return Ok((tx, request));
         };
-        if request.state == RequestState::Pending {
-            self.expire_in(&tx, request).await?;
-            tx.commit().await?;
-        }
+        self.expire_in(&tx, request).await?;
+        tx.commit().await?;
         Err(Error::conflict(
             None,
             format!(
