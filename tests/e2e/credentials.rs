@@ -148,7 +148,10 @@ async fn automation_fulfils_a_customers_credential_request_at_once(h: Harness) {
     let before = h.control_plane.audit_verify().await.unwrap().rows;
     let again = h
         .customer_admin(t)
-        .post(&format!("/v1/tenants/{t}/credentials/{id}/revoke"), json!({}))
+        .post(
+            &format!("/v1/tenants/{t}/credentials/{id}/revoke"),
+            json!({}),
+        )
         .await;
     assert_eq!(again.status, 409);
     assert_eq!(h.control_plane.audit_verify().await.unwrap().rows, before);
