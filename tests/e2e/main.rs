@@ -10,6 +10,7 @@ mod directory;
 mod events;
 mod golden;
 mod http_errors;
+mod letters;
 mod library;
 mod profiles;
 mod proposals;
