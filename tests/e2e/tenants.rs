@@ -260,3 +260,47 @@ async fn partners_see_themselves_and_their_customers_only(h: Harness) {
     );
 }
 e2e!(partners_see_themselves_and_their_customers_only);
+
+async fn deleting_a_tenant_with_requests_and_credentials(h: Harness) {
+    let t = fixtures::tenant(&h, "Leaving").await;
+    // A pending proposal blocks the deletion: somebody still waits for an answer.
+    let proposal = h
+        .provider_admin()
+        .post(
+            &format!("/v1/tenants/{t}/domains"),
+            serde_json::json!({ "name": "leaving.example" }),
+        )
+        .await
+        .expect(202);
+    let r = h.provider_admin().delete(&format!("/v1/tenants/{t}")).await;
+    assert_eq!(r.status, 409, "{:#}", r.body);
+    assert!(
+        r.body["detail"].as_str().unwrap().contains("pending"),
+        "{:#}",
+        r.body
+    );
+    // Once it is answered, the tenant goes, with its closed requests.
+    h.provider_admin()
+        .post(
+            &format!("/v1/requests/{}/cancel", proposal["id"].as_str().unwrap()),
+            serde_json::json!({}),
+        )
+        .await
+        .expect(200);
+    h.provider_admin()
+        .delete(&format!("/v1/tenants/{t}"))
+        .await
+        .expect(204);
+    assert_eq!(
+        h.provider_admin()
+            .get(&format!(
+                "/v1/requests/{}",
+                proposal["id"].as_str().unwrap()
+            ))
+            .await
+            .status,
+        404
+    );
+    assert!(h.control_plane.audit_verify().await.unwrap().is_intact());
+}
+e2e!(deleting_a_tenant_with_requests_and_credentials);

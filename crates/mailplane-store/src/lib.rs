@@ -124,6 +124,13 @@ pub fn db_error(e: DbErr) -> Error {
             DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => {
                 Error::Unavailable("the database is not reachable".into())
             }
+            // SQLite reports a foreign key violation in words that sea-orm does not classify.
+            other if other.to_string().contains("FOREIGN KEY constraint failed") => {
+                Error::conflict(
+                    None,
+                    "the object is still referenced by other objects, or refers to one that is gone",
+                )
+            }
             other => Error::internal(other),
         },
     }

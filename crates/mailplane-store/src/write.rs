@@ -288,6 +288,20 @@ impl WriteTx {
 
     /// Deletes a tenant that holds no domain and no mailbox.
     pub async fn tenant_delete(&self, id: TenantId) -> Result<()> {
+        let pending = request::Entity::find()
+            .filter(request::Column::TenantId.eq(id.uuid()))
+            .filter(request::Column::State.eq(RequestState::Pending.as_str()))
+            .count(&self.tx)
+            .await
+            .map_err(db_error)?;
+        if pending > 0 {
+            return Err(Error::conflict(
+                None,
+                format!(
+                    "the tenant still has {pending} pending request(s) or proposal(s); answer or cancel them first"
+                ),
+            ));
+        }
         let domains = domain::Entity::find()
             .filter(domain::Column::TenantId.eq(id.uuid()))
             .count(&self.tx)
@@ -301,6 +315,23 @@ impl WriteTx {
                 ),
             ));
         }
+        // What belongs to the tenant alone goes with it: its answered requests, its API
+        // credentials and its organisation's webhooks. The audit trail keeps their history.
+        request::Entity::delete_many()
+            .filter(request::Column::TenantId.eq(id.uuid()))
+            .exec(&self.tx)
+            .await
+            .map_err(db_error)?;
+        api_credential::Entity::delete_many()
+            .filter(api_credential::Column::TenantId.eq(id.uuid()))
+            .exec(&self.tx)
+            .await
+            .map_err(db_error)?;
+        crate::entity::webhook::Entity::delete_many()
+            .filter(crate::entity::webhook::Column::Org.eq(format!("tenant:{id}")))
+            .exec(&self.tx)
+            .await
+            .map_err(db_error)?;
         let res = tenant::Entity::delete_by_id(id.uuid())
             .exec(&self.tx)
             .await

@@ -121,7 +121,7 @@ async fn tenant_update(
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller's party may not carry out `configuration.destroy`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The tenant still has domains.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The tenant still has domains, or pending requests or proposals.", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn tenant_delete(
     State(s): State<AppState>,
