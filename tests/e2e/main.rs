@@ -16,4 +16,5 @@ mod profiles;
 mod proposals;
 mod requests;
 mod tenants;
+mod tickets;
 mod webhooks;

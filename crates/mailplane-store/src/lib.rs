@@ -13,6 +13,7 @@ pub mod audit;
 mod entity;
 mod migration;
 mod rows;
+mod tickets;
 mod webhooks;
 mod write;
 
@@ -36,6 +37,7 @@ pub use audit::AuditReport;
 use entity::{
     api_credential, audit_head, audit_log, domain, event, mailbox, partner, request, tenant,
 };
+pub use tickets::{NewTicket, TicketStep};
 pub use webhooks::{AttemptResult, LeasedDelivery};
 pub use write::{
     AuditRecord, MailboxChanges, NewCredential, NewMailbox, NewRequest, RequestDecision, WriteTx,

@@ -149,7 +149,7 @@ pub struct MailboxChanges {
 
 /// One write transaction.
 pub struct WriteTx {
-    tx: DatabaseTransaction,
+    pub(crate) tx: DatabaseTransaction,
     backend: DbBackend,
 }
 
@@ -315,10 +315,15 @@ impl WriteTx {
                 ),
             ));
         }
-        // What belongs to the tenant alone goes with it: its answered requests, its API
-        // credentials and its organisation's webhooks. The audit trail keeps their history.
+        // What belongs to the tenant alone goes with it: its answered requests, its tickets,
+        // its API credentials and its organisation's webhooks. The audit trail keeps their history.
         request::Entity::delete_many()
             .filter(request::Column::TenantId.eq(id.uuid()))
+            .exec(&self.tx)
+            .await
+            .map_err(db_error)?;
+        crate::entity::ticket::Entity::delete_many()
+            .filter(crate::entity::ticket::Column::TenantId.eq(id.uuid()))
             .exec(&self.tx)
             .await
             .map_err(db_error)?;

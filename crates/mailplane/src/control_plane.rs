@@ -23,6 +23,7 @@ use crate::Actor;
 mod credentials;
 mod operations;
 mod requests;
+mod tickets;
 mod webhooks;
 pub use operations::{AUTOMATION_ROLE, AUTOMATION_SUBJECT, Applied, Operation, Outcome};
 pub use webhooks::{PumpReport, WebhookSettings};
@@ -46,6 +47,10 @@ mod activity {
     pub const DIRECTORY: &str = "directory.administer";
     /// Customer-managed API credentials: access to the control plane.
     pub const CONTROL_PLANE_ACCESS: &str = "access.control-plane";
+    /// Reporting incidents, and adding to a report: opening and commenting on tickets.
+    pub const INCIDENT_REPORT: &str = "incident.report";
+    /// Qualifying, updating and closing incidents: handling tickets.
+    pub const INCIDENT_HANDLE: &str = "incident.handle";
     /// Reading the audit trail (platform activity).
     pub const AUDIT_REVIEW: &str = "audit.review";
 }

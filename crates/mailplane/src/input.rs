@@ -237,3 +237,46 @@ pub struct WebhookCreate {
     #[cfg_attr(feature = "openapi", schema(min_length = 32, max_length = 256))]
     pub secret: Option<String>,
 }
+
+/// Reports an incident on a tenant (`incident.report`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TicketCreate {
+    /// A one-line summary, 1 to 200 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
+    pub title: String,
+    /// What happens, 1 to 10000 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 10000))]
+    pub description: String,
+    /// How urgent it is; `normal` when absent.
+    #[serde(default)]
+    pub severity: Option<mailplane_types::resources::Severity>,
+}
+
+/// Adds information to a ticket, as its reporting side (`incident.report`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TicketComment {
+    /// The information, 1 to 10000 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 10000))]
+    pub comment: String,
+}
+
+/// Handles a ticket (`incident.handle`): qualifies it, reports progress, resolves or closes
+/// it. Each step says what was done.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TicketHandle {
+    /// The state it moves to: `qualified`, `in_progress`, `resolved` or `closed`.
+    #[serde(default)]
+    pub state: Option<mailplane_types::resources::TicketState>,
+    /// A new severity, when the qualification changes it.
+    #[serde(default)]
+    pub severity: Option<mailplane_types::resources::Severity>,
+    /// What was done or found, 1 to 10000 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 10000))]
+    pub comment: String,
+}

@@ -9,6 +9,7 @@ mod partners;
 mod profiles;
 pub(crate) mod requests;
 mod tenants;
+mod tickets;
 mod webhooks;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -28,6 +29,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(requests::routes())
         .merge(credentials::routes())
         .merge(webhooks::routes())
+        .merge(tickets::routes())
 }
 
 /// Declares a page type for a resource: the items and the cursor of the next page.

@@ -12,6 +12,8 @@ pub mod mailbox;
 pub mod partner;
 pub mod request;
 pub mod tenant;
+pub mod ticket;
+pub mod ticket_update;
 pub mod webhook;
 pub mod webhook_attempt;
 pub mod webhook_delivery;

@@ -11,6 +11,7 @@ mod m0002_events;
 mod m0003_requests;
 mod m0004_workflow;
 mod m0005_webhooks;
+mod m0006_tickets;
 
 /// Applies Mailplane's migrations in order.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_requests::Migration),
             Box::new(m0004_workflow::Migration),
             Box::new(m0005_webhooks::Migration),
+            Box::new(m0006_tickets::Migration),
         ]
     }
 }

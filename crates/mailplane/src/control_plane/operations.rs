@@ -10,9 +10,10 @@
 //! change in every case, so a replayed operation is checked exactly like a direct one.
 
 use mailplane_policy::{Decision, Profile, Verdict};
-use mailplane_store::{MailboxChanges, NewMailbox, NewRequest, WriteTx};
+use mailplane_store::{MailboxChanges, NewMailbox, NewRequest, NewTicket, TicketStep, WriteTx};
 use mailplane_types::resources::{
-    Credential, Domain, Mailbox, Request, RequestKind, RequestState, Tenant,
+    Credential, Domain, Mailbox, Request, RequestKind, RequestState, Severity, Tenant, Ticket,
+    TicketState,
 };
 use mailplane_types::{DomainId, DomainName, Error, LocalPart, MailboxId, Party, Result};
 use serde::{Deserialize, Serialize};
@@ -21,7 +22,7 @@ use super::{ControlPlane, activity, credentials};
 use crate::Actor;
 use crate::input::{
     CredentialCreate, DEFAULT_QUOTA_BYTES, DomainCreate, MailboxCreate, MailboxUpdate, Problems,
-    TenantUpdate,
+    TenantUpdate, TicketComment, TicketCreate, TicketHandle,
 };
 
 /// A change to a tenant, as data. The serialized form (`{"operation": "mailbox.create",
@@ -70,6 +71,25 @@ pub enum Operation {
         /// The credential.
         credential_id: uuid::Uuid,
     },
+    /// Reports an incident (`incident.report`).
+    #[serde(rename = "ticket.open")]
+    TicketOpen(TicketCreate),
+    /// Adds information to a ticket as its reporting side (`incident.report`).
+    #[serde(rename = "ticket.comment")]
+    TicketComment {
+        /// The ticket.
+        ticket_id: uuid::Uuid,
+        /// The information.
+        comment: TicketComment,
+    },
+    /// Qualifies, updates, resolves or closes a ticket (`incident.handle`).
+    #[serde(rename = "ticket.handle")]
+    TicketHandle {
+        /// The ticket.
+        ticket_id: uuid::Uuid,
+        /// The step.
+        step: TicketHandle,
+    },
 }
 
 impl Operation {
@@ -85,6 +105,9 @@ impl Operation {
             Operation::MailboxDelete { .. } => "mailbox.delete",
             Operation::CredentialRegister(_) => "credential.register",
             Operation::CredentialRevoke { .. } => "credential.revoke",
+            Operation::TicketOpen(_) => "ticket.open",
+            Operation::TicketComment { .. } => "ticket.comment",
+            Operation::TicketHandle { .. } => "ticket.handle",
         }
     }
 
@@ -101,6 +124,8 @@ impl Operation {
             Operation::CredentialRegister(_) | Operation::CredentialRevoke { .. } => {
                 activity::CONTROL_PLANE_ACCESS
             }
+            Operation::TicketOpen(_) | Operation::TicketComment { .. } => activity::INCIDENT_REPORT,
+            Operation::TicketHandle { .. } => activity::INCIDENT_HANDLE,
         }
     }
 
@@ -188,6 +213,22 @@ impl Operation {
                     credentials::check_expiry(&mut p, at, now);
                 }
             }
+            Operation::TicketOpen(input) => {
+                p.name("title", &input.title);
+                text(&mut p, "description", &input.description);
+            }
+            Operation::TicketComment { comment, .. } => {
+                text(&mut p, "comment", &comment.comment);
+            }
+            Operation::TicketHandle { step, .. } => {
+                text(&mut p, "comment", &step.comment);
+                if step.state == Some(TicketState::Open) {
+                    p.add(
+                        "state",
+                        "must be qualified, in_progress, resolved or closed: a ticket is never reopened",
+                    );
+                }
+            }
             Operation::TenantDelete {}
             | Operation::DomainDelete { .. }
             | Operation::MailboxDelete { .. }
@@ -208,6 +249,8 @@ pub enum Applied {
     Mailbox(Mailbox),
     /// The credential registered or revoked.
     Credential(Credential),
+    /// The ticket opened or updated.
+    Ticket(Ticket),
     /// The object was deleted.
     Deleted,
 }
@@ -276,7 +319,13 @@ macro_rules! applied_into {
         }
     )*};
 }
-applied_into!(Tenant => Tenant, Domain => Domain, Mailbox => Mailbox, Credential => Credential);
+applied_into!(
+    Tenant => Tenant,
+    Domain => Domain,
+    Mailbox => Mailbox,
+    Credential => Credential,
+    Ticket => Ticket
+);
 
 impl TryFrom<Applied> for () {
     type Error = Error;
@@ -333,7 +382,7 @@ impl ControlPlane {
         let decision = profile.decide(actor.party(), actor.roles(), op.activity());
         let outcome = match decision.verdict {
             Verdict::Execute => {
-                let made = self.apply(&tx, &tenant_row, &op).await?;
+                let made = self.apply(&tx, actor, &tenant_row, &op).await?;
                 let change = Self::record(
                     actor,
                     &decision,
@@ -477,7 +526,7 @@ impl ControlPlane {
         if !decision.exercisable.has(mailplane_types::Duty::R) {
             return Err(Error::Forbidden(Box::new(decision.refusal())));
         }
-        let made = self.apply(tx, tenant, op).await?;
+        let made = self.apply(tx, fulfiller, tenant, op).await?;
         let mut change = Self::record(
             fulfiller,
             &decision,
@@ -538,7 +587,7 @@ impl ControlPlane {
                 ),
             ));
         }
-        let made = self.apply(tx, tenant, op).await?;
+        let made = self.apply(tx, &proposer, tenant, op).await?;
         let mut change = Self::record(
             &proposer,
             &decision,
@@ -571,7 +620,13 @@ impl ControlPlane {
     /// Makes the change an operation describes. No authorization here: every caller has
     /// decided first. Checks that depend on the tenant's data (the domain exists, the name
     /// is free) happen here, so a replayed operation meets the tenant as it is now.
-    async fn apply(&self, tx: &WriteTx, tenant: &Tenant, op: &Operation) -> Result<Made> {
+    async fn apply(
+        &self,
+        tx: &WriteTx,
+        actor: &Actor,
+        tenant: &Tenant,
+        op: &Operation,
+    ) -> Result<Made> {
         if !matches!(op, Operation::MailboxCreate(_)) {
             op.check(self.profile_of(tenant)?, self.clock.now())?;
         }
@@ -689,6 +744,51 @@ impl ControlPlane {
                 let id = c.id.to_string();
                 made(Applied::Credential(c), "credential", id, "created")
             }
+            Operation::TicketOpen(input) => {
+                let t = tx
+                    .ticket_insert(NewTicket {
+                        tenant_id: tid,
+                        title: input.title.trim().to_string(),
+                        description: input.description.trim().to_string(),
+                        severity: input.severity.unwrap_or(Severity::Normal),
+                        opened_by: (actor.subject().to_string(), actor.party()),
+                    })
+                    .await?;
+                let id = t.id.to_string();
+                made(Applied::Ticket(t), "ticket", id, "opened")
+            }
+            Operation::TicketComment { ticket_id, comment } => {
+                let step = TicketStep {
+                    author: (actor.subject().to_string(), actor.party()),
+                    state: None,
+                    severity: None,
+                    comment: comment.comment.trim().to_string(),
+                };
+                let t = tx.ticket_step(tid, *ticket_id, step).await?;
+                made(
+                    Applied::Ticket(t),
+                    "ticket",
+                    ticket_id.to_string(),
+                    "commented",
+                )
+            }
+            Operation::TicketHandle { ticket_id, step } => {
+                let outcome = match step.state {
+                    Some(TicketState::Qualified) => "qualified",
+                    Some(TicketState::InProgress) => "in_progress",
+                    Some(TicketState::Resolved) => "resolved",
+                    Some(TicketState::Closed) => "closed",
+                    Some(TicketState::Open) | None => "updated",
+                };
+                let s = TicketStep {
+                    author: (actor.subject().to_string(), actor.party()),
+                    state: step.state,
+                    severity: step.severity,
+                    comment: step.comment.trim().to_string(),
+                };
+                let t = tx.ticket_step(tid, *ticket_id, s).await?;
+                made(Applied::Ticket(t), "ticket", ticket_id.to_string(), outcome)
+            }
             Operation::CredentialRevoke { credential_id } => {
                 let now = self.clock.now();
                 let (c, revoked) = tx
@@ -706,6 +806,18 @@ impl ControlPlane {
                 )
             }
         })
+    }
+}
+
+/// A free text of 1 to 10000 characters without NUL.
+fn text(p: &mut Problems, field: &str, value: &str) {
+    let v = value.trim();
+    if v.is_empty() {
+        p.add(field, "must not be empty");
+    } else if v.chars().count() > 10_000 {
+        p.add(field, "must be at most 10000 characters");
+    } else if v.contains('\0') {
+        p.add(field, "must not contain NUL characters");
     }
 }
 
