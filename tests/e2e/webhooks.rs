@@ -180,8 +180,10 @@ async fn an_unreachable_receiver_is_given_up_after_the_last_attempt(h: Harness) 
         .clone()
         .with_webhook_settings(mailplane::WebhookSettings {
             max_attempts: 3,
+            allow_private_addresses: true,
             ..Default::default()
-        });
+        })
+        .unwrap();
     let (webhook, _) = register(&h, t, &format!("http://127.0.0.1:{port}/hook")).await;
     provider_renames(&h, t, "Acme 2").await;
     for _ in 0..3 {
@@ -236,7 +238,12 @@ async fn a_server_restarted_mid_delivery_delivers_after_the_lease(h: Harness) {
     )
     .await
     .unwrap()
-    .with_clock(clock.clone());
+    .with_clock(clock.clone())
+    .with_webhook_settings(mailplane::WebhookSettings {
+        allow_private_addresses: true,
+        ..Default::default()
+    })
+    .unwrap();
     assert_eq!(restarted.webhooks_pump().await.unwrap(), Default::default());
     clock.advance(time::Duration::seconds(61));
     assert_eq!(restarted.webhooks_pump().await.unwrap().delivered, 1);
@@ -303,3 +310,61 @@ async fn a_partner_webhook_receives_its_customers_news_only(h: Harness) {
     assert_eq!(log["items"].as_array().unwrap().len(), got.len());
 }
 e2e!(a_partner_webhook_receives_its_customers_news_only);
+
+async fn by_default_receivers_must_be_public_addresses(h: Harness) {
+    // A deployment with the default settings: no loopback, private or link-local receiver,
+    // whether written as an address or reached through a name.
+    let cp = ControlPlane::open(
+        &h.location,
+        PolicySet::builtin(),
+        ControlPlaneConfig::default(),
+    )
+    .await
+    .unwrap()
+    .with_clock(h.clock.clone());
+    let t = fixtures::tenant(&h, "Acme").await;
+    let admin = mailplane::Actor::customer("alice", t, &["tenant-admin"]);
+    for url in [
+        "http://127.0.0.1:9/hook",
+        "http://10.1.2.3/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+    ] {
+        let input = mailplane::input::WebhookCreate {
+            url: url.into(),
+            secret: None,
+        };
+        match cp.webhook_create(&admin, input).await {
+            Err(mailplane::types::Error::Invalid(problems)) => {
+                assert_eq!(problems[0].field, "url", "{url}");
+            }
+            other => panic!("{url}: expected a refusal, got {other:?}"),
+        }
+    }
+    // A name is resolved at delivery time, and a name that resolves inside is refused then.
+    let receiver = Receiver::start(Behaviour::default()).await;
+    let named = receiver.url.replace("127.0.0.1", "localhost");
+    let hook = cp
+        .webhook_create(
+            &admin,
+            mailplane::input::WebhookCreate {
+                url: named,
+                secret: None,
+            },
+        )
+        .await
+        .unwrap();
+    provider_renames(&h, t, "Acme 2").await;
+    assert_eq!(cp.webhooks_pump().await.unwrap().failed_attempts, 1);
+    assert!(receiver.received().is_empty());
+    let log = deliveries(&h, t, &hook.webhook.id.to_string()).await;
+    assert!(
+        log[0]["log"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a public address"),
+        "{log:#?}"
+    );
+}
+e2e!(by_default_receivers_must_be_public_addresses);

@@ -19,7 +19,9 @@ use tower::ServiceExt;
 use mailplane::auth::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, Keyring, TokenIssuer};
 use mailplane::clock::ManualClock;
 use mailplane::types::{PartnerId, TenantId};
-use mailplane::{Actor, ControlPlane, ControlPlaneConfig, DatabaseLocation, PolicySet};
+use mailplane::{
+    Actor, ControlPlane, ControlPlaneConfig, DatabaseLocation, PolicySet, WebhookSettings,
+};
 use mailplane_http::AppState;
 use mailplane_store::DataStore;
 
@@ -108,7 +110,13 @@ impl Harness {
         )
         .await
         .expect("control plane")
-        .with_clock(clock.clone());
+        .with_clock(clock.clone())
+        // The webhook tests' receivers listen on loopback.
+        .with_webhook_settings(WebhookSettings {
+            allow_private_addresses: true,
+            ..Default::default()
+        })
+        .expect("webhook settings");
         // A second handle on the same database, for tests that tamper with rows.
         let store = DataStore::open(&location).await.expect("store");
         let mut keyring = Keyring::new(DEFAULT_ISSUER, DEFAULT_AUDIENCE);

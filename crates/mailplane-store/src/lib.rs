@@ -123,6 +123,23 @@ pub fn db_error(e: DbErr) -> Error {
             "the object is still referenced by other objects, or refers to one that is gone",
         ),
         _ => match e {
+            // A deadlock or serialization failure aborts the transaction whole; the caller
+            // may simply try again.
+            ref other
+                if [
+                    "40P01",
+                    "40001",
+                    "deadlock detected",
+                    "could not serialize access",
+                ]
+                .iter()
+                .any(|code| other.to_string().contains(code)) =>
+            {
+                Error::conflict(
+                    None,
+                    "a concurrent change to the same objects interfered; nothing was changed, try again",
+                )
+            }
             DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => {
                 Error::Unavailable("the database is not reachable".into())
             }

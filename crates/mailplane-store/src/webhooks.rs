@@ -221,6 +221,9 @@ impl DataStore {
                 .col_expr(webhook_delivery::Column::Lease, Expr::value(lease))
                 .filter(webhook_delivery::Column::Id.eq(d.id))
                 .filter(webhook_delivery::Column::State.eq(DeliveryState::Pending.as_str()))
+                // The row as read: another worker that tried it meanwhile changed these.
+                .filter(webhook_delivery::Column::Attempts.eq(d.attempts))
+                .filter(webhook_delivery::Column::NextAttemptAt.lte(now))
                 .filter(
                     Condition::any()
                         .add(webhook_delivery::Column::LeasedUntil.is_null())

@@ -288,9 +288,15 @@ impl WriteTx {
 
     /// Deletes a tenant that holds no domain and no mailbox.
     pub async fn tenant_delete(&self, id: TenantId) -> Result<()> {
+        // A pending request to delete the tenant is the deletion itself, not a reason to wait.
         let pending = request::Entity::find()
             .filter(request::Column::TenantId.eq(id.uuid()))
             .filter(request::Column::State.eq(RequestState::Pending.as_str()))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(request::Column::Operation.is_null())
+                    .add(request::Column::Operation.ne("tenant.delete")),
+            )
             .count(&self.tx)
             .await
             .map_err(db_error)?;
@@ -532,6 +538,17 @@ impl WriteTx {
         partner_profiles: &[String],
         id: Uuid,
     ) -> Result<Option<Request>> {
+        // Every answer locks the request before anything else (on PostgreSQL; SQLite has
+        // one writer), so answers, cancellations and expiry take their locks in one order:
+        // the request, then the tenant's data, then the audit head. Two different answers
+        // racing wait for each other instead of deadlocking.
+        if self.backend == DbBackend::Postgres {
+            request::Entity::find_by_id(id)
+                .lock(LockType::Update)
+                .one(&self.tx)
+                .await
+                .map_err(db_error)?;
+        }
         crate::request_get_on(&self.tx, scope, partner_profiles, id).await
     }
 
@@ -602,8 +619,11 @@ impl WriteTx {
 
     /// Pending requests whose deadline has passed at `now`, oldest first, at most `limit`.
     pub async fn requests_due(&self, now: OffsetDateTime, limit: u64) -> Result<Vec<Request>> {
-        request::Entity::find()
-            .filter(request::Column::State.eq(RequestState::Pending.as_str()))
+        let mut q = request::Entity::find();
+        if self.backend == DbBackend::Postgres {
+            q = q.lock(LockType::Update);
+        }
+        q.filter(request::Column::State.eq(RequestState::Pending.as_str()))
             .filter(request::Column::ExpiresAt.lte(now))
             .order_by_asc(request::Column::ExpiresAt)
             .order_by_asc(request::Column::Id)

@@ -136,20 +136,17 @@ impl ControlPlane {
             policies: Arc::new(policies),
             config,
             clock: Arc::new(SystemClock),
-            // Deliveries follow no redirect: a receiver cannot bounce them elsewhere.
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(concat!("mailplane/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| Error::internal(format!("cannot build the HTTP client: {e}")))?,
+            // Deliveries follow no redirect and reach public addresses only.
+            http: webhooks::http_client(false)?,
             webhook_settings: WebhookSettings::default(),
         })
     }
 
     /// The same control plane delivering webhooks with `settings`.
-    pub fn with_webhook_settings(mut self, settings: WebhookSettings) -> Self {
+    pub fn with_webhook_settings(mut self, settings: WebhookSettings) -> Result<Self> {
+        self.http = webhooks::http_client(settings.allow_private_addresses)?;
         self.webhook_settings = settings;
-        self
+        Ok(self)
     }
 
     /// The same control plane reading time from `clock`: deadlines of requests and

@@ -56,6 +56,48 @@ pub(super) fn check_roles(p: &mut Problems, profile: &Profile, roles: &[String])
     }
 }
 
+/// Who may ask for a credential with which roles. A credential cannot register another (a
+/// leaked key must not outlive its revocation through a replacement), and a customer asks
+/// only for roles that do no more than its own, so no credential acts above the person who
+/// asked.
+pub(super) fn may_register(
+    actor: &Actor,
+    profile: &Profile,
+    decision: &mailplane_policy::Decision,
+    input: &CredentialCreate,
+) -> Result<()> {
+    let refuse = |reason: String| {
+        let mut refusal = decision.refusal();
+        refusal.reason = reason;
+        Err(Error::Forbidden(Box::new(refusal)))
+    };
+    if actor.subject().starts_with(CREDENTIAL_KID_PREFIX) {
+        return refuse(
+            "an API credential cannot register another; a person of the tenant registers credentials".into(),
+        );
+    }
+    // What the credential's roles let it do, activity by activity, must be within what the
+    // requester's roles let it do: a tenant admin may create a reader, not the reverse.
+    if actor.party() == Party::Customer {
+        let letters = |roles: &[String], activity: &str| {
+            roles.iter().fold(mailplane_types::Letters::NONE, |acc, r| {
+                acc.union(profile.exercisable(Party::Customer, r, activity))
+            })
+        };
+        for a in &profile.activities {
+            let wanted = letters(&input.roles, a.id.as_str());
+            let held = letters(actor.roles(), a.id.as_str());
+            if wanted.intersect(held) != wanted {
+                return refuse(format!(
+                    "a credential may not do more than its requester: the roles asked for exercise {wanted} on `{}`, yours {held}",
+                    a.id
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Checks that an expiry lies in the future and at most [`MAX_LIFETIME`] ahead.
 pub(super) fn check_expiry(p: &mut Problems, at: OffsetDateTime, now: OffsetDateTime) {
     if at <= now {
@@ -170,8 +212,23 @@ impl ControlPlane {
             return keyring.verify(token);
         };
         let unknown = || Error::Unauthenticated(format!("the key `{kid}` is not trusted"));
-        let id = Uuid::parse_str(id).map_err(|_| unknown())?;
+        // One spelling per credential (lower-case, hyphenated), so that audit rows name a
+        // credential one way only.
+        let id = Uuid::parse_str(id)
+            .ok()
+            .filter(|u| u.hyphenated().to_string() == id)
+            .ok_or_else(unknown)?;
         let credential = self.store.credential_by_id(id).await?.ok_or_else(unknown)?;
+        // The signature first: a caller without the private key learns nothing about the
+        // credential's state.
+        let claims = keyring
+            .verify_credential(token, &kid, &credential.public_key)
+            .map_err(|e| match e {
+                // jsonwebtoken checks the signature before the claims: only a bad signature
+                // hides the credential; an expired token with a good one says so.
+                Error::Unauthenticated(m) if m.contains("signature") => unknown(),
+                other => other,
+            })?;
         if credential.revoked_at.is_some() {
             return Err(Error::Unauthenticated(format!(
                 "the credential `{kid}` was revoked"
@@ -182,7 +239,6 @@ impl ControlPlane {
                 "the credential `{kid}` has expired"
             )));
         }
-        let claims = keyring.verify_credential(token, &kid, &credential.public_key)?;
         if claims.party != Party::Customer || claims.org != credential.tenant_id.to_string() {
             return Err(Error::Unauthenticated(
                 "a credential's token must name party `customer` and the credential's tenant as `org`"

@@ -380,6 +380,9 @@ impl ControlPlane {
         let found = tx.tenant_get(actor.scope(), tenant).await?;
         let (tenant_row, profile) = self.visible(actor, found, tenant)?;
         let decision = profile.decide(actor.party(), actor.roles(), op.activity());
+        if let Operation::CredentialRegister(input) = &op {
+            credentials::may_register(actor, profile, &decision, input)?;
+        }
         let outcome = match decision.verdict {
             Verdict::Execute => {
                 let made = self.apply(&tx, actor, &tenant_row, &op).await?;

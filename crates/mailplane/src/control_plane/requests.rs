@@ -383,7 +383,12 @@ impl ControlPlane {
             let due = tx.requests_due(self.clock.now(), EXPIRY_BATCH).await?;
             let n = due.len();
             for request in due {
-                self.expire_in(&tx, request).await?;
+                let id = request.id;
+                // One request that cannot be expired (its profile version is not loaded)
+                // must not hold up the others: it is reported and skipped.
+                if let Err(e) = self.expire_in(&tx, request).await {
+                    tracing::warn!(request = %id, error = %e, "cannot expire the request; skipped");
+                }
             }
             tx.commit().await?;
             total += n;
@@ -472,9 +477,8 @@ impl ControlPlane {
             return Err(Error::conflict(
                 None,
                 format!(
-                    "the {} is {} already; only a pending one can be {}",
+                    "the {} is no longer pending; only a pending one can be {}",
                     request.kind.as_str(),
-                    request.state.as_str(),
                     to.as_str()
                 ),
             ));

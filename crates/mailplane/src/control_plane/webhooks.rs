@@ -7,6 +7,7 @@
 //! every attempt. A failed attempt is retried with exponential backoff until the attempts
 //! run out; the log keeps every try.
 
+use std::net::IpAddr;
 use std::time::Instant;
 
 use mailplane_store::{AttemptResult, LeasedDelivery, Page, Scope};
@@ -35,6 +36,10 @@ pub struct WebhookSettings {
     pub timeout: std::time::Duration,
     /// How long a worker holds a delivery; a worker that died releases it after this.
     pub lease: time::Duration,
+    /// Whether receivers may be on loopback, private, link-local or other non-public
+    /// addresses. Off by default, so that a customer cannot make the control plane probe
+    /// the provider's internal network; tests and single-host setups turn it on.
+    pub allow_private_addresses: bool,
 }
 
 impl Default for WebhookSettings {
@@ -44,6 +49,7 @@ impl Default for WebhookSettings {
             backoff: time::Duration::seconds(10),
             timeout: std::time::Duration::from_secs(10),
             lease: time::Duration::seconds(60),
+            allow_private_addresses: false,
         }
     }
 }
@@ -102,7 +108,11 @@ impl ControlPlane {
     ) -> Result<WebhookCreated> {
         let org = self.webhook_owner(actor, true).await?;
         let mut p = Problems::default();
-        check_url(&mut p, &input.url);
+        check_url(
+            &mut p,
+            &input.url,
+            self.webhook_settings.allow_private_addresses,
+        );
         let secret = match input.secret {
             Some(s) => {
                 if !(32..=256).contains(&s.len()) || !s.chars().all(|c| c.is_ascii_graphic()) {
@@ -186,8 +196,9 @@ impl ControlPlane {
         for d in leased {
             let client = self.http.clone();
             let timeout = self.webhook_settings.timeout;
+            let allow_private = self.webhook_settings.allow_private_addresses;
             sends.spawn(async move {
-                let result = send(&client, &d, timeout).await;
+                let result = send(&client, &d, timeout, allow_private).await;
                 (d, result)
             });
         }
@@ -268,8 +279,13 @@ async fn send(
     client: &reqwest::Client,
     d: &LeasedDelivery,
     timeout: std::time::Duration,
+    allow_private: bool,
 ) -> (Option<i32>, Option<String>, i64) {
     let started = Instant::now();
+    // An address written in the URL is not resolved, so the resolver cannot refuse it.
+    if !allow_private && url_ip(&d.url).is_some_and(|ip| !is_public(ip)) {
+        return (None, Some(NOT_PUBLIC.into()), 0);
+    }
     let body = match serde_json::to_vec(&d.event) {
         Ok(b) => b,
         Err(e) => return (None, Some(format!("the event does not serialise: {e}")), 0),
@@ -293,7 +309,10 @@ async fn send(
 }
 
 fn describe(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
+    let chain = format!("{e:?}");
+    if chain.contains(NOT_PUBLIC) {
+        NOT_PUBLIC.into()
+    } else if e.is_timeout() {
         "the receiver did not answer in time".into()
     } else if e.is_connect() {
         "the receiver could not be reached".into()
@@ -302,8 +321,91 @@ fn describe(e: &reqwest::Error) -> String {
     }
 }
 
-/// An `http` or `https` URL with a host and no user information.
-fn check_url(p: &mut Problems, raw: &str) {
+const NOT_PUBLIC: &str = "the receiver's address is not a public address";
+
+/// Whether an address is reachable on the public internet: not loopback, private,
+/// link-local, shared (CGNAT), unique-local, multicast, broadcast or unspecified.
+pub(crate) fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_broadcast()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (b & 0xc0) == 64))
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            match v6.to_ipv4_mapped() {
+                Some(v4) => is_public(IpAddr::V4(v4)),
+                None => {
+                    !(v6.is_loopback()
+                        || v6.is_unspecified()
+                        || v6.is_multicast()
+                        || (first & 0xfe00) == 0xfc00
+                        || (first & 0xffc0) == 0xfe80)
+                }
+            }
+        }
+    }
+}
+
+/// The address a URL names literally, if it names one.
+fn url_ip(raw: &str) -> Option<IpAddr> {
+    let url = reqwest::Url::parse(raw).ok()?;
+    let host = url.host_str()?;
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
+}
+
+/// Resolves receivers' names to public addresses only, at every connection, so that a
+/// name that later points inside (DNS rebinding) is refused too.
+pub(crate) struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let found = tokio::net::lookup_host((host.as_str(), 0)).await?;
+            let public: Vec<std::net::SocketAddr> = found.filter(|a| is_public(a.ip())).collect();
+            if public.is_empty() {
+                return Err(NOT_PUBLIC.into());
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The HTTP client deliveries use: no redirects, and public addresses only unless allowed.
+pub(crate) fn http_client(allow_private: bool) -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("mailplane/", env!("CARGO_PKG_VERSION")));
+    if !allow_private {
+        builder = builder.dns_resolver(std::sync::Arc::new(PublicOnly));
+    }
+    builder
+        .build()
+        .map_err(|e| Error::internal(format!("cannot build the HTTP client: {e}")))
+}
+
+/// An `http` or `https` URL with a host and no user information; a literal address must
+/// be public unless private addresses are allowed.
+fn check_url(p: &mut Problems, raw: &str, allow_private: bool) {
+    if !allow_private && url_ip(raw.trim()).is_some_and(|ip| !is_public(ip)) {
+        p.add(
+            "url",
+            "must not point at a loopback, private, link-local or other non-public address",
+        );
+        return;
+    }
     let raw = raw.trim();
     let ok = raw.len() <= 2000
         && reqwest::Url::parse(raw).is_ok_and(|u| {
