@@ -42,7 +42,7 @@ async fn every_principal_reads_the_matrices(h: Harness) {
         .expect(200);
     assert_eq!(he["version"], 1);
     assert_eq!(he["parties"], json!(["customer", "provider"]));
-    assert_eq!(he["activities"].as_array().unwrap().len(), 50);
+    assert_eq!(he["activities"].as_array().unwrap().len(), 51);
     let dir = he["activities"]
         .as_array()
         .unwrap()
@@ -112,3 +112,95 @@ async fn a_ticketed_suite_tenant_follows_its_own_matrix(h: Harness) {
     assert_eq!(r.body["errors"][0]["field"], "profile");
 }
 e2e!(a_ticketed_suite_tenant_follows_its_own_matrix);
+
+async fn changing_a_tenants_profile_needs_the_customer_and_the_provider(h: Harness) {
+    let t = mailplane_tests::fixtures::tenant(&h, "Moving").await;
+    let customer = h.customer_admin(t);
+    // A request filed under hosted-exchange before the change keeps that binding.
+    let pst = customer
+        .post(
+            &format!("/v1/tenants/{t}/requests"),
+            serde_json::json!({ "activity": "export.pst.deliver" }),
+        )
+        .await
+        .expect(202);
+    assert_eq!(pst["profile"], "hosted-exchange");
+    // The provider starts the change: a proposal the customer approves.
+    let path = format!("/v1/tenants/{t}/profile");
+    let r = h
+        .provider_admin()
+        .post(&path, serde_json::json!({ "profile": "no-such" }))
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["errors"][0]["field"], "profile");
+    let proposal = h
+        .provider_admin()
+        .post(&path, serde_json::json!({ "profile": "ticketed-suite" }))
+        .await
+        .expect(202);
+    assert_eq!(proposal["kind"], "proposal");
+    assert_eq!(proposal["activity"], "profile.change");
+    let still = customer.get(&format!("/v1/tenants/{t}")).await.expect(200);
+    assert_eq!(still["profile"], "hosted-exchange");
+    customer
+        .post(
+            &format!("/v1/requests/{}/approve", proposal["id"].as_str().unwrap()),
+            serde_json::json!({}),
+        )
+        .await
+        .expect(200);
+    let moved = customer.get(&format!("/v1/tenants/{t}")).await.expect(200);
+    assert_eq!(moved["profile"], "ticketed-suite");
+    // The new profile decides from now on: a disclaimer is now a ticket to the provider.
+    customer
+        .post(
+            &format!("/v1/tenants/{t}/requests"),
+            serde_json::json!({ "activity": "disclaimer.all-users" }),
+        )
+        .await
+        .expect(202);
+    // The old request is still decided under the version it was filed under.
+    let pst_id = pst["id"].as_str().unwrap();
+    let fulfilled = h
+        .provider_admin()
+        .post(
+            &format!("/v1/requests/{pst_id}/fulfil"),
+            serde_json::json!({ "reason": "PST sent." }),
+        )
+        .await
+        .expect(200);
+    assert_eq!(fulfilled["profile"], "hosted-exchange");
+    // The customer may start the way back: a request the provider fulfils.
+    let back = customer
+        .post(&path, serde_json::json!({ "profile": "hosted-exchange" }))
+        .await
+        .expect(202);
+    assert_eq!(back["kind"], "request");
+    h.provider("provider-operator")
+        .post(
+            &format!("/v1/requests/{}/fulfil", back["id"].as_str().unwrap()),
+            serde_json::json!({}),
+        )
+        .await
+        .expect(200);
+    let back = customer.get(&format!("/v1/tenants/{t}")).await.expect(200);
+    assert_eq!(back["profile"], "hosted-exchange");
+    // A resold tenant cannot move to a profile without partners.
+    let p = mailplane_tests::fixtures::partner(&h, "Reseller").await;
+    let resold = mailplane_tests::fixtures::partner_tenant(&h, p, "Resold").await;
+    let r = h
+        .provider_admin()
+        .post(
+            &format!("/v1/tenants/{resold}/profile"),
+            serde_json::json!({ "profile": "hosted-exchange" }),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{:#}", r.body);
+    assert!(
+        r.body["errors"][0]["rule"]
+            .as_str()
+            .unwrap()
+            .contains("partner")
+    );
+}
+e2e!(changing_a_tenants_profile_needs_the_customer_and_the_provider);

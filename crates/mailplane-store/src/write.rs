@@ -286,6 +286,22 @@ impl WriteTx {
         rows::tenant(row)
     }
 
+    /// Binds a tenant to another profile version. Requests already filed keep the version
+    /// they were filed under.
+    pub async fn tenant_rebind(&self, id: TenantId, profile: &str, version: u32) -> Result<Tenant> {
+        let row = tenant::ActiveModel {
+            id: Set(id.uuid()),
+            profile: Set(profile.to_string()),
+            profile_version: Set(version as i32),
+            updated_at: Set(now()),
+            ..Default::default()
+        }
+        .update(&self.tx)
+        .await
+        .map_err(gone("tenant", id))?;
+        rows::tenant(row)
+    }
+
     /// Deletes a tenant that holds no domain and no mailbox.
     pub async fn tenant_delete(&self, id: TenantId) -> Result<()> {
         // A pending request to delete the tenant is the deletion itself, not a reason to wait.

@@ -47,6 +47,8 @@ mod activity {
     pub const DIRECTORY: &str = "directory.administer";
     /// Customer-managed API credentials: access to the control plane.
     pub const CONTROL_PLANE_ACCESS: &str = "access.control-plane";
+    /// Binding a tenant to another profile: both parties to the contract take part.
+    pub const PROFILE_CHANGE: &str = "profile.change";
     /// Reporting incidents, and adding to a report: opening and commenting on tickets.
     pub const INCIDENT_REPORT: &str = "incident.report";
     /// Qualifying, updating and closing incidents: handling tickets.
@@ -530,6 +532,19 @@ impl ControlPlane {
         input: TenantUpdate,
     ) -> Result<Outcome<Tenant>> {
         self.run(actor, id, Operation::TenantUpdate(input), None)
+            .await
+    }
+
+    /// Binds a tenant to another profile (`profile.change`: customer A, provider R in the
+    /// shipped profiles, so one party starts it and the other completes it). Requests filed
+    /// before keep the profile version they were filed under.
+    pub async fn tenant_rebind(
+        &self,
+        actor: &Actor,
+        id: TenantId,
+        input: crate::input::TenantRebind,
+    ) -> Result<Outcome<Tenant>> {
+        self.run(actor, id, Operation::TenantRebind(input), None)
             .await
     }
 

@@ -280,3 +280,13 @@ pub struct TicketHandle {
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 10000))]
     pub comment: String,
 }
+
+/// Binds a tenant to another profile (`profile.change`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TenantRebind {
+    /// The id of a loaded tenant profile, such as `ticketed-suite`; the tenant binds to its
+    /// current version.
+    pub profile: String,
+}

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use mailplane::input::{TenantCreate, TenantUpdate};
+use mailplane::input::{TenantCreate, TenantRebind, TenantUpdate};
 use mailplane::types::TenantId;
 use mailplane::types::resources::Tenant;
 
@@ -23,6 +23,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(tenant_list, tenant_create))
         .routes(routes!(tenant_view, tenant_update, tenant_delete))
+        .routes(routes!(tenant_rebind))
 }
 
 /// Lists the tenants in the caller's scope whose profile lets its party see them.
@@ -131,4 +132,30 @@ async fn tenant_delete(
     let id: TenantId = path_id("tenant", &tenant)?;
     let outcome = s.control_plane.tenant_delete(&actor, id).await?;
     Ok(respond(outcome, StatusCode::NO_CONTENT))
+}
+
+/// Binds a tenant to another profile (`profile.change`). In the shipped profiles the
+/// customer is accountable and the provider responsible: the provider's call is a proposal
+/// the customer approves, the customer's a request the provider fulfils. Requests filed
+/// before keep the profile version they were filed under.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/profile", operation_id = "tenant_rebind", tag = "tenants",
+    params(("tenant" = String, Path, format = Uuid, description = "The tenant's id.")),
+    request_body = TenantRebind, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The tenant, bound to the new profile.", body = Tenant, headers(("Mailplane-Request" = String, description = "The request provider automation fulfilled to make this change, if any."))),
+        (status = 202, description = "Filed: a request to the responsible party, or a proposal to the accountable party; the body is the request.", body = crate::api::requests::RequestView, headers(("Location" = String, description = "The request's URL."))),
+        (status = 400, description = "The id or the body is invalid: no such tenant profile, the current one, or one without partners for a resold tenant.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party holds neither R nor A for `profile.change`.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn tenant_rebind(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiPath(tenant): ApiPath<String>,
+    ApiJson(input): ApiJson<TenantRebind>,
+) -> Result<Response, ApiError> {
+    let id: TenantId = path_id("tenant", &tenant)?;
+    let outcome = s.control_plane.tenant_rebind(&actor, id, input).await?;
+    Ok(respond(outcome, StatusCode::OK))
 }

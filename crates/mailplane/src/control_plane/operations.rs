@@ -22,7 +22,7 @@ use super::{ControlPlane, activity, credentials};
 use crate::Actor;
 use crate::input::{
     CredentialCreate, DEFAULT_QUOTA_BYTES, DomainCreate, MailboxCreate, MailboxUpdate, Problems,
-    TenantUpdate, TicketComment, TicketCreate, TicketHandle,
+    TenantRebind, TenantUpdate, TicketComment, TicketCreate, TicketHandle,
 };
 
 /// A change to a tenant, as data. The serialized form (`{"operation": "mailbox.create",
@@ -33,6 +33,9 @@ pub enum Operation {
     /// Renames a tenant or changes its status (`service.deliver`).
     #[serde(rename = "tenant.update")]
     TenantUpdate(TenantUpdate),
+    /// Binds a tenant to another profile (`profile.change`).
+    #[serde(rename = "tenant.rebind")]
+    TenantRebind(TenantRebind),
     /// Deletes a tenant that holds no domain (`configuration.destroy`).
     #[serde(rename = "tenant.delete")]
     TenantDelete {},
@@ -97,6 +100,7 @@ impl Operation {
     pub fn name(&self) -> &'static str {
         match self {
             Operation::TenantUpdate(_) => "tenant.update",
+            Operation::TenantRebind(_) => "tenant.rebind",
             Operation::TenantDelete {} => "tenant.delete",
             Operation::DomainCreate(_) => "domain.create",
             Operation::DomainDelete { .. } => "domain.delete",
@@ -115,6 +119,7 @@ impl Operation {
     pub fn activity(&self) -> &'static str {
         match self {
             Operation::TenantUpdate(_) => activity::TENANT_DELIVER,
+            Operation::TenantRebind(_) => activity::PROFILE_CHANGE,
             Operation::TenantDelete {} => activity::TENANT_DESTROY,
             Operation::DomainCreate(_)
             | Operation::DomainDelete { .. }
@@ -211,6 +216,11 @@ impl Operation {
                 credentials::check_roles(&mut p, profile, &input.roles);
                 if let Some(at) = input.expires_at {
                     credentials::check_expiry(&mut p, at, now);
+                }
+            }
+            Operation::TenantRebind(input) => {
+                if input.profile.trim().is_empty() {
+                    p.add("profile", "must name a profile");
                 }
             }
             Operation::TicketOpen(input) => {
@@ -382,6 +392,12 @@ impl ControlPlane {
         let decision = profile.decide(actor.party(), actor.roles(), op.activity());
         if let Operation::CredentialRegister(input) = &op {
             credentials::may_register(actor, profile, &decision, input)?;
+        }
+        // A binding that cannot be made is refused now, not when it is approved.
+        if let Operation::TenantRebind(input) = &op
+            && decision.can_view()
+        {
+            self.rebind_target(&tenant_row, input)?;
         }
         let outcome = match decision.verdict {
             Verdict::Execute => {
@@ -615,6 +631,36 @@ impl ControlPlane {
         .await
     }
 
+    /// The profile a tenant may be bound to instead of its own: a loaded tenant profile,
+    /// not the current one, and one with partners when a partner resells the tenant.
+    fn rebind_target(&self, tenant: &Tenant, input: &TenantRebind) -> Result<&Profile> {
+        let id = input.profile.trim();
+        let target = self
+            .policies
+            .get(id)
+            .map(|p| p.as_ref())
+            .filter(|p| p.id != self.config.platform_profile)
+            .ok_or_else(|| {
+                Error::invalid("profile", format!("`{id}` is not a loaded tenant profile"))
+            })?;
+        if target.id == tenant.profile && target.version == tenant.profile_version {
+            return Err(Error::invalid(
+                "profile",
+                format!("the tenant is bound to {} already", target.key()),
+            ));
+        }
+        if tenant.partner_id.is_some() && !target.parties.contains(&Party::Partner) {
+            return Err(Error::invalid(
+                "profile",
+                format!(
+                    "the tenant is resold by a partner, and {} has no partner party",
+                    target.key()
+                ),
+            ));
+        }
+        Ok(target)
+    }
+
     /// The replayable operation of a request, if it carries one.
     pub(super) fn operation_of(request: &Request) -> Result<Option<Operation>> {
         Operation::stored(request)
@@ -645,6 +691,11 @@ impl ControlPlane {
                 let name = input.name.as_deref().map(str::trim);
                 let t = tx.tenant_update(tid, name, input.status).await?;
                 made(Applied::Tenant(t), "tenant", tid.to_string(), "updated")
+            }
+            Operation::TenantRebind(input) => {
+                let target = self.rebind_target(tenant, input)?;
+                let t = tx.tenant_rebind(tid, &target.id, target.version).await?;
+                made(Applied::Tenant(t), "tenant", tid.to_string(), "rebound")
             }
             Operation::TenantDelete {} => {
                 tx.tenant_delete(tid).await?;
