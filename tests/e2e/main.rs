@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod checked_in;
+mod consultations;
 mod credentials;
 mod cross_tenant;
 mod directory;

@@ -144,6 +144,7 @@ pub(crate) fn request(r: request::Model) -> Result<Request> {
             .map(serde_json::from_str)
             .transpose()
             .map_err(|_| bad("result"))?,
+        answers: serde_json::from_str(&r.answers).map_err(|_| bad("answers"))?,
         expires_at: r.expires_at,
         created_at: r.created_at,
         updated_at: r.updated_at,

@@ -540,6 +540,7 @@ impl WriteTx {
             requester_roles: Set(r.requester_roles.join(",")),
             expires_at: Set(r.expires_at),
             result: Set(None),
+            answers: Set("[]".to_string()),
         }
         .insert(&self.tx)
         .await
@@ -631,6 +632,36 @@ impl WriteTx {
             .await
             .map_err(db_error)?
             .map(|r| (rows::credential(r), res.rows_affected == 1)))
+    }
+
+    /// Records a consulted party's answer on a pending consultation, and, when `escalate`
+    /// names the accountable party, hands the decision to it with a new deadline. The
+    /// caller holds the request's lock (see `request_get`), so answers never overwrite each
+    /// other.
+    pub async fn consultation_answer(
+        &self,
+        id: Uuid,
+        answers: &[mailplane_types::resources::ConsultationAnswer],
+        escalate: Option<(Party, OffsetDateTime)>,
+    ) -> Result<bool> {
+        let mut update = request::Entity::update_many()
+            .col_expr(
+                request::Column::Answers,
+                Expr::value(serde_json::to_string(answers).map_err(Error::internal)?),
+            )
+            .col_expr(request::Column::UpdatedAt, Expr::value(now()));
+        if let Some((party, until)) = escalate {
+            update = update
+                .col_expr(request::Column::AddressedTo, Expr::value(party.as_str()))
+                .col_expr(request::Column::ExpiresAt, Expr::value(until));
+        }
+        let res = update
+            .filter(request::Column::Id.eq(id))
+            .filter(request::Column::State.eq(RequestState::Pending.as_str()))
+            .exec(&self.tx)
+            .await
+            .map_err(db_error)?;
+        Ok(res.rows_affected == 1)
     }
 
     /// Pending requests whose deadline has passed at `now`, oldest first, at most `limit`.

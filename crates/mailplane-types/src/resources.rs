@@ -267,6 +267,27 @@ pub enum RequestKind {
     /// The responsible party proposes to carry an activity out (R without A). The
     /// accountable party approves it, and the activity runs as the proposer, or rejects it.
     Proposal,
+    /// The accountable party's activity waits for the consulted parties (C). It runs when
+    /// every one consented, or at the deadline; an objection hands the decision back to the
+    /// accountable party, who approves it or cancels it.
+    Consultation,
+}
+
+/// A consulted party's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConsultationAnswer {
+    /// The consulted party.
+    pub party: Party,
+    /// Who answered (the subject).
+    pub by: String,
+    /// Whether it consents; `false` is an objection.
+    pub consent: bool,
+    /// Why, as given.
+    pub reason: Option<String>,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
 }
 
 impl RequestKind {
@@ -275,6 +296,7 @@ impl RequestKind {
         match self {
             RequestKind::Request => "request",
             RequestKind::Proposal => "proposal",
+            RequestKind::Consultation => "consultation",
         }
     }
 
@@ -283,6 +305,7 @@ impl RequestKind {
         match s {
             "request" => Some(RequestKind::Request),
             "proposal" => Some(RequestKind::Proposal),
+            "consultation" => Some(RequestKind::Consultation),
             _ => None,
         }
     }
@@ -365,6 +388,8 @@ pub struct Request {
     /// What the operation produced when it ran: `{"kind": "mailbox", "id": "..."}`.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub result: Option<serde_json::Value>,
+    /// The consulted parties' answers, for a consultation.
+    pub answers: Vec<ConsultationAnswer>,
     /// When a pending request expires, from the deadline its profile sets.
     #[serde(with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,

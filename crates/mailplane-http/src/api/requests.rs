@@ -38,6 +38,12 @@ pub struct RequestLinks {
     /// POST here to reject a proposal with a reason (accountable party).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reject: Option<String>,
+    /// POST here to consent to a consultation (a consulted party).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consent: Option<String>,
+    /// POST here to object to a consultation, with a reason (a consulted party).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
     /// POST here to withdraw it (the party that filed it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cancel: Option<String>,
@@ -60,11 +66,20 @@ impl From<Request> for RequestView {
         let kind = request.kind;
         let link =
             |k: RequestKind, verb: &str| (pending && kind == k).then(|| format!("{base}/{verb}"));
+        // A consultation waits for its consulted parties until an objection hands it back to
+        // the party that asked, which may then approve it.
+        let handed_back = request.addressed_to.contains(&request.requester_party);
+        let consulting = kind == RequestKind::Consultation && !handed_back;
         RequestView {
             links: RequestLinks {
                 fulfil: link(RequestKind::Request, "fulfil"),
                 decline: link(RequestKind::Request, "decline"),
-                approve: link(RequestKind::Proposal, "approve"),
+                approve: link(RequestKind::Proposal, "approve").or_else(|| {
+                    (pending && kind == RequestKind::Consultation && handed_back)
+                        .then(|| format!("{base}/approve"))
+                }),
+                consent: (pending && consulting).then(|| format!("{base}/consent")),
+                object: (pending && consulting).then(|| format!("{base}/object")),
                 reject: link(RequestKind::Proposal, "reject"),
                 cancel: pending.then(|| format!("{base}/cancel")),
                 self_: base,
@@ -152,6 +167,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(request_decline))
         .routes(routes!(request_approve))
         .routes(routes!(request_reject))
+        .routes(routes!(request_consent))
+        .routes(routes!(request_object))
         .routes(routes!(request_cancel))
 }
 
@@ -357,6 +374,62 @@ async fn request_reject(
     Ok(Json(
         s.control_plane
             .request_reject(&actor, id, input)
+            .await?
+            .into(),
+    ))
+}
+
+/// Consents to a pending consultation (a consulted party, C). When every consulted party has
+/// consented, the activity runs at once, as the party that asked.
+#[utoipa::path(post, path = "/v1/requests/{request}/consent", operation_id = "request_consent", tag = "requests",
+    params(("request" = String, Path, format = Uuid, description = "The request's id.")),
+    request_body = RequestResolution, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The consultation with the answer; `fulfilled` when it was the last one.", body = RequestView),
+        (status = 400, description = "The id or the body is invalid.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party is not consulted on the activity.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such request, or not visible to the caller.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "It is not a pending consultation, the caller's party answered already, or its deadline passed.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn request_consent(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiPath(request): ApiPath<String>,
+    ApiJson(input): ApiJson<RequestResolution>,
+) -> Result<Json<RequestView>, ApiError> {
+    let id = path_id("request", &request)?;
+    Ok(Json(
+        s.control_plane
+            .request_consent(&actor, id, input)
+            .await?
+            .into(),
+    ))
+}
+
+/// Objects to a pending consultation, with a reason (a consulted party, C). The activity
+/// does not run; the accountable party sees the objection and approves or cancels.
+#[utoipa::path(post, path = "/v1/requests/{request}/object", operation_id = "request_object", tag = "requests",
+    params(("request" = String, Path, format = Uuid, description = "The request's id.")),
+    request_body = RequestResolution, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The consultation, now waiting for the accountable party.", body = RequestView),
+        (status = 400, description = "The id or the body is invalid; a reason is required.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party is not consulted on the activity.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such request, or not visible to the caller.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "It is not a pending consultation, the caller's party answered already, or its deadline passed.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn request_object(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiPath(request): ApiPath<String>,
+    ApiJson(input): ApiJson<RequestResolution>,
+) -> Result<Json<RequestView>, ApiError> {
+    let id = path_id("request", &request)?;
+    Ok(Json(
+        s.control_plane
+            .request_object(&actor, id, input)
             .await?
             .into(),
     ))

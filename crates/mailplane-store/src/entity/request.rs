@@ -27,6 +27,7 @@ pub struct Model {
     pub requester_roles: String,
     pub expires_at: Option<TimeDateTimeWithTimeZone>,
     pub result: Option<String>,
+    pub answers: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,7 @@ mod m0003_requests;
 mod m0004_workflow;
 mod m0005_webhooks;
 mod m0006_tickets;
+mod m0007_consultations;
 
 /// Applies Mailplane's migrations in order.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_workflow::Migration),
             Box::new(m0005_webhooks::Migration),
             Box::new(m0006_tickets::Migration),
+            Box::new(m0007_consultations::Migration),
         ]
     }
 }

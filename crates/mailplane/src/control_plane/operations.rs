@@ -400,6 +400,26 @@ impl ControlPlane {
             self.rebind_target(&tenant_row, input)?;
         }
         let outcome = match decision.verdict {
+            // Consulted parties are asked first: the activity waits for their answers.
+            Verdict::Execute if !consulted(&decision, actor.party()).is_empty() => {
+                op.check(profile, self.clock.now())?;
+                let note = check_note(note)?;
+                let request = self
+                    .file(
+                        &tx,
+                        actor,
+                        &tenant_row,
+                        profile,
+                        &decision,
+                        RequestKind::Consultation,
+                        Some(&op),
+                        op.input(),
+                        note,
+                    )
+                    .await?;
+                tx.commit().await?;
+                Outcome::Filed(Box::new(request))
+            }
             Verdict::Execute => {
                 let made = self.apply(&tx, actor, &tenant_row, &op).await?;
                 let change = Self::record(
@@ -478,8 +498,13 @@ impl ControlPlane {
         let addressed_to = match kind {
             RequestKind::Request => responsible.clone(),
             RequestKind::Proposal => decision.accountable().into_iter().collect(),
+            RequestKind::Consultation => consulted(decision, actor.party()),
         };
-        let expires_at = self.clock.now() + profile.request_deadline;
+        let expires_at = self.clock.now()
+            + match kind {
+                RequestKind::Consultation => profile.consultation_deadline,
+                _ => profile.request_deadline,
+            };
         let request = tx
             .request_insert(NewRequest {
                 tenant_id: tenant.id,
@@ -504,6 +529,7 @@ impl ControlPlane {
         let outcome = match kind {
             RequestKind::Request => "requested",
             RequestKind::Proposal => "proposed",
+            RequestKind::Consultation => "consulting",
         };
         let mut change = Self::record(
             actor,
@@ -583,6 +609,7 @@ impl ControlPlane {
         approver_decision: &Decision,
         pending: Pending<'_>,
         reason: Option<String>,
+        to: RequestState,
     ) -> Result<Request> {
         let Pending {
             profile,
@@ -606,29 +633,65 @@ impl ControlPlane {
                 ),
             ));
         }
-        let made = self.apply(tx, &proposer, tenant, op).await?;
-        let mut change = Self::record(
-            &proposer,
-            &decision,
-            Some(tenant.id),
-            made.target_kind,
-            &made.target_id,
-            made.outcome,
-        );
-        change.record.request_id = Some(request.id);
-        let entry = tx.audit_append(change.record).await?;
-        tx.event_append(&entry, &change.audience).await?;
+        // Deleting the tenant deletes its requests, this one included: the request is
+        // closed first, and its result is known beforehand.
+        if matches!(op, Operation::TenantDelete {}) {
+            let result = serde_json::json!({ "kind": "tenant", "id": tenant.id.to_string(), "outcome": "deleted" });
+            let closed = self
+                .transition_in(
+                    tx,
+                    approver,
+                    approver_decision,
+                    request,
+                    to,
+                    reason,
+                    Some(result),
+                )
+                .await?;
+            self.apply_as(tx, &proposer, &decision, tenant, op, closed.id)
+                .await?;
+            return Ok(closed);
+        }
+        let made = self
+            .apply_as(tx, &proposer, &decision, tenant, op, request.id)
+            .await?;
         let result = made.result();
         self.transition_in(
             tx,
             approver,
             approver_decision,
             request,
-            RequestState::Approved,
+            to,
             reason,
             Some(result),
         )
         .await
+    }
+
+    /// Applies a filed operation as `actor` and writes its audit row and event, naming the
+    /// request it carries out.
+    async fn apply_as(
+        &self,
+        tx: &WriteTx,
+        actor: &Actor,
+        decision: &Decision,
+        tenant: &Tenant,
+        op: &Operation,
+        request: uuid::Uuid,
+    ) -> Result<Made> {
+        let made = self.apply(tx, actor, tenant, op).await?;
+        let mut change = Self::record(
+            actor,
+            decision,
+            Some(tenant.id),
+            made.target_kind,
+            &made.target_id,
+            made.outcome,
+        );
+        change.record.request_id = Some(request);
+        let entry = tx.audit_append(change.record).await?;
+        tx.event_append(&entry, &change.audience).await?;
+        Ok(made)
     }
 
     /// The profile a tenant may be bound to instead of its own: a loaded tenant profile,
@@ -886,6 +949,14 @@ pub(super) fn check_note(note: Option<String>) -> Result<String> {
     }
     problems.finish()?;
     Ok(note)
+}
+
+/// The parties consulted on an activity (they hold C), other than the acting party.
+pub(super) fn consulted(decision: &Decision, acting: Party) -> Vec<Party> {
+    Party::ALL
+        .into_iter()
+        .filter(|p| *p != acting && decision.letters[p.index()].has(mailplane_types::Duty::C))
+        .collect()
 }
 
 /// Adds a party to an audience once.

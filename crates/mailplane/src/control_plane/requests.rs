@@ -13,7 +13,7 @@
 
 use mailplane_policy::{Decision, Profile, Verdict};
 use mailplane_store::{Page, RequestDecision, Scope, WriteTx};
-use mailplane_types::resources::{Request, RequestKind, RequestState};
+use mailplane_types::resources::{ConsultationAnswer, Request, RequestKind, RequestState};
 use mailplane_types::{Duty, Error, Letters, Result, TenantId};
 use uuid::Uuid;
 
@@ -29,14 +29,21 @@ enum Answer {
     Decline,
     Approve,
     Reject,
+    Consent,
+    Object,
 }
 
 impl Answer {
-    fn kind(self) -> RequestKind {
-        match self {
-            Answer::Fulfil | Answer::Decline => RequestKind::Request,
-            Answer::Approve | Answer::Reject => RequestKind::Proposal,
-        }
+    /// Whether the answer fits a request of this kind. The accountable party approves a
+    /// proposal, or a consultation that an objection handed back to it.
+    fn fits(self, kind: RequestKind) -> bool {
+        matches!(
+            (self, kind),
+            (Answer::Fulfil | Answer::Decline, RequestKind::Request)
+                | (Answer::Approve | Answer::Reject, RequestKind::Proposal)
+                | (Answer::Approve, RequestKind::Consultation)
+                | (Answer::Consent | Answer::Object, RequestKind::Consultation)
+        )
     }
 
     fn verb(self) -> &'static str {
@@ -45,20 +52,23 @@ impl Answer {
             Answer::Decline => "declined",
             Answer::Approve => "approved",
             Answer::Reject => "rejected",
+            Answer::Consent => "consented",
+            Answer::Object => "objected",
         }
     }
 
     /// The letter the answering party must exercise: R to carry a request out, A to
-    /// approve a proposal.
+    /// approve, C to answer a consultation.
     fn letter(self) -> Duty {
-        match self.kind() {
-            RequestKind::Request => Duty::R,
-            RequestKind::Proposal => Duty::A,
+        match self {
+            Answer::Fulfil | Answer::Decline => Duty::R,
+            Answer::Approve | Answer::Reject => Duty::A,
+            Answer::Consent | Answer::Object => Duty::C,
         }
     }
 
     fn needs_reason(self) -> bool {
-        matches!(self, Answer::Decline | Answer::Reject)
+        matches!(self, Answer::Decline | Answer::Reject | Answer::Object)
     }
 }
 
@@ -276,10 +286,11 @@ impl ControlPlane {
         {
             return Err(Error::Forbidden(Box::new(decision.refusal())));
         }
-        if request.kind != how.kind() {
+        if !how.fits(request.kind) {
             let other = match request.kind {
                 RequestKind::Request => "fulfil or decline",
                 RequestKind::Proposal => "approve or reject",
+                RequestKind::Consultation => "consent, object, or approve after an objection",
             };
             return Err(Error::conflict(
                 None,
@@ -321,15 +332,29 @@ impl ControlPlane {
                     request,
                     op: &op,
                 };
-                self.approve_with(&tx, actor, &decision, pending, reason)
-                    .await?
+                self.approve_with(
+                    &tx,
+                    actor,
+                    &decision,
+                    pending,
+                    reason,
+                    RequestState::Approved,
+                )
+                .await?
+            }
+            (Answer::Consent | Answer::Object, op) => {
+                let consent = how == Answer::Consent;
+                self.consultation_answer(
+                    &tx, actor, &decision, profile, &tenant, request, op, consent, reason,
+                )
+                .await?
             }
             (how, _) => {
                 let to = match how {
                     Answer::Fulfil => RequestState::Fulfilled,
                     Answer::Approve => RequestState::Approved,
                     Answer::Decline => RequestState::Declined,
-                    Answer::Reject => RequestState::Rejected,
+                    Answer::Reject | Answer::Consent | Answer::Object => RequestState::Rejected,
                 };
                 self.transition_in(&tx, actor, &decision, request, to, reason, None)
                     .await?
@@ -337,6 +362,138 @@ impl ControlPlane {
         };
         tx.commit().await?;
         Ok(request)
+    }
+
+    /// Consents to a pending consultation: the caller's party must be consulted (C). When
+    /// every consulted party has consented, the activity runs, as the party that asked.
+    pub async fn request_consent(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        input: RequestResolution,
+    ) -> Result<Request> {
+        self.answer(actor, id, Answer::Consent, input).await
+    }
+
+    /// Objects to a pending consultation, with a reason: the activity does not run, and the
+    /// accountable party decides, approving it anyway or cancelling it.
+    pub async fn request_object(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        input: RequestResolution,
+    ) -> Result<Request> {
+        self.answer(actor, id, Answer::Object, input).await
+    }
+
+    /// Records a consulted party's answer in `tx`. The last consent runs the activity; an
+    /// objection hands the consultation to the accountable party with a new deadline.
+    #[allow(clippy::too_many_arguments)]
+    async fn consultation_answer(
+        &self,
+        tx: &WriteTx,
+        actor: &Actor,
+        decision: &Decision,
+        profile: &Profile,
+        tenant: &mailplane_types::resources::Tenant,
+        request: Request,
+        op: Option<super::Operation>,
+        consent: bool,
+        reason: Option<String>,
+    ) -> Result<Request> {
+        if request.answers.iter().any(|a| a.party == actor.party()) {
+            return Err(Error::conflict(
+                None,
+                "your party has answered this consultation already",
+            ));
+        }
+        let now = self.clock.now();
+        let mut answers = request.answers.clone();
+        answers.push(ConsultationAnswer {
+            party: actor.party(),
+            by: actor.subject().to_string(),
+            consent,
+            reason,
+            at: now,
+        });
+        let escalate =
+            (!consent).then_some((request.requester_party, now + profile.request_deadline));
+        if !tx
+            .consultation_answer(request.id, &answers, escalate)
+            .await?
+        {
+            return Err(Error::conflict(
+                None,
+                "the consultation is no longer pending",
+            ));
+        }
+        let outcome = if consent { "consented" } else { "objected" };
+        let mut change = Self::record(
+            actor,
+            decision,
+            Some(request.tenant_id),
+            "request",
+            request.id,
+            outcome,
+        );
+        change.record.letters = Letters::one(Duty::C);
+        change.record.request_id = Some(request.id);
+        add(&mut change.audience, request.requester_party);
+        let entry = tx.audit_append(change.record).await?;
+        tx.event_append(&entry, &change.audience).await?;
+        let everyone = request
+            .addressed_to
+            .iter()
+            .all(|p| answers.iter().any(|a| a.party == *p));
+        let request = tx
+            .request_get(Scope::All, &[], request.id)
+            .await?
+            .ok_or_else(|| Error::not_found("request", request.id))?;
+        if consent && everyone && answers.iter().all(|a| a.consent) {
+            return self
+                .consultation_proceed(tx, actor, decision, profile, tenant, request, op)
+                .await;
+        }
+        Ok(request)
+    }
+
+    /// Runs a consulted activity, as the party that asked, and closes the consultation:
+    /// after the last consent, or at the deadline with no objection.
+    #[allow(clippy::too_many_arguments)]
+    async fn consultation_proceed(
+        &self,
+        tx: &WriteTx,
+        actor: &Actor,
+        decision: &Decision,
+        profile: &Profile,
+        tenant: &mailplane_types::resources::Tenant,
+        request: Request,
+        op: Option<super::Operation>,
+    ) -> Result<Request> {
+        match op {
+            Some(op) => {
+                let pending = Pending {
+                    profile,
+                    tenant,
+                    request,
+                    op: &op,
+                };
+                self.approve_with(tx, actor, decision, pending, None, RequestState::Fulfilled)
+                    .await
+            }
+            None => {
+                self.transition_in(
+                    tx,
+                    actor,
+                    decision,
+                    request,
+                    RequestState::Fulfilled,
+                    None,
+                    None,
+                )
+                .await
+            }
+        }
     }
 
     /// Withdraws a pending request or proposal: the caller's party must be the one that
@@ -350,7 +507,7 @@ impl ControlPlane {
         let profile = self.request_profile(actor, &request)?;
         let decision = profile.decide(actor.party(), actor.roles(), &request.activity);
         let letter = match request.kind {
-            RequestKind::Request => Duty::A,
+            RequestKind::Request | RequestKind::Consultation => Duty::A,
             RequestKind::Proposal => Duty::R,
         };
         if actor.party() != request.requester_party || !decision.exercisable.has(letter) {
@@ -377,25 +534,79 @@ impl ControlPlane {
     /// periodically; an answer to an overdue request expires it too, so a slow sweep never
     /// lets a late answer through.
     pub async fn requests_expire(&self) -> Result<usize> {
-        let mut total = 0;
-        loop {
+        let due = {
             let tx = self.store.begin().await?;
-            let due = tx.requests_due(self.clock.now(), EXPIRY_BATCH).await?;
-            let n = due.len();
-            for request in due {
-                let id = request.id;
-                // One request that cannot be expired (its profile version is not loaded)
-                // must not hold up the others: it is reported and skipped.
-                if let Err(e) = self.expire_in(&tx, request).await {
+            tx.requests_due(self.clock.now(), EXPIRY_BATCH).await?
+        };
+        let mut done = 0;
+        // Each request in its own transaction: one that fails (its profile version is not
+        // loaded, or a consulted activity no longer fits the tenant) rolls back alone and
+        // does not hold up the others.
+        for request in due {
+            let id = request.id;
+            let tx = self.store.begin().await?;
+            let Some(request) = tx.request_get(Scope::All, &[], id).await? else {
+                continue;
+            };
+            if request.state != RequestState::Pending {
+                continue;
+            }
+            let open_consultation = is_open_consultation(&request);
+            // The transaction ends here either way (a failure rolls it back), before any
+            // other is opened: SQLite has one writer.
+            let attempt = match self.expire_in(&tx, request.clone()).await {
+                Ok(()) => tx.commit().await,
+                Err(e) => {
+                    drop(tx);
+                    Err(e)
+                }
+            };
+            match attempt {
+                Ok(()) => done += 1,
+                // A consultation whose activity cannot run any more expires instead, so it
+                // is not retried for ever.
+                Err(e) if open_consultation => {
+                    tracing::warn!(request = %id, error = %e, "the consulted activity cannot run; it expires");
+                    let tx = self.store.begin().await?;
+                    let mut closed = request;
+                    closed.addressed_to = vec![closed.requester_party];
+                    let profile = self.request_profile_any(&closed)?;
+                    let automation = Actor::provider(AUTOMATION_SUBJECT, &[AUTOMATION_ROLE]);
+                    let decision =
+                        profile.decide(automation.party(), automation.roles(), &closed.activity);
+                    self.transition_in(
+                        &tx,
+                        &automation,
+                        &decision,
+                        closed,
+                        RequestState::Expired,
+                        Some(format!("the activity could not run at the deadline: {e}")),
+                        None,
+                    )
+                    .await?;
+                    tx.commit().await?;
+                    done += 1;
+                }
+                Err(e) => {
                     tracing::warn!(request = %id, error = %e, "cannot expire the request; skipped");
                 }
             }
-            tx.commit().await?;
-            total += n;
-            if (n as u64) < EXPIRY_BATCH {
-                return Ok(total);
-            }
         }
+        Ok(done)
+    }
+
+    /// The loaded profile version a request was filed under, whoever asks.
+    fn request_profile_any(&self, request: &Request) -> Result<&Profile> {
+        self.policies
+            .get(&request.profile)
+            .map(|p| p.as_ref())
+            .filter(|p| p.version == request.profile_version)
+            .ok_or_else(|| {
+                Error::internal(format!(
+                    "request {} was filed under {}@{}, which is not loaded",
+                    request.id, request.profile, request.profile_version
+                ))
+            })
     }
 
     /// Passes the request through when it is still within its deadline. An overdue one is
@@ -405,15 +616,21 @@ impl ControlPlane {
         let Some(at) = overdue.filter(|_| request.state == RequestState::Pending) else {
             return Ok((tx, request));
         };
+        let proceeds = is_open_consultation(&request);
         self.expire_in(&tx, request).await?;
         tx.commit().await?;
+        let at = at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
         Err(Error::conflict(
             None,
-            format!(
-                "the request expired at {}; file a new one",
-                at.format(&time::format_description::well_known::Rfc3339)
-                    .unwrap_or_default()
-            ),
+            if proceeds {
+                format!(
+                    "the consultation's deadline passed at {at} without an objection; the activity was carried out"
+                )
+            } else {
+                format!("the request expired at {at}; file a new one")
+            },
         ))
     }
 
@@ -431,6 +648,19 @@ impl ControlPlane {
             })?;
         let automation = Actor::provider(AUTOMATION_SUBJECT, &[AUTOMATION_ROLE]);
         let decision = profile.decide(automation.party(), automation.roles(), &request.activity);
+        // A consultation nobody objected to proceeds at its deadline, as the party that
+        // asked; one an objection handed back to the accountable party expires.
+        if is_open_consultation(&request) {
+            let tenant = tx
+                .tenant_get(Scope::All, request.tenant_id)
+                .await?
+                .ok_or_else(|| Error::not_found("tenant", request.tenant_id))?;
+            let op = Self::operation_of(&request)?;
+            return self
+                .consultation_proceed(tx, &automation, &decision, profile, &tenant, request, op)
+                .await
+                .map(|_| ());
+        }
         match self
             .transition_in(
                 tx,
@@ -495,9 +725,17 @@ impl ControlPlane {
         // The letters an answer uses: R to fulfil or decline, A to approve or reject or to
         // cancel a request, R to cancel a proposal; expiry uses none.
         change.record.letters = match to {
+            // A consultation closes on the last consent (C) or at its deadline (none).
+            RequestState::Fulfilled if request.kind == RequestKind::Consultation => {
+                if request.addressed_to.contains(&actor.party()) {
+                    Letters::one(Duty::C)
+                } else {
+                    Letters::NONE
+                }
+            }
             RequestState::Fulfilled | RequestState::Declined => Letters::one(Duty::R),
             RequestState::Approved | RequestState::Rejected => Letters::one(Duty::A),
-            RequestState::Cancelled if request.kind == RequestKind::Request => {
+            RequestState::Cancelled if request.kind != RequestKind::Proposal => {
                 Letters::one(Duty::A)
             }
             RequestState::Cancelled => Letters::one(Duty::R),
@@ -513,4 +751,11 @@ impl ControlPlane {
             .await?
             .ok_or_else(|| Error::not_found("request", request.id))
     }
+}
+
+/// A consultation still waiting for its consulted parties (no objection handed it back to
+/// the accountable party, the one that asked).
+fn is_open_consultation(request: &Request) -> bool {
+    request.kind == RequestKind::Consultation
+        && !request.addressed_to.contains(&request.requester_party)
 }
