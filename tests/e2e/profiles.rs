@@ -204,3 +204,135 @@ async fn changing_a_tenants_profile_needs_the_customer_and_the_provider(h: Harne
     );
 }
 e2e!(changing_a_tenants_profile_needs_the_customer_and_the_provider);
+
+/// A copy of the shipped `policies/` where `hosted-exchange` is at version 2 and version 1
+/// is kept under `versions/1`. Version 2 takes the provider's R on `directory.administer`
+/// away, so the two versions decide a provider's domain differently.
+fn policies_with_hosted_exchange_v2() -> std::path::PathBuf {
+    let shipped = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies");
+    let dir = std::env::temp_dir().join(format!("mailplane-policies-{}", uuid::Uuid::now_v7()));
+    for profile in [
+        "hosted-exchange",
+        "master-hoster",
+        "platform",
+        "ticketed-suite",
+    ] {
+        std::fs::create_dir_all(dir.join(profile)).unwrap();
+        for f in ["profile.conf", "model.conf", "policy.csv", "activities.csv"] {
+            std::fs::copy(shipped.join(profile).join(f), dir.join(profile).join(f)).unwrap();
+        }
+    }
+    let he = dir.join("hosted-exchange");
+    let v1 = he.join("versions").join("1");
+    std::fs::create_dir_all(&v1).unwrap();
+    for f in ["profile.conf", "model.conf", "policy.csv", "activities.csv"] {
+        std::fs::copy(he.join(f), v1.join(f)).unwrap();
+    }
+    let conf = std::fs::read_to_string(he.join("profile.conf")).unwrap();
+    std::fs::write(
+        he.join("profile.conf"),
+        conf.replace("version = 1", "version = 2"),
+    )
+    .unwrap();
+    let policy = std::fs::read_to_string(he.join("policy.csv")).unwrap();
+    assert!(policy.contains("p, provider, directory.administer, R\n"));
+    std::fs::write(
+        he.join("policy.csv"),
+        policy.replace("p, provider, directory.administer, R\n", ""),
+    )
+    .unwrap();
+    dir
+}
+
+async fn earlier_profile_versions_keep_deciding_what_was_bound_to_them(h: Harness) {
+    use mailplane::input::{DomainCreate, RequestResolution, TenantCreate, TenantRebind};
+    use mailplane::types::Error;
+    use mailplane::{Actor, ControlPlane, ControlPlaneConfig, Outcome, PolicySet};
+
+    // Under version 1: a tenant, and a provider's proposal waiting for the customer.
+    let t = fixtures::tenant(&h, "Early").await;
+    let proposal = h
+        .provider_admin()
+        .post(
+            &format!("/v1/tenants/{t}/domains"),
+            json!({ "name": "early.example" }),
+        )
+        .await
+        .expect(202);
+    let proposal: uuid::Uuid = proposal["id"].as_str().unwrap().parse().unwrap();
+
+    // The deployment upgrades hosted-exchange to version 2, keeping version 1 loaded.
+    let dir = policies_with_hosted_exchange_v2();
+    let set = PolicySet::load_dir(&dir).unwrap();
+    assert_eq!(set.get("hosted-exchange").unwrap().version, 2);
+    assert!(set.get_version("hosted-exchange", 1).is_some());
+    let cp = ControlPlane::open(&h.location, set, ControlPlaneConfig::default())
+        .await
+        .unwrap();
+    let provider = Actor::provider("ops", &["provider-admin"]);
+    let customer = Actor::customer("alice", t, &["tenant-admin"]);
+    let domain = |name: &str| DomainCreate { name: name.into() };
+
+    // The tenant bound to version 1 is still decided by it: the provider may propose.
+    let early = cp.tenant_get(&provider, t).await.unwrap();
+    assert_eq!(early.profile_version, 1);
+    assert!(matches!(
+        cp.domain_create(&provider, t, domain("more.example")).await,
+        Ok(Outcome::Filed(_))
+    ));
+    // The request filed under version 1 is answered under it.
+    let approved = cp
+        .request_approve(&customer, proposal, RequestResolution::default())
+        .await
+        .unwrap();
+    assert_eq!(approved.profile_version, 1);
+
+    // New tenants bind to version 2, where the provider holds no R on the directory.
+    let late = cp
+        .tenant_create(
+            &provider,
+            TenantCreate {
+                name: "Late".into(),
+                profile: None,
+                partner_id: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(late.profile_version, 2);
+    match cp
+        .domain_create(&provider, late.id, domain("late.example"))
+        .await
+    {
+        Err(Error::Forbidden(r)) => assert_eq!(r.profile, "hosted-exchange@2"),
+        other => panic!("expected a refusal under version 2, got {other:?}"),
+    }
+
+    // Moving the early tenant to version 2 is a change of binding like any other.
+    let Ok(Outcome::Filed(rebind)) = cp
+        .tenant_rebind(
+            &provider,
+            t,
+            TenantRebind {
+                profile: "hosted-exchange".into(),
+            },
+        )
+        .await
+    else {
+        panic!("the provider's rebinding should be a proposal");
+    };
+    cp.request_approve(&customer, rebind.id, RequestResolution::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        cp.tenant_get(&provider, t).await.unwrap().profile_version,
+        2
+    );
+    assert!(matches!(
+        cp.domain_create(&provider, t, domain("after.example"))
+            .await,
+        Err(Error::Forbidden(_))
+    ));
+    std::fs::remove_dir_all(dir).ok();
+}
+e2e!(earlier_profile_versions_keep_deciding_what_was_bound_to_them);

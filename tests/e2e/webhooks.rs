@@ -368,3 +368,32 @@ async fn by_default_receivers_must_be_public_addresses(h: Harness) {
     );
 }
 e2e!(by_default_receivers_must_be_public_addresses);
+
+async fn registering_and_removing_a_webhook_is_audited_without_its_secret(h: Harness) {
+    let t = fixtures::tenant(&h, "Acme").await;
+    let receiver = Receiver::start(Behaviour::default()).await;
+    let (webhook, secret) = register(&h, t, &receiver.url).await;
+    h.customer_admin(t)
+        .delete(&format!("/v1/webhooks/{webhook}"))
+        .await
+        .expect(204);
+    let audit = h.customer_admin(t).get("/v1/audit").await.expect(200);
+    let rows: Vec<(&str, &str)> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["target_kind"] == "webhook")
+        .map(|r| {
+            (
+                r["activity"].as_str().unwrap(),
+                r["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [("webhook.manage", "created"), ("webhook.manage", "deleted")]
+    );
+    assert!(!audit.to_string().contains(&secret));
+}
+e2e!(registering_and_removing_a_webhook_is_audited_without_its_secret);

@@ -2,6 +2,10 @@
 //!
 //! The profiles shipped under `policies/` are compiled into the binary, so the server and
 //! embedders work from any directory; a deployment may load its own folder instead.
+//!
+//! A set holds the current version of each profile, which new tenants bind to, and may hold
+//! earlier versions (`policies/<id>/versions/<n>/`), so that tenants and requests bound to
+//! an earlier version keep being decided by it after the profile changes.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -22,10 +26,11 @@ macro_rules! builtin {
     };
 }
 
-/// Linted profiles by id.
+/// Linted profiles by id, with the earlier versions still in use.
 #[derive(Debug, Clone, Default)]
 pub struct PolicySet {
     profiles: BTreeMap<String, Arc<Profile>>,
+    earlier: BTreeMap<(String, u32), Arc<Profile>>,
 }
 
 impl PolicySet {
@@ -46,23 +51,48 @@ impl PolicySet {
             .expect("the shipped profiles pass the lint")
     }
 
-    /// Lints and loads profiles; every malformed profile is reported.
+    /// Lints and loads profiles; every malformed profile is reported. Of several sources
+    /// with one id, the highest version is current and the others are earlier versions;
+    /// two sources with one id and one version are an error.
     pub fn from_sources(sources: Vec<ProfileSource>) -> Result<PolicySet, Vec<LintErrors>> {
-        let mut profiles = BTreeMap::new();
+        let mut all: BTreeMap<(String, u32), Arc<Profile>> = BTreeMap::new();
         let mut failures = Vec::new();
         for source in sources {
             match Profile::from_source(source) {
                 Ok(p) => {
-                    profiles.insert(p.id.clone(), Arc::new(p));
+                    let id = p.id.clone();
+                    let version = p.version;
+                    match all.entry((id.clone(), version)) {
+                        std::collections::btree_map::Entry::Occupied(_) => {
+                            failures.push(LintErrors {
+                                profile: id,
+                                errors: vec![crate::LintError {
+                                    file: "profile.conf".into(),
+                                    line: 0,
+                                    message: format!("version {version} is loaded twice"),
+                                }],
+                            });
+                        }
+                        std::collections::btree_map::Entry::Vacant(slot) => {
+                            slot.insert(Arc::new(p));
+                        }
+                    }
                 }
                 Err(e) => failures.push(e),
             }
         }
-        if failures.is_empty() {
-            Ok(PolicySet { profiles })
-        } else {
-            Err(failures)
+        if !failures.is_empty() {
+            return Err(failures);
         }
+        let mut profiles: BTreeMap<String, Arc<Profile>> = BTreeMap::new();
+        let mut earlier = BTreeMap::new();
+        // Keys sort by id, then version: the last of each id is its current version.
+        for ((id, _), p) in all {
+            if let Some(previous) = profiles.insert(id.clone(), p) {
+                earlier.insert((id, previous.version), previous);
+            }
+        }
+        Ok(PolicySet { profiles, earlier })
     }
 
     /// Loads every sub-folder of `dir` that holds a `policy.csv`.
@@ -73,10 +103,24 @@ impl PolicySet {
         paths.sort();
         for path in paths {
             if path.join("policy.csv").is_file() {
-                sources.push(
-                    ProfileSource::read_dir(&path)
-                        .map_err(|e| format!("{}: {e}", path.display()))?,
-                );
+                let current = ProfileSource::read_dir(&path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                // Earlier versions live beside it, one folder each, under the same id.
+                let versions = path.join("versions");
+                if versions.is_dir() {
+                    let entries = std::fs::read_dir(&versions)
+                        .map_err(|e| format!("{}: {e}", versions.display()))?;
+                    let mut older: Vec<_> =
+                        entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+                    older.sort();
+                    for v in older.into_iter().filter(|v| v.join("policy.csv").is_file()) {
+                        let mut source = ProfileSource::read_dir(&v)
+                            .map_err(|e| format!("{}: {e}", v.display()))?;
+                        source.id = current.id.clone();
+                        sources.push(source);
+                    }
+                }
+                sources.push(current);
             }
         }
         PolicySet::from_sources(sources).map_err(|errs| {
@@ -87,9 +131,23 @@ impl PolicySet {
         })
     }
 
-    /// A profile by id.
+    /// The current version of a profile, by id.
     pub fn get(&self, id: &str) -> Option<&Arc<Profile>> {
         self.profiles.get(id)
+    }
+
+    /// One version of a profile, current or earlier: what a tenant or a request bound to
+    /// that version is decided by.
+    pub fn get_version(&self, id: &str, version: u32) -> Option<&Arc<Profile>> {
+        self.profiles
+            .get(id)
+            .filter(|p| p.version == version)
+            .or_else(|| self.earlier.get(&(id.to_string(), version)))
+    }
+
+    /// The earlier versions held, by id and version.
+    pub fn earlier(&self) -> impl Iterator<Item = &Arc<Profile>> {
+        self.earlier.values()
     }
 
     /// All profiles in id order.

@@ -269,3 +269,24 @@ fn lint_requires_the_automation_role_where_activities_are_automated() {
         "{msgs:?}"
     );
 }
+
+#[test]
+fn a_set_keeps_earlier_versions_and_refuses_a_version_twice() {
+    let v1 = hosted_exchange_source();
+    let mut v2 = hosted_exchange_source();
+    v2.header = v2.header.replace("version = 1", "version = 2");
+    let set = PolicySet::from_sources(vec![v2.clone(), v1.clone()]).unwrap();
+    assert_eq!(set.get("hosted-exchange").unwrap().version, 2);
+    assert_eq!(set.get_version("hosted-exchange", 1).unwrap().version, 1);
+    assert!(set.get_version("hosted-exchange", 3).is_none());
+    assert_eq!(
+        set.iter().count(),
+        1,
+        "listing shows the current version only"
+    );
+    let err = PolicySet::from_sources(vec![v1.clone(), v1]).unwrap_err();
+    assert!(
+        err[0].to_string().contains("version 1 is loaded twice"),
+        "{err:?}"
+    );
+}

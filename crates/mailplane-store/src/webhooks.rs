@@ -20,7 +20,7 @@ use mailplane_types::resources::{Delivery, DeliveryAttempt, DeliveryState, Event
 use mailplane_types::{Error, Result};
 
 use crate::entity::{event, webhook, webhook_attempt, webhook_delivery};
-use crate::{DataStore, Page, PageRequest, db_error, rows};
+use crate::{DataStore, Page, PageRequest, WriteTx, db_error, rows};
 
 /// A delivery a worker holds the lease of, with what it needs to send it.
 #[derive(Debug, Clone)]
@@ -64,15 +64,15 @@ fn webhook_of(r: webhook::Model) -> Webhook {
     }
 }
 
-impl DataStore {
+impl WriteTx {
     /// Registers a webhook for `org`; it receives the events written from now on.
     pub async fn webhook_insert(&self, org: &str, url: &str, secret: &str) -> Result<Webhook> {
-        let tx = self.writer.begin().await.map_err(db_error)?;
+        let tx = &self.tx;
         let last = event::Entity::find()
             .select_only()
             .column_as(event::Column::Seq.max(), "max")
             .into_tuple::<Option<i64>>()
-            .one(&tx)
+            .one(tx)
             .await
             .map_err(db_error)?
             .flatten()
@@ -86,13 +86,25 @@ impl DataStore {
             cursor_seq: Set(last),
             created_at: Set(crate::now()),
         }
-        .insert(&tx)
+        .insert(tx)
         .await
         .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
         Ok(webhook_of(row))
     }
 
+    /// Removes a webhook of `org` with its deliveries and their log.
+    pub async fn webhook_delete(&self, org: &str, id: Uuid) -> Result<bool> {
+        let res = webhook::Entity::delete_many()
+            .filter(webhook::Column::Id.eq(id))
+            .filter(webhook::Column::Org.eq(org))
+            .exec(&self.tx)
+            .await
+            .map_err(db_error)?;
+        Ok(res.rows_affected == 1)
+    }
+}
+
+impl DataStore {
     /// A webhook of `org`.
     pub async fn webhook_get(&self, org: &str, id: Uuid) -> Result<Option<Webhook>> {
         Ok(webhook::Entity::find_by_id(id)
@@ -108,17 +120,6 @@ impl DataStore {
         let q = webhook::Entity::find().filter(webhook::Column::Org.eq(org));
         let rows = self.keyset(q, webhook::Column::Id, page).await?;
         crate::paginate(rows, page.limit, |r| r.id, |r| Ok(webhook_of(r)))
-    }
-
-    /// Removes a webhook of `org` with its deliveries and their log.
-    pub async fn webhook_delete(&self, org: &str, id: Uuid) -> Result<bool> {
-        let res = webhook::Entity::delete_many()
-            .filter(webhook::Column::Id.eq(id))
-            .filter(webhook::Column::Org.eq(org))
-            .exec(&self.writer)
-            .await
-            .map_err(db_error)?;
-        Ok(res.rows_affected == 1)
     }
 
     /// Every active webhook: (id, org, cursor).

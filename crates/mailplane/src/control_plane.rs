@@ -186,9 +186,8 @@ impl ControlPlane {
     /// loaded is an operator's error, reported rather than decided by another version.
     fn profile_of(&self, tenant: &Tenant) -> Result<&Profile> {
         self.policies
-            .get(&tenant.profile)
+            .get_version(&tenant.profile, tenant.profile_version)
             .map(|p| p.as_ref())
-            .filter(|p| p.version == tenant.profile_version)
             .ok_or_else(|| {
                 Error::internal(format!(
                     "tenant {} is bound to profile {}@{}, which is not loaded",

@@ -194,8 +194,7 @@ impl ControlPlane {
     fn request_profile(&self, actor: &Actor, request: &Request) -> Result<&Profile> {
         let profile = self
             .policies
-            .get(&request.profile)
-            .filter(|p| p.version == request.profile_version)
+            .get_version(&request.profile, request.profile_version)
             .ok_or_else(|| {
                 Error::internal(format!(
                     "request {} was filed under {}@{}, which is not loaded",
@@ -598,9 +597,8 @@ impl ControlPlane {
     /// The loaded profile version a request was filed under, whoever asks.
     fn request_profile_any(&self, request: &Request) -> Result<&Profile> {
         self.policies
-            .get(&request.profile)
+            .get_version(&request.profile, request.profile_version)
             .map(|p| p.as_ref())
-            .filter(|p| p.version == request.profile_version)
             .ok_or_else(|| {
                 Error::internal(format!(
                     "request {} was filed under {}@{}, which is not loaded",
@@ -638,8 +636,7 @@ impl ControlPlane {
     async fn expire_in(&self, tx: &WriteTx, request: Request) -> Result<()> {
         let profile = self
             .policies
-            .get(&request.profile)
-            .filter(|p| p.version == request.profile_version)
+            .get_version(&request.profile, request.profile_version)
             .ok_or_else(|| {
                 Error::internal(format!(
                     "request {} was filed under {}@{}, which is not loaded",

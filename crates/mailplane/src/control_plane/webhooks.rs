@@ -20,6 +20,10 @@ use crate::Actor;
 use crate::input::{Problems, WebhookCreate};
 use crate::webhooks::{DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, sign};
 
+/// The name audit rows give to managing webhooks. It is no activity of a matrix: an
+/// organisation's administrators manage the delivery of its own feed.
+const WEBHOOK_ACTIVITY: &str = "webhook.manage";
+
 /// How many events one webhook takes per pump.
 const ENQUEUE_BATCH: u64 = 500;
 /// How many deliveries one pump sends.
@@ -83,7 +87,7 @@ impl ControlPlane {
             });
             if !admin {
                 return Err(Error::Forbidden(Box::new(mailplane_types::Refusal {
-                    activity: ActivityId::parse("webhook.manage").map_err(Error::internal)?,
+                    activity: ActivityId::parse(WEBHOOK_ACTIVITY).map_err(Error::internal)?,
                     profile: self.config.platform_profile.clone(),
                     party: actor.party(),
                     roles: actor.roles().to_vec(),
@@ -128,10 +132,9 @@ impl ControlPlane {
             }
         };
         p.finish()?;
-        let webhook = self
-            .store
-            .webhook_insert(&org, input.url.trim(), &secret)
-            .await?;
+        let tx = self.store.begin().await?;
+        let webhook = tx.webhook_insert(&org, input.url.trim(), &secret).await?;
+        self.webhook_audit(tx, actor, webhook.id, "created").await?;
         Ok(WebhookCreated { webhook, secret })
     }
 
@@ -159,11 +162,43 @@ impl ControlPlane {
     /// Removes a webhook with its deliveries and their log.
     pub async fn webhook_delete(&self, actor: &Actor, id: Uuid) -> Result<()> {
         let org = self.webhook_owner(actor, true).await?;
-        if self.store.webhook_delete(&org, id).await? {
-            Ok(())
-        } else {
-            Err(Error::not_found("webhook", id))
+        let tx = self.store.begin().await?;
+        if !tx.webhook_delete(&org, id).await? {
+            return Err(Error::not_found("webhook", id));
         }
+        self.webhook_audit(tx, actor, id, "deleted").await
+    }
+
+    /// Writes the audit row of a webhook's registration or removal, in its transaction, and
+    /// commits: who subscribed an organisation's feed is evidence too. The secret is never
+    /// part of it.
+    async fn webhook_audit(
+        &self,
+        tx: mailplane_store::WriteTx,
+        actor: &Actor,
+        id: Uuid,
+        outcome: &'static str,
+    ) -> Result<()> {
+        tx.audit_append(mailplane_store::AuditRecord {
+            actor: actor.subject().to_string(),
+            party: actor.party().to_string(),
+            org: actor.org().to_string(),
+            roles: actor.roles().to_vec(),
+            activity: WEBHOOK_ACTIVITY.to_string(),
+            letters: Letters::one(Duty::A),
+            tenant_id: match actor.org() {
+                OrgId::Tenant(t) => Some(t),
+                _ => None,
+            },
+            target_kind: "webhook",
+            target_id: id.to_string(),
+            outcome,
+            request_id: None,
+        })
+        .await?;
+        // No event: the feed is what webhooks deliver, and a webhook's own registration
+        // is no news to deliver to it.
+        tx.commit().await
     }
 
     /// The delivery log of a webhook: each event sent or to send, with every attempt.
