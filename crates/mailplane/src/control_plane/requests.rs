@@ -192,15 +192,7 @@ impl ControlPlane {
     /// The profile version a request was filed under; the actor's party must be one of its
     /// parties, or the request is as invisible as its tenant.
     fn request_profile(&self, actor: &Actor, request: &Request) -> Result<&Profile> {
-        let profile = self
-            .policies
-            .get_version(&request.profile, request.profile_version)
-            .ok_or_else(|| {
-                Error::internal(format!(
-                    "request {} was filed under {}@{}, which is not loaded",
-                    request.id, request.profile, request.profile_version
-                ))
-            })?;
+        let profile = self.request_profile_any(request)?;
         if !profile.parties.contains(&actor.party()) {
             return Err(Error::not_found("request", request.id));
         }
@@ -634,15 +626,7 @@ impl ControlPlane {
 
     /// Moves one pending request to `expired`, as provider automation, in `tx`.
     async fn expire_in(&self, tx: &WriteTx, request: Request) -> Result<()> {
-        let profile = self
-            .policies
-            .get_version(&request.profile, request.profile_version)
-            .ok_or_else(|| {
-                Error::internal(format!(
-                    "request {} was filed under {}@{}, which is not loaded",
-                    request.id, request.profile, request.profile_version
-                ))
-            })?;
+        let profile = self.request_profile_any(&request)?;
         let automation = Actor::provider(AUTOMATION_SUBJECT, &[AUTOMATION_ROLE]);
         let decision = profile.decide(automation.party(), automation.roles(), &request.activity);
         // A consultation nobody objected to proceeds at its deadline, as the party that
