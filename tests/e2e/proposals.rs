@@ -140,7 +140,7 @@ async fn a_partner_proposes_and_the_customer_approves(h: Harness) {
 e2e!(a_partner_proposes_and_the_customer_approves);
 
 async fn a_rejected_proposal_changes_nothing(h: Harness) {
-    let (p, t, d) = resold_tenant(&h).await;
+    let (p, t, _) = resold_tenant(&h).await;
     let r = h
         .partner_admin(p)
         .post(
@@ -173,7 +173,6 @@ async fn a_rejected_proposal_changes_nothing(h: Harness) {
         .map(|d| d["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["resold.example"]);
-    let _ = d;
 }
 e2e!(a_rejected_proposal_changes_nothing);
 

@@ -399,84 +399,62 @@ impl ControlPlane {
         {
             self.rebind_target(&tenant_row, input)?;
         }
-        let outcome = match decision.verdict {
-            // Consulted parties are asked first: the activity waits for their answers.
-            Verdict::Execute if !consulted(&decision, actor.party()).is_empty() => {
-                op.check(profile, self.clock.now())?;
-                let note = check_note(note)?;
-                let request = self
-                    .file(
-                        &tx,
-                        actor,
-                        &tenant_row,
-                        profile,
-                        &decision,
-                        RequestKind::Consultation,
-                        Some(&op),
-                        op.input(),
-                        note,
-                    )
-                    .await?;
-                tx.commit().await?;
-                Outcome::Filed(Box::new(request))
-            }
-            Verdict::Execute => {
-                let made = self.apply(&tx, actor, &tenant_row, &op).await?;
-                let change = Self::record(
-                    actor,
-                    &decision,
-                    Some(tenant),
-                    made.target_kind,
-                    &made.target_id,
-                    made.outcome,
-                );
-                Self::audit_and_commit(tx, change).await?;
-                Outcome::Done(made.applied)
-            }
-            Verdict::Request | Verdict::Propose => {
-                op.check(profile, self.clock.now())?;
-                let note = check_note(note)?;
-                let kind = if decision.verdict == Verdict::Request {
-                    RequestKind::Request
-                } else {
-                    RequestKind::Proposal
-                };
-                let request = self
-                    .file(
-                        &tx,
-                        actor,
-                        &tenant_row,
-                        profile,
-                        &decision,
-                        kind,
-                        Some(&op),
-                        op.input(),
-                        note,
-                    )
-                    .await?;
-                if kind == RequestKind::Request && profile.automated.contains(op.activity()) {
-                    let automation = Actor::provider(AUTOMATION_SUBJECT, &[AUTOMATION_ROLE]);
-                    let pending = Pending {
-                        profile,
-                        tenant: &tenant_row,
-                        request,
-                        op: &op,
-                    };
-                    let (made, request) = self.fulfil_with(&tx, &automation, pending, None).await?;
-                    tx.commit().await?;
-                    Outcome::Automated {
-                        value: made.applied,
-                        request: Box::new(request),
-                    }
-                } else {
-                    tx.commit().await?;
-                    Outcome::Filed(Box::new(request))
-                }
-            }
+        // Which request, if any, the call files: consulted parties are asked before the
+        // activity runs; A without R asks the responsible party, R without A proposes.
+        let filed = match decision.verdict {
+            Verdict::Execute if consulted(&decision, actor.party()).is_empty() => None,
+            Verdict::Execute => Some(RequestKind::Consultation),
+            Verdict::Request => Some(RequestKind::Request),
+            Verdict::Propose => Some(RequestKind::Proposal),
             Verdict::Observe | Verdict::Refuse => {
                 return Err(Error::Forbidden(Box::new(decision.refusal())));
             }
         };
+        let Some(kind) = filed else {
+            let made = self.apply(&tx, actor, &tenant_row, &op).await?;
+            let change = Self::record(
+                actor,
+                &decision,
+                Some(tenant),
+                made.target_kind,
+                &made.target_id,
+                made.outcome,
+            );
+            Self::audit_and_commit(tx, change).await?;
+            return Outcome::Done(made.applied).try_map(T::try_from);
+        };
+        op.check(profile, self.clock.now())?;
+        let note = check_note(note)?;
+        let request = self
+            .file(
+                &tx,
+                actor,
+                &tenant_row,
+                profile,
+                &decision,
+                kind,
+                Some(&op),
+                op.input(),
+                note,
+            )
+            .await?;
+        let outcome = if kind == RequestKind::Request && profile.automated.contains(op.activity()) {
+            let automation = Actor::provider(AUTOMATION_SUBJECT, &[AUTOMATION_ROLE]);
+            let pending = Pending {
+                profile,
+                tenant: &tenant_row,
+                request,
+                op: &op,
+            };
+            let (made, request) = self.fulfil_with(&tx, &automation, pending, None).await?;
+            Outcome::Automated {
+                value: made.applied,
+                request: Box::new(request),
+            }
+        } else {
+            Outcome::Filed(Box::new(request))
+        };
+        tx.commit().await?;
         outcome.try_map(T::try_from)
     }
 
@@ -561,47 +539,21 @@ impl ControlPlane {
         pending: Pending<'_>,
         reason: Option<String>,
     ) -> Result<(Made, Request)> {
-        let Pending {
-            profile,
-            tenant,
-            request,
-            op,
-        } = pending;
-        let decision = profile.decide(fulfiller.party(), fulfiller.roles(), op.activity());
+        let decision =
+            pending
+                .profile
+                .decide(fulfiller.party(), fulfiller.roles(), pending.op.activity());
         if !decision.exercisable.has(mailplane_types::Duty::R) {
             return Err(Error::Forbidden(Box::new(decision.refusal())));
         }
-        let made = self.apply(tx, fulfiller, tenant, op).await?;
-        let mut change = Self::record(
-            fulfiller,
-            &decision,
-            Some(tenant.id),
-            made.target_kind,
-            &made.target_id,
-            made.outcome,
-        );
-        change.record.request_id = Some(request.id);
-        add(&mut change.audience, request.requester_party);
-        let entry = tx.audit_append(change.record).await?;
-        tx.event_append(&entry, &change.audience).await?;
-        let result = made.result();
-        let request = self
-            .transition_in(
-                tx,
-                fulfiller,
-                &decision,
-                request,
-                RequestState::Fulfilled,
-                reason,
-                Some(result),
-            )
-            .await?;
-        Ok((made, request))
+        let closing = (fulfiller, &decision, RequestState::Fulfilled, reason);
+        self.carry_out(tx, fulfiller, &decision, pending, closing)
+            .await
     }
 
-    /// Approves a pending proposal in `tx`: its operation runs as the proposer, with the
-    /// roles it proposed with; the change's audit row names the proposer and the proposal,
-    /// and the transition's row names the approver.
+    /// Approves a pending proposal (or a consultation) in `tx`: its operation runs as the
+    /// party that filed it, with the roles it filed with; the change's audit row names that
+    /// party and the request, and the transition's row names the approver.
     pub(super) async fn approve_with(
         &self,
         tx: &WriteTx,
@@ -611,65 +563,97 @@ impl ControlPlane {
         reason: Option<String>,
         to: RequestState,
     ) -> Result<Request> {
-        let Pending {
-            profile,
-            tenant,
-            request,
-            op,
-        } = pending;
+        let request = &pending.request;
         let org = request
             .requester_org
             .parse()
             .map_err(|e| Error::internal(format!("proposal {}: {e}", request.id)))?;
         let roles: Vec<&str> = request.requester_roles.iter().map(String::as_str).collect();
         let proposer = Actor::new(request.requester.clone(), org, &roles);
-        let decision = profile.decide(proposer.party(), proposer.roles(), op.activity());
+        let decision =
+            pending
+                .profile
+                .decide(proposer.party(), proposer.roles(), pending.op.activity());
         if !decision.exercisable.has(mailplane_types::Duty::R) {
             return Err(Error::conflict(
                 None,
                 format!(
                     "the proposer's roles no longer exercise R on `{}`: the proposal cannot run",
-                    op.activity()
+                    pending.op.activity()
                 ),
             ));
         }
-        // Deleting the tenant deletes its requests, this one included: the request is
-        // closed first, and its result is known beforehand.
+        let closing = (approver, approver_decision, to, reason);
+        Ok(self
+            .carry_out(tx, &proposer, &decision, pending, closing)
+            .await?
+            .1)
+    }
+
+    /// Runs a filed operation as `doer` and closes its request as the closing actor, in
+    /// `tx`: the change's audit row and event name the request, and the requesting party
+    /// learns of the change when another party made it. Deleting the tenant deletes its
+    /// requests, this one included, so that request is closed first, with its result known
+    /// beforehand.
+    async fn carry_out(
+        &self,
+        tx: &WriteTx,
+        doer: &Actor,
+        decision: &Decision,
+        pending: Pending<'_>,
+        closing: (&Actor, &Decision, RequestState, Option<String>),
+    ) -> Result<(Made, Request)> {
+        let Pending {
+            tenant,
+            request,
+            op,
+            ..
+        } = pending;
+        let (closer, closer_decision, to, reason) = closing;
+        let inform = (doer.party() != request.requester_party).then_some(request.requester_party);
         if matches!(op, Operation::TenantDelete {}) {
-            let result = serde_json::json!({ "kind": "tenant", "id": tenant.id.to_string(), "outcome": "deleted" });
+            let result = serde_json::json!({
+                "kind": "tenant",
+                "id": tenant.id.to_string(),
+                "outcome": "deleted",
+            });
             let closed = self
                 .transition_in(
                     tx,
-                    approver,
-                    approver_decision,
+                    closer,
+                    closer_decision,
                     request,
                     to,
                     reason,
                     Some(result),
                 )
                 .await?;
-            self.apply_as(tx, &proposer, &decision, tenant, op, closed.id)
+            let made = self
+                .apply_as(tx, doer, decision, tenant, op, closed.id, inform)
                 .await?;
-            return Ok(closed);
+            return Ok((made, closed));
         }
         let made = self
-            .apply_as(tx, &proposer, &decision, tenant, op, request.id)
+            .apply_as(tx, doer, decision, tenant, op, request.id, inform)
             .await?;
         let result = made.result();
-        self.transition_in(
-            tx,
-            approver,
-            approver_decision,
-            request,
-            to,
-            reason,
-            Some(result),
-        )
-        .await
+        let request = self
+            .transition_in(
+                tx,
+                closer,
+                closer_decision,
+                request,
+                to,
+                reason,
+                Some(result),
+            )
+            .await?;
+        Ok((made, request))
     }
 
     /// Applies a filed operation as `actor` and writes its audit row and event, naming the
-    /// request it carries out.
+    /// request it carries out; `inform` adds a party to the event's audience.
+    #[allow(clippy::too_many_arguments)]
     async fn apply_as(
         &self,
         tx: &WriteTx,
@@ -678,6 +662,7 @@ impl ControlPlane {
         tenant: &Tenant,
         op: &Operation,
         request: uuid::Uuid,
+        inform: Option<Party>,
     ) -> Result<Made> {
         let made = self.apply(tx, actor, tenant, op).await?;
         let mut change = Self::record(
@@ -689,6 +674,9 @@ impl ControlPlane {
             made.outcome,
         );
         change.record.request_id = Some(request);
+        if let Some(p) = inform {
+            add(&mut change.audience, p);
+        }
         let entry = tx.audit_append(change.record).await?;
         tx.event_append(&entry, &change.audience).await?;
         Ok(made)
