@@ -117,6 +117,10 @@ async fn other_tenants_objects_are_invisible(h: Harness) {
         .get(&format!("/v1/tenants/{b}/domains"))
         .await
         .expect(200);
-    assert_eq!(domains["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        domains["items"].as_array().unwrap().len(),
+        2,
+        "B's default domain and its custom one"
+    );
 }
 e2e!(other_tenants_objects_are_invisible);

@@ -20,6 +20,20 @@ async fn customers_administer_their_directory(h: Harness) {
         "lower-case A-label form"
     );
     let did = d["id"].as_str().unwrap();
+    assert_eq!(d["verified"], false);
+    // Until the domain is verified, it takes no address.
+    admin
+        .post(
+            &format!("/v1/tenants/{t}/mailboxes"),
+            json!({ "local_part": "early", "domain_id": did, "display_name": "Early" }),
+        )
+        .await
+        .expect(400);
+    fixtures::publish_verification(&h, t, did).await;
+    admin
+        .post(&format!("/v1/tenants/{t}/domains/{did}/verify"), json!({}))
+        .await
+        .expect(200);
     let m = admin
         .post(
             &format!("/v1/tenants/{t}/mailboxes"),
@@ -50,7 +64,10 @@ async fn customers_administer_their_directory(h: Harness) {
         .get(&format!("/v1/tenants/{t}/domains"))
         .await
         .expect(200);
-    assert_eq!(domains["items"][0]["id"], did);
+    let items = domains["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "the default domain and the custom one");
+    assert_eq!(items[0]["default"], true);
+    assert_eq!(items[1]["id"], did);
     admin
         .get(&format!("/v1/tenants/{t}/domains/{did}"))
         .await

@@ -36,8 +36,20 @@ async fn informed_parties_read_the_changes_they_are_owed(h: Harness) {
     let customer = feed(&h.customer(t, "tenant-reader")).await;
     assert_eq!(
         summary(&customer),
-        [("service.deliver".into(), "tenant".into(), "created".into())],
-        "the customer is informed of its tenant's delivery, not of its own directory work"
+        [
+            ("service.deliver".into(), "tenant".into(), "created".into()),
+            (
+                "service.location.choose".into(),
+                "tenant".into(),
+                "placed".into()
+            ),
+            (
+                "licenses.provide".into(),
+                "subscription".into(),
+                "created".into()
+            ),
+        ],
+        "the customer is informed of its tenant's delivery, placement and licences, not of its own directory work"
     );
     assert_eq!(customer[0]["audience"], json!(["customer"]));
     assert_eq!(customer[0]["actor_party"], "provider");
@@ -53,6 +65,11 @@ async fn informed_parties_read_the_changes_they_are_owed(h: Harness) {
             ),
             (
                 "directory.administer".into(),
+                "domain".into(),
+                "verified".into()
+            ),
+            (
+                "directory.administer".into(),
                 "mailbox".into(),
                 "created".into()
             ),
@@ -61,7 +78,8 @@ async fn informed_parties_read_the_changes_they_are_owed(h: Harness) {
     );
     // The other tenant's customer reads only its own delivery.
     let others = feed(&h.customer_admin(other)).await;
-    assert_eq!(others.len(), 1);
+    assert_eq!(others.len(), 3);
+    assert!(others.iter().all(|e| e["tenant_id"] == other.to_string()));
     assert_eq!(others[0]["tenant_id"], other.to_string());
     // Paging by seq.
     let first = h
@@ -75,7 +93,11 @@ async fn informed_parties_read_the_changes_they_are_owed(h: Harness) {
         .get(&format!("/v1/events?cursor={cursor}"))
         .await
         .expect(200);
-    assert_eq!(next["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        next["items"].as_array().unwrap().len(),
+        2,
+        "the domain's verification and the mailbox"
+    );
     assert_eq!(
         h.provider_admin().get("/v1/events?cursor=x").await.status,
         400
@@ -97,15 +119,31 @@ async fn partners_read_their_customers_events_only(h: Harness) {
         )
         .await
         .expect(201);
+    // The partner acted itself and holds no I on delivery; it is informed of the provider's
+    // placement of its customer and of the licences provided.
     let pa = feed(&h.partner_admin(a)).await;
-    assert!(
-        pa.is_empty(),
-        "the partner acted itself and holds no I on delivery: {pa:?}"
+    assert_eq!(
+        summary(&pa),
+        [
+            (
+                "service.location.choose".into(),
+                "tenant".into(),
+                "placed".into()
+            ),
+            (
+                "licenses.provide".into(),
+                "subscription".into(),
+                "created".into()
+            ),
+        ],
+        "{pa:?}"
     );
+    assert!(pa.iter().all(|e| e["tenant_id"] == ta.to_string()));
+    assert!(pa.iter().all(|e| e["actor"] == "mailplane-automation"));
     let customer = feed(&h.customer_admin(ta)).await;
     assert_eq!(
-        summary(&customer),
-        [("service.deliver".into(), "tenant".into(), "created".into())]
+        summary(&customer)[0],
+        ("service.deliver".into(), "tenant".into(), "created".into())
     );
     assert_eq!(customer[0]["actor_party"], "partner");
     // The customer's directory work in master-hoster (customer RA, partner R, provider I)
@@ -117,14 +155,23 @@ async fn partners_read_their_customers_events_only(h: Harness) {
         .iter()
         .filter(|e| e["tenant_id"] == ta.to_string())
         .collect();
-    assert_eq!(of_ta.len(), 3, "delivery, domain and mailbox: {provider:?}");
+    assert_eq!(
+        of_ta.len(),
+        4,
+        "delivery, domain, its verification and mailbox: {provider:?}"
+    );
     let two_party_id = resold_two_party["id"].as_str().unwrap().to_string();
     assert!(
         provider.iter().all(|e| e["tenant_id"] != two_party_id),
         "the provider acted itself on the two-party tenant"
     );
-    assert!(feed(&h.partner_admin(a)).await.is_empty());
-    assert!(feed(&h.partner_admin(b)).await.is_empty());
+    // The partners' feeds hold only the provider's placement and licences of their own
+    // customers: the customer's directory work is no news to them.
+    for partner in [a, b] {
+        let news = feed(&h.partner_admin(partner)).await;
+        assert_eq!(news.len(), 2, "{news:?}");
+        assert!(news.iter().all(|e| e["activity"] != "directory.administer"));
+    }
 }
 e2e!(partners_read_their_customers_events_only);
 

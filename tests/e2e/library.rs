@@ -16,6 +16,7 @@ async fn the_library_authorizes_every_call(h: Harness) {
                 name: "Acme".into(),
                 profile: None,
                 partner_id: None,
+                ..Default::default()
             },
         )
         .await
@@ -59,8 +60,8 @@ async fn the_library_authorizes_every_call(h: Harness) {
         .unwrap();
     assert_eq!(
         domains.items.len(),
-        1,
-        "a proposal creates nothing until approved"
+        2,
+        "a proposal creates nothing until approved: the default domain and the first one"
     );
     // A reader exercises only I: refused, and the refusal explains the letters.
     let reader = Actor::customer("rita", tenant.id, &["tenant-reader"]);
@@ -91,12 +92,26 @@ async fn the_library_authorizes_every_call(h: Harness) {
         Err(Error::NotFound { kind: "tenant", .. }) => {}
         other => panic!("expected not found, got {other:?}"),
     }
+    // The customer publishes the verification record at its DNS host, and the library
+    // checks it with a real resolver.
+    let records = cp
+        .domain_records(&customer, tenant.id, domain.id)
+        .await
+        .unwrap();
+    let txt = &records.records[0];
+    h.dns.set_txt(&txt.name, &[&txt.value]);
+    let verification = cp
+        .domain_verify(&customer, tenant.id, domain.id)
+        .await
+        .unwrap();
+    assert!(verification.verified);
     // A failed change is atomic: the duplicate mailbox leaves no row and no audit entry.
     let input = || MailboxCreate {
         local_part: "alice".into(),
         domain_id: domain.id,
         display_name: "Alice".into(),
         quota_bytes: Some(1 << 30),
+        status: None,
     };
     cp.mailbox_create(&customer, tenant.id, input())
         .await

@@ -8,6 +8,7 @@ mod consultations;
 mod credentials;
 mod cross_tenant;
 mod directory;
+mod dns;
 mod events;
 mod golden;
 mod http_errors;

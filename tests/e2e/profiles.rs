@@ -295,6 +295,7 @@ async fn earlier_profile_versions_keep_deciding_what_was_bound_to_them(h: Harnes
                 name: "Late".into(),
                 profile: None,
                 partner_id: None,
+                ..Default::default()
             },
         )
         .await

@@ -170,6 +170,7 @@ async fn a_rejected_proposal_changes_nothing(h: Harness) {
         .as_array()
         .unwrap()
         .iter()
+        .filter(|d| d["default"] == false)
         .map(|d| d["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["resold.example"]);

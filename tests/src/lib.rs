@@ -6,6 +6,8 @@
 //! clients (`provider_admin`, `customer_admin`, `partner_admin`, `anonymous`) that call the
 //! app through `tower::ServiceExt::oneshot`, without a socket.
 
+pub mod dns;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -53,6 +55,8 @@ pub struct Harness {
     pub clock: Arc<ManualClock>,
     /// Where the database is, for tests that restart the control plane.
     pub location: DatabaseLocation,
+    /// The authoritative name server the control plane checks customers' records with.
+    pub dns: dns::DnsServer,
     dir: Option<PathBuf>,
 }
 
@@ -103,6 +107,7 @@ impl Harness {
 
     async fn open(location: DatabaseLocation, backend: Backend, dir: Option<PathBuf>) -> Harness {
         let clock = Arc::new(ManualClock::starting_now());
+        let dns = dns::DnsServer::start().await;
         let control_plane = ControlPlane::open(
             &location,
             PolicySet::builtin(),
@@ -116,7 +121,13 @@ impl Harness {
             allow_private_addresses: true,
             ..Default::default()
         })
-        .expect("webhook settings");
+        .expect("webhook settings")
+        // Customers' DNS records live on a real name server on loopback.
+        .with_dns(&mailplane::dns::DnsSettings {
+            name_servers: vec![dns.addr()],
+            timeout: std::time::Duration::from_secs(2),
+        })
+        .expect("dns settings");
         // A second handle on the same database, for tests that tamper with rows.
         let store = DataStore::open(&location).await.expect("store");
         let mut keyring = Keyring::new(DEFAULT_ISSUER, DEFAULT_AUDIENCE);
@@ -133,6 +144,7 @@ impl Harness {
             backend,
             clock,
             location,
+            dns,
             dir,
         }
     }
@@ -365,8 +377,23 @@ pub mod fixtures {
         t["id"].as_str().unwrap().parse().unwrap()
     }
 
-    /// Adds a domain as the tenant's admin; returns its id.
+    /// Adds a domain as the tenant's admin, publishes its verification record on the
+    /// harness's name server and verifies it; returns its id.
     pub async fn domain(h: &Harness, tenant: TenantId, name: &str) -> String {
+        let id = unverified_domain(h, tenant, name).await;
+        publish_verification(h, tenant, &id).await;
+        h.customer_admin(tenant)
+            .post(
+                &format!("/v1/tenants/{tenant}/domains/{id}/verify"),
+                json!({}),
+            )
+            .await
+            .expect(200);
+        id
+    }
+
+    /// Adds a domain as the tenant's admin without verifying it; returns its id.
+    pub async fn unverified_domain(h: &Harness, tenant: TenantId, name: &str) -> String {
         let d = h
             .customer_admin(tenant)
             .post(
@@ -376,6 +403,44 @@ pub mod fixtures {
             .await
             .expect(201);
         d["id"].as_str().unwrap().to_string()
+    }
+
+    /// Publishes the verification TXT record the control plane asks for.
+    pub async fn publish_verification(h: &Harness, tenant: TenantId, domain: &str) {
+        let r = h
+            .customer_admin(tenant)
+            .get(&format!("/v1/tenants/{tenant}/domains/{domain}/records"))
+            .await
+            .expect(200);
+        let txt = r["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["purpose"] == "verification")
+            .expect("a verification record")
+            .clone();
+        h.dns.set_txt(
+            txt["name"].as_str().unwrap(),
+            &[txt["value"].as_str().unwrap()],
+        );
+    }
+
+    /// The tenant's default domain's id.
+    pub async fn default_domain(h: &Harness, tenant: TenantId) -> String {
+        let d = h
+            .provider_admin()
+            .get(&format!("/v1/tenants/{tenant}/domains"))
+            .await
+            .expect(200);
+        d["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["default"] == true)
+            .expect("a default domain")["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     /// Creates a mailbox as the tenant's admin; returns its id.

@@ -41,9 +41,29 @@ pub struct Config {
     /// Load RACI profiles from this folder instead of the shipped ones.
     #[arg(long, env = "MAILPLANE_POLICIES", global = true)]
     pub policies: Option<PathBuf>,
+    /// Check customers' DNS records against these name servers (`ip:port`, repeat or
+    /// separate with commas) instead of the system's resolver configuration.
+    #[arg(
+        long = "dns-server",
+        env = "MAILPLANE_DNS_SERVERS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub dns_servers: Vec<std::net::SocketAddr>,
+    /// Serve this service catalogue (TOML) instead of the shipped one.
+    #[arg(long, env = "MAILPLANE_CATALOGUE", global = true)]
+    pub catalogue: Option<PathBuf>,
 }
 
 impl Config {
+    /// The service catalogue to serve.
+    pub fn catalogue(&self) -> Result<mailplane::types::catalogue::Catalogue, String> {
+        match &self.catalogue {
+            Some(path) => mailplane::catalogue::load(path).map_err(|e| e.to_string()),
+            None => Ok(mailplane::catalogue::builtin()),
+        }
+    }
+
     /// The database to open.
     pub fn database(&self) -> Result<DatabaseLocation, String> {
         match &self.database_url {

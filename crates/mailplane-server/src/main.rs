@@ -56,6 +56,20 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Service catalogue tools.
+    Catalogue {
+        #[command(subcommand)]
+        command: CatalogueCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CatalogueCommand {
+    /// Check a catalogue file; exit 1 naming every rule it breaks.
+    Check {
+        /// The TOML file (default: ./catalogue/catalogue.toml).
+        file: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -217,6 +231,27 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             print!("{}", mailplane_policy::render_markdown(p));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Catalogue {
+            command: CatalogueCommand::Check { file },
+        } => {
+            let file = file.unwrap_or_else(|| "catalogue/catalogue.toml".into());
+            match mailplane::catalogue::load(&file) {
+                Ok(c) => {
+                    println!(
+                        "ok: {} ({} regions, {} offers, {} SKUs)",
+                        file.display(),
+                        c.regions.len(),
+                        c.offers.len(),
+                        c.skus.len()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    println!("{e}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
     }
 }
 
@@ -279,10 +314,21 @@ async fn serve(cfg: Config) -> Result<(), String> {
         Some(dir) => PolicySet::load_dir(dir)?,
         None => PolicySet::builtin(),
     };
-    let control_plane =
-        ControlPlane::open(&cfg.database()?, policies, ControlPlaneConfig::default())
-            .await
+    let settings = ControlPlaneConfig {
+        catalogue: cfg.catalogue()?,
+        ..ControlPlaneConfig::default()
+    };
+    let mut control_plane = ControlPlane::open(&cfg.database()?, policies, settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !cfg.dns_servers.is_empty() {
+        control_plane = control_plane
+            .with_dns(&mailplane::dns::DnsSettings {
+                name_servers: cfg.dns_servers.clone(),
+                ..Default::default()
+            })
             .map_err(|e| e.to_string())?;
+    }
     let backend = control_plane.ready().await.map_err(|e| e.to_string())?;
     let signing = mailplane::auth::ensure_signing_key(&cfg.data_dir).map_err(|e| e.to_string())?;
     let mut keyring = Keyring::new(

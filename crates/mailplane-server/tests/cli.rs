@@ -43,6 +43,7 @@ async fn audit_verify_detects_an_edited_and_a_removed_row() {
                 name: name.into(),
                 profile: None,
                 partner_id: None,
+                ..Default::default()
             },
         )
         .await
@@ -54,7 +55,8 @@ async fn audit_verify_detects_an_edited_and_a_removed_row() {
         "{}",
         String::from_utf8_lossy(&ok.stdout)
     );
-    assert!(String::from_utf8_lossy(&ok.stdout).contains("intact: 3 row(s)"));
+    // Each tenant: created, placed in its region, its licences provided.
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("intact: 9 row(s)"));
 
     store
         .execute_unprepared_for_tests("UPDATE audit_log SET outcome = 'deleted' WHERE seq = 3")

@@ -10,6 +10,7 @@
 //! an out-of-scope object is simply not found.
 
 pub mod audit;
+mod catalogue;
 mod entity;
 mod migration;
 mod rows;
@@ -34,6 +35,7 @@ use mailplane_types::resources::{
 use mailplane_types::{DomainId, Error, MailboxId, PartnerId, Party, Result, TenantId};
 
 pub use audit::AuditReport;
+pub use catalogue::{NewSubscription, NewTenant};
 use entity::{
     api_credential, audit_head, audit_log, domain, event, mailbox, partner, request, tenant,
 };

@@ -5,11 +5,13 @@
 
 use mailplane_types::resources::{
     AuditEntry, Credential, Domain, Event, Mailbox, MailboxStatus, Partner, Request, RequestKind,
-    RequestState, Tenant, TenantStatus,
+    RequestState, Subscription, Tenant, TenantStatus,
 };
 use mailplane_types::{DomainName, EmailAddress, Error, Party, Result};
 
-use crate::entity::{api_credential, audit_log, domain, event, mailbox, partner, request, tenant};
+use crate::entity::{
+    api_credential, audit_log, domain, event, mailbox, partner, request, subscription, tenant,
+};
 
 pub(crate) fn partner(r: partner::Model) -> Partner {
     Partner {
@@ -29,6 +31,10 @@ pub(crate) fn tenant(r: tenant::Model) -> Result<Tenant> {
         profile: r.profile,
         profile_version: r.profile_version as u32,
         partner_id: r.partner_id.map(Into::into),
+        slug: r.slug,
+        region: r.region,
+        region_preference: r.region_preference,
+        offer: r.offer,
         created_at: r.created_at,
         updated_at: r.updated_at,
     })
@@ -40,8 +46,31 @@ pub(crate) fn domain(r: domain::Model) -> Result<Domain> {
         tenant_id: r.tenant_id.into(),
         name: DomainName::parse(&r.name)
             .map_err(|e| Error::internal(format!("domain {} name {}: {e}", r.id, r.name)))?,
+        default: r.kind == DEFAULT_DOMAIN,
+        verified: r.verified_at.is_some(),
+        verification_token: r.verification_token,
+        verified_at: r.verified_at,
+        checked_at: r.checked_at,
         created_at: r.created_at,
     })
+}
+
+/// The `kind` of a tenant's default domain.
+pub(crate) const DEFAULT_DOMAIN: &str = "default";
+
+pub(crate) fn subscription(r: subscription::Model) -> Subscription {
+    let count = |v: i32| u32::try_from(v).unwrap_or(0);
+    Subscription {
+        id: r.id,
+        tenant_id: r.tenant_id.into(),
+        sku: r.sku,
+        seats: count(r.seats),
+        minimum_seats: count(r.minimum_seats),
+        assigned: count(r.assigned),
+        free: count(r.seats - r.assigned),
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    }
 }
 
 pub(crate) fn mailbox(r: mailbox::Model) -> Result<Mailbox> {

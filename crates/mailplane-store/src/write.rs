@@ -17,8 +17,8 @@ use mailplane_types::resources::{
     RequestState, Tenant, TenantStatus,
 };
 use mailplane_types::{
-    AuditId, DomainId, DomainName, EmailAddress, Error, Letters, LocalPart, MailboxId, PartnerId,
-    Party, Result, TenantId,
+    AuditId, DomainId, EmailAddress, Error, Letters, LocalPart, MailboxId, PartnerId, Party,
+    Result, TenantId,
 };
 
 use crate::entity::{
@@ -73,6 +73,8 @@ pub struct NewMailbox {
     pub display_name: String,
     /// The quota in bytes.
     pub quota_bytes: i64,
+    /// Enabled or disabled.
+    pub status: MailboxStatus,
 }
 
 /// The fields of a new request.
@@ -150,7 +152,7 @@ pub struct MailboxChanges {
 /// One write transaction.
 pub struct WriteTx {
     pub(crate) tx: DatabaseTransaction,
-    backend: DbBackend,
+    pub(crate) backend: DbBackend,
 }
 
 impl WriteTx {
@@ -239,31 +241,6 @@ impl WriteTx {
         deleted_one("partner", id, res.rows_affected)
     }
 
-    /// Inserts a tenant bound to a profile version.
-    pub async fn tenant_insert(
-        &self,
-        name: &str,
-        profile: &str,
-        profile_version: u32,
-        partner_id: Option<PartnerId>,
-    ) -> Result<Tenant> {
-        let t = now();
-        let row = tenant::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            name: Set(name.to_string()),
-            status: Set(TenantStatus::Active.as_str().to_string()),
-            profile: Set(profile.to_string()),
-            profile_version: Set(profile_version as i32),
-            partner_id: Set(partner_id.map(PartnerId::uuid)),
-            created_at: Set(t),
-            updated_at: Set(t),
-        }
-        .insert(&self.tx)
-        .await
-        .map_err(db_error)?;
-        rows::tenant(row)
-    }
-
     /// Changes a tenant's name and/or status.
     pub async fn tenant_update(
         &self,
@@ -326,6 +303,7 @@ impl WriteTx {
         }
         let domains = domain::Entity::find()
             .filter(domain::Column::TenantId.eq(id.uuid()))
+            .filter(domain::Column::Kind.ne(crate::rows::DEFAULT_DOMAIN))
             .count(&self.tx)
             .await
             .map_err(db_error)?;
@@ -333,10 +311,22 @@ impl WriteTx {
             return Err(Error::conflict(
                 None,
                 format!(
-                    "the tenant still has {domains} domain(s); delete its mailboxes and domains first"
+                    "the tenant still has {domains} custom domain(s); delete its mailboxes and domains first"
                 ),
             ));
         }
+        let mailboxes = mailbox::Entity::find()
+            .filter(mailbox::Column::TenantId.eq(id.uuid()))
+            .count(&self.tx)
+            .await
+            .map_err(db_error)?;
+        if mailboxes > 0 {
+            return Err(Error::conflict(
+                None,
+                format!("the tenant still has {mailboxes} mailbox(es); delete them first"),
+            ));
+        }
+        self.tenant_catalogue_delete(id).await?;
         // What belongs to the tenant alone goes with it: its answered requests, its tickets,
         // its API credentials and its organisation's webhooks. The audit trail keeps their history.
         request::Entity::delete_many()
@@ -364,26 +354,6 @@ impl WriteTx {
             .await
             .map_err(db_error)?;
         deleted_one("tenant", id, res.rows_affected)
-    }
-
-    /// Inserts a domain; a name already used anywhere on the platform is a conflict.
-    pub async fn domain_insert(&self, tenant: TenantId, name: &DomainName) -> Result<Domain> {
-        let row = domain::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            tenant_id: Set(tenant.uuid()),
-            name: Set(name.to_string()),
-            created_at: Set(now()),
-        }
-        .insert(&self.tx)
-        .await
-        .map_err(|e| {
-            on_conflict(
-                e,
-                "name",
-                "the domain is already registered on this platform",
-            )
-        })?;
-        rows::domain(row)
     }
 
     /// Deletes a domain that no mailbox uses.
@@ -420,7 +390,7 @@ impl WriteTx {
             address: Set(address.to_string()),
             display_name: Set(m.display_name),
             quota_bytes: Set(m.quota_bytes),
-            status: Set(MailboxStatus::Enabled.as_str().to_string()),
+            status: Set(m.status.as_str().to_string()),
             created_at: Set(t),
             updated_at: Set(t),
         }
@@ -458,6 +428,7 @@ impl WriteTx {
 
     /// Deletes a mailbox.
     pub async fn mailbox_delete(&self, tenant: TenantId, id: MailboxId) -> Result<()> {
+        self.licences_release(id).await?;
         let res = mailbox::Entity::delete_many()
             .filter(mailbox::Column::Id.eq(id.uuid()))
             .filter(mailbox::Column::TenantId.eq(tenant.uuid()))

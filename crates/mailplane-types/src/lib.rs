@@ -5,6 +5,8 @@
 //! three parties, the four RACI duties, activity ids, and the one transport-agnostic
 //! [`Error`]. It does no I/O.
 
+pub mod catalogue;
+pub mod dns;
 pub mod duty;
 pub mod error;
 pub mod ids;

@@ -72,6 +72,18 @@ pub struct Tenant {
     pub profile_version: u32,
     /// The partner that resells to this tenant, if any.
     pub partner_id: Option<PartnerId>,
+    /// The left label of the tenant's default domain, unique on the platform. Absent only
+    /// on tenants created before the catalogue existed.
+    pub slug: Option<String>,
+    /// The catalogue region the tenant's data lives in. It changes only through an
+    /// audited relocation (`service.location.choose`). Absent only on tenants created
+    /// before the catalogue existed.
+    pub region: Option<String>,
+    /// The region stated as a preference when the tenant was created, if any.
+    pub region_preference: Option<String>,
+    /// The catalogue offer the tenant is on (`service.sizing.choose`): upgraded, never
+    /// downgraded. Absent only on tenants created before the catalogue existed.
+    pub offer: Option<String>,
     /// When it was created.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -90,9 +102,51 @@ pub struct Domain {
     pub tenant_id: TenantId,
     /// The name in lower-case A-label form.
     pub name: DomainName,
+    /// Whether this is the tenant's default domain (`<slug>.<provider mail domain>`), given
+    /// at creation, verified by construction, and removed only with the tenant.
+    pub default: bool,
+    /// Whether the tenant proved it controls the domain; mailbox addresses, aliases and
+    /// groups may use only verified domains.
+    pub verified: bool,
+    /// The token the customer publishes in the verification TXT record (absent on the
+    /// default domain).
+    pub verification_token: Option<String>,
+    /// When the domain was verified.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub verified_at: Option<OffsetDateTime>,
+    /// When its DNS records were last checked.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub checked_at: Option<OffsetDateTime>,
     /// When it was added.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+}
+
+/// A tenant's licences of one SKU: a seat count, never below the SKU's minimum, and the
+/// seats assigned to mailboxes, never above the seat count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Subscription {
+    /// The subscription's id.
+    pub id: uuid::Uuid,
+    /// The tenant that holds it.
+    pub tenant_id: TenantId,
+    /// The catalogue SKU.
+    pub sku: String,
+    /// Seats paid for.
+    pub seats: u32,
+    /// The fewest seats the subscription may hold (from the SKU when it was taken).
+    pub minimum_seats: u32,
+    /// Seats assigned to mailboxes.
+    pub assigned: u32,
+    /// Seats free to assign.
+    pub free: u32,
+    /// When it was taken.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When its seats last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
 }
 
 /// The state of a mailbox.

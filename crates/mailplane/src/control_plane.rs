@@ -12,6 +12,7 @@ use mailplane_policy::{Decision, PolicySet, Profile, Verdict};
 use mailplane_store::{
     AuditRecord, DataStore, DatabaseLocation, Page, PageRequest, Scope, WriteTx,
 };
+use mailplane_types::catalogue::Catalogue;
 use mailplane_types::resources::{AuditEntry, Domain, Event, Mailbox, Partner, Tenant};
 use mailplane_types::{
     DomainId, Duty, Error, MailboxId, OrgId, PartnerId, Party, Result, TenantId,
@@ -20,11 +21,14 @@ use uuid::Uuid;
 
 use crate::Actor;
 
+mod catalogue;
 mod credentials;
+mod domains;
 mod operations;
 mod requests;
 mod tickets;
 mod webhooks;
+pub use domains::{DomainRecords, DomainVerification, expected_records};
 pub use operations::{AUTOMATION_ROLE, AUTOMATION_SUBJECT, Applied, Operation, Outcome};
 pub use webhooks::{PumpReport, WebhookSettings};
 
@@ -55,6 +59,14 @@ mod activity {
     pub const INCIDENT_HANDLE: &str = "incident.handle";
     /// Reading the audit trail (platform activity).
     pub const AUDIT_REVIEW: &str = "audit.review";
+    /// Choosing the tenant's offer (mailbox size): upgrades only.
+    pub const SIZING: &str = "service.sizing.choose";
+    /// Placing a tenant in a region, and moving it.
+    pub const LOCATION: &str = "service.location.choose";
+    /// Providing licence subscriptions.
+    pub const LICENCES: &str = "licenses.provide";
+    /// Customising the service: seat counts ("number of accounts") and password policy.
+    pub const CUSTOMIZE: &str = "service.customize";
 }
 
 /// The default page size of list operations.
@@ -70,6 +82,8 @@ pub struct ControlPlaneConfig {
     /// The profile whose activities (`partner.manage`, `audit.review`) govern objects that
     /// belong to no tenant. Tenants never bind to it.
     pub platform_profile: String,
+    /// The provider's catalogue: regions, offers, SKUs and DNS guidance.
+    pub catalogue: Catalogue,
 }
 
 impl Default for ControlPlaneConfig {
@@ -77,6 +91,7 @@ impl Default for ControlPlaneConfig {
         ControlPlaneConfig {
             default_profile: "hosted-exchange".into(),
             platform_profile: "platform".into(),
+            catalogue: crate::catalogue::builtin(),
         }
     }
 }
@@ -99,6 +114,7 @@ pub struct ControlPlane {
     clock: Arc<dyn Clock>,
     http: reqwest::Client,
     webhook_settings: WebhookSettings,
+    dns: domains::Resolver,
 }
 
 impl ControlPlane {
@@ -141,6 +157,7 @@ impl ControlPlane {
             // Deliveries follow no redirect and reach public addresses only.
             http: webhooks::http_client(false)?,
             webhook_settings: WebhookSettings::default(),
+            dns: domains::Resolver::from_settings(&crate::dns::DnsSettings::default()),
         })
     }
 
@@ -449,6 +466,7 @@ impl ControlPlane {
                 Error::invalid("profile", format!("must be one of: {}", known.join(", ")))
             })?;
         let decision = self.authorize(actor, profile, activity::TENANT_DELIVER, Need::Execute)?;
+        let catalogue = self.catalogue();
         let mut p = Problems::default();
         let name = p.name("name", &input.name);
         let partner_id = match (actor.org(), input.partner_id) {
@@ -460,7 +478,54 @@ impl ControlPlane {
             }
             (_, given) => given,
         };
+        let slug = input.slug.as_deref().map(str::trim);
+        if let Some(rule) = slug.and_then(catalogue::slug_rule) {
+            p.add("slug", rule);
+        }
+        let region = match input.region.as_deref() {
+            Some(r) => self
+                .open_region(r)
+                .map_err(|e| p.absorb(e))
+                .unwrap_or_default(),
+            None => catalogue.default_region.clone(),
+        };
+        let offer = match input.offer.as_deref() {
+            Some(o) => match catalogue.offer(o.trim()) {
+                Some(o) if o.open => Some(o),
+                Some(o) => {
+                    p.add("offer", format!("`{}` is closed to new choices", o.id));
+                    None
+                }
+                None => {
+                    let known: Vec<&str> = catalogue.offers.iter().map(|o| o.id.as_str()).collect();
+                    p.add(
+                        "offer",
+                        format!(
+                            "`{}` is not in the catalogue; must be one of: {}",
+                            o.trim(),
+                            known.join(", ")
+                        ),
+                    );
+                    None
+                }
+            },
+            None => catalogue.offer(&catalogue.default_offer),
+        };
+        let subscription = offer
+            .filter(|o| o.licence_required)
+            .and_then(|o| o.sku.clone())
+            .map(|sku| crate::input::SubscriptionCreate {
+                sku,
+                seats: input.seats,
+            });
+        if input.seats.is_some() && subscription.is_none() && offer.is_some() {
+            p.add(
+                "seats",
+                "the offer needs no licences; take a subscription instead",
+            );
+        }
         p.finish()?;
+        let offer = offer.expect("problems were reported above").id.clone();
         let tx = self.store.begin().await?;
         if let Some(pid) = partner_id
             && tx.partner_get(pid).await?.is_none()
@@ -470,21 +535,72 @@ impl ControlPlane {
                 "must name an existing partner",
             ));
         }
-        let tenant = tx
-            .tenant_insert(&name, &profile.id, profile.version, partner_id)
+        let slug = match slug {
+            Some(s) => s.to_string(),
+            None => {
+                let derived = catalogue::slug_from(&name);
+                if tx.slug_taken(&derived).await? {
+                    format!("{derived}-{}", &Uuid::now_v7().simple().to_string()[26..])
+                } else {
+                    derived
+                }
+            }
+        };
+        let default_domain =
+            mailplane_types::DomainName::parse(&format!("{slug}.{}", catalogue.mail_domain))
+                .map_err(|rule| {
+                    Error::invalid("slug", format!("gives no valid default domain: {rule}"))
+                })?;
+        let (tenant, _) = tx
+            .tenant_insert(mailplane_store::NewTenant {
+                name,
+                slug,
+                profile: (profile.id.clone(), profile.version),
+                partner_id,
+                region: region.clone(),
+                region_preference: input.region.as_deref().map(|r| r.trim().to_string()),
+                offer,
+                default_domain,
+            })
             .await?;
-        Self::audit_and_commit(
-            tx,
-            Self::record(
-                actor,
-                &decision,
+        let created = Self::record(
+            actor,
+            &decision,
+            Some(tenant.id),
+            "tenant",
+            tenant.id,
+            "created",
+        );
+        let entry = tx.audit_append(created.record).await?;
+        tx.event_append(&entry, &created.audience).await?;
+        // The placement is the provider's activity: recorded as the creator's when its party
+        // may place tenants, else as the provider automation that placed it as asked.
+        let (placer, placing) = catalogue::acting_for(actor, profile, activity::LOCATION);
+        let placed = Self::record(
+            &placer,
+            &placing,
+            Some(tenant.id),
+            "tenant",
+            tenant.id,
+            "placed",
+        );
+        let entry = tx.audit_append(placed.record).await?;
+        tx.event_append(&entry, &placed.audience).await?;
+        if let Some(input) = subscription {
+            let s = self.subscribe(&tx, tenant.id, &input).await?;
+            let (provider, providing) = catalogue::acting_for(actor, profile, activity::LICENCES);
+            let change = Self::record(
+                &provider,
+                &providing,
                 Some(tenant.id),
-                "tenant",
-                tenant.id,
+                "subscription",
+                s.id,
                 "created",
-            ),
-        )
-        .await?;
+            );
+            let entry = tx.audit_append(change.record).await?;
+            tx.event_append(&entry, &change.audience).await?;
+        }
+        tx.commit().await?;
         Ok(tenant)
     }
 

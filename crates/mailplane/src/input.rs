@@ -30,7 +30,7 @@ pub struct PartnerUpdate {
 }
 
 /// Creates a tenant.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TenantCreate {
@@ -44,7 +44,92 @@ pub struct TenantCreate {
     /// and may not name another.
     #[serde(default)]
     pub partner_id: Option<PartnerId>,
+    /// The left label of the default domain `<slug>.<provider mail domain>`: 2 to 40
+    /// characters of a-z, 0-9 and `-`, unique on the platform. Derived from the name when
+    /// absent.
+    #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 2,
+            max_length = 40,
+            pattern = "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
+        )
+    )]
+    pub slug: Option<String>,
+    /// The region the customer prefers (a catalogue region open to new tenants). The tenant
+    /// is placed there; without a preference, in the catalogue's default region.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// The offer the customer ordered; the catalogue's entry offer when absent.
+    #[serde(default)]
+    pub offer: Option<String>,
+    /// Licence seats to start with when the offer needs licences; the SKU's minimum when
+    /// absent, and never fewer.
+    #[serde(default)]
+    pub seats: Option<u32>,
 }
+
+/// Moves a tenant to another offer: an upgrade only.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct OfferChoose {
+    /// A catalogue offer open to new choices, larger than the current one.
+    pub offer: String,
+}
+
+/// Moves a tenant's data to another region.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TenantRelocate {
+    /// A catalogue region open to new tenants, other than the current one.
+    pub region: String,
+}
+
+/// Takes a licence subscription for a tenant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionCreate {
+    /// A catalogue SKU open to new subscriptions.
+    pub sku: String,
+    /// Seats to start with; the SKU's minimum when absent, and never fewer.
+    #[serde(default)]
+    pub seats: Option<u32>,
+}
+
+/// Changes a subscription's seats: exactly one of `seats`, `add` and `remove`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SeatsChange {
+    /// The new seat count.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000000))]
+    pub seats: Option<u32>,
+    /// Seats to add, one or many.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000000))]
+    pub add: Option<u32>,
+    /// Seats to remove, one or many.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000000))]
+    pub remove: Option<u32>,
+}
+
+/// Assigns a licence of the tenant's subscription to a SKU to a mailbox.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LicenceAssign {
+    /// The SKU of a subscription the tenant holds.
+    pub sku: String,
+}
+
+/// The most seats a subscription may hold.
+pub const MAX_SEATS: u32 = 1_000_000;
 
 /// Changes a tenant.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -95,10 +180,15 @@ pub struct MailboxCreate {
     /// The name shown to correspondents, 1 to 200 characters.
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub display_name: String,
-    /// The quota in bytes, 1 byte to 1 TiB; 50 GiB when absent.
+    /// The quota in bytes, from 1 byte to the offer's mailbox size; the offer's mailbox
+    /// size when absent.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1099511627776_i64))]
     pub quota_bytes: Option<i64>,
+    /// `enabled` (the default) or `disabled`. When the offer needs licences, an enabled
+    /// mailbox takes a free seat of the tenant's subscription at creation.
+    #[serde(default)]
+    pub status: Option<MailboxStatus>,
 }
 
 /// Changes a mailbox.
@@ -157,6 +247,14 @@ impl Problems {
             );
         }
         value
+    }
+
+    /// Adds the field problems of an error; another kind of error becomes a problem of `input`.
+    pub(crate) fn absorb(&mut self, e: Error) {
+        match e {
+            Error::Invalid(fields) => self.0.extend(fields),
+            other => self.add("input", other.to_string()),
+        }
     }
 
     pub(crate) fn finish(self) -> Result<(), Error> {

@@ -8,8 +8,10 @@
 
 mod actor;
 pub mod auth;
+pub mod catalogue;
 pub mod clock;
 mod control_plane;
+pub mod dns;
 pub mod input;
 pub mod profiles;
 pub mod webhooks;
@@ -17,7 +19,8 @@ pub mod webhooks;
 pub use actor::Actor;
 pub use control_plane::{
     AUTOMATION_ROLE, AUTOMATION_SUBJECT, Applied, ControlPlane, ControlPlaneConfig, DEFAULT_PAGE,
-    MAX_PAGE, Operation, Outcome, PumpReport, WebhookSettings,
+    DomainRecords, DomainVerification, MAX_PAGE, Operation, Outcome, PumpReport, WebhookSettings,
+    expected_records,
 };
 pub use mailplane_policy::{Decision, PolicySet, Profile, Verdict};
 pub use mailplane_store::{AuditReport, DatabaseLocation, Page};

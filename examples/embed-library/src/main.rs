@@ -75,6 +75,7 @@ async fn run(dir: &Path) -> Checked {
                 name: "Example Corp".into(),
                 profile: Some("hosted-exchange".into()),
                 partner_id: None,
+                ..Default::default()
             },
         )
         .await
@@ -104,15 +105,32 @@ async fn run(dir: &Path) -> Checked {
         domain.name, domain.id
     );
 
+    // A custom domain takes mailboxes once it is verified through DNS; until then the
+    // tenant's default domain, `<slug>.<provider mail domain>`, verified from the start,
+    // carries the addresses.
+    let default_domain = control_plane
+        .domain_list(&alice, tenant.id, None, None)
+        .await
+        .map_err(|e| format!("listing the domains failed: {e}"))?
+        .items
+        .into_iter()
+        .find(|d| d.default)
+        .ok_or("the tenant has no default domain")?;
+    println!(
+        "Until {} is verified, addresses use the default domain {}.",
+        domain.name, default_domain.name
+    );
+
     let mailbox = control_plane
         .mailbox_create(
             &alice,
             tenant.id,
             MailboxCreate {
                 local_part: "alice".into(),
-                domain_id: domain.id,
+                domain_id: default_domain.id,
                 display_name: "Alice Example".into(),
                 quota_bytes: None,
+                status: None,
             },
         )
         .await
@@ -220,6 +238,7 @@ async fn run(dir: &Path) -> Checked {
                 name: "Other Corp".into(),
                 profile: Some("hosted-exchange".into()),
                 partner_id: None,
+                ..Default::default()
             },
         )
         .await

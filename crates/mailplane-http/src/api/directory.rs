@@ -10,6 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use mailplane::input::{DomainCreate, MailboxCreate, MailboxUpdate};
 use mailplane::types::resources::{Domain, Mailbox};
 use mailplane::types::{DomainId, MailboxId, TenantId};
+use mailplane::{DomainRecords, DomainVerification};
 
 use crate::AppState;
 use crate::api::page_of;
@@ -24,6 +25,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(domain_list, domain_create))
         .routes(routes!(domain_view, domain_delete))
+        .routes(routes!(domain_records))
+        .routes(routes!(domain_verify))
         .routes(routes!(mailbox_list, mailbox_create))
         .routes(routes!(mailbox_view, mailbox_update, mailbox_delete))
 }
@@ -263,4 +266,66 @@ async fn mailbox_delete(
         .mailbox_delete(&actor, tenant, mailbox)
         .await?;
     Ok(respond(outcome, StatusCode::NO_CONTENT))
+}
+
+/// The DNS records the customer publishes at its own DNS host for a custom domain: the
+/// verification TXT record, MX, SPF and the autodiscover CNAME. Empty for the default domain.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/domains/{domain}/records", operation_id = "domain_records", tag = "domains",
+    params(
+        ("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
+        ("domain" = String, Path, format = Uuid, description = "The domain's id."),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The domain and the records to publish.", body = DomainRecords),
+        (status = 400, description = "An id is invalid.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party holds no letter for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or domain, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn domain_records(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiPath((tenant, domain)): ApiPath<(String, String)>,
+) -> Result<Json<DomainRecords>, ApiError> {
+    let tenant: TenantId = path_id("tenant", &tenant)?;
+    let domain: DomainId = path_id("domain", &domain)?;
+    Ok(Json(
+        s.control_plane
+            .domain_records(&actor, tenant, domain)
+            .await?,
+    ))
+}
+
+/// Checks a custom domain's records with a real DNS resolver against the configured name
+/// servers, and reports each as found, missing or wrong. The domain becomes verified when
+/// its verification TXT record is found; it stays verified. The caller's party must hold R
+/// on `directory.administer`.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/domains/{domain}/verify", operation_id = "domain_verify", tag = "domains",
+    params(
+        ("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
+        ("domain" = String, Path, format = Uuid, description = "The domain's id."),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The check, record by record, and the domain after it.", body = DomainVerification),
+        (status = 400, description = "An id is invalid.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party holds no R for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or domain, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The domain is the tenant's default domain, which needs no verification.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No DNS resolver is available.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn domain_verify(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiPath((tenant, domain)): ApiPath<(String, String)>,
+) -> Result<Json<DomainVerification>, ApiError> {
+    let tenant: TenantId = path_id("tenant", &tenant)?;
+    let domain: DomainId = path_id("domain", &domain)?;
+    Ok(Json(
+        s.control_plane
+            .domain_verify(&actor, tenant, domain)
+            .await?,
+    ))
 }

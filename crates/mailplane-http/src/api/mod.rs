@@ -1,6 +1,7 @@
 //! The API's handlers, one module per resource, and the router that collects them.
 
 mod audit;
+mod catalogue;
 mod credentials;
 mod directory;
 mod events;
@@ -30,6 +31,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(credentials::routes())
         .merge(webhooks::routes())
         .merge(tickets::routes())
+        .merge(catalogue::routes())
 }
 
 /// Declares a page type for a resource: the items and the cursor of the next page.

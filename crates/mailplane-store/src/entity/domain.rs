@@ -9,6 +9,10 @@ pub struct Model {
     pub tenant_id: Uuid,
     pub name: String,
     pub created_at: TimeDateTimeWithTimeZone,
+    pub kind: String,
+    pub verification_token: Option<String>,
+    pub verified_at: Option<TimeDateTimeWithTimeZone>,
+    pub checked_at: Option<TimeDateTimeWithTimeZone>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

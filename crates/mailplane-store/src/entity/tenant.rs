@@ -11,6 +11,10 @@ pub struct Model {
     pub profile: String,
     pub profile_version: i32,
     pub partner_id: Option<Uuid>,
+    pub slug: Option<String>,
+    pub region: Option<String>,
+    pub region_preference: Option<String>,
+    pub offer: Option<String>,
     pub created_at: TimeDateTimeWithTimeZone,
     pub updated_at: TimeDateTimeWithTimeZone,
 }

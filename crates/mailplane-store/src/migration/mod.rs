@@ -13,6 +13,7 @@ mod m0004_workflow;
 mod m0005_webhooks;
 mod m0006_tickets;
 mod m0007_consultations;
+mod m0008_catalogue;
 
 /// Applies Mailplane's migrations in order.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_webhooks::Migration),
             Box::new(m0006_tickets::Migration),
             Box::new(m0007_consultations::Migration),
+            Box::new(m0008_catalogue::Migration),
         ]
     }
 }

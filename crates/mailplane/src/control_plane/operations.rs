@@ -12,17 +12,18 @@
 use mailplane_policy::{Decision, Profile, Verdict};
 use mailplane_store::{MailboxChanges, NewMailbox, NewRequest, NewTicket, TicketStep, WriteTx};
 use mailplane_types::resources::{
-    Credential, Domain, Mailbox, Request, RequestKind, RequestState, Severity, Tenant, Ticket,
-    TicketState,
+    Credential, Domain, Mailbox, MailboxStatus, Request, RequestKind, RequestState, Severity,
+    Subscription, Tenant, Ticket, TicketState,
 };
 use mailplane_types::{DomainId, DomainName, Error, LocalPart, MailboxId, Party, Result};
 use serde::{Deserialize, Serialize};
 
-use super::{ControlPlane, activity, credentials};
+use super::{ControlPlane, activity, catalogue, credentials};
 use crate::Actor;
 use crate::input::{
-    CredentialCreate, DEFAULT_QUOTA_BYTES, DomainCreate, MailboxCreate, MailboxUpdate, Problems,
-    TenantRebind, TenantUpdate, TicketComment, TicketCreate, TicketHandle,
+    CredentialCreate, DomainCreate, MAX_SEATS, MailboxCreate, MailboxUpdate, OfferChoose, Problems,
+    SeatsChange, SubscriptionCreate, TenantRebind, TenantRelocate, TenantUpdate, TicketComment,
+    TicketCreate, TicketHandle,
 };
 
 /// A change to a tenant, as data. The serialized form (`{"operation": "mailbox.create",
@@ -74,6 +75,39 @@ pub enum Operation {
         /// The credential.
         credential_id: uuid::Uuid,
     },
+    /// Moves the tenant to a larger offer (`service.sizing.choose`).
+    #[serde(rename = "tenant.offer")]
+    OfferChoose(OfferChoose),
+    /// Moves the tenant's data to another region (`service.location.choose`).
+    #[serde(rename = "tenant.relocate")]
+    TenantRelocate(TenantRelocate),
+    /// Takes a licence subscription (`licenses.provide`).
+    #[serde(rename = "subscription.create")]
+    SubscriptionCreate(SubscriptionCreate),
+    /// Adds or removes seats (`service.customize`).
+    #[serde(rename = "subscription.seats")]
+    SubscriptionSeats {
+        /// The subscription.
+        subscription_id: uuid::Uuid,
+        /// The change.
+        change: SeatsChange,
+    },
+    /// Assigns a licence to a mailbox (`directory.administer`).
+    #[serde(rename = "licence.assign")]
+    LicenceAssign {
+        /// The mailbox.
+        mailbox_id: MailboxId,
+        /// The SKU.
+        sku: String,
+    },
+    /// Takes a licence back from a mailbox (`directory.administer`).
+    #[serde(rename = "licence.unassign")]
+    LicenceUnassign {
+        /// The mailbox.
+        mailbox_id: MailboxId,
+        /// The SKU.
+        sku: String,
+    },
     /// Reports an incident (`incident.report`).
     #[serde(rename = "ticket.open")]
     TicketOpen(TicketCreate),
@@ -109,6 +143,12 @@ impl Operation {
             Operation::MailboxDelete { .. } => "mailbox.delete",
             Operation::CredentialRegister(_) => "credential.register",
             Operation::CredentialRevoke { .. } => "credential.revoke",
+            Operation::OfferChoose(_) => "tenant.offer",
+            Operation::TenantRelocate(_) => "tenant.relocate",
+            Operation::SubscriptionCreate(_) => "subscription.create",
+            Operation::SubscriptionSeats { .. } => "subscription.seats",
+            Operation::LicenceAssign { .. } => "licence.assign",
+            Operation::LicenceUnassign { .. } => "licence.unassign",
             Operation::TicketOpen(_) => "ticket.open",
             Operation::TicketComment { .. } => "ticket.comment",
             Operation::TicketHandle { .. } => "ticket.handle",
@@ -125,7 +165,13 @@ impl Operation {
             | Operation::DomainDelete { .. }
             | Operation::MailboxCreate(_)
             | Operation::MailboxUpdate { .. }
-            | Operation::MailboxDelete { .. } => activity::DIRECTORY,
+            | Operation::MailboxDelete { .. }
+            | Operation::LicenceAssign { .. }
+            | Operation::LicenceUnassign { .. } => activity::DIRECTORY,
+            Operation::OfferChoose(_) => activity::SIZING,
+            Operation::TenantRelocate(_) => activity::LOCATION,
+            Operation::SubscriptionCreate(_) => activity::LICENCES,
+            Operation::SubscriptionSeats { .. } => activity::CUSTOMIZE,
             Operation::CredentialRegister(_) | Operation::CredentialRevoke { .. } => {
                 activity::CONTROL_PLANE_ACCESS
             }
@@ -185,10 +231,46 @@ impl Operation {
                     p.add("local_part", rule);
                 }
                 p.name("display_name", &input.display_name);
-                p.quota(
-                    "quota_bytes",
-                    input.quota_bytes.unwrap_or(DEFAULT_QUOTA_BYTES),
-                );
+                if let Some(q) = input.quota_bytes {
+                    p.quota("quota_bytes", q);
+                }
+            }
+            Operation::OfferChoose(input) => {
+                if input.offer.trim().is_empty() {
+                    p.add("offer", "must name a catalogue offer");
+                }
+            }
+            Operation::TenantRelocate(input) => {
+                if input.region.trim().is_empty() {
+                    p.add("region", "must name a catalogue region");
+                }
+            }
+            Operation::SubscriptionCreate(input) => {
+                if input.sku.trim().is_empty() {
+                    p.add("sku", "must name a catalogue SKU");
+                }
+            }
+            Operation::SubscriptionSeats { change, .. } => {
+                let given = [change.seats, change.add, change.remove];
+                if given.iter().filter(|v| v.is_some()).count() != 1 {
+                    p.add("seats", "give exactly one of `seats`, `add` and `remove`");
+                }
+                for (field, v) in [
+                    ("seats", change.seats),
+                    ("add", change.add),
+                    ("remove", change.remove),
+                ] {
+                    if let Some(n) = v
+                        && !(1..=MAX_SEATS).contains(&n)
+                    {
+                        p.add(field, format!("must be from 1 to {MAX_SEATS}"));
+                    }
+                }
+            }
+            Operation::LicenceAssign { sku, .. } | Operation::LicenceUnassign { sku, .. } => {
+                if sku.trim().is_empty() {
+                    p.add("sku", "must name a catalogue SKU");
+                }
             }
             Operation::MailboxUpdate { changes, .. } => {
                 if let Some(n) = &changes.display_name {
@@ -261,6 +343,8 @@ pub enum Applied {
     Credential(Credential),
     /// The ticket opened or updated.
     Ticket(Ticket),
+    /// The subscription taken or changed, or whose seat was assigned or taken back.
+    Subscription(Subscription),
     /// The object was deleted.
     Deleted,
 }
@@ -334,7 +418,8 @@ applied_into!(
     Domain => Domain,
     Mailbox => Mailbox,
     Credential => Credential,
-    Ticket => Ticket
+    Ticket => Ticket,
+    Subscription => Subscription
 );
 
 impl TryFrom<Applied> for () {
@@ -752,10 +837,61 @@ impl ControlPlane {
                 tx.tenant_delete(tid).await?;
                 made(Applied::Deleted, "tenant", tid.to_string(), "deleted")
             }
+            Operation::OfferChoose(input) => {
+                let offer = self.offer_change(tenant, input)?;
+                let t = tx.tenant_set_offer(tid, &offer.id).await?;
+                made(
+                    Applied::Tenant(t),
+                    "tenant",
+                    tid.to_string(),
+                    "offer_changed",
+                )
+            }
+            Operation::TenantRelocate(input) => {
+                let region = self.relocation(tenant, input)?;
+                let t = tx.tenant_relocate(tid, &region).await?;
+                made(Applied::Tenant(t), "tenant", tid.to_string(), "relocated")
+            }
+            Operation::SubscriptionCreate(input) => {
+                let s = self.subscribe(tx, tid, input).await?;
+                let id = s.id.to_string();
+                made(Applied::Subscription(s), "subscription", id, "created")
+            }
+            Operation::SubscriptionSeats {
+                subscription_id,
+                change,
+            } => {
+                let s = self.change_seats(tx, tid, *subscription_id, change).await?;
+                let id = s.id.to_string();
+                made(
+                    Applied::Subscription(s),
+                    "subscription",
+                    id,
+                    "seats_changed",
+                )
+            }
+            Operation::LicenceAssign { mailbox_id, sku } => {
+                let s = self.assign_licence(tx, tid, *mailbox_id, sku).await?;
+                made(
+                    Applied::Subscription(s),
+                    "mailbox",
+                    mailbox_id.to_string(),
+                    "licence_assigned",
+                )
+            }
+            Operation::LicenceUnassign { mailbox_id, sku } => {
+                let s = self.unassign_licence(tx, tenant, *mailbox_id, sku).await?;
+                made(
+                    Applied::Subscription(s),
+                    "mailbox",
+                    mailbox_id.to_string(),
+                    "licence_unassigned",
+                )
+            }
             Operation::DomainCreate(input) => {
                 let name =
                     DomainName::parse(&input.name).map_err(|rule| Error::invalid("name", rule))?;
-                let d = tx.domain_insert(tid, &name).await?;
+                let d = tx.domain_insert(tid, &name, &verification_token()).await?;
                 let id = d.id.to_string();
                 made(Applied::Domain(d), "domain", id, "created")
             }
@@ -773,13 +909,21 @@ impl ControlPlane {
                     .map_err(|rule| p.add("local_part", rule))
                     .ok();
                 let display_name = p.name("display_name", &input.display_name);
-                let quota_bytes = p.quota(
-                    "quota_bytes",
-                    input.quota_bytes.unwrap_or(DEFAULT_QUOTA_BYTES),
-                );
+                let (default_quota, max_quota) = catalogue::quota_bounds(self.catalogue(), tenant);
+                let quota_bytes =
+                    p.quota("quota_bytes", input.quota_bytes.unwrap_or(default_quota));
+                offer_quota(&mut p, self.catalogue(), tenant, quota_bytes, max_quota);
                 let domain = tx.domain_get(tid, input.domain_id).await?;
-                if domain.is_none() {
-                    p.add("domain_id", "must be a domain of this tenant");
+                match &domain {
+                    None => p.add("domain_id", "must be a domain of this tenant"),
+                    Some(d) if !d.verified => p.add(
+                        "domain_id",
+                        format!(
+                            "{} is not verified: publish its verification record and verify it first, or use the default domain",
+                            d.name
+                        ),
+                    ),
+                    Some(_) => {}
                 }
                 p.finish()?;
                 let (Some(local_part), Some(domain)) = (local_part, domain) else {
@@ -792,8 +936,12 @@ impl ControlPlane {
                         local_part,
                         display_name,
                         quota_bytes,
+                        status: input.status.unwrap_or(MailboxStatus::Enabled),
                     })
                     .await?;
+                if m.status == MailboxStatus::Enabled {
+                    self.license_for_enabling(tx, tenant, m.id).await?;
+                }
                 let id = m.id.to_string();
                 made(Applied::Mailbox(m), "mailbox", id, "created")
             }
@@ -804,6 +952,15 @@ impl ControlPlane {
                 tx.mailbox_get(tid, *mailbox_id)
                     .await?
                     .ok_or_else(|| Error::not_found("mailbox", mailbox_id))?;
+                if let Some(q) = changes.quota_bytes {
+                    let mut p = Problems::default();
+                    let (_, max_quota) = catalogue::quota_bounds(self.catalogue(), tenant);
+                    offer_quota(&mut p, self.catalogue(), tenant, q, max_quota);
+                    p.finish()?;
+                }
+                if changes.status == Some(MailboxStatus::Enabled) {
+                    self.license_for_enabling(tx, tenant, *mailbox_id).await?;
+                }
                 let m = tx
                     .mailbox_update(
                         *mailbox_id,
@@ -912,6 +1069,36 @@ impl ControlPlane {
             }
         })
     }
+}
+
+/// A quota above the offer's mailbox size is refused, naming the offer.
+fn offer_quota(
+    p: &mut Problems,
+    catalogue: &mailplane_types::catalogue::Catalogue,
+    tenant: &Tenant,
+    quota: i64,
+    max: i64,
+) {
+    if quota > max
+        && let Some(offer) = catalogue::offer_of(catalogue, tenant)
+    {
+        p.add(
+            "quota_bytes",
+            format!(
+                "must not exceed the offer `{}`'s mailbox size of {max} bytes ({})",
+                offer.id,
+                catalogue::gib(max)
+            ),
+        );
+    }
+}
+
+/// A domain verification token: 128 random bits, hex.
+fn verification_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
 }
 
 /// A free text of 1 to 10000 characters without NUL.

@@ -1,0 +1,195 @@
+//! Custom domains: the DNS records a customer publishes at its own DNS host, and the check
+//! that proves it controls the domain.
+//!
+//! The provider is not the customer's DNS host. Adding a domain yields a verification token;
+//! Mailplane tells the customer exactly which records to publish (the verification TXT
+//! record, MX, SPF and autodiscover) and checks them with a real resolver against the
+//! configured name servers. The domain is verified once its TXT record is found; the other
+//! records are reported so that the customer knows when mail will flow. Mailbox addresses,
+//! aliases and groups use verified domains only.
+//!
+//! The lookups run outside any database transaction: a slow name server never holds the
+//! writer. Only the result is written, with its audit row when the domain becomes verified.
+
+use serde::Serialize;
+
+use mailplane_types::catalogue::Catalogue;
+use mailplane_types::dns::{DnsRecord, RecordCheck, RecordKind, RecordPurpose, RecordStatus};
+use mailplane_types::resources::Domain;
+use mailplane_types::{DomainId, Duty, Error, Result, TenantId};
+
+use super::{ControlPlane, activity};
+use crate::Actor;
+use crate::dns::{DnsChecker, DnsSettings};
+
+/// The records a customer publishes for a domain.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DomainRecords {
+    /// The domain.
+    pub domain: Domain,
+    /// The records to publish at the customer's DNS host.
+    pub records: Vec<DnsRecord>,
+}
+
+/// The outcome of checking a domain's records.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DomainVerification {
+    /// The domain after the check.
+    pub domain: Domain,
+    /// Whether the domain is verified (its verification TXT record was found, now or
+    /// before).
+    pub verified: bool,
+    /// Whether every record is found, so that mail to the domain reaches the service.
+    pub mail_ready: bool,
+    /// Each record: found, missing or wrong, with what DNS returned.
+    pub checks: Vec<RecordCheck>,
+}
+
+/// The prefix of the verification TXT record's value.
+pub const VERIFICATION_PREFIX: &str = "mailplane-verification=";
+
+/// The records a customer publishes for a custom domain with its token.
+pub fn expected_records(catalogue: &Catalogue, domain: &str, token: &str) -> Vec<DnsRecord> {
+    let dns = &catalogue.dns;
+    vec![
+        DnsRecord {
+            purpose: RecordPurpose::Verification,
+            kind: RecordKind::Txt,
+            name: format!("{}.{domain}", dns.verification_label),
+            value: format!("{VERIFICATION_PREFIX}{token}"),
+            priority: None,
+        },
+        DnsRecord {
+            purpose: RecordPurpose::Mx,
+            kind: RecordKind::Mx,
+            name: domain.to_string(),
+            value: dns.mx_host.clone(),
+            priority: Some(dns.mx_priority),
+        },
+        DnsRecord {
+            purpose: RecordPurpose::Spf,
+            kind: RecordKind::Txt,
+            name: domain.to_string(),
+            value: format!("v=spf1 include:{} ~all", dns.spf_include),
+            priority: None,
+        },
+        DnsRecord {
+            purpose: RecordPurpose::Autodiscover,
+            kind: RecordKind::Cname,
+            name: format!("autodiscover.{domain}"),
+            value: dns.autodiscover_host.clone(),
+            priority: None,
+        },
+    ]
+}
+
+/// The resolver a control plane checks domains with, or why there is none.
+#[derive(Clone, Debug)]
+pub(super) enum Resolver {
+    Ready(Box<DnsChecker>),
+    Unavailable(String),
+}
+
+impl Resolver {
+    pub(super) fn from_settings(settings: &DnsSettings) -> Resolver {
+        match DnsChecker::new(settings) {
+            Ok(c) => Resolver::Ready(Box::new(c)),
+            Err(e) => Resolver::Unavailable(e.to_string()),
+        }
+    }
+}
+
+impl ControlPlane {
+    /// The same control plane checking customers' DNS records with `settings` (name
+    /// servers and timeout). The default is the system's resolver configuration.
+    pub fn with_dns(mut self, settings: &DnsSettings) -> Result<Self> {
+        self.dns = Resolver::Ready(Box::new(DnsChecker::new(settings)?));
+        Ok(self)
+    }
+
+    /// The records the customer publishes for a custom domain. The default domain needs
+    /// none: the provider serves it.
+    pub async fn domain_records(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        id: DomainId,
+    ) -> Result<DomainRecords> {
+        let domain = self.domain_get(actor, tenant, id).await?;
+        let records = match &domain.verification_token {
+            Some(token) if !domain.default => {
+                expected_records(self.catalogue(), domain.name.as_str(), token)
+            }
+            _ => vec![],
+        };
+        Ok(DomainRecords { domain, records })
+    }
+
+    /// Checks a custom domain's records with the resolver and records the result: the
+    /// domain becomes verified when its verification record is found. Checking is work on
+    /// the directory: the caller's party must hold R on `directory.administer`.
+    pub async fn domain_verify(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        id: DomainId,
+    ) -> Result<DomainVerification> {
+        let (_, decision) = self
+            .tenant_for_read(actor, tenant, activity::DIRECTORY)
+            .await?;
+        if !decision.exercisable.has(Duty::R) {
+            return Err(Error::Forbidden(Box::new(decision.refusal())));
+        }
+        let domain = self
+            .store
+            .domain_get(tenant, id)
+            .await?
+            .ok_or_else(|| Error::not_found("domain", id))?;
+        let token = match (&domain.verification_token, domain.default) {
+            (Some(token), false) => token.clone(),
+            _ => {
+                return Err(Error::conflict(
+                    None,
+                    format!(
+                        "{} is the tenant's default domain: the provider serves it, and it needs no verification",
+                        domain.name
+                    ),
+                ));
+            }
+        };
+        let checker = match &self.dns {
+            Resolver::Ready(c) => c,
+            Resolver::Unavailable(why) => {
+                return Err(Error::Unavailable(format!(
+                    "no DNS resolver is configured: {why}"
+                )));
+            }
+        };
+        let expected = expected_records(self.catalogue(), domain.name.as_str(), &token);
+        let checks = checker.check(&expected).await;
+        let found = |purpose: RecordPurpose| {
+            checks
+                .iter()
+                .any(|c| c.record.purpose == purpose && c.status == RecordStatus::Found)
+        };
+        let txt_found = found(RecordPurpose::Verification);
+        let mail_ready = checks.iter().all(|c| c.status == RecordStatus::Found);
+        let tx = self.store.begin().await?;
+        let now = self.clock.now();
+        let updated = tx.domain_checked(id, txt_found, now).await?;
+        if updated.verified && !domain.verified {
+            let change = Self::record(actor, &decision, Some(tenant), "domain", id, "verified");
+            Self::audit_and_commit(tx, change).await?;
+        } else {
+            tx.commit().await?;
+        }
+        Ok(DomainVerification {
+            verified: updated.verified,
+            domain: updated,
+            mail_ready,
+            checks,
+        })
+    }
+}
