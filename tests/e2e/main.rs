@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod catalogue;
 mod checked_in;
 mod consultations;
 mod credentials;

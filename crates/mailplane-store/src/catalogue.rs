@@ -254,6 +254,21 @@ impl WriteTx {
         id: Uuid,
         seats: u32,
     ) -> Result<Subscription> {
+        // The locked row says how many licences to unassign; the database's check is the
+        // guard that holds whatever the code does.
+        let current = self.subscription_get(tenant, id).await?;
+        let too_few = |assigned: u32| {
+            Error::conflict(
+                Some("seats"),
+                format!(
+                    "{assigned} seat(s) are assigned: unassign {} licence(s) before lowering the seats to {seats}",
+                    assigned.saturating_sub(seats)
+                ),
+            )
+        };
+        if seats < current.assigned {
+            return Err(too_few(current.assigned));
+        }
         let res = subscription::Entity::update_many()
             .col_expr(subscription::Column::Seats, Expr::value(seats as i32))
             .col_expr(subscription::Column::UpdatedAt, Expr::value(now()))
@@ -264,23 +279,10 @@ impl WriteTx {
         match res {
             Ok(r) if r.rows_affected == 0 => Err(Error::not_found("subscription", id)),
             Ok(_) => self.subscription_get(tenant, id).await,
-            Err(e) => {
-                let message = e.to_string();
-                if message.contains("ck_subscriptions_assigned") {
-                    // Read the counts the refusal is about, in this same transaction.
-                    let s = self.subscription_get(tenant, id).await?;
-                    Err(Error::conflict(
-                        Some("seats"),
-                        format!(
-                            "{} seat(s) are assigned: unassign {} licence(s) before lowering the seats to {seats}",
-                            s.assigned,
-                            s.assigned.saturating_sub(seats)
-                        ),
-                    ))
-                } else {
-                    Err(seats_error(e, 0))
-                }
+            Err(e) if e.to_string().contains("ck_subscriptions_assigned") => {
+                Err(too_few(current.assigned))
             }
+            Err(e) => Err(seats_error(e, current.minimum_seats)),
         }
     }
 

@@ -896,9 +896,19 @@ impl ControlPlane {
                 made(Applied::Domain(d), "domain", id, "created")
             }
             Operation::DomainDelete { domain_id } => {
-                tx.domain_get(tid, *domain_id)
+                let d = tx
+                    .domain_get(tid, *domain_id)
                     .await?
                     .ok_or_else(|| Error::not_found("domain", domain_id))?;
+                if d.default {
+                    return Err(Error::conflict(
+                        None,
+                        format!(
+                            "{} is the tenant's default domain: it goes only with the tenant",
+                            d.name
+                        ),
+                    ));
+                }
                 tx.domain_delete(tid, *domain_id).await?;
                 made(Applied::Deleted, "domain", domain_id.to_string(), "deleted")
             }
