@@ -112,6 +112,7 @@ async fn the_library_authorizes_every_call(h: Harness) {
         display_name: "Alice".into(),
         quota_bytes: Some(1 << 30),
         status: None,
+        kind: None,
     };
     cp.mailbox_create(&customer, tenant.id, input())
         .await

@@ -234,7 +234,9 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Catalogue {
             command: CatalogueCommand::Check { file },
         } => {
-            let file = file.unwrap_or_else(|| "catalogue/catalogue.toml".into());
+            let file = file
+                .or(cfg.catalogue.clone())
+                .unwrap_or_else(|| "catalogue/catalogue.toml".into());
             match mailplane::catalogue::load(&file) {
                 Ok(c) => {
                     println!(

@@ -68,6 +68,7 @@ impl WriteTx {
             region: Set(Some(t.region)),
             region_preference: Set(t.region_preference),
             offer: Set(Some(t.offer)),
+            password_policy: Set(None),
             created_at: Set(at),
             updated_at: Set(at),
         }
@@ -316,7 +317,7 @@ impl WriteTx {
                 match db_error(e) {
                     Error::Conflict { .. } => Error::conflict(
                         Some("sku"),
-                        format!("the mailbox already holds a `{}` licence", subscription.sku),
+                        format!("the mailbox already holds a licence of `{}`", subscription.sku),
                     ),
                     other => other,
                 }

@@ -11,6 +11,7 @@
 
 pub mod audit;
 mod catalogue;
+mod directory;
 mod entity;
 mod migration;
 mod rows;

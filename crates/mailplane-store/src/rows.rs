@@ -4,8 +4,8 @@
 //! internal error, never a panic.
 
 use mailplane_types::resources::{
-    AuditEntry, Credential, Domain, Event, Mailbox, MailboxStatus, Partner, Request, RequestKind,
-    RequestState, Subscription, Tenant, TenantStatus,
+    AuditEntry, Credential, Domain, Event, Mailbox, MailboxKind, MailboxStatus, Partner, Request,
+    RequestKind, RequestState, Subscription, Tenant, TenantStatus,
 };
 use mailplane_types::{DomainName, EmailAddress, Error, Party, Result};
 
@@ -84,6 +84,15 @@ pub(crate) fn mailbox(r: mailbox::Model) -> Result<Mailbox> {
         quota_bytes: r.quota_bytes,
         status: MailboxStatus::parse(&r.status)
             .ok_or_else(|| Error::internal(format!("mailbox {} has status {}", r.id, r.status)))?,
+        kind: MailboxKind::parse(&r.kind)
+            .ok_or_else(|| Error::internal(format!("mailbox {} has kind {}", r.id, r.kind)))?,
+        forward_to: r
+            .forward_to
+            .as_deref()
+            .map(EmailAddress::parse)
+            .transpose()
+            .map_err(|e| Error::internal(format!("mailbox {} forwarding: {e}", r.id)))?,
+        password_set_at: r.password_set_at,
         created_at: r.created_at,
         updated_at: r.updated_at,
     })

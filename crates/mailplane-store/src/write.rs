@@ -75,6 +75,8 @@ pub struct NewMailbox {
     pub quota_bytes: i64,
     /// Enabled or disabled.
     pub status: MailboxStatus,
+    /// A person's mailbox or a shared one.
+    pub kind: mailplane_types::resources::MailboxKind,
 }
 
 /// The fields of a new request.
@@ -369,6 +371,15 @@ impl WriteTx {
                 format!("the domain is in use by {users} mailbox(es); delete them first"),
             ));
         }
+        let (aliases, groups) = self.domain_users(id).await?;
+        if aliases + groups > 0 {
+            return Err(Error::conflict(
+                None,
+                format!(
+                    "the domain is in use by {aliases} alias(es) and {groups} group(s); delete them first"
+                ),
+            ));
+        }
         let res = domain::Entity::delete_many()
             .filter(domain::Column::Id.eq(id.uuid()))
             .filter(domain::Column::TenantId.eq(tenant.uuid()))
@@ -393,6 +404,9 @@ impl WriteTx {
             status: Set(m.status.as_str().to_string()),
             created_at: Set(t),
             updated_at: Set(t),
+            kind: Set(m.kind.as_str().to_string()),
+            forward_to: Set(None),
+            password_set_at: Set(None),
         }
         .insert(&self.tx)
         .await
@@ -429,6 +443,7 @@ impl WriteTx {
     /// Deletes a mailbox.
     pub async fn mailbox_delete(&self, tenant: TenantId, id: MailboxId) -> Result<()> {
         self.licences_release(id).await?;
+        self.aliases_of_mailbox_delete(id).await?;
         let res = mailbox::Entity::delete_many()
             .filter(mailbox::Column::Id.eq(id.uuid()))
             .filter(mailbox::Column::TenantId.eq(tenant.uuid()))

@@ -12,6 +12,7 @@ pub mod error;
 pub mod ids;
 pub mod names;
 pub mod party;
+pub mod passwords;
 pub mod resources;
 
 pub use duty::{Duty, Letters};

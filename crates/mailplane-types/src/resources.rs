@@ -197,12 +197,103 @@ pub struct Mailbox {
     pub quota_bytes: i64,
     /// Whether it is in use.
     pub status: MailboxStatus,
+    /// A person's mailbox, or a shared one (no licence, no sign-in of its own).
+    pub kind: MailboxKind,
+    /// Where mail to this mailbox is forwarded, if anywhere (used while migrating in).
+    pub forward_to: Option<EmailAddress>,
+    /// When its password was last set, if ever.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub password_set_at: Option<OffsetDateTime>,
     /// When it was created.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// When it was last changed.
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+}
+
+/// Whose mailbox it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum MailboxKind {
+    /// A person's mailbox: it needs a licence when the offer says so, and signs in with a
+    /// password.
+    User,
+    /// A mailbox several people use (a team's inbox): no licence and no sign-in of its own.
+    Shared,
+}
+
+impl MailboxKind {
+    /// The stored string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailboxKind::User => "user",
+            MailboxKind::Shared => "shared",
+        }
+    }
+
+    /// Parses the stored string.
+    pub fn parse(s: &str) -> Option<MailboxKind> {
+        match s {
+            "user" => Some(MailboxKind::User),
+            "shared" => Some(MailboxKind::Shared),
+            _ => None,
+        }
+    }
+}
+
+/// An extra address of a mailbox, on a verified domain of the same tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Alias {
+    /// The alias's id.
+    pub id: uuid::Uuid,
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// The mailbox that receives its mail.
+    pub mailbox_id: MailboxId,
+    /// The domain of the address.
+    pub domain_id: DomainId,
+    /// The address, unique across mailboxes, aliases and groups on the platform.
+    pub address: EmailAddress,
+    /// When it was added.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// A distribution group: mail to its address goes to every member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Group {
+    /// The group's id.
+    pub id: uuid::Uuid,
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// The domain of the address.
+    pub domain_id: DomainId,
+    /// The address, unique across mailboxes, aliases and groups on the platform.
+    pub address: EmailAddress,
+    /// The name shown to correspondents.
+    pub display_name: String,
+    /// The members, mailboxes first.
+    pub members: Vec<GroupMember>,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it or its membership last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// A member of a group: a mailbox of the tenant, or an external address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GroupMember {
+    /// The mailbox, when the member is one of the tenant's.
+    pub mailbox_id: Option<MailboxId>,
+    /// The member's address (the mailbox's, or the external one).
+    pub address: EmailAddress,
 }
 
 /// One row of the hash-chained audit log.

@@ -23,8 +23,10 @@ use crate::Actor;
 
 mod catalogue;
 mod credentials;
+mod directory;
 mod domains;
 mod operations;
+mod passwords;
 mod requests;
 mod tickets;
 mod webhooks;

@@ -6,8 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use mailplane_types::resources::{MailboxStatus, TenantStatus};
-use mailplane_types::{DomainId, Error, FieldError, PartnerId};
+use mailplane_types::resources::{MailboxKind, MailboxStatus, TenantStatus};
+use mailplane_types::{DomainId, Error, FieldError, MailboxId, PartnerId};
 
 /// Creates a partner.
 #[derive(Debug, Clone, Deserialize)]
@@ -186,9 +186,87 @@ pub struct MailboxCreate {
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1099511627776_i64))]
     pub quota_bytes: Option<i64>,
     /// `enabled` (the default) or `disabled`. When the offer needs licences, an enabled
-    /// mailbox takes a free seat of the tenant's subscription at creation.
+    /// person's mailbox takes a free seat of the tenant's subscription at creation.
     #[serde(default)]
     pub status: Option<MailboxStatus>,
+    /// `user` (the default) or `shared`: a shared mailbox needs no licence and has no
+    /// password of its own.
+    #[serde(default)]
+    pub kind: Option<MailboxKind>,
+}
+
+/// Adds an alias (an extra address) to a mailbox.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AliasCreate {
+    /// The part before `@` (RFC 5322 dot-atom, at most 64 characters).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, example = "sales")
+    )]
+    pub local_part: String,
+    /// A verified domain of the same tenant, or its default domain.
+    pub domain_id: DomainId,
+}
+
+/// Creates a distribution group.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct GroupCreate {
+    /// The part before `@` of the group's address.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, example = "team")
+    )]
+    pub local_part: String,
+    /// A verified domain of the same tenant, or its default domain.
+    pub domain_id: DomainId,
+    /// The name shown to correspondents, 1 to 200 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
+    pub display_name: String,
+}
+
+/// A group member: exactly one of a mailbox of the tenant and an external address.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct GroupMemberRef {
+    /// A mailbox of the same tenant.
+    #[serde(default)]
+    pub mailbox_id: Option<MailboxId>,
+    /// An external address (a mailbox elsewhere).
+    #[serde(default)]
+    pub address: Option<String>,
+}
+
+/// Sets a mailbox's forwarding target.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Forwarding {
+    /// Where mail to the mailbox goes (during a migration in: the new mailbox elsewhere, or
+    /// back to the old system while content is copied).
+    #[cfg_attr(feature = "openapi", schema(example = "alice@old-host.example"))]
+    pub address: String,
+}
+
+/// Sets a mailbox's password. The password is checked against the tenant's policy, stored
+/// only as an Argon2id hash, and never returned, logged, audited or sent in an event.
+#[derive(Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PasswordSet {
+    /// The new password.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256, format = Password))]
+    pub password: String,
+}
+
+impl std::fmt::Debug for PasswordSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordSet { password: <redacted> }")
+    }
 }
 
 /// Changes a mailbox.

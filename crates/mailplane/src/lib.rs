@@ -13,6 +13,7 @@ pub mod clock;
 mod control_plane;
 pub mod dns;
 pub mod input;
+pub mod passwords;
 pub mod profiles;
 pub mod webhooks;
 

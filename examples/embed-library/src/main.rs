@@ -131,6 +131,7 @@ async fn run(dir: &Path) -> Checked {
                 display_name: "Alice Example".into(),
                 quota_bytes: None,
                 status: None,
+                kind: None,
             },
         )
         .await

@@ -1,5 +1,6 @@
 //! The API's handlers, one module per resource, and the router that collects them.
 
+mod addresses;
 mod audit;
 mod catalogue;
 mod credentials;
@@ -32,6 +33,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(webhooks::routes())
         .merge(tickets::routes())
         .merge(catalogue::routes())
+        .merge(addresses::routes())
 }
 
 /// Declares a page type for a resource: the items and the cursor of the next page.

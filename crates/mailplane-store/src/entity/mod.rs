@@ -3,13 +3,17 @@
 //! Entities are private to the store; callers receive the resource types of
 //! `mailplane-types`.
 
+pub mod alias;
 pub mod api_credential;
 pub mod audit_head;
 pub mod audit_log;
 pub mod domain;
 pub mod event;
+pub mod group;
+pub mod group_member;
 pub mod licence_assignment;
 pub mod mailbox;
+pub mod mailbox_password;
 pub mod partner;
 pub mod request;
 pub mod subscription;

@@ -15,6 +15,7 @@ pub struct Model {
     pub region: Option<String>,
     pub region_preference: Option<String>,
     pub offer: Option<String>,
+    pub password_policy: Option<String>,
     pub created_at: TimeDateTimeWithTimeZone,
     pub updated_at: TimeDateTimeWithTimeZone,
 }

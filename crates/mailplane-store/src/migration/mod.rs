@@ -14,6 +14,7 @@ mod m0005_webhooks;
 mod m0006_tickets;
 mod m0007_consultations;
 mod m0008_catalogue;
+mod m0009_directory;
 
 /// Applies Mailplane's migrations in order.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_tickets::Migration),
             Box::new(m0007_consultations::Migration),
             Box::new(m0008_catalogue::Migration),
+            Box::new(m0009_directory::Migration),
         ]
     }
 }

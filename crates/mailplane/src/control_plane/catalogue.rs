@@ -383,6 +383,7 @@ impl ControlPlane {
             .ok_or_else(|| Error::not_found("mailbox", mailbox))?;
         let s = self.subscription_of(tx, tenant.id, sku).await?;
         if m.status == MailboxStatus::Enabled
+            && m.kind == mailplane_types::resources::MailboxKind::User
             && let Some(offer) = offer_of(self.catalogue(), tenant)
             && offer.licence_required
             && offer.sku.as_deref() == Some(s.sku.as_str())
@@ -390,7 +391,7 @@ impl ControlPlane {
             return Err(Error::conflict(
                 Some("sku"),
                 format!(
-                    "the offer `{}` needs a `{}` licence on every enabled mailbox: disable {} first",
+                    "the offer `{}` needs a licence of `{}` on every enabled mailbox: disable {} first",
                     offer.id, s.sku, m.address
                 ),
             ));
@@ -398,7 +399,7 @@ impl ControlPlane {
         if !tx.licence_unassign(s.id, mailbox).await? {
             return Err(Error::conflict(
                 Some("sku"),
-                format!("the mailbox holds no `{}` licence", s.sku),
+                format!("the mailbox holds no licence of `{}`", s.sku),
             ));
         }
         tx.subscription_get(tenant.id, s.id).await
@@ -415,6 +416,14 @@ impl ControlPlane {
         let Some(offer) = offer_of(self.catalogue(), tenant).filter(|o| o.licence_required) else {
             return Ok(());
         };
+        let kind = tx
+            .mailbox_get(tenant.id, mailbox)
+            .await?
+            .map(|m| m.kind)
+            .ok_or_else(|| Error::not_found("mailbox", mailbox))?;
+        if kind == mailplane_types::resources::MailboxKind::Shared {
+            return Ok(());
+        }
         let Some(sku) = offer.sku.as_deref() else {
             return Ok(());
         };

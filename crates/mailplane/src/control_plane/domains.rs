@@ -102,6 +102,33 @@ impl Resolver {
 }
 
 impl ControlPlane {
+    /// Refuses a custom domain that is the provider's: the mail domain that holds tenants'
+    /// default domains (and anything under it), and the hosts customers' records point to.
+    pub(super) fn not_the_providers(&self, name: &mailplane_types::DomainName) -> Result<()> {
+        let c = self.catalogue();
+        let n = name.as_str();
+        let under = |parent: &str| n == parent || n.ends_with(&format!(".{parent}"));
+        if under(&c.mail_domain) {
+            return Err(Error::invalid(
+                "name",
+                format!(
+                    "{n} is under the provider's mail domain {}, which holds tenants' default domains",
+                    c.mail_domain
+                ),
+            ));
+        }
+        if [&c.dns.mx_host, &c.dns.spf_include, &c.dns.autodiscover_host]
+            .iter()
+            .any(|h| under(h))
+        {
+            return Err(Error::invalid(
+                "name",
+                format!("{n} is one of the provider's own hosts"),
+            ));
+        }
+        Ok(())
+    }
+
     /// The same control plane checking customers' DNS records with `settings` (name
     /// servers and timeout). The default is the system's resolver configuration.
     pub fn with_dns(mut self, settings: &DnsSettings) -> Result<Self> {

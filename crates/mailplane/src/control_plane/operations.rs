@@ -11,19 +11,20 @@
 
 use mailplane_policy::{Decision, Profile, Verdict};
 use mailplane_store::{MailboxChanges, NewMailbox, NewRequest, NewTicket, TicketStep, WriteTx};
+use mailplane_types::passwords::PasswordPolicy;
 use mailplane_types::resources::{
-    Credential, Domain, Mailbox, MailboxStatus, Request, RequestKind, RequestState, Severity,
-    Subscription, Tenant, Ticket, TicketState,
+    Alias, Credential, Domain, Group, Mailbox, MailboxKind, MailboxStatus, Request, RequestKind,
+    RequestState, Severity, Subscription, Tenant, Ticket, TicketState,
 };
 use mailplane_types::{DomainId, DomainName, Error, LocalPart, MailboxId, Party, Result};
 use serde::{Deserialize, Serialize};
 
-use super::{ControlPlane, activity, catalogue, credentials};
+use super::{ControlPlane, activity, catalogue, credentials, directory};
 use crate::Actor;
 use crate::input::{
-    CredentialCreate, DomainCreate, MAX_SEATS, MailboxCreate, MailboxUpdate, OfferChoose, Problems,
-    SeatsChange, SubscriptionCreate, TenantRebind, TenantRelocate, TenantUpdate, TicketComment,
-    TicketCreate, TicketHandle,
+    AliasCreate, CredentialCreate, DomainCreate, GroupCreate, GroupMemberRef, MAX_SEATS,
+    MailboxCreate, MailboxUpdate, OfferChoose, Problems, SeatsChange, SubscriptionCreate,
+    TenantRebind, TenantRelocate, TenantUpdate, TicketComment, TicketCreate, TicketHandle,
 };
 
 /// A change to a tenant, as data. The serialized form (`{"operation": "mailbox.create",
@@ -75,6 +76,56 @@ pub enum Operation {
         /// The credential.
         credential_id: uuid::Uuid,
     },
+    /// Adds an alias to a mailbox (`directory.administer`).
+    #[serde(rename = "alias.create")]
+    AliasCreate {
+        /// The mailbox.
+        mailbox_id: MailboxId,
+        /// The alias.
+        alias: AliasCreate,
+    },
+    /// Removes an alias (`directory.administer`).
+    #[serde(rename = "alias.delete")]
+    AliasDelete {
+        /// The alias.
+        alias_id: uuid::Uuid,
+    },
+    /// Creates a distribution group (`directory.administer`).
+    #[serde(rename = "group.create")]
+    GroupCreate(GroupCreate),
+    /// Deletes a group (`directory.administer`).
+    #[serde(rename = "group.delete")]
+    GroupDelete {
+        /// The group.
+        group_id: uuid::Uuid,
+    },
+    /// Adds a member to a group (`directory.administer`).
+    #[serde(rename = "group.member.add")]
+    GroupMemberAdd {
+        /// The group.
+        group_id: uuid::Uuid,
+        /// The member.
+        member: GroupMemberRef,
+    },
+    /// Removes a member from a group (`directory.administer`).
+    #[serde(rename = "group.member.remove")]
+    GroupMemberRemove {
+        /// The group.
+        group_id: uuid::Uuid,
+        /// The member.
+        member: GroupMemberRef,
+    },
+    /// Sets or clears a mailbox's forwarding target (`directory.administer`).
+    #[serde(rename = "mailbox.forward")]
+    MailboxForward {
+        /// The mailbox.
+        mailbox_id: MailboxId,
+        /// The target, or none to stop forwarding.
+        forward_to: Option<String>,
+    },
+    /// Sets the tenant's password policy (`service.customize`).
+    #[serde(rename = "tenant.password_policy")]
+    PasswordPolicySet(PasswordPolicy),
     /// Moves the tenant to a larger offer (`service.sizing.choose`).
     #[serde(rename = "tenant.offer")]
     OfferChoose(OfferChoose),
@@ -143,6 +194,14 @@ impl Operation {
             Operation::MailboxDelete { .. } => "mailbox.delete",
             Operation::CredentialRegister(_) => "credential.register",
             Operation::CredentialRevoke { .. } => "credential.revoke",
+            Operation::AliasCreate { .. } => "alias.create",
+            Operation::AliasDelete { .. } => "alias.delete",
+            Operation::GroupCreate(_) => "group.create",
+            Operation::GroupDelete { .. } => "group.delete",
+            Operation::GroupMemberAdd { .. } => "group.member.add",
+            Operation::GroupMemberRemove { .. } => "group.member.remove",
+            Operation::MailboxForward { .. } => "mailbox.forward",
+            Operation::PasswordPolicySet(_) => "tenant.password_policy",
             Operation::OfferChoose(_) => "tenant.offer",
             Operation::TenantRelocate(_) => "tenant.relocate",
             Operation::SubscriptionCreate(_) => "subscription.create",
@@ -167,11 +226,20 @@ impl Operation {
             | Operation::MailboxUpdate { .. }
             | Operation::MailboxDelete { .. }
             | Operation::LicenceAssign { .. }
-            | Operation::LicenceUnassign { .. } => activity::DIRECTORY,
+            | Operation::LicenceUnassign { .. }
+            | Operation::AliasCreate { .. }
+            | Operation::AliasDelete { .. }
+            | Operation::GroupCreate(_)
+            | Operation::GroupDelete { .. }
+            | Operation::GroupMemberAdd { .. }
+            | Operation::GroupMemberRemove { .. }
+            | Operation::MailboxForward { .. } => activity::DIRECTORY,
             Operation::OfferChoose(_) => activity::SIZING,
             Operation::TenantRelocate(_) => activity::LOCATION,
             Operation::SubscriptionCreate(_) => activity::LICENCES,
-            Operation::SubscriptionSeats { .. } => activity::CUSTOMIZE,
+            Operation::SubscriptionSeats { .. } | Operation::PasswordPolicySet(_) => {
+                activity::CUSTOMIZE
+            }
             Operation::CredentialRegister(_) | Operation::CredentialRevoke { .. } => {
                 activity::CONTROL_PLANE_ACCESS
             }
@@ -233,6 +301,34 @@ impl Operation {
                 p.name("display_name", &input.display_name);
                 if let Some(q) = input.quota_bytes {
                     p.quota("quota_bytes", q);
+                }
+            }
+            Operation::AliasCreate { alias, .. } => {
+                if let Err(rule) = LocalPart::parse(&alias.local_part) {
+                    p.add("local_part", rule);
+                }
+            }
+            Operation::GroupCreate(input) => {
+                if let Err(rule) = LocalPart::parse(&input.local_part) {
+                    p.add("local_part", rule);
+                }
+                p.name("display_name", &input.display_name);
+            }
+            Operation::GroupMemberAdd { member, .. }
+            | Operation::GroupMemberRemove { member, .. } => {
+                directory::member_rule(&mut p, member);
+            }
+            Operation::MailboxForward { forward_to, .. } => {
+                if let Some(a) = forward_to
+                    && let Err(rule) = mailplane_types::EmailAddress::parse(a)
+                {
+                    p.add("address", rule);
+                }
+            }
+            Operation::AliasDelete { .. } | Operation::GroupDelete { .. } => {}
+            Operation::PasswordPolicySet(policy) => {
+                for (field, rule) in policy.problems() {
+                    p.add(field, rule);
                 }
             }
             Operation::OfferChoose(input) => {
@@ -345,6 +441,12 @@ pub enum Applied {
     Ticket(Ticket),
     /// The subscription taken or changed, or whose seat was assigned or taken back.
     Subscription(Subscription),
+    /// The alias added.
+    Alias(Alias),
+    /// The group created or changed.
+    Group(Group),
+    /// The password policy set.
+    PasswordPolicy(PasswordPolicy),
     /// The object was deleted.
     Deleted,
 }
@@ -419,7 +521,10 @@ applied_into!(
     Mailbox => Mailbox,
     Credential => Credential,
     Ticket => Ticket,
-    Subscription => Subscription
+    Subscription => Subscription,
+    Alias => Alias,
+    Group => Group,
+    PasswordPolicy => PasswordPolicy
 );
 
 impl TryFrom<Applied> for () {
@@ -837,6 +942,76 @@ impl ControlPlane {
                 tx.tenant_delete(tid).await?;
                 made(Applied::Deleted, "tenant", tid.to_string(), "deleted")
             }
+            Operation::AliasCreate { mailbox_id, alias } => {
+                let a = self.apply_alias_create(tx, tid, *mailbox_id, alias).await?;
+                let id = a.id.to_string();
+                made(Applied::Alias(a), "alias", id, "created")
+            }
+            Operation::AliasDelete { alias_id } => {
+                tx.alias_delete(tid, *alias_id).await?;
+                made(Applied::Deleted, "alias", alias_id.to_string(), "deleted")
+            }
+            Operation::GroupCreate(input) => {
+                let g = self.apply_group_create(tx, tid, input).await?;
+                let id = g.id.to_string();
+                made(Applied::Group(g), "group", id, "created")
+            }
+            Operation::GroupDelete { group_id } => {
+                tx.group_delete(tid, *group_id).await?;
+                made(Applied::Deleted, "group", group_id.to_string(), "deleted")
+            }
+            Operation::GroupMemberAdd { group_id, member } => {
+                let g = self
+                    .apply_group_member(tx, tid, *group_id, member, true)
+                    .await?;
+                made(
+                    Applied::Group(g),
+                    "group",
+                    group_id.to_string(),
+                    "member_added",
+                )
+            }
+            Operation::GroupMemberRemove { group_id, member } => {
+                let g = self
+                    .apply_group_member(tx, tid, *group_id, member, false)
+                    .await?;
+                made(
+                    Applied::Group(g),
+                    "group",
+                    group_id.to_string(),
+                    "member_removed",
+                )
+            }
+            Operation::MailboxForward {
+                mailbox_id,
+                forward_to,
+            } => {
+                let m = self
+                    .apply_forward(tx, tid, *mailbox_id, forward_to.as_deref())
+                    .await?;
+                let outcome = if forward_to.is_some() {
+                    "forwarding_set"
+                } else {
+                    "forwarding_cleared"
+                };
+                made(
+                    Applied::Mailbox(m),
+                    "mailbox",
+                    mailbox_id.to_string(),
+                    outcome,
+                )
+            }
+            Operation::PasswordPolicySet(policy) => {
+                let json = serde_json::to_string(policy)
+                    .map_err(|e| Error::internal(format!("a password policy: {e}")))?;
+                tx.password_policy_set(tid, &json).await?;
+                made(
+                    Applied::PasswordPolicy(policy.clone()),
+                    "tenant",
+                    tid.to_string(),
+                    "password_policy_set",
+                )
+            }
             Operation::OfferChoose(input) => {
                 let offer = self.offer_change(tenant, input)?;
                 let t = tx.tenant_set_offer(tid, &offer.id).await?;
@@ -891,6 +1066,7 @@ impl ControlPlane {
             Operation::DomainCreate(input) => {
                 let name =
                     DomainName::parse(&input.name).map_err(|rule| Error::invalid("name", rule))?;
+                self.not_the_providers(&name)?;
                 let d = tx.domain_insert(tid, &name, &verification_token()).await?;
                 let id = d.id.to_string();
                 made(Applied::Domain(d), "domain", id, "created")
@@ -923,18 +1099,7 @@ impl ControlPlane {
                 let quota_bytes =
                     p.quota("quota_bytes", input.quota_bytes.unwrap_or(default_quota));
                 offer_quota(&mut p, self.catalogue(), tenant, quota_bytes, max_quota);
-                let domain = tx.domain_get(tid, input.domain_id).await?;
-                match &domain {
-                    None => p.add("domain_id", "must be a domain of this tenant"),
-                    Some(d) if !d.verified => p.add(
-                        "domain_id",
-                        format!(
-                            "{} is not verified: publish its verification record and verify it first, or use the default domain",
-                            d.name
-                        ),
-                    ),
-                    Some(_) => {}
-                }
+                let domain = directory::address_domain(tx, &mut p, tid, input.domain_id).await?;
                 p.finish()?;
                 let (Some(local_part), Some(domain)) = (local_part, domain) else {
                     unreachable!("problems were reported above")
@@ -947,9 +1112,10 @@ impl ControlPlane {
                         display_name,
                         quota_bytes,
                         status: input.status.unwrap_or(MailboxStatus::Enabled),
+                        kind: input.kind.unwrap_or(MailboxKind::User),
                     })
                     .await?;
-                if m.status == MailboxStatus::Enabled {
+                if m.status == MailboxStatus::Enabled && m.kind == MailboxKind::User {
                     self.license_for_enabling(tx, tenant, m.id).await?;
                 }
                 let id = m.id.to_string();

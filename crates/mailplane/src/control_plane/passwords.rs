@@ -1,0 +1,157 @@
+//! Mailbox passwords and the tenant's password policy.
+//!
+//! The policy (minimum length, character classes, maximum age, history depth) is the
+//! customer's to set (`service.customize`, customer RA in the reference matrix). Setting a
+//! mailbox password is access to the data plane (`access.data-plane`, customer RA, provider
+//! I): it is checked against the policy and the history, stored only as an Argon2id hash,
+//! and answered with when rotation is due. The password itself never reaches a log, an
+//! audit row, an event, a response or a stored request: a party that would have to file a
+//! request or a proposal to set one is refused instead, since a filed request keeps its
+//! input.
+
+use mailplane_types::passwords::{PasswordPolicy, PasswordStatus};
+use mailplane_types::resources::MailboxKind;
+use mailplane_types::{Error, FieldError, MailboxId, Result, TenantId};
+
+use super::{ControlPlane, Need, Operation, Outcome, activity};
+use crate::Actor;
+use crate::input::PasswordSet;
+use crate::passwords;
+
+/// The activity that governs setting mailbox passwords.
+const DATA_PLANE_ACCESS: &str = "access.data-plane";
+
+/// A stored policy, or the default one.
+pub(super) fn parse_policy(stored: Option<String>) -> Result<PasswordPolicy> {
+    match stored {
+        None => Ok(PasswordPolicy::default()),
+        Some(json) => serde_json::from_str(&json)
+            .map_err(|e| Error::internal(format!("a stored password policy does not parse: {e}"))),
+    }
+}
+
+impl ControlPlane {
+    /// The tenant's password policy (the default one until the customer sets its own).
+    pub async fn password_policy(&self, actor: &Actor, tenant: TenantId) -> Result<PasswordPolicy> {
+        self.tenant_for_read(actor, tenant, activity::CUSTOMIZE)
+            .await?;
+        parse_policy(self.store.password_policy(tenant).await?)
+    }
+
+    /// Sets the tenant's password policy (`service.customize`).
+    pub async fn password_policy_set(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        policy: PasswordPolicy,
+    ) -> Result<Outcome<PasswordPolicy>> {
+        self.run(actor, tenant, Operation::PasswordPolicySet(policy), None)
+            .await
+    }
+
+    /// Sets a mailbox's password (`access.data-plane`). Returns when rotation is due.
+    pub async fn mailbox_password_set(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        mailbox: MailboxId,
+        input: PasswordSet,
+    ) -> Result<PasswordStatus> {
+        let found = self.store.tenant_get(actor.scope(), tenant).await?;
+        let (_, profile) = self.visible(actor, found, tenant)?;
+        let decision = self.authorize(actor, profile, DATA_PLANE_ACCESS, Need::View)?;
+        if decision.verdict != mailplane_policy::Verdict::Execute {
+            let mut refusal = decision.refusal();
+            refusal.reason = format!(
+                "{} A password is never stored in a request or a proposal: the party that holds R and A on `{DATA_PLANE_ACCESS}` sets it itself.",
+                refusal.reason
+            );
+            return Err(Error::Forbidden(Box::new(refusal)));
+        }
+        let policy = parse_policy(self.store.password_policy(tenant).await?)?;
+        let rules = passwords::check(&policy, &input.password);
+        if !rules.is_empty() {
+            return Err(Error::Invalid(
+                rules
+                    .into_iter()
+                    .map(|rule| FieldError {
+                        field: "password".into(),
+                        rule,
+                    })
+                    .collect(),
+            ));
+        }
+        // Hashing is slow on purpose; it runs off the async workers and outside the
+        // transaction.
+        let password = input.password;
+        let (hash, password) = tokio::task::spawn_blocking(move || {
+            let h = passwords::hash(&password);
+            (h, password)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("the hashing task failed: {e}")))?;
+        let hash = hash?;
+        let tx = self.store.begin().await?;
+        let m = tx
+            .mailbox_get(tenant, mailbox)
+            .await?
+            .ok_or_else(|| Error::not_found("mailbox", mailbox))?;
+        if m.kind == MailboxKind::Shared {
+            return Err(Error::conflict(
+                None,
+                format!(
+                    "{} is a shared mailbox: it has no password of its own; its users sign in with theirs",
+                    m.address
+                ),
+            ));
+        }
+        let depth = u64::from(policy.history_depth);
+        let history = tx.password_history(mailbox, depth).await?;
+        let (reused, _password) =
+            tokio::task::spawn_blocking(move || (passwords::reused(&history, &password), password))
+                .await
+                .map_err(|e| Error::internal(format!("the history check failed: {e}")))?;
+        if reused {
+            return Err(Error::invalid(
+                "password",
+                format!(
+                    "must not repeat one of the mailbox's last {} password(s)",
+                    policy.history_depth
+                ),
+            ));
+        }
+        let now = self.clock.now();
+        tx.password_set(mailbox, hash, now, depth).await?;
+        let change = Self::record(
+            actor,
+            &decision,
+            Some(tenant),
+            "mailbox",
+            mailbox,
+            "password_set",
+        );
+        Self::audit_and_commit(tx, change).await?;
+        Ok(passwords::status(&policy, now, now))
+    }
+
+    /// When a mailbox's password was set and when rotation is due (`access.data-plane`).
+    pub async fn mailbox_password_status(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        mailbox: MailboxId,
+    ) -> Result<PasswordStatus> {
+        self.tenant_for_read(actor, tenant, DATA_PLANE_ACCESS)
+            .await?;
+        let m = self
+            .store
+            .mailbox_get(tenant, mailbox)
+            .await?
+            .ok_or_else(|| Error::not_found("mailbox", mailbox))?;
+        let set_at = m.password_set_at.ok_or_else(|| {
+            Error::not_found("password", format!("of mailbox {mailbox} (none was set)"))
+        })?;
+        let policy = parse_policy(self.store.password_policy(tenant).await?)?;
+        Ok(passwords::status(&policy, set_at, self.clock.now()))
+    }
+}
