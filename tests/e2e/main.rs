@@ -1,6 +1,7 @@
 //! Mailplane's end-to-end tests: one binary, through HTTP (`oneshot`) and through the
 //! library, on SQLite and, when `MAILPLANE_TEST_DATABASE_URL` is set, on PostgreSQL.
 
+mod addresses;
 mod audit;
 mod auth;
 mod catalogue;

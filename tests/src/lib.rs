@@ -302,6 +302,11 @@ impl Client {
     }
 
     /// PATCH with a JSON body.
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        self.send(Method::PUT, path, Some(body)).await
+    }
+
+    /// PATCH with a JSON body.
     pub async fn patch(&self, path: &str, body: Value) -> Reply {
         self.send(Method::PATCH, path, Some(body)).await
     }

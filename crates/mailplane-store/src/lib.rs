@@ -506,6 +506,23 @@ impl DataStore {
             .map_err(db_error)
     }
 
+    /// Runs a raw query and returns the first column of every row as text; for tests that
+    /// check what is stored. Only built with the `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
+    pub async fn query_strings_for_tests(&self, sql: &str) -> Result<Vec<String>> {
+        let rows = self
+            .writer
+            .query_all_raw(sea_orm::Statement::from_string(
+                self.writer.get_database_backend(),
+                sql,
+            ))
+            .await
+            .map_err(db_error)?;
+        rows.iter()
+            .map(|r| r.try_get_by_index::<String>(0).map_err(db_error))
+            .collect()
+    }
+
     /// Applies a transaction-free statement: used by tests to learn which backend runs.
     pub fn is_postgres(&self) -> bool {
         self.writer.get_database_backend() == DbBackend::Postgres

@@ -1,0 +1,402 @@
+//! The directory beyond mailboxes through HTTP: aliases, groups, forwarding, shared
+//! mailboxes, one namespace of addresses enforced by the database, and mailbox passwords
+//! under the tenant's policy that never leave the call.
+
+use serde_json::{Value, json};
+
+use mailplane::types::TenantId;
+use mailplane_tests::{Harness, e2e, fixtures};
+
+fn fields(reply: &Value) -> Vec<String> {
+    reply["errors"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| e["field"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn setup(h: &Harness) -> (TenantId, String, String) {
+    let t = fixtures::tenant(h, "Acme").await;
+    let d = fixtures::domain(h, t, "acme.example").await;
+    let m = fixtures::mailbox(h, t, &d, "alice").await;
+    (t, d, m)
+}
+
+async fn aliases_and_groups_share_one_namespace(h: Harness) {
+    let (t, d, alice) = setup(&h).await;
+    let admin = h.customer_admin(t);
+    let alias = admin
+        .post(
+            &format!("/v1/tenants/{t}/mailboxes/{alice}/aliases"),
+            json!({ "local_part": "sales", "domain_id": d }),
+        )
+        .await
+        .expect(201);
+    assert_eq!(alias["address"], "sales@acme.example");
+    // The alias's address is taken for mailboxes and groups too, and the reverse.
+    let clash = admin
+        .post(
+            &format!("/v1/tenants/{t}/mailboxes"),
+            json!({ "local_part": "sales", "domain_id": d, "display_name": "Sales" }),
+        )
+        .await
+        .expect(409);
+    assert_eq!(fields(&clash), ["local_part"]);
+    admin
+        .post(
+            &format!("/v1/tenants/{t}/groups"),
+            json!({ "local_part": "sales", "domain_id": d, "display_name": "Sales" }),
+        )
+        .await
+        .expect(409);
+    admin
+        .post(
+            &format!("/v1/tenants/{t}/mailboxes/{alice}/aliases"),
+            json!({ "local_part": "alice", "domain_id": d }),
+        )
+        .await
+        .expect(409);
+    // An unverified domain carries no alias.
+    let pending = fixtures::unverified_domain(&h, t, "pending.example").await;
+    let unverified = admin
+        .post(
+            &format!("/v1/tenants/{t}/mailboxes/{alice}/aliases"),
+            json!({ "local_part": "x", "domain_id": pending }),
+        )
+        .await
+        .expect(400);
+    assert_eq!(fields(&unverified), ["domain_id"]);
+
+    // A group with a mailbox and an external member.
+    let group = admin
+        .post(
+            &format!("/v1/tenants/{t}/groups"),
+            json!({ "local_part": "team", "domain_id": d, "display_name": "The team" }),
+        )
+        .await
+        .expect(201);
+    let g = group["id"].as_str().unwrap();
+    admin
+        .post(
+            &format!("/v1/tenants/{t}/groups/{g}/members"),
+            json!({ "mailbox_id": alice }),
+        )
+        .await
+        .expect(200);
+    let with_both = admin
+        .post(
+            &format!("/v1/tenants/{t}/groups/{g}/members"),
+            json!({ "address": "Partner@Elsewhere.example" }),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        with_both["members"],
+        json!([
+            { "mailbox_id": alice, "address": "alice@acme.example" },
+            { "mailbox_id": null, "address": "partner@elsewhere.example" },
+        ])
+    );
+    admin
+        .post(
+            &format!("/v1/tenants/{t}/groups/{g}/members"),
+            json!({ "mailbox_id": alice }),
+        )
+        .await
+        .expect(409);
+    let both = admin
+        .post(
+            &format!("/v1/tenants/{t}/groups/{g}/members"),
+            json!({ "mailbox_id": alice, "address": "a@b.example" }),
+        )
+        .await
+        .expect(400);
+    assert_eq!(fields(&both), ["mailbox_id"]);
+    // Another tenant's mailbox is no member.
+    let other = fixtures::tenant(&h, "Other").await;
+    let od = fixtures::default_domain(&h, other).await;
+    let stranger = fixtures::mailbox(&h, other, &od, "bob").await;
+    admin
+        .post(
+            &format!("/v1/tenants/{t}/groups/{g}/members"),
+            json!({ "mailbox_id": stranger }),
+        )
+        .await
+        .expect(400);
+    let removed = admin
+        .delete(&format!(
+            "/v1/tenants/{t}/groups/{g}/members?address=Partner@elsewhere.example"
+        ))
+        .await
+        .expect(200);
+    assert_eq!(removed["members"].as_array().unwrap().len(), 1);
+    let groups = admin
+        .get(&format!("/v1/tenants/{t}/groups"))
+        .await
+        .expect(200);
+    assert_eq!(groups["items"][0]["address"], "team@acme.example");
+
+    // The domain cannot go while an alias or a group uses it; the mailbox takes its aliases
+    // and memberships with it.
+    let a = alias["id"].as_str().unwrap();
+    admin
+        .delete(&format!("/v1/tenants/{t}/mailboxes/{alice}"))
+        .await
+        .expect(204);
+    assert!(
+        admin
+            .get(&format!("/v1/tenants/{t}/aliases"))
+            .await
+            .expect(200)["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let groups = admin
+        .get(&format!("/v1/tenants/{t}/groups"))
+        .await
+        .expect(200);
+    assert!(groups["items"][0]["members"].as_array().unwrap().is_empty());
+    let busy = admin
+        .delete(&format!("/v1/tenants/{t}/domains/{d}"))
+        .await
+        .expect(409);
+    assert!(
+        busy["detail"].as_str().unwrap().contains("1 group"),
+        "{busy}"
+    );
+    admin
+        .delete(&format!("/v1/tenants/{t}/groups/{g}"))
+        .await
+        .expect(204);
+    admin
+        .delete(&format!("/v1/tenants/{t}/aliases/{a}"))
+        .await
+        .expect(404);
+    admin
+        .delete(&format!("/v1/tenants/{t}/domains/{d}"))
+        .await
+        .expect(204);
+    // The freed address can be used again.
+    let d2 = fixtures::domain(&h, t, "acme.example").await;
+    fixtures::mailbox(&h, t, &d2, "sales").await;
+}
+e2e!(aliases_and_groups_share_one_namespace);
+
+async fn the_database_refuses_a_second_owner_of_an_address(h: Harness) {
+    let (t, d, alice) = setup(&h).await;
+    // A statement that bypasses the control plane meets the same rule.
+    let _ = (d, alice);
+    let copy = "INSERT INTO aliases (id, tenant_id, mailbox_id, domain_id, address, created_at) \
+         SELECT id, tenant_id, id, domain_id, 'alice@acme.example', created_at FROM mailboxes \
+         WHERE address = 'alice@acme.example'";
+    // The statement itself is sound: with a free address it inserts the row.
+    let free = copy.replace(
+        "'alice@acme.example', created_at",
+        "'free@acme.example', created_at",
+    );
+    h.store.execute_unprepared_for_tests(&free).await.unwrap();
+    h.store
+        .execute_unprepared_for_tests("DELETE FROM aliases")
+        .await
+        .unwrap();
+    let sql = copy.to_string();
+    let result = h.store.execute_unprepared_for_tests(&sql).await;
+    assert!(result.is_err(), "a second owner of alice@acme.example");
+    let aliases = h
+        .customer_admin(t)
+        .get(&format!("/v1/tenants/{t}/aliases"))
+        .await
+        .expect(200);
+    assert!(aliases["items"].as_array().unwrap().is_empty());
+}
+e2e!(the_database_refuses_a_second_owner_of_an_address);
+
+async fn forwarding_and_shared_mailboxes(h: Harness) {
+    let (t, d, alice) = setup(&h).await;
+    let admin = h.customer_admin(t);
+    let fwd = admin
+        .put(
+            &format!("/v1/tenants/{t}/mailboxes/{alice}/forwarding"),
+            json!({ "address": "alice@old-host.example" }),
+        )
+        .await
+        .expect(200);
+    assert_eq!(fwd["forward_to"], "alice@old-host.example");
+    let own = admin
+        .put(
+            &format!("/v1/tenants/{t}/mailboxes/{alice}/forwarding"),
+            json!({ "address": "alice@acme.example" }),
+        )
+        .await
+        .expect(400);
+    assert_eq!(fields(&own), ["address"]);
+    admin
+        .put(
+            &format!("/v1/tenants/{t}/mailboxes/{alice}/forwarding"),
+            json!({ "address": "not an address" }),
+        )
+        .await
+        .expect(400);
+    let cleared = admin
+        .delete(&format!("/v1/tenants/{t}/mailboxes/{alice}/forwarding"))
+        .await
+        .expect(200);
+    assert_eq!(cleared["forward_to"], Value::Null);
+    // A reader sees, but does not change.
+    h.customer(t, "tenant-reader")
+        .put(
+            &format!("/v1/tenants/{t}/mailboxes/{alice}/forwarding"),
+            json!({ "address": "x@y.example" }),
+        )
+        .await
+        .expect(403);
+
+    // Shared mailboxes take no seat: five people's mailboxes fill the five seats, and a
+    // shared one still fits.
+    for i in 0..4 {
+        fixtures::mailbox(&h, t, &d, &format!("user{i}")).await;
+    }
+    let shared = admin
+        .post(
+            &format!("/v1/tenants/{t}/mailboxes"),
+            json!({ "local_part": "support", "domain_id": d, "display_name": "Support", "kind": "shared" }),
+        )
+        .await
+        .expect(201);
+    assert_eq!(shared["kind"], "shared");
+    let sid = shared["id"].as_str().unwrap();
+    let subs = admin
+        .get(&format!("/v1/tenants/{t}/subscriptions"))
+        .await
+        .expect(200);
+    assert_eq!(subs["items"][0]["assigned"], 5);
+    // A shared mailbox has no password of its own.
+    admin
+        .put(
+            &format!("/v1/tenants/{t}/mailboxes/{sid}/password"),
+            json!({ "password": "Correct-Horse-7-Battery" }),
+        )
+        .await
+        .expect(409);
+}
+e2e!(forwarding_and_shared_mailboxes);
+
+async fn passwords_follow_the_policy_and_never_leave_the_call(h: Harness) {
+    let (t, _, alice) = setup(&h).await;
+    let admin = h.customer_admin(t);
+    let path = format!("/v1/tenants/{t}/mailboxes/{alice}/password");
+    let policy = admin
+        .get(&format!("/v1/tenants/{t}/password-policy"))
+        .await
+        .expect(200);
+    assert_eq!(policy["min_length"], 12);
+    assert_eq!(policy["max_age_days"], 90);
+    // The customer tightens its policy (`service.customize`); the provider may not.
+    h.provider_admin()
+        .put(
+            &format!("/v1/tenants/{t}/password-policy"),
+            json!({ "min_length": 16 }),
+        )
+        .await
+        .expect(403);
+    let bad_policy = admin
+        .put(
+            &format!("/v1/tenants/{t}/password-policy"),
+            json!({ "min_length": 4, "history_depth": 99 }),
+        )
+        .await
+        .expect(400);
+    let mut f = fields(&bad_policy);
+    f.sort();
+    assert_eq!(f, ["history_depth", "min_length"]);
+    let set = admin
+        .put(
+            &format!("/v1/tenants/{t}/password-policy"),
+            json!({ "min_length": 14, "require_symbol": true, "history_depth": 2 }),
+        )
+        .await
+        .expect(200);
+    assert_eq!(set["min_length"], 14);
+    assert_eq!(
+        set["max_age_days"], 90,
+        "fields left out take their defaults"
+    );
+
+    // Every broken rule is named under `password`.
+    let weak = admin
+        .put(&path, json!({ "password": "short" }))
+        .await
+        .expect(400);
+    assert!(weak["errors"].as_array().unwrap().len() >= 3, "{weak}");
+    assert!(fields(&weak).iter().all(|f| f == "password"));
+    assert!(
+        !weak.to_string().contains("\"short\""),
+        "the password is not echoed"
+    );
+
+    let secret = "Correct-Horse-7-Battery";
+    let status = admin
+        .put(&path, json!({ "password": secret }))
+        .await
+        .expect(200);
+    assert_eq!(status["rotation_due"], false);
+    let set_at = time::OffsetDateTime::parse(
+        status["set_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let due_at = time::OffsetDateTime::parse(
+        status["rotation_due_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(due_at - set_at, time::Duration::days(90));
+    // The same password again repeats the history.
+    let again = admin
+        .put(&path, json!({ "password": secret }))
+        .await
+        .expect(400);
+    assert!(again["detail"].as_str().unwrap().contains("last 2"));
+    // After 91 days, rotation is due.
+    h.clock.advance(time::Duration::days(91));
+    let later = admin.get(&path).await.expect(200);
+    assert_eq!(later["rotation_due"], true);
+
+    // The provider is informed (I) but does not set passwords; a helpdesk with R only may
+    // not file one either: a password is never stored in a request.
+    h.provider_admin()
+        .put(&path, json!({ "password": "Another-Horse-8-Battery" }))
+        .await
+        .expect(403);
+
+    // Only an Argon2id hash is stored, and the password appears nowhere.
+    let stored = h
+        .store
+        .query_strings_for_tests("SELECT hash FROM mailbox_passwords")
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].starts_with("$argon2id$"));
+    let audit = admin.get("/v1/audit").await.expect(200).to_string();
+    let events = admin.get("/v1/events").await.expect(200).to_string();
+    let provider_events = h
+        .provider_admin()
+        .get("/v1/events")
+        .await
+        .expect(200)
+        .to_string();
+    for text in [&audit, &events, &provider_events] {
+        assert!(!text.contains(secret));
+        assert!(!text.contains("argon2"));
+    }
+    assert!(audit.contains("password_set"));
+    assert!(
+        provider_events.contains("access.data-plane"),
+        "the provider is informed"
+    );
+}
+e2e!(passwords_follow_the_policy_and_never_leave_the_call);
