@@ -562,3 +562,32 @@ async fn custom_domains_are_verified_against_dns(h: Harness) {
         .expect(409);
 }
 e2e!(custom_domains_are_verified_against_dns);
+
+async fn a_catalogue_that_drops_an_entry_in_use_does_not_open(h: Harness) {
+    tenant_with(&h, json!({ "name": "Acme", "region": "ca" })).await;
+    let mut catalogue = mailplane::catalogue::builtin();
+    catalogue.regions.retain(|r| r.id != "ca");
+    let config = mailplane::ControlPlaneConfig {
+        catalogue: catalogue.clone(),
+        ..Default::default()
+    };
+    let refused =
+        mailplane::ControlPlane::open(&h.location, mailplane::PolicySet::builtin(), config)
+            .await
+            .err()
+            .expect("a catalogue without the region in use is refused");
+    assert!(refused.to_string().contains("region `ca`"), "{refused}");
+    // Closing the entry instead keeps the tenants' terms and opens.
+    let mut closed = mailplane::catalogue::builtin();
+    for r in closed.regions.iter_mut().filter(|r| r.id == "ca") {
+        r.open = false;
+    }
+    let config = mailplane::ControlPlaneConfig {
+        catalogue: closed,
+        ..Default::default()
+    };
+    mailplane::ControlPlane::open(&h.location, mailplane::PolicySet::builtin(), config)
+        .await
+        .expect("a closed region is still known");
+}
+e2e!(a_catalogue_that_drops_an_entry_in_use_does_not_open);

@@ -4,6 +4,7 @@
 mod addresses;
 mod audit;
 mod auth;
+mod batch;
 mod catalogue;
 mod checked_in;
 mod consultations;
@@ -14,6 +15,7 @@ mod dns;
 mod events;
 mod golden;
 mod http_errors;
+mod inventory;
 mod letters;
 mod library;
 mod profiles;

@@ -225,6 +225,8 @@ pub struct Reply {
     pub content_type: String,
     /// The body as JSON (`Null` when empty or not JSON).
     pub body: Value,
+    /// The body as text (lossy UTF-8), for answers that are not JSON.
+    pub text: String,
     /// The response headers.
     pub headers: axum::http::HeaderMap,
 }
@@ -278,10 +280,12 @@ impl Client {
         let headers = resp.headers().clone();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let text = String::from_utf8_lossy(&bytes).into_owned();
         Reply {
             status,
             content_type,
             body,
+            text,
             headers,
         }
     }
@@ -299,6 +303,22 @@ impl Client {
     /// POST with a JSON body.
     pub async fn post(&self, path: &str, body: Value) -> Reply {
         self.send(Method::POST, path, Some(body)).await
+    }
+
+    /// POST with a JSON body and one extra header (`Idempotency-Key`, say).
+    pub async fn post_with_header(&self, path: &str, body: Value, extra: (&str, &str)) -> Reply {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(extra.0, extra.1);
+        if let Some(t) = &self.token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let req = req
+            .body(Body::from(serde_json::to_vec(&body).unwrap()))
+            .unwrap();
+        self.send_request(req).await
     }
 
     /// PATCH with a JSON body.

@@ -107,6 +107,19 @@ impl ApiError {
                 }
                 (StatusCode::CONFLICT, p)
             }
+            Error::Unprocessable { field, message } => {
+                let mut p = mk(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "unprocessable",
+                    "Unprocessable input",
+                    format!("`{field}` {message}"),
+                );
+                p.errors = vec![FieldError {
+                    field: field.clone(),
+                    rule: message.clone(),
+                }];
+                (StatusCode::UNPROCESSABLE_ENTITY, p)
+            }
             Error::Unavailable(why) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 mk(

@@ -7,7 +7,8 @@
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -371,6 +372,40 @@ impl WriteTx {
 }
 
 impl DataStore {
+    /// The catalogue ids stored data refers to: the offers and regions of tenants and the
+    /// SKUs of subscriptions, each once.
+    pub async fn catalogue_references(&self) -> Result<(Vec<String>, Vec<String>, Vec<String>)> {
+        let offers: Vec<Option<String>> = tenant::Entity::find()
+            .select_only()
+            .column(tenant::Column::Offer)
+            .distinct()
+            .into_tuple()
+            .all(&self.reader)
+            .await
+            .map_err(db_error)?;
+        let regions: Vec<Option<String>> = tenant::Entity::find()
+            .select_only()
+            .column(tenant::Column::Region)
+            .distinct()
+            .into_tuple()
+            .all(&self.reader)
+            .await
+            .map_err(db_error)?;
+        let skus: Vec<String> = subscription::Entity::find()
+            .select_only()
+            .column(subscription::Column::Sku)
+            .distinct()
+            .into_tuple()
+            .all(&self.reader)
+            .await
+            .map_err(db_error)?;
+        Ok((
+            offers.into_iter().flatten().collect(),
+            regions.into_iter().flatten().collect(),
+            skus,
+        ))
+    }
+
     /// The tenant's subscriptions, in the order they were taken.
     pub async fn subscription_list(&self, tenant: TenantId) -> Result<Vec<Subscription>> {
         Ok(subscription::Entity::find()

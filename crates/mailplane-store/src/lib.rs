@@ -10,9 +10,11 @@
 //! an out-of-scope object is simply not found.
 
 pub mod audit;
+mod bulk;
 mod catalogue;
 mod directory;
 mod entity;
+mod inventory;
 mod migration;
 mod rows;
 mod tickets;
@@ -36,6 +38,7 @@ use mailplane_types::resources::{
 use mailplane_types::{DomainId, Error, MailboxId, PartnerId, Party, Result, TenantId};
 
 pub use audit::AuditReport;
+pub use bulk::{StoredAnswer, needs_seat};
 pub use catalogue::{NewSubscription, NewTenant};
 use entity::{
     api_credential, audit_head, audit_log, domain, event, mailbox, partner, request, tenant,

@@ -79,6 +79,15 @@ pub enum Error {
         /// The input field that caused the conflict, when there is one.
         field: Option<String>,
     },
+    /// The input is well formed but cannot be processed as sent: an idempotency key reused
+    /// with another body.
+    #[error("unprocessable: `{field}` {message}")]
+    Unprocessable {
+        /// The input (field or header) at fault.
+        field: String,
+        /// Why, safe to show.
+        message: String,
+    },
     /// A dependency (the database) is not reachable now; retrying may succeed.
     #[error("unavailable: {0}")]
     Unavailable(String),

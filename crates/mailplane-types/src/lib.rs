@@ -10,6 +10,7 @@ pub mod dns;
 pub mod duty;
 pub mod error;
 pub mod ids;
+pub mod inventory;
 pub mod names;
 pub mod party;
 pub mod passwords;

@@ -21,15 +21,18 @@ use uuid::Uuid;
 
 use crate::Actor;
 
+mod bulk;
 mod catalogue;
 mod credentials;
 mod directory;
 mod domains;
+mod inventory;
 mod operations;
 mod passwords;
 mod requests;
 mod tickets;
 mod webhooks;
+pub use bulk::{BatchAnswer, BatchItem, MAX_BATCH, MailboxBatch, MailboxBatchCreate};
 pub use domains::{DomainRecords, DomainVerification, expected_records};
 pub use operations::{AUTOMATION_ROLE, AUTOMATION_SUBJECT, Applied, Operation, Outcome};
 pub use webhooks::{PumpReport, WebhookSettings};
@@ -69,6 +72,8 @@ mod activity {
     pub const LICENCES: &str = "licenses.provide";
     /// Customising the service: seat counts ("number of accounts") and password policy.
     pub const CUSTOMIZE: &str = "service.customize";
+    /// Providing the inventory of the service in use.
+    pub const INVENTORY: &str = "inventory.provide";
 }
 
 /// The default page size of list operations.
@@ -130,6 +135,37 @@ impl ControlPlane {
         config: ControlPlaneConfig,
     ) -> Result<Self> {
         let store = DataStore::open(location).await?;
+        // Stored data must still find every catalogue entry it names: an entry removed from
+        // the file instead of closed would silently loosen the rules for its tenants.
+        let (offers, regions, skus) = store.catalogue_references().await?;
+        let c = &config.catalogue;
+        let mut missing = Vec::new();
+        missing.extend(
+            offers
+                .iter()
+                .filter(|o| c.offer(o).is_none())
+                .map(|o| format!("offer `{o}`")),
+        );
+        missing.extend(
+            regions
+                .iter()
+                .filter(|r| c.region(r).is_none())
+                .map(|r| format!("region `{r}`")),
+        );
+        missing.extend(
+            skus.iter()
+                .filter(|s| c.sku(s).is_none())
+                .map(|s| format!("SKU `{s}`")),
+        );
+        if !missing.is_empty() {
+            return Err(Error::invalid(
+                "catalogue",
+                format!(
+                    "stored tenants use {}, which the catalogue no longer defines: restore them with `open = false` instead of deleting them",
+                    missing.join(", ")
+                ),
+            ));
+        }
         Self::new(store, policies, config)
     }
 

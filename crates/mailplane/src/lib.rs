@@ -19,8 +19,9 @@ pub mod webhooks;
 
 pub use actor::Actor;
 pub use control_plane::{
-    AUTOMATION_ROLE, AUTOMATION_SUBJECT, Applied, ControlPlane, ControlPlaneConfig, DEFAULT_PAGE,
-    DomainRecords, DomainVerification, MAX_PAGE, Operation, Outcome, PumpReport, WebhookSettings,
+    AUTOMATION_ROLE, AUTOMATION_SUBJECT, Applied, BatchAnswer, BatchItem, ControlPlane,
+    ControlPlaneConfig, DEFAULT_PAGE, DomainRecords, DomainVerification, MAX_BATCH, MAX_PAGE,
+    MailboxBatch, MailboxBatchCreate, Operation, Outcome, PumpReport, WebhookSettings,
     expected_records,
 };
 pub use mailplane_policy::{Decision, PolicySet, Profile, Verdict};

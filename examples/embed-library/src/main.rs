@@ -269,8 +269,9 @@ async fn run(dir: &Path) -> Checked {
     }
 
     // Step 5: every change wrote one audit row in the same transaction, and the refused
-    // calls wrote none, so the chain holds exactly seven rows: two tenants, alice's domain
-    // and mailbox, and for the proposal its filing, the domain it added, and its approval.
+    // calls wrote none, so the chain holds exactly eleven rows: two tenants with three rows
+    // each (created, placed in a region, licences provided), alice's domain and mailbox, and
+    // for the proposal its filing, the domain it added, and its approval.
     let report = control_plane
         .audit_verify()
         .await
@@ -282,9 +283,9 @@ async fn run(dir: &Path) -> Checked {
         ));
     }
     println!("The audit chain is intact and holds {} rows.", report.rows);
-    if report.rows != 7 {
+    if report.rows != 11 {
         return Err(format!(
-            "the audit chain was expected to hold 7 rows, but it holds {}",
+            "the audit chain was expected to hold 11 rows, but it holds {}",
             report.rows
         ));
     }

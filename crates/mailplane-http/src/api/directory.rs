@@ -7,10 +7,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use axum::response::IntoResponse;
 use mailplane::input::{DomainCreate, MailboxCreate, MailboxUpdate};
 use mailplane::types::resources::{Domain, Mailbox};
 use mailplane::types::{DomainId, MailboxId, TenantId};
-use mailplane::{DomainRecords, DomainVerification};
+use mailplane::{DomainRecords, DomainVerification, MailboxBatch, MailboxBatchCreate};
 
 use crate::AppState;
 use crate::api::page_of;
@@ -119,7 +120,7 @@ async fn domain_view(
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller's party holds neither R nor A for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant or domain, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Mailboxes still use the domain.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Mailboxes, aliases or groups still use the domain, or it is the tenant's default domain.", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn domain_delete(
     State(s): State<AppState>,
@@ -173,7 +174,7 @@ async fn mailbox_list(
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller's party holds neither R nor A for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The address is in use.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The address is in use by a mailbox, an alias or a group, or no seat is free for an enabled mailbox.", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn mailbox_create(
     State(s): State<AppState>,
@@ -225,6 +226,7 @@ async fn mailbox_view(
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller's party holds neither R nor A for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant or mailbox, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Enabling needs a licence and no seat is free.", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn mailbox_update(
     State(s): State<AppState>,
@@ -328,4 +330,65 @@ async fn domain_verify(
             .domain_verify(&actor, tenant, domain)
             .await?,
     ))
+}
+
+/// Creates up to 10,000 mailboxes in one call, all or nothing (`directory.administer`; the
+/// caller's party must hold R and A: a batch is never filed as a request). Every problem
+/// names its row and field (`mailboxes[41].local_part`). With an `Idempotency-Key`, a
+/// retried call with the same body gets the first call's answer for 24 hours
+/// (`Idempotency-Replayed: true`); the same key with another body is a 422.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/mailboxes/batch", operation_id = "mailbox_batch", tag = "mailboxes",
+    params(
+        ("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters naming this batch; a retry with the same key and body replays the answer."),
+    ),
+    request_body = MailboxBatchCreate, security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Every mailbox was created (or, with `Idempotency-Replayed: true`, had been by an earlier call with the same key).", body = MailboxBatch,
+            headers(("Idempotency-Replayed" = String, description = "`true` when the answer is the stored one of an earlier call."))),
+        (status = 400, description = "The id, the key or the body is invalid; `errors` names every row and field. Nothing was created.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party does not hold R and A for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Too few free seats for the enabled mailboxes, or a call with the same key is running. Nothing was created.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The key was used with another body in the last 24 hours.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn mailbox_batch(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiPath(tenant): ApiPath<String>,
+    headers: axum::http::HeaderMap,
+    ApiJson(input): ApiJson<MailboxBatchCreate>,
+) -> Result<Response, ApiError> {
+    let tenant: TenantId = path_id("tenant", &tenant)?;
+    let key = headers
+        .get("idempotency-key")
+        .map(|v| {
+            v.to_str().map_err(|_| {
+                ApiError(mailplane::types::Error::invalid(
+                    "Idempotency-Key",
+                    "must be 1 to 255 visible ASCII characters",
+                ))
+            })
+        })
+        .transpose()?;
+    let answer = s
+        .control_plane
+        .mailbox_batch_create(&actor, tenant, input, key)
+        .await?;
+    let mut response = (StatusCode::CREATED, Json(answer.batch)).into_response();
+    if answer.replayed {
+        response.headers_mut().insert(
+            "idempotency-replayed",
+            axum::http::HeaderValue::from_static("true"),
+        );
+    }
+    Ok(response)
+}
+
+/// The batch route, with a body limit that fits 10,000 rows.
+pub fn batch_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(mailbox_batch))
+        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024 * 1024))
 }

@@ -7,6 +7,7 @@ mod credentials;
 mod directory;
 mod events;
 mod health;
+mod inventory;
 mod partners;
 mod profiles;
 pub(crate) mod requests;
@@ -25,6 +26,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(partners::routes())
         .merge(tenants::routes())
         .merge(directory::routes())
+        .merge(directory::batch_routes())
         .merge(audit::routes())
         .merge(events::routes())
         .merge(profiles::routes())
@@ -33,6 +35,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(webhooks::routes())
         .merge(tickets::routes())
         .merge(catalogue::routes())
+        .merge(inventory::routes())
         .merge(addresses::routes())
 }
 

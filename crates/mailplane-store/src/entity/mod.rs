@@ -3,6 +3,7 @@
 //! Entities are private to the store; callers receive the resource types of
 //! `mailplane-types`.
 
+pub mod address;
 pub mod alias;
 pub mod api_credential;
 pub mod audit_head;
@@ -11,6 +12,7 @@ pub mod domain;
 pub mod event;
 pub mod group;
 pub mod group_member;
+pub mod idempotency_key;
 pub mod licence_assignment;
 pub mod mailbox;
 pub mod mailbox_password;

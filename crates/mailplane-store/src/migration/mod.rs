@@ -15,6 +15,7 @@ mod m0006_tickets;
 mod m0007_consultations;
 mod m0008_catalogue;
 mod m0009_directory;
+mod m0010_idempotency;
 
 /// Applies Mailplane's migrations in order.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_consultations::Migration),
             Box::new(m0008_catalogue::Migration),
             Box::new(m0009_directory::Migration),
+            Box::new(m0010_idempotency::Migration),
         ]
     }
 }

@@ -1,0 +1,323 @@
+//! Bulk provisioning: up to 10,000 mailboxes in one call, all or nothing, with an
+//! `Idempotency-Key` so that a retried call never creates twice.
+//!
+//! Every row is checked before anything is written, and every problem names its row and
+//! field (`mailboxes[41].local_part`): the local part, the display name, the quota against
+//! the offer, the domain (the tenant's, and verified), duplicates inside the batch and
+//! addresses already in use. The seats the enabled mailboxes need are counted against the
+//! free seats. Then one transaction writes the mailboxes, their licences, one audit row and
+//! one event for the batch, and the stored answer under the key.
+//!
+//! A batch is not filed as a request or a proposal: thousands of rows do not belong in a
+//! request's payload. The party that holds R and A on `directory.administer` runs it.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use mailplane_policy::Verdict;
+use mailplane_store::{NewMailbox, StoredAnswer, needs_seat};
+use mailplane_types::resources::{Domain, MailboxKind, MailboxStatus};
+use mailplane_types::{DomainId, EmailAddress, Error, LocalPart, MailboxId, Result, TenantId};
+
+use super::{ControlPlane, Need, activity, catalogue};
+use crate::Actor;
+use crate::input::{MailboxCreate, Problems};
+
+/// The most mailboxes one call creates.
+pub const MAX_BATCH: usize = 10_000;
+
+/// Creates many mailboxes at once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MailboxBatchCreate {
+    /// 1 to 10,000 mailboxes, each as for a single creation.
+    pub mailboxes: Vec<MailboxCreate>,
+}
+
+/// One mailbox a batch created.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BatchItem {
+    /// The mailbox's id.
+    pub id: MailboxId,
+    /// Its address.
+    pub address: EmailAddress,
+}
+
+/// What a batch created.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MailboxBatch {
+    /// The batch's id: the audit row's target.
+    pub id: uuid::Uuid,
+    /// How many mailboxes were created.
+    pub created: usize,
+    /// The mailboxes, in the order of the request.
+    pub mailboxes: Vec<BatchItem>,
+}
+
+/// The answer to a bulk call.
+#[derive(Debug, Clone)]
+pub struct BatchAnswer {
+    /// The batch.
+    pub batch: MailboxBatch,
+    /// Whether it is the stored answer of an earlier call with the same key.
+    pub replayed: bool,
+}
+
+/// A key is 1 to 255 visible ASCII characters.
+fn key_rule(key: &str) -> Result<()> {
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Err(Error::invalid(
+            "Idempotency-Key",
+            "must be 1 to 255 visible ASCII characters",
+        ));
+    }
+    Ok(())
+}
+
+impl ControlPlane {
+    /// Creates up to 10,000 mailboxes in one transaction, or none. With a key, a second call
+    /// with the same key and body gets the first call's answer (for 24 hours); the same key
+    /// with another body is refused.
+    pub async fn mailbox_batch_create(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        input: MailboxBatchCreate,
+        idempotency_key: Option<&str>,
+    ) -> Result<BatchAnswer> {
+        let found = self.store.tenant_get(actor.scope(), tenant).await?;
+        let (tenant_row, profile) = self.visible(actor, found, tenant)?;
+        let decision = self.authorize(actor, profile, activity::DIRECTORY, Need::View)?;
+        if decision.verdict != Verdict::Execute {
+            let mut refusal = decision.refusal();
+            refusal.reason = format!(
+                "{} A batch is never filed as a request or a proposal: the party that holds R and A on `{}` runs it.",
+                refusal.reason,
+                activity::DIRECTORY
+            );
+            return Err(Error::Forbidden(Box::new(refusal)));
+        }
+        let body = serde_json::to_vec(&input)
+            .map_err(|e| Error::internal(format!("a batch does not serialise: {e}")))?;
+        let request_hash = hex::encode(Sha256::digest(&body));
+        let scope = format!("{}|mailbox.batch|{tenant}", actor.org());
+        let now = self.clock.now();
+        if let Some(key) = idempotency_key {
+            key_rule(key)?;
+            if let Some(stored) = self.store.idempotency_get(&scope, key).await?
+                && stored.created_at > now - time::Duration::days(1)
+            {
+                return replay(stored, &request_hash);
+            }
+        }
+
+        // Every row is checked before anything is written.
+        let rows = &input.mailboxes;
+        if rows.is_empty() || rows.len() > MAX_BATCH {
+            return Err(Error::invalid(
+                "mailboxes",
+                format!("must hold 1 to {MAX_BATCH} mailboxes"),
+            ));
+        }
+        let mut domains: HashMap<DomainId, Option<Domain>> = HashMap::new();
+        for r in rows {
+            if let std::collections::hash_map::Entry::Vacant(e) = domains.entry(r.domain_id) {
+                e.insert(self.store.domain_get(tenant, r.domain_id).await?);
+            }
+        }
+        let (default_quota, max_quota) = catalogue::quota_bounds(self.catalogue(), &tenant_row);
+        let offer = catalogue::offer_of(self.catalogue(), &tenant_row);
+        let mut p = Problems::default();
+        let mut new = Vec::with_capacity(rows.len());
+        let mut seen: HashSet<String> = HashSet::with_capacity(rows.len());
+        for (i, r) in rows.iter().enumerate() {
+            let field = |f: &str| format!("mailboxes[{i}].{f}");
+            let local_part = LocalPart::parse(&r.local_part)
+                .map_err(|rule| p.add(&field("local_part"), rule))
+                .ok();
+            let display_name = p.name(&field("display_name"), &r.display_name);
+            let quota_bytes = p.quota(
+                &field("quota_bytes"),
+                r.quota_bytes.unwrap_or(default_quota),
+            );
+            if quota_bytes > max_quota
+                && let Some(o) = offer
+            {
+                p.add(
+                    &field("quota_bytes"),
+                    format!(
+                        "must not exceed the offer `{}`'s mailbox size of {max_quota} bytes",
+                        o.id
+                    ),
+                );
+            }
+            let domain = match domains.get(&r.domain_id).cloned().flatten() {
+                None => {
+                    p.add(&field("domain_id"), "must be a domain of this tenant");
+                    None
+                }
+                Some(d) if !d.verified => {
+                    p.add(
+                        &field("domain_id"),
+                        format!(
+                            "{} is not verified: verify it first, or use the default domain",
+                            d.name
+                        ),
+                    );
+                    None
+                }
+                Some(d) => Some(d),
+            };
+            if let (Some(lp), Some(d)) = (local_part, domain) {
+                let address = EmailAddress::new(&lp, &d.name).to_string();
+                if !seen.insert(address.clone()) {
+                    p.add(
+                        &field("local_part"),
+                        format!("{address} appears twice in the batch"),
+                    );
+                }
+                new.push((
+                    i,
+                    address,
+                    NewMailbox {
+                        tenant_id: tenant,
+                        domain: d,
+                        local_part: lp,
+                        display_name,
+                        quota_bytes,
+                        status: r.status.unwrap_or(MailboxStatus::Enabled),
+                        kind: r.kind.unwrap_or(MailboxKind::User),
+                    },
+                ));
+            }
+        }
+        let candidates: Vec<String> = new.iter().map(|(_, a, _)| a.clone()).collect();
+        let taken: HashSet<String> = self
+            .store
+            .addresses_taken(&candidates)
+            .await?
+            .into_iter()
+            .collect();
+        for (i, address, _) in &new {
+            if taken.contains(address) {
+                p.add(
+                    &format!("mailboxes[{i}].local_part"),
+                    format!(
+                        "the address {address} is already in use by a mailbox, an alias or a group"
+                    ),
+                );
+            }
+        }
+        p.finish()?;
+
+        // The seats the enabled people's mailboxes need.
+        let licence_sku = offer
+            .filter(|o| o.licence_required)
+            .and_then(|o| o.sku.clone());
+        let tx = self.store.begin().await?;
+        let subscription = match &licence_sku {
+            Some(sku) => {
+                let needed = new
+                    .iter()
+                    .filter(|(_, _, m)| {
+                        m.status == MailboxStatus::Enabled && m.kind == MailboxKind::User
+                    })
+                    .count();
+                let s = tx.subscription_for_sku(tenant, sku).await?;
+                match s {
+                    Some(s) if needed > 0 => {
+                        let s = tx.subscription_get(tenant, s.id).await?;
+                        if (s.free as usize) < needed {
+                            return Err(Error::conflict(
+                                Some("mailboxes"),
+                                format!(
+                                    "{needed} enabled mailbox(es) need as many free seats of `{sku}`, and {} are free: add {} seat(s) or create some mailboxes disabled",
+                                    s.free,
+                                    needed - s.free as usize
+                                ),
+                            ));
+                        }
+                        Some(s)
+                    }
+                    None if needed > 0 => {
+                        return Err(Error::conflict(
+                            Some("mailboxes"),
+                            format!(
+                                "the tenant holds no `{sku}` subscription for its enabled mailboxes"
+                            ),
+                        ));
+                    }
+                    _ => None,
+                }
+            }
+            None => None,
+        };
+        let created = tx
+            .mailboxes_insert_many(new.into_iter().map(|(_, _, m)| m).collect())
+            .await?;
+        if let Some(s) = &subscription {
+            let licensed: Vec<_> = created.iter().filter(|m| needs_seat(m)).collect();
+            tx.licences_assign_many(s, &licensed).await?;
+        }
+        let batch = MailboxBatch {
+            id: uuid::Uuid::now_v7(),
+            created: created.len(),
+            mailboxes: created
+                .into_iter()
+                .map(|m| BatchItem {
+                    id: m.id,
+                    address: m.address,
+                })
+                .collect(),
+        };
+        if let Some(key) = idempotency_key {
+            let response = serde_json::to_string(&batch)
+                .map_err(|e| Error::internal(format!("a batch answer: {e}")))?;
+            tx.idempotency_store(
+                &scope,
+                key,
+                &StoredAnswer {
+                    request_hash,
+                    status: 201,
+                    response,
+                    created_at: now,
+                },
+            )
+            .await?;
+        }
+        let change = Self::record(
+            actor,
+            &decision,
+            Some(tenant),
+            "mailbox_batch",
+            batch.id,
+            "created",
+        );
+        Self::audit_and_commit(tx, change).await?;
+        Ok(BatchAnswer {
+            batch,
+            replayed: false,
+        })
+    }
+}
+
+/// The stored answer of an earlier call with the same key, if the body is the same.
+fn replay(stored: StoredAnswer, request_hash: &str) -> Result<BatchAnswer> {
+    if stored.request_hash != request_hash {
+        return Err(Error::Unprocessable {
+            field: "Idempotency-Key".into(),
+            message: "the key was used with another body in the last 24 hours: use a new key for a new batch".into(),
+        });
+    }
+    let batch: MailboxBatch = serde_json::from_str(&stored.response)
+        .map_err(|e| Error::internal(format!("a stored batch answer does not parse: {e}")))?;
+    Ok(BatchAnswer {
+        batch,
+        replayed: true,
+    })
+}
