@@ -400,3 +400,25 @@ async fn passwords_follow_the_policy_and_never_leave_the_call(h: Harness) {
     );
 }
 e2e!(passwords_follow_the_policy_and_never_leave_the_call);
+
+async fn a_tenant_with_a_group_is_not_deleted(h: Harness) {
+    let t = fixtures::tenant(&h, "Acme").await;
+    let d = fixtures::default_domain(&h, t).await;
+    h.customer_admin(t)
+        .post(
+            &format!("/v1/tenants/{t}/groups"),
+            json!({ "local_part": "team", "domain_id": d, "display_name": "Team" }),
+        )
+        .await
+        .expect(201);
+    let refused = h
+        .provider_admin()
+        .delete(&format!("/v1/tenants/{t}"))
+        .await
+        .expect(409);
+    assert!(
+        refused["detail"].as_str().unwrap().contains("1 group"),
+        "{refused}"
+    );
+}
+e2e!(a_tenant_with_a_group_is_not_deleted);

@@ -213,3 +213,38 @@ async fn a_retried_call_creates_once(h: Harness) {
     assert_eq!(bad_key.status, 400);
 }
 e2e!(a_retried_call_creates_once);
+
+async fn concurrent_retries_with_one_key_create_once(h: Harness) {
+    let t = tenant_with_seats(&h, 200).await;
+    let d = fixtures::default_domain(&h, t).await;
+    let path = format!("/v1/tenants/{t}/mailboxes/batch");
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let client = h.customer_admin(t);
+        let path = path.clone();
+        let body = rows(&d, 50, "c");
+        tasks.push(tokio::spawn(async move {
+            let r = client
+                .post_with_header(&path, body, ("Idempotency-Key", "same-key"))
+                .await;
+            (r.status.as_u16(), r.body)
+        }));
+    }
+    let mut created = 0;
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        match status {
+            201 => created += 1,
+            // A retry that meets the key while the first call runs is told to retry.
+            409 => assert_eq!(body["errors"][0]["field"], "Idempotency-Key", "{body}"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert!(created >= 1);
+    assert_eq!(
+        count_mailboxes(&h, t).await,
+        50,
+        "one batch, however many retries"
+    );
+}
+e2e!(concurrent_retries_with_one_key_create_once);

@@ -249,7 +249,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {
-                    println!("{e}");
+                    eprintln!("{e}");
                     Ok(ExitCode::from(1))
                 }
             }

@@ -110,8 +110,10 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Stores the answer of a create call under its key, with the change. A key stored
-    /// meanwhile by a concurrent call is a conflict.
+    /// Claims a key for a create call before its change is written, so that a concurrent
+    /// call with the same key waits for this one (PostgreSQL) or is serialised after it
+    /// (SQLite) and then meets the key: a conflict, never a second change. The answer is
+    /// filled in with [`WriteTx::idempotency_answer`] in the same transaction.
     pub async fn idempotency_store(
         &self,
         scope: &str,
@@ -144,6 +146,21 @@ impl WriteTx {
             ),
             other => other,
         })?;
+        Ok(())
+    }
+
+    /// Records the answer of the call that claimed a key.
+    pub async fn idempotency_answer(&self, scope: &str, key: &str, response: String) -> Result<()> {
+        idempotency_key::Entity::update_many()
+            .col_expr(
+                idempotency_key::Column::Response,
+                sea_orm::sea_query::Expr::value(response),
+            )
+            .filter(idempotency_key::Column::Scope.eq(scope))
+            .filter(idempotency_key::Column::Key.eq(key))
+            .exec(&self.tx)
+            .await
+            .map_err(db_error)?;
         Ok(())
     }
 }

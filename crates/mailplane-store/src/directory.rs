@@ -142,6 +142,15 @@ impl WriteTx {
         Ok(())
     }
 
+    /// How many groups a tenant has.
+    pub(crate) async fn tenant_groups(&self, tenant: TenantId) -> Result<u64> {
+        group::Entity::find()
+            .filter(group::Column::TenantId.eq(tenant.uuid()))
+            .count(&self.tx)
+            .await
+            .map_err(db_error)
+    }
+
     /// How many aliases and groups use a domain.
     pub(crate) async fn domain_users(&self, domain: DomainId) -> Result<(u64, u64)> {
         let aliases = alias::Entity::find()

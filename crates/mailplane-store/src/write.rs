@@ -328,6 +328,13 @@ impl WriteTx {
                 format!("the tenant still has {mailboxes} mailbox(es); delete them first"),
             ));
         }
+        let groups = self.tenant_groups(id).await?;
+        if groups > 0 {
+            return Err(Error::conflict(
+                None,
+                format!("the tenant still has {groups} group(s); delete them first"),
+            ));
+        }
         self.tenant_catalogue_delete(id).await?;
         // What belongs to the tenant alone goes with it: its answered requests, its tickets,
         // its API credentials and its organisation's webhooks. The audit trail keeps their history.

@@ -556,6 +556,17 @@ impl ControlPlane {
                 sku,
                 seats: input.seats,
             });
+        if let Some(s) = &subscription
+            && catalogue.sku(&s.sku).is_some_and(|k| !k.open)
+        {
+            p.add(
+                "offer",
+                format!(
+                    "the offer's licences (`{}`) are closed to new subscriptions",
+                    s.sku
+                ),
+            );
+        }
         if input.seats.is_some() && subscription.is_none() && offer.is_some() {
             p.add(
                 "seats",

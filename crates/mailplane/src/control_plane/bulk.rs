@@ -102,6 +102,18 @@ impl ControlPlane {
             );
             return Err(Error::Forbidden(Box::new(refusal)));
         }
+        let consulted = super::operations::consulted(&decision, actor.party());
+        if !consulted.is_empty() {
+            let parties: Vec<String> = consulted.iter().map(ToString::to_string).collect();
+            return Err(Error::conflict(
+                None,
+                format!(
+                    "the profile consults {} before `{}`, and a batch is never filed: create the mailboxes one by one so that each is consulted",
+                    parties.join(" and "),
+                    activity::DIRECTORY
+                ),
+            ));
+        }
         let body = serde_json::to_vec(&input)
             .map_err(|e| Error::internal(format!("a batch does not serialise: {e}")))?;
         let request_hash = hex::encode(Sha256::digest(&body));
@@ -116,193 +128,214 @@ impl ControlPlane {
             }
         }
 
-        // Every row is checked before anything is written.
-        let rows = &input.mailboxes;
-        if rows.is_empty() || rows.len() > MAX_BATCH {
-            return Err(Error::invalid(
-                "mailboxes",
-                format!("must hold 1 to {MAX_BATCH} mailboxes"),
-            ));
-        }
-        let mut domains: HashMap<DomainId, Option<Domain>> = HashMap::new();
-        for r in rows {
-            if let std::collections::hash_map::Entry::Vacant(e) = domains.entry(r.domain_id) {
-                e.insert(self.store.domain_get(tenant, r.domain_id).await?);
-            }
-        }
-        let (default_quota, max_quota) = catalogue::quota_bounds(self.catalogue(), &tenant_row);
-        let offer = catalogue::offer_of(self.catalogue(), &tenant_row);
-        let mut p = Problems::default();
-        let mut new = Vec::with_capacity(rows.len());
-        let mut seen: HashSet<String> = HashSet::with_capacity(rows.len());
-        for (i, r) in rows.iter().enumerate() {
-            let field = |f: &str| format!("mailboxes[{i}].{f}");
-            let local_part = LocalPart::parse(&r.local_part)
-                .map_err(|rule| p.add(&field("local_part"), rule))
-                .ok();
-            let display_name = p.name(&field("display_name"), &r.display_name);
-            let quota_bytes = p.quota(
-                &field("quota_bytes"),
-                r.quota_bytes.unwrap_or(default_quota),
-            );
-            if quota_bytes > max_quota
-                && let Some(o) = offer
-            {
-                p.add(
-                    &field("quota_bytes"),
-                    format!(
-                        "must not exceed the offer `{}`'s mailbox size of {max_quota} bytes",
-                        o.id
-                    ),
-                );
-            }
-            let domain = match domains.get(&r.domain_id).cloned().flatten() {
-                None => {
-                    p.add(&field("domain_id"), "must be a domain of this tenant");
-                    None
-                }
-                Some(d) if !d.verified => {
-                    p.add(
-                        &field("domain_id"),
-                        format!(
-                            "{} is not verified: verify it first, or use the default domain",
-                            d.name
-                        ),
-                    );
-                    None
-                }
-                Some(d) => Some(d),
-            };
-            if let (Some(lp), Some(d)) = (local_part, domain) {
-                let address = EmailAddress::new(&lp, &d.name).to_string();
-                if !seen.insert(address.clone()) {
-                    p.add(
-                        &field("local_part"),
-                        format!("{address} appears twice in the batch"),
-                    );
-                }
-                new.push((
-                    i,
-                    address,
-                    NewMailbox {
-                        tenant_id: tenant,
-                        domain: d,
-                        local_part: lp,
-                        display_name,
-                        quota_bytes,
-                        status: r.status.unwrap_or(MailboxStatus::Enabled),
-                        kind: r.kind.unwrap_or(MailboxKind::User),
-                    },
+        let written: Result<BatchAnswer> = async {
+            // Every row is checked before anything is written.
+            let rows = &input.mailboxes;
+            if rows.is_empty() || rows.len() > MAX_BATCH {
+                return Err(Error::invalid(
+                    "mailboxes",
+                    format!("must hold 1 to {MAX_BATCH} mailboxes"),
                 ));
             }
-        }
-        let candidates: Vec<String> = new.iter().map(|(_, a, _)| a.clone()).collect();
-        let taken: HashSet<String> = self
-            .store
-            .addresses_taken(&candidates)
-            .await?
-            .into_iter()
-            .collect();
-        for (i, address, _) in &new {
-            if taken.contains(address) {
-                p.add(
-                    &format!("mailboxes[{i}].local_part"),
-                    format!(
-                        "the address {address} is already in use by a mailbox, an alias or a group"
-                    ),
-                );
+            let mut domains: HashMap<DomainId, Option<Domain>> = HashMap::new();
+            for r in rows {
+                if let std::collections::hash_map::Entry::Vacant(e) = domains.entry(r.domain_id) {
+                    e.insert(self.store.domain_get(tenant, r.domain_id).await?);
+                }
             }
-        }
-        p.finish()?;
+            let (default_quota, max_quota) = catalogue::quota_bounds(self.catalogue(), &tenant_row);
+            let offer = catalogue::offer_of(self.catalogue(), &tenant_row);
+            let mut p = Problems::default();
+            let mut new = Vec::with_capacity(rows.len());
+            let mut seen: HashSet<String> = HashSet::with_capacity(rows.len());
+            for (i, r) in rows.iter().enumerate() {
+                let field = |f: &str| format!("mailboxes[{i}].{f}");
+                let local_part = LocalPart::parse(&r.local_part)
+                    .map_err(|rule| p.add(&field("local_part"), rule))
+                    .ok();
+                let display_name = p.name(&field("display_name"), &r.display_name);
+                let quota_bytes = p.quota(
+                    &field("quota_bytes"),
+                    r.quota_bytes.unwrap_or(default_quota),
+                );
+                if quota_bytes > max_quota
+                    && let Some(o) = offer
+                {
+                    p.add(
+                        &field("quota_bytes"),
+                        format!(
+                            "must not exceed the offer `{}`'s mailbox size of {max_quota} bytes",
+                            o.id
+                        ),
+                    );
+                }
+                let domain = match domains.get(&r.domain_id).cloned().flatten() {
+                    None => {
+                        p.add(&field("domain_id"), "must be a domain of this tenant");
+                        None
+                    }
+                    Some(d) if !d.verified => {
+                        p.add(
+                            &field("domain_id"),
+                            format!(
+                                "{} is not verified: verify it first, or use the default domain",
+                                d.name
+                            ),
+                        );
+                        None
+                    }
+                    Some(d) => Some(d),
+                };
+                if let (Some(lp), Some(d)) = (local_part, domain) {
+                    let address = EmailAddress::new(&lp, &d.name).to_string();
+                    if !seen.insert(address.clone()) {
+                        p.add(
+                            &field("local_part"),
+                            format!("{address} appears twice in the batch"),
+                        );
+                    }
+                    new.push((
+                        i,
+                        address,
+                        NewMailbox {
+                            tenant_id: tenant,
+                            domain: d,
+                            local_part: lp,
+                            display_name,
+                            quota_bytes,
+                            status: r.status.unwrap_or(MailboxStatus::Enabled),
+                            kind: r.kind.unwrap_or(MailboxKind::User),
+                        },
+                    ));
+                }
+            }
+            let candidates: Vec<String> = new.iter().map(|(_, a, _)| a.clone()).collect();
+            let taken: HashSet<String> = self
+                .store
+                .addresses_taken(&candidates)
+                .await?
+                .into_iter()
+                .collect();
+            for (i, address, _) in &new {
+                if taken.contains(address) {
+                    p.add(
+                        &format!("mailboxes[{i}].local_part"),
+                        format!(
+                            "the address {address} is already in use by a mailbox, an alias or a group"
+                        ),
+                    );
+                }
+            }
+            p.finish()?;
 
-        // The seats the enabled people's mailboxes need.
-        let licence_sku = offer
-            .filter(|o| o.licence_required)
-            .and_then(|o| o.sku.clone());
-        let tx = self.store.begin().await?;
-        let subscription = match &licence_sku {
-            Some(sku) => {
-                let needed = new
-                    .iter()
-                    .filter(|(_, _, m)| {
-                        m.status == MailboxStatus::Enabled && m.kind == MailboxKind::User
-                    })
-                    .count();
-                let s = tx.subscription_for_sku(tenant, sku).await?;
-                match s {
-                    Some(s) if needed > 0 => {
-                        let s = tx.subscription_get(tenant, s.id).await?;
-                        if (s.free as usize) < needed {
+            // The seats the enabled people's mailboxes need.
+            let licence_sku = offer
+                .filter(|o| o.licence_required)
+                .and_then(|o| o.sku.clone());
+            let tx = self.store.begin().await?;
+            // The key is claimed before anything is written, so a concurrent retry meets it.
+            if let Some(key) = idempotency_key {
+                tx.idempotency_store(
+                    &scope,
+                    key,
+                    &StoredAnswer {
+                        request_hash: request_hash.clone(),
+                        status: 201,
+                        response: String::new(),
+                        created_at: now,
+                    },
+                )
+                .await?;
+            }
+            let subscription = match &licence_sku {
+                Some(sku) => {
+                    let needed = new
+                        .iter()
+                        .filter(|(_, _, m)| {
+                            m.status == MailboxStatus::Enabled && m.kind == MailboxKind::User
+                        })
+                        .count();
+                    let s = tx.subscription_for_sku(tenant, sku).await?;
+                    match s {
+                        Some(s) if needed > 0 => {
+                            let s = tx.subscription_get(tenant, s.id).await?;
+                            if (s.free as usize) < needed {
+                                return Err(Error::conflict(
+                                    Some("mailboxes"),
+                                    format!(
+                                        "{needed} enabled mailbox(es) need as many free seats of `{sku}`, and {} are free: add {} seat(s) or create some mailboxes disabled",
+                                        s.free,
+                                        needed - s.free as usize
+                                    ),
+                                ));
+                            }
+                            Some(s)
+                        }
+                        None if needed > 0 => {
                             return Err(Error::conflict(
                                 Some("mailboxes"),
                                 format!(
-                                    "{needed} enabled mailbox(es) need as many free seats of `{sku}`, and {} are free: add {} seat(s) or create some mailboxes disabled",
-                                    s.free,
-                                    needed - s.free as usize
+                                    "the tenant holds no `{sku}` subscription for its enabled mailboxes"
                                 ),
                             ));
                         }
-                        Some(s)
+                        _ => None,
                     }
-                    None if needed > 0 => {
-                        return Err(Error::conflict(
-                            Some("mailboxes"),
-                            format!(
-                                "the tenant holds no `{sku}` subscription for its enabled mailboxes"
-                            ),
-                        ));
-                    }
-                    _ => None,
                 }
+                None => None,
+            };
+            let created = tx
+                .mailboxes_insert_many(new.into_iter().map(|(_, _, m)| m).collect())
+                .await?;
+            if let Some(s) = &subscription {
+                let licensed: Vec<_> = created.iter().filter(|m| needs_seat(m)).collect();
+                tx.licences_assign_many(s, &licensed).await?;
             }
-            None => None,
-        };
-        let created = tx
-            .mailboxes_insert_many(new.into_iter().map(|(_, _, m)| m).collect())
-            .await?;
-        if let Some(s) = &subscription {
-            let licensed: Vec<_> = created.iter().filter(|m| needs_seat(m)).collect();
-            tx.licences_assign_many(s, &licensed).await?;
+            let batch = MailboxBatch {
+                id: uuid::Uuid::now_v7(),
+                created: created.len(),
+                mailboxes: created
+                    .into_iter()
+                    .map(|m| BatchItem {
+                        id: m.id,
+                        address: m.address,
+                    })
+                    .collect(),
+            };
+            if let Some(key) = idempotency_key {
+                let response = serde_json::to_string(&batch)
+                    .map_err(|e| Error::internal(format!("a batch answer: {e}")))?;
+                tx.idempotency_answer(&scope, key, response).await?;
+            }
+            let change = Self::record(
+                actor,
+                &decision,
+                Some(tenant),
+                "mailbox_batch",
+                batch.id,
+                "created",
+            );
+            Self::audit_and_commit(tx, change).await?;
+            Ok(BatchAnswer {
+                batch,
+                replayed: false,
+            })
         }
-        let batch = MailboxBatch {
-            id: uuid::Uuid::now_v7(),
-            created: created.len(),
-            mailboxes: created
-                .into_iter()
-                .map(|m| BatchItem {
-                    id: m.id,
-                    address: m.address,
-                })
-                .collect(),
-        };
-        if let Some(key) = idempotency_key {
-            let response = serde_json::to_string(&batch)
-                .map_err(|e| Error::internal(format!("a batch answer: {e}")))?;
-            tx.idempotency_store(
-                &scope,
-                key,
-                &StoredAnswer {
-                    request_hash,
-                    status: 201,
-                    response,
-                    created_at: now,
-                },
-            )
-            .await?;
+        .await;
+        match (written, idempotency_key) {
+            // A retry that ran beside the first call may meet its mailboxes before its key:
+            // once the first call's answer is stored, that answer is the retry's too.
+            (Err(e), Some(key)) => match self.store.idempotency_get(&scope, key).await? {
+                Some(stored)
+                    if !stored.response.is_empty()
+                        && stored.created_at > now - time::Duration::days(1) =>
+                {
+                    replay(stored, &request_hash)
+                }
+                _ => Err(e),
+            },
+            (written, _) => written,
         }
-        let change = Self::record(
-            actor,
-            &decision,
-            Some(tenant),
-            "mailbox_batch",
-            batch.id,
-            "created",
-        );
-        Self::audit_and_commit(tx, change).await?;
-        Ok(BatchAnswer {
-            batch,
-            replayed: false,
-        })
     }
 }
 

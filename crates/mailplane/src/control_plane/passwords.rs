@@ -68,6 +68,17 @@ impl ControlPlane {
             );
             return Err(Error::Forbidden(Box::new(refusal)));
         }
+        let consulted = super::operations::consulted(&decision, actor.party());
+        if !consulted.is_empty() {
+            let parties: Vec<String> = consulted.iter().map(ToString::to_string).collect();
+            return Err(Error::conflict(
+                None,
+                format!(
+                    "the profile consults {} before `{DATA_PLANE_ACCESS}`, and a password is never stored in a consultation",
+                    parties.join(" and ")
+                ),
+            ));
+        }
         let policy = parse_policy(self.store.password_policy(tenant).await?)?;
         let rules = passwords::check(&policy, &input.password);
         if !rules.is_empty() {
