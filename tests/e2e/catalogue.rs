@@ -75,13 +75,27 @@ async fn a_tenant_is_placed_in_a_region_and_gets_its_default_domain(h: Harness) 
         .provider_admin()
         .post(
             "/v1/tenants",
-            json!({ "name": "Bad", "region": "mars", "offer": "mailbox-1tb", "slug": "-x" }),
+            json!({ "name": "Bad", "region": "mars", "slug": "-x" }),
         )
         .await
         .expect(400);
     let mut fields = field_errors(&bad);
     fields.sort();
-    assert_eq!(fields, ["offer", "region", "slug"]);
+    assert_eq!(fields, ["region", "slug"]);
+    // Delivering the service carries no one else's choice: the offer is the customer's,
+    // seats beyond the minimum the licence provider's (the provider here, so allowed).
+    let offer = h
+        .provider_admin()
+        .post(
+            "/v1/tenants",
+            json!({ "name": "Big", "offer": "mailbox-300gb" }),
+        )
+        .await
+        .expect(403);
+    assert_eq!(
+        offer["refusal"]["activity"], "service.sizing.choose",
+        "{offer}"
+    );
     assert!(bad.to_string().contains("must be one of: eu, ca"));
     let taken = h
         .provider_admin()
@@ -89,6 +103,27 @@ async fn a_tenant_is_placed_in_a_region_and_gets_its_default_domain(h: Harness) 
         .await
         .expect(409);
     assert_eq!(field_errors(&taken), ["slug"]);
+
+    // A partner delivering a master-hoster tenant states the customer's preference; the
+    // provider, who places tenants, has not placed it there yet.
+    let p = fixtures::partner(&h, "Reseller").await;
+    let resold = h
+        .partner_admin(p)
+        .post(
+            "/v1/tenants",
+            json!({ "name": "Resold", "profile": "master-hoster", "region": "ca" }),
+        )
+        .await
+        .expect(201);
+    assert_eq!(resold["region"], "eu");
+    assert_eq!(resold["region_preference"], "ca");
+    h.partner_admin(p)
+        .post(
+            "/v1/tenants",
+            json!({ "name": "Resold 2", "profile": "master-hoster", "seats": 50 }),
+        )
+        .await
+        .expect(403);
 
     // The region never changes silently: not through an update, only by relocation, which
     // is the provider's (RA) and news to the customer (I).
@@ -543,8 +578,13 @@ async fn custom_domains_are_verified_against_dns(h: Harness) {
         .collect();
     assert_eq!(verifications.len(), 1);
     assert_eq!(verifications[0]["activity"], "directory.administer");
-    // A reader may see the records but not run the check; the default domain needs none.
+    // A reader may see the records but not run the check, nor may the provider, which only
+    // proposes directory work here; the default domain needs none.
     h.customer(t, "tenant-reader")
+        .post(&verify, json!({}))
+        .await
+        .expect(403);
+    h.provider_admin()
         .post(&verify, json!({}))
         .await
         .expect(403);

@@ -50,6 +50,15 @@ pub struct Config {
         global = true
     )]
     pub dns_servers: Vec<std::net::SocketAddr>,
+    /// How long to wait for one DNS answer, in seconds (1 to 60).
+    #[arg(
+        long = "dns-timeout",
+        env = "MAILPLANE_DNS_TIMEOUT",
+        default_value_t = 5,
+        value_parser = clap::value_parser!(u64).range(1..=60),
+        global = true
+    )]
+    pub dns_timeout: u64,
     /// Serve this service catalogue (TOML) instead of the shipped one.
     #[arg(long, env = "MAILPLANE_CATALOGUE", global = true)]
     pub catalogue: Option<PathBuf>,

@@ -306,6 +306,9 @@ fn spawn_sweeps(control_plane: ControlPlane) {
                 Ok(n) => tracing::info!(expired = n, "expired overdue requests"),
                 Err(e) => tracing::warn!(error = %e, "expiring requests failed; retrying later"),
             }
+            if let Err(e) = control_plane.idempotency_purge().await {
+                tracing::warn!(error = %e, "purging expired idempotency keys failed; retrying later");
+            }
         }
     });
 }
@@ -323,13 +326,12 @@ async fn serve(cfg: Config) -> Result<(), String> {
     let mut control_plane = ControlPlane::open(&cfg.database()?, policies, settings)
         .await
         .map_err(|e| e.to_string())?;
-    if !cfg.dns_servers.is_empty() {
-        control_plane = control_plane
-            .with_dns(&mailplane::dns::DnsSettings {
-                name_servers: cfg.dns_servers.clone(),
-                ..Default::default()
-            })
-            .map_err(|e| e.to_string())?;
+    let dns = mailplane::dns::DnsSettings {
+        name_servers: cfg.dns_servers.clone(),
+        timeout: std::time::Duration::from_secs(cfg.dns_timeout),
+    };
+    if dns != mailplane::dns::DnsSettings::default() {
+        control_plane = control_plane.with_dns(&dns).map_err(|e| e.to_string())?;
     }
     let backend = control_plane.ready().await.map_err(|e| e.to_string())?;
     let signing = mailplane::auth::ensure_signing_key(&cfg.data_dir).map_err(|e| e.to_string())?;

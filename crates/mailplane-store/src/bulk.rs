@@ -182,6 +182,16 @@ impl DataStore {
             }))
     }
 
+    /// Deletes the stored answers older than `before`; returns how many.
+    pub async fn idempotency_purge(&self, before: OffsetDateTime) -> Result<u64> {
+        Ok(idempotency_key::Entity::delete_many()
+            .filter(idempotency_key::Column::CreatedAt.lt(before))
+            .exec(&self.writer)
+            .await
+            .map_err(db_error)?
+            .rows_affected)
+    }
+
     /// Which of the given addresses are in use (by a mailbox, an alias or a group).
     pub async fn addresses_taken(&self, addresses: &[String]) -> Result<Vec<String>> {
         let mut taken = Vec::new();

@@ -172,25 +172,48 @@ impl WriteTx {
         rows::domain(row)
     }
 
-    /// Records a DNS check of a domain; `verified` marks it verified (once verified, a
-    /// domain stays verified: a later failing check is reported, not held against it).
+    /// Records a DNS check of a tenant's domain; `verified` marks it verified (once
+    /// verified, a domain stays verified: a later failing check is reported, not held
+    /// against it). Returns the domain and whether this check verified it: the transition
+    /// is a conditional update, so of two concurrent checks only one verifies.
     pub async fn domain_checked(
         &self,
+        tenant: TenantId,
         id: DomainId,
         verified: bool,
         at: OffsetDateTime,
-    ) -> Result<Domain> {
-        let current = domain::Entity::find_by_id(id.uuid())
+    ) -> Result<(Domain, bool)> {
+        let mine = || {
+            sea_orm::Condition::all()
+                .add(domain::Column::Id.eq(id.uuid()))
+                .add(domain::Column::TenantId.eq(tenant.uuid()))
+        };
+        let newly = if verified {
+            domain::Entity::update_many()
+                .col_expr(domain::Column::VerifiedAt, Expr::value(at))
+                .filter(mine())
+                .filter(domain::Column::VerifiedAt.is_null())
+                .exec(&self.tx)
+                .await
+                .map_err(db_error)?
+                .rows_affected
+                > 0
+        } else {
+            false
+        };
+        domain::Entity::update_many()
+            .col_expr(domain::Column::CheckedAt, Expr::value(at))
+            .filter(mine())
+            .exec(&self.tx)
+            .await
+            .map_err(db_error)?;
+        let row = domain::Entity::find()
+            .filter(mine())
             .one(&self.tx)
             .await
             .map_err(db_error)?
             .ok_or_else(|| Error::not_found("domain", id))?;
-        let mut am: domain::ActiveModel = current.clone().into();
-        am.checked_at = Set(Some(at));
-        if verified && current.verified_at.is_none() {
-            am.verified_at = Set(Some(at));
-        }
-        rows::domain(am.update(&self.tx).await.map_err(db_error)?)
+        Ok((rows::domain(row)?, newly))
     }
 
     /// Takes a subscription.
@@ -314,14 +337,13 @@ impl WriteTx {
                         subscription.sku
                     ),
                 )
+            } else if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) {
+                Error::conflict(
+                    Some("sku"),
+                    format!("the mailbox already holds a licence of `{}`", subscription.sku),
+                )
             } else {
-                match db_error(e) {
-                    Error::Conflict { .. } => Error::conflict(
-                        Some("sku"),
-                        format!("the mailbox already holds a licence of `{}`", subscription.sku),
-                    ),
-                    other => other,
-                }
+                db_error(e)
             }
         })?;
         Ok(())

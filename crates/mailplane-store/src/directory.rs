@@ -133,6 +133,17 @@ impl WriteTx {
         Ok(())
     }
 
+    /// Whether an address is one of a mailbox's aliases.
+    pub async fn alias_of(&self, mailbox: MailboxId, address: &EmailAddress) -> Result<bool> {
+        Ok(alias::Entity::find()
+            .filter(alias::Column::MailboxId.eq(mailbox.uuid()))
+            .filter(alias::Column::Address.eq(address.to_string()))
+            .count(&self.tx)
+            .await
+            .map_err(db_error)?
+            > 0)
+    }
+
     pub(crate) async fn aliases_of_mailbox_delete(&self, mailbox: MailboxId) -> Result<()> {
         alias::Entity::delete_many()
             .filter(alias::Column::MailboxId.eq(mailbox.uuid()))
@@ -297,23 +308,6 @@ impl WriteTx {
         rows::mailbox(row)
     }
 
-    /// The newest password hashes of a mailbox, newest first, at most `depth`.
-    pub async fn password_history(&self, id: MailboxId, depth: u64) -> Result<Vec<String>> {
-        if depth == 0 {
-            return Ok(vec![]);
-        }
-        Ok(mailbox_password::Entity::find()
-            .filter(mailbox_password::Column::MailboxId.eq(id.uuid()))
-            .order_by_desc(mailbox_password::Column::Id)
-            .paginate(&self.tx, depth)
-            .fetch_page(0)
-            .await
-            .map_err(db_error)?
-            .into_iter()
-            .map(|p| p.hash)
-            .collect())
-    }
-
     /// Stores a new password hash for a mailbox and keeps the newest `keep` hashes (at
     /// least the current one).
     pub async fn password_set(
@@ -416,6 +410,23 @@ impl DataStore {
             out.push(group_row(&self.reader, r).await?);
         }
         Ok(out)
+    }
+
+    /// The newest password hashes of a mailbox, newest first, at most `depth`.
+    pub async fn password_history(&self, id: MailboxId, depth: u64) -> Result<Vec<String>> {
+        if depth == 0 {
+            return Ok(vec![]);
+        }
+        Ok(mailbox_password::Entity::find()
+            .filter(mailbox_password::Column::MailboxId.eq(id.uuid()))
+            .order_by_desc(mailbox_password::Column::Id)
+            .paginate(&self.reader, depth)
+            .fetch_page(0)
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .map(|p| p.hash)
+            .collect())
     }
 
     /// A tenant's stored password policy (JSON), if one was set.

@@ -449,6 +449,10 @@ impl WriteTx {
 
     /// Deletes a mailbox.
     pub async fn mailbox_delete(&self, tenant: TenantId, id: MailboxId) -> Result<()> {
+        // What hangs off the mailbox goes first, and only once the mailbox is the tenant's.
+        if self.mailbox_get(tenant, id).await?.is_none() {
+            return Err(Error::not_found("mailbox", id));
+        }
         self.licences_release(id).await?;
         self.aliases_of_mailbox_delete(id).await?;
         let res = mailbox::Entity::delete_many()

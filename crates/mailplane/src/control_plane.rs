@@ -181,6 +181,10 @@ impl ControlPlane {
                 ));
             }
         }
+        let problems = config.catalogue.problems();
+        if !problems.is_empty() {
+            return Err(Error::invalid("catalogue", problems.join("; ")));
+        }
         if config.default_profile == config.platform_profile {
             return Err(Error::invalid(
                 "default_profile",
@@ -504,6 +508,34 @@ impl ControlPlane {
                 Error::invalid("profile", format!("must be one of: {}", known.join(", ")))
             })?;
         let decision = self.authorize(actor, profile, activity::TENANT_DELIVER, Need::Execute)?;
+        // Delivering the service does not carry the other parties' choices with it: the offer
+        // is chosen by the party that holds R and A on `service.sizing.choose` (the customer,
+        // who upgrades later), seats beyond the minimum by the party that provides licences,
+        // and a region is placed by the party that places tenants. Anyone else's `region` is
+        // a preference, kept; the tenant starts in the default region until the provider
+        // relocates it.
+        let executes = |act: &str| {
+            profile.decide(actor.party(), actor.roles(), act).verdict == Verdict::Execute
+        };
+        for (given, act, why) in [
+            (
+                input.offer.is_some(),
+                activity::SIZING,
+                "The tenant starts on the entry offer; its customer upgrades it.",
+            ),
+            (
+                input.seats.is_some(),
+                activity::LICENCES,
+                "The tenant starts with the SKU's minimum of seats; the provider provides more.",
+            ),
+        ] {
+            if given && !executes(act) {
+                let mut refusal = profile.decide(actor.party(), actor.roles(), act).refusal();
+                refusal.reason = format!("{} {why}", refusal.reason);
+                return Err(Error::Forbidden(Box::new(refusal)));
+            }
+        }
+        let places = executes(activity::LOCATION);
         let catalogue = self.catalogue();
         let mut p = Problems::default();
         let name = p.name("name", &input.name);
@@ -521,10 +553,17 @@ impl ControlPlane {
             p.add("slug", rule);
         }
         let region = match input.region.as_deref() {
-            Some(r) => self
-                .open_region(r)
-                .map_err(|e| p.absorb(e))
-                .unwrap_or_default(),
+            Some(r) => {
+                let preferred = self
+                    .open_region(r)
+                    .map_err(|e| p.absorb(e))
+                    .unwrap_or_default();
+                if places {
+                    preferred
+                } else {
+                    catalogue.default_region.clone()
+                }
+            }
             None => catalogue.default_region.clone(),
         };
         let offer = match input.offer.as_deref() {
@@ -589,7 +628,12 @@ impl ControlPlane {
             None => {
                 let derived = catalogue::slug_from(&name);
                 if tx.slug_taken(&derived).await? {
-                    format!("{derived}-{}", &Uuid::now_v7().simple().to_string()[26..])
+                    let stem: String = derived.chars().take(33).collect();
+                    format!(
+                        "{}-{}",
+                        stem.trim_end_matches('-'),
+                        &Uuid::now_v7().simple().to_string()[26..]
+                    )
                 } else {
                     derived
                 }

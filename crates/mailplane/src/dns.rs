@@ -257,6 +257,9 @@ impl DnsChecker {
 /// hosts file.
 fn configure(options: &mut ResolverOpts, timeout: Duration) {
     options.timeout = timeout;
+    // One try per name server and transport: a check that cannot reach the name server
+    // answers within about twice the timeout, and the customer simply checks again.
+    options.attempts = 1;
     // Every check must see the zone as it is now: no cache, and should an entry be kept
     // anyway, it expires at once.
     options.cache_size = 0;

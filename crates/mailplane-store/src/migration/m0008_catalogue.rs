@@ -9,7 +9,8 @@
 //! assignments can never oversell a subscription on either backend.
 //!
 //! Columns added to existing tables are nullable: tenants created before the catalogue
-//! existed have no slug, region or offer until an operator sets them.
+//! existed have no slug, region, offer or default domain. Their domains, which carried
+//! addresses before verification existed, count as verified since they were added.
 
 use sea_orm::{ConnectionTrait, DbBackend};
 use sea_orm_migration::{prelude::*, schema::*};
@@ -67,6 +68,19 @@ impl MigrationTrait for Migration {
                 )
                 .await?;
         }
+        // Domains added before verification existed keep carrying their addresses: they count
+        // as verified since they were added, and get a token so that their records can be
+        // shown and checked like any other.
+        let db = manager.get_connection();
+        db.execute_unprepared("UPDATE domains SET verified_at = created_at")
+            .await?;
+        db.execute_unprepared(match manager.get_database_backend() {
+            DbBackend::Postgres => {
+                "UPDATE domains SET verification_token = md5(random()::text || id::text)"
+            }
+            _ => "UPDATE domains SET verification_token = lower(hex(randomblob(16)))",
+        })
+        .await?;
         manager
             .create_table(
                 Table::create()
@@ -144,7 +158,6 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        let db = manager.get_connection();
         match manager.get_database_backend() {
             DbBackend::Postgres => {
                 db.execute_unprepared(

@@ -37,3 +37,76 @@ impl MigratorTrait for Migrator {
         ]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, Database};
+
+    use super::*;
+
+    /// The catalogue and directory migrations apply to a database that already holds a
+    /// tenant with a domain and a mailbox, and keep that domain usable: it counts as
+    /// verified, gets a token, and its mailbox's address enters the address namespace.
+    #[tokio::test]
+    async fn later_migrations_apply_to_a_database_with_rows() {
+        let dir = std::env::temp_dir().join(format!("mp-migrate-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.join("m.db").display());
+        let db = Database::connect(&url).await.unwrap();
+        Migrator::up(&db, Some(7)).await.unwrap();
+        let (t, d, m) = (
+            uuid::Uuid::now_v7(),
+            uuid::Uuid::now_v7(),
+            uuid::Uuid::now_v7(),
+        );
+        let at = "2026-01-01T00:00:00+00:00";
+        // UUIDs are stored as 16-byte blobs on SQLite.
+        let blob = |u: uuid::Uuid| format!("X'{}'", u.simple());
+        for sql in [
+            format!(
+                "INSERT INTO tenants (id, name, status, profile, profile_version, partner_id, created_at, updated_at) \
+                 VALUES ({}, 'Old', 'active', 'hosted-exchange', 1, NULL, '{at}', '{at}')",
+                blob(t)
+            ),
+            format!(
+                "INSERT INTO domains (id, tenant_id, name, created_at) VALUES ({}, {}, 'old.example', '{at}')",
+                blob(d),
+                blob(t)
+            ),
+            format!(
+                "INSERT INTO mailboxes (id, tenant_id, domain_id, local_part, address, display_name, quota_bytes, status, created_at, updated_at) \
+                 VALUES ({}, {}, {}, 'a', 'a@old.example', 'A', 1024, 'enabled', '{at}', '{at}')",
+                blob(m),
+                blob(t),
+                blob(d)
+            ),
+        ] {
+            db.execute_unprepared(&sql).await.unwrap();
+        }
+        Migrator::up(&db, None).await.unwrap();
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT verified_at IS NOT NULL, length(verification_token), kind FROM domains",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            row.try_get_by_index::<bool>(0).unwrap(),
+            "the old domain counts as verified"
+        );
+        assert_eq!(row.try_get_by_index::<i64>(1).unwrap(), 32);
+        assert_eq!(row.try_get_by_index::<String>(2).unwrap(), "custom");
+        let owner = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT owner_kind FROM addresses WHERE address = 'a@old.example'",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(owner.try_get_by_index::<String>(0).unwrap(), "mailbox");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -80,6 +80,14 @@ fn key_rule(key: &str) -> Result<()> {
 }
 
 impl ControlPlane {
+    /// Forgets the answers stored under idempotency keys more than 24 hours ago; `serve`
+    /// runs it with the request expiry sweep. Returns how many were forgotten.
+    pub async fn idempotency_purge(&self) -> Result<u64> {
+        self.store
+            .idempotency_purge(self.clock.now() - time::Duration::days(1))
+            .await
+    }
+
     /// Creates up to 10,000 mailboxes in one transaction, or none. With a key, a second call
     /// with the same key and body gets the first call's answer (for 24 hours); the same key
     /// with another body is refused.

@@ -224,6 +224,21 @@ impl ControlPlane {
                 format!("`{}` is closed to new choices", to.id),
             ));
         }
+        if to.licence_required {
+            let from_sku = offer_of(catalogue, tenant)
+                .filter(|f| f.licence_required)
+                .and_then(|f| f.sku.as_deref());
+            if from_sku != to.sku.as_deref() {
+                return Err(Error::conflict(
+                    Some("offer"),
+                    format!(
+                        "`{}` needs a licence of `{}` on every enabled mailbox, which the current offer does not: the provider moves such a tenant",
+                        to.id,
+                        to.sku.as_deref().unwrap_or_default()
+                    ),
+                ));
+            }
+        }
         if let Some(from) = offer_of(catalogue, tenant) {
             if from.id == to.id {
                 return Err(Error::invalid(

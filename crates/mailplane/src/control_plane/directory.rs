@@ -267,10 +267,12 @@ impl ControlPlane {
         let to = to
             .map(|a| EmailAddress::parse(a).map_err(|rule| Error::invalid("address", rule)))
             .transpose()?;
-        if to.as_ref() == Some(&m.address) {
+        if let Some(to) = &to
+            && (to == &m.address || tx.alias_of(mailbox, to).await?)
+        {
             return Err(Error::invalid(
                 "address",
-                "must not be the mailbox's own address: mail would loop",
+                "must not be one of the mailbox's own addresses: mail would loop",
             ));
         }
         tx.mailbox_forward(mailbox, to.as_ref()).await

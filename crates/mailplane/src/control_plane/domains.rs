@@ -16,7 +16,7 @@ use serde::Serialize;
 use mailplane_types::catalogue::Catalogue;
 use mailplane_types::dns::{DnsRecord, RecordCheck, RecordKind, RecordPurpose, RecordStatus};
 use mailplane_types::resources::Domain;
-use mailplane_types::{DomainId, Duty, Error, Result, TenantId};
+use mailplane_types::{DomainId, Error, Result, TenantId};
 
 use super::{ControlPlane, activity};
 use crate::Actor;
@@ -145,10 +145,8 @@ impl ControlPlane {
         id: DomainId,
     ) -> Result<DomainRecords> {
         let domain = self.domain_get(actor, tenant, id).await?;
-        let records = match &domain.verification_token {
-            Some(token) if !domain.default => {
-                expected_records(self.catalogue(), domain.name.as_str(), token)
-            }
+        let records = match (&domain.verification_token, domain.default) {
+            (Some(token), false) => expected_records(self.catalogue(), domain.name.as_str(), token),
             _ => vec![],
         };
         Ok(DomainRecords { domain, records })
@@ -156,7 +154,7 @@ impl ControlPlane {
 
     /// Checks a custom domain's records with the resolver and records the result: the
     /// domain becomes verified when its verification record is found. Checking is work on
-    /// the directory: the caller's party must hold R on `directory.administer`.
+    /// the directory: the caller's party must hold R and A on `directory.administer`.
     pub async fn domain_verify(
         &self,
         actor: &Actor,
@@ -166,7 +164,9 @@ impl ControlPlane {
         let (_, decision) = self
             .tenant_for_read(actor, tenant, activity::DIRECTORY)
             .await?;
-        if !decision.exercisable.has(Duty::R) {
+        // The check changes what the domain may carry, so it is the directory work of the
+        // party that holds R and A; it is a fact to record, never a request to file.
+        if decision.verdict != mailplane_policy::Verdict::Execute {
             return Err(Error::Forbidden(Box::new(decision.refusal())));
         }
         let domain = self
@@ -174,18 +174,18 @@ impl ControlPlane {
             .domain_get(tenant, id)
             .await?
             .ok_or_else(|| Error::not_found("domain", id))?;
-        let token = match (&domain.verification_token, domain.default) {
-            (Some(token), false) => token.clone(),
-            _ => {
-                return Err(Error::conflict(
-                    None,
-                    format!(
-                        "{} is the tenant's default domain: the provider serves it, and it needs no verification",
-                        domain.name
-                    ),
-                ));
-            }
-        };
+        if domain.default {
+            return Err(Error::conflict(
+                None,
+                format!(
+                    "{} is the tenant's default domain: the provider serves it, and it needs no verification",
+                    domain.name
+                ),
+            ));
+        }
+        let token = domain.verification_token.clone().ok_or_else(|| {
+            Error::internal(format!("domain {} has no verification token", domain.id))
+        })?;
         let checker = match &self.dns {
             Resolver::Ready(c) => c,
             Resolver::Unavailable(why) => {
@@ -205,8 +205,8 @@ impl ControlPlane {
         let mail_ready = checks.iter().all(|c| c.status == RecordStatus::Found);
         let tx = self.store.begin().await?;
         let now = self.clock.now();
-        let updated = tx.domain_checked(id, txt_found, now).await?;
-        if updated.verified && !domain.verified {
+        let (updated, newly_verified) = tx.domain_checked(tenant, id, txt_found, now).await?;
+        if newly_verified {
             let change = Self::record(actor, &decision, Some(tenant), "domain", id, "verified");
             Self::audit_and_commit(tx, change).await?;
         } else {

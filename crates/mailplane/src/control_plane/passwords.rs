@@ -92,16 +92,34 @@ impl ControlPlane {
                     .collect(),
             ));
         }
-        // Hashing is slow on purpose; it runs off the async workers and outside the
-        // transaction.
+        // Hashing and the history check are slow on purpose: they run off the async workers
+        // and before the transaction, so the writer is never held for them.
+        // The mailbox must be the tenant's before its history is read.
+        self.store
+            .mailbox_get(tenant, mailbox)
+            .await?
+            .ok_or_else(|| Error::not_found("mailbox", mailbox))?;
+        let depth = u64::from(policy.history_depth);
+        let history = self.store.password_history(mailbox, depth).await?;
         let password = input.password;
-        let (hash, password) = tokio::task::spawn_blocking(move || {
-            let h = passwords::hash(&password);
-            (h, password)
+        let (hash, reused) = tokio::task::spawn_blocking(move || {
+            (
+                passwords::hash(&password),
+                passwords::reused(&history, &password),
+            )
         })
         .await
         .map_err(|e| Error::internal(format!("the hashing task failed: {e}")))?;
         let hash = hash?;
+        if reused {
+            return Err(Error::invalid(
+                "password",
+                format!(
+                    "must not repeat one of the mailbox's last {} password(s)",
+                    policy.history_depth
+                ),
+            ));
+        }
         let tx = self.store.begin().await?;
         let m = tx
             .mailbox_get(tenant, mailbox)
@@ -113,21 +131,6 @@ impl ControlPlane {
                 format!(
                     "{} is a shared mailbox: it has no password of its own; its users sign in with theirs",
                     m.address
-                ),
-            ));
-        }
-        let depth = u64::from(policy.history_depth);
-        let history = tx.password_history(mailbox, depth).await?;
-        let (reused, _password) =
-            tokio::task::spawn_blocking(move || (passwords::reused(&history, &password), password))
-                .await
-                .map_err(|e| Error::internal(format!("the history check failed: {e}")))?;
-        if reused {
-            return Err(Error::invalid(
-                "password",
-                format!(
-                    "must not repeat one of the mailbox's last {} password(s)",
-                    policy.history_depth
                 ),
             ));
         }
