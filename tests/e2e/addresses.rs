@@ -5,18 +5,7 @@
 use serde_json::{Value, json};
 
 use mailplane::types::TenantId;
-use mailplane_tests::{Harness, e2e, fixtures};
-
-fn fields(reply: &Value) -> Vec<String> {
-    reply["errors"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|e| e["field"].as_str().unwrap().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use mailplane_tests::{Harness, e2e, field_errors, fixtures};
 
 async fn setup(h: &Harness) -> (TenantId, String, String) {
     let t = fixtures::tenant(h, "Acme").await;
@@ -44,7 +33,7 @@ async fn aliases_and_groups_share_one_namespace(h: Harness) {
         )
         .await
         .expect(409);
-    assert_eq!(fields(&clash), ["local_part"]);
+    assert_eq!(field_errors(&clash), ["local_part"]);
     admin
         .post(
             &format!("/v1/tenants/{t}/groups"),
@@ -68,7 +57,7 @@ async fn aliases_and_groups_share_one_namespace(h: Harness) {
         )
         .await
         .expect(400);
-    assert_eq!(fields(&unverified), ["domain_id"]);
+    assert_eq!(field_errors(&unverified), ["domain_id"]);
 
     // A group with a mailbox and an external member.
     let group = admin
@@ -114,7 +103,7 @@ async fn aliases_and_groups_share_one_namespace(h: Harness) {
         )
         .await
         .expect(400);
-    assert_eq!(fields(&both), ["mailbox_id"]);
+    assert_eq!(field_errors(&both), ["mailbox_id"]);
     // Another tenant's mailbox is no member.
     let other = fixtures::tenant(&h, "Other").await;
     let od = fixtures::default_domain(&h, other).await;
@@ -233,7 +222,7 @@ async fn forwarding_and_shared_mailboxes(h: Harness) {
         )
         .await
         .expect(400);
-    assert_eq!(fields(&own), ["address"]);
+    assert_eq!(field_errors(&own), ["address"]);
     admin
         .put(
             &format!("/v1/tenants/{t}/mailboxes/{alice}/forwarding"),
@@ -310,7 +299,7 @@ async fn passwords_follow_the_policy_and_never_leave_the_call(h: Harness) {
         )
         .await
         .expect(400);
-    let mut f = fields(&bad_policy);
+    let mut f = field_errors(&bad_policy);
     f.sort();
     assert_eq!(f, ["history_depth", "min_length"]);
     let set = admin
@@ -332,7 +321,7 @@ async fn passwords_follow_the_policy_and_never_leave_the_call(h: Harness) {
         .await
         .expect(400);
     assert!(weak["errors"].as_array().unwrap().len() >= 3, "{weak}");
-    assert!(fields(&weak).iter().all(|f| f == "password"));
+    assert!(field_errors(&weak).iter().all(|f| f == "password"));
     assert!(
         !weak.to_string().contains("\"short\""),
         "the password is not echoed"

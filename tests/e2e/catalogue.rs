@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use mailplane::types::TenantId;
-use mailplane_tests::{Harness, e2e, fixtures};
+use mailplane_tests::{Harness, e2e, field_errors, fixtures};
 
 const GIB: i64 = 1 << 30;
 
@@ -18,17 +18,6 @@ async fn tenant_with(h: &Harness, body: Value) -> Value {
 
 fn id(v: &Value) -> TenantId {
     v["id"].as_str().unwrap().parse().unwrap()
-}
-
-fn field_errors(reply: &Value) -> Vec<String> {
-    reply["errors"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|e| e["field"].as_str().unwrap().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 async fn a_tenant_is_placed_in_a_region_and_gets_its_default_domain(h: Harness) {

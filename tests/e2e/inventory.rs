@@ -5,20 +5,9 @@
 use serde_json::{Value, json};
 
 use mailplane::types::TenantId;
-use mailplane_tests::{Harness, Reply, e2e, fixtures};
+use mailplane_tests::{Harness, Reply, e2e, field_errors, fixtures};
 
 const GIB: i64 = 1 << 30;
-
-fn field_errors(reply: &Value) -> Vec<String> {
-    reply["errors"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|e| e["field"].as_str().unwrap().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 /// Creates a mailbox with extra fields (status, kind, quota) as the tenant's admin.
 async fn mailbox_with(h: &Harness, t: TenantId, domain: &str, local: &str, extra: Value) -> String {

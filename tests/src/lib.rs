@@ -68,6 +68,18 @@ impl Drop for Harness {
     }
 }
 
+/// The fields a problem document's `errors` name, in order.
+pub fn field_errors(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e["field"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The PostgreSQL server URL for tests, if configured.
 pub fn postgres_url() -> Option<String> {
     std::env::var("MAILPLANE_TEST_DATABASE_URL")
