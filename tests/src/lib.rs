@@ -27,6 +27,9 @@ use mailplane::{
 use mailplane_http::AppState;
 use mailplane_store::DataStore;
 
+/// The largest message the harness's data plane takes: 1 MiB.
+pub const MAX_TEST_MESSAGE: usize = 1 << 20;
+
 /// The HS256 secret every harness trusts under kid `hs256`.
 pub const TEST_SECRET: &[u8] = b"mailplane-test-secret-of-at-least-32-bytes";
 
@@ -57,11 +60,14 @@ pub struct Harness {
     pub location: DatabaseLocation,
     /// The authoritative name server the control plane checks customers' records with.
     pub dns: dns::DnsServer,
+    /// Where the data plane keeps its files and master key.
+    pub mail_dir: PathBuf,
     dir: Option<PathBuf>,
 }
 
 impl Drop for Harness {
     fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.mail_dir);
         if let Some(dir) = &self.dir {
             let _ = std::fs::remove_dir_all(dir);
         }
@@ -120,6 +126,8 @@ impl Harness {
     async fn open(location: DatabaseLocation, backend: Backend, dir: Option<PathBuf>) -> Harness {
         let clock = Arc::new(ManualClock::starting_now());
         let dns = dns::DnsServer::start().await;
+        let mail_dir =
+            std::env::temp_dir().join(format!("mailplane-mail-{}", uuid::Uuid::now_v7().simple()));
         let control_plane = ControlPlane::open(
             &location,
             PolicySet::builtin(),
@@ -139,7 +147,18 @@ impl Harness {
             name_servers: vec![dns.addr()],
             timeout: std::time::Duration::from_secs(2),
         })
-        .expect("dns settings");
+        .expect("dns settings")
+        // Messages as encrypted files in a folder of the test's own, at most 1 MiB each.
+        .with_data_plane(
+            Arc::new(
+                mailplane::data_plane::FileDataPlane::open(
+                    &mail_dir.join("mail"),
+                    &mail_dir.join("master.key"),
+                )
+                .expect("data plane"),
+            ),
+            MAX_TEST_MESSAGE,
+        );
         // A second handle on the same database, for tests that tamper with rows.
         let store = DataStore::open(&location).await.expect("store");
         let mut keyring = Keyring::new(DEFAULT_ISSUER, DEFAULT_AUDIENCE);
@@ -157,6 +176,7 @@ impl Harness {
             clock,
             location,
             dns,
+            mail_dir,
             dir,
         }
     }
@@ -315,6 +335,18 @@ impl Client {
     /// POST with a JSON body.
     pub async fn post(&self, path: &str, body: Value) -> Reply {
         self.send(Method::POST, path, Some(body)).await
+    }
+
+    /// POST a raw body with its content type.
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::CONTENT_TYPE, content_type);
+        if let Some(t) = &self.token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        self.send_request(req.body(Body::from(body)).unwrap()).await
     }
 
     /// POST with a JSON body and one extra header (`Idempotency-Key`, say).

@@ -120,6 +120,19 @@ impl ApiError {
                 }];
                 (StatusCode::UNPROCESSABLE_ENTITY, p)
             }
+            Error::TooLarge { field, limit } => {
+                let mut p = mk(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too-large",
+                    "Payload too large",
+                    format!("`{field}` must be at most {limit} bytes"),
+                );
+                p.errors = vec![FieldError {
+                    field: field.clone(),
+                    rule: format!("must be at most {limit} bytes"),
+                }];
+                (StatusCode::PAYLOAD_TOO_LARGE, p)
+            }
             Error::Unavailable(why) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 mk(

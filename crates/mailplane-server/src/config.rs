@@ -59,6 +59,10 @@ pub struct Config {
         global = true
     )]
     pub dns_timeout: u64,
+    /// The 32-byte key file that wraps tenants' data keys; created (mode 0600) at first
+    /// start when it does not exist. Default: `master.key` in the data directory.
+    #[arg(long, env = "MAILPLANE_MASTER_KEY_FILE", global = true)]
+    pub master_key_file: Option<PathBuf>,
     /// Serve this service catalogue (TOML) instead of the shipped one.
     #[arg(long, env = "MAILPLANE_CATALOGUE", global = true)]
     pub catalogue: Option<PathBuf>,

@@ -326,6 +326,16 @@ async fn serve(cfg: Config) -> Result<(), String> {
     let mut control_plane = ControlPlane::open(&cfg.database()?, policies, settings)
         .await
         .map_err(|e| e.to_string())?;
+    // Messages live as encrypted files under the data directory.
+    let master_key = cfg
+        .master_key_file
+        .clone()
+        .unwrap_or_else(|| cfg.data_dir.join("master.key"));
+    let data_plane =
+        mailplane::data_plane::FileDataPlane::open(&cfg.data_dir.join("mail"), &master_key)
+            .map_err(|e| e.to_string())?;
+    let max_message = data_plane.max_message_bytes();
+    control_plane = control_plane.with_data_plane(std::sync::Arc::new(data_plane), max_message);
     let dns = mailplane::dns::DnsSettings {
         name_servers: cfg.dns_servers.clone(),
         timeout: std::time::Duration::from_secs(cfg.dns_timeout),

@@ -88,6 +88,14 @@ pub enum Error {
         /// Why, safe to show.
         message: String,
     },
+    /// The input is larger than the limit (a message above the data plane's size limit).
+    #[error("too large: `{field}` must be at most {limit} bytes")]
+    TooLarge {
+        /// The input at fault.
+        field: String,
+        /// The limit in bytes.
+        limit: u64,
+    },
     /// A dependency (the database) is not reachable now; retrying may succeed.
     #[error("unavailable: {0}")]
     Unavailable(String),

@@ -27,6 +27,7 @@ mod credentials;
 mod directory;
 mod domains;
 mod inventory;
+mod messages;
 mod operations;
 mod passwords;
 mod requests;
@@ -122,6 +123,8 @@ pub struct ControlPlane {
     http: reqwest::Client,
     webhook_settings: WebhookSettings,
     dns: domains::Resolver,
+    data_plane: Option<Arc<dyn crate::data_plane::DataPlane>>,
+    max_message_bytes: usize,
 }
 
 impl ControlPlane {
@@ -200,6 +203,8 @@ impl ControlPlane {
             http: webhooks::http_client(false)?,
             webhook_settings: WebhookSettings::default(),
             dns: domains::Resolver::from_settings(&crate::dns::DnsSettings::default()),
+            data_plane: None,
+            max_message_bytes: crate::data_plane::DEFAULT_MAX_MESSAGE_BYTES,
         })
     }
 

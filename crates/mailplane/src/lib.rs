@@ -11,6 +11,7 @@ pub mod auth;
 pub mod catalogue;
 pub mod clock;
 mod control_plane;
+pub mod data_plane;
 pub mod dns;
 pub mod input;
 pub mod passwords;

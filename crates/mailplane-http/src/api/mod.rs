@@ -8,6 +8,7 @@ mod directory;
 mod events;
 mod health;
 mod inventory;
+mod messages;
 mod partners;
 mod profiles;
 pub(crate) mod requests;
@@ -36,6 +37,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(tickets::routes())
         .merge(catalogue::routes())
         .merge(inventory::routes())
+        .merge(messages::routes())
         .merge(addresses::routes())
 }
 

@@ -1,0 +1,114 @@
+//! `/v1/tenants/{tenant}/mailboxes/{mailbox}/messages` and `/usage`: filling a mailbox with
+//! RFC 5322 messages (a migration tool's import, `access.data-plane`) and reading what it
+//! holds. Messages are stored by the configured data plane, encrypted at rest.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use mailplane::data_plane::{StoredMessage, Usage};
+use mailplane::types::{Error, MailboxId, TenantId};
+
+use crate::AppState;
+use crate::extract::{ApiPath, Authenticated, path_id};
+use crate::problem::{ApiError, Problem};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(message_import))
+        .routes(routes!(usage_view))
+        // The body is read with the data plane's own limit in the handler.
+        .layer(axum::extract::DefaultBodyLimit::disable())
+}
+
+/// Imports one RFC 5322 message (`Content-Type: message/rfc822`) into a mailbox, as a
+/// migration tool does (`access.data-plane`). It is encrypted at rest.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/mailboxes/{mailbox}/messages", operation_id = "message_import", tag = "messages",
+    params(
+        ("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
+        ("mailbox" = String, Path, format = Uuid, description = "The mailbox's id."),
+    ),
+    request_body(content = String, content_type = "message/rfc822", description = "The message, headers and body, as received."),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The message was stored.", body = StoredMessage),
+        (status = 400, description = "An id or the content type is invalid.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party does not hold R and A for `access.data-plane`.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or mailbox, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The message does not fit in the mailbox's quota.", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The message is larger than the data plane takes.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The message is not an RFC 5322 message (a header section with From and Date).", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No data plane is configured.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn message_import(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiPath((tenant, mailbox)): ApiPath<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<StoredMessage>), ApiError> {
+    let tenant: TenantId = path_id("tenant", &tenant)?;
+    let mailbox: MailboxId = path_id("mailbox", &mailbox)?;
+    let is_message = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("message/rfc822")
+        });
+    if !is_message {
+        return Err(ApiError(Error::invalid(
+            "Content-Type",
+            "must be message/rfc822",
+        )));
+    }
+    let limit = s.control_plane.max_message_bytes();
+    let bytes = axum::body::to_bytes(body, limit.saturating_add(1))
+        .await
+        .map_err(|_| {
+            ApiError(Error::TooLarge {
+                field: "message".into(),
+                limit: limit as u64,
+            })
+        })?;
+    let stored = s
+        .control_plane
+        .message_import(&actor, tenant, mailbox, &bytes)
+        .await?;
+    Ok((StatusCode::CREATED, Json(stored)))
+}
+
+/// How many messages and bytes a mailbox holds.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/mailboxes/{mailbox}/usage", operation_id = "usage_view", tag = "messages",
+    params(
+        ("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
+        ("mailbox" = String, Path, format = Uuid, description = "The mailbox's id."),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The mailbox's usage.", body = Usage),
+        (status = 400, description = "An id is invalid.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party holds no letter for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or mailbox, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No data plane is configured.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn usage_view(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiPath((tenant, mailbox)): ApiPath<(String, String)>,
+) -> Result<Json<Usage>, ApiError> {
+    let tenant: TenantId = path_id("tenant", &tenant)?;
+    let mailbox: MailboxId = path_id("mailbox", &mailbox)?;
+    Ok(Json(
+        s.control_plane
+            .mailbox_usage(&actor, tenant, mailbox)
+            .await?,
+    ))
+}

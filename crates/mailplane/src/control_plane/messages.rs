@@ -1,0 +1,107 @@
+//! Messages in mailboxes: importing RFC 5322 messages (a migration tool filling a mailbox)
+//! and reading a mailbox's usage, through the configured [`DataPlane`].
+//!
+//! Importing is use of the data plane (`access.data-plane`, customer RA and provider I in the
+//! reference matrix). A message is checked before it is stored: its size against the data
+//! plane's limit (413), its form against RFC 5322 (422), and the mailbox's usage against its
+//! quota (409). Message content is data-plane traffic, not configuration: an import writes no
+//! audit row, and usage is what the control plane reports of it.
+
+use std::sync::Arc;
+
+use mailplane_types::{Error, MailboxId, Result, TenantId};
+
+use super::{ControlPlane, Need, activity};
+use crate::Actor;
+use crate::data_plane::{DataPlane, StoredMessage, Usage, rfc5322_rule};
+
+/// The activity that governs importing messages.
+const DATA_PLANE_ACCESS: &str = "access.data-plane";
+
+impl ControlPlane {
+    /// The same control plane storing messages in `data_plane`, refusing messages larger
+    /// than `max_message_bytes`.
+    pub fn with_data_plane(
+        mut self,
+        data_plane: Arc<dyn DataPlane>,
+        max_message_bytes: usize,
+    ) -> Self {
+        self.data_plane = Some(data_plane);
+        self.max_message_bytes = max_message_bytes;
+        self
+    }
+
+    /// The largest message an import takes.
+    pub fn max_message_bytes(&self) -> usize {
+        self.max_message_bytes
+    }
+
+    fn data_plane(&self) -> Result<&Arc<dyn DataPlane>> {
+        self.data_plane
+            .as_ref()
+            .ok_or_else(|| Error::Unavailable("no data plane is configured".into()))
+    }
+
+    /// Imports one RFC 5322 message into a mailbox of the tenant.
+    pub async fn message_import(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        mailbox: MailboxId,
+        message: &[u8],
+    ) -> Result<StoredMessage> {
+        let found = self.store.tenant_get(actor.scope(), tenant).await?;
+        let (_, profile) = self.visible(actor, found, tenant)?;
+        self.authorize(actor, profile, DATA_PLANE_ACCESS, Need::Execute)?;
+        let m = self
+            .store
+            .mailbox_get(tenant, mailbox)
+            .await?
+            .ok_or_else(|| Error::not_found("mailbox", mailbox))?;
+        if message.len() > self.max_message_bytes {
+            return Err(Error::TooLarge {
+                field: "message".into(),
+                limit: self.max_message_bytes as u64,
+            });
+        }
+        if let Some(rule) = rfc5322_rule(message) {
+            return Err(Error::Unprocessable {
+                field: "message".into(),
+                message: rule,
+            });
+        }
+        let data_plane = self.data_plane()?;
+        let usage = data_plane.usage(tenant, mailbox).await?;
+        let after = usage.bytes + message.len() as u64;
+        if after > u64::try_from(m.quota_bytes).unwrap_or(0) {
+            return Err(Error::conflict(
+                Some("quota_bytes"),
+                format!(
+                    "the mailbox holds {} of its {} bytes: a message of {} bytes does not fit",
+                    usage.bytes,
+                    m.quota_bytes,
+                    message.len()
+                ),
+            ));
+        }
+        data_plane
+            .import(tenant, mailbox, message, self.clock.now())
+            .await
+    }
+
+    /// How much a mailbox holds (`directory.administer`: anyone who sees the mailbox).
+    pub async fn mailbox_usage(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        mailbox: MailboxId,
+    ) -> Result<Usage> {
+        self.tenant_for_read(actor, tenant, activity::DIRECTORY)
+            .await?;
+        self.store
+            .mailbox_get(tenant, mailbox)
+            .await?
+            .ok_or_else(|| Error::not_found("mailbox", mailbox))?;
+        self.data_plane()?.usage(tenant, mailbox).await
+    }
+}

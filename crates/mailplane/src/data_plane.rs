@@ -1,0 +1,641 @@
+//! The data plane: where mailboxes' messages live, behind a trait so that real mail stores
+//! can be plugged in, and the embedded driver that keeps them as encrypted files.
+//!
+//! The control plane decides who may do what; a [`DataPlane`] only stores. The embedded
+//! [`FileDataPlane`] keeps each message as one file under the data directory, encrypted at
+//! rest with XChaCha20-Poly1305 under a per-tenant data key. Each data key is stored only
+//! wrapped (encrypted) by the master key, a 32-byte key file created at first start with
+//! mode 0600, or given by configuration. Destroying a tenant's wrapped key makes every file
+//! of the tenant unreadable at once (cryptographic erase), whatever happens to the files.
+//! The reference matrix makes storage encryption the provider's (`storage.encrypt`, RA).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use rand::RngCore;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use mailplane_types::{Error, MailboxId, Result, TenantId};
+
+/// A message as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StoredMessage {
+    /// The message's id in the mailbox.
+    pub id: uuid::Uuid,
+    /// Its size in bytes, as imported.
+    pub size: u64,
+    /// The SHA-256 of the message as imported, hex.
+    pub sha256: String,
+    /// When it was received (imported).
+    #[serde(with = "time::serde::rfc3339")]
+    pub received_at: OffsetDateTime,
+}
+
+/// A mailbox's use of storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Usage {
+    /// How many messages it holds.
+    pub messages: u64,
+    /// Their total size in bytes.
+    pub bytes: u64,
+}
+
+/// Where mailboxes' messages live. Implementations must make every method safe to repeat:
+/// a step retried after a crash finds what the first try left and finishes it.
+#[async_trait::async_trait]
+pub trait DataPlane: Send + Sync + 'static {
+    /// Makes storage ready for a mailbox (idempotent).
+    async fn provision_mailbox(&self, tenant: TenantId, mailbox: MailboxId) -> Result<()>;
+    /// Stores a message received at `at`.
+    async fn import(
+        &self,
+        tenant: TenantId,
+        mailbox: MailboxId,
+        message: &[u8],
+        at: OffsetDateTime,
+    ) -> Result<StoredMessage>;
+    /// How much a mailbox holds.
+    async fn usage(&self, tenant: TenantId, mailbox: MailboxId) -> Result<Usage>;
+    /// The ids of a mailbox's messages, oldest first.
+    async fn list(&self, tenant: TenantId, mailbox: MailboxId) -> Result<Vec<StoredMessage>>;
+    /// One message, decrypted, for an export.
+    async fn read(&self, tenant: TenantId, mailbox: MailboxId, id: uuid::Uuid) -> Result<Vec<u8>>;
+    /// Deletes the messages received before `before`; returns what was deleted.
+    async fn delete_older_than(
+        &self,
+        tenant: TenantId,
+        mailbox: MailboxId,
+        before: OffsetDateTime,
+    ) -> Result<Usage>;
+    /// Removes a mailbox's messages and storage (idempotent); returns what was removed.
+    async fn destroy_mailbox(&self, tenant: TenantId, mailbox: MailboxId) -> Result<Usage>;
+}
+
+/// The largest message the embedded driver takes by default: 25 MiB, the common limit of
+/// hosted mail services.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 25 * 1024 * 1024;
+
+/// The length of XChaCha20's nonce.
+const NONCE: usize = 24;
+/// The length of Poly1305's tag.
+const TAG: usize = 16;
+
+/// A 256-bit key. Debug never shows it.
+#[derive(Clone)]
+struct Key([u8; 32]);
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Key(<secret>)")
+    }
+}
+
+impl Key {
+    fn random() -> Key {
+        let mut k = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut k);
+        Key(k)
+    }
+
+    fn cipher(&self) -> XChaCha20Poly1305 {
+        XChaCha20Poly1305::new((&self.0).into())
+    }
+
+    /// Encrypts with a random nonce; the output is the nonce followed by the ciphertext.
+    fn seal(&self, plain: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
+        let mut nonce = [0u8; NONCE];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let sealed = self
+            .cipher()
+            .encrypt(&XNonce::from(nonce), Payload { msg: plain, aad })
+            .map_err(|_| Error::internal("encrypting a message failed"))?;
+        let mut out = Vec::with_capacity(NONCE + sealed.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    /// Decrypts what [`Key::seal`] produced with the same associated data.
+    fn open(&self, sealed: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
+        if sealed.len() < NONCE + TAG {
+            return None;
+        }
+        let (nonce, body) = sealed.split_at(NONCE);
+        let nonce: [u8; NONCE] = nonce.try_into().ok()?;
+        self.cipher()
+            .decrypt(&XNonce::from(nonce), Payload { msg: body, aad })
+            .ok()
+    }
+}
+
+/// Reads the master key file, or creates it (32 random bytes, mode 0600) when it does not
+/// exist. A file of another length is refused: a truncated key must not pass for a key.
+pub fn master_key_file(path: &Path) -> Result<()> {
+    if path.exists() {
+        let len = std::fs::metadata(path)
+            .map_err(|e| Error::internal(format!("reading {}: {e}", path.display())))?
+            .len();
+        return if len == 32 {
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                "master_key",
+                format!(
+                    "{} must hold exactly 32 bytes, it holds {len}",
+                    path.display()
+                ),
+            ))
+        };
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
+    }
+    let key = Key::random();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options
+        .open(path)
+        .map_err(|e| Error::internal(format!("creating {}: {e}", path.display())))?;
+    use std::io::Write;
+    f.write_all(&key.0)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| Error::internal(format!("writing {}: {e}", path.display())))
+}
+
+/// The embedded data plane: encrypted files under a root folder.
+///
+/// Layout: `<root>/<tenant>/data.key` holds the tenant's data key wrapped by the master key;
+/// `<root>/<tenant>/<mailbox>/<received-unix-nanos>-<message-id>.msg` holds one message,
+/// sealed with the data key and bound to its tenant, mailbox and id.
+#[derive(Clone)]
+pub struct FileDataPlane {
+    root: PathBuf,
+    master: Key,
+    max_message_bytes: usize,
+    keys: Arc<Mutex<HashMap<TenantId, Key>>>,
+}
+
+impl std::fmt::Debug for FileDataPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileDataPlane")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileDataPlane {
+    /// A data plane storing under `root`, with the master key read from `master_key` (see
+    /// [`master_key_file`], which creates it).
+    pub fn open(root: &Path, master_key: &Path) -> Result<FileDataPlane> {
+        master_key_file(master_key)?;
+        let bytes = std::fs::read(master_key)
+            .map_err(|e| Error::internal(format!("reading {}: {e}", master_key.display())))?;
+        let master: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+            Error::invalid("master_key", "the master key must hold exactly 32 bytes")
+        })?;
+        std::fs::create_dir_all(root)
+            .map_err(|e| Error::internal(format!("creating {}: {e}", root.display())))?;
+        Ok(FileDataPlane {
+            root: root.to_path_buf(),
+            master: Key(master),
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            keys: Arc::new(Mutex::new(HashMap::new())),
+        })
+    }
+
+    /// The same data plane refusing messages larger than `bytes`.
+    pub fn with_max_message_bytes(mut self, bytes: usize) -> FileDataPlane {
+        self.max_message_bytes = bytes;
+        self
+    }
+
+    /// The largest message it takes.
+    pub fn max_message_bytes(&self) -> usize {
+        self.max_message_bytes
+    }
+
+    fn tenant_dir(&self, tenant: TenantId) -> PathBuf {
+        self.root.join(tenant.to_string())
+    }
+
+    fn mailbox_dir(&self, tenant: TenantId, mailbox: MailboxId) -> PathBuf {
+        self.tenant_dir(tenant).join(mailbox.to_string())
+    }
+
+    /// The tenant's data key: unwrapped from `data.key`, or made and wrapped on first use.
+    fn data_key(&self, tenant: TenantId) -> Result<Key> {
+        let mut keys = self
+            .keys
+            .lock()
+            .map_err(|_| Error::internal("the data key cache is poisoned"))?;
+        if let Some(k) = keys.get(&tenant) {
+            return Ok(k.clone());
+        }
+        let dir = self.tenant_dir(tenant);
+        let path = dir.join("data.key");
+        let aad = format!("mailplane data key of tenant {tenant}");
+        let key = if path.exists() {
+            let wrapped = std::fs::read(&path)
+                .map_err(|e| Error::internal(format!("reading {}: {e}", path.display())))?;
+            let plain = self.master.open(&wrapped, aad.as_bytes()).ok_or_else(|| {
+                Error::internal(format!(
+                    "the data key of tenant {tenant} does not open with the master key"
+                ))
+            })?;
+            Key(plain.as_slice().try_into().map_err(|_| {
+                Error::internal(format!("the data key of tenant {tenant} is malformed"))
+            })?)
+        } else {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
+            let key = Key::random();
+            let wrapped = self.master.seal(&key.0, aad.as_bytes())?;
+            write_atomically(&path, &wrapped)?;
+            key
+        };
+        keys.insert(tenant, key.clone());
+        Ok(key)
+    }
+
+    fn files(&self, tenant: TenantId, mailbox: MailboxId) -> Result<Vec<(PathBuf, MessageName)>> {
+        let dir = self.mailbox_dir(tenant, mailbox);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(Error::internal(format!("listing {}: {e}", dir.display()))),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry =
+                entry.map_err(|e| Error::internal(format!("listing {}: {e}", dir.display())))?;
+            let path = entry.path();
+            if let Some(name) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(MessageName::parse)
+            {
+                out.push((path, name));
+            }
+        }
+        out.sort_by_key(|(_, n)| (n.received_nanos, n.id));
+        Ok(out)
+    }
+}
+
+/// What a message's file name says: when it was received and its id.
+#[derive(Debug, Clone, Copy)]
+struct MessageName {
+    received_nanos: i128,
+    id: uuid::Uuid,
+}
+
+impl MessageName {
+    fn parse(name: &str) -> Option<MessageName> {
+        let stem = name.strip_suffix(".msg")?;
+        let (nanos, id) = stem.split_once('-')?;
+        Some(MessageName {
+            received_nanos: nanos.parse().ok()?,
+            id: uuid::Uuid::parse_str(id).ok()?,
+        })
+    }
+
+    fn file_name(&self) -> String {
+        format!("{}-{}.msg", self.received_nanos, self.id.simple())
+    }
+
+    fn received_at(&self) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp_nanos(self.received_nanos)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+}
+
+/// Binds a sealed message to its place, so a file moved to another mailbox does not open.
+fn message_aad(tenant: TenantId, mailbox: MailboxId, id: uuid::Uuid) -> String {
+    format!("mailplane message {tenant}/{mailbox}/{id}")
+}
+
+/// The plaintext size of a sealed file.
+fn plain_size(sealed_len: u64) -> u64 {
+    sealed_len.saturating_sub((NONCE + TAG) as u64)
+}
+
+/// Writes a file whole or not at all: a temporary file, synced, then renamed into place.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::now_v7().simple()));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::internal(format!("writing {}: {e}", path.display()))
+    })
+}
+
+#[async_trait::async_trait]
+impl DataPlane for FileDataPlane {
+    async fn provision_mailbox(&self, tenant: TenantId, mailbox: MailboxId) -> Result<()> {
+        self.data_key(tenant)?;
+        let dir = self.mailbox_dir(tenant, mailbox);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))
+    }
+
+    async fn import(
+        &self,
+        tenant: TenantId,
+        mailbox: MailboxId,
+        message: &[u8],
+        at: OffsetDateTime,
+    ) -> Result<StoredMessage> {
+        self.provision_mailbox(tenant, mailbox).await?;
+        let key = self.data_key(tenant)?;
+        let id = uuid::Uuid::now_v7();
+        let name = MessageName {
+            received_nanos: at.unix_timestamp_nanos(),
+            id,
+        };
+        let sealed = key.seal(message, message_aad(tenant, mailbox, id).as_bytes())?;
+        let path = self.mailbox_dir(tenant, mailbox).join(name.file_name());
+        let this = path.clone();
+        tokio::task::spawn_blocking(move || write_atomically(&this, &sealed))
+            .await
+            .map_err(|e| Error::internal(format!("the write task failed: {e}")))??;
+        Ok(StoredMessage {
+            id,
+            size: message.len() as u64,
+            sha256: hex::encode(Sha256::digest(message)),
+            received_at: name.received_at(),
+        })
+    }
+
+    async fn usage(&self, tenant: TenantId, mailbox: MailboxId) -> Result<Usage> {
+        let mut usage = Usage::default();
+        for (path, _) in self.files(tenant, mailbox)? {
+            let len = std::fs::metadata(&path)
+                .map_err(|e| Error::internal(format!("reading {}: {e}", path.display())))?
+                .len();
+            usage.messages += 1;
+            usage.bytes += plain_size(len);
+        }
+        Ok(usage)
+    }
+
+    async fn list(&self, tenant: TenantId, mailbox: MailboxId) -> Result<Vec<StoredMessage>> {
+        let key = self.data_key(tenant)?;
+        let mut out = Vec::new();
+        for (path, name) in self.files(tenant, mailbox)? {
+            let sealed = std::fs::read(&path)
+                .map_err(|e| Error::internal(format!("reading {}: {e}", path.display())))?;
+            let plain = key
+                .open(&sealed, message_aad(tenant, mailbox, name.id).as_bytes())
+                .ok_or_else(|| {
+                    Error::internal(format!("message {} does not open with its key", name.id))
+                })?;
+            out.push(StoredMessage {
+                id: name.id,
+                size: plain.len() as u64,
+                sha256: hex::encode(Sha256::digest(&plain)),
+                received_at: name.received_at(),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn read(&self, tenant: TenantId, mailbox: MailboxId, id: uuid::Uuid) -> Result<Vec<u8>> {
+        let key = self.data_key(tenant)?;
+        let (path, _) = self
+            .files(tenant, mailbox)?
+            .into_iter()
+            .find(|(_, n)| n.id == id)
+            .ok_or_else(|| Error::not_found("message", id))?;
+        let sealed = std::fs::read(&path)
+            .map_err(|e| Error::internal(format!("reading {}: {e}", path.display())))?;
+        key.open(&sealed, message_aad(tenant, mailbox, id).as_bytes())
+            .ok_or_else(|| Error::internal(format!("message {id} does not open with its key")))
+    }
+
+    async fn delete_older_than(
+        &self,
+        tenant: TenantId,
+        mailbox: MailboxId,
+        before: OffsetDateTime,
+    ) -> Result<Usage> {
+        let cutoff = before.unix_timestamp_nanos();
+        let mut deleted = Usage::default();
+        for (path, name) in self.files(tenant, mailbox)? {
+            if name.received_nanos >= cutoff {
+                continue;
+            }
+            let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    deleted.messages += 1;
+                    deleted.bytes += plain_size(len);
+                }
+                // Deleted by an earlier try: the step is idempotent.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(Error::internal(format!("deleting {}: {e}", path.display())));
+                }
+            }
+        }
+        Ok(deleted)
+    }
+
+    async fn destroy_mailbox(&self, tenant: TenantId, mailbox: MailboxId) -> Result<Usage> {
+        // Every message, whenever it was received.
+        let removed = self
+            .delete_older_than(
+                tenant,
+                mailbox,
+                OffsetDateTime::new_utc(time::Date::MAX, time::Time::MIDNIGHT),
+            )
+            .await?;
+        let dir = self.mailbox_dir(tenant, mailbox);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(removed),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(removed),
+            Err(e) => Err(Error::internal(format!("removing {}: {e}", dir.display()))),
+        }
+    }
+}
+
+/// Checks that bytes look like an RFC 5322 message: a header section of `Name: value`
+/// lines (folded lines allowed), ended by an empty line or the end of the message, with at
+/// least a `From` and a `Date` header, as RFC 5322 requires. Returns the rule broken.
+pub fn rfc5322_rule(message: &[u8]) -> Option<String> {
+    if message.is_empty() {
+        return Some("must not be empty".into());
+    }
+    let text = match std::str::from_utf8(message) {
+        Ok(t) => t.to_string(),
+        // Bodies may be 8-bit; only the header section must be ASCII.
+        Err(_) => String::from_utf8_lossy(message).into_owned(),
+    };
+    let header_end = text
+        .find("\r\n\r\n")
+        .or_else(|| text.find("\n\n"))
+        .unwrap_or(text.len());
+    let headers = &text[..header_end];
+    let (mut from, mut date) = (false, false);
+    for (i, line) in headers.lines().enumerate() {
+        if line.starts_with(' ') || line.starts_with('\t') {
+            if i == 0 {
+                return Some("must start with a header line, not a folded one".into());
+            }
+            continue;
+        }
+        let Some((name, _)) = line.split_once(':') else {
+            return Some(format!(
+                "header line {} is not `Name: value`: {}",
+                i + 1,
+                line.chars().take(60).collect::<String>()
+            ));
+        };
+        if name.is_empty() || !name.bytes().all(|b| (33..=126).contains(&b)) {
+            return Some(format!("header line {} has no valid field name", i + 1));
+        }
+        match name.to_ascii_lowercase().as_str() {
+            "from" => from = true,
+            "date" => date = true,
+            _ => {}
+        }
+    }
+    match (from, date) {
+        (true, true) => None,
+        (false, _) => Some("must have a From header (RFC 5322, section 3.6)".into()),
+        (_, false) => Some("must have a Date header (RFC 5322, section 3.6)".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("mp-dp-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    const MESSAGE: &[u8] =
+        b"From: a@example.com\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\nSubject: secret plans\r\n\r\nHello.\r\n";
+
+    #[tokio::test]
+    async fn messages_are_encrypted_at_rest_and_read_back() {
+        let dir = temp();
+        let dp = FileDataPlane::open(&dir.join("mail"), &dir.join("master.key")).unwrap();
+        let (t, m) = (TenantId::new(), MailboxId::new());
+        let stored = dp
+            .import(t, m, MESSAGE, OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+        assert_eq!(stored.size, MESSAGE.len() as u64);
+        let on_disk: Vec<Vec<u8>> = dp
+            .files(t, m)
+            .unwrap()
+            .into_iter()
+            .map(|(p, _)| std::fs::read(p).unwrap())
+            .collect();
+        assert_eq!(on_disk.len(), 1);
+        assert!(!on_disk[0].windows(12).any(|w| w == b"secret plans"));
+        assert_eq!(dp.read(t, m, stored.id).await.unwrap(), MESSAGE);
+        assert_eq!(
+            dp.usage(t, m).await.unwrap(),
+            Usage {
+                messages: 1,
+                bytes: MESSAGE.len() as u64
+            }
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.join("master.key"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // Another process with the same master key reads it; another master key does not.
+        let again = FileDataPlane::open(&dir.join("mail"), &dir.join("master.key")).unwrap();
+        assert_eq!(again.read(t, m, stored.id).await.unwrap(), MESSAGE);
+        let other = FileDataPlane::open(&dir.join("mail"), &dir.join("other.key")).unwrap();
+        assert!(other.read(t, m, stored.id).await.is_err());
+        // A file moved to another mailbox does not open there.
+        let m2 = MailboxId::new();
+        dp.provision_mailbox(t, m2).await.unwrap();
+        let (path, name) = dp.files(t, m).unwrap().remove(0);
+        std::fs::copy(&path, dp.mailbox_dir(t, m2).join(name.file_name())).unwrap();
+        assert!(dp.read(t, m2, stored.id).await.is_err());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[tokio::test]
+    async fn old_messages_are_deleted_by_age_and_mailboxes_destroyed() {
+        let dir = temp();
+        let dp = FileDataPlane::open(&dir.join("mail"), &dir.join("master.key")).unwrap();
+        let (t, m) = (TenantId::new(), MailboxId::new());
+        let now = OffsetDateTime::now_utc();
+        dp.import(t, m, MESSAGE, now - time::Duration::days(400))
+            .await
+            .unwrap();
+        dp.import(t, m, MESSAGE, now - time::Duration::days(10))
+            .await
+            .unwrap();
+        let gone = dp
+            .delete_older_than(t, m, now - time::Duration::days(365))
+            .await
+            .unwrap();
+        assert_eq!(gone.messages, 1);
+        assert_eq!(dp.usage(t, m).await.unwrap().messages, 1);
+        let removed = dp.destroy_mailbox(t, m).await.unwrap();
+        assert_eq!(removed.messages, 1);
+        assert!(!dp.mailbox_dir(t, m).exists());
+        assert_eq!(
+            dp.destroy_mailbox(t, m).await.unwrap().messages,
+            0,
+            "idempotent"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn messages_must_look_like_rfc_5322() {
+        assert!(rfc5322_rule(MESSAGE).is_none());
+        assert!(rfc5322_rule(b"").is_some());
+        assert!(
+            rfc5322_rule(b"just some text\r\n")
+                .unwrap()
+                .contains("Name: value")
+        );
+        assert!(
+            rfc5322_rule(b"From: a@b.example\r\n\r\nbody")
+                .unwrap()
+                .contains("Date")
+        );
+        assert!(
+            rfc5322_rule(b"Date: Mon, 23 Nov 2026 10:00:00 +0000\n\nbody")
+                .unwrap()
+                .contains("From")
+        );
+        let folded = b"From: a@b.example\r\nDate: Mon,\r\n 23 Nov 2026 10:00:00 +0000\r\n\r\nx";
+        assert!(rfc5322_rule(folded).is_none());
+    }
+}
