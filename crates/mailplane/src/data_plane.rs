@@ -37,6 +37,20 @@ pub struct StoredMessage {
     pub received_at: OffsetDateTime,
 }
 
+/// What destroying a tenant's data did.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TenantErasure {
+    /// The ids of the data keys destroyed (every wrapped copy of each).
+    pub key_ids: Vec<uuid::Uuid>,
+    /// The messages whose files were removed.
+    pub messages: u64,
+    /// Their size in bytes.
+    pub bytes: u64,
+    /// The mailboxes whose storage was removed.
+    pub mailboxes: u64,
+}
+
 /// A mailbox's use of storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -76,6 +90,13 @@ pub trait DataPlane: Send + Sync + 'static {
     ) -> Result<Usage>;
     /// Removes a mailbox's messages and storage (idempotent); returns what was removed.
     async fn destroy_mailbox(&self, tenant: TenantId, mailbox: MailboxId) -> Result<Usage>;
+    /// Destroys a tenant's data: first its data key and every wrapped copy of it
+    /// (cryptographic erase: from then on nothing of the tenant opens), then its files.
+    /// Idempotent: a retry after a crash finishes the removal.
+    async fn destroy_tenant(&self, tenant: TenantId) -> Result<TenantErasure>;
+    /// Whether anything of the tenant is still readable: a data key that opens, or a file
+    /// that decrypts. Used to check a destruction before it is certified.
+    async fn tenant_readable(&self, tenant: TenantId) -> Result<bool>;
 }
 
 /// The largest message the embedded driver takes by default: 25 MiB, the common limit of
@@ -235,8 +256,10 @@ impl FileDataPlane {
         self.tenant_dir(tenant).join(mailbox.to_string())
     }
 
-    /// The tenant's data key: unwrapped from `data.key`, or made and wrapped on first use.
-    fn data_key(&self, tenant: TenantId) -> Result<Key> {
+    /// The tenant's data key: unwrapped from `data.key`, or, when `create` is set (a write),
+    /// made and wrapped on first use. A read never makes a key: after an erase, there is
+    /// nothing to read with.
+    fn data_key(&self, tenant: TenantId, create: bool) -> Result<Key> {
         let mut keys = self
             .keys
             .lock()
@@ -248,9 +271,13 @@ impl FileDataPlane {
         let path = dir.join("data.key");
         let aad = format!("mailplane data key of tenant {tenant}");
         let key = if path.exists() {
-            let wrapped = std::fs::read(&path)
+            let stored = std::fs::read(&path)
                 .map_err(|e| Error::internal(format!("reading {}: {e}", path.display())))?;
-            let plain = self.master.open(&wrapped, aad.as_bytes()).ok_or_else(|| {
+            let wrapped = stored.get(16..).ok_or_else(|| {
+                Error::internal(format!("the data key of tenant {tenant} is malformed"))
+            })?;
+            let aad = format!("{aad} id {}", key_id_of(&stored)?);
+            let plain = self.master.open(wrapped, aad.as_bytes()).ok_or_else(|| {
                 Error::internal(format!(
                     "the data key of tenant {tenant} does not open with the master key"
                 ))
@@ -258,12 +285,22 @@ impl FileDataPlane {
             Key(plain.as_slice().try_into().map_err(|_| {
                 Error::internal(format!("the data key of tenant {tenant} is malformed"))
             })?)
+        } else if !create {
+            return Err(Error::not_found(
+                "data key",
+                format!("of tenant {tenant} (never written, or erased)"),
+            ));
         } else {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
             let key = Key::random();
-            let wrapped = self.master.seal(&key.0, aad.as_bytes())?;
-            write_atomically(&path, &wrapped)?;
+            let id = uuid::Uuid::now_v7();
+            let wrapped = self
+                .master
+                .seal(&key.0, format!("{aad} id {id}").as_bytes())?;
+            let mut stored = id.as_bytes().to_vec();
+            stored.extend_from_slice(&wrapped);
+            write_atomically(&path, &stored)?;
             key
         };
         keys.insert(tenant, key.clone());
@@ -293,6 +330,14 @@ impl FileDataPlane {
         out.sort_by_key(|(_, n)| (n.received_nanos, n.id));
         Ok(out)
     }
+}
+
+/// The id of a stored data key: its first 16 bytes.
+fn key_id_of(stored: &[u8]) -> Result<uuid::Uuid> {
+    stored
+        .get(..16)
+        .and_then(|b| uuid::Uuid::from_slice(b).ok())
+        .ok_or_else(|| Error::internal("a stored data key is malformed"))
 }
 
 /// What a message's file name says: when it was received and its id.
@@ -351,7 +396,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 #[async_trait::async_trait]
 impl DataPlane for FileDataPlane {
     async fn provision_mailbox(&self, tenant: TenantId, mailbox: MailboxId) -> Result<()> {
-        self.data_key(tenant)?;
+        self.data_key(tenant, true)?;
         let dir = self.mailbox_dir(tenant, mailbox);
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))
@@ -365,7 +410,7 @@ impl DataPlane for FileDataPlane {
         at: OffsetDateTime,
     ) -> Result<StoredMessage> {
         self.provision_mailbox(tenant, mailbox).await?;
-        let key = self.data_key(tenant)?;
+        let key = self.data_key(tenant, true)?;
         let id = uuid::Uuid::now_v7();
         let name = MessageName {
             received_nanos: at.unix_timestamp_nanos(),
@@ -398,7 +443,10 @@ impl DataPlane for FileDataPlane {
     }
 
     async fn list(&self, tenant: TenantId, mailbox: MailboxId) -> Result<Vec<StoredMessage>> {
-        let key = self.data_key(tenant)?;
+        if self.files(tenant, mailbox)?.is_empty() {
+            return Ok(vec![]);
+        }
+        let key = self.data_key(tenant, false)?;
         let mut out = Vec::new();
         for (path, name) in self.files(tenant, mailbox)? {
             let sealed = std::fs::read(&path)
@@ -419,7 +467,7 @@ impl DataPlane for FileDataPlane {
     }
 
     async fn read(&self, tenant: TenantId, mailbox: MailboxId, id: uuid::Uuid) -> Result<Vec<u8>> {
-        let key = self.data_key(tenant)?;
+        let key = self.data_key(tenant, false)?;
         let (path, _) = self
             .files(tenant, mailbox)?
             .into_iter()
@@ -474,6 +522,67 @@ impl DataPlane for FileDataPlane {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(removed),
             Err(e) => Err(Error::internal(format!("removing {}: {e}", dir.display()))),
         }
+    }
+
+    async fn destroy_tenant(&self, tenant: TenantId) -> Result<TenantErasure> {
+        let dir = self.tenant_dir(tenant);
+        let mut erasure = TenantErasure::default();
+        // First the key: once it is gone, every file of the tenant is ciphertext without a
+        // key, whatever happens to the removal below.
+        let key_path = dir.join("data.key");
+        if let Ok(stored) = std::fs::read(&key_path) {
+            erasure.key_ids.push(key_id_of(&stored)?);
+            std::fs::remove_file(&key_path)
+                .map_err(|e| Error::internal(format!("removing {}: {e}", key_path.display())))?;
+        }
+        self.keys
+            .lock()
+            .map_err(|_| Error::internal("the data key cache is poisoned"))?
+            .remove(&tenant);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(erasure),
+            Err(e) => return Err(Error::internal(format!("listing {}: {e}", dir.display()))),
+        };
+        for entry in entries {
+            let path = entry
+                .map_err(|e| Error::internal(format!("listing {}: {e}", dir.display())))?
+                .path();
+            if !path.is_dir() {
+                continue;
+            }
+            let Some(mailbox) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.parse::<uuid::Uuid>().ok())
+            else {
+                continue;
+            };
+            let removed = self.destroy_mailbox(tenant, mailbox.into()).await?;
+            erasure.messages += removed.messages;
+            erasure.bytes += removed.bytes;
+            erasure.mailboxes += 1;
+        }
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(erasure),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(erasure),
+            Err(e) => Err(Error::internal(format!("removing {}: {e}", dir.display()))),
+        }
+    }
+
+    async fn tenant_readable(&self, tenant: TenantId) -> Result<bool> {
+        let dir = self.tenant_dir(tenant);
+        if dir.join("data.key").exists() {
+            return Ok(true);
+        }
+        // Without the key nothing decrypts; any file left is reported as readable only if it
+        // opens with a key still cached in this process.
+        let cached = self
+            .keys
+            .lock()
+            .map_err(|_| Error::internal("the data key cache is poisoned"))?
+            .contains_key(&tenant);
+        Ok(cached && dir.exists())
     }
 }
 
@@ -613,6 +722,37 @@ mod tests {
             0,
             "idempotent"
         );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[tokio::test]
+    async fn destroying_a_tenant_erases_its_key_first_and_then_its_files() {
+        let dir = temp();
+        let dp = FileDataPlane::open(&dir.join("mail"), &dir.join("master.key")).unwrap();
+        let (t, keep) = (TenantId::new(), TenantId::new());
+        let (m1, m2, m3) = (MailboxId::new(), MailboxId::new(), MailboxId::new());
+        let now = OffsetDateTime::now_utc();
+        for m in [m1, m2] {
+            dp.import(t, m, MESSAGE, now).await.unwrap();
+        }
+        let kept = dp.import(keep, m3, MESSAGE, now).await.unwrap();
+        // A second process holding the same files: it must not read after the erase either.
+        let other = FileDataPlane::open(&dir.join("mail"), &dir.join("master.key")).unwrap();
+        let id = dp.list(t, m1).await.unwrap()[0].id;
+        let key_before = std::fs::read(dp.tenant_dir(t).join("data.key")).unwrap();
+        let erasure = dp.destroy_tenant(t).await.unwrap();
+        assert_eq!(erasure.key_ids, vec![key_id_of(&key_before).unwrap()]);
+        assert_eq!((erasure.mailboxes, erasure.messages), (2, 2));
+        assert_eq!(erasure.bytes, 2 * MESSAGE.len() as u64);
+        assert!(!dp.tenant_dir(t).exists());
+        assert!(!dp.tenant_readable(t).await.unwrap());
+        assert!(other.read(t, m1, id).await.is_err());
+        // Idempotent, and the other tenant is untouched.
+        assert_eq!(
+            dp.destroy_tenant(t).await.unwrap(),
+            TenantErasure::default()
+        );
+        assert_eq!(dp.read(keep, m3, kept.id).await.unwrap(), MESSAGE);
         std::fs::remove_dir_all(&dir).ok();
     }
 
