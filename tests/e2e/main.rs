@@ -22,6 +22,7 @@ mod messages;
 mod profiles;
 mod proposals;
 mod requests;
+mod retention;
 mod tenants;
 mod tickets;
 mod webhooks;

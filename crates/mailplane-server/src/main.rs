@@ -306,6 +306,15 @@ fn spawn_sweeps(control_plane: ControlPlane) {
                 Ok(n) => tracing::info!(expired = n, "expired overdue requests"),
                 Err(e) => tracing::warn!(error = %e, "expiring requests failed; retrying later"),
             }
+            match control_plane.retention_sweep().await {
+                Ok(r) if r.deleted_messages > 0 || r.held > 0 => tracing::info!(
+                    deleted = r.deleted_messages,
+                    held = r.held,
+                    "applied retention policies"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "the retention sweep failed; retrying later"),
+            }
             if let Err(e) = control_plane.idempotency_purge().await {
                 tracing::warn!(error = %e, "purging expired idempotency keys failed; retrying later");
             }

@@ -16,6 +16,7 @@ mod directory;
 mod entity;
 mod inventory;
 mod migration;
+mod retention;
 mod rows;
 mod tickets;
 mod webhooks;

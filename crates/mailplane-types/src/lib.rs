@@ -15,6 +15,7 @@ pub mod names;
 pub mod party;
 pub mod passwords;
 pub mod resources;
+pub mod retention;
 
 pub use duty::{Duty, Letters};
 pub use error::{Error, FieldError, PartyLetters, Refusal, Result};

@@ -31,11 +31,13 @@ mod messages;
 mod operations;
 mod passwords;
 mod requests;
+mod retention;
 mod tickets;
 mod webhooks;
 pub use bulk::{BatchAnswer, BatchItem, MAX_BATCH, MailboxBatch, MailboxBatchCreate};
 pub use domains::{DomainRecords, DomainVerification, expected_records};
 pub use operations::{AUTOMATION_ROLE, AUTOMATION_SUBJECT, Applied, Operation, Outcome};
+pub use retention::SweepReport;
 pub use webhooks::{PumpReport, WebhookSettings};
 
 use crate::clock::{Clock, SystemClock};

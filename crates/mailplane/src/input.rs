@@ -466,3 +466,48 @@ pub struct TenantRebind {
     /// current version.
     pub profile: String,
 }
+
+/// Sets the tenant's retention policy. Both values absent removes the policy (unless it is
+/// locked).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSet {
+    /// Delete mail older than this many days (1 to 36500).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 36500))]
+    pub delete_after_days: Option<u32>,
+    /// Keep mail at least this many days (1 to 36500), never more than `delete_after_days`.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 36500))]
+    pub keep_at_least_days: Option<u32>,
+    /// Lock the policy: from then on it is never shortened or removed, and stays locked.
+    #[serde(default)]
+    pub locked: bool,
+}
+
+/// Places a legal hold on a mailbox, or on the whole tenant when `mailbox_id` is absent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HoldPlace {
+    /// The mailbox; absent for the whole tenant.
+    #[serde(default)]
+    pub mailbox_id: Option<MailboxId>,
+    /// Why (a case, an order), 1 to 2000 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 2000))]
+    pub reason: String,
+}
+
+/// Releases a legal hold.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HoldRelease {
+    /// Why it is released, 1 to 2000 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 2000))]
+    pub reason: String,
+}
+
+/// The longest retention: 100 years.
+pub const MAX_RETENTION_DAYS: u32 = 36_500;

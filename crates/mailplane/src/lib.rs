@@ -22,7 +22,7 @@ pub use actor::Actor;
 pub use control_plane::{
     AUTOMATION_ROLE, AUTOMATION_SUBJECT, Applied, BatchAnswer, BatchItem, ControlPlane,
     ControlPlaneConfig, DEFAULT_PAGE, DomainRecords, DomainVerification, MAX_BATCH, MAX_PAGE,
-    MailboxBatch, MailboxBatchCreate, Operation, Outcome, PumpReport, WebhookSettings,
+    MailboxBatch, MailboxBatchCreate, Operation, Outcome, PumpReport, SweepReport, WebhookSettings,
     expected_records,
 };
 pub use mailplane_policy::{Decision, PolicySet, Profile, Verdict};

@@ -12,6 +12,7 @@ mod messages;
 mod partners;
 mod profiles;
 pub(crate) mod requests;
+mod retention;
 mod tenants;
 mod tickets;
 mod webhooks;
@@ -38,6 +39,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(catalogue::routes())
         .merge(inventory::routes())
         .merge(messages::routes())
+        .merge(retention::routes())
         .merge(addresses::routes())
 }
 

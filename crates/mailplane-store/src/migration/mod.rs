@@ -16,6 +16,7 @@ mod m0007_consultations;
 mod m0008_catalogue;
 mod m0009_directory;
 mod m0010_idempotency;
+mod m0011_retention;
 
 /// Applies Mailplane's migrations in order.
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_catalogue::Migration),
             Box::new(m0009_directory::Migration),
             Box::new(m0010_idempotency::Migration),
+            Box::new(m0011_retention::Migration),
         ]
     }
 }

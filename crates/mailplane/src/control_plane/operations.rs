@@ -16,15 +16,17 @@ use mailplane_types::resources::{
     Alias, Credential, Domain, Group, Mailbox, MailboxKind, MailboxStatus, Request, RequestKind,
     RequestState, Severity, Subscription, Tenant, Ticket, TicketState,
 };
+use mailplane_types::retention::{LegalHold, RetentionPolicy};
 use mailplane_types::{DomainId, DomainName, Error, LocalPart, MailboxId, Party, Result};
 use serde::{Deserialize, Serialize};
 
-use super::{ControlPlane, activity, catalogue, credentials, directory};
+use super::{ControlPlane, activity, catalogue, credentials, directory, retention};
 use crate::Actor;
 use crate::input::{
-    AliasCreate, CredentialCreate, DomainCreate, GroupCreate, GroupMemberRef, MAX_SEATS,
-    MailboxCreate, MailboxUpdate, OfferChoose, Problems, SeatsChange, SubscriptionCreate,
-    TenantRebind, TenantRelocate, TenantUpdate, TicketComment, TicketCreate, TicketHandle,
+    AliasCreate, CredentialCreate, DomainCreate, GroupCreate, GroupMemberRef, HoldPlace,
+    HoldRelease, MAX_SEATS, MailboxCreate, MailboxUpdate, OfferChoose, Problems, RetentionSet,
+    SeatsChange, SubscriptionCreate, TenantRebind, TenantRelocate, TenantUpdate, TicketComment,
+    TicketCreate, TicketHandle,
 };
 
 /// A change to a tenant, as data. The serialized form (`{"operation": "mailbox.create",
@@ -123,6 +125,20 @@ pub enum Operation {
         /// The target, or none to stop forwarding.
         forward_to: Option<String>,
     },
+    /// Sets the tenant's retention policy (`retention.manage`).
+    #[serde(rename = "retention.set")]
+    RetentionSet(RetentionSet),
+    /// Places a legal hold (`legal-hold.manage`).
+    #[serde(rename = "hold.place")]
+    HoldPlace(HoldPlace),
+    /// Releases a legal hold (`legal-hold.manage`).
+    #[serde(rename = "hold.release")]
+    HoldRelease {
+        /// The hold.
+        hold_id: uuid::Uuid,
+        /// Why.
+        release: HoldRelease,
+    },
     /// Sets the tenant's password policy (`service.customize`).
     #[serde(rename = "tenant.password_policy")]
     PasswordPolicySet(PasswordPolicy),
@@ -202,6 +218,9 @@ impl Operation {
             Operation::GroupMemberRemove { .. } => "group.member.remove",
             Operation::MailboxForward { .. } => "mailbox.forward",
             Operation::PasswordPolicySet(_) => "tenant.password_policy",
+            Operation::RetentionSet(_) => "retention.set",
+            Operation::HoldPlace(_) => "hold.place",
+            Operation::HoldRelease { .. } => "hold.release",
             Operation::OfferChoose(_) => "tenant.offer",
             Operation::TenantRelocate(_) => "tenant.relocate",
             Operation::SubscriptionCreate(_) => "subscription.create",
@@ -235,6 +254,8 @@ impl Operation {
             | Operation::GroupMemberRemove { .. }
             | Operation::MailboxForward { .. } => activity::DIRECTORY,
             Operation::OfferChoose(_) => activity::SIZING,
+            Operation::RetentionSet(_) => retention::RETENTION,
+            Operation::HoldPlace(_) | Operation::HoldRelease { .. } => retention::HOLDS,
             Operation::TenantRelocate(_) => activity::LOCATION,
             Operation::SubscriptionCreate(_) => activity::LICENCES,
             Operation::SubscriptionSeats { .. } | Operation::PasswordPolicySet(_) => {
@@ -330,6 +351,11 @@ impl Operation {
                 for (field, rule) in policy.problems() {
                     p.add(field, rule);
                 }
+            }
+            Operation::RetentionSet(input) => retention::retention_rules(&mut p, input),
+            Operation::HoldPlace(input) => retention::reason_rule(&mut p, &input.reason),
+            Operation::HoldRelease { release, .. } => {
+                retention::reason_rule(&mut p, &release.reason)
             }
             Operation::OfferChoose(input) => {
                 if input.offer.trim().is_empty() {
@@ -447,6 +473,10 @@ pub enum Applied {
     Group(Group),
     /// The password policy set.
     PasswordPolicy(PasswordPolicy),
+    /// The retention policy as set (none when removed).
+    Retention(Option<RetentionPolicy>),
+    /// The legal hold placed or released.
+    Hold(LegalHold),
     /// The object was deleted.
     Deleted,
 }
@@ -487,6 +517,18 @@ impl<T> Outcome<T> {
         }
     }
 
+    /// The same outcome with the value mapped.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Outcome<U> {
+        match self {
+            Outcome::Done(v) => Outcome::Done(f(v)),
+            Outcome::Automated { value, request } => Outcome::Automated {
+                value: f(value),
+                request,
+            },
+            Outcome::Filed(r) => Outcome::Filed(r),
+        }
+    }
+
     fn try_map<U>(self, f: impl FnOnce(T) -> Result<U>) -> Result<Outcome<U>> {
         Ok(match self {
             Outcome::Done(v) => Outcome::Done(f(v)?),
@@ -524,7 +566,9 @@ applied_into!(
     Subscription => Subscription,
     Alias => Alias,
     Group => Group,
-    PasswordPolicy => PasswordPolicy
+    PasswordPolicy => PasswordPolicy,
+    Retention => Option<RetentionPolicy>,
+    Hold => LegalHold
 );
 
 impl TryFrom<Applied> for () {
@@ -1001,6 +1045,32 @@ impl ControlPlane {
                     outcome,
                 )
             }
+            Operation::RetentionSet(input) => {
+                let r = self.apply_retention(tx, tenant, input).await?;
+                made(Applied::Retention(r), "retention", tid.to_string(), "set")
+            }
+            Operation::HoldPlace(input) => {
+                let hold = self.apply_hold_place(tx, actor, tid, input).await?;
+                let id = hold.id.to_string();
+                made(Applied::Hold(hold), "legal_hold", id, "placed")
+            }
+            Operation::HoldRelease { hold_id, release } => {
+                let hold = tx
+                    .hold_release(
+                        tid,
+                        *hold_id,
+                        actor.subject(),
+                        release.reason.trim(),
+                        self.clock.now(),
+                    )
+                    .await?;
+                made(
+                    Applied::Hold(hold),
+                    "legal_hold",
+                    hold_id.to_string(),
+                    "released",
+                )
+            }
             Operation::PasswordPolicySet(policy) => {
                 let json = serde_json::to_string(policy)
                     .map_err(|e| Error::internal(format!("a password policy: {e}")))?;
@@ -1161,6 +1231,8 @@ impl ControlPlane {
                 tx.mailbox_get(tid, *mailbox_id)
                     .await?
                     .ok_or_else(|| Error::not_found("mailbox", mailbox_id))?;
+                self.not_held(tx, tid, Some(*mailbox_id), "deleting the mailbox")
+                    .await?;
                 tx.mailbox_delete(tid, *mailbox_id).await?;
                 made(
                     Applied::Deleted,

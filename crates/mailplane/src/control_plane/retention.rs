@@ -1,0 +1,294 @@
+//! Retention policies, legal holds and the retention sweep.
+//!
+//! A tenant's policy deletes mail after N days, keeps it at least N days, or both
+//! (`retention.manage`); a locked policy is never shortened or removed. A legal hold on a
+//! mailbox or the whole tenant (`legal-hold.manage`) outranks every delete path: the sweep
+//! skips what it covers and records the hold, deleting the mailbox or the tenant is refused
+//! naming it. The sweep runs in `serve`; each mailbox's result is recorded.
+
+use mailplane_store::WriteTx;
+use mailplane_types::resources::Tenant;
+use mailplane_types::retention::{LegalHold, RetentionPolicy, RetentionRun};
+use mailplane_types::{Error, MailboxId, Result, TenantId};
+
+use super::{ControlPlane, Operation, Outcome};
+use crate::Actor;
+use crate::input::{HoldPlace, HoldRelease, MAX_RETENTION_DAYS, Problems, RetentionSet};
+
+/// The activity of retention policies.
+pub(super) const RETENTION: &str = "retention.manage";
+/// The activity of legal holds.
+pub(super) const HOLDS: &str = "legal-hold.manage";
+
+/// What one sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Mailboxes looked at.
+    pub mailboxes: u64,
+    /// Messages deleted.
+    pub deleted_messages: u64,
+    /// Mailboxes a legal hold kept whole.
+    pub held: u64,
+}
+
+/// The input rules of a retention policy that do not depend on the current one.
+pub(super) fn retention_rules(p: &mut Problems, input: &RetentionSet) {
+    for (field, v) in [
+        ("delete_after_days", input.delete_after_days),
+        ("keep_at_least_days", input.keep_at_least_days),
+    ] {
+        if let Some(d) = v
+            && !(1..=MAX_RETENTION_DAYS).contains(&d)
+        {
+            p.add(
+                field,
+                format!("must be from 1 to {MAX_RETENTION_DAYS} days"),
+            );
+        }
+    }
+    if let (Some(del), Some(keep)) = (input.delete_after_days, input.keep_at_least_days)
+        && keep > del
+    {
+        p.add(
+            "keep_at_least_days",
+            format!("must not exceed delete_after_days ({del}): mail cannot be kept longer than it lives"),
+        );
+    }
+    if input.locked && input.delete_after_days.is_none() && input.keep_at_least_days.is_none() {
+        p.add("locked", "a policy without values has nothing to lock");
+    }
+}
+
+/// A reason of 1 to 2000 characters.
+pub(super) fn reason_rule(p: &mut Problems, reason: &str) {
+    let r = reason.trim();
+    if r.is_empty() {
+        p.add("reason", "must not be empty");
+    } else if r.chars().count() > 2000 {
+        p.add("reason", "must be at most 2000 characters");
+    }
+}
+
+impl ControlPlane {
+    /// The tenant's retention policy, if one is set.
+    pub async fn retention_get(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+    ) -> Result<Option<RetentionPolicy>> {
+        self.tenant_for_read(actor, tenant, RETENTION).await?;
+        self.store.retention_get(tenant).await
+    }
+
+    /// Sets the tenant's retention policy (`retention.manage`).
+    pub async fn retention_set(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        input: RetentionSet,
+    ) -> Result<Outcome<Option<RetentionPolicy>>> {
+        self.run(actor, tenant, Operation::RetentionSet(input), None)
+            .await
+    }
+
+    /// What the retention sweep did to the tenant's mailboxes.
+    pub async fn retention_runs(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+    ) -> Result<Vec<RetentionRun>> {
+        self.tenant_for_read(actor, tenant, RETENTION).await?;
+        self.store.retention_runs(tenant).await
+    }
+
+    /// The tenant's legal holds, active and released.
+    pub async fn hold_list(&self, actor: &Actor, tenant: TenantId) -> Result<Vec<LegalHold>> {
+        self.tenant_for_read(actor, tenant, HOLDS).await?;
+        self.store.hold_list(tenant).await
+    }
+
+    /// Places a legal hold (`legal-hold.manage`).
+    pub async fn hold_place(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        input: HoldPlace,
+    ) -> Result<Outcome<LegalHold>> {
+        self.run(actor, tenant, Operation::HoldPlace(input), None)
+            .await
+    }
+
+    /// Releases a legal hold (`legal-hold.manage`).
+    pub async fn hold_release(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        hold: uuid::Uuid,
+        input: HoldRelease,
+    ) -> Result<Outcome<LegalHold>> {
+        let op = Operation::HoldRelease {
+            hold_id: hold,
+            release: input,
+        };
+        self.run(actor, tenant, op, None).await
+    }
+
+    /// Applies `retention.set` against the current policy: a locked policy is never
+    /// shortened, removed or unlocked.
+    pub(super) async fn apply_retention(
+        &self,
+        tx: &WriteTx,
+        tenant: &Tenant,
+        input: &RetentionSet,
+    ) -> Result<Option<RetentionPolicy>> {
+        let current = tx.retention_get(tenant.id).await?;
+        if let Some(c) = current.as_ref().filter(|c| c.locked) {
+            let mut p = Problems::default();
+            if !input.locked {
+                p.add("locked", "the policy is locked: it stays locked");
+            }
+            for (field, now, asked) in [
+                (
+                    "delete_after_days",
+                    c.delete_after_days,
+                    input.delete_after_days,
+                ),
+                (
+                    "keep_at_least_days",
+                    c.keep_at_least_days,
+                    input.keep_at_least_days,
+                ),
+            ] {
+                match (now, asked) {
+                    (Some(n), None) => p.add(
+                        field,
+                        format!("the policy is locked at {n} days: it cannot be removed"),
+                    ),
+                    (Some(n), Some(a)) if a < n => p.add(
+                        field,
+                        format!("the policy is locked at {n} days: it cannot be shortened to {a}"),
+                    ),
+                    _ => {}
+                }
+            }
+            p.finish()?;
+        }
+        let now = self.clock.now();
+        if input.delete_after_days.is_none() && input.keep_at_least_days.is_none() {
+            // No values: no policy. (A locked one was refused above.)
+            tx.retention_set(tenant.id, None, None, false, now).await?;
+            return Ok(None);
+        }
+        tx.retention_set(
+            tenant.id,
+            input.delete_after_days,
+            input.keep_at_least_days,
+            input.locked,
+            now,
+        )
+        .await
+        .map(Some)
+    }
+
+    /// Applies `hold.place`.
+    pub(super) async fn apply_hold_place(
+        &self,
+        tx: &WriteTx,
+        actor: &Actor,
+        tenant: TenantId,
+        input: &HoldPlace,
+    ) -> Result<LegalHold> {
+        if let Some(m) = input.mailbox_id
+            && tx.mailbox_get(tenant, m).await?.is_none()
+        {
+            return Err(Error::invalid(
+                "mailbox_id",
+                "must be a mailbox of this tenant",
+            ));
+        }
+        tx.hold_insert(
+            tenant,
+            input.mailbox_id,
+            input.reason.trim(),
+            (actor.subject(), actor.party()),
+            self.clock.now(),
+        )
+        .await
+    }
+
+    /// Refuses a deletion a legal hold covers, naming the hold.
+    pub(super) async fn not_held(
+        &self,
+        tx: &WriteTx,
+        tenant: TenantId,
+        mailbox: Option<MailboxId>,
+        what: &str,
+    ) -> Result<()> {
+        if let Some(hold) = tx.hold_covering(tenant, mailbox).await? {
+            return Err(Error::conflict(
+                None,
+                format!(
+                    "legal hold {} ({}, placed by {} on {}) stops {what}: release it first",
+                    hold.id,
+                    hold.reason,
+                    hold.placed_by,
+                    hold.placed_at.date()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Applies every deleting retention policy once: for each mailbox of each such tenant,
+    /// the messages older than the policy allows are deleted, unless a legal hold covers the
+    /// mailbox; each mailbox's result is recorded. `serve` runs it periodically.
+    pub async fn retention_sweep(&self) -> Result<SweepReport> {
+        let mut report = SweepReport::default();
+        let Some(data_plane) = self.data_plane.clone() else {
+            return Ok(report);
+        };
+        for policy in self.store.retention_deleting().await? {
+            let Some(after) = policy.delete_after_days else {
+                continue;
+            };
+            let days = after.max(policy.keep_at_least_days.unwrap_or(0));
+            let now = self.clock.now();
+            let before = now - time::Duration::days(i64::from(days));
+            for mailbox in self.store.mailbox_ids(policy.tenant_id).await? {
+                report.mailboxes += 1;
+                let hold = self
+                    .store
+                    .hold_covering(policy.tenant_id, Some(mailbox))
+                    .await?;
+                let deleted = match &hold {
+                    Some(_) => {
+                        report.held += 1;
+                        crate::data_plane::Usage::default()
+                    }
+                    None => {
+                        data_plane
+                            .delete_older_than(policy.tenant_id, mailbox, before)
+                            .await?
+                    }
+                };
+                report.deleted_messages += deleted.messages;
+                if deleted.messages == 0 && hold.is_none() {
+                    continue;
+                }
+                let tx = self.store.begin().await?;
+                tx.retention_run_insert(&RetentionRun {
+                    id: uuid::Uuid::now_v7(),
+                    tenant_id: policy.tenant_id,
+                    mailbox_id: mailbox,
+                    at: now,
+                    deleted_messages: deleted.messages,
+                    deleted_bytes: deleted.bytes,
+                    blocked_by: hold.map(|h| h.id),
+                })
+                .await?;
+                tx.commit().await?;
+            }
+        }
+        Ok(report)
+    }
+}
