@@ -145,3 +145,24 @@ async fn only_the_data_plane_s_accountable_party_imports(h: Harness) {
         .expect(404);
 }
 e2e!(only_the_data_plane_s_accountable_party_imports);
+
+async fn deleting_a_mailbox_removes_its_messages(h: Harness) {
+    let (t, m) = setup(&h).await;
+    let admin = h.customer_admin(t);
+    admin
+        .post_raw(
+            &format!("/v1/tenants/{t}/mailboxes/{m}/messages"),
+            "message/rfc822",
+            message("gone soon", 10),
+        )
+        .await
+        .expect(201);
+    let dir = h.mail_dir.join("mail").join(t.to_string()).join(&m);
+    assert!(dir.exists());
+    admin
+        .delete(&format!("/v1/tenants/{t}/mailboxes/{m}"))
+        .await
+        .expect(204);
+    assert!(!dir.exists(), "the mailbox's messages are removed with it");
+}
+e2e!(deleting_a_mailbox_removes_its_messages);

@@ -892,13 +892,24 @@ impl ControlPlane {
         tenant: TenantId,
         id: MailboxId,
     ) -> Result<Outcome<()>> {
-        self.run(
-            actor,
-            tenant,
-            Operation::MailboxDelete { mailbox_id: id },
-            None,
-        )
-        .await
+        let outcome = self
+            .run(
+                actor,
+                tenant,
+                Operation::MailboxDelete { mailbox_id: id },
+                None,
+            )
+            .await?;
+        // Once the mailbox is gone from the directory, its messages go from the data plane.
+        // A failure here leaves files no one can reach through the API; they are logged and
+        // erased with the tenant's data key at the end of service.
+        if matches!(outcome, Outcome::Done(_) | Outcome::Automated { .. })
+            && let Some(data_plane) = &self.data_plane
+            && let Err(e) = data_plane.destroy_mailbox(tenant, id).await
+        {
+            tracing::warn!(%tenant, mailbox = %id, error = %e, "removing a deleted mailbox's messages failed");
+        }
+        Ok(outcome)
     }
 
     // ----- audit ----------------------------------------------------------------------
