@@ -18,6 +18,7 @@ use mailplane_types::{DomainId, DomainName, Error, MailboxId, PartnerId, Result,
 
 use crate::entity::{domain, licence_assignment, subscription, tenant};
 use crate::rows::DEFAULT_DOMAIN;
+use crate::write::on_conflict;
 use crate::{DataStore, WriteTx, db_error, now, rows};
 
 /// The fields of a new tenant (values already checked against the catalogue).
@@ -75,7 +76,7 @@ impl WriteTx {
         }
         .insert(&self.tx)
         .await
-        .map_err(|e| conflict_on(e, "slug", format!("the slug `{}` is taken", t.slug)))?;
+        .map_err(|e| on_conflict(e, "slug", format!("the slug `{}` is taken", t.slug)))?;
         let tenant = rows::tenant(row)?;
         let domain = domain::ActiveModel {
             id: Set(Uuid::now_v7()),
@@ -90,7 +91,7 @@ impl WriteTx {
         .insert(&self.tx)
         .await
         .map_err(|e| {
-            conflict_on(
+            on_conflict(
                 e,
                 "slug",
                 format!(
@@ -163,7 +164,7 @@ impl WriteTx {
         .insert(&self.tx)
         .await
         .map_err(|e| {
-            conflict_on(
+            on_conflict(
                 e,
                 "name",
                 "the domain is already registered on this platform",
@@ -472,14 +473,6 @@ async fn licences_of(
         .collect();
     skus.sort();
     Ok(skus)
-}
-
-/// A unique violation becomes a conflict naming `field`; other errors map as usual.
-fn conflict_on(e: DbErr, field: &str, message: impl Into<String>) -> Error {
-    match db_error(e) {
-        Error::Conflict { .. } => Error::conflict(Some(field), message),
-        other => other,
-    }
 }
 
 /// A seat check the database refused, said in the caller's terms.

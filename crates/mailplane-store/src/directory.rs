@@ -20,13 +20,11 @@ use crate::{DataStore, WriteTx, db_error, now, rows};
 
 /// A unique violation on an address becomes a conflict naming `field` and the address.
 fn address_taken(e: DbErr, field: &str, address: &EmailAddress) -> Error {
-    match db_error(e) {
-        Error::Conflict { .. } => Error::conflict(
-            Some(field),
-            format!("the address {address} is already in use by a mailbox, an alias or a group"),
-        ),
-        other => other,
-    }
+    crate::write::on_conflict(
+        e,
+        field,
+        format!("the address {address} is already in use by a mailbox, an alias or a group"),
+    )
 }
 
 fn alias_row(r: alias::Model) -> Result<Alias> {

@@ -748,7 +748,7 @@ fn deleted_one(kind: &'static str, id: impl ToString, rows: u64) -> Result<()> {
 }
 
 /// A unique violation becomes a conflict naming `field`; other errors map as usual.
-fn on_conflict(e: sea_orm::DbErr, field: &str, message: impl Into<String>) -> Error {
+pub(crate) fn on_conflict(e: sea_orm::DbErr, field: &str, message: impl Into<String>) -> Error {
     match db_error(e) {
         Error::Conflict { .. } => Error::conflict(Some(field), message),
         other => other,

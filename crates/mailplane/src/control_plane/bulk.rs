@@ -16,7 +16,6 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use mailplane_policy::Verdict;
 use mailplane_store::{NewMailbox, StoredAnswer, needs_seat};
 use mailplane_types::resources::{Domain, MailboxKind, MailboxStatus};
 use mailplane_types::{DomainId, EmailAddress, Error, LocalPart, MailboxId, Result, TenantId};
@@ -101,27 +100,11 @@ impl ControlPlane {
         let found = self.store.tenant_get(actor.scope(), tenant).await?;
         let (tenant_row, profile) = self.visible(actor, found, tenant)?;
         let decision = self.authorize(actor, profile, activity::DIRECTORY, Need::View)?;
-        if decision.verdict != Verdict::Execute {
-            let mut refusal = decision.refusal();
-            refusal.reason = format!(
-                "{} A batch is never filed as a request or a proposal: the party that holds R and A on `{}` runs it.",
-                refusal.reason,
-                activity::DIRECTORY
-            );
-            return Err(Error::Forbidden(Box::new(refusal)));
-        }
-        let consulted = super::operations::consulted(&decision, actor.party());
-        if !consulted.is_empty() {
-            let parties: Vec<String> = consulted.iter().map(ToString::to_string).collect();
-            return Err(Error::conflict(
-                None,
-                format!(
-                    "the profile consults {} before `{}`, and a batch is never filed: create the mailboxes one by one so that each is consulted",
-                    parties.join(" and "),
-                    activity::DIRECTORY
-                ),
-            ));
-        }
+        super::operations::unfiled(
+            &decision,
+            actor.party(),
+            "thousands of rows do not belong in a request; the party that holds R and A runs a batch, or creates the mailboxes one by one",
+        )?;
         let body = serde_json::to_vec(&input)
             .map_err(|e| Error::internal(format!("a batch does not serialise: {e}")))?;
         let request_hash = hex::encode(Sha256::digest(&body));
@@ -151,7 +134,7 @@ impl ControlPlane {
                     e.insert(self.store.domain_get(tenant, r.domain_id).await?);
                 }
             }
-            let (default_quota, max_quota) = catalogue::quota_bounds(self.catalogue(), &tenant_row);
+            let (default_quota, _) = catalogue::quota_bounds(self.catalogue(), &tenant_row);
             let offer = catalogue::offer_of(self.catalogue(), &tenant_row);
             let mut p = Problems::default();
             let mut new = Vec::with_capacity(rows.len());
@@ -166,34 +149,18 @@ impl ControlPlane {
                     &field("quota_bytes"),
                     r.quota_bytes.unwrap_or(default_quota),
                 );
-                if quota_bytes > max_quota
-                    && let Some(o) = offer
-                {
-                    p.add(
-                        &field("quota_bytes"),
-                        format!(
-                            "must not exceed the offer `{}`'s mailbox size of {max_quota} bytes",
-                            o.id
-                        ),
-                    );
-                }
-                let domain = match domains.get(&r.domain_id).cloned().flatten() {
-                    None => {
-                        p.add(&field("domain_id"), "must be a domain of this tenant");
-                        None
-                    }
-                    Some(d) if !d.verified => {
-                        p.add(
-                            &field("domain_id"),
-                            format!(
-                                "{} is not verified: verify it first, or use the default domain",
-                                d.name
-                            ),
-                        );
-                        None
-                    }
-                    Some(d) => Some(d),
-                };
+                catalogue::offer_quota(
+                    &mut p,
+                    &field("quota_bytes"),
+                    self.catalogue(),
+                    &tenant_row,
+                    quota_bytes,
+                );
+                let domain = super::directory::domain_rule(
+                    &mut p,
+                    &field("domain_id"),
+                    domains.get(&r.domain_id).cloned().flatten(),
+                );
                 if let (Some(lp), Some(d)) = (local_part, domain) {
                     let address = EmailAddress::new(&lp, &d.name).to_string();
                     if !seen.insert(address.clone()) {

@@ -49,6 +49,30 @@ pub(super) fn quota_bounds(catalogue: &Catalogue, tenant: &Tenant) -> (i64, i64)
     }
 }
 
+/// A quota above the tenant's offer's mailbox size is refused under `field`, naming the
+/// offer.
+pub(super) fn offer_quota(
+    p: &mut crate::input::Problems,
+    field: &str,
+    catalogue: &Catalogue,
+    tenant: &Tenant,
+    quota: i64,
+) {
+    let (_, max) = quota_bounds(catalogue, tenant);
+    if quota > max
+        && let Some(offer) = offer_of(catalogue, tenant)
+    {
+        p.add(
+            field,
+            format!(
+                "must not exceed the offer `{}`'s mailbox size of {max} bytes ({})",
+                offer.id,
+                gib(max)
+            ),
+        );
+    }
+}
+
 /// A byte count as people read offers (`50 GiB`).
 pub(super) fn gib(bytes: i64) -> String {
     let g = bytes as f64 / (1u64 << 30) as f64;

@@ -22,11 +22,20 @@ pub(super) async fn address_domain(
     tenant: TenantId,
     id: DomainId,
 ) -> Result<Option<Domain>> {
-    let domain = tx.domain_get(tenant, id).await?;
+    Ok(domain_rule(
+        p,
+        "domain_id",
+        tx.domain_get(tenant, id).await?,
+    ))
+}
+
+/// The rule for the domain of an address: the tenant's (found), and verified or its default
+/// domain. Reports under `field` and returns the domain when it may carry addresses.
+pub(super) fn domain_rule(p: &mut Problems, field: &str, domain: Option<Domain>) -> Option<Domain> {
     match &domain {
-        None => p.add("domain_id", "must be a domain of this tenant"),
+        None => p.add(field, "must be a domain of this tenant"),
         Some(d) if !d.verified => p.add(
-            "domain_id",
+            field,
             format!(
                 "{} is not verified: publish its verification record and verify it first, or use the default domain",
                 d.name
@@ -34,7 +43,7 @@ pub(super) async fn address_domain(
         ),
         Some(_) => {}
     }
-    Ok(domain.filter(|d| d.verified))
+    domain.filter(|d| d.verified)
 }
 
 /// A member reference: exactly one of a mailbox and an address.

@@ -1165,10 +1165,16 @@ impl ControlPlane {
                     .map_err(|rule| p.add("local_part", rule))
                     .ok();
                 let display_name = p.name("display_name", &input.display_name);
-                let (default_quota, max_quota) = catalogue::quota_bounds(self.catalogue(), tenant);
+                let (default_quota, _) = catalogue::quota_bounds(self.catalogue(), tenant);
                 let quota_bytes =
                     p.quota("quota_bytes", input.quota_bytes.unwrap_or(default_quota));
-                offer_quota(&mut p, self.catalogue(), tenant, quota_bytes, max_quota);
+                catalogue::offer_quota(
+                    &mut p,
+                    "quota_bytes",
+                    self.catalogue(),
+                    tenant,
+                    quota_bytes,
+                );
                 let domain = directory::address_domain(tx, &mut p, tid, input.domain_id).await?;
                 p.finish()?;
                 let (Some(local_part), Some(domain)) = (local_part, domain) else {
@@ -1200,8 +1206,7 @@ impl ControlPlane {
                     .ok_or_else(|| Error::not_found("mailbox", mailbox_id))?;
                 if let Some(q) = changes.quota_bytes {
                     let mut p = Problems::default();
-                    let (_, max_quota) = catalogue::quota_bounds(self.catalogue(), tenant);
-                    offer_quota(&mut p, self.catalogue(), tenant, q, max_quota);
+                    catalogue::offer_quota(&mut p, "quota_bytes", self.catalogue(), tenant, q);
                     p.finish()?;
                 }
                 if changes.status == Some(MailboxStatus::Enabled) {
@@ -1319,28 +1324,6 @@ impl ControlPlane {
     }
 }
 
-/// A quota above the offer's mailbox size is refused, naming the offer.
-fn offer_quota(
-    p: &mut Problems,
-    catalogue: &mailplane_types::catalogue::Catalogue,
-    tenant: &Tenant,
-    quota: i64,
-    max: i64,
-) {
-    if quota > max
-        && let Some(offer) = catalogue::offer_of(catalogue, tenant)
-    {
-        p.add(
-            "quota_bytes",
-            format!(
-                "must not exceed the offer `{}`'s mailbox size of {max} bytes ({})",
-                offer.id,
-                catalogue::gib(max)
-            ),
-        );
-    }
-}
-
 /// A domain verification token: 128 random bits, hex.
 fn verification_token() -> String {
     use rand::RngCore;
@@ -1372,6 +1355,32 @@ pub(super) fn check_note(note: Option<String>) -> Result<String> {
     }
     problems.finish()?;
     Ok(note)
+}
+
+/// Authorizes an operation that is never filed as a request, proposal or consultation: the
+/// caller's party must hold R and A (else 403, with `why` added to the refusal), and no
+/// other party may be owed a consultation first (else 409 saying so).
+pub(super) fn unfiled(decision: &Decision, acting: Party, why: &str) -> Result<()> {
+    if decision.verdict != Verdict::Execute {
+        let mut refusal = decision.refusal();
+        refusal.reason = format!("{} {why}", refusal.reason);
+        return Err(Error::Forbidden(Box::new(refusal)));
+    }
+    let parties: Vec<String> = consulted(decision, acting)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    if !parties.is_empty() {
+        return Err(Error::conflict(
+            None,
+            format!(
+                "the profile consults {} before `{}`, and this operation is never filed: {why}",
+                parties.join(" and "),
+                decision.activity
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The parties consulted on an activity (they hold C), other than the acting party.

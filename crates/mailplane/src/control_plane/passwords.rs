@@ -60,25 +60,13 @@ impl ControlPlane {
         let found = self.store.tenant_get(actor.scope(), tenant).await?;
         let (_, profile) = self.visible(actor, found, tenant)?;
         let decision = self.authorize(actor, profile, DATA_PLANE_ACCESS, Need::View)?;
-        if decision.verdict != mailplane_policy::Verdict::Execute {
-            let mut refusal = decision.refusal();
-            refusal.reason = format!(
-                "{} A password is never stored in a request or a proposal: the party that holds R and A on `{DATA_PLANE_ACCESS}` sets it itself.",
-                refusal.reason
-            );
-            return Err(Error::Forbidden(Box::new(refusal)));
-        }
-        let consulted = super::operations::consulted(&decision, actor.party());
-        if !consulted.is_empty() {
-            let parties: Vec<String> = consulted.iter().map(ToString::to_string).collect();
-            return Err(Error::conflict(
-                None,
-                format!(
-                    "the profile consults {} before `{DATA_PLANE_ACCESS}`, and a password is never stored in a consultation",
-                    parties.join(" and ")
-                ),
-            ));
-        }
+        super::operations::unfiled(
+            &decision,
+            actor.party(),
+            &format!(
+                "A password is never stored in a request, a proposal or a consultation: the party that holds R and A on `{DATA_PLANE_ACCESS}` sets it itself."
+            ),
+        )?;
         let policy = parse_policy(self.store.password_policy(tenant).await?)?;
         let rules = passwords::check(&policy, &input.password);
         if !rules.is_empty() {
