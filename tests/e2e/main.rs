@@ -18,6 +18,7 @@ mod http_errors;
 mod inventory;
 mod letters;
 mod library;
+mod lifecycle;
 mod messages;
 mod profiles;
 mod proposals;

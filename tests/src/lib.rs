@@ -65,6 +65,13 @@ pub struct Harness {
     dir: Option<PathBuf>,
 }
 
+impl Harness {
+    /// Runs every due job step, as the server's worker does each second, until none is due.
+    pub async fn run_jobs(&self) -> mailplane::JobReport {
+        self.control_plane.jobs_run_due().await.expect("job worker")
+    }
+}
+
 impl Drop for Harness {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.mail_dir);
@@ -158,7 +165,19 @@ impl Harness {
                 .expect("data plane"),
             ),
             MAX_TEST_MESSAGE,
-        );
+        )
+        // Exports in the test's folder; certificates signed with a key made for the test.
+        .with_lifecycle(mailplane::LifecycleSettings {
+            exports_dir: mail_dir.join("exports"),
+            signer: Arc::new(
+                mailplane::certificate::CertificateSigner::from_key_file(
+                    &mail_dir.join("certificate.key"),
+                )
+                .expect("certificate key"),
+            ),
+            issuer: "mailplane.example".into(),
+            link_ttl: mailplane::DEFAULT_LINK_TTL,
+        });
         // A second handle on the same database, for tests that tamper with rows.
         let store = DataStore::open(&location).await.expect("store");
         let mut keyring = Keyring::new(DEFAULT_ISSUER, DEFAULT_AUDIENCE);
@@ -261,6 +280,8 @@ pub struct Reply {
     pub text: String,
     /// The response headers.
     pub headers: axum::http::HeaderMap,
+    /// The body as sent, for binary answers (archives).
+    pub bytes: Vec<u8>,
 }
 
 impl Reply {
@@ -319,6 +340,7 @@ impl Client {
             body,
             text,
             headers,
+            bytes: bytes.to_vec(),
         }
     }
 

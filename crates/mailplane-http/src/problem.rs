@@ -133,6 +133,10 @@ impl ApiError {
                 }];
                 (StatusCode::PAYLOAD_TOO_LARGE, p)
             }
+            Error::Gone(why) => (
+                StatusCode::GONE,
+                mk(StatusCode::GONE, "gone", "Gone", why.clone()),
+            ),
             Error::Unavailable(why) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 mk(

@@ -150,6 +150,9 @@ pub struct Profile {
     /// How long an activity waits for the consulted parties' answers before it proceeds
     /// (`consultation_deadline` in `profile.conf`).
     pub consultation_deadline: Duration,
+    /// How long the customer may still export its data after terminating the contract,
+    /// before destruction begins (`export_window` in `profile.conf`).
+    pub export_window: Duration,
     /// Activities that provider automation carries out at once when they are requested
     /// (`automated` in `profile.conf`): the customer's call answers with the result.
     pub automated: BTreeSet<String>,
@@ -212,6 +215,9 @@ pub const AUTOMATION_ROLE: &str = "provider-automation";
 pub const DEFAULT_REQUEST_DEADLINE: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long a consultation waits when the profile does not say: two days.
 pub const DEFAULT_CONSULTATION_DEADLINE: Duration = Duration::from_secs(2 * 24 * 3600);
+/// How long the export window after a termination lasts when the profile does not say:
+/// 30 days.
+pub const DEFAULT_EXPORT_WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Parses `30m`, `72h` or `14d` (from 1, at most ten years).
 fn parse_duration(v: &str) -> Option<Duration> {
@@ -285,6 +291,7 @@ impl Profile {
         let request_deadline = deadline("request_deadline", DEFAULT_REQUEST_DEADLINE);
         let consultation_deadline =
             deadline("consultation_deadline", DEFAULT_CONSULTATION_DEADLINE);
+        let export_window = deadline("export_window", DEFAULT_EXPORT_WINDOW);
         let automated_list: Vec<String> = header
             .get("automated")
             .map(|v| {
@@ -611,6 +618,7 @@ impl Profile {
             roles,
             request_deadline,
             consultation_deadline,
+            export_window,
             automated,
             index,
             source,

@@ -66,6 +66,30 @@ pub struct Config {
     /// Serve this service catalogue (TOML) instead of the shipped one.
     #[arg(long, env = "MAILPLANE_CATALOGUE", global = true)]
     pub catalogue: Option<PathBuf>,
+    /// The 32-byte Ed25519 seed destruction certificates are signed with; created (mode
+    /// 0600) at first start when it does not exist. Default: `certificate.key` in the data
+    /// directory.
+    #[arg(long, env = "MAILPLANE_CERTIFICATE_KEY_FILE", global = true)]
+    pub certificate_key_file: Option<PathBuf>,
+    /// How long, in seconds, a worker's claim on a job step lasts without renewal: a step
+    /// whose worker died is taken over after it.
+    #[arg(
+        long = "job-lease",
+        env = "MAILPLANE_JOB_LEASE",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        global = true
+    )]
+    pub job_lease: u64,
+    /// A pause, in milliseconds, before each job step, to spread background I/O.
+    #[arg(
+        long = "job-throttle-ms",
+        env = "MAILPLANE_JOB_THROTTLE_MS",
+        default_value_t = 0,
+        value_parser = clap::value_parser!(u64).range(0..=60_000),
+        global = true
+    )]
+    pub job_throttle_ms: u64,
 }
 
 impl Config {

@@ -61,6 +61,28 @@ enum Command {
         #[command(subcommand)]
         command: CatalogueCommand,
     },
+    /// Destruction certificate tools.
+    Certificate {
+        #[command(subcommand)]
+        command: CertificateCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertificateCommand {
+    /// Verify a destruction certificate offline: its Ed25519 signature over the canonical
+    /// document, and, with `--key`, that it was signed by the provider's published key.
+    /// Exit 0 when it verifies, 1 when it does not.
+    Verify {
+        /// The certificate (a JSON file, as the termination's `certificate`).
+        file: std::path::PathBuf,
+        /// The provider's key to trust: the JWK set from
+        /// `/.well-known/mailplane/destruction-keys`, one JWK, a PEM public key, or the
+        /// base64 key itself. Without it, the key embedded in the certificate is used and
+        /// reported, to be compared with the published one.
+        #[arg(long)]
+        key: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -231,6 +253,9 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             print!("{}", mailplane_policy::render_markdown(p));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Certificate {
+            command: CertificateCommand::Verify { file, key },
+        } => certificate_verify(&file, key.as_deref()),
         Command::Catalogue {
             command: CatalogueCommand::Check { file },
         } => {
@@ -257,6 +282,39 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
     }
 }
 
+/// `mailplane certificate verify`: reads the files, verifies, prints a summary.
+fn certificate_verify(
+    file: &std::path::Path,
+    key: Option<&std::path::Path>,
+) -> Result<ExitCode, String> {
+    let document = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let trusted = match key {
+        Some(k) => {
+            let bytes = std::fs::read(k).map_err(|e| format!("{}: {e}", k.display()))?;
+            mailplane::certificate::trusted_keys(&bytes)
+                .map_err(|e| format!("{}: {e}", k.display()))?
+        }
+        None => vec![],
+    };
+    match mailplane::certificate::verify(&document, &trusted) {
+        Ok(v) => {
+            println!("VALID: {}", file.display());
+            println!("{}", v.summary());
+            if !v.pinned {
+                println!(
+                    "note: checked against the key embedded in the certificate ({}); pass --key with the provider's published keys to check who signed it",
+                    v.key_id
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("INVALID: {}: {e}", file.display());
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
 fn parse_org(party: Party, org: &str) -> Result<OrgId, String> {
     match party {
         Party::Provider => Ok(OrgId::Provider),
@@ -278,9 +336,26 @@ const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 /// How often the server pumps the event outbox into webhook deliveries.
 const PUMP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Runs the periodic jobs of a serving deployment: expiring requests past their deadline,
-/// and delivering webhooks from the event outbox.
+/// How often the server looks for due job steps (exports, terminations, retention sweeps).
+const JOB_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Runs the periodic work of a serving deployment: expiring requests past their deadline,
+/// delivering webhooks from the event outbox, and running due durable jobs.
 fn spawn_sweeps(control_plane: ControlPlane) {
+    let worker = control_plane.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(JOB_POLL);
+        loop {
+            tick.tick().await;
+            match worker.jobs_run_due().await {
+                Ok(r) if r.steps + r.failed > 0 => {
+                    tracing::info!(steps = r.steps, failed = r.failed, "ran job steps")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "the job worker failed; retrying later"),
+            }
+        }
+    });
     let pump = control_plane.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(PUMP_INTERVAL);
@@ -305,15 +380,6 @@ fn spawn_sweeps(control_plane: ControlPlane) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(expired = n, "expired overdue requests"),
                 Err(e) => tracing::warn!(error = %e, "expiring requests failed; retrying later"),
-            }
-            match control_plane.retention_sweep().await {
-                Ok(r) if r.deleted_messages > 0 || r.held > 0 => tracing::info!(
-                    deleted = r.deleted_messages,
-                    held = r.held,
-                    "applied retention policies"
-                ),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "the retention sweep failed; retrying later"),
             }
             if let Err(e) = control_plane.idempotency_purge().await {
                 tracing::warn!(error = %e, "purging expired idempotency keys failed; retrying later");
@@ -345,6 +411,30 @@ async fn serve(cfg: Config) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
     let max_message = data_plane.max_message_bytes();
     control_plane = control_plane.with_data_plane(std::sync::Arc::new(data_plane), max_message);
+    // Exports are written under the data directory; certificates are signed with a key of
+    // their own, published at /.well-known/mailplane/destruction-keys.
+    let certificate_key = cfg
+        .certificate_key_file
+        .clone()
+        .unwrap_or_else(|| cfg.data_dir.join("certificate.key"));
+    let signer = mailplane::certificate::CertificateSigner::from_key_file(&certificate_key)
+        .map_err(|e| e.to_string())?;
+    control_plane = control_plane
+        .with_lifecycle(mailplane::LifecycleSettings {
+            exports_dir: cfg.data_dir.join("exports"),
+            signer: Arc::new(signer),
+            issuer: cfg.catalogue()?.mail_domain,
+            link_ttl: mailplane::DEFAULT_LINK_TTL,
+        })
+        .with_job_settings(mailplane::JobSettings {
+            lease: time::Duration::seconds(cfg.job_lease as i64),
+            throttle: std::time::Duration::from_millis(cfg.job_throttle_ms),
+            ..mailplane::JobSettings::default()
+        });
+    control_plane
+        .retention_schedule()
+        .await
+        .map_err(|e| e.to_string())?;
     let dns = mailplane::dns::DnsSettings {
         name_servers: cfg.dns_servers.clone(),
         timeout: std::time::Duration::from_secs(cfg.dns_timeout),

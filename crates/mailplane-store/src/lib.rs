@@ -15,6 +15,8 @@ mod catalogue;
 mod directory;
 mod entity;
 mod inventory;
+mod jobs;
+mod lifecycle;
 mod migration;
 mod retention;
 mod rows;
@@ -44,6 +46,8 @@ pub use catalogue::{NewSubscription, NewTenant};
 use entity::{
     api_credential, audit_head, audit_log, domain, event, mailbox, partner, request, tenant,
 };
+pub use jobs::{JOB_DONE, JOB_PENDING, JobClaim, JobNext, JobRow, JobStepRow};
+pub use lifecycle::{ConfigurationRemoved, TerminationChange, TerminationRecord};
 pub use tickets::{NewTicket, TicketStep};
 pub use webhooks::{AttemptResult, LeasedDelivery};
 pub use write::{

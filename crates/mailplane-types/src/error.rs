@@ -96,6 +96,10 @@ pub enum Error {
         /// The limit in bytes.
         limit: u64,
     },
+    /// The resource existed but is gone for good: an export's download link past its
+    /// expiry, an archive already removed.
+    #[error("gone: {0}")]
+    Gone(String),
     /// A dependency (the database) is not reachable now; retrying may succeed.
     #[error("unavailable: {0}")]
     Unavailable(String),

@@ -11,6 +11,7 @@ pub mod duty;
 pub mod error;
 pub mod ids;
 pub mod inventory;
+pub mod lifecycle;
 pub mod names;
 pub mod party;
 pub mod passwords;

@@ -27,6 +27,8 @@ mod credentials;
 mod directory;
 mod domains;
 mod inventory;
+mod jobs;
+mod lifecycle;
 mod messages;
 mod operations;
 mod passwords;
@@ -36,6 +38,8 @@ mod tickets;
 mod webhooks;
 pub use bulk::{BatchAnswer, BatchItem, MAX_BATCH, MailboxBatch, MailboxBatchCreate};
 pub use domains::{DomainRecords, DomainVerification, expected_records};
+pub use jobs::{JobReport, JobSettings};
+pub use lifecycle::{DEFAULT_LINK_TTL, LifecycleSettings};
 pub use operations::{AUTOMATION_ROLE, AUTOMATION_SUBJECT, Applied, Operation, Outcome};
 pub use retention::SweepReport;
 pub use webhooks::{PumpReport, WebhookSettings};
@@ -127,6 +131,8 @@ pub struct ControlPlane {
     dns: domains::Resolver,
     data_plane: Option<Arc<dyn crate::data_plane::DataPlane>>,
     max_message_bytes: usize,
+    lifecycle: Option<Arc<LifecycleSettings>>,
+    jobs: JobSettings,
 }
 
 impl ControlPlane {
@@ -207,6 +213,8 @@ impl ControlPlane {
             dns: domains::Resolver::from_settings(&crate::dns::DnsSettings::default()),
             data_plane: None,
             max_message_bytes: crate::data_plane::DEFAULT_MAX_MESSAGE_BYTES,
+            lifecycle: None,
+            jobs: JobSettings::default(),
         })
     }
 

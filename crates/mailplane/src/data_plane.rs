@@ -38,7 +38,7 @@ pub struct StoredMessage {
 }
 
 /// What destroying a tenant's data did.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TenantErasure {
     /// The ids of the data keys destroyed (every wrapped copy of each).
@@ -90,10 +90,20 @@ pub trait DataPlane: Send + Sync + 'static {
     ) -> Result<Usage>;
     /// Removes a mailbox's messages and storage (idempotent); returns what was removed.
     async fn destroy_mailbox(&self, tenant: TenantId, mailbox: MailboxId) -> Result<Usage>;
-    /// Destroys a tenant's data: first its data key and every wrapped copy of it
-    /// (cryptographic erase: from then on nothing of the tenant opens), then its files.
-    /// Idempotent: a retry after a crash finishes the removal.
-    async fn destroy_tenant(&self, tenant: TenantId) -> Result<TenantErasure>;
+    /// Cryptographically erases a tenant's data: its data key and every wrapped copy of it
+    /// are destroyed, so that from then on nothing of the tenant opens, whatever happens to
+    /// the files. Returns the key ids destroyed and what the files held. Idempotent: a
+    /// retry after a crash returns what the first try erased.
+    async fn crypto_erase_tenant(&self, tenant: TenantId) -> Result<TenantErasure>;
+    /// Removes every file of a tenant whose key is erased; returns what was removed.
+    /// Idempotent. Refused while the tenant's key still exists.
+    async fn purge_tenant(&self, tenant: TenantId) -> Result<Usage>;
+    /// Destroys a tenant's data: the cryptographic erase, then the removal of its files.
+    async fn destroy_tenant(&self, tenant: TenantId) -> Result<TenantErasure> {
+        let erasure = self.crypto_erase_tenant(tenant).await?;
+        self.purge_tenant(tenant).await?;
+        Ok(erasure)
+    }
     /// Whether anything of the tenant is still readable: a data key that opens, or a file
     /// that decrypts. Used to check a destruction before it is certified.
     async fn tenant_readable(&self, tenant: TenantId) -> Result<bool>;
@@ -264,11 +274,16 @@ impl FileDataPlane {
             .keys
             .lock()
             .map_err(|_| Error::internal("the data key cache is poisoned"))?;
-        if let Some(k) = keys.get(&tenant) {
-            return Ok(k.clone());
-        }
         let dir = self.tenant_dir(tenant);
         let path = dir.join("data.key");
+        // A cached key serves only while its file exists: another process may have erased
+        // it, and an erased key must not keep opening files here.
+        if let Some(k) = keys.get(&tenant) {
+            if path.exists() {
+                return Ok(k.clone());
+            }
+            keys.remove(&tenant);
+        }
         let aad = format!("mailplane data key of tenant {tenant}");
         let key = if path.exists() {
             let stored = std::fs::read(&path)
@@ -285,6 +300,12 @@ impl FileDataPlane {
             Key(plain.as_slice().try_into().map_err(|_| {
                 Error::internal(format!("the data key of tenant {tenant} is malformed"))
             })?)
+        } else if dir.join(ERASURE_RECORD).exists() {
+            // An erased tenant never gets a new key: nothing is stored for it again.
+            return Err(Error::conflict(
+                None,
+                format!("the data of tenant {tenant} was destroyed: nothing can be stored for it"),
+            ));
         } else if !create {
             return Err(Error::not_found(
                 "data key",
@@ -305,6 +326,42 @@ impl FileDataPlane {
         };
         keys.insert(tenant, key.clone());
         Ok(key)
+    }
+
+    /// Drops a tenant's key from this process's cache.
+    fn forget_key(&self, tenant: TenantId) -> Result<()> {
+        self.keys
+            .lock()
+            .map_err(|_| Error::internal("the data key cache is poisoned"))?
+            .remove(&tenant);
+        Ok(())
+    }
+
+    /// The mailboxes that have a folder under the tenant's.
+    fn mailbox_dirs(&self, tenant: TenantId) -> Result<Vec<MailboxId>> {
+        let dir = self.tenant_dir(tenant);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(Error::internal(format!("listing {}: {e}", dir.display()))),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let path = entry
+                .map_err(|e| Error::internal(format!("listing {}: {e}", dir.display())))?
+                .path();
+            if !path.is_dir() {
+                continue;
+            }
+            if let Some(m) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.parse::<uuid::Uuid>().ok())
+            {
+                out.push(m.into());
+            }
+        }
+        Ok(out)
     }
 
     fn files(&self, tenant: TenantId, mailbox: MailboxId) -> Result<Vec<(PathBuf, MessageName)>> {
@@ -330,6 +387,29 @@ impl FileDataPlane {
         out.sort_by_key(|(_, n)| (n.received_nanos, n.id));
         Ok(out)
     }
+}
+
+/// The record of a tenant's cryptographic erase, written before its key is removed.
+const ERASURE_RECORD: &str = "erased.json";
+
+/// Removes a file; a file already gone is not an error.
+fn remove_if_exists(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::internal(format!("removing {}: {e}", path.display()))),
+    }
+}
+
+/// Makes a folder's entries (a removal, a rename) durable.
+fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::internal(format!("syncing {}: {e}", dir.display())))?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 /// The id of a stored data key: its first 16 bytes.
@@ -524,48 +604,73 @@ impl DataPlane for FileDataPlane {
         }
     }
 
-    async fn destroy_tenant(&self, tenant: TenantId) -> Result<TenantErasure> {
+    async fn crypto_erase_tenant(&self, tenant: TenantId) -> Result<TenantErasure> {
         let dir = self.tenant_dir(tenant);
-        let mut erasure = TenantErasure::default();
-        // First the key: once it is gone, every file of the tenant is ciphertext without a
-        // key, whatever happens to the removal below.
+        let record = dir.join(ERASURE_RECORD);
         let key_path = dir.join("data.key");
-        if let Ok(stored) = std::fs::read(&key_path) {
-            erasure.key_ids.push(key_id_of(&stored)?);
-            std::fs::remove_file(&key_path)
-                .map_err(|e| Error::internal(format!("removing {}: {e}", key_path.display())))?;
+        // A retry after a crash between the record and the key's removal finds the record.
+        if let Ok(bytes) = std::fs::read(&record) {
+            let erasure: TenantErasure = serde_json::from_slice(&bytes)
+                .map_err(|e| Error::internal(format!("reading {}: {e}", record.display())))?;
+            remove_if_exists(&key_path)?;
+            self.forget_key(tenant)?;
+            return Ok(erasure);
         }
-        self.keys
-            .lock()
-            .map_err(|_| Error::internal("the data key cache is poisoned"))?
-            .remove(&tenant);
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(erasure),
-            Err(e) => return Err(Error::internal(format!("listing {}: {e}", dir.display()))),
-        };
-        for entry in entries {
-            let path = entry
-                .map_err(|e| Error::internal(format!("listing {}: {e}", dir.display())))?
-                .path();
-            if !path.is_dir() {
-                continue;
+        let mut erasure = TenantErasure::default();
+        let stored = match std::fs::read(&key_path) {
+            Ok(s) => Some(s),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(Error::internal(format!(
+                    "reading {}: {e}",
+                    key_path.display()
+                )));
             }
-            let Some(mailbox) = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.parse::<uuid::Uuid>().ok())
-            else {
-                continue;
-            };
-            let removed = self.destroy_mailbox(tenant, mailbox.into()).await?;
-            erasure.messages += removed.messages;
-            erasure.bytes += removed.bytes;
+        };
+        if let Some(stored) = &stored {
+            erasure.key_ids.push(key_id_of(stored)?);
+        }
+        // What the files hold, counted before the key goes: the certificate names it.
+        for mailbox in self.mailbox_dirs(tenant)? {
+            let usage = self.usage(tenant, mailbox).await?;
+            erasure.messages += usage.messages;
+            erasure.bytes += usage.bytes;
             erasure.mailboxes += 1;
         }
+        if stored.is_none() && !dir.exists() {
+            // Nothing was ever stored for the tenant.
+            self.forget_key(tenant)?;
+            return Ok(erasure);
+        }
+        let json = serde_json::to_vec(&erasure)
+            .map_err(|e| Error::internal(format!("serialising an erasure: {e}")))?;
+        write_atomically(&record, &json)?;
+        // The key: once it is gone, every file of the tenant is ciphertext without a key.
+        remove_if_exists(&key_path)?;
+        sync_dir(&dir)?;
+        self.forget_key(tenant)?;
+        Ok(erasure)
+    }
+
+    async fn purge_tenant(&self, tenant: TenantId) -> Result<Usage> {
+        let dir = self.tenant_dir(tenant);
+        if dir.join("data.key").exists() {
+            return Err(Error::conflict(
+                None,
+                format!(
+                    "the data key of tenant {tenant} still exists: erase it before removing the files"
+                ),
+            ));
+        }
+        let mut removed = Usage::default();
+        for mailbox in self.mailbox_dirs(tenant)? {
+            let r = self.destroy_mailbox(tenant, mailbox).await?;
+            removed.messages += r.messages;
+            removed.bytes += r.bytes;
+        }
         match std::fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(erasure),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(erasure),
+            Ok(()) => Ok(removed),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(removed),
             Err(e) => Err(Error::internal(format!("removing {}: {e}", dir.display()))),
         }
     }

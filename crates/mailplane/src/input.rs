@@ -511,3 +511,29 @@ pub struct HoldRelease {
 
 /// The longest retention: 100 years.
 pub const MAX_RETENTION_DAYS: u32 = 36_500;
+
+/// Asks for an export of one mailbox, or of the whole tenant when `mailbox_id` is absent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ExportCreate {
+    /// The format: `mbox`, or `eml-zip` (a zip of .eml files with a manifest).
+    pub format: mailplane_types::lifecycle::ExportFormat,
+    /// The mailbox; absent for the whole tenant.
+    #[serde(default)]
+    pub mailbox_id: Option<MailboxId>,
+}
+
+/// The longest export window a termination may ask for, in days.
+pub const MAX_EXPORT_WINDOW_DAYS: u32 = 365;
+
+/// Terminates the tenant's contract.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TerminationCreate {
+    /// The export window in days, 0 to 365; absent: the profile's (`export_window`).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 365))]
+    pub export_window_days: Option<u32>,
+}

@@ -7,8 +7,10 @@
 //! is no unauthorized variant; the HTTP server is a thin layer over the same calls.
 
 mod actor;
+pub mod archive;
 pub mod auth;
 pub mod catalogue;
+pub mod certificate;
 pub mod clock;
 mod control_plane;
 pub mod data_plane;
@@ -21,8 +23,9 @@ pub mod webhooks;
 pub use actor::Actor;
 pub use control_plane::{
     AUTOMATION_ROLE, AUTOMATION_SUBJECT, Applied, BatchAnswer, BatchItem, ControlPlane,
-    ControlPlaneConfig, DEFAULT_PAGE, DomainRecords, DomainVerification, MAX_BATCH, MAX_PAGE,
-    MailboxBatch, MailboxBatchCreate, Operation, Outcome, PumpReport, SweepReport, WebhookSettings,
+    ControlPlaneConfig, DEFAULT_LINK_TTL, DEFAULT_PAGE, DomainRecords, DomainVerification,
+    JobReport, JobSettings, LifecycleSettings, MAX_BATCH, MAX_PAGE, MailboxBatch,
+    MailboxBatchCreate, Operation, Outcome, PumpReport, SweepReport, WebhookSettings,
     expected_records,
 };
 pub use mailplane_policy::{Decision, PolicySet, Profile, Verdict};

@@ -8,6 +8,7 @@ mod directory;
 mod events;
 mod health;
 mod inventory;
+mod lifecycle;
 mod messages;
 mod partners;
 mod profiles;
@@ -40,6 +41,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(inventory::routes())
         .merge(messages::routes())
         .merge(retention::routes())
+        .merge(lifecycle::routes())
         .merge(addresses::routes())
 }
 

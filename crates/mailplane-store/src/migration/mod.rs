@@ -17,6 +17,7 @@ mod m0008_catalogue;
 mod m0009_directory;
 mod m0010_idempotency;
 mod m0011_retention;
+mod m0012_lifecycle;
 
 /// Applies Mailplane's migrations in order.
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_directory::Migration),
             Box::new(m0010_idempotency::Migration),
             Box::new(m0011_retention::Migration),
+            Box::new(m0012_lifecycle::Migration),
         ]
     }
 }

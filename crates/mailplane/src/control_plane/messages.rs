@@ -36,7 +36,7 @@ impl ControlPlane {
         self.max_message_bytes
     }
 
-    fn data_plane(&self) -> Result<&Arc<dyn DataPlane>> {
+    pub(super) fn data_plane(&self) -> Result<&Arc<dyn DataPlane>> {
         self.data_plane
             .as_ref()
             .ok_or_else(|| Error::Unavailable("no data plane is configured".into()))

@@ -11,6 +11,7 @@
 
 use mailplane_policy::{Decision, Profile, Verdict};
 use mailplane_store::{MailboxChanges, NewMailbox, NewRequest, NewTicket, TicketStep, WriteTx};
+use mailplane_types::lifecycle::{Export, Termination};
 use mailplane_types::passwords::PasswordPolicy;
 use mailplane_types::resources::{
     Alias, Credential, Domain, Group, Mailbox, MailboxKind, MailboxStatus, Request, RequestKind,
@@ -20,13 +21,13 @@ use mailplane_types::retention::{LegalHold, RetentionPolicy};
 use mailplane_types::{DomainId, DomainName, Error, LocalPart, MailboxId, Party, Result};
 use serde::{Deserialize, Serialize};
 
-use super::{ControlPlane, activity, catalogue, credentials, directory, retention};
+use super::{ControlPlane, activity, catalogue, credentials, directory, lifecycle, retention};
 use crate::Actor;
 use crate::input::{
-    AliasCreate, CredentialCreate, DomainCreate, GroupCreate, GroupMemberRef, HoldPlace,
-    HoldRelease, MAX_SEATS, MailboxCreate, MailboxUpdate, OfferChoose, Problems, RetentionSet,
-    SeatsChange, SubscriptionCreate, TenantRebind, TenantRelocate, TenantUpdate, TicketComment,
-    TicketCreate, TicketHandle,
+    AliasCreate, CredentialCreate, DomainCreate, ExportCreate, GroupCreate, GroupMemberRef,
+    HoldPlace, HoldRelease, MAX_EXPORT_WINDOW_DAYS, MAX_SEATS, MailboxCreate, MailboxUpdate,
+    OfferChoose, Problems, RetentionSet, SeatsChange, SubscriptionCreate, TenantRebind,
+    TenantRelocate, TenantUpdate, TerminationCreate, TicketComment, TicketCreate, TicketHandle,
 };
 
 /// A change to a tenant, as data. The serialized form (`{"operation": "mailbox.create",
@@ -175,6 +176,15 @@ pub enum Operation {
         /// The SKU.
         sku: String,
     },
+    /// Asks for an export of a mailbox or the whole tenant (`export.pst.deliver`).
+    #[serde(rename = "export.create")]
+    ExportCreate(ExportCreate),
+    /// Terminates the tenant's contract, opening the export window (`contract.terminate`).
+    #[serde(rename = "tenant.terminate")]
+    TenantTerminate(TerminationCreate),
+    /// Cancels the termination during the export window (`contract.terminate`).
+    #[serde(rename = "termination.cancel")]
+    TerminationCancel {},
     /// Reports an incident (`incident.report`).
     #[serde(rename = "ticket.open")]
     TicketOpen(TicketCreate),
@@ -227,6 +237,9 @@ impl Operation {
             Operation::SubscriptionSeats { .. } => "subscription.seats",
             Operation::LicenceAssign { .. } => "licence.assign",
             Operation::LicenceUnassign { .. } => "licence.unassign",
+            Operation::ExportCreate(_) => "export.create",
+            Operation::TenantTerminate(_) => "tenant.terminate",
+            Operation::TerminationCancel {} => "termination.cancel",
             Operation::TicketOpen(_) => "ticket.open",
             Operation::TicketComment { .. } => "ticket.comment",
             Operation::TicketHandle { .. } => "ticket.handle",
@@ -264,6 +277,8 @@ impl Operation {
             Operation::CredentialRegister(_) | Operation::CredentialRevoke { .. } => {
                 activity::CONTROL_PLANE_ACCESS
             }
+            Operation::ExportCreate(_) => lifecycle::EXPORT,
+            Operation::TenantTerminate(_) | Operation::TerminationCancel {} => lifecycle::TERMINATE,
             Operation::TicketOpen(_) | Operation::TicketComment { .. } => activity::INCIDENT_REPORT,
             Operation::TicketHandle { .. } => activity::INCIDENT_HANDLE,
         }
@@ -443,6 +458,17 @@ impl Operation {
                     );
                 }
             }
+            Operation::TenantTerminate(input) => {
+                if let Some(d) = input.export_window_days
+                    && d > MAX_EXPORT_WINDOW_DAYS
+                {
+                    p.add(
+                        "export_window_days",
+                        format!("must be from 0 to {MAX_EXPORT_WINDOW_DAYS}"),
+                    );
+                }
+            }
+            Operation::ExportCreate(_) | Operation::TerminationCancel {} => {}
             Operation::TenantDelete {}
             | Operation::DomainDelete { .. }
             | Operation::MailboxDelete { .. }
@@ -477,6 +503,10 @@ pub enum Applied {
     Retention(Option<RetentionPolicy>),
     /// The legal hold placed or released.
     Hold(LegalHold),
+    /// The export asked for.
+    Export(Export),
+    /// The termination made or cancelled.
+    Termination(Termination),
     /// The object was deleted.
     Deleted,
 }
@@ -568,7 +598,9 @@ applied_into!(
     Group => Group,
     PasswordPolicy => PasswordPolicy,
     Retention => Option<RetentionPolicy>,
-    Hold => LegalHold
+    Hold => LegalHold,
+    Export => Export,
+    Termination => Termination
 );
 
 impl TryFrom<Applied> for () {
@@ -964,6 +996,8 @@ impl ControlPlane {
         if !matches!(op, Operation::MailboxCreate(_)) {
             op.check(self.profile_of(tenant)?, self.clock.now())?;
         }
+        // Once the configuration is being destroyed, nothing changes the tenant again.
+        lifecycle::not_destroyed(tx, tenant.id).await?;
         let tid = tenant.id;
         let made = |applied, target_kind, target_id: String, outcome| Made {
             applied,
@@ -1064,6 +1098,15 @@ impl ControlPlane {
                         self.clock.now(),
                     )
                     .await?;
+                // A termination blocked by the hold checks again at once.
+                if let Some(t) = tx.termination_current(tid).await? {
+                    tx.job_wake(
+                        super::jobs::TERMINATION_JOB,
+                        t.termination.id,
+                        self.clock.now(),
+                    )
+                    .await?;
+                }
                 made(
                     Applied::Hold(hold),
                     "legal_hold",
@@ -1258,6 +1301,21 @@ impl ControlPlane {
                     .await?;
                 let id = c.id.to_string();
                 made(Applied::Credential(c), "credential", id, "created")
+            }
+            Operation::ExportCreate(input) => {
+                let e = self.apply_export_create(tx, actor, tenant, input).await?;
+                let id = e.id.to_string();
+                made(Applied::Export(e), "export", id, "created")
+            }
+            Operation::TenantTerminate(input) => {
+                let t = self.apply_terminate(tx, actor, tenant, input).await?;
+                let id = t.id.to_string();
+                made(Applied::Termination(t), "termination", id, "terminated")
+            }
+            Operation::TerminationCancel {} => {
+                let t = self.apply_termination_cancel(tx, actor, tenant).await?;
+                let id = t.id.to_string();
+                made(Applied::Termination(t), "termination", id, "cancelled")
             }
             Operation::TicketOpen(input) => {
                 let t = tx

@@ -29,6 +29,8 @@ pub struct SweepReport {
     pub deleted_messages: u64,
     /// Mailboxes a legal hold kept whole.
     pub held: u64,
+    /// Whether a deleting policy was found (per-tenant sweeps only).
+    pub policy: bool,
 }
 
 /// The input rules of a retention policy that do not depend on the current one.
@@ -179,15 +181,29 @@ impl ControlPlane {
             tx.retention_set(tenant.id, None, None, false, now).await?;
             return Ok(None);
         }
-        tx.retention_set(
-            tenant.id,
-            input.delete_after_days,
-            input.keep_at_least_days,
-            input.locked,
-            now,
-        )
-        .await
-        .map(Some)
+        let policy = tx
+            .retention_set(
+                tenant.id,
+                input.delete_after_days,
+                input.keep_at_least_days,
+                input.locked,
+                now,
+            )
+            .await?;
+        if policy.delete_after_days.is_some() {
+            // The sweep runs as a recurring durable job, one per tenant.
+            tx.job_insert(
+                super::jobs::SWEEP_JOB,
+                tenant.id.uuid(),
+                Some(tenant.id),
+                "sweep",
+                now,
+                &serde_json::json!({}),
+                now,
+            )
+            .await?;
+        }
+        Ok(Some(policy))
     }
 
     /// Applies `hold.place`.
@@ -241,53 +257,92 @@ impl ControlPlane {
 
     /// Applies every deleting retention policy once: for each mailbox of each such tenant,
     /// the messages older than the policy allows are deleted, unless a legal hold covers the
-    /// mailbox; each mailbox's result is recorded. `serve` runs it periodically.
+    /// mailbox; each mailbox's result is recorded. `serve` runs the same per tenant as a
+    /// recurring durable job.
     pub async fn retention_sweep(&self) -> Result<SweepReport> {
+        let mut report = SweepReport::default();
+        for policy in self.store.retention_deleting().await? {
+            let r = self.retention_sweep_tenant(policy.tenant_id).await?;
+            report.mailboxes += r.mailboxes;
+            report.deleted_messages += r.deleted_messages;
+            report.held += r.held;
+        }
+        Ok(report)
+    }
+
+    /// Gives every tenant with a deleting retention policy its recurring sweep job (one
+    /// already pending is left as it is); returns how many policies there are. `serve`
+    /// calls it at start.
+    pub async fn retention_schedule(&self) -> Result<u64> {
+        let now = self.clock.now();
+        let policies = self.store.retention_deleting().await?;
+        let tx = self.store.begin().await?;
+        for p in &policies {
+            tx.job_insert(
+                super::jobs::SWEEP_JOB,
+                p.tenant_id.uuid(),
+                Some(p.tenant_id),
+                "sweep",
+                now,
+                &serde_json::json!({}),
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(policies.len() as u64)
+    }
+
+    /// Applies a tenant's retention policy once; `policy` in the report says whether the
+    /// tenant still has a deleting one.
+    pub(super) async fn retention_sweep_tenant(&self, tenant: TenantId) -> Result<SweepReport> {
         let mut report = SweepReport::default();
         let Some(data_plane) = self.data_plane.clone() else {
             return Ok(report);
         };
-        for policy in self.store.retention_deleting().await? {
-            let Some(after) = policy.delete_after_days else {
-                continue;
-            };
-            let days = after.max(policy.keep_at_least_days.unwrap_or(0));
-            let now = self.clock.now();
-            let before = now - time::Duration::days(i64::from(days));
-            for mailbox in self.store.mailbox_ids(policy.tenant_id).await? {
-                report.mailboxes += 1;
-                let hold = self
-                    .store
-                    .hold_covering(policy.tenant_id, Some(mailbox))
-                    .await?;
-                let deleted = match &hold {
-                    Some(_) => {
-                        report.held += 1;
-                        crate::data_plane::Usage::default()
-                    }
-                    None => {
-                        data_plane
-                            .delete_older_than(policy.tenant_id, mailbox, before)
-                            .await?
-                    }
-                };
-                report.deleted_messages += deleted.messages;
-                if deleted.messages == 0 && hold.is_none() {
-                    continue;
-                }
-                let tx = self.store.begin().await?;
-                tx.retention_run_insert(&RetentionRun {
-                    id: uuid::Uuid::now_v7(),
-                    tenant_id: policy.tenant_id,
-                    mailbox_id: mailbox,
-                    at: now,
-                    deleted_messages: deleted.messages,
-                    deleted_bytes: deleted.bytes,
-                    blocked_by: hold.map(|h| h.id),
-                })
+        let Some(policy) = self.store.retention_get(tenant).await? else {
+            return Ok(report);
+        };
+        let Some(after) = policy.delete_after_days else {
+            return Ok(report);
+        };
+        report.policy = true;
+        let days = after.max(policy.keep_at_least_days.unwrap_or(0));
+        let now = self.clock.now();
+        let before = now - time::Duration::days(i64::from(days));
+        for mailbox in self.store.mailbox_ids(policy.tenant_id).await? {
+            report.mailboxes += 1;
+            let hold = self
+                .store
+                .hold_covering(policy.tenant_id, Some(mailbox))
                 .await?;
-                tx.commit().await?;
+            let deleted = match &hold {
+                Some(_) => {
+                    report.held += 1;
+                    crate::data_plane::Usage::default()
+                }
+                None => {
+                    data_plane
+                        .delete_older_than(policy.tenant_id, mailbox, before)
+                        .await?
+                }
+            };
+            report.deleted_messages += deleted.messages;
+            if deleted.messages == 0 && hold.is_none() {
+                continue;
             }
+            let tx = self.store.begin().await?;
+            tx.retention_run_insert(&RetentionRun {
+                id: uuid::Uuid::now_v7(),
+                tenant_id: policy.tenant_id,
+                mailbox_id: mailbox,
+                at: now,
+                deleted_messages: deleted.messages,
+                deleted_bytes: deleted.bytes,
+                blocked_by: hold.map(|h| h.id),
+            })
+            .await?;
+            tx.commit().await?;
         }
         Ok(report)
     }

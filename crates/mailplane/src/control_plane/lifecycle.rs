@@ -1,0 +1,449 @@
+//! The end of a tenant's life through the control plane: exports (reversibility), their
+//! download links and acknowledgement, and the termination that carries a tenant to
+//! destroyed data and a signed certificate.
+//!
+//! Asking for an export (`export.pst.deliver`: customer A, provider R) and terminating the
+//! contract (`contract.terminate`) are operations, routed by the matrix like any other.
+//! What happens after, copying mailboxes into an archive and walking the termination's
+//! steps, runs as durable jobs (`jobs.rs`) under provider automation.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hmac::{Hmac, Mac};
+use mailplane_store::{Scope, WriteTx};
+use mailplane_types::lifecycle::{Export, ExportState, Termination, TerminationState};
+use mailplane_types::resources::Tenant;
+use mailplane_types::{Duty, Error, Result, TenantId};
+use sha2::Sha256;
+
+use super::jobs::{EXPORT_JOB, TERMINATION_JOB};
+use super::{ControlPlane, Operation, Outcome};
+use crate::Actor;
+use crate::certificate::{CertificateSigner, PublishedKeys};
+use crate::input::{ExportCreate, TerminationCreate};
+
+/// Delivering an export at the customer's request.
+pub(super) const EXPORT: &str = "export.pst.deliver";
+/// Terminating the contract, and cancelling the termination.
+pub(super) const TERMINATE: &str = "contract.terminate";
+/// Destroying the configuration at end of service.
+pub(super) const CONFIGURATION_DESTROY: &str = "configuration.destroy";
+/// Destroying the customer's data.
+pub(super) const DATA_DESTROY: &str = "data.destroy";
+
+/// How long an export's download link works by default: 7 days.
+pub const DEFAULT_LINK_TTL: time::Duration = time::Duration::days(7);
+
+/// What exports and destruction certificates need: where archives are written, the key
+/// certificates are signed with, and how long a download link works.
+#[derive(Clone)]
+pub struct LifecycleSettings {
+    /// The folder export archives are written under (`<dir>/<tenant>/<export>/`).
+    pub exports_dir: PathBuf,
+    /// The provider's certificate signing key.
+    pub signer: Arc<CertificateSigner>,
+    /// Who issues certificates (the provider's name or domain).
+    pub issuer: String,
+    /// How long a download link works after the archive is ready.
+    pub link_ttl: time::Duration,
+}
+
+impl std::fmt::Debug for LifecycleSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LifecycleSettings")
+            .field("exports_dir", &self.exports_dir)
+            .field("issuer", &self.issuer)
+            .field("link_ttl", &self.link_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Refuses a change to a tenant whose configuration is destroyed or being destroyed.
+pub(super) async fn not_destroyed(tx: &WriteTx, tenant: TenantId) -> Result<()> {
+    if let Some(t) = tx.termination_current(tenant).await?
+        && !matches!(
+            t.termination.state,
+            TerminationState::Terminating | TerminationState::Blocked
+        )
+    {
+        return Err(Error::conflict(
+            None,
+            format!(
+                "the tenant is at end of service ({}): nothing of it can change",
+                t.termination.state.as_str()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+impl ControlPlane {
+    /// The same control plane able to deliver exports and certify destruction.
+    pub fn with_lifecycle(mut self, settings: LifecycleSettings) -> ControlPlane {
+        self.lifecycle = Some(Arc::new(settings));
+        self
+    }
+
+    pub(super) fn lifecycle(&self) -> Result<&LifecycleSettings> {
+        self.lifecycle
+            .as_deref()
+            .ok_or_else(|| Error::Unavailable("exports and destruction are not configured".into()))
+    }
+
+    /// The public keys destruction certificates are signed with, as a JWK set: what the
+    /// provider publishes at its well-known address.
+    pub fn destruction_keys(&self) -> Result<PublishedKeys> {
+        Ok(PublishedKeys {
+            keys: vec![self.lifecycle()?.signer.published_key()],
+        })
+    }
+
+    pub(super) async fn apply_export_create(
+        &self,
+        tx: &WriteTx,
+        actor: &Actor,
+        tenant: &Tenant,
+        input: &ExportCreate,
+    ) -> Result<Export> {
+        self.lifecycle()?;
+        if let Some(m) = input.mailbox_id
+            && tx.mailbox_get(tenant.id, m).await?.is_none()
+        {
+            return Err(Error::invalid(
+                "mailbox_id",
+                "must be a mailbox of this tenant",
+            ));
+        }
+        let now = self.clock.now();
+        let export = tx
+            .export_insert(
+                tenant.id,
+                input.mailbox_id,
+                input.format,
+                (actor.subject(), actor.party()),
+                now,
+            )
+            .await?;
+        tx.job_insert(
+            EXPORT_JOB,
+            export.id,
+            Some(tenant.id),
+            "start",
+            now,
+            &serde_json::json!({}),
+            now,
+        )
+        .await?;
+        Ok(export)
+    }
+
+    pub(super) async fn apply_terminate(
+        &self,
+        tx: &WriteTx,
+        actor: &Actor,
+        tenant: &Tenant,
+        input: &TerminationCreate,
+    ) -> Result<Termination> {
+        if let Some(t) = tx.termination_current(tenant.id).await? {
+            return Err(Error::conflict(
+                None,
+                format!(
+                    "the contract was already terminated on {} (termination {}, {})",
+                    t.termination.terminated_at.date(),
+                    t.termination.id,
+                    t.termination.state.as_str()
+                ),
+            ));
+        }
+        let days = match input.export_window_days {
+            Some(d) => d,
+            None => {
+                let w = self.profile_of(tenant)?.export_window;
+                u32::try_from(w.as_secs().div_ceil(86_400)).unwrap_or(u32::MAX)
+            }
+        };
+        let now = self.clock.now();
+        let t = tx
+            .termination_insert(tenant.id, (actor.subject(), actor.party()), now, days)
+            .await?;
+        tx.job_insert(
+            TERMINATION_JOB,
+            t.id,
+            Some(tenant.id),
+            "window",
+            t.window_ends_at,
+            &serde_json::json!({}),
+            now,
+        )
+        .await?;
+        Ok(t)
+    }
+
+    pub(super) async fn apply_termination_cancel(
+        &self,
+        tx: &WriteTx,
+        actor: &Actor,
+        tenant: &Tenant,
+    ) -> Result<Termination> {
+        let current = tx
+            .termination_current(tenant.id)
+            .await?
+            .ok_or_else(|| Error::not_found("termination", tenant.id))?;
+        let now = self.clock.now();
+        if current.termination.state == TerminationState::Terminating
+            && now >= current.termination.window_ends_at
+        {
+            return Err(Error::conflict(
+                None,
+                format!(
+                    "the export window closed at {}: the termination can no longer be cancelled",
+                    current.termination.window_ends_at
+                ),
+            ));
+        }
+        let changed = tx
+            .termination_change(
+                current.termination.id,
+                &[TerminationState::Terminating],
+                mailplane_store::TerminationChange {
+                    state: Some(TerminationState::Cancelled),
+                    cancelled: Some((now, actor.subject().to_string())),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| match e {
+                Error::Conflict { message, .. } => Error::conflict(
+                    None,
+                    format!("{message}: a termination is cancelled only during the export window"),
+                ),
+                other => other,
+            })?;
+        // The job wakes, sees the cancellation and ends.
+        tx.job_wake(TERMINATION_JOB, current.termination.id, now)
+            .await?;
+        Ok(changed.termination)
+    }
+
+    /// Asks for an export of a mailbox or the whole tenant (`export.pst.deliver`).
+    pub async fn export_create(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        input: ExportCreate,
+    ) -> Result<Outcome<Export>> {
+        self.run(actor, tenant, Operation::ExportCreate(input), None)
+            .await
+    }
+
+    /// Terminates the tenant's contract (`contract.terminate`), opening the export window.
+    pub async fn tenant_terminate(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        input: TerminationCreate,
+    ) -> Result<Outcome<Termination>> {
+        self.run(actor, tenant, Operation::TenantTerminate(input), None)
+            .await
+    }
+
+    /// Cancels the termination during the export window (`contract.terminate`).
+    pub async fn termination_cancel(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+    ) -> Result<Outcome<Termination>> {
+        self.run(actor, tenant, Operation::TerminationCancel {}, None)
+            .await
+    }
+
+    /// The tenant's termination, under way or ended (`contract.terminate`, any letter).
+    pub async fn termination_get(&self, actor: &Actor, tenant: TenantId) -> Result<Termination> {
+        self.tenant_for_read(actor, tenant, TERMINATE).await?;
+        self.store
+            .termination_current(tenant)
+            .await?
+            .map(|t| t.termination)
+            .ok_or_else(|| Error::not_found("termination", tenant))
+    }
+
+    /// The tenant's exports, newest first (`export.pst.deliver`, any letter). The download
+    /// link is shown to the parties holding R or A.
+    pub async fn exports_list(&self, actor: &Actor, tenant: TenantId) -> Result<Vec<Export>> {
+        let (_, decision) = self.tenant_for_read(actor, tenant, EXPORT).await?;
+        let links = decision.exercisable.has(Duty::R) || decision.exercisable.has(Duty::A);
+        let mut out = self.store.exports_list(tenant).await?;
+        for e in &mut out {
+            self.with_link(e, links);
+        }
+        Ok(out)
+    }
+
+    /// One export (`export.pst.deliver`, any letter).
+    pub async fn export_get(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        id: uuid::Uuid,
+    ) -> Result<Export> {
+        let (_, decision) = self.tenant_for_read(actor, tenant, EXPORT).await?;
+        let links = decision.exercisable.has(Duty::R) || decision.exercisable.has(Duty::A);
+        let mut e = self
+            .store
+            .export_get(tenant, id)
+            .await?
+            .ok_or_else(|| Error::not_found("export", id))?;
+        self.with_link(&mut e, links);
+        Ok(e)
+    }
+
+    /// The accountable party acknowledges that it received an export. Acknowledging twice
+    /// answers with the export as acknowledged the first time.
+    pub async fn export_acknowledge(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        id: uuid::Uuid,
+    ) -> Result<Export> {
+        let tx = self.store.begin().await?;
+        let found = tx.tenant_get(actor.scope(), tenant).await?;
+        let (tenant_row, profile) = self.visible(actor, found, tenant)?;
+        let decision = profile.decide(actor.party(), actor.roles(), EXPORT);
+        if !decision.exercisable.has(Duty::A) {
+            return Err(Error::Forbidden(Box::new(decision.refusal())));
+        }
+        let export = tx
+            .export_get(tenant, id)
+            .await?
+            .ok_or_else(|| Error::not_found("export", id))?;
+        if export.state == ExportState::Acknowledged {
+            let mut e = export;
+            self.with_link(&mut e, true);
+            return Ok(e);
+        }
+        let now = self.clock.now();
+        let mut e = tx
+            .export_transition(
+                id,
+                &[ExportState::Ready],
+                ExportState::Acknowledged,
+                None,
+                (None, None),
+                Some((now, actor.subject())),
+            )
+            .await?;
+        let change = Self::record(
+            actor,
+            &decision,
+            Some(tenant_row.id),
+            "export",
+            id,
+            "acknowledged",
+        );
+        // A termination blocked by locked retention may be satisfied by this export.
+        if let Some(t) = tx.termination_current(tenant).await? {
+            tx.job_wake(TERMINATION_JOB, t.termination.id, now).await?;
+        }
+        Self::audit_and_commit(tx, change).await?;
+        self.with_link(&mut e, true);
+        Ok(e)
+    }
+
+    /// The archive of an export, for its download link: no bearer token, the link's token
+    /// is the credential. Returns the export and the archive's path.
+    pub async fn export_download(
+        &self,
+        tenant: TenantId,
+        id: uuid::Uuid,
+        token: &str,
+    ) -> Result<(Export, PathBuf)> {
+        let settings = self.lifecycle()?;
+        let export = self
+            .store
+            .export_get(tenant, id)
+            .await?
+            .ok_or_else(|| Error::not_found("export", id))?;
+        let Some(expires_at) = export.expires_at else {
+            return Err(Error::conflict(None, "the export is still being prepared"));
+        };
+        if !self.link_token_matches(&export, expires_at, token) {
+            return Err(Error::Unauthenticated(
+                "the download link's token is not valid for this export".into(),
+            ));
+        }
+        if export.state == ExportState::Expired || self.clock.now() >= expires_at {
+            return Err(Error::Gone(format!(
+                "the download link expired at {expires_at}; ask for a new export"
+            )));
+        }
+        let path = archive_path(settings, &export);
+        if !path.exists() {
+            return Err(Error::Gone(
+                "the archive was removed; ask for a new export".into(),
+            ));
+        }
+        Ok((export, path))
+    }
+
+    /// Fills an export's download link while it works, for a caller entitled to it.
+    fn with_link(&self, e: &mut Export, entitled: bool) {
+        e.download_url = None;
+        let (Some(expires_at), true) = (e.expires_at, entitled) else {
+            return;
+        };
+        if !matches!(e.state, ExportState::Ready | ExportState::Acknowledged)
+            || self.clock.now() >= expires_at
+        {
+            return;
+        }
+        if let Some(token) = self.link_token(e, expires_at) {
+            e.download_url = Some(format!(
+                "/v1/tenants/{}/exports/{}/download?token={token}",
+                e.tenant_id, e.id
+            ));
+        }
+    }
+
+    fn link_mac(&self, e: &Export, expires_at: time::OffsetDateTime) -> Option<Hmac<Sha256>> {
+        let settings = self.lifecycle.as_deref()?;
+        let key = settings.signer.derive_secret("export download links");
+        let mut mac = Hmac::<Sha256>::new_from_slice(&key).ok()?;
+        mac.update(format!("{}:{}:{}", e.tenant_id, e.id, expires_at.unix_timestamp()).as_bytes());
+        Some(mac)
+    }
+
+    fn link_token(&self, e: &Export, expires_at: time::OffsetDateTime) -> Option<String> {
+        Some(hex::encode(
+            self.link_mac(e, expires_at)?.finalize().into_bytes(),
+        ))
+    }
+
+    fn link_token_matches(
+        &self,
+        e: &Export,
+        expires_at: time::OffsetDateTime,
+        token: &str,
+    ) -> bool {
+        let (Some(mac), Ok(given)) = (self.link_mac(e, expires_at), hex::decode(token)) else {
+            return false;
+        };
+        mac.verify_slice(&given).is_ok()
+    }
+}
+
+/// Where an export's folder is.
+pub(super) fn export_dir(settings: &LifecycleSettings, e: &Export) -> PathBuf {
+    settings
+        .exports_dir
+        .join(e.tenant_id.to_string())
+        .join(e.id.to_string())
+}
+
+/// Where an export's archive is.
+pub(super) fn archive_path(settings: &LifecycleSettings, e: &Export) -> PathBuf {
+    export_dir(settings, e).join(format!("{}.{}", e.id, e.format.extension()))
+}
+
+/// The scope automation reads tenants with.
+pub(super) const ALL: Scope = Scope::All;

@@ -1,0 +1,440 @@
+//! The end of a tenant's life through HTTP: exports delivered by provider automation,
+//! downloaded through an expiring link and acknowledged by the customer; the termination
+//! walked from `terminating` to `closed` with the clock moved past the export window; holds
+//! and locked retention stopping it at `blocked`; and the certificate verified offline
+//! against the provider's published key.
+
+use std::io::Read;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use time::Duration;
+
+use mailplane::types::TenantId;
+use mailplane_tests::{Harness, e2e, field_errors, fixtures};
+
+fn message(n: usize) -> Vec<u8> {
+    format!(
+        "From: sender{n}@old-host.example\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\nSubject: note {n}\r\n\r\nFrom the start, body {n}\r\n"
+    )
+    .into_bytes()
+}
+
+/// A tenant with two mailboxes holding two and one messages.
+async fn tenant_with_mail(h: &Harness) -> (TenantId, Vec<String>) {
+    let t = fixtures::tenant(h, "Acme").await;
+    let d = fixtures::default_domain(h, t).await;
+    let mut mailboxes = Vec::new();
+    for (local, count) in [("alice", 2), ("bob", 1)] {
+        let m = fixtures::mailbox(h, t, &d, local).await;
+        for n in 0..count {
+            h.customer_admin(t)
+                .post_raw(
+                    &format!("/v1/tenants/{t}/mailboxes/{m}/messages"),
+                    "message/rfc822",
+                    message(n),
+                )
+                .await
+                .expect(201);
+        }
+        mailboxes.push(m);
+    }
+    (t, mailboxes)
+}
+
+async fn an_export_is_delivered_downloaded_and_acknowledged(h: Harness) {
+    let (t, mailboxes) = tenant_with_mail(&h).await;
+    let customer = h.customer_admin(t);
+    let path = format!("/v1/tenants/{t}/exports");
+    let bad = customer
+        .post(&path, json!({ "format": "pst" }))
+        .await
+        .expect(400);
+    assert_eq!(field_errors(&bad), ["format"]);
+    // The customer is accountable, the provider responsible: automation takes it on.
+    let created = customer.post(&path, json!({ "format": "eml-zip" })).await;
+    assert!(created.headers.get("mailplane-request").is_some());
+    let export = created.expect(201);
+    assert_eq!(export["state"], "preparing");
+    let id = export["id"].as_str().unwrap().to_string();
+    let report = h.run_jobs().await;
+    assert_eq!(report.failed, 0);
+    // start, collect:0, collect:1, package.
+    assert_eq!(report.steps, 4);
+    let ready = customer.get(&format!("{path}/{id}")).await.expect(200);
+    assert_eq!(ready["state"], "ready");
+    let manifest = &ready["manifest"];
+    assert_eq!(manifest["messages"], 3);
+    assert_eq!(manifest["mailboxes"].as_array().unwrap().len(), 2);
+    let url = ready["download_url"].as_str().unwrap().to_string();
+    // The provider (R) sees the link too.
+    assert_eq!(
+        h.provider_admin()
+            .get(&format!("{path}/{id}"))
+            .await
+            .expect(200)["download_url"],
+        url.as_str()
+    );
+    // The link is the credential: no bearer token.
+    let download = h.anonymous().get(&url).await;
+    assert_eq!(download.status, 200, "{}", download.text);
+    assert_eq!(download.content_type, "application/zip");
+    let archive = manifest["archive"]["sha256"].as_str().unwrap();
+    assert_eq!(hex::encode(Sha256::digest(&download.bytes)), archive);
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(download.bytes.clone())).unwrap();
+    let mut inner = String::new();
+    zip.by_name("manifest.json")
+        .unwrap()
+        .read_to_string(&mut inner)
+        .unwrap();
+    let inner: Value = serde_json::from_str(&inner).unwrap();
+    for file in inner["files"].as_array().unwrap() {
+        let mut bytes = Vec::new();
+        zip.by_name(file["path"].as_str().unwrap())
+            .unwrap()
+            .read_to_end(&mut bytes)
+            .unwrap();
+        assert_eq!(
+            hex::encode(Sha256::digest(&bytes)),
+            file["sha256"].as_str().unwrap()
+        );
+    }
+    assert_eq!(inner["files"].as_array().unwrap().len(), 3);
+    let forged = url.replace("token=", "token=00");
+    h.anonymous().get(&forged).await.expect(401);
+    // Only the accountable party acknowledges.
+    h.provider_admin()
+        .post(&format!("{path}/{id}/acknowledge"), json!({}))
+        .await
+        .expect(403);
+    let acked = customer
+        .post(&format!("{path}/{id}/acknowledge"), json!({}))
+        .await
+        .expect(200);
+    assert_eq!(acked["state"], "acknowledged");
+    let again = customer
+        .post(&format!("{path}/{id}/acknowledge"), json!({}))
+        .await
+        .expect(200);
+    assert_eq!(again["acknowledged_at"], acked["acknowledged_at"]);
+    // A single mailbox as mbox.
+    let one = customer
+        .post(
+            &path,
+            json!({ "format": "mbox", "mailbox_id": mailboxes[0] }),
+        )
+        .await
+        .expect(201);
+    h.run_jobs().await;
+    let one = customer
+        .get(&format!("{path}/{}", one["id"].as_str().unwrap()))
+        .await
+        .expect(200);
+    assert_eq!(one["manifest"]["messages"], 2);
+    let mbox = h
+        .anonymous()
+        .get(one["download_url"].as_str().unwrap())
+        .await;
+    assert_eq!(mbox.content_type, "application/mbox");
+    assert_eq!(mbox.text.matches("\nFrom ").count() + 1, 2);
+    assert!(mbox.text.contains(">From the start"));
+    // Every step of the first export ran once, and finished.
+    let ledger = h
+        .control_plane
+        .job_ledger("export", id.parse().unwrap())
+        .await
+        .unwrap();
+    let steps: Vec<&str> = ledger.iter().map(|s| s.step.as_str()).collect();
+    assert_eq!(steps, ["start", "collect:0", "collect:1", "package"]);
+    assert!(ledger.iter().all(|s| s.outcome.as_deref() == Some("done")));
+    // The link expires with its archive.
+    h.clock.advance(Duration::days(8));
+    h.run_jobs().await;
+    let gone = h.anonymous().get(&url).await.expect(410);
+    assert!(gone["detail"].as_str().unwrap().contains("expired"));
+    let listed = customer.get(&path).await.expect(200);
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2);
+    assert!(
+        listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["download_url"].is_null())
+    );
+}
+e2e!(an_export_is_delivered_downloaded_and_acknowledged);
+
+async fn a_termination_ends_in_a_certificate_that_verifies_offline(h: Harness) {
+    let (t, mailboxes) = tenant_with_mail(&h).await;
+    let customer = h.customer_admin(t);
+    let provider = h.provider_admin();
+    let path = format!("/v1/tenants/{t}/termination");
+    customer.get(&path).await.expect(404);
+    // The customer terminates its contract; the provider is only informed.
+    provider.post(&path, json!({})).await.expect(403);
+    let bad = customer
+        .post(&path, json!({ "export_window_days": 400 }))
+        .await
+        .expect(400);
+    assert_eq!(field_errors(&bad), ["export_window_days"]);
+    let term = customer.post(&path, json!({})).await.expect(201);
+    assert_eq!(term["state"], "terminating");
+    assert_eq!(term["export_window_days"], 30);
+    customer.post(&path, json!({})).await.expect(409);
+    // Inside the window nothing is destroyed, and the customer can still export.
+    h.run_jobs().await;
+    assert_eq!(
+        customer.get(&path).await.expect(200)["state"],
+        "terminating"
+    );
+    customer
+        .post(
+            &format!("/v1/tenants/{t}/exports"),
+            json!({ "format": "eml-zip" }),
+        )
+        .await
+        .expect(201);
+    h.run_jobs().await;
+    let tenant_files = h.mail_dir.join("mail").join(t.to_string());
+    assert!(tenant_files.exists());
+    h.clock.advance(Duration::days(31));
+    let report = h.run_jobs().await;
+    assert_eq!(report.failed, 0, "{report:?}");
+    let closed = customer.get(&path).await.expect(200);
+    assert_eq!(closed["state"], "closed", "{closed}");
+    for field in [
+        "configuration_destroyed_at",
+        "data_destroyed_at",
+        "files_removed_at",
+        "closed_at",
+    ] {
+        assert!(closed[field].is_string(), "{field}: {closed}");
+    }
+    assert!(!tenant_files.exists(), "the tenant's files are gone");
+    assert!(
+        !h.mail_dir.join("exports").join(t.to_string()).exists(),
+        "the export archives are gone"
+    );
+    // The certificate names the tenant, its mailboxes, what was destroyed and how.
+    let cert = &closed["certificate"];
+    let body = &cert["certificate"];
+    assert_eq!(body["tenant"]["id"], t.to_string());
+    assert_eq!(body["objects"], 3);
+    assert_eq!(body["mailboxes"].as_array().unwrap().len(), 2);
+    assert!(
+        body["mailboxes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| mailboxes.contains(&m["id"].as_str().unwrap().to_string()))
+    );
+    assert_eq!(body["key_ids"].as_array().unwrap().len(), 1);
+    assert_eq!(body["standard"], "NIST SP 800-88 Rev. 1");
+    assert_eq!(body["responsible"]["party"], "provider");
+    assert_eq!(body["accountable_informed"][0]["party"], "customer");
+    // Offline: the document and the published key are all an auditor needs.
+    let keys = h
+        .anonymous()
+        .get("/.well-known/mailplane/destruction-keys")
+        .await
+        .expect(200);
+    let document = serde_json::to_vec(cert).unwrap();
+    let trusted =
+        mailplane::certificate::trusted_keys(&serde_json::to_vec(&keys).unwrap()).unwrap();
+    let verified = mailplane::certificate::verify(&document, &trusted).unwrap();
+    assert!(verified.pinned);
+    let mut forged = cert.clone();
+    forged["certificate"]["objects"] = json!(2);
+    assert!(
+        mailplane::certificate::verify(&serde_json::to_vec(&forged).unwrap(), &trusted).is_err()
+    );
+    // The tombstone: the tenant is still there, empty, and nothing changes it.
+    customer.get(&format!("/v1/tenants/{t}")).await.expect(200);
+    let left = customer
+        .get(&format!("/v1/tenants/{t}/mailboxes"))
+        .await
+        .expect(200);
+    assert_eq!(left["items"].as_array().unwrap().len(), 0);
+    let refused = customer
+        .post(
+            &format!("/v1/tenants/{t}/domains"),
+            json!({ "name": "late.example" }),
+        )
+        .await
+        .expect(409);
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap()
+            .contains("end of service")
+    );
+    // Each step ran once; each party was told of the destruction.
+    let ledger = h
+        .control_plane
+        .job_ledger(
+            "termination",
+            closed["id"].as_str().unwrap().parse().unwrap(),
+        )
+        .await
+        .unwrap();
+    let done: Vec<&str> = ledger
+        .iter()
+        .filter(|s| s.outcome.as_deref() == Some("done"))
+        .map(|s| s.step.as_str())
+        .collect();
+    assert_eq!(
+        done,
+        [
+            "window",
+            "check",
+            "configuration",
+            "erase",
+            "verify",
+            "certify",
+            "purge"
+        ]
+    );
+    let events = customer.get("/v1/events").await.expect(200);
+    let outcomes: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["outcome"].as_str())
+        .collect();
+    assert!(
+        outcomes.contains(&"configuration destroyed"),
+        "{outcomes:?}"
+    );
+    assert!(outcomes.contains(&"data destroyed"), "{outcomes:?}");
+}
+e2e!(a_termination_ends_in_a_certificate_that_verifies_offline);
+
+async fn holds_and_locked_retention_block_the_destruction(h: Harness) {
+    let (t, mailboxes) = tenant_with_mail(&h).await;
+    let customer = h.customer_admin(t);
+    let hold = customer
+        .post(
+            &format!("/v1/tenants/{t}/holds"),
+            json!({ "mailbox_id": mailboxes[1], "reason": "case 2026-17" }),
+        )
+        .await
+        .expect(201);
+    customer
+        .put(
+            &format!("/v1/tenants/{t}/retention"),
+            json!({ "keep_at_least_days": 3650, "locked": true }),
+        )
+        .await
+        .expect(200);
+    let path = format!("/v1/tenants/{t}/termination");
+    customer
+        .post(&path, json!({ "export_window_days": 0 }))
+        .await
+        .expect(201);
+    h.run_jobs().await;
+    let blocked = customer.get(&path).await.expect(200);
+    assert_eq!(blocked["state"], "blocked");
+    let kinds: Vec<&str> = blocked["blocked_by"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["legal_hold", "locked_retention"]);
+    assert_eq!(blocked["blocked_by"][0]["hold_id"], hold["id"]);
+    // The provider, accountable for the destruction, is told it waits.
+    let provider_events = h.provider_admin().get("/v1/events").await.expect(200);
+    assert!(
+        provider_events["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["outcome"] == "blocked")
+    );
+    // Nothing is destroyed while blocked, however long it waits.
+    h.clock.advance(Duration::days(3));
+    h.run_jobs().await;
+    assert_eq!(customer.get(&path).await.expect(200)["state"], "blocked");
+    assert!(h.mail_dir.join("mail").join(t.to_string()).exists());
+    // Releasing the hold leaves the locked retention.
+    customer
+        .post(
+            &format!(
+                "/v1/tenants/{t}/holds/{}/release",
+                hold["id"].as_str().unwrap()
+            ),
+            json!({ "reason": "case closed" }),
+        )
+        .await
+        .expect(200);
+    h.run_jobs().await;
+    let still = customer.get(&path).await.expect(200);
+    assert_eq!(still["state"], "blocked");
+    assert_eq!(still["blocked_by"].as_array().unwrap().len(), 1);
+    // An acknowledged export of the whole tenant meets the retention obligation.
+    let export = customer
+        .post(
+            &format!("/v1/tenants/{t}/exports"),
+            json!({ "format": "mbox" }),
+        )
+        .await
+        .expect(201);
+    h.run_jobs().await;
+    customer
+        .post(
+            &format!(
+                "/v1/tenants/{t}/exports/{}/acknowledge",
+                export["id"].as_str().unwrap()
+            ),
+            json!({}),
+        )
+        .await
+        .expect(200);
+    h.run_jobs().await;
+    let closed = customer.get(&path).await.expect(200);
+    assert_eq!(closed["state"], "closed", "{closed}");
+    assert!(!h.mail_dir.join("mail").join(t.to_string()).exists());
+}
+e2e!(holds_and_locked_retention_block_the_destruction);
+
+async fn the_customer_cancels_during_the_window_only(h: Harness) {
+    let (t, mailboxes) = tenant_with_mail(&h).await;
+    let customer = h.customer_admin(t);
+    let path = format!("/v1/tenants/{t}/termination");
+    customer
+        .post(&format!("{path}/cancel"), json!({}))
+        .await
+        .expect(404);
+    customer
+        .post(&path, json!({ "export_window_days": 10 }))
+        .await
+        .expect(201);
+    h.provider_admin()
+        .post(&format!("{path}/cancel"), json!({}))
+        .await
+        .expect(403);
+    let cancelled = customer
+        .post(&format!("{path}/cancel"), json!({}))
+        .await
+        .expect(200);
+    assert_eq!(cancelled["state"], "cancelled");
+    h.clock.advance(Duration::days(11));
+    h.run_jobs().await;
+    // Nothing was destroyed, and the tenant can be terminated again.
+    customer
+        .get(&format!("/v1/tenants/{t}/mailboxes/{}", mailboxes[0]))
+        .await
+        .expect(200);
+    customer.get(&path).await.expect(404);
+    customer
+        .post(&path, json!({ "export_window_days": 1 }))
+        .await
+        .expect(201);
+    h.clock.advance(Duration::days(2));
+    let late = customer
+        .post(&format!("{path}/cancel"), json!({}))
+        .await
+        .expect(409);
+    assert!(late["detail"].as_str().unwrap().contains("export window"));
+}
+e2e!(the_customer_cancels_during_the_window_only);
