@@ -438,3 +438,83 @@ async fn the_customer_cancels_during_the_window_only(h: Harness) {
     assert!(late["detail"].as_str().unwrap().contains("export window"));
 }
 e2e!(the_customer_cancels_during_the_window_only);
+
+async fn without_automation_the_provider_fulfils_the_export_request(h: Harness) {
+    let t: TenantId = h
+        .provider_admin()
+        .post(
+            "/v1/tenants",
+            json!({ "name": "Suite customer", "profile": "ticketed-suite" }),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let d = fixtures::default_domain(&h, t).await;
+    let m = fixtures::mailbox(&h, t, &d, "carol").await;
+    let customer = h.customer_admin(t);
+    customer
+        .post_raw(
+            &format!("/v1/tenants/{t}/mailboxes/{m}/messages"),
+            "message/rfc822",
+            message(1),
+        )
+        .await
+        .expect(201);
+    // ticketed-suite does not automate exports: the request waits for the provider.
+    let filed = customer
+        .post(
+            &format!("/v1/tenants/{t}/exports"),
+            json!({ "format": "eml-zip", "mailbox_id": m }),
+        )
+        .await
+        .expect(202);
+    assert_eq!(filed["activity"], "export.pst.deliver");
+    assert_eq!(
+        customer
+            .get(&format!("/v1/tenants/{t}/exports"))
+            .await
+            .expect(200)["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    h.provider("provider-operator")
+        .post(
+            &format!("/v1/requests/{}/fulfil", filed["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await
+        .expect(200);
+    h.run_jobs().await;
+    let exports = customer
+        .get(&format!("/v1/tenants/{t}/exports"))
+        .await
+        .expect(200);
+    assert_eq!(exports["items"][0]["state"], "ready");
+    assert_eq!(exports["items"][0]["manifest"]["messages"], 1);
+    // Deleting the mailbox leaves a durable job that removes its messages.
+    customer
+        .delete(&format!("/v1/tenants/{t}/mailboxes/{m}"))
+        .await
+        .expect(204);
+    h.run_jobs().await;
+    let ledger = h
+        .control_plane
+        .job_ledger("mailbox-destroy", m.parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(ledger.len(), 1);
+    assert_eq!(ledger[0].outcome.as_deref(), Some("done"));
+    assert!(
+        !h.mail_dir
+            .join("mail")
+            .join(t.to_string())
+            .join(&m)
+            .exists()
+    );
+}
+e2e!(without_automation_the_provider_fulfils_the_export_request);

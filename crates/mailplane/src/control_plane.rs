@@ -908,9 +908,10 @@ impl ControlPlane {
                 None,
             )
             .await?;
-        // Once the mailbox is gone from the directory, its messages go from the data plane.
-        // A failure here leaves files no one can reach through the API; they are logged and
-        // erased with the tenant's data key at the end of service.
+        // Once the mailbox is gone from the directory, its messages go from the data plane
+        // at once. The durable job committed with the deletion repeats this (a no-op then)
+        // and is what removes them after a crash, or when the deletion was approved or
+        // fulfilled later.
         if matches!(outcome, Outcome::Done(_) | Outcome::Automated { .. })
             && let Some(data_plane) = &self.data_plane
             && let Err(e) = data_plane.destroy_mailbox(tenant, id).await

@@ -30,6 +30,9 @@ use crate::certificate::{
 pub(super) const EXPORT_JOB: &str = "export";
 /// The job that walks a termination to its end.
 pub(super) const TERMINATION_JOB: &str = "termination";
+/// The job that removes a deleted mailbox's messages from the data plane, whichever path
+/// deleted it (directly, by an approved proposal, by a fulfilled request).
+pub(super) const MAILBOX_JOB: &str = "mailbox-destroy";
 /// The recurring job that applies a tenant's retention policy.
 pub(super) const SWEEP_JOB: &str = "retention-sweep";
 
@@ -175,6 +178,7 @@ impl ControlPlane {
             EXPORT_JOB => self.export_step(claim).await,
             TERMINATION_JOB => self.termination_step(claim).await,
             SWEEP_JOB => self.sweep_step(claim).await,
+            MAILBOX_JOB => self.mailbox_step(claim).await,
             other => Err(Error::internal(format!("no job kind `{other}`"))),
         }
     }
@@ -399,6 +403,26 @@ impl ControlPlane {
             }
             other => Err(Error::internal(format!("no export step `{other}`"))),
         }
+    }
+
+    /// Removes a deleted mailbox's messages (idempotent: a folder already gone is done).
+    async fn mailbox_step(&self, claim: &JobClaim) -> Result<()> {
+        let tenant = claim
+            .job
+            .tenant_id
+            .ok_or_else(|| Error::internal("a mailbox job names no tenant"))?;
+        if let Some(dp) = &self.data_plane {
+            dp.destroy_mailbox(tenant, claim.job.subject.into()).await?;
+        }
+        let tx = self.store.begin().await?;
+        self.advance(
+            tx,
+            claim,
+            JobNext::Done {
+                progress: claim.job.progress.clone(),
+            },
+        )
+        .await
     }
 
     /// The recurring retention sweep of one tenant.

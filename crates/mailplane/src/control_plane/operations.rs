@@ -1282,6 +1282,20 @@ impl ControlPlane {
                 self.not_held(tx, tid, Some(*mailbox_id), "deleting the mailbox")
                     .await?;
                 tx.mailbox_delete(tid, *mailbox_id).await?;
+                // Its messages go from the data plane by a durable job, committed with the
+                // deletion, so that no path (direct, approved, fulfilled) and no crash
+                // leaves them behind.
+                let now = self.clock.now();
+                tx.job_insert(
+                    super::jobs::MAILBOX_JOB,
+                    mailbox_id.uuid(),
+                    Some(tid),
+                    "destroy",
+                    now,
+                    &serde_json::json!({}),
+                    now,
+                )
+                .await?;
                 made(
                     Applied::Deleted,
                     "mailbox",
