@@ -1,0 +1,904 @@
+//! Durable jobs across real `mailplane serve` processes: a server killed in the middle of a
+//! termination leaves a claim that a restarted server takes over once its lease runs out,
+//! and two servers on one PostgreSQL database share the job steps without ever running one
+//! twice.
+//!
+//! The servers are the real binary, spoken to over HTTP/1.1 on loopback; the job ledger is
+//! read straight from the database the servers write.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use mailplane::auth::TokenIssuer;
+use mailplane::types::TenantId;
+use mailplane::{Actor, DatabaseLocation};
+use mailplane_store::{DataStore, JobStepRow};
+
+/// The HS256 secret every server of these tests trusts under kid `hs256`.
+const SECRET: &str = "mailplane-jobs-test-secret-of-at-least-32-bytes";
+
+/// The steps of a termination, in order.
+const TERMINATION_STEPS: [&str; 7] = [
+    "window",
+    "check",
+    "configuration",
+    "erase",
+    "verify",
+    "certify",
+    "purge",
+];
+
+// ---------------------------------------------------------------------------------------
+// A temporary folder, kept when the test fails so that its logs can be read.
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        let d =
+            std::env::temp_dir().join(format!("mailplane-jobs-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept {} for inspection", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A `mailplane serve` child process, killed when dropped.
+
+struct Server {
+    name: String,
+    child: Child,
+    addr: SocketAddr,
+    stderr: PathBuf,
+}
+
+/// Where a server keeps its state.
+struct Deployment<'a> {
+    /// The folder for the servers' logs and the secret file.
+    dir: &'a Path,
+    /// The shared data directory.
+    data: &'a Path,
+    /// `postgres://…`, or the SQLite file in the data directory.
+    database_url: Option<&'a str>,
+}
+
+impl Deployment<'_> {
+    fn secret_file(&self) -> PathBuf {
+        let path = self.dir.join("hs256.secret");
+        if !path.exists() {
+            std::fs::write(&path, SECRET).unwrap();
+        }
+        path
+    }
+
+    /// Starts `mailplane serve` on an ephemeral loopback port and waits until it answers.
+    fn start(&self, name: &str, extra: &[&str]) -> Server {
+        let stdout = self.dir.join(format!("{name}.stdout"));
+        let stderr = self.dir.join(format!("{name}.stderr"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailplane"));
+        // Nothing of the caller's environment configures the server under test.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("MAILPLANE_") {
+                cmd.env_remove(&key);
+            }
+        }
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(self.data)
+            // Port 0: the server binds an ephemeral port and prints it, so no other process
+            // can take the port between our choosing it and the server binding it.
+            .args(["--listen", "127.0.0.1:0"])
+            .arg("--hs256-secret-file")
+            .arg(self.secret_file());
+        if let Some(url) = self.database_url {
+            cmd.arg("--database-url").arg(url);
+        }
+        let child = cmd
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .env_remove("MAILPLANE_LOG_FORMAT")
+            .stdin(Stdio::null())
+            .stdout(File::create(&stdout).unwrap())
+            .stderr(File::create(&stderr).unwrap())
+            .spawn()
+            .expect("the binary starts");
+        let mut server = Server {
+            name: name.to_string(),
+            child,
+            addr: "127.0.0.1:9".parse().unwrap(),
+            stderr,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = server.child.try_wait().unwrap() {
+                panic!("{name} exited ({status}) before serving");
+            }
+            let out = std::fs::read_to_string(&stdout).unwrap_or_default();
+            if let Some(addr) = out
+                .split("serving on http://")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|a| a.parse().ok())
+            {
+                server.addr = addr;
+                break;
+            }
+            assert!(Instant::now() < deadline, "{name} did not start in 60 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        loop {
+            match try_http(server.addr, "GET", "/healthz", None, None, b"") {
+                Ok(r) if r.status == 200 => break,
+                _ => {}
+            }
+            assert!(Instant::now() < deadline, "{name} does not answer /healthz");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+}
+
+impl Server {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The prefix of this process's job worker's name (`worker-<pid>-<uuid>`).
+    fn worker_prefix(&self) -> String {
+        format!("worker-{}-", self.pid())
+    }
+
+    /// SIGKILL on unix: no shutdown, no cleanup, no commit of the step in progress.
+    fn kill(&mut self) {
+        self.child.kill().expect("kill the server");
+        let status = self.child.wait().unwrap();
+        assert!(!status.success(), "{} was killed", self.name);
+    }
+
+    fn client(&self, token: &str) -> Api {
+        Api {
+            addr: self.addr,
+            token: Some(token.to_string()),
+        }
+    }
+
+    fn anonymous(&self) -> Api {
+        Api {
+            addr: self.addr,
+            token: None,
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read(&self.stderr).unwrap_or_default();
+            let tail = &log[log.len().saturating_sub(12_000)..];
+            eprintln!(
+                "----- {} (pid {}) stderr, last {} bytes -----\n{}\n----- end of {} -----",
+                self.name,
+                self.child.id(),
+                tail.len(),
+                String::from_utf8_lossy(tail),
+                self.name
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A minimal HTTP/1.1 client: one request per connection, `Connection: close`.
+
+struct Reply {
+    status: u16,
+    body: Value,
+    bytes: Vec<u8>,
+}
+
+impl Reply {
+    #[track_caller]
+    fn expect(self, status: u16) -> Value {
+        assert_eq!(
+            self.status,
+            status,
+            "unexpected status; body: {}",
+            String::from_utf8_lossy(&self.bytes)
+        );
+        self.body
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(end) = find(data, b"\r\n") {
+        let size = std::str::from_utf8(&data[..end])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.split(';').next()?.trim(), 16).ok())
+            .expect("a chunk size");
+        data = &data[end + 2..];
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&data[..size]);
+        data = &data[(size + 2).min(data.len())..];
+    }
+    out
+}
+
+fn try_http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> std::io::Result<Reply> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(60)))?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(t) = token {
+        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    if let Some(ct) = content_type {
+        head.push_str(&format!("Content-Type: {ct}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let split = find(&raw, b"\r\n\r\n").ok_or_else(|| {
+        std::io::Error::other(format!(
+            "no complete response head: {}",
+            String::from_utf8_lossy(&raw)
+        ))
+    })?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let rest = &raw[split + 4..];
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line: {head}")))?;
+    let header = |name: &str| {
+        head.lines().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    };
+    let bytes = if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        dechunk(rest)
+    } else if let Some(len) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        rest[..len.min(rest.len())].to_vec()
+    } else {
+        rest.to_vec()
+    };
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Ok(Reply {
+        status,
+        body,
+        bytes,
+    })
+}
+
+/// A caller of one server.
+struct Api {
+    addr: SocketAddr,
+    token: Option<String>,
+}
+
+impl Api {
+    fn send(&self, method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> Reply {
+        try_http(
+            self.addr,
+            method,
+            path,
+            self.token.as_deref(),
+            content_type,
+            body,
+        )
+        .unwrap_or_else(|e| panic!("{method} {path} on {}: {e}", self.addr))
+    }
+
+    fn get(&self, path: &str) -> Reply {
+        self.send("GET", path, None, b"")
+    }
+
+    fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(
+            "POST",
+            path,
+            Some("application/json"),
+            &serde_json::to_vec(&body).unwrap(),
+        )
+    }
+
+    fn post_raw(&self, path: &str, content_type: &str, body: &[u8]) -> Reply {
+        self.send("POST", path, Some(content_type), body)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Tokens and fixtures.
+
+fn issuer() -> TokenIssuer {
+    TokenIssuer::hs256("hs256", SECRET.as_bytes()).unwrap()
+}
+
+fn provider_token() -> String {
+    issuer()
+        .issue(&Actor::provider("ops@provider", &["provider-admin"]), 3600)
+        .unwrap()
+}
+
+fn customer_token(tenant: TenantId) -> String {
+    issuer()
+        .issue(
+            &Actor::customer(format!("admin@{tenant}"), tenant, &["tenant-admin"]),
+            3600,
+        )
+        .unwrap()
+}
+
+fn message(mailbox: usize, n: usize) -> Vec<u8> {
+    format!(
+        "From: sender{n}@old-host.example\r\nTo: box{mailbox}@customer.example\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\nSubject: note {mailbox}-{n}\r\n\r\nBody {n} of mailbox {mailbox}, long enough to be worth encrypting.\r\n"
+    )
+    .into_bytes()
+}
+
+/// A tenant created as the provider on `server`, with `mailboxes` mailboxes of `messages`
+/// messages each, made as its administrator; returns its id.
+fn tenant_with_mail(server: &Server, name: &str, mailboxes: usize, messages: usize) -> TenantId {
+    let provider = server.client(&provider_token());
+    let t = provider
+        .post("/v1/tenants", json!({ "name": name }))
+        .expect(201);
+    let tenant: TenantId = t["id"].as_str().unwrap().parse().unwrap();
+    let domains = provider
+        .get(&format!("/v1/tenants/{tenant}/domains"))
+        .expect(200);
+    let domain = domains["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["default"] == true)
+        .expect("a default domain")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let customer = server.client(&customer_token(tenant));
+    for b in 0..mailboxes {
+        let local = format!("user{b}");
+        let m = customer
+            .post(
+                &format!("/v1/tenants/{tenant}/mailboxes"),
+                json!({ "local_part": local, "domain_id": domain, "display_name": local }),
+            )
+            .expect(201);
+        let m = m["id"].as_str().unwrap();
+        for n in 0..messages {
+            customer
+                .post_raw(
+                    &format!("/v1/tenants/{tenant}/mailboxes/{m}/messages"),
+                    "message/rfc822",
+                    &message(b, n),
+                )
+                .expect(201);
+        }
+    }
+    tenant
+}
+
+/// Polls `f` every 100 ms until it gives a value; panics naming `what` after `timeout`.
+#[track_caller]
+fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The ledger of the job of `kind` for `subject`, oldest claim first (empty when the job
+/// does not exist yet).
+fn ledger(
+    rt: &tokio::runtime::Runtime,
+    store: &DataStore,
+    kind: &str,
+    subject: uuid::Uuid,
+) -> Vec<JobStepRow> {
+    rt.block_on(async {
+        match store.job_get(kind, subject).await.unwrap() {
+            Some(job) => store.job_steps(job.id).await.unwrap(),
+            None => vec![],
+        }
+    })
+}
+
+fn describe(rows: &[JobStepRow]) -> String {
+    rows.iter()
+        .map(|r| {
+            format!(
+                "{} #{} by {}: {} (finished: {})",
+                r.step,
+                r.attempt,
+                r.owner,
+                r.outcome.as_deref().unwrap_or("-"),
+                r.finished_at.is_some()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// One text value of a raw query.
+fn scalar(rt: &tokio::runtime::Runtime, store: &DataStore, sql: &str) -> String {
+    rt.block_on(store.query_strings_for_tests(sql))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .into_iter()
+        .next()
+        .unwrap_or_default()
+}
+
+/// Checks a closed termination's certificate against the keys `server` publishes, and
+/// returns the keys document.
+fn verify_certificate(server: &Server, closed: &Value, tenant: TenantId) -> Value {
+    let keys = server
+        .anonymous()
+        .get("/.well-known/mailplane/destruction-keys")
+        .expect(200);
+    let cert = &closed["certificate"];
+    assert_eq!(cert["certificate"]["tenant"]["id"], tenant.to_string());
+    let trusted =
+        mailplane::certificate::trusted_keys(&serde_json::to_vec(&keys).unwrap()).unwrap();
+    let verified = mailplane::certificate::verify(&serde_json::to_vec(cert).unwrap(), &trusted)
+        .unwrap_or_else(|e| panic!("the certificate does not verify: {e}\n{cert:#}"));
+    assert!(verified.pinned, "checked against the published key");
+    keys
+}
+
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_killed_server_resumes_a_termination_and_finishes_it() {
+    let dir = TempDir::new();
+    let data = dir.path().join("data");
+    let deployment = Deployment {
+        dir: dir.path(),
+        data: &data,
+        database_url: None,
+    };
+    // A short lease, and a pause before each step long enough to kill the server while it
+    // holds a claim.
+    let mut first = deployment.start("first", &["--job-lease", "2", "--job-throttle-ms", "1500"]);
+    let (mailboxes, per_mailbox) = (5, 3);
+    let tenant = tenant_with_mail(&first, "Acme", mailboxes, per_mailbox);
+    let tenant_files = data.join("mail").join(tenant.to_string());
+    assert!(tenant_files.is_dir(), "the tenant's mail is on disk");
+
+    let path = format!("/v1/tenants/{tenant}/termination");
+    let term = first
+        .client(&customer_token(tenant))
+        .post(&path, json!({ "export_window_days": 0 }))
+        .expect(201);
+    assert_eq!(term["state"], "terminating");
+    let termination: uuid::Uuid = term["id"].as_str().unwrap().parse().unwrap();
+
+    // Wait until the first server holds the claim of the erase step, then kill it before
+    // the step commits: the destruction is interrupted halfway.
+    let rt = runtime();
+    let store = rt
+        .block_on(DataStore::connect(&DatabaseLocation::Sqlite(
+            data.join("mailplane.db"),
+        )))
+        .unwrap();
+    let first_worker = first.worker_prefix();
+    wait_for(
+        Duration::from_secs(40),
+        "the first server to claim the erase step",
+        || {
+            let rows = ledger(&rt, &store, "termination", termination);
+            rows.iter()
+                .any(|r| r.step == "erase" && r.finished_at.is_none())
+                .then_some(())
+        },
+    );
+    first.kill();
+    let at_kill = ledger(&rt, &store, "termination", termination);
+    let interrupted: Vec<&JobStepRow> =
+        at_kill.iter().filter(|r| r.finished_at.is_none()).collect();
+    assert_eq!(
+        interrupted.len(),
+        1,
+        "one claim was open when the server died:\n{}",
+        describe(&at_kill)
+    );
+    let interrupted = interrupted[0].clone();
+    assert!(interrupted.owner.starts_with(&first_worker));
+    assert_eq!(interrupted.outcome, None);
+    assert!(
+        tenant_files.is_dir(),
+        "nothing was erased before the server died"
+    );
+
+    // A new server on the same data takes the step over once the lease runs out.
+    let second = deployment.start("second", &["--job-lease", "2"]);
+    let second_worker = second.worker_prefix();
+    let customer = second.client(&customer_token(tenant));
+    let closed = wait_for(Duration::from_secs(60), "the termination to close", || {
+        let t = customer.get(&path).expect(200);
+        (t["state"] == "closed").then_some(t)
+    });
+    for field in [
+        "configuration_destroyed_at",
+        "data_destroyed_at",
+        "files_removed_at",
+        "closed_at",
+    ] {
+        assert!(closed[field].is_string(), "{field}: {closed:#}");
+    }
+    assert!(!tenant_files.exists(), "the tenant's files are gone");
+
+    // The certificate counts everything the tenant had, and verifies against the key the
+    // provider publishes.
+    let keys = verify_certificate(&second, &closed, tenant);
+    let body = &closed["certificate"]["certificate"];
+    assert_eq!(
+        body["objects"],
+        (mailboxes * per_mailbox) as u64,
+        "{body:#}"
+    );
+    assert_eq!(body["mailboxes"].as_array().unwrap().len(), mailboxes);
+    assert_eq!(body["key_ids"].as_array().unwrap().len(), 1);
+
+    // The ledger: the dead worker's claim stays open, its step was claimed again by the new
+    // worker, and every step finished exactly once.
+    let rows = ledger(&rt, &store, "termination", termination);
+    let report = describe(&rows);
+    eprintln!("termination ledger:\n{report}");
+    let open: Vec<&JobStepRow> = rows.iter().filter(|r| r.finished_at.is_none()).collect();
+    assert_eq!(
+        open.len(),
+        1,
+        "only the interrupted claim is open:\n{report}"
+    );
+    assert_eq!(open[0], &interrupted, "{report}");
+    for step in TERMINATION_STEPS {
+        let done: Vec<&JobStepRow> = rows
+            .iter()
+            .filter(|r| r.step == step && r.outcome.as_deref() == Some("done"))
+            .collect();
+        assert_eq!(done.len(), 1, "step {step} finished once:\n{report}");
+        assert!(done[0].finished_at.is_some());
+    }
+    let done_total = rows
+        .iter()
+        .filter(|r| r.outcome.as_deref() == Some("done"))
+        .count();
+    assert_eq!(done_total, TERMINATION_STEPS.len(), "{report}");
+    assert!(
+        rows.iter().all(|r| r.outcome.as_deref() != Some("failed")),
+        "no step failed:\n{report}"
+    );
+    // Before the crash, the first worker; from the interrupted step on, the second.
+    let position = |step: &str| TERMINATION_STEPS.iter().position(|s| *s == step).unwrap();
+    let cut = position(&interrupted.step);
+    for r in rows.iter().filter(|r| r.outcome.as_deref() == Some("done")) {
+        let expected = if position(&r.step) < cut {
+            &first_worker
+        } else {
+            &second_worker
+        };
+        assert!(
+            r.owner.starts_with(expected.as_str()),
+            "step {} finished by {}:\n{report}",
+            r.step,
+            r.owner
+        );
+    }
+    let retaken = rows
+        .iter()
+        .find(|r| r.step == interrupted.step && r.owner.starts_with(&second_worker))
+        .unwrap_or_else(|| panic!("the interrupted step was claimed again:\n{report}"));
+    assert_eq!(retaken.attempt, interrupted.attempt + 1, "{report}");
+    assert!(retaken.started_at >= interrupted.started_at + time::Duration::seconds(1));
+    let job = rt
+        .block_on(store.job_get("termination", termination))
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.state, "done");
+
+    // The operator's offline check agrees, and notices a tampered document.
+    let cert_file = dir.path().join("certificate.json");
+    let keys_file = dir.path().join("destruction-keys.json");
+    std::fs::write(
+        &cert_file,
+        serde_json::to_vec_pretty(&closed["certificate"]).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(&keys_file, serde_json::to_vec(&keys).unwrap()).unwrap();
+    let verify = |file: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_mailplane"))
+            .arg("--data-dir")
+            .arg(dir.path().join("cli"))
+            .args(["certificate", "verify"])
+            .arg(file)
+            .arg("--key")
+            .arg(&keys_file)
+            .env_remove("MAILPLANE_DATABASE_URL")
+            .output()
+            .expect("the binary runs")
+    };
+    let ok = verify(&cert_file);
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(stdout.contains("VALID"), "{stdout}");
+    let mut forged = closed["certificate"].clone();
+    forged["certificate"]["objects"] = json!(body["objects"].as_u64().unwrap() - 1);
+    let forged_file = dir.path().join("forged.json");
+    std::fs::write(&forged_file, serde_json::to_vec_pretty(&forged).unwrap()).unwrap();
+    let bad = verify(&forged_file);
+    assert_eq!(
+        bad.status.code(),
+        Some(1),
+        "{}{}",
+        String::from_utf8_lossy(&bad.stdout),
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("INVALID"));
+    drop(second);
+}
+
+#[test]
+fn two_servers_on_one_postgres_never_run_a_step_twice() {
+    let Some(server_url) = std::env::var("MAILPLANE_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        if std::env::var_os("CI").is_some() {
+            panic!(
+                "CI is set but MAILPLANE_TEST_DATABASE_URL is not: the PostgreSQL run would be skipped"
+            );
+        }
+        eprintln!("MAILPLANE_TEST_DATABASE_URL is not set: PostgreSQL run skipped");
+        return;
+    };
+    let rt = runtime();
+    // A fresh database on the test server.
+    let name = format!("mp_jobs_{}", uuid::Uuid::now_v7().simple());
+    let admin = rt
+        .block_on(DataStore::connect(&DatabaseLocation::Postgres(
+            server_url.clone(),
+        )))
+        .expect("connect to the PostgreSQL test server");
+    rt.block_on(admin.execute_unprepared_for_tests(&format!("CREATE DATABASE {name}")))
+        .expect("create the test database");
+    let db_url = match server_url.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{name}"),
+        None => panic!("MAILPLANE_TEST_DATABASE_URL must end in /<database>"),
+    };
+
+    let dir = TempDir::new();
+    let data = dir.path().join("data");
+    let deployment = Deployment {
+        dir: dir.path(),
+        data: &data,
+        database_url: Some(&db_url),
+    };
+    // The first creates the keys in the shared data directory; the second reads them.
+    let a = deployment.start("server-a", &["--job-throttle-ms", "200"]);
+    let b = deployment.start("server-b", &["--job-throttle-ms", "200"]);
+    let servers = [&a, &b];
+    let (mailboxes, per_mailbox) = (3, 2);
+    let tenants: Vec<TenantId> = (0..6)
+        .map(|i| tenant_with_mail(&a, &format!("Tenant {i}"), mailboxes, per_mailbox))
+        .collect();
+
+    // One export of the whole tenant each, asked alternately of either server, and
+    // downloaded through the other one: the archives and the link key are shared.
+    let exports: Vec<uuid::Uuid> = tenants
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let e = servers[i % 2]
+                .client(&customer_token(*t))
+                .post(
+                    &format!("/v1/tenants/{t}/exports"),
+                    json!({ "format": "eml-zip" }),
+                )
+                .expect(201);
+            e["id"].as_str().unwrap().parse().unwrap()
+        })
+        .collect();
+    for (i, (t, e)) in tenants.iter().zip(&exports).enumerate() {
+        let customer = servers[(i + 1) % 2].client(&customer_token(*t));
+        let ready = wait_for(
+            Duration::from_secs(60),
+            &format!("export {e} to be ready"),
+            || {
+                let r = customer
+                    .get(&format!("/v1/tenants/{t}/exports/{e}"))
+                    .expect(200);
+                (r["state"] == "ready").then_some(r)
+            },
+        );
+        assert_eq!(
+            ready["manifest"]["messages"],
+            (mailboxes * per_mailbox) as u64
+        );
+        let archive = servers[i % 2]
+            .anonymous()
+            .get(ready["download_url"].as_str().unwrap());
+        assert_eq!(archive.status, 200);
+        assert!(archive.bytes.starts_with(b"PK"), "a zip archive");
+    }
+
+    // Terminate every tenant, alternately on either server, and let both workers walk the
+    // terminations to their end.
+    let terminations: Vec<uuid::Uuid> = tenants
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let term = servers[i % 2]
+                .client(&customer_token(*t))
+                .post(
+                    &format!("/v1/tenants/{t}/termination"),
+                    json!({ "export_window_days": 0 }),
+                )
+                .expect(201);
+            term["id"].as_str().unwrap().parse().unwrap()
+        })
+        .collect();
+    for (i, t) in tenants.iter().enumerate() {
+        let server = servers[(i + 1) % 2];
+        let customer = server.client(&customer_token(*t));
+        let closed = wait_for(
+            Duration::from_secs(120),
+            &format!("the termination of {t} to close"),
+            || {
+                let r = customer
+                    .get(&format!("/v1/tenants/{t}/termination"))
+                    .expect(200);
+                (r["state"] == "closed").then_some(r)
+            },
+        );
+        verify_certificate(server, &closed, *t);
+        assert_eq!(
+            closed["certificate"]["certificate"]["objects"],
+            (mailboxes * per_mailbox) as u64
+        );
+        assert!(!data.join("mail").join(t.to_string()).exists());
+        assert!(!data.join("exports").join(t.to_string()).exists());
+    }
+
+    // The ledger: no step of any job was claimed twice, every claim finished, and both
+    // servers' workers ran steps.
+    let store = rt
+        .block_on(DataStore::connect(&DatabaseLocation::Postgres(
+            db_url.clone(),
+        )))
+        .unwrap();
+    let (worker_a, worker_b) = (a.worker_prefix(), b.worker_prefix());
+    let mut ran_by_a = 0;
+    let mut ran_by_b = 0;
+    let mut all_rows = 0;
+    for (kind, subject, steps) in terminations
+        .iter()
+        .map(|s| ("termination", *s, TERMINATION_STEPS.to_vec()))
+        .chain(exports.iter().map(|s| {
+            (
+                "export",
+                *s,
+                vec!["start", "collect:0", "collect:1", "collect:2", "package"],
+            )
+        }))
+    {
+        let rows = ledger(&rt, &store, kind, subject);
+        let report = describe(&rows);
+        let claimed: Vec<&str> = rows.iter().map(|r| r.step.as_str()).collect();
+        assert_eq!(
+            claimed, steps,
+            "{kind} {subject}: each step claimed once:\n{report}"
+        );
+        for r in &rows {
+            assert_eq!(r.attempt, 1, "{kind} {subject}:\n{report}");
+            assert_eq!(
+                r.outcome.as_deref(),
+                Some("done"),
+                "{kind} {subject}:\n{report}"
+            );
+            assert!(r.finished_at.is_some());
+            if r.owner.starts_with(&worker_a) {
+                ran_by_a += 1;
+            } else if r.owner.starts_with(&worker_b) {
+                ran_by_b += 1;
+            } else {
+                panic!("{kind} {subject}: a step run by a stranger:\n{report}");
+            }
+        }
+        all_rows += rows.len();
+    }
+    // Every job in the database (nothing else ran), seen through raw SQL as well.
+    assert_eq!(
+        scalar(&rt, &store, "SELECT CAST(COUNT(*) AS TEXT) FROM jobs"),
+        (terminations.len() + exports.len()).to_string()
+    );
+    assert_eq!(
+        scalar(&rt, &store, "SELECT CAST(COUNT(*) AS TEXT) FROM job_steps"),
+        all_rows.to_string()
+    );
+    assert_eq!(
+        scalar(
+            &rt,
+            &store,
+            "SELECT CAST(COUNT(*) AS TEXT) FROM (SELECT job_id, step FROM job_steps \
+             GROUP BY job_id, step HAVING COUNT(*) > 1) AS twice"
+        ),
+        "0"
+    );
+    eprintln!("steps run by server A: {ran_by_a}, by server B: {ran_by_b}");
+    assert!(
+        ran_by_a > 0 && ran_by_b > 0,
+        "both servers ran steps (A: {ran_by_a}, B: {ran_by_b})"
+    );
+
+    drop((a, b));
+    drop(store);
+    // Best effort: the servers are gone, so the database can go too.
+    let _ = rt.block_on(
+        admin.execute_unprepared_for_tests(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")),
+    );
+}
