@@ -287,6 +287,7 @@ async fn a_termination_ends_in_a_certificate_that_verifies_offline(h: Harness) {
         [
             "window",
             "check",
+            "consult",
             "configuration",
             "erase",
             "verify",
@@ -518,3 +519,72 @@ async fn without_automation_the_provider_fulfils_the_export_request(h: Harness) 
     );
 }
 e2e!(without_automation_the_provider_fulfils_the_export_request);
+
+async fn the_partner_is_consulted_before_the_configuration_goes(h: Harness) {
+    // master-hoster: configuration.destroy is provider RA, partner CI.
+    let p = fixtures::partner(&h, "Reseller").await;
+    let t = fixtures::partner_tenant(&h, p, "Resold").await;
+    let d = fixtures::default_domain(&h, t).await;
+    fixtures::mailbox(&h, t, &d, "dave").await;
+    let customer = h.customer_admin(t);
+    let path = format!("/v1/tenants/{t}/termination");
+    customer
+        .post(&path, json!({ "export_window_days": 0 }))
+        .await
+        .expect(201);
+    h.run_jobs().await;
+    // The configuration waits for the partner's answer.
+    assert_eq!(
+        customer.get(&path).await.expect(200)["state"],
+        "terminating"
+    );
+    let asked = h
+        .partner_admin(p)
+        .get("/v1/requests?state=pending")
+        .await
+        .expect(200);
+    let consultation = asked["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["activity"] == "configuration.destroy")
+        .expect("a consultation of the partner")
+        .clone();
+    assert_eq!(consultation["kind"], "consultation");
+    assert_eq!(consultation["addressed_to"], json!(["partner"]));
+    let id = consultation["id"].as_str().unwrap();
+    // An objection goes to the provider, accountable, who decides.
+    h.partner_admin(p)
+        .post(
+            &format!("/v1/requests/{id}/object"),
+            json!({ "reason": "A migration to another host is still running." }),
+        )
+        .await
+        .expect(200);
+    h.clock.advance(Duration::hours(2));
+    h.run_jobs().await;
+    assert_eq!(
+        customer.get(&path).await.expect(200)["state"],
+        "terminating"
+    );
+    h.provider_admin()
+        .post(
+            &format!("/v1/requests/{id}/approve"),
+            json!({ "reason": "The migration finished yesterday." }),
+        )
+        .await
+        .expect(200);
+    h.clock.advance(Duration::hours(2));
+    h.run_jobs().await;
+    let closed = customer.get(&path).await.expect(200);
+    assert_eq!(closed["state"], "closed", "{closed}");
+    // The partner, informed of the destruction in this profile, is named as informed.
+    let informed: Vec<&str> = closed["certificate"]["certificate"]["accountable_informed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["party"].as_str().unwrap())
+        .collect();
+    assert_eq!(informed, ["customer", "partner"]);
+}
+e2e!(the_partner_is_consulted_before_the_configuration_goes);

@@ -24,9 +24,10 @@ use mailplane_store::{DataStore, JobStepRow};
 const SECRET: &str = "mailplane-jobs-test-secret-of-at-least-32-bytes";
 
 /// The steps of a termination, in order.
-const TERMINATION_STEPS: [&str; 7] = [
+const TERMINATION_STEPS: [&str; 8] = [
     "window",
     "check",
+    "consult",
     "configuration",
     "erase",
     "verify",

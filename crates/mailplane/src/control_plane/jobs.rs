@@ -12,7 +12,7 @@ use std::future::Future;
 
 use mailplane_store::{JobClaim, JobNext, TerminationChange, WriteTx};
 use mailplane_types::lifecycle::{ExportState, Termination, TerminationBlock, TerminationState};
-use mailplane_types::resources::Tenant;
+use mailplane_types::resources::{RequestKind, RequestState, Tenant};
 use mailplane_types::{Duty, Error, MailboxId, Party, Result, TenantId};
 use serde_json::json;
 
@@ -449,7 +449,8 @@ impl ControlPlane {
 
     /// The steps of a termination: `window` waits for the export window to close (or ends
     /// the job when cancelled), `check` stops at `blocked` while a hold or a locked
-    /// retention policy stands, `configuration` removes the configuration, `erase` destroys
+    /// retention policy stands, `consult` asks the parties consulted on the destruction of
+    /// the configuration and waits for their answer, `configuration` removes it, `erase` destroys
     /// the data keys and export archives, `verify` checks nothing is readable, `certify`
     /// signs the certificate, `purge` removes the files and closes the tombstone.
     async fn termination_step(&self, claim: &JobClaim) -> Result<()> {
@@ -484,7 +485,7 @@ impl ControlPlane {
                 let tenant = self.job_tenant(&tx, claim).await?;
                 let blocks = self.termination_blocks(&tx, &t).await?;
                 if blocks.is_empty() {
-                    return self.advance(tx, claim, step_to("configuration")).await;
+                    return self.advance(tx, claim, step_to("consult")).await;
                 }
                 if t.state != TerminationState::Blocked || t.blocked_by != blocks {
                     tx.termination_change(
@@ -518,6 +519,7 @@ impl ControlPlane {
                 }
                 self.advance(tx, claim, wait(now + self.jobs.recheck)).await
             }
+            "consult" => self.termination_consult(tx, claim, &t, now).await,
             "configuration" => {
                 let tenant = self.job_tenant(&tx, claim).await?;
                 let mailboxes = self.store.mailbox_addresses(tenant.id).await?;
@@ -672,6 +674,111 @@ impl ControlPlane {
                 .await
             }
             other => Err(Error::internal(format!("no termination step `{other}`"))),
+        }
+    }
+
+    /// Asks the parties the profile consults on `configuration.destroy` (the partner, in
+    /// `master-hoster`) before the configuration goes, and waits for the consultation to
+    /// close: a consent, the deadline, or the provider's approval after an objection lets
+    /// the destruction go on; a rejection or a withdrawal stops it at `blocked`.
+    async fn termination_consult(
+        &self,
+        tx: WriteTx,
+        claim: &JobClaim,
+        t: &Termination,
+        now: time::OffsetDateTime,
+    ) -> Result<()> {
+        let tenant = self.job_tenant(&tx, claim).await?;
+        let profile = self.profile_of(&tenant)?;
+        let actor = automation();
+        let decision = profile.decide(actor.party(), actor.roles(), CONFIGURATION_DESTROY);
+        let mut progress = claim.job.progress.clone();
+        let next = |step: &str, progress: &serde_json::Value| JobNext::Step {
+            step: step.into(),
+            run_after: now,
+            progress: progress.clone(),
+        };
+        if super::operations::consulted(&decision, Party::Provider).is_empty() {
+            return self
+                .advance(tx, claim, next("configuration", &progress))
+                .await;
+        }
+        let recheck = now + self.jobs.recheck;
+        let filed = progress["consultation"]
+            .as_str()
+            .and_then(|s| s.parse::<uuid::Uuid>().ok());
+        let Some(id) = filed else {
+            let note = format!(
+                "The customer terminated its contract on {}; the export window closed on {}. The provider destroys the tenant's configuration once the consulted parties have answered, or at the deadline.",
+                t.terminated_at.date(),
+                t.window_ends_at.date()
+            );
+            let request = self
+                .file(
+                    &tx,
+                    &actor,
+                    &tenant,
+                    profile,
+                    &decision,
+                    RequestKind::Consultation,
+                    None,
+                    json!({ "termination_id": t.id }),
+                    note,
+                )
+                .await?;
+            progress["consultation"] = json!(request.id);
+            let until = request.expires_at.map_or(recheck, |e| e.min(recheck));
+            return self
+                .advance(tx, claim, JobNext::Wait { until, progress })
+                .await;
+        };
+        let request = tx
+            .request_get(mailplane_store::Scope::All, &[], id)
+            .await?
+            .ok_or_else(|| Error::not_found("request", id))?;
+        match request.state {
+            RequestState::Fulfilled | RequestState::Approved | RequestState::Expired => {
+                self.advance(tx, claim, next("configuration", &progress))
+                    .await
+            }
+            RequestState::Pending => {
+                let until = request
+                    .expires_at
+                    .map_or(recheck, |e| e.min(recheck).max(now));
+                self.advance(tx, claim, JobNext::Wait { until, progress })
+                    .await
+            }
+            RequestState::Rejected | RequestState::Declined | RequestState::Cancelled => {
+                let block = TerminationBlock {
+                    kind: "consultation".into(),
+                    hold_id: None,
+                    reason: format!(
+                        "the consultation {id} on destroying the configuration ended {}: the destruction waits for the provider",
+                        request.state.as_str()
+                    ),
+                };
+                if t.state != TerminationState::Blocked || t.blocked_by != [block.clone()] {
+                    tx.termination_change(
+                        t.id,
+                        &[TerminationState::Terminating, TerminationState::Blocked],
+                        TerminationChange {
+                            state: Some(TerminationState::Blocked),
+                            blocked_by: Some(vec![block]),
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                }
+                self.advance(
+                    tx,
+                    claim,
+                    JobNext::Wait {
+                        until: recheck,
+                        progress,
+                    },
+                )
+                .await
+            }
         }
     }
 
