@@ -588,3 +588,29 @@ async fn the_partner_is_consulted_before_the_configuration_goes(h: Harness) {
     assert_eq!(informed, ["customer", "partner"]);
 }
 e2e!(the_partner_is_consulted_before_the_configuration_goes);
+
+async fn a_silent_partner_lets_the_destruction_go_on_at_the_deadline(h: Harness) {
+    let p = fixtures::partner(&h, "Quiet reseller").await;
+    let t = fixtures::partner_tenant(&h, p, "Resold quietly").await;
+    let customer = h.customer_admin(t);
+    let path = format!("/v1/tenants/{t}/termination");
+    customer
+        .post(&path, json!({ "export_window_days": 0 }))
+        .await
+        .expect(201);
+    h.run_jobs().await;
+    // Past the consultation deadline, before the request sweep closes it, the job looks
+    // again later instead of spinning.
+    h.clock.advance(Duration::days(3));
+    let report = h.run_jobs().await;
+    assert!(report.steps <= 2, "{report:?}");
+    assert_eq!(
+        customer.get(&path).await.expect(200)["state"],
+        "terminating"
+    );
+    assert_eq!(h.control_plane.requests_expire().await.unwrap(), 1);
+    h.clock.advance(Duration::minutes(2));
+    h.run_jobs().await;
+    assert_eq!(customer.get(&path).await.expect(200)["state"], "closed");
+}
+e2e!(a_silent_partner_lets_the_destruction_go_on_at_the_deadline);

@@ -255,6 +255,7 @@ async fn mailbox_update(
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller's party holds neither R nor A for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant or mailbox, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A legal hold covers the mailbox, or the tenant is at end of service (its configuration is destroyed or being destroyed).", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn mailbox_delete(
     State(s): State<AppState>,

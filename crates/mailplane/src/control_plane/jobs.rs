@@ -183,9 +183,18 @@ impl ControlPlane {
         }
     }
 
-    /// Moves the claimed job on and commits `tx`.
+    /// Moves the claimed job on and commits `tx`. A step that waits waits at least a
+    /// second, so that one call of the worker never spins on it.
     async fn advance(&self, tx: WriteTx, claim: &JobClaim, next: JobNext) -> Result<()> {
-        tx.job_advance(claim, next, self.clock.now()).await?;
+        let now = self.clock.now();
+        let next = match next {
+            JobNext::Wait { until, progress } => JobNext::Wait {
+                until: until.max(now + time::Duration::seconds(1)),
+                progress,
+            },
+            other => other,
+        };
+        tx.job_advance(claim, next, now).await?;
         tx.commit().await
     }
 
@@ -742,9 +751,12 @@ impl ControlPlane {
                     .await
             }
             RequestState::Pending => {
+                // Past its deadline, the consultation waits for the request sweep to close
+                // it: look again a minute later, not at once.
                 let until = request
                     .expires_at
-                    .map_or(recheck, |e| e.min(recheck).max(now));
+                    .map_or(recheck, |e| e.min(recheck))
+                    .max(now + time::Duration::minutes(1));
                 self.advance(tx, claim, JobNext::Wait { until, progress })
                     .await
             }
