@@ -352,6 +352,19 @@ async fn holds_and_locked_retention_block_the_destruction(h: Harness) {
             .iter()
             .any(|e| e["outcome"] == "blocked")
     );
+    // The configuration is frozen for its destruction: only holds and exports change.
+    let d = fixtures::default_domain(&h, t).await;
+    let frozen = customer
+        .post(
+            &format!("/v1/tenants/{t}/groups"),
+            json!({ "local_part": "late", "domain_id": d, "display_name": "Late" }),
+        )
+        .await
+        .expect(409);
+    assert!(
+        frozen["detail"].as_str().unwrap().contains("export window"),
+        "{frozen}"
+    );
     // Nothing is destroyed while blocked, however long it waits.
     h.clock.advance(Duration::days(3));
     h.run_jobs().await;
@@ -614,3 +627,75 @@ async fn a_silent_partner_lets_the_destruction_go_on_at_the_deadline(h: Harness)
     assert_eq!(customer.get(&path).await.expect(200)["state"], "closed");
 }
 e2e!(a_silent_partner_lets_the_destruction_go_on_at_the_deadline);
+
+async fn a_withdrawn_consultation_blocks_until_the_provider_resumes(h: Harness) {
+    let p = fixtures::partner(&h, "Careful reseller").await;
+    let t = fixtures::partner_tenant(&h, p, "Migrating").await;
+    let customer = h.customer_admin(t);
+    let partner = h.partner_admin(p);
+    let provider = h.provider_admin();
+    let path = format!("/v1/tenants/{t}/termination");
+    customer
+        .post(&path, json!({ "export_window_days": 0 }))
+        .await
+        .expect(201);
+    provider
+        .post(&format!("{path}/resume"), json!({}))
+        .await
+        .expect(409);
+    h.run_jobs().await;
+    let consultation = |h: &Harness| {
+        let partner = h.partner_admin(p);
+        async move {
+            let asked = partner.get("/v1/requests?state=pending").await.expect(200);
+            asked["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["activity"] == "configuration.destroy")
+                .map(|r| r["id"].as_str().unwrap().to_string())
+        }
+    };
+    let id = consultation(&h).await.expect("a consultation");
+    partner
+        .post(
+            &format!("/v1/requests/{id}/object"),
+            json!({ "reason": "The mailboxes are still being copied." }),
+        )
+        .await
+        .expect(200);
+    // The provider, accountable, withdraws the destruction instead of approving it.
+    provider
+        .post(
+            &format!("/v1/requests/{id}/cancel"),
+            json!({ "reason": "We wait for the copy." }),
+        )
+        .await
+        .expect(200);
+    h.clock.advance(Duration::hours(2));
+    h.run_jobs().await;
+    let blocked = customer.get(&path).await.expect(200);
+    assert_eq!(blocked["state"], "blocked", "{blocked}");
+    assert_eq!(blocked["blocked_by"][0]["kind"], "consultation");
+    // Only the party accountable for the destruction resumes it; the partner is asked again.
+    customer
+        .post(&format!("{path}/resume"), json!({}))
+        .await
+        .expect(403);
+    let resumed = provider
+        .post(&format!("{path}/resume"), json!({}))
+        .await
+        .expect(200);
+    assert_eq!(resumed["state"], "terminating");
+    h.run_jobs().await;
+    let again = consultation(&h).await.expect("a second consultation");
+    assert_ne!(again, id);
+    partner
+        .post(&format!("/v1/requests/{again}/consent"), json!({}))
+        .await
+        .expect(200);
+    h.clock.advance(Duration::hours(2));
+    h.run_jobs().await;
+    assert_eq!(customer.get(&path).await.expect(200)["state"], "closed");
+}
+e2e!(a_withdrawn_consultation_blocks_until_the_provider_resumes);

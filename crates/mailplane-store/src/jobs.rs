@@ -413,6 +413,37 @@ impl WriteTx {
         Ok(())
     }
 
+    /// Sends a pending job back to `step` with fresh `progress`, due at `at`, taking any
+    /// lease from it: a worker still running the old step finds its claim gone and commits
+    /// nothing. Returns whether a pending job was found.
+    pub async fn job_restart(
+        &self,
+        kind: &str,
+        subject: Uuid,
+        step: &str,
+        progress: &serde_json::Value,
+        at: OffsetDateTime,
+    ) -> Result<bool> {
+        let r = job::Entity::update_many()
+            .col_expr(job::Column::Step, Expr::value(step))
+            .col_expr(job::Column::Progress, Expr::value(progress.to_string()))
+            .col_expr(job::Column::RunAfter, Expr::value(at))
+            .col_expr(job::Column::LeaseOwner, Expr::value(Option::<String>::None))
+            .col_expr(
+                job::Column::LeaseUntil,
+                Expr::value(Option::<OffsetDateTime>::None),
+            )
+            .col_expr(job::Column::Attempts, Expr::value(0))
+            .col_expr(job::Column::UpdatedAt, Expr::value(at))
+            .filter(job::Column::Kind.eq(kind))
+            .filter(job::Column::Subject.eq(subject))
+            .filter(job::Column::State.eq(JOB_PENDING))
+            .exec(&self.tx)
+            .await
+            .map_err(db_error)?;
+        Ok(r.rows_affected == 1)
+    }
+
     /// Makes a pending job's current step due at `at` (sooner than planned): a hold was
     /// released, an export acknowledged.
     pub async fn job_wake(&self, kind: &str, subject: Uuid, at: OffsetDateTime) -> Result<()> {

@@ -27,6 +27,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(export_download))
         .routes(routes!(termination_view, termination_create))
         .routes(routes!(termination_cancel))
+        .routes(routes!(termination_resume))
         .routes(routes!(destruction_keys))
 }
 
@@ -286,6 +287,31 @@ async fn termination_cancel(
     let tenant: TenantId = path_id("tenant", &tenant)?;
     let outcome = s.control_plane.termination_cancel(&actor, tenant).await?;
     Ok(respond(outcome, StatusCode::OK))
+}
+
+/// The party accountable for destroying the configuration (the provider) resumes a
+/// termination that a rejected consultation stopped at `blocked`: the consulted parties are
+/// asked again.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/termination/resume", operation_id = "termination_resume", tag = "lifecycle",
+    params(("tenant" = String, Path, format = Uuid, description = "The tenant's id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The termination, terminating again.", body = Termination),
+        (status = 400, description = "The id is invalid.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party is not accountable for `configuration.destroy`.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant, or no termination.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The termination is not blocked by a consultation.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn termination_resume(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiPath(tenant): ApiPath<String>,
+) -> Result<Json<Termination>, ApiError> {
+    let tenant: TenantId = path_id("tenant", &tenant)?;
+    Ok(Json(
+        s.control_plane.termination_resume(&actor, tenant).await?,
+    ))
 }
 
 /// The provider's public keys for destruction certificates, as a JWK set: pin them to

@@ -477,7 +477,10 @@ impl ControlPlane {
             run_after: now,
             progress: progress.clone(),
         };
-        match claim.job.step.as_str() {
+        // A step run again after a resume carries a suffix (`check#<id>`): the ledger keeps
+        // one finished row per step name.
+        let step = claim.job.step.split('#').next().unwrap_or_default();
+        match step {
             "window" => {
                 let next = if t.state == TerminationState::Cancelled {
                     JobNext::Done {

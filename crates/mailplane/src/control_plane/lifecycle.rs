@@ -59,23 +59,49 @@ impl std::fmt::Debug for LifecycleSettings {
     }
 }
 
-/// Refuses a change to a tenant whose configuration is destroyed or being destroyed.
-pub(super) async fn not_destroyed(tx: &WriteTx, tenant: TenantId) -> Result<()> {
-    if let Some(t) = tx.termination_current(tenant).await?
-        && !matches!(
-            t.termination.state,
-            TerminationState::Terminating | TerminationState::Blocked
-        )
-    {
-        return Err(Error::conflict(
+/// Refuses a change the end of service no longer allows. During the export window every
+/// change is allowed. Once it closes, the configuration is about to be destroyed as it is,
+/// so only what can lift or meet a block goes on: legal holds and exports (and asking to
+/// cancel, which answers for itself). Once the configuration is destroyed, nothing.
+pub(super) async fn not_destroyed(
+    tx: &WriteTx,
+    tenant: TenantId,
+    op: &Operation,
+    now: time::OffsetDateTime,
+) -> Result<()> {
+    let Some(t) = tx.termination_current(tenant).await? else {
+        return Ok(());
+    };
+    let t = t.termination;
+    match t.state {
+        TerminationState::Terminating if now < t.window_ends_at => Ok(()),
+        TerminationState::Terminating | TerminationState::Blocked => {
+            if matches!(
+                op,
+                Operation::HoldPlace(_)
+                    | Operation::HoldRelease { .. }
+                    | Operation::ExportCreate(_)
+                    | Operation::TerminationCancel {}
+            ) {
+                Ok(())
+            } else {
+                Err(Error::conflict(
+                    None,
+                    format!(
+                        "the export window of the tenant's termination closed at {}: only legal holds and exports change now, before the configuration is destroyed",
+                        t.window_ends_at
+                    ),
+                ))
+            }
+        }
+        _ => Err(Error::conflict(
             None,
             format!(
                 "the tenant is at end of service ({}): nothing of it can change",
-                t.termination.state.as_str()
+                t.state.as_str()
             ),
-        ));
+        )),
     }
-    Ok(())
 }
 
 impl ControlPlane {
@@ -256,6 +282,61 @@ impl ControlPlane {
     ) -> Result<Outcome<Termination>> {
         self.run(actor, tenant, Operation::TerminationCancel {}, None)
             .await
+    }
+
+    /// The party accountable for destroying the configuration (the provider) resumes a
+    /// termination its consultation stopped: the consulted parties are asked again, and
+    /// an objection this time goes back to the accountable party to approve.
+    pub async fn termination_resume(&self, actor: &Actor, tenant: TenantId) -> Result<Termination> {
+        let tx = self.store.begin().await?;
+        let found = tx.tenant_get(actor.scope(), tenant).await?;
+        let (tenant_row, profile) = self.visible(actor, found, tenant)?;
+        let decision = profile.decide(actor.party(), actor.roles(), CONFIGURATION_DESTROY);
+        if !decision.exercisable.has(Duty::A) {
+            return Err(Error::Forbidden(Box::new(decision.refusal())));
+        }
+        let current = tx
+            .termination_current(tenant)
+            .await?
+            .ok_or_else(|| Error::not_found("termination", tenant))?;
+        let t = current.termination;
+        if t.state != TerminationState::Blocked
+            || !t.blocked_by.iter().any(|b| b.kind == "consultation")
+        {
+            return Err(Error::conflict(
+                None,
+                format!(
+                    "the termination is {}, not blocked by a consultation: only such a termination is resumed",
+                    t.state.as_str()
+                ),
+            ));
+        }
+        let now = self.clock.now();
+        let changed = tx
+            .termination_change(
+                t.id,
+                &[TerminationState::Blocked],
+                mailplane_store::TerminationChange {
+                    state: Some(TerminationState::Terminating),
+                    blocked_by: Some(vec![]),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        // The blocks are checked again, under a step name of its own.
+        let step = format!("check#{}", uuid::Uuid::now_v7().simple());
+        tx.job_restart(TERMINATION_JOB, t.id, &step, &serde_json::json!({}), now)
+            .await?;
+        let change = Self::record(
+            actor,
+            &decision,
+            Some(tenant_row.id),
+            "termination",
+            t.id,
+            "resumed",
+        );
+        Self::audit_and_commit(tx, change).await?;
+        Ok(changed.termination)
     }
 
     /// The tenant's termination, under way or ended (`contract.terminate`, any letter).

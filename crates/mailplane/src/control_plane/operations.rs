@@ -996,8 +996,9 @@ impl ControlPlane {
         if !matches!(op, Operation::MailboxCreate(_)) {
             op.check(self.profile_of(tenant)?, self.clock.now())?;
         }
-        // Once the configuration is being destroyed, nothing changes the tenant again.
-        lifecycle::not_destroyed(tx, tenant.id).await?;
+        // Once the export window closes, the tenant's configuration is frozen for its
+        // destruction.
+        lifecycle::not_destroyed(tx, tenant.id, op, self.clock.now()).await?;
         let tid = tenant.id;
         let made = |applied, target_kind, target_id: String, outcome| Made {
             applied,
