@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use time::Duration;
 
-use mailplane::types::TenantId;
+use mailplane::types::{PartnerId, TenantId};
 use mailplane_tests::{Harness, e2e, field_errors, fixtures};
 
 fn message(n: usize) -> Vec<u8> {
@@ -533,6 +533,21 @@ async fn without_automation_the_provider_fulfils_the_export_request(h: Harness) 
 }
 e2e!(without_automation_the_provider_fulfils_the_export_request);
 
+/// The partner's pending consultation on destroying a configuration, if any.
+async fn pending_consultation(h: &Harness, p: PartnerId) -> Option<Value> {
+    let asked = h
+        .partner_admin(p)
+        .get("/v1/requests?state=pending")
+        .await
+        .expect(200);
+    asked["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["activity"] == "configuration.destroy")
+        .cloned()
+}
+
 async fn the_partner_is_consulted_before_the_configuration_goes(h: Harness) {
     // master-hoster: configuration.destroy is provider RA, partner CI.
     let p = fixtures::partner(&h, "Reseller").await;
@@ -551,18 +566,9 @@ async fn the_partner_is_consulted_before_the_configuration_goes(h: Harness) {
         customer.get(&path).await.expect(200)["state"],
         "terminating"
     );
-    let asked = h
-        .partner_admin(p)
-        .get("/v1/requests?state=pending")
+    let consultation = pending_consultation(&h, p)
         .await
-        .expect(200);
-    let consultation = asked["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["activity"] == "configuration.destroy")
-        .expect("a consultation of the partner")
-        .clone();
+        .expect("a consultation of the partner");
     assert_eq!(consultation["kind"], "consultation");
     assert_eq!(consultation["addressed_to"], json!(["partner"]));
     let id = consultation["id"].as_str().unwrap();
@@ -644,19 +650,10 @@ async fn a_withdrawn_consultation_blocks_until_the_provider_resumes(h: Harness) 
         .await
         .expect(409);
     h.run_jobs().await;
-    let consultation = |h: &Harness| {
-        let partner = h.partner_admin(p);
-        async move {
-            let asked = partner.get("/v1/requests?state=pending").await.expect(200);
-            asked["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|r| r["activity"] == "configuration.destroy")
-                .map(|r| r["id"].as_str().unwrap().to_string())
-        }
-    };
-    let id = consultation(&h).await.expect("a consultation");
+    let id = pending_consultation(&h, p).await.expect("a consultation")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     partner
         .post(
             &format!("/v1/requests/{id}/object"),
@@ -688,7 +685,12 @@ async fn a_withdrawn_consultation_blocks_until_the_provider_resumes(h: Harness) 
         .expect(200);
     assert_eq!(resumed["state"], "terminating");
     h.run_jobs().await;
-    let again = consultation(&h).await.expect("a second consultation");
+    let again = pending_consultation(&h, p)
+        .await
+        .expect("a second consultation")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_ne!(again, id);
     partner
         .post(&format!("/v1/requests/{again}/consent"), json!({}))

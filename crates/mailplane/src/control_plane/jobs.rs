@@ -390,17 +390,7 @@ impl ControlPlane {
             "expire" => {
                 remove_dir(&dir)?;
                 let tx = self.store.begin().await?;
-                if export.state == ExportState::Ready {
-                    tx.export_transition(
-                        export.id,
-                        &[ExportState::Ready],
-                        ExportState::Expired,
-                        None,
-                        (None, None),
-                        None,
-                    )
-                    .await?;
-                }
+                expire_export(&tx, &export).await?;
                 self.advance(
                     tx,
                     claim,
@@ -595,17 +585,7 @@ impl ControlPlane {
                 )
                 .await?;
                 for e in self.store.exports_list(t.tenant_id).await? {
-                    if e.state == ExportState::Ready {
-                        tx.export_transition(
-                            e.id,
-                            &[ExportState::Ready],
-                            ExportState::Expired,
-                            None,
-                            (None, None),
-                            None,
-                        )
-                        .await?;
-                    }
+                    expire_export(&tx, &e).await?;
                 }
                 self.advance(tx, claim, step_to("verify")).await
             }
@@ -928,6 +908,23 @@ impl ControlPlane {
         serde_json::to_value(&signed)
             .map_err(|e| Error::internal(format!("serialising a certificate: {e}")))
     }
+}
+
+/// Marks a ready export expired once its archive is gone; an acknowledged one stays
+/// acknowledged.
+async fn expire_export(tx: &WriteTx, e: &mailplane_types::lifecycle::Export) -> Result<()> {
+    if e.state == ExportState::Ready {
+        tx.export_transition(
+            e.id,
+            &[ExportState::Ready],
+            ExportState::Expired,
+            None,
+            (None, None),
+            None,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 fn rfc3339(t: time::OffsetDateTime) -> String {
