@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use time::Duration;
 
+use mailplane::clock::Clock;
 use mailplane::types::{PartnerId, TenantId};
 use mailplane_tests::{Harness, e2e, field_errors, fixtures};
 
@@ -701,3 +702,42 @@ async fn a_withdrawn_consultation_blocks_until_the_provider_resumes(h: Harness) 
     assert_eq!(customer.get(&path).await.expect(200)["state"], "closed");
 }
 e2e!(a_withdrawn_consultation_blocks_until_the_provider_resumes);
+
+async fn an_export_abandoned_by_a_dead_worker_is_taken_over(h: Harness) {
+    let (t, _) = tenant_with_mail(&h).await;
+    let customer = h.customer_admin(t);
+    let export = customer
+        .post(
+            &format!("/v1/tenants/{t}/exports"),
+            json!({ "format": "eml-zip" }),
+        )
+        .await
+        .expect(201);
+    let id: uuid::Uuid = export["id"].as_str().unwrap().parse().unwrap();
+    // Another worker claims the first step and dies without a word.
+    let dead = h
+        .store
+        .job_claim("dead-worker", h.clock.now(), Duration::seconds(30))
+        .await
+        .unwrap()
+        .expect("a due step");
+    assert_eq!(dead.job.step, "start");
+    // Its lease still stands: nobody else runs the step.
+    assert_eq!(h.run_jobs().await.steps, 0);
+    h.clock.advance(Duration::seconds(31));
+    let report = h.run_jobs().await;
+    assert_eq!(report.steps, 4, "{report:?}");
+    let ready = customer
+        .get(&format!("/v1/tenants/{t}/exports/{id}"))
+        .await
+        .expect(200);
+    assert_eq!(ready["state"], "ready");
+    assert_eq!(ready["manifest"]["messages"], 3);
+    let ledger = h.control_plane.job_ledger("export", id).await.unwrap();
+    assert_eq!(ledger[0].owner, "dead-worker");
+    assert_eq!(ledger[0].outcome, None);
+    assert_eq!(ledger[1].step, "start");
+    assert_eq!(ledger[1].attempt, 2);
+    assert_eq!(ledger[1].outcome.as_deref(), Some("done"));
+}
+e2e!(an_export_abandoned_by_a_dead_worker_is_taken_over);
