@@ -64,6 +64,16 @@ async fn an_export_is_delivered_downloaded_and_acknowledged(h: Harness) {
     assert_eq!(report.steps, 4);
     let ready = customer.get(&format!("{path}/{id}")).await.expect(200);
     assert_eq!(ready["state"], "ready");
+    // The accountable customer is told its export was delivered.
+    let events = customer.get("/v1/events").await.expect(200);
+    assert!(
+        events["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["outcome"] == "delivered" && e["target_id"] == id.as_str()),
+        "{events}"
+    );
     let manifest = &ready["manifest"];
     assert_eq!(manifest["messages"], 3);
     assert_eq!(manifest["mailboxes"].as_array().unwrap().len(), 2);

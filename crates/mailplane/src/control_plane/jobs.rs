@@ -16,9 +16,7 @@ use mailplane_types::resources::{RequestKind, RequestState, Tenant};
 use mailplane_types::{Duty, Error, MailboxId, Party, Result, TenantId};
 use serde_json::json;
 
-use super::lifecycle::{
-    ALL, CONFIGURATION_DESTROY, DATA_DESTROY, EXPORT, archive_path, export_dir,
-};
+use super::lifecycle::{CONFIGURATION_DESTROY, DATA_DESTROY, EXPORT, archive_path, export_dir};
 use super::{AUTOMATION_ROLE, AUTOMATION_SUBJECT, ControlPlane};
 use crate::Actor;
 use crate::archive::{self, ArchiveMailbox};
@@ -198,7 +196,10 @@ impl ControlPlane {
         tx.commit().await
     }
 
-    /// Appends an audit row and its events for a change provider automation made.
+    /// Appends an audit row and its events for a change provider automation made. The
+    /// accountable party is told when another party acted (as for any change); with
+    /// `tell_accountable`, also when automation acted under the provider's own A (a
+    /// destruction that waits).
     async fn automation_audit(
         &self,
         tx: &WriteTx,
@@ -206,8 +207,8 @@ impl ControlPlane {
         activity: &str,
         target: (&'static str, String),
         outcome: &'static str,
-        also: Option<Party>,
-    ) -> Result<Vec<Party>> {
+        tell_accountable: bool,
+    ) -> Result<()> {
         let actor = automation();
         let decision = self
             .profile_of(tenant)?
@@ -220,15 +221,11 @@ impl ControlPlane {
             target.1,
             outcome,
         );
-        if let Some(p) = also
-            && !change.audience.contains(&p)
-        {
-            change.audience.push(p);
+        if let Some(p) = decision.accountable().filter(|_| tell_accountable) {
+            super::operations::add(&mut change.audience, p);
         }
-        let audience = change.audience.clone();
         let entry = tx.audit_append(change.record).await?;
-        tx.event_append(&entry, &change.audience).await?;
-        Ok(audience)
+        tx.event_append(&entry, &change.audience).await
     }
 
     async fn job_tenant(&self, tx: &WriteTx, claim: &JobClaim) -> Result<Tenant> {
@@ -236,7 +233,7 @@ impl ControlPlane {
             .job
             .tenant_id
             .ok_or_else(|| Error::internal(format!("job {} names no tenant", claim.job.id)))?;
-        tx.tenant_get(ALL, id)
+        tx.tenant_get(mailplane_store::Scope::All, id)
             .await?
             .ok_or_else(|| Error::not_found("tenant", id))
     }
@@ -362,18 +359,14 @@ impl ControlPlane {
                     None,
                 )
                 .await?;
-                // The accountable party is told its export is ready, whatever its letters.
-                let accountable = self
-                    .profile_of(&tenant)?
-                    .decide(Party::Provider, &[AUTOMATION_ROLE.to_string()], EXPORT)
-                    .accountable();
+                // The accountable customer is told its export is ready, whatever its letters.
                 self.automation_audit(
                     &tx,
                     &tenant,
                     EXPORT,
                     ("export", export.id.to_string()),
                     "delivered",
-                    accountable,
+                    false,
                 )
                 .await?;
                 self.advance(
@@ -501,21 +494,13 @@ impl ControlPlane {
                     )
                     .await?;
                     // The party accountable for the destruction learns that it waits.
-                    let accountable = self
-                        .profile_of(&tenant)?
-                        .decide(
-                            Party::Provider,
-                            &[AUTOMATION_ROLE.to_string()],
-                            DATA_DESTROY,
-                        )
-                        .accountable();
                     self.automation_audit(
                         &tx,
                         &tenant,
                         DATA_DESTROY,
                         ("termination", t.id.to_string()),
                         "blocked",
-                        accountable,
+                        true,
                     )
                     .await?;
                 }
@@ -557,7 +542,7 @@ impl ControlPlane {
                     CONFIGURATION_DESTROY,
                     ("tenant", tenant.id.to_string()),
                     "configuration destroyed",
-                    None,
+                    false,
                 )
                 .await?;
                 self.advance(tx, claim, step_to("erase")).await
@@ -631,7 +616,7 @@ impl ControlPlane {
                     DATA_DESTROY,
                     ("termination", t.id.to_string()),
                     "data destroyed",
-                    None,
+                    false,
                 )
                 .await?;
                 self.advance(tx, claim, step_to("purge")).await

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
-use mailplane_store::{Scope, WriteTx};
+use mailplane_store::WriteTx;
 use mailplane_types::lifecycle::{Export, ExportState, Termination, TerminationState};
 use mailplane_types::resources::Tenant;
 use mailplane_types::{Duty, Error, Result, TenantId};
@@ -289,12 +289,9 @@ impl ControlPlane {
     /// an objection this time goes back to the accountable party to approve.
     pub async fn termination_resume(&self, actor: &Actor, tenant: TenantId) -> Result<Termination> {
         let tx = self.store.begin().await?;
-        let found = tx.tenant_get(actor.scope(), tenant).await?;
-        let (tenant_row, profile) = self.visible(actor, found, tenant)?;
-        let decision = profile.decide(actor.party(), actor.roles(), CONFIGURATION_DESTROY);
-        if !decision.exercisable.has(Duty::A) {
-            return Err(Error::Forbidden(Box::new(decision.refusal())));
-        }
+        let (tenant_row, decision) = self
+            .accountable_in(&tx, actor, tenant, CONFIGURATION_DESTROY)
+            .await?;
         let current = tx
             .termination_current(tenant)
             .await?
@@ -353,7 +350,7 @@ impl ControlPlane {
     /// link is shown to the parties holding R or A.
     pub async fn exports_list(&self, actor: &Actor, tenant: TenantId) -> Result<Vec<Export>> {
         let (_, decision) = self.tenant_for_read(actor, tenant, EXPORT).await?;
-        let links = decision.exercisable.has(Duty::R) || decision.exercisable.has(Duty::A);
+        let links = sees_links(&decision);
         let mut out = self.store.exports_list(tenant).await?;
         for e in &mut out {
             self.with_link(e, links);
@@ -369,7 +366,7 @@ impl ControlPlane {
         id: uuid::Uuid,
     ) -> Result<Export> {
         let (_, decision) = self.tenant_for_read(actor, tenant, EXPORT).await?;
-        let links = decision.exercisable.has(Duty::R) || decision.exercisable.has(Duty::A);
+        let links = sees_links(&decision);
         let mut e = self
             .store
             .export_get(tenant, id)
@@ -388,12 +385,7 @@ impl ControlPlane {
         id: uuid::Uuid,
     ) -> Result<Export> {
         let tx = self.store.begin().await?;
-        let found = tx.tenant_get(actor.scope(), tenant).await?;
-        let (tenant_row, profile) = self.visible(actor, found, tenant)?;
-        let decision = profile.decide(actor.party(), actor.roles(), EXPORT);
-        if !decision.exercisable.has(Duty::A) {
-            return Err(Error::Forbidden(Box::new(decision.refusal())));
-        }
+        let (tenant_row, decision) = self.accountable_in(&tx, actor, tenant, EXPORT).await?;
         let export = tx
             .export_get(tenant, id)
             .await?
@@ -467,6 +459,24 @@ impl ControlPlane {
         Ok((export, path))
     }
 
+    /// Finds the tenant in the actor's scope, inside `tx`, and requires the actor's party to
+    /// be accountable for `activity`: acknowledging an export, resuming a destruction.
+    async fn accountable_in(
+        &self,
+        tx: &WriteTx,
+        actor: &Actor,
+        tenant: TenantId,
+        activity: &str,
+    ) -> Result<(Tenant, mailplane_policy::Decision)> {
+        let found = tx.tenant_get(actor.scope(), tenant).await?;
+        let (tenant_row, profile) = self.visible(actor, found, tenant)?;
+        let decision = profile.decide(actor.party(), actor.roles(), activity);
+        if !decision.exercisable.has(Duty::A) {
+            return Err(Error::Forbidden(Box::new(decision.refusal())));
+        }
+        Ok((tenant_row, decision))
+    }
+
     /// Fills an export's download link while it works, for a caller entitled to it.
     fn with_link(&self, e: &mut Export, entitled: bool) {
         e.download_url = None;
@@ -513,6 +523,12 @@ impl ControlPlane {
     }
 }
 
+/// Whether a caller sees download links: the parties holding R (who deliver) or A (who
+/// receive); the informed see that an export exists, not its content.
+fn sees_links(decision: &mailplane_policy::Decision) -> bool {
+    decision.exercisable.has(Duty::R) || decision.exercisable.has(Duty::A)
+}
+
 /// Where an export's folder is.
 pub(super) fn export_dir(settings: &LifecycleSettings, e: &Export) -> PathBuf {
     settings
@@ -525,6 +541,3 @@ pub(super) fn export_dir(settings: &LifecycleSettings, e: &Export) -> PathBuf {
 pub(super) fn archive_path(settings: &LifecycleSettings, e: &Export) -> PathBuf {
     export_dir(settings, e).join(format!("{}.{}", e.id, e.format.extension()))
 }
-
-/// The scope automation reads tenants with.
-pub(super) const ALL: Scope = Scope::All;
