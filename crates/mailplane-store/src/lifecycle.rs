@@ -44,6 +44,37 @@ fn export_row(r: export::Model) -> Result<Export> {
     })
 }
 
+/// An export of a tenant, on a connection or in a transaction.
+async fn export_get_on(
+    db: &impl sea_orm::ConnectionTrait,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<Option<Export>> {
+    export::Entity::find_by_id(id)
+        .filter(export::Column::TenantId.eq(tenant.uuid()))
+        .one(db)
+        .await
+        .map_err(db_error)?
+        .map(export_row)
+        .transpose()
+}
+
+/// The tenant's termination under way or ended (not cancelled), on a connection or in a
+/// transaction.
+async fn termination_current_on(
+    db: &impl sea_orm::ConnectionTrait,
+    tenant: TenantId,
+) -> Result<Option<TerminationRecord>> {
+    termination::Entity::find()
+        .filter(termination::Column::TenantId.eq(tenant.uuid()))
+        .filter(termination::Column::State.ne(TerminationState::Cancelled.as_str()))
+        .one(db)
+        .await
+        .map_err(db_error)?
+        .map(termination_row)
+        .transpose()
+}
+
 /// A termination with what its steps recorded for the later ones.
 #[derive(Debug, Clone)]
 pub struct TerminationRecord {
@@ -161,13 +192,7 @@ impl WriteTx {
 
     /// An export of a tenant, inside the transaction.
     pub async fn export_get(&self, tenant: TenantId, id: Uuid) -> Result<Option<Export>> {
-        export::Entity::find_by_id(id)
-            .filter(export::Column::TenantId.eq(tenant.uuid()))
-            .one(&self.tx)
-            .await
-            .map_err(db_error)?
-            .map(export_row)
-            .transpose()
+        export_get_on(&self.tx, tenant, id).await
     }
 
     /// Moves an export from `from` to `to`, setting the given fields; a conflict naming
@@ -278,14 +303,7 @@ impl WriteTx {
 
     /// The tenant's termination under way or ended (not cancelled), if any.
     pub async fn termination_current(&self, tenant: TenantId) -> Result<Option<TerminationRecord>> {
-        termination::Entity::find()
-            .filter(termination::Column::TenantId.eq(tenant.uuid()))
-            .filter(termination::Column::State.ne(TerminationState::Cancelled.as_str()))
-            .one(&self.tx)
-            .await
-            .map_err(db_error)?
-            .map(termination_row)
-            .transpose()
+        termination_current_on(&self.tx, tenant).await
     }
 
     /// A termination by id.
@@ -459,13 +477,7 @@ impl WriteTx {
 impl DataStore {
     /// An export of a tenant.
     pub async fn export_get(&self, tenant: TenantId, id: Uuid) -> Result<Option<Export>> {
-        export::Entity::find_by_id(id)
-            .filter(export::Column::TenantId.eq(tenant.uuid()))
-            .one(&self.reader)
-            .await
-            .map_err(db_error)?
-            .map(export_row)
-            .transpose()
+        export_get_on(&self.reader, tenant, id).await
     }
 
     /// A tenant's exports, newest first.
@@ -484,14 +496,7 @@ impl DataStore {
 
     /// The tenant's termination under way or ended (not cancelled), if any.
     pub async fn termination_current(&self, tenant: TenantId) -> Result<Option<TerminationRecord>> {
-        termination::Entity::find()
-            .filter(termination::Column::TenantId.eq(tenant.uuid()))
-            .filter(termination::Column::State.ne(TerminationState::Cancelled.as_str()))
-            .one(&self.reader)
-            .await
-            .map_err(db_error)?
-            .map(termination_row)
-            .transpose()
+        termination_current_on(&self.reader, tenant).await
     }
 
     /// A tenant's mailboxes with their primary addresses, for exports and destruction.
