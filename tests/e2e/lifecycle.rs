@@ -376,6 +376,23 @@ async fn holds_and_locked_retention_block_the_destruction(h: Harness) {
         frozen["detail"].as_str().unwrap().contains("export window"),
         "{frozen}"
     );
+    // So are the paths that do not file operations: batches and message imports.
+    let batch = customer
+        .post(
+            &format!("/v1/tenants/{t}/mailboxes/batch"),
+            json!({ "mailboxes": [{ "local_part": "late", "domain_id": d, "display_name": "Late" }] }),
+        )
+        .await
+        .expect(409);
+    assert!(batch["detail"].as_str().unwrap().contains("export window"));
+    customer
+        .post_raw(
+            &format!("/v1/tenants/{t}/mailboxes/{}/messages", mailboxes[0]),
+            "message/rfc822",
+            message(9),
+        )
+        .await
+        .expect(409);
     // Nothing is destroyed while blocked, however long it waits.
     h.clock.advance(Duration::days(3));
     h.run_jobs().await;

@@ -208,6 +208,11 @@ impl ControlPlane {
                 .filter(|o| o.licence_required)
                 .and_then(|o| o.sku.clone());
             let tx = self.store.begin().await?;
+            super::lifecycle::frozen(
+                tx.termination_current(tenant).await?.as_ref(),
+                self.clock.now(),
+                false,
+            )?;
             // The key is claimed before anything is written, so a concurrent retry meets it.
             if let Some(key) = idempotency_key {
                 tx.idempotency_store(

@@ -205,6 +205,7 @@ impl ControlPlane {
         let mail_ready = checks.iter().all(|c| c.status == RecordStatus::Found);
         let tx = self.store.begin().await?;
         let now = self.clock.now();
+        super::lifecycle::frozen(tx.termination_current(tenant).await?.as_ref(), now, false)?;
         let (updated, newly_verified) = tx.domain_checked(tenant, id, txt_found, now).await?;
         if newly_verified {
             let change = Self::record(actor, &decision, Some(tenant), "domain", id, "verified");

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
-use mailplane_store::WriteTx;
+use mailplane_store::{TerminationRecord, WriteTx};
 use mailplane_types::lifecycle::{Export, ExportState, Termination, TerminationState};
 use mailplane_types::resources::Tenant;
 use mailplane_types::{Duty, Error, Result, TenantId};
@@ -59,41 +59,48 @@ impl std::fmt::Debug for LifecycleSettings {
     }
 }
 
-/// Refuses a change the end of service no longer allows. During the export window every
-/// change is allowed. Once it closes, the configuration is about to be destroyed as it is,
-/// so only what can lift or meet a block goes on: legal holds and exports (and asking to
-/// cancel, which answers for itself). Once the configuration is destroyed, nothing.
+/// Refuses an operation the end of service no longer allows (see [`frozen`]): legal
+/// holds, exports and asking to cancel (which answers for itself) go on after the window.
 pub(super) async fn not_destroyed(
     tx: &WriteTx,
     tenant: TenantId,
     op: &Operation,
     now: time::OffsetDateTime,
 ) -> Result<()> {
-    let Some(t) = tx.termination_current(tenant).await? else {
+    let exempt = matches!(
+        op,
+        Operation::HoldPlace(_)
+            | Operation::HoldRelease { .. }
+            | Operation::ExportCreate(_)
+            | Operation::TerminationCancel {}
+    );
+    frozen(tx.termination_current(tenant).await?.as_ref(), now, exempt)
+}
+
+/// Refuses a change the end of service no longer allows, given the tenant's current
+/// termination. During the export window every change is allowed. Once it closes, the
+/// configuration and the mail are about to be destroyed as they are, so only what can lift
+/// or meet a block goes on (`exempt`). Once the configuration is destroyed, nothing. Every
+/// path that changes a tenant without going through `apply` (batches, passwords, domain
+/// checks, message imports) calls it with `exempt` false.
+pub(super) fn frozen(
+    current: Option<&TerminationRecord>,
+    now: time::OffsetDateTime,
+    exempt: bool,
+) -> Result<()> {
+    let Some(t) = current.map(|c| &c.termination) else {
         return Ok(());
     };
-    let t = t.termination;
     match t.state {
         TerminationState::Terminating if now < t.window_ends_at => Ok(()),
-        TerminationState::Terminating | TerminationState::Blocked => {
-            if matches!(
-                op,
-                Operation::HoldPlace(_)
-                    | Operation::HoldRelease { .. }
-                    | Operation::ExportCreate(_)
-                    | Operation::TerminationCancel {}
-            ) {
-                Ok(())
-            } else {
-                Err(Error::conflict(
-                    None,
-                    format!(
-                        "the export window of the tenant's termination closed at {}: only legal holds and exports change now, before the configuration is destroyed",
-                        t.window_ends_at
-                    ),
-                ))
-            }
-        }
+        TerminationState::Terminating | TerminationState::Blocked if exempt => Ok(()),
+        TerminationState::Terminating | TerminationState::Blocked => Err(Error::conflict(
+            None,
+            format!(
+                "the export window of the tenant's termination closed at {}: only legal holds and exports change now, before the configuration is destroyed",
+                t.window_ends_at
+            ),
+        )),
         _ => Err(Error::conflict(
             None,
             format!(

@@ -53,6 +53,12 @@ impl ControlPlane {
         let found = self.store.tenant_get(actor.scope(), tenant).await?;
         let (_, profile) = self.visible(actor, found, tenant)?;
         self.authorize(actor, profile, DATA_PLANE_ACCESS, Need::Execute)?;
+        // After the export window the mail is kept as it is for its destruction.
+        super::lifecycle::frozen(
+            self.store.termination_current(tenant).await?.as_ref(),
+            self.clock.now(),
+            false,
+        )?;
         let m = self
             .store
             .mailbox_get(tenant, mailbox)

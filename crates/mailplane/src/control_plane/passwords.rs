@@ -109,6 +109,11 @@ impl ControlPlane {
             ));
         }
         let tx = self.store.begin().await?;
+        super::lifecycle::frozen(
+            tx.termination_current(tenant).await?.as_ref(),
+            self.clock.now(),
+            false,
+        )?;
         let m = tx
             .mailbox_get(tenant, mailbox)
             .await?
