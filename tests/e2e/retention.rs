@@ -32,6 +32,19 @@ async fn a_locked_policy_is_never_shortened_or_removed(h: Harness) {
         .put(&path, json!({ "delete_after_days": 30 }))
         .await
         .expect(403);
+    // An unlocked policy is removed by setting no values.
+    admin
+        .put(&path, json!({ "delete_after_days": 30 }))
+        .await
+        .expect(200);
+    assert_eq!(
+        admin.put(&path, json!({})).await.expect(200)["policy"],
+        serde_json::Value::Null
+    );
+    assert_eq!(
+        admin.get(&path).await.expect(200)["policy"],
+        serde_json::Value::Null
+    );
     let inverted = admin
         .put(
             &path,
@@ -66,7 +79,14 @@ async fn a_locked_policy_is_never_shortened_or_removed(h: Harness) {
         .await
         .expect(400);
     assert_eq!(field_errors(&unlocked), ["locked"]);
-    admin.put(&path, json!({})).await.expect(400);
+    let removed = admin.put(&path, json!({})).await.expect(400);
+    let mut f = field_errors(&removed);
+    f.sort();
+    assert_eq!(f, ["delete_after_days", "keep_at_least_days", "locked"]);
+    assert!(
+        removed.to_string().contains("cannot be removed"),
+        "{removed}"
+    );
     // Longer is always allowed.
     let longer = admin
         .put(
@@ -155,7 +175,7 @@ async fn the_sweep_deletes_by_age_and_holds_stop_it(h: Harness) {
     assert_eq!(runs[0]["deleted_messages"], 0);
     assert_eq!(runs[1]["blocked_by"], serde_json::Value::Null);
     assert_eq!(runs[1]["deleted_messages"], 1);
-    // Keeping at least N days outranks deleting after fewer: nothing more goes.
+    // A second sweep finds nothing more to delete.
     assert_eq!(
         h.control_plane
             .retention_sweep()

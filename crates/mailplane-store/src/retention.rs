@@ -92,6 +92,15 @@ impl WriteTx {
         Ok(policy_row(row))
     }
 
+    /// Removes the tenant's retention policy (the caller checked it is not locked).
+    pub async fn retention_remove(&self, tenant: TenantId) -> Result<()> {
+        retention_policy::Entity::delete_by_id(tenant.uuid())
+            .exec(&self.tx)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
     /// Places a hold.
     pub async fn hold_insert(
         &self,

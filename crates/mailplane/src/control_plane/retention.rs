@@ -178,7 +178,7 @@ impl ControlPlane {
         let now = self.clock.now();
         if input.delete_after_days.is_none() && input.keep_at_least_days.is_none() {
             // No values: no policy. (A locked one was refused above.)
-            tx.retention_set(tenant.id, None, None, false, now).await?;
+            tx.retention_remove(tenant.id).await?;
             return Ok(None);
         }
         let policy = tx
