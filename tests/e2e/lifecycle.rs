@@ -188,6 +188,36 @@ async fn a_termination_ends_in_a_certificate_that_verifies_offline(h: Harness) {
         .await
         .expect(400);
     assert_eq!(field_errors(&bad), ["export_window_days"]);
+    // More configuration than mailboxes: an alias, and a group with a member.
+    let d = fixtures::default_domain(&h, t).await;
+    customer
+        .post(
+            &format!("/v1/tenants/{t}/mailboxes/{}/aliases", mailboxes[0]),
+            json!({ "local_part": "sales", "domain_id": d }),
+        )
+        .await
+        .expect(201);
+    let group = customer
+        .post(
+            &format!("/v1/tenants/{t}/groups"),
+            json!({ "local_part": "team", "domain_id": d, "display_name": "Team" }),
+        )
+        .await
+        .expect(201);
+    customer
+        .post(
+            &format!(
+                "/v1/tenants/{t}/groups/{}/members",
+                group["id"].as_str().unwrap()
+            ),
+            json!({ "mailbox_id": mailboxes[1] }),
+        )
+        .await
+        .expect(200);
+    let tenant_files = h.mail_dir.join("mail").join(t.to_string());
+    let key_id =
+        uuid::Uuid::from_slice(&std::fs::read(tenant_files.join("data.key")).unwrap()[..16])
+            .unwrap();
     let term = customer.post(&path, json!({})).await.expect(201);
     assert_eq!(term["state"], "terminating");
     assert_eq!(term["export_window_days"], 30);
@@ -206,7 +236,6 @@ async fn a_termination_ends_in_a_certificate_that_verifies_offline(h: Harness) {
         .await
         .expect(201);
     h.run_jobs().await;
-    let tenant_files = h.mail_dir.join("mail").join(t.to_string());
     assert!(tenant_files.exists());
     h.clock.advance(Duration::days(31));
     let report = h.run_jobs().await;
@@ -239,7 +268,11 @@ async fn a_termination_ends_in_a_certificate_that_verifies_offline(h: Harness) {
             .iter()
             .all(|m| mailboxes.contains(&m["id"].as_str().unwrap().to_string()))
     );
-    assert_eq!(body["key_ids"].as_array().unwrap().len(), 1);
+    assert_eq!(body["key_ids"], json!([key_id.to_string()]));
+    assert_eq!(
+        body["bytes"],
+        (2 * message(0).len() + message(1).len()) as u64
+    );
     assert_eq!(body["standard"], "NIST SP 800-88 Rev. 1");
     assert_eq!(body["responsible"]["party"], "provider");
     assert_eq!(body["accountable_informed"][0]["party"], "customer");
@@ -266,6 +299,13 @@ async fn a_termination_ends_in_a_certificate_that_verifies_offline(h: Harness) {
         .await
         .expect(200);
     assert_eq!(left["items"].as_array().unwrap().len(), 0);
+    for what in ["domains", "aliases", "groups"] {
+        let rest = customer
+            .get(&format!("/v1/tenants/{t}/{what}"))
+            .await
+            .expect(200);
+        assert_eq!(rest["items"], json!([]), "{what}: {rest}");
+    }
     let refused = customer
         .post(
             &format!("/v1/tenants/{t}/domains"),

@@ -861,6 +861,45 @@ mod tests {
         std::fs::remove_dir_all(&dir).ok();
     }
 
+    #[tokio::test]
+    async fn between_the_erase_and_the_purge_nothing_opens_and_a_retry_knows_what_went() {
+        let dir = temp();
+        let dp = FileDataPlane::open(&dir.join("mail"), &dir.join("master.key")).unwrap();
+        let t = TenantId::new();
+        let m = MailboxId::new();
+        let stored = dp
+            .import(t, m, MESSAGE, OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+        // A second process that has read, and so holds the key in memory.
+        let other = FileDataPlane::open(&dir.join("mail"), &dir.join("master.key")).unwrap();
+        assert_eq!(other.read(t, m, stored.id).await.unwrap(), MESSAGE);
+        assert!(dp.tenant_readable(t).await.unwrap());
+        assert!(
+            dp.purge_tenant(t).await.is_err(),
+            "no purge while the key exists"
+        );
+        let key = std::fs::read(dp.tenant_dir(t).join("data.key")).unwrap();
+        let erasure = dp.crypto_erase_tenant(t).await.unwrap();
+        assert_eq!(erasure.key_ids, vec![key_id_of(&key).unwrap()]);
+        assert_eq!((erasure.messages, erasure.bytes), (1, MESSAGE.len() as u64));
+        // The ciphertext is still there; nothing opens it, here or in the other process.
+        assert!(dp.mailbox_dir(t, m).exists());
+        assert!(dp.read(t, m, stored.id).await.is_err());
+        assert!(other.read(t, m, stored.id).await.is_err());
+        assert!(!dp.tenant_readable(t).await.unwrap());
+        assert!(
+            dp.import(t, m, MESSAGE, OffsetDateTime::now_utc())
+                .await
+                .is_err()
+        );
+        // A retry after a crash returns what the first erase destroyed.
+        assert_eq!(dp.crypto_erase_tenant(t).await.unwrap(), erasure);
+        assert_eq!(dp.purge_tenant(t).await.unwrap().messages, 1);
+        assert!(!dp.tenant_dir(t).exists());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
     #[test]
     fn messages_must_look_like_rfc_5322() {
         assert!(rfc5322_rule(MESSAGE).is_none());
