@@ -201,6 +201,31 @@ async fn the_database_refuses_a_second_owner_of_an_address(h: Harness) {
         .await
         .expect(200);
     assert!(aliases["items"].as_array().unwrap().is_empty());
+    // Changing an owner's address in place meets it too, and a free address moves along.
+    h.store.execute_unprepared_for_tests(&free).await.unwrap();
+    for table in ["aliases", "mailboxes"] {
+        let taken = if table == "aliases" {
+            "alice@acme.example"
+        } else {
+            "free@acme.example"
+        };
+        let result = h
+            .store
+            .execute_unprepared_for_tests(&format!("UPDATE {table} SET address = '{taken}'"))
+            .await;
+        assert!(result.is_err(), "{table}: a second owner of {taken}");
+    }
+    h.store
+        .execute_unprepared_for_tests("UPDATE aliases SET address = 'moved@acme.example'")
+        .await
+        .unwrap();
+    assert_eq!(
+        h.store
+            .query_strings_for_tests("SELECT address FROM addresses WHERE owner_kind = 'alias'")
+            .await
+            .unwrap(),
+        ["moved@acme.example"]
+    );
 }
 e2e!(the_database_refuses_a_second_owner_of_an_address);
 

@@ -18,6 +18,7 @@ mod m0009_directory;
 mod m0010_idempotency;
 mod m0011_retention;
 mod m0012_lifecycle;
+mod m0013_address_updates;
 
 /// Applies Mailplane's migrations in order.
 pub struct Migrator;
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0010_idempotency::Migration),
             Box::new(m0011_retention::Migration),
             Box::new(m0012_lifecycle::Migration),
+            Box::new(m0013_address_updates::Migration),
         ]
     }
 }
