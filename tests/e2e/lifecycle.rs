@@ -147,6 +147,10 @@ async fn an_export_is_delivered_downloaded_and_acknowledged(h: Harness) {
         .get(one["download_url"].as_str().unwrap())
         .await;
     assert_eq!(mbox.content_type, "application/mbox");
+    assert_eq!(
+        hex::encode(Sha256::digest(&mbox.bytes)),
+        one["manifest"]["archive"]["sha256"].as_str().unwrap()
+    );
     assert_eq!(mbox.text.matches("\nFrom ").count() + 1, 2);
     assert!(mbox.text.contains(">From the start"));
     // Every step of the first export ran once, and finished.

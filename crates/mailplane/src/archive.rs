@@ -215,7 +215,13 @@ pub fn build(
             return Err(e);
         }
     };
-    let (bytes, sha256) = match hash_file(&tmp) {
+    // The mbox was hashed as it was written (its one file is the archive); a zip's writer
+    // seeks back into the file, so it is read once more.
+    let digest = match (format, manifest.files.first()) {
+        (ExportFormat::Mbox, Some(f)) => Ok((f.bytes, f.sha256.clone())),
+        _ => hash_file(&tmp),
+    };
+    let (bytes, sha256) = match digest {
         Ok(digest) => digest,
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);

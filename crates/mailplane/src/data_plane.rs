@@ -77,9 +77,15 @@ pub trait DataPlane: Send + Sync + 'static {
     ) -> Result<StoredMessage>;
     /// How much a mailbox holds.
     async fn usage(&self, tenant: TenantId, mailbox: MailboxId) -> Result<Usage>;
-    /// The ids of a mailbox's messages, oldest first.
-    async fn list(&self, tenant: TenantId, mailbox: MailboxId) -> Result<Vec<StoredMessage>>;
-    /// One message, decrypted, for an export.
+    /// Exports a mailbox: hands every message, decrypted, to `sink`, oldest first, each
+    /// read and decrypted once. A sink's error stops the export and is returned.
+    async fn export(
+        &self,
+        tenant: TenantId,
+        mailbox: MailboxId,
+        sink: &mut (dyn for<'m> FnMut(&'m StoredMessage, &'m [u8]) -> Result<()> + Send),
+    ) -> Result<()>;
+    /// One message, decrypted.
     async fn read(&self, tenant: TenantId, mailbox: MailboxId, id: uuid::Uuid) -> Result<Vec<u8>>;
     /// Deletes the messages received before `before`; returns what was deleted.
     async fn delete_older_than(
@@ -522,13 +528,18 @@ impl DataPlane for FileDataPlane {
         Ok(usage)
     }
 
-    async fn list(&self, tenant: TenantId, mailbox: MailboxId) -> Result<Vec<StoredMessage>> {
-        if self.files(tenant, mailbox)?.is_empty() {
-            return Ok(vec![]);
+    async fn export(
+        &self,
+        tenant: TenantId,
+        mailbox: MailboxId,
+        sink: &mut (dyn for<'m> FnMut(&'m StoredMessage, &'m [u8]) -> Result<()> + Send),
+    ) -> Result<()> {
+        let files = self.files(tenant, mailbox)?;
+        if files.is_empty() {
+            return Ok(());
         }
         let key = self.data_key(tenant, false)?;
-        let mut out = Vec::new();
-        for (path, name) in self.files(tenant, mailbox)? {
+        for (path, name) in files {
             let sealed = std::fs::read(&path)
                 .map_err(|e| Error::internal(format!("reading {}: {e}", path.display())))?;
             let plain = key
@@ -536,14 +547,15 @@ impl DataPlane for FileDataPlane {
                 .ok_or_else(|| {
                     Error::internal(format!("message {} does not open with its key", name.id))
                 })?;
-            out.push(StoredMessage {
+            let message = StoredMessage {
                 id: name.id,
                 size: plain.len() as u64,
                 sha256: hex::encode(Sha256::digest(&plain)),
                 received_at: name.received_at(),
-            });
+            };
+            sink(&message, &plain)?;
         }
-        Ok(out)
+        Ok(())
     }
 
     async fn read(&self, tenant: TenantId, mailbox: MailboxId, id: uuid::Uuid) -> Result<Vec<u8>> {
@@ -843,7 +855,16 @@ mod tests {
         let kept = dp.import(keep, m3, MESSAGE, now).await.unwrap();
         // A second process holding the same files: it must not read after the erase either.
         let other = FileDataPlane::open(&dir.join("mail"), &dir.join("master.key")).unwrap();
-        let id = dp.list(t, m1).await.unwrap()[0].id;
+        let mut exported = Vec::new();
+        dp.export(t, m1, &mut |m, bytes| {
+            exported.push((m.id, bytes.to_vec()));
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(exported.len(), 1);
+        assert_eq!(exported[0].1, MESSAGE);
+        let id = exported[0].0;
         let key_before = std::fs::read(dp.tenant_dir(t).join("data.key")).unwrap();
         let erasure = dp.destroy_tenant(t).await.unwrap();
         assert_eq!(erasure.key_ids, vec![key_id_of(&key_before).unwrap()]);

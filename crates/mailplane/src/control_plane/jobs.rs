@@ -310,11 +310,13 @@ impl ControlPlane {
                 let dp = self.data_plane()?;
                 archive::reset_mailbox_staging(&m.dir)?;
                 let mailbox: MailboxId = m.id.into();
-                for (i, msg) in dp.list(tenant_id, mailbox).await?.iter().enumerate() {
-                    let bytes = dp.read(tenant_id, mailbox, msg.id).await?;
-                    let name = archive::message_file_name(i as u64 + 1, msg.received_at, msg.id);
-                    archive::stage_message(&m.dir, &name, &bytes)?;
-                }
+                let mut n = 0;
+                dp.export(tenant_id, mailbox, &mut |msg, bytes| {
+                    n += 1;
+                    let name = archive::message_file_name(n, msg.received_at, msg.id);
+                    archive::stage_message(&m.dir, &name, bytes)
+                })
+                .await?;
                 archive::mark_staged(&m.dir)?;
             }
             let next = if n + 1 < mailboxes.len() {
