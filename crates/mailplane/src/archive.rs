@@ -18,6 +18,7 @@
 //! the archive is streamed file by file: neither a message nor the archive is ever held whole
 //! in memory. The output is deterministic: the same staged input gives the same bytes.
 
+use crate::files::{remove_dir_if_exists, remove_file_if_exists, sync_dir, write_atomically};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -112,25 +113,14 @@ pub fn is_staged(dir: &Path) -> bool {
 /// it if it exists, then creates it empty. A resumed job calls this for every mailbox whose
 /// folder lacks the `.complete` marker.
 pub fn reset_mailbox_staging(dir: &Path) -> Result<()> {
-    match std::fs::remove_dir_all(dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::internal(format!("removing {}: {e}", dir.display()))),
-    }
+    remove_dir_if_exists(dir)?;
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))
 }
 
 /// Removes the whole staging folder of an export. Idempotent: a missing folder is fine.
 pub fn remove_staging(staging: &Path) -> Result<()> {
-    match std::fs::remove_dir_all(staging) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::internal(format!(
-            "removing {}: {e}",
-            staging.display()
-        ))),
-    }
+    remove_dir_if_exists(staging)
 }
 
 /// The staged folder of one mailbox, as input to [`build`].
@@ -187,16 +177,7 @@ pub fn build(
     if let Some(done) = finished(format, out, &out_name, &sidecar) {
         return Ok(done);
     }
-    match std::fs::remove_file(&sidecar) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => {
-            return Err(Error::internal(format!(
-                "removing {}: {e}",
-                sidecar.display()
-            )));
-        }
-    }
+    remove_file_if_exists(&sidecar)?;
 
     let staged = mailboxes
         .iter()
@@ -645,41 +626,6 @@ fn parent_dir(path: &Path) -> PathBuf {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     }
-}
-
-/// Writes a file whole or not at all: a temporary file, synced, then renamed into place.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    // The temporary name starts with a dot and does not end in `.eml`, so a crash leaves
-    // nothing that `build` would take for a message.
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::internal(format!("writing {}: {e}", path.display()))
-    })
-}
-
-/// Syncs a folder so that the renames inside it are durable (a no-op off Unix, where a
-/// folder cannot be opened as a file).
-fn sync_dir(dir: &Path) -> Result<()> {
-    #[cfg(unix)]
-    {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| Error::internal(format!("syncing {}: {e}", dir.display())))?;
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
 }
 
 #[cfg(test)]

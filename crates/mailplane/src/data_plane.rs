@@ -22,6 +22,8 @@ use time::OffsetDateTime;
 
 use mailplane_types::{Error, MailboxId, Result, TenantId};
 
+use crate::files::{remove_dir_if_exists, remove_file_if_exists, sync_dir, write_atomically};
+
 /// A message as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -398,26 +400,6 @@ impl FileDataPlane {
 /// The record of a tenant's cryptographic erase, written before its key is removed.
 const ERASURE_RECORD: &str = "erased.json";
 
-/// Removes a file; a file already gone is not an error.
-fn remove_if_exists(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::internal(format!("removing {}: {e}", path.display()))),
-    }
-}
-
-/// Makes a folder's entries (a removal, a rename) durable.
-fn sync_dir(dir: &Path) -> Result<()> {
-    #[cfg(unix)]
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::internal(format!("syncing {}: {e}", dir.display())))?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
-}
-
 /// The id of a stored data key: its first 16 bytes.
 fn key_id_of(stored: &[u8]) -> Result<uuid::Uuid> {
     stored
@@ -461,22 +443,6 @@ fn message_aad(tenant: TenantId, mailbox: MailboxId, id: uuid::Uuid) -> String {
 /// The plaintext size of a sealed file.
 fn plain_size(sealed_len: u64) -> u64 {
     sealed_len.saturating_sub((NONCE + TAG) as u64)
-}
-
-/// Writes a file whole or not at all: a temporary file, synced, then renamed into place.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::now_v7().simple()));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::internal(format!("writing {}: {e}", path.display()))
-    })
 }
 
 #[async_trait::async_trait]
@@ -584,16 +550,10 @@ impl DataPlane for FileDataPlane {
                 continue;
             }
             let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            match std::fs::remove_file(&path) {
-                Ok(()) => {
-                    deleted.messages += 1;
-                    deleted.bytes += plain_size(len);
-                }
-                // Deleted by an earlier try: the step is idempotent.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    return Err(Error::internal(format!("deleting {}: {e}", path.display())));
-                }
+            // A file deleted by an earlier try is not counted again: the step is idempotent.
+            if remove_file_if_exists(&path)? {
+                deleted.messages += 1;
+                deleted.bytes += plain_size(len);
             }
         }
         Ok(deleted)
@@ -608,12 +568,8 @@ impl DataPlane for FileDataPlane {
                 OffsetDateTime::new_utc(time::Date::MAX, time::Time::MIDNIGHT),
             )
             .await?;
-        let dir = self.mailbox_dir(tenant, mailbox);
-        match std::fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(removed),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(removed),
-            Err(e) => Err(Error::internal(format!("removing {}: {e}", dir.display()))),
-        }
+        remove_dir_if_exists(&self.mailbox_dir(tenant, mailbox))?;
+        Ok(removed)
     }
 
     async fn crypto_erase_tenant(&self, tenant: TenantId) -> Result<TenantErasure> {
@@ -624,7 +580,7 @@ impl DataPlane for FileDataPlane {
         if let Ok(bytes) = std::fs::read(&record) {
             let erasure: TenantErasure = serde_json::from_slice(&bytes)
                 .map_err(|e| Error::internal(format!("reading {}: {e}", record.display())))?;
-            remove_if_exists(&key_path)?;
+            remove_file_if_exists(&key_path)?;
             self.forget_key(tenant)?;
             return Ok(erasure);
         }
@@ -658,7 +614,7 @@ impl DataPlane for FileDataPlane {
             .map_err(|e| Error::internal(format!("serialising an erasure: {e}")))?;
         write_atomically(&record, &json)?;
         // The key: once it is gone, every file of the tenant is ciphertext without a key.
-        remove_if_exists(&key_path)?;
+        remove_file_if_exists(&key_path)?;
         sync_dir(&dir)?;
         self.forget_key(tenant)?;
         Ok(erasure)
@@ -680,11 +636,8 @@ impl DataPlane for FileDataPlane {
             removed.messages += r.messages;
             removed.bytes += r.bytes;
         }
-        match std::fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(removed),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(removed),
-            Err(e) => Err(Error::internal(format!("removing {}: {e}", dir.display()))),
-        }
+        remove_dir_if_exists(&dir)?;
+        Ok(removed)
     }
 
     async fn tenant_readable(&self, tenant: TenantId) -> Result<bool> {

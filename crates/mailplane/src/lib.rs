@@ -15,6 +15,7 @@ pub mod clock;
 mod control_plane;
 pub mod data_plane;
 pub mod dns;
+mod files;
 pub mod input;
 pub mod passwords;
 pub mod profiles;

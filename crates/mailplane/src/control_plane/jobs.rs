@@ -383,7 +383,7 @@ impl ControlPlane {
                 .await
             }
             "expire" => {
-                remove_dir(&dir)?;
+                crate::files::remove_dir_if_exists(&dir)?;
                 let tx = self.store.begin().await?;
                 expire_export(&tx, &export).await?;
                 self.advance(
@@ -553,7 +553,9 @@ impl ControlPlane {
                 drop(tx);
                 let settings = self.lifecycle()?.clone();
                 // Export archives hold the tenant's mail in the clear: they go first.
-                remove_dir(&settings.exports_dir.join(t.tenant_id.to_string()))?;
+                crate::files::remove_dir_if_exists(
+                    &settings.exports_dir.join(t.tenant_id.to_string()),
+                )?;
                 let erasure = self.data_plane()?.crypto_erase_tenant(t.tenant_id).await?;
                 let tx = self.store.begin().await?;
                 tx.termination_change(
@@ -917,13 +919,4 @@ async fn expire_export(tx: &WriteTx, e: &mailplane_types::lifecycle::Export) -> 
 fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
-}
-
-/// Removes a folder and what it holds; a folder already gone is not an error.
-fn remove_dir(dir: &std::path::Path) -> Result<()> {
-    match std::fs::remove_dir_all(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::internal(format!("removing {}: {e}", dir.display()))),
-    }
 }
