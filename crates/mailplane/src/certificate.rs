@@ -205,21 +205,7 @@ impl CertificateSigner {
     /// The signing key held in `path` as a raw 32-byte seed; when the file does not exist, a
     /// random key is created there (owner read and write only on unix).
     pub fn from_key_file(path: &Path) -> Result<CertificateSigner> {
-        if !path.exists() {
-            create_key_file(path)?;
-        }
-        let bytes = std::fs::read(path)
-            .map_err(|e| Error::internal(format!("reading {}: {e}", path.display())))?;
-        let seed: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
-            Error::invalid(
-                "signing_key",
-                format!(
-                    "{} must hold exactly 32 bytes, it holds {}",
-                    path.display(),
-                    bytes.len()
-                ),
-            )
-        })?;
+        let seed = crate::files::key32_file(path, "signing_key")?;
         Ok(CertificateSigner {
             key: SigningKey::from_bytes(&seed),
         })
@@ -276,33 +262,6 @@ impl CertificateSigner {
             },
         })
     }
-}
-
-/// Creates `path` holding a random 32-byte seed, readable and writable by its owner only.
-fn create_key_file(path: &Path) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
-    }
-    let mut seed = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut f = match options.open(path) {
-        Ok(f) => f,
-        // Another process created the key first; the caller reads the one it wrote.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
-        Err(e) => return Err(Error::internal(format!("creating {}: {e}", path.display()))),
-    };
-    use std::io::Write;
-    f.write_all(&seed)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| Error::internal(format!("writing {}: {e}", path.display())))
 }
 
 /// The key id of a public key: the first 16 hex digits of its SHA-256.

@@ -177,41 +177,7 @@ impl Key {
 /// Reads the master key file, or creates it (32 random bytes, mode 0600) when it does not
 /// exist. A file of another length is refused: a truncated key must not pass for a key.
 pub fn master_key_file(path: &Path) -> Result<()> {
-    if path.exists() {
-        let len = std::fs::metadata(path)
-            .map_err(|e| Error::internal(format!("reading {}: {e}", path.display())))?
-            .len();
-        return if len == 32 {
-            Ok(())
-        } else {
-            Err(Error::invalid(
-                "master_key",
-                format!(
-                    "{} must hold exactly 32 bytes, it holds {len}",
-                    path.display()
-                ),
-            ))
-        };
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
-    }
-    let key = Key::random();
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut f = options
-        .open(path)
-        .map_err(|e| Error::internal(format!("creating {}: {e}", path.display())))?;
-    use std::io::Write;
-    f.write_all(&key.0)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| Error::internal(format!("writing {}: {e}", path.display())))
+    crate::files::key32_file(path, "master_key").map(|_| ())
 }
 
 /// The embedded data plane: encrypted files under a root folder.
@@ -239,12 +205,7 @@ impl FileDataPlane {
     /// A data plane storing under `root`, with the master key read from `master_key` (see
     /// [`master_key_file`], which creates it).
     pub fn open(root: &Path, master_key: &Path) -> Result<FileDataPlane> {
-        master_key_file(master_key)?;
-        let bytes = std::fs::read(master_key)
-            .map_err(|e| Error::internal(format!("reading {}: {e}", master_key.display())))?;
-        let master: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
-            Error::invalid("master_key", "the master key must hold exactly 32 bytes")
-        })?;
+        let master = crate::files::key32_file(master_key, "master_key")?;
         std::fs::create_dir_all(root)
             .map_err(|e| Error::internal(format!("creating {}: {e}", root.display())))?;
         Ok(FileDataPlane {

@@ -58,3 +58,77 @@ pub(crate) fn remove_dir_if_exists(dir: &Path) -> Result<()> {
         Err(e) => Err(Error::internal(format!("removing {}: {e}", dir.display()))),
     }
 }
+
+/// The 32-byte secret held in `path` (a master key, a signing seed): created with random
+/// bytes when the file does not exist (owner read and write only on unix; a file another
+/// process created first is read instead), then read. A file of another length is refused,
+/// naming `field`: a truncated key must not pass for a key.
+pub(crate) fn key32_file(path: &Path, field: &str) -> Result<[u8; 32]> {
+    if !path.exists() {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
+        }
+        let mut secret = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        match options.open(path) {
+            Ok(mut f) => f
+                .write_all(&secret)
+                .and_then(|_| f.sync_all())
+                .map_err(|e| Error::internal(format!("writing {}: {e}", path.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::internal(format!("creating {}: {e}", path.display()))),
+        }
+    }
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::internal(format!("reading {}: {e}", path.display())))?;
+    bytes.as_slice().try_into().map_err(|_| {
+        Error::invalid(
+            field,
+            format!(
+                "{} must hold exactly 32 bytes, it holds {}",
+                path.display(),
+                bytes.len()
+            ),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_file_is_made_once_private_and_a_short_one_is_refused() {
+        let dir = std::env::temp_dir().join(format!("mailplane-files-{}", uuid::Uuid::now_v7()));
+        let path = dir.join("keys").join("master.key");
+        let made = key32_file(&path, "master_key").unwrap();
+        assert_eq!(
+            key32_file(&path, "master_key").unwrap(),
+            made,
+            "read, not remade"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::write(&path, [7u8; 31]).unwrap();
+        match key32_file(&path, "master_key") {
+            Err(Error::Invalid(fields)) => {
+                assert_eq!(fields[0].field, "master_key");
+                assert!(fields[0].rule.contains("it holds 31"), "{}", fields[0].rule);
+            }
+            other => panic!("expected a refusal naming master_key, got {other:?}"),
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
