@@ -57,7 +57,7 @@ mod activity {
     pub const PARTNER_MANAGE: &str = "partner.manage";
     /// Creating, viewing, changing a tenant: delivering the preconfigured service.
     pub const TENANT_DELIVER: &str = "service.deliver";
-    /// Deleting a tenant: destroying its configuration.
+    /// Deleting a tenant, and destroying its configuration at end of service.
     pub const TENANT_DESTROY: &str = "configuration.destroy";
     /// Domains and mailboxes: directory administration.
     pub const DIRECTORY: &str = "directory.administer";
@@ -81,6 +81,18 @@ mod activity {
     pub const CUSTOMIZE: &str = "service.customize";
     /// Providing the inventory of the service in use.
     pub const INVENTORY: &str = "inventory.provide";
+    /// Access to the data plane: importing messages, setting mailbox passwords.
+    pub const DATA_PLANE_ACCESS: &str = "access.data-plane";
+    /// Retention policies.
+    pub const RETENTION: &str = "retention.manage";
+    /// Legal holds.
+    pub const HOLDS: &str = "legal-hold.manage";
+    /// Delivering an export at the customer's request.
+    pub const EXPORT: &str = "export.pst.deliver";
+    /// Terminating the contract, and cancelling the termination.
+    pub const TERMINATE: &str = "contract.terminate";
+    /// Destroying the customer's data at end of service.
+    pub const DATA_DESTROY: &str = "data.destroy";
 }
 
 /// The default page size of list operations.

@@ -16,7 +16,8 @@ use mailplane_types::resources::{RequestKind, RequestState, Tenant};
 use mailplane_types::{Duty, Error, MailboxId, Party, Result, TenantId};
 use serde_json::json;
 
-use super::lifecycle::{CONFIGURATION_DESTROY, DATA_DESTROY, EXPORT, archive_path, export_dir};
+use super::activity::{DATA_DESTROY, EXPORT, TENANT_DESTROY};
+use super::lifecycle::{archive_path, export_dir};
 use super::{AUTOMATION_ROLE, AUTOMATION_SUBJECT, ControlPlane};
 use crate::Actor;
 use crate::archive::{self, ArchiveMailbox};
@@ -541,7 +542,7 @@ impl ControlPlane {
                 self.automation_audit(
                     &tx,
                     &tenant,
-                    CONFIGURATION_DESTROY,
+                    TENANT_DESTROY,
                     ("tenant", tenant.id.to_string()),
                     "configuration destroyed",
                     false,
@@ -672,7 +673,7 @@ impl ControlPlane {
         let tenant = self.job_tenant(&tx, claim).await?;
         let profile = self.profile_of(&tenant)?;
         let actor = automation();
-        let decision = profile.decide(actor.party(), actor.roles(), CONFIGURATION_DESTROY);
+        let decision = profile.decide(actor.party(), actor.roles(), TENANT_DESTROY);
         let mut progress = claim.job.progress.clone();
         let next = |step: &str, progress: &serde_json::Value| JobNext::Step {
             step: step.into(),

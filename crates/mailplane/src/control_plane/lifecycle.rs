@@ -18,19 +18,10 @@ use mailplane_types::{Duty, Error, Result, TenantId};
 use sha2::Sha256;
 
 use super::jobs::{EXPORT_JOB, TERMINATION_JOB};
-use super::{ControlPlane, Operation, Outcome};
+use super::{ControlPlane, Operation, Outcome, activity};
 use crate::Actor;
 use crate::certificate::{CertificateSigner, PublishedKeys};
 use crate::input::{ExportCreate, TerminationCreate};
-
-/// Delivering an export at the customer's request.
-pub(super) const EXPORT: &str = "export.pst.deliver";
-/// Terminating the contract, and cancelling the termination.
-pub(super) const TERMINATE: &str = "contract.terminate";
-/// Destroying the configuration at end of service.
-pub(super) const CONFIGURATION_DESTROY: &str = "configuration.destroy";
-/// Destroying the customer's data.
-pub(super) const DATA_DESTROY: &str = "data.destroy";
 
 /// How long an export's download link works by default: 7 days.
 pub const DEFAULT_LINK_TTL: time::Duration = time::Duration::days(7);
@@ -297,7 +288,7 @@ impl ControlPlane {
     pub async fn termination_resume(&self, actor: &Actor, tenant: TenantId) -> Result<Termination> {
         let tx = self.store.begin().await?;
         let (tenant_row, decision) = self
-            .accountable_in(&tx, actor, tenant, CONFIGURATION_DESTROY)
+            .accountable_in(&tx, actor, tenant, activity::TENANT_DESTROY)
             .await?;
         let current = tx
             .termination_current(tenant)
@@ -345,7 +336,8 @@ impl ControlPlane {
 
     /// The tenant's termination, under way or ended (`contract.terminate`, any letter).
     pub async fn termination_get(&self, actor: &Actor, tenant: TenantId) -> Result<Termination> {
-        self.tenant_for_read(actor, tenant, TERMINATE).await?;
+        self.tenant_for_read(actor, tenant, activity::TERMINATE)
+            .await?;
         self.store
             .termination_current(tenant)
             .await?
@@ -356,7 +348,9 @@ impl ControlPlane {
     /// The tenant's exports, newest first (`export.pst.deliver`, any letter). The download
     /// link is shown to the parties holding R or A.
     pub async fn exports_list(&self, actor: &Actor, tenant: TenantId) -> Result<Vec<Export>> {
-        let (_, decision) = self.tenant_for_read(actor, tenant, EXPORT).await?;
+        let (_, decision) = self
+            .tenant_for_read(actor, tenant, activity::EXPORT)
+            .await?;
         let links = sees_links(&decision);
         let mut out = self.store.exports_list(tenant).await?;
         for e in &mut out {
@@ -372,7 +366,9 @@ impl ControlPlane {
         tenant: TenantId,
         id: uuid::Uuid,
     ) -> Result<Export> {
-        let (_, decision) = self.tenant_for_read(actor, tenant, EXPORT).await?;
+        let (_, decision) = self
+            .tenant_for_read(actor, tenant, activity::EXPORT)
+            .await?;
         let links = sees_links(&decision);
         let mut e = self
             .store
@@ -392,7 +388,9 @@ impl ControlPlane {
         id: uuid::Uuid,
     ) -> Result<Export> {
         let tx = self.store.begin().await?;
-        let (tenant_row, decision) = self.accountable_in(&tx, actor, tenant, EXPORT).await?;
+        let (tenant_row, decision) = self
+            .accountable_in(&tx, actor, tenant, activity::EXPORT)
+            .await?;
         let export = tx
             .export_get(tenant, id)
             .await?

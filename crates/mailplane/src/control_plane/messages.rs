@@ -15,9 +15,6 @@ use super::{ControlPlane, Need, activity};
 use crate::Actor;
 use crate::data_plane::{DataPlane, StoredMessage, Usage, rfc5322_rule};
 
-/// The activity that governs importing messages.
-const DATA_PLANE_ACCESS: &str = "access.data-plane";
-
 impl ControlPlane {
     /// The same control plane storing messages in `data_plane`, refusing messages larger
     /// than `max_message_bytes`.
@@ -52,7 +49,7 @@ impl ControlPlane {
     ) -> Result<StoredMessage> {
         let found = self.store.tenant_get(actor.scope(), tenant).await?;
         let (_, profile) = self.visible(actor, found, tenant)?;
-        self.authorize(actor, profile, DATA_PLANE_ACCESS, Need::Execute)?;
+        self.authorize(actor, profile, activity::DATA_PLANE_ACCESS, Need::Execute)?;
         // After the export window the mail is kept as it is for its destruction.
         super::lifecycle::frozen(
             self.store.termination_current(tenant).await?.as_ref(),

@@ -267,8 +267,8 @@ impl Operation {
             | Operation::GroupMemberRemove { .. }
             | Operation::MailboxForward { .. } => activity::DIRECTORY,
             Operation::OfferChoose(_) => activity::SIZING,
-            Operation::RetentionSet(_) => retention::RETENTION,
-            Operation::HoldPlace(_) | Operation::HoldRelease { .. } => retention::HOLDS,
+            Operation::RetentionSet(_) => activity::RETENTION,
+            Operation::HoldPlace(_) | Operation::HoldRelease { .. } => activity::HOLDS,
             Operation::TenantRelocate(_) => activity::LOCATION,
             Operation::SubscriptionCreate(_) => activity::LICENCES,
             Operation::SubscriptionSeats { .. } | Operation::PasswordPolicySet(_) => {
@@ -277,8 +277,8 @@ impl Operation {
             Operation::CredentialRegister(_) | Operation::CredentialRevoke { .. } => {
                 activity::CONTROL_PLANE_ACCESS
             }
-            Operation::ExportCreate(_) => lifecycle::EXPORT,
-            Operation::TenantTerminate(_) | Operation::TerminationCancel {} => lifecycle::TERMINATE,
+            Operation::ExportCreate(_) => activity::EXPORT,
+            Operation::TenantTerminate(_) | Operation::TerminationCancel {} => activity::TERMINATE,
             Operation::TicketOpen(_) | Operation::TicketComment { .. } => activity::INCIDENT_REPORT,
             Operation::TicketHandle { .. } => activity::INCIDENT_HANDLE,
         }

@@ -18,9 +18,6 @@ use crate::Actor;
 use crate::input::PasswordSet;
 use crate::passwords;
 
-/// The activity that governs setting mailbox passwords.
-const DATA_PLANE_ACCESS: &str = "access.data-plane";
-
 /// A stored policy, or the default one.
 pub(super) fn parse_policy(stored: Option<String>) -> Result<PasswordPolicy> {
     match stored {
@@ -59,12 +56,13 @@ impl ControlPlane {
     ) -> Result<PasswordStatus> {
         let found = self.store.tenant_get(actor.scope(), tenant).await?;
         let (_, profile) = self.visible(actor, found, tenant)?;
-        let decision = self.authorize(actor, profile, DATA_PLANE_ACCESS, Need::View)?;
+        let decision = self.authorize(actor, profile, activity::DATA_PLANE_ACCESS, Need::View)?;
         super::operations::unfiled(
             &decision,
             actor.party(),
             &format!(
-                "A password is never stored in a request, a proposal or a consultation: the party that holds R and A on `{DATA_PLANE_ACCESS}` sets it itself."
+                "A password is never stored in a request, a proposal or a consultation: the party that holds R and A on `{}` sets it itself.",
+                activity::DATA_PLANE_ACCESS
             ),
         )?;
         let policy = parse_policy(self.store.password_policy(tenant).await?)?;
@@ -148,7 +146,7 @@ impl ControlPlane {
         tenant: TenantId,
         mailbox: MailboxId,
     ) -> Result<PasswordStatus> {
-        self.tenant_for_read(actor, tenant, DATA_PLANE_ACCESS)
+        self.tenant_for_read(actor, tenant, activity::DATA_PLANE_ACCESS)
             .await?;
         let m = self
             .store

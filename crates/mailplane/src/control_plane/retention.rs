@@ -11,14 +11,9 @@ use mailplane_types::resources::Tenant;
 use mailplane_types::retention::{LegalHold, RetentionPolicy, RetentionRun};
 use mailplane_types::{Error, MailboxId, Result, TenantId};
 
-use super::{ControlPlane, Operation, Outcome};
+use super::{ControlPlane, Operation, Outcome, activity};
 use crate::Actor;
 use crate::input::{HoldPlace, HoldRelease, MAX_RETENTION_DAYS, Problems, RetentionSet};
-
-/// The activity of retention policies.
-pub(super) const RETENTION: &str = "retention.manage";
-/// The activity of legal holds.
-pub(super) const HOLDS: &str = "legal-hold.manage";
 
 /// What one sweep did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -78,7 +73,8 @@ impl ControlPlane {
         actor: &Actor,
         tenant: TenantId,
     ) -> Result<Option<RetentionPolicy>> {
-        self.tenant_for_read(actor, tenant, RETENTION).await?;
+        self.tenant_for_read(actor, tenant, activity::RETENTION)
+            .await?;
         self.store.retention_get(tenant).await
     }
 
@@ -99,13 +95,14 @@ impl ControlPlane {
         actor: &Actor,
         tenant: TenantId,
     ) -> Result<Vec<RetentionRun>> {
-        self.tenant_for_read(actor, tenant, RETENTION).await?;
+        self.tenant_for_read(actor, tenant, activity::RETENTION)
+            .await?;
         self.store.retention_runs(tenant).await
     }
 
     /// The tenant's legal holds, active and released.
     pub async fn hold_list(&self, actor: &Actor, tenant: TenantId) -> Result<Vec<LegalHold>> {
-        self.tenant_for_read(actor, tenant, HOLDS).await?;
+        self.tenant_for_read(actor, tenant, activity::HOLDS).await?;
         self.store.hold_list(tenant).await
     }
 
