@@ -370,15 +370,6 @@ impl WriteTx {
         })?;
         Ok(())
     }
-
-    /// A tenant's stored password policy (JSON), if one was set.
-    pub async fn password_policy(&self, tenant: TenantId) -> Result<Option<String>> {
-        Ok(tenant::Entity::find_by_id(tenant.uuid())
-            .one(&self.tx)
-            .await
-            .map_err(db_error)?
-            .and_then(|t| t.password_policy))
-    }
 }
 
 impl DataStore {

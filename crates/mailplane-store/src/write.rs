@@ -283,16 +283,6 @@ impl WriteTx {
 
     /// Deletes a tenant that holds no domain and no mailbox.
     pub async fn tenant_delete(&self, id: TenantId) -> Result<()> {
-        // A legal hold outranks the deletion, whatever else is left.
-        if let Some(hold) = self.hold_covering(id, None).await? {
-            return Err(Error::conflict(
-                None,
-                format!(
-                    "legal hold {} ({}, placed by {}) covers the tenant: release it first",
-                    hold.id, hold.reason, hold.placed_by
-                ),
-            ));
-        }
         // A pending request to delete the tenant is the deletion itself, not a reason to wait.
         let pending = request::Entity::find()
             .filter(request::Column::TenantId.eq(id.uuid()))

@@ -20,7 +20,7 @@ use mailplane_store::{NewMailbox, StoredAnswer, needs_seat};
 use mailplane_types::resources::{Domain, MailboxKind, MailboxStatus};
 use mailplane_types::{DomainId, EmailAddress, Error, LocalPart, MailboxId, Result, TenantId};
 
-use super::{ControlPlane, Need, activity, catalogue};
+use super::{ControlPlane, activity, catalogue};
 use crate::Actor;
 use crate::input::{MailboxCreate, Problems};
 
@@ -97,9 +97,9 @@ impl ControlPlane {
         input: MailboxBatchCreate,
         idempotency_key: Option<&str>,
     ) -> Result<BatchAnswer> {
-        let found = self.store.tenant_get(actor.scope(), tenant).await?;
-        let (tenant_row, profile) = self.visible(actor, found, tenant)?;
-        let decision = self.authorize(actor, profile, activity::DIRECTORY, Need::View)?;
+        let (tenant_row, decision) = self
+            .tenant_for_read(actor, tenant, activity::DIRECTORY)
+            .await?;
         super::operations::unfiled(
             &decision,
             actor.party(),

@@ -1018,6 +1018,8 @@ impl ControlPlane {
                 made(Applied::Tenant(t), "tenant", tid.to_string(), "rebound")
             }
             Operation::TenantDelete {} => {
+                // A legal hold outranks the deletion, whatever else is left.
+                self.not_held(tx, tid, None, "deleting the tenant").await?;
                 tx.tenant_delete(tid).await?;
                 made(Applied::Deleted, "tenant", tid.to_string(), "deleted")
             }

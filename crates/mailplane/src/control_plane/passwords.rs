@@ -13,7 +13,7 @@ use mailplane_types::passwords::{PasswordPolicy, PasswordStatus};
 use mailplane_types::resources::MailboxKind;
 use mailplane_types::{Error, FieldError, MailboxId, Result, TenantId};
 
-use super::{ControlPlane, Need, Operation, Outcome, activity};
+use super::{ControlPlane, Operation, Outcome, activity};
 use crate::Actor;
 use crate::input::PasswordSet;
 use crate::passwords;
@@ -54,9 +54,9 @@ impl ControlPlane {
         mailbox: MailboxId,
         input: PasswordSet,
     ) -> Result<PasswordStatus> {
-        let found = self.store.tenant_get(actor.scope(), tenant).await?;
-        let (_, profile) = self.visible(actor, found, tenant)?;
-        let decision = self.authorize(actor, profile, activity::DATA_PLANE_ACCESS, Need::View)?;
+        let (_, decision) = self
+            .tenant_for_read(actor, tenant, activity::DATA_PLANE_ACCESS)
+            .await?;
         super::operations::unfiled(
             &decision,
             actor.party(),
@@ -80,11 +80,22 @@ impl ControlPlane {
         }
         // Hashing and the history check are slow on purpose: they run off the async workers
         // and before the transaction, so the writer is never held for them.
-        // The mailbox must be the tenant's before its history is read.
-        self.store
+        // The mailbox must be the tenant's, and a person's, before its history is read and
+        // the slow hashing runs.
+        let m = self
+            .store
             .mailbox_get(tenant, mailbox)
             .await?
             .ok_or_else(|| Error::not_found("mailbox", mailbox))?;
+        if m.kind == MailboxKind::Shared {
+            return Err(Error::conflict(
+                None,
+                format!(
+                    "{} is a shared mailbox: it has no password of its own; its users sign in with theirs",
+                    m.address
+                ),
+            ));
+        }
         let depth = u64::from(policy.history_depth);
         let history = self.store.password_history(mailbox, depth).await?;
         let password = input.password;
@@ -112,19 +123,9 @@ impl ControlPlane {
             self.clock.now(),
             false,
         )?;
-        let m = tx
-            .mailbox_get(tenant, mailbox)
+        tx.mailbox_get(tenant, mailbox)
             .await?
             .ok_or_else(|| Error::not_found("mailbox", mailbox))?;
-        if m.kind == MailboxKind::Shared {
-            return Err(Error::conflict(
-                None,
-                format!(
-                    "{} is a shared mailbox: it has no password of its own; its users sign in with theirs",
-                    m.address
-                ),
-            ));
-        }
         let now = self.clock.now();
         tx.password_set(mailbox, hash, now, depth).await?;
         let change = Self::record(
