@@ -269,15 +269,6 @@ impl DataStore {
             .collect()
     }
 
-    /// The active hold that covers a mailbox, if any.
-    pub async fn hold_covering(
-        &self,
-        tenant: TenantId,
-        mailbox: Option<MailboxId>,
-    ) -> Result<Option<LegalHold>> {
-        hold_covering(&self.reader, tenant, mailbox).await
-    }
-
     /// The ids of a tenant's mailboxes.
     pub async fn mailbox_ids(&self, tenant: TenantId) -> Result<Vec<MailboxId>> {
         use crate::entity::mailbox;

@@ -307,12 +307,23 @@ impl ControlPlane {
         let days = after.max(policy.keep_at_least_days.unwrap_or(0));
         let now = self.clock.now();
         let before = now - time::Duration::days(i64::from(days));
+        // The tenant's active holds, read once: a tenant-wide one covers every mailbox.
+        let holds: Vec<_> = self
+            .store
+            .hold_list(policy.tenant_id)
+            .await?
+            .into_iter()
+            .filter(|h| h.active)
+            .collect();
+        let covering = |mailbox| {
+            holds
+                .iter()
+                .find(|h| h.mailbox_id.is_none_or(|m| m == mailbox))
+                .cloned()
+        };
         for mailbox in self.store.mailbox_ids(policy.tenant_id).await? {
             report.mailboxes += 1;
-            let hold = self
-                .store
-                .hold_covering(policy.tenant_id, Some(mailbox))
-                .await?;
+            let hold = covering(mailbox);
             let deleted = match &hold {
                 Some(_) => {
                     report.held += 1;
