@@ -128,12 +128,14 @@ impl ControlPlane {
                     format!("must hold 1 to {MAX_BATCH} mailboxes"),
                 ));
             }
-            let mut domains: HashMap<DomainId, Option<Domain>> = HashMap::new();
-            for r in rows {
-                if let std::collections::hash_map::Entry::Vacant(e) = domains.entry(r.domain_id) {
-                    e.insert(self.store.domain_get(tenant, r.domain_id).await?);
-                }
-            }
+            // The tenant's domains, read once, whatever the rows name.
+            let domains: HashMap<DomainId, Domain> = self
+                .store
+                .inventory_domains(tenant)
+                .await?
+                .into_iter()
+                .map(|d| (d.id, d))
+                .collect();
             let (default_quota, _) = catalogue::quota_bounds(self.catalogue(), &tenant_row);
             let offer = catalogue::offer_of(self.catalogue(), &tenant_row);
             let mut p = Problems::default();
@@ -159,7 +161,7 @@ impl ControlPlane {
                 let domain = super::directory::domain_rule(
                     &mut p,
                     &field("domain_id"),
-                    domains.get(&r.domain_id).cloned().flatten(),
+                    domains.get(&r.domain_id).cloned(),
                 );
                 if let (Some(lp), Some(d)) = (local_part, domain) {
                     let address = EmailAddress::new(&lp, &d.name).to_string();
