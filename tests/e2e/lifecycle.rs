@@ -812,3 +812,51 @@ async fn an_export_abandoned_by_a_dead_worker_is_taken_over(h: Harness) {
     assert_eq!(ledger[1].outcome.as_deref(), Some("done"));
 }
 e2e!(an_export_abandoned_by_a_dead_worker_is_taken_over);
+
+async fn a_tenant_wide_hold_blocks_the_destruction_until_released(h: Harness) {
+    let (t, _) = tenant_with_mail(&h).await;
+    let customer = h.customer_admin(t);
+    let hold = customer
+        .post(
+            &format!("/v1/tenants/{t}/holds"),
+            json!({ "reason": "regulator's inquiry" }),
+        )
+        .await
+        .expect(201);
+    let path = format!("/v1/tenants/{t}/termination");
+    customer
+        .post(&path, json!({ "export_window_days": 0 }))
+        .await
+        .expect(201);
+    h.run_jobs().await;
+    let blocked = customer.get(&path).await.expect(200);
+    assert_eq!(blocked["state"], "blocked");
+    assert_eq!(blocked["blocked_by"][0]["kind"], "legal_hold");
+    assert_eq!(blocked["blocked_by"][0]["hold_id"], hold["id"]);
+    assert!(
+        blocked["blocked_by"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("regulator's inquiry")
+    );
+    assert!(
+        h.mail_dir
+            .join("mail")
+            .join(t.to_string())
+            .join("data.key")
+            .exists()
+    );
+    customer
+        .post(
+            &format!(
+                "/v1/tenants/{t}/holds/{}/release",
+                hold["id"].as_str().unwrap()
+            ),
+            json!({ "reason": "inquiry closed" }),
+        )
+        .await
+        .expect(200);
+    h.run_jobs().await;
+    assert_eq!(customer.get(&path).await.expect(200)["state"], "closed");
+}
+e2e!(a_tenant_wide_hold_blocks_the_destruction_until_released);
