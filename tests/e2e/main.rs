@@ -20,6 +20,7 @@ mod letters;
 mod library;
 mod lifecycle;
 mod messages;
+mod plumbing;
 mod profiles;
 mod proposals;
 mod requests;

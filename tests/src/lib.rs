@@ -182,10 +182,7 @@ impl Harness {
         let store = DataStore::open(&location).await.expect("store");
         let mut keyring = Keyring::new(DEFAULT_ISSUER, DEFAULT_AUDIENCE);
         keyring.add_hs256("hs256", TEST_SECRET).expect("hs256 key");
-        let app = mailplane_http::app(AppState {
-            control_plane: control_plane.clone(),
-            keyring: Arc::new(keyring),
-        });
+        let app = mailplane_http::app(AppState::new(control_plane.clone(), Arc::new(keyring)));
         Harness {
             control_plane,
             store,
@@ -344,6 +341,12 @@ impl Client {
         }
     }
 
+    /// The same caller against another application (one with rate limits, say).
+    pub fn with_app(mut self, app: Router) -> Client {
+        self.app = app;
+        self
+    }
+
     /// The bearer token, if any.
     pub fn token(&self) -> Option<&str> {
         self.token.as_deref()
@@ -387,7 +390,32 @@ impl Client {
         self.send_request(req).await
     }
 
-    /// PATCH with a JSON body.
+    /// Any method, an optional JSON body and extra headers (`If-Match`, say).
+    pub async fn send_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        extra: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = &self.token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        for (name, value) in extra {
+            req = req.header(*name, *value);
+        }
+        let req = match body {
+            Some(b) => req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(serde_json::to_vec(&b).unwrap())),
+            None => req.body(Body::empty()),
+        }
+        .unwrap();
+        self.send_request(req).await
+    }
+
+    /// PUT with a JSON body.
     pub async fn put(&self, path: &str, body: Value) -> Reply {
         self.send(Method::PUT, path, Some(body)).await
     }

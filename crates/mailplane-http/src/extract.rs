@@ -44,6 +44,9 @@ where
             .control_plane
             .authenticate(&state.keyring, token.trim())
             .await?;
+        if let Some(limiter) = &state.limiter {
+            limiter.admit(&actor)?;
+        }
         Ok(Authenticated(actor))
     }
 }

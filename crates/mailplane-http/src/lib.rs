@@ -7,7 +7,12 @@
 //! handler carries its `#[utoipa::path]`, and [`openapi`] collects them.
 
 mod api;
+pub mod conditional;
+mod document;
 pub mod extract;
+pub mod idempotency;
+pub mod limits;
+pub mod metrics;
 pub mod problem;
 
 use std::sync::Arc;
@@ -20,13 +25,32 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-/// What every handler needs: the control plane and the trusted keys.
+/// What every handler needs: the control plane, the trusted keys and the rate limits.
 #[derive(Clone)]
 pub struct AppState {
     /// The control plane all operations go through.
     pub control_plane: ControlPlane,
     /// The keys bearer tokens are verified with.
     pub keyring: Arc<Keyring>,
+    /// Per-principal rate limits; none: unlimited.
+    pub limiter: Option<Arc<limits::RateLimiter>>,
+}
+
+impl AppState {
+    /// The state of an application without rate limits.
+    pub fn new(control_plane: ControlPlane, keyring: Arc<Keyring>) -> AppState {
+        AppState {
+            control_plane,
+            keyring,
+            limiter: None,
+        }
+    }
+
+    /// Limits every authenticated principal to `limit`.
+    pub fn with_rate_limit(mut self, limit: limits::RateLimit) -> AppState {
+        self.limiter = Some(Arc::new(limits::RateLimiter::new(limit)));
+        self
+    }
 }
 
 fn api_router() -> OpenApiRouter<AppState> {
@@ -56,26 +80,74 @@ fn api_router() -> OpenApiRouter<AppState> {
 }
 
 /// The OpenAPI document of the API, as checked in under `openapi/`.
-pub fn openapi() -> OpenApi {
-    api_router().split_for_parts().1
+pub fn openapi() -> serde_json::Value {
+    document::with_plumbing(api_router().split_for_parts().1)
 }
 
 /// The OpenAPI document as pretty JSON with a trailing newline: the checked-in form.
 pub fn openapi_json() -> String {
-    let mut s = openapi()
-        .to_pretty_json()
-        .expect("the OpenAPI document serialises");
+    let mut s = serde_json::to_string_pretty(&openapi()).expect("the OpenAPI document serialises");
     s.push('\n');
     s
 }
 
-/// The complete application: the API, `/openapi.json` and Swagger UI at `/docs`.
-/// Testable without a socket (`tower::ServiceExt::oneshot`) and mountable under a prefix.
+/// The complete application: the API, `/openapi.json`, Swagger UI at `/docs` and
+/// `/metrics`, with the plumbing every route shares: request ids, conditional requests,
+/// idempotency keys and request metrics. Testable without a socket
+/// (`tower::ServiceExt::oneshot`) and mountable under a prefix.
 pub fn app(state: AppState) -> Router {
     let (router, doc) = api_router().split_for_parts();
-    router
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
+    let doc = document::with_plumbing(doc);
+    let metrics = Arc::new(metrics::Metrics::new(&doc));
+    let routed = router
+        .merge(SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", doc))
+        .route_layer(axum::middleware::from_fn_with_state(
+            metrics.clone(),
+            metrics::measure,
+        ))
         .fallback(problem::not_found_fallback)
         .method_not_allowed_fallback(problem::method_not_allowed)
-        .with_state(state)
+        .with_state(state.clone());
+    // The application as it answers reads, for the `If-Match` checks.
+    let reads = routed.clone();
+    let request_id = axum::http::HeaderName::from_static("x-request-id");
+    routed
+        .route(
+            "/metrics",
+            axum::routing::get(metrics::scrape).with_state((state.clone(), metrics)),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            idempotency::idempotency,
+        ))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            conditional::conditional(reads.clone(), request, next)
+        }))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(tower_http::request_id::SetRequestIdLayer::new(
+                    request_id.clone(),
+                    tower_http::request_id::MakeRequestUuid,
+                ))
+                .layer(
+                    tower_http::trace::TraceLayer::new_for_http().make_span_with(
+                        |request: &axum::extract::Request| {
+                            let id = request
+                                .headers()
+                                .get("x-request-id")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("-");
+                            tracing::info_span!(
+                                "request",
+                                request_id = %id,
+                                method = %request.method(),
+                                path = %request.uri().path(),
+                            )
+                        },
+                    ),
+                )
+                .layer(tower_http::request_id::PropagateRequestIdLayer::new(
+                    request_id,
+                )),
+        )
 }

@@ -137,6 +137,26 @@ impl ApiError {
                 StatusCode::GONE,
                 mk(StatusCode::GONE, "gone", "Gone", why.clone()),
             ),
+            Error::PreconditionFailed(why) => (
+                StatusCode::PRECONDITION_FAILED,
+                mk(
+                    StatusCode::PRECONDITION_FAILED,
+                    "precondition-failed",
+                    "Precondition failed",
+                    why.clone(),
+                ),
+            ),
+            Error::TooManyRequests { retry_after } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                mk(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too-many-requests",
+                    "Too many requests",
+                    format!(
+                        "this principal sent more requests than its rate allows; retry after {retry_after} s"
+                    ),
+                ),
+            ),
             Error::Unavailable(why) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 mk(
@@ -166,12 +186,18 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, problem) = self.problem();
         let body = serde_json::to_vec(&problem).unwrap_or_default();
-        (
+        let mut response = (
             status,
             [(header::CONTENT_TYPE, "application/problem+json")],
             body,
         )
-            .into_response()
+            .into_response();
+        if let Error::TooManyRequests { retry_after } = &self.0 {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(*retry_after));
+        }
+        response
     }
 }
 

@@ -1,5 +1,11 @@
-//! Configuration from flags and `MAILPLANE_*` environment variables.
+//! Configuration from flags, `MAILPLANE_*` environment variables and a TOML file.
+//!
+//! Every setting is a flag with an environment variable. A TOML file (`--config` or
+//! `MAILPLANE_CONFIG`) may give any of them under the flag's name (`data_dir` or
+//! `data-dir`); a flag beats its environment variable, which beats the file, which beats
+//! the built-in default. An unknown key in the file is an error naming it.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -8,6 +14,9 @@ use mailplane::DatabaseLocation;
 /// Settings shared by every command.
 #[derive(Args, Debug)]
 pub struct Config {
+    /// A TOML file of settings, keyed by flag name (`listen = "0.0.0.0:8080"`).
+    #[arg(long, env = "MAILPLANE_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
     /// Where the embedded database and the signing key live.
     #[arg(
         long,
@@ -90,6 +99,53 @@ pub struct Config {
         global = true
     )]
     pub job_throttle_ms: u64,
+    /// Requests a second each authenticated principal may send (sustained), per replica;
+    /// 0 turns rate limiting off (for benchmarks).
+    #[arg(
+        long = "rate-limit",
+        env = "MAILPLANE_RATE_LIMIT",
+        default_value_t = 100,
+        value_parser = clap::value_parser!(u32).range(0..=1_000_000),
+        global = true
+    )]
+    pub rate_limit: u32,
+    /// Requests a principal may send at once after a quiet spell.
+    #[arg(
+        long = "rate-limit-burst",
+        env = "MAILPLANE_RATE_LIMIT_BURST",
+        default_value_t = 200,
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000),
+        global = true
+    )]
+    pub rate_limit_burst: u32,
+    /// How long, in seconds, a stopping server waits for requests in flight and the job
+    /// step it is running before it exits anyway.
+    #[arg(
+        long = "shutdown-grace",
+        env = "MAILPLANE_SHUTDOWN_GRACE",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(0..=3600),
+        global = true
+    )]
+    pub shutdown_grace: u64,
+    /// Let webhook receivers be on loopback or private addresses: for single-host setups
+    /// and tests. Off by default, so that a customer cannot make the control plane probe
+    /// the provider's internal network.
+    #[arg(
+        long = "webhooks-allow-private",
+        env = "MAILPLANE_WEBHOOKS_ALLOW_PRIVATE",
+        global = true
+    )]
+    pub webhooks_allow_private: bool,
+    /// `text` (default) or `json`: one JSON object per line, with the request id.
+    #[arg(
+        long = "log-format",
+        env = "MAILPLANE_LOG_FORMAT",
+        default_value = "text",
+        value_parser = ["text", "json"],
+        global = true
+    )]
+    pub log_format: String,
 }
 
 impl Config {
@@ -152,16 +208,100 @@ pub fn parse_ttl(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("--ttl `{s}` must be at most ten years"))
 }
 
-/// Logs to standard error; `RUST_LOG` sets the level, `MAILPLANE_LOG_FORMAT=json` gives JSON.
-pub fn init_tracing() {
+/// Logs to standard error; `RUST_LOG` sets the level, `--log-format json` gives JSON.
+pub fn init_tracing(format: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if std::env::var("MAILPLANE_LOG_FORMAT").as_deref() == Ok("json") {
-        let _ = builder.json().try_init();
+    if format == "json" {
+        let _ = builder.json().with_current_span(true).try_init();
     } else {
         let _ = builder.try_init();
     }
+}
+
+/// The command line with the settings of the configuration file as defaults. The file is
+/// named by `--config FILE`, `--config=FILE` or `MAILPLANE_CONFIG`.
+pub fn with_file_defaults(
+    command: clap::Command,
+    args: &[OsString],
+) -> Result<clap::Command, String> {
+    let named = args
+        .iter()
+        .zip(args.iter().skip(1))
+        .find(|(flag, _)| *flag == "--config")
+        .map(|(_, value)| PathBuf::from(value))
+        .or_else(|| {
+            args.iter()
+                .filter_map(|a| a.to_str())
+                .find_map(|a| a.strip_prefix("--config=").map(PathBuf::from))
+        })
+        .or_else(|| std::env::var_os("MAILPLANE_CONFIG").map(PathBuf::from));
+    let Some(path) = named else {
+        return Ok(command);
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    file_defaults(command, &text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Applies the settings of a TOML text as the defaults of `command`'s global flags.
+pub fn file_defaults(mut command: clap::Command, text: &str) -> Result<clap::Command, String> {
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| format!("not valid TOML: {}", e.message()))?;
+    let settable: Vec<(String, String)> = command
+        .get_arguments()
+        .filter(|a| a.is_global_set() && a.get_long().is_some_and(|l| l != "config"))
+        .map(|a| {
+            (
+                a.get_id().to_string(),
+                a.get_long().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    for (key, value) in table {
+        let Some((id, _)) = settable
+            .iter()
+            .find(|(id, long)| *id == key || *long == key || id.replace('_', "-") == key)
+        else {
+            let mut known: Vec<&str> = settable.iter().map(|(_, long)| long.as_str()).collect();
+            known.sort();
+            return Err(format!(
+                "`{key}` is not a setting; the settings are: {}",
+                known.join(", ")
+            ));
+        };
+        let values: Vec<String> = match value {
+            toml::Value::String(s) => vec![s],
+            toml::Value::Integer(n) => vec![n.to_string()],
+            toml::Value::Float(f) => vec![f.to_string()],
+            toml::Value::Boolean(b) => vec![b.to_string()],
+            toml::Value::Array(items) => items
+                .into_iter()
+                .map(|item| match item {
+                    toml::Value::String(s) => Ok(s),
+                    toml::Value::Integer(n) => Ok(n.to_string()),
+                    other => Err(format!(
+                        "`{key}` lists must hold strings or whole numbers, not {}",
+                        other.type_str()
+                    )),
+                })
+                .collect::<Result<_, String>>()?,
+            other => {
+                return Err(format!(
+                    "`{key}` must be a string, number, boolean or list, not {}",
+                    other.type_str()
+                ));
+            }
+        };
+        let values: Vec<&'static str> = values
+            .into_iter()
+            // Leaked once at start-up: clap keeps defaults for the life of the process.
+            .map(|v| &*Box::leak(v.into_boxed_str()))
+            .collect();
+        command = command.mut_arg(id.clone(), |arg| arg.default_values(values));
+    }
+    Ok(command)
 }

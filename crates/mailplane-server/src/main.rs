@@ -6,7 +6,7 @@ mod config;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use mailplane::auth::{Keyring, LOCAL_KID, TokenIssuer};
 use mailplane::types::{OrgId, Party};
@@ -140,7 +140,18 @@ enum PolicyCommand {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let command = match config::with_file_defaults(Cli::command(), &args) {
+        Ok(c) => c,
+        Err(message) => {
+            eprintln!("error: the configuration file {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let cli = match Cli::from_arg_matches(&command.get_matches_from(args)) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -340,13 +351,22 @@ const PUMP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 const JOB_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Runs the periodic work of a serving deployment: expiring requests past their deadline,
-/// delivering webhooks from the event outbox, and running due durable jobs.
-fn spawn_sweeps(control_plane: ControlPlane) {
+/// delivering webhooks from the event outbox, and running due durable jobs. The job worker
+/// and the webhook pump stop when `stopping` turns true, after the pass they are in; the
+/// returned handles end then.
+fn spawn_sweeps(
+    control_plane: ControlPlane,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let worker = control_plane.clone();
-    tokio::spawn(async move {
+    let mut worker_stop = stopping.clone();
+    let jobs = tokio::spawn(async move {
         let mut tick = tokio::time::interval(JOB_POLL);
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = worker_stop.wait_for(|s| *s) => break,
+            }
             match worker.jobs_run_due().await {
                 Ok(r) if r.steps + r.failed > 0 => {
                     tracing::info!(steps = r.steps, failed = r.failed, "ran job steps")
@@ -357,10 +377,14 @@ fn spawn_sweeps(control_plane: ControlPlane) {
         }
     });
     let pump = control_plane.clone();
-    tokio::spawn(async move {
+    let mut pump_stop = stopping;
+    let webhooks = tokio::spawn(async move {
         let mut tick = tokio::time::interval(PUMP_INTERVAL);
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = pump_stop.wait_for(|s| *s) => break,
+            }
             match pump.webhooks_pump().await {
                 Ok(r) if r.delivered + r.failed_attempts > 0 => tracing::info!(
                     delivered = r.delivered,
@@ -386,10 +410,27 @@ fn spawn_sweeps(control_plane: ControlPlane) {
             }
         }
     });
+    vec![jobs, webhooks]
+}
+
+/// Resolves on SIGTERM or Ctrl-C (SIGINT).
+async fn stop_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
 }
 
 async fn serve(cfg: Config) -> Result<(), String> {
-    config::init_tracing();
+    config::init_tracing(&cfg.log_format);
     let policies = match &cfg.policies {
         Some(dir) => PolicySet::load_dir(dir)?,
         None => PolicySet::builtin(),
@@ -419,6 +460,14 @@ async fn serve(cfg: Config) -> Result<(), String> {
         .unwrap_or_else(|| cfg.data_dir.join("certificate.key"));
     let signer = mailplane::certificate::CertificateSigner::from_key_file(&certificate_key)
         .map_err(|e| e.to_string())?;
+    if cfg.webhooks_allow_private {
+        control_plane = control_plane
+            .with_webhook_settings(mailplane::WebhookSettings {
+                allow_private_addresses: true,
+                ..mailplane::WebhookSettings::default()
+            })
+            .map_err(|e| e.to_string())?;
+    }
     control_plane = control_plane
         .with_lifecycle(mailplane::LifecycleSettings {
             exports_dir: cfg.data_dir.join("exports"),
@@ -462,12 +511,16 @@ async fn serve(cfg: Config) -> Result<(), String> {
             .add_public_pem(&kid, &pem)
             .map_err(|e| e.to_string())?;
     }
-    spawn_sweeps(control_plane.clone());
-    let app = mailplane_http::app(AppState {
-        control_plane,
-        keyring: Arc::new(keyring),
-    })
-    .layer(tower_http::trace::TraceLayer::new_for_http());
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let workers = spawn_sweeps(control_plane.clone(), stopping.clone());
+    let mut state = AppState::new(control_plane.clone(), Arc::new(keyring));
+    if cfg.rate_limit > 0 {
+        state = state.with_rate_limit(mailplane_http::limits::RateLimit {
+            per_second: f64::from(cfg.rate_limit),
+            burst: cfg.rate_limit_burst,
+        });
+    }
+    let app = mailplane_http::app(state);
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
@@ -497,10 +550,47 @@ async fn serve(cfg: Config) -> Result<(), String> {
             "Mint more with: mailplane token issue --party provider --role provider-admin --ttl 1h"
         );
     }
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .map_err(|e| e.to_string())
+    // On SIGTERM or Ctrl-C: stop accepting connections, let requests in flight finish,
+    // stop the job worker and the webhook pump after the step or pass they are in, then
+    // give up any job lease still held, all within the grace period.
+    let grace = std::time::Duration::from_secs(cfg.shutdown_grace);
+    let mut serving_stop = stopping;
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = serving_stop.wait_for(|s| *s).await;
+    });
+    let server = tokio::spawn(async move { server.await });
+    stop_signal().await;
+    tracing::info!("stopping: finishing requests in flight and the job step being run");
+    control_plane.jobs_stop();
+    let _ = stop.send(true);
+    let drained = tokio::time::timeout(grace, async {
+        let served = server.await;
+        for worker in workers {
+            let _ = worker.await;
+        }
+        served
+    })
+    .await;
+    match control_plane.jobs_release_leases().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(released = n, "released job leases"),
+        Err(e) => {
+            tracing::warn!(error = %e, "releasing job leases failed; they run out by themselves")
+        }
+    }
+    match drained {
+        Ok(Ok(Ok(()))) => {
+            tracing::info!("stopped");
+            Ok(())
+        }
+        Ok(Ok(Err(e))) => Err(e.to_string()),
+        Ok(Err(e)) => Err(format!("the server task failed: {e}")),
+        Err(_) => {
+            tracing::warn!(
+                grace = cfg.shutdown_grace,
+                "stopped before everything in flight finished"
+            );
+            Ok(())
+        }
+    }
 }

@@ -176,3 +176,109 @@ fn policy_lint_names_the_line_of_a_malformed_profile() {
     );
     std::fs::remove_dir_all(&broken).ok();
 }
+
+/// `mailplane` with only the given environment's `MAILPLANE_*` variables.
+fn mailplane_env(args: &[&str], env: &[(&str, &Path)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailplane"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("MAILPLANE_") {
+            cmd.env_remove(&key);
+        }
+    }
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    cmd.args(args).output().expect("the binary runs")
+}
+
+#[test]
+fn a_configuration_file_sets_defaults_that_the_environment_and_flags_override() {
+    let parent = temp_dir();
+    let from_file = parent.join("from-file");
+    let from_env = parent.join("from-env");
+    let from_flag = parent.join("from-flag");
+    let config = parent.join("mailplane.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "# A deployment's settings, keyed by flag name.\ndata_dir = \"{}\"\nrate-limit = 50\ndns_servers = [\"127.0.0.1:5399\", \"127.0.0.1:5398\"]\nwebhooks_allow_private = true\n",
+            from_file.display()
+        ),
+    )
+    .unwrap();
+    let issue = [
+        "token",
+        "issue",
+        "--party",
+        "provider",
+        "--role",
+        "provider-admin",
+    ];
+    let config_arg = config.to_str().unwrap();
+
+    // The file names the data directory: the signing key is made there.
+    let mut args = vec!["--config", config_arg];
+    args.extend(issue);
+    let out = mailplane_env(&args, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(from_file.join("signing-key.pem").exists());
+
+    // MAILPLANE_CONFIG names the file too, and the environment beats it.
+    let out = mailplane_env(
+        &issue,
+        &[
+            ("MAILPLANE_CONFIG", &config),
+            ("MAILPLANE_DATA_DIR", &from_env),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(from_env.join("signing-key.pem").exists());
+
+    // A flag beats both.
+    let mut args = vec![
+        "--config",
+        config_arg,
+        "--data-dir",
+        from_flag.to_str().unwrap(),
+    ];
+    args.extend(issue);
+    let out = mailplane_env(&args, &[("MAILPLANE_DATA_DIR", &from_env)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(from_flag.join("signing-key.pem").exists());
+
+    // An unknown key is refused, naming it and the settings there are.
+    std::fs::write(&config, "data_dir = \"x\"\nlisten_port = 8080\n").unwrap();
+    let mut args = vec!["--config", config_arg];
+    args.extend(issue);
+    let out = mailplane_env(&args, &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`listen_port` is not a setting"), "{err}");
+    assert!(
+        err.contains("listen") && err.contains("rate-limit"),
+        "{err}"
+    );
+
+    // A value of the wrong kind is refused by the flag's own rule.
+    std::fs::write(&config, "job_lease = 0\n").unwrap();
+    let out = mailplane_env(&args, &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("job-lease") || err.contains("job_lease"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&parent);
+}

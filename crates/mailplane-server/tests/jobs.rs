@@ -176,6 +176,27 @@ impl Server {
         assert!(!status.success(), "{} was killed", self.name);
     }
 
+    /// SIGTERM: the graceful stop an orchestrator asks for. Returns the exit status.
+    fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("kill(1) runs");
+        assert!(sent.success(), "SIGTERM sent to {}", self.name);
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not stop within {within:?} of SIGTERM",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn client(&self, token: &str) -> Api {
         Api {
             addr: self.addr,
@@ -506,7 +527,152 @@ fn verify_certificate(server: &Server, closed: &Value, tenant: TenantId) -> Valu
     keys
 }
 
+/// A webhook receiver on loopback that answers 200 to every POST and records the
+/// `Mailplane-Event` header of each delivery it gets, duplicates included.
+struct Receiver {
+    url: String,
+    events: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+        let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = events.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut data = Vec::new();
+                let mut buf = [0u8; 8192];
+                // Read the head, then as much body as Content-Length says.
+                let (head_end, length) = loop {
+                    let Ok(n) = stream.read(&mut buf) else {
+                        break (0, 0);
+                    };
+                    if n == 0 {
+                        break (0, 0);
+                    }
+                    data.extend_from_slice(&buf[..n]);
+                    if let Some(end) = find(&data, b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
+                        let length = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        break (end + 4, length);
+                    }
+                };
+                if head_end == 0 {
+                    continue;
+                }
+                while data.len() < head_end + length {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => data.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&data[..head_end]).to_string();
+                if let Some(event) = head.lines().find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("mailplane-event:")
+                        .map(|v| v.trim().to_string())
+                }) {
+                    seen.lock().unwrap().push(event);
+                }
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
+            }
+        });
+        Receiver { url, events }
+    }
+
+    fn events(&self) -> Vec<String> {
+        self.events.lock().unwrap().clone()
+    }
+}
+
 // ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_stopped_server_releases_its_lease_and_another_takes_the_step_over_at_once() {
+    let dir = TempDir::new();
+    let data = dir.path().join("data");
+    let deployment = Deployment {
+        dir: dir.path(),
+        data: &data,
+        database_url: None,
+    };
+    // A lease far longer than the test: only a released lease lets the second server take
+    // the step over soon. Each step waits 5 s before it runs, and the server is given 1 s
+    // to stop, so the stop cuts a step short.
+    let mut first = deployment.start(
+        "first",
+        &[
+            "--job-lease",
+            "600",
+            "--job-throttle-ms",
+            "5000",
+            "--shutdown-grace",
+            "1",
+        ],
+    );
+    let tenant = tenant_with_mail(&first, "Stopping", 2, 1);
+    let term = first
+        .client(&customer_token(tenant))
+        .post(
+            &format!("/v1/tenants/{tenant}/termination"),
+            json!({ "export_window_days": 0 }),
+        )
+        .expect(201);
+    let termination: uuid::Uuid = term["id"].as_str().unwrap().parse().unwrap();
+    let rt = runtime();
+    let store = rt
+        .block_on(DataStore::connect(&DatabaseLocation::Sqlite(
+            data.join("mailplane.db"),
+        )))
+        .unwrap();
+    wait_for(
+        Duration::from_secs(30),
+        "the first server to claim a step",
+        || {
+            ledger(&rt, &store, "termination", termination)
+                .iter()
+                .any(|r| r.finished_at.is_none())
+                .then_some(())
+        },
+    );
+    let status = first.terminate(Duration::from_secs(15));
+    assert!(status.success(), "a graceful stop exits 0: {status}");
+    let log = std::fs::read_to_string(&first.stderr).unwrap();
+    assert!(log.contains("released job leases"), "{log}");
+    assert_eq!(
+        scalar(
+            &rt,
+            &store,
+            "SELECT COALESCE(lease_owner, 'none') FROM jobs WHERE kind = 'termination'"
+        ),
+        "none",
+        "the stopped server holds no lease"
+    );
+
+    // The second server takes the step over at once (not after 600 s) and finishes.
+    let second = deployment.start("second", &[]);
+    let customer = second.client(&customer_token(tenant));
+    let closed = wait_for(
+        Duration::from_secs(60),
+        "the termination to close on the second server",
+        || {
+            let r = customer
+                .get(&format!("/v1/tenants/{tenant}/termination"))
+                .expect(200);
+            (r["state"] == "closed").then_some(r)
+        },
+    );
+    verify_certificate(&second, &closed, tenant);
+}
 
 #[test]
 fn a_killed_server_resumes_a_termination_and_finishes_it() {
@@ -704,7 +870,7 @@ fn a_killed_server_resumes_a_termination_and_finishes_it() {
 }
 
 #[test]
-fn two_servers_on_one_postgres_never_run_a_step_twice() {
+fn two_servers_on_one_postgres_never_run_a_step_twice_nor_send_a_webhook_twice() {
     let Some(server_url) = std::env::var("MAILPLANE_TEST_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty())
@@ -740,9 +906,20 @@ fn two_servers_on_one_postgres_never_run_a_step_twice() {
         database_url: Some(&db_url),
     };
     // The first creates the keys in the shared data directory; the second reads them.
-    let a = deployment.start("server-a", &["--job-throttle-ms", "200"]);
-    let b = deployment.start("server-b", &["--job-throttle-ms", "200"]);
+    let a = deployment.start(
+        "server-a",
+        &["--job-throttle-ms", "200", "--webhooks-allow-private"],
+    );
+    let b = deployment.start(
+        "server-b",
+        &["--job-throttle-ms", "200", "--webhooks-allow-private"],
+    );
     let servers = [&a, &b];
+    // One receiver of every provider event: both servers' webhook pumps deliver to it.
+    let receiver = Receiver::start();
+    a.client(&provider_token())
+        .post("/v1/webhooks", json!({ "url": receiver.url }))
+        .expect(201);
     let (mailboxes, per_mailbox) = (3, 2);
     let tenants: Vec<TenantId> = (0..6)
         .map(|i| tenant_with_mail(&a, &format!("Tenant {i}"), mailboxes, per_mailbox))
@@ -890,7 +1067,45 @@ fn two_servers_on_one_postgres_never_run_a_step_twice() {
         ),
         "0"
     );
-    eprintln!("steps run by server A: {ran_by_a}, by server B: {ran_by_b}");
+    // Webhooks: once every delivery is made, the receiver got each event exactly once,
+    // though both servers pump the same outbox.
+    let delivered = wait_for(
+        Duration::from_secs(60),
+        "every webhook delivery to be made",
+        || {
+            let open = scalar(
+                &rt,
+                &store,
+                "SELECT CAST(COUNT(*) AS TEXT) FROM webhook_deliveries WHERE state <> 'delivered'",
+            );
+            let outbox = scalar(
+                &rt,
+                &store,
+                "SELECT CAST(COUNT(*) AS TEXT) FROM webhook_deliveries",
+            );
+            (open == "0" && outbox != "0").then_some(outbox)
+        },
+    );
+    let events = receiver.events();
+    let mut distinct = events.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        events.len(),
+        distinct.len(),
+        "no event was delivered twice: {events:?}"
+    );
+    assert_eq!(events.len().to_string(), delivered);
+    // And both servers give the same answers.
+    let provider = provider_token();
+    assert_eq!(
+        a.client(&provider).get("/v1/tenants?limit=100").expect(200),
+        b.client(&provider).get("/v1/tenants?limit=100").expect(200)
+    );
+    eprintln!(
+        "steps run by server A: {ran_by_a}, by server B: {ran_by_b}; {} webhook deliveries",
+        events.len()
+    );
     assert!(
         ran_by_a > 0 && ran_by_b > 0,
         "both servers ran steps (A: {ran_by_a}, B: {ran_by_b})"

@@ -182,6 +182,38 @@ impl DataStore {
             }))
     }
 
+    /// Records the answer of a call whose key was claimed with its change (a pending row,
+    /// status 0, holding the call's nonce). Returns whether its claim was found: not when
+    /// the change rolled back, which took the claim with it, nor when another call holds
+    /// the key.
+    pub async fn idempotency_record(
+        &self,
+        scope: &str,
+        key: &str,
+        nonce: &str,
+        status: u16,
+        response: String,
+    ) -> Result<bool> {
+        Ok(idempotency_key::Entity::update_many()
+            .col_expr(
+                idempotency_key::Column::Status,
+                sea_orm::sea_query::Expr::value(i32::from(status)),
+            )
+            .col_expr(
+                idempotency_key::Column::Response,
+                sea_orm::sea_query::Expr::value(response),
+            )
+            .filter(idempotency_key::Column::Scope.eq(scope))
+            .filter(idempotency_key::Column::Key.eq(key))
+            .filter(idempotency_key::Column::Status.eq(0))
+            .filter(idempotency_key::Column::Response.eq(nonce))
+            .exec(&self.writer)
+            .await
+            .map_err(db_error)?
+            .rows_affected
+            > 0)
+    }
+
     /// Deletes the stored answers older than `before`; returns how many.
     pub async fn idempotency_purge(&self, before: OffsetDateTime) -> Result<u64> {
         Ok(idempotency_key::Entity::delete_many()

@@ -214,6 +214,25 @@ impl DataStore {
         Ok(r.rows_affected == 1)
     }
 
+    /// Gives up every lease `owner` holds, so that another worker takes the steps over at
+    /// once instead of after the lease runs out: a stopping server's last act. The ledger
+    /// rows of those claims stay open, as a dead worker's do. Returns how many.
+    pub async fn job_release_leases(&self, owner: &str, now: OffsetDateTime) -> Result<u64> {
+        Ok(job::Entity::update_many()
+            .col_expr(job::Column::LeaseOwner, Expr::value(Option::<String>::None))
+            .col_expr(
+                job::Column::LeaseUntil,
+                Expr::value(Option::<OffsetDateTime>::None),
+            )
+            .col_expr(job::Column::UpdatedAt, Expr::value(now))
+            .filter(job::Column::LeaseOwner.eq(owner))
+            .filter(job::Column::State.eq(JOB_PENDING))
+            .exec(&self.writer)
+            .await
+            .map_err(db_error)?
+            .rows_affected)
+    }
+
     /// Records that a claimed step failed: the lease is released and the step is due again
     /// at `retry_at`. A lost claim records nothing.
     pub async fn job_failed(

@@ -14,6 +14,8 @@ mod bulk;
 mod catalogue;
 mod directory;
 mod entity;
+mod gauges;
+pub mod guard;
 mod inventory;
 mod jobs;
 mod lifecycle;
@@ -46,6 +48,7 @@ pub use catalogue::{NewSubscription, NewTenant};
 use entity::{
     api_credential, audit_head, audit_log, domain, event, mailbox, partner, request, tenant,
 };
+pub use gauges::OperationalCounts;
 pub use jobs::{JOB_DONE, JOB_PENDING, JobClaim, JobNext, JobRow, JobStepRow};
 pub use lifecycle::{ConfigurationRemoved, TerminationChange, TerminationRecord};
 pub use tickets::{NewTicket, TicketStep};
@@ -255,7 +258,12 @@ impl DataStore {
     /// together or not at all.
     pub async fn begin(&self) -> Result<WriteTx> {
         let tx = self.writer.begin().await.map_err(db_error)?;
-        Ok(WriteTx::new(tx, self.writer.get_database_backend()))
+        let tx = WriteTx::new(tx, self.writer.get_database_backend());
+        if let Some(guard) = guard::WriteGuard::current() {
+            // On failure the transaction is dropped, which rolls it back.
+            guard.enter(&tx).await?;
+        }
+        Ok(tx)
     }
 
     /// A partner by id, if the scope may see it (provider: all; partner: itself).

@@ -100,6 +100,17 @@ pub enum Error {
     /// expiry, an archive already removed.
     #[error("gone: {0}")]
     Gone(String),
+    /// A condition the caller set on the change (`If-Match`) does not hold: the resource
+    /// changed since the caller read it. Nothing was changed.
+    #[error("precondition failed: {0}")]
+    PreconditionFailed(String),
+    /// The caller sent more requests than its rate allows; it may retry after the given
+    /// number of seconds.
+    #[error("too many requests: retry after {retry_after} s")]
+    TooManyRequests {
+        /// Seconds until a request will be accepted again.
+        retry_after: u64,
+    },
     /// A dependency (the database) is not reachable now; retrying may succeed.
     #[error("unavailable: {0}")]
     Unavailable(String),

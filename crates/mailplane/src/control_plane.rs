@@ -145,6 +145,8 @@ pub struct ControlPlane {
     max_message_bytes: usize,
     lifecycle: Option<Arc<LifecycleSettings>>,
     jobs: JobSettings,
+    /// Set when the worker must claim no more steps (a stopping server).
+    jobs_stopped: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ControlPlane {
@@ -227,6 +229,7 @@ impl ControlPlane {
             max_message_bytes: crate::data_plane::DEFAULT_MAX_MESSAGE_BYTES,
             lifecycle: None,
             jobs: JobSettings::default(),
+            jobs_stopped: Arc::default(),
         })
     }
 

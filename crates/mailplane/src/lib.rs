@@ -30,5 +30,6 @@ pub use control_plane::{
     expected_records,
 };
 pub use mailplane_policy::{Decision, PolicySet, Profile, Verdict};
-pub use mailplane_store::{AuditReport, DatabaseLocation, Page};
+pub use mailplane_store::guard;
+pub use mailplane_store::{AuditReport, DatabaseLocation, OperationalCounts, Page, StoredAnswer};
 pub use mailplane_types as types;

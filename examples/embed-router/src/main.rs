@@ -84,10 +84,7 @@ async fn run(dir: &Path) -> Outcome {
     let bearer = format!("Bearer {token}");
 
     // The host's own routes, with Mailplane's whole application mounted under `/mail`.
-    let mail = mailplane_http::app(AppState {
-        control_plane,
-        keyring: Arc::new(keyring),
-    });
+    let mail = mailplane_http::app(AppState::new(control_plane, Arc::new(keyring)));
     let app = Router::new()
         .route("/", get(|| async { "host app" }))
         .nest("/mail", mail);

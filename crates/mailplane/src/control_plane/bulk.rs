@@ -67,6 +67,11 @@ pub struct BatchAnswer {
     pub replayed: bool,
 }
 
+/// Keys of the HTTP layer belong to the caller's organisation, whatever the operation.
+fn http_scope(actor: &Actor) -> String {
+    format!("{}|http", actor.org())
+}
+
 /// A key is 1 to 255 visible ASCII characters.
 fn key_rule(key: &str) -> Result<()> {
     if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
@@ -85,6 +90,57 @@ impl ControlPlane {
         self.store
             .idempotency_purge(self.clock.now() - time::Duration::days(1))
             .await
+    }
+
+    /// The answer stored under a caller's key in the last 24 hours, if any: the HTTP
+    /// layer's `Idempotency-Key` on every create. A pending answer (status 0) is a call
+    /// whose change committed and whose answer is not recorded yet.
+    pub async fn idempotency_lookup(
+        &self,
+        actor: &Actor,
+        key: &str,
+    ) -> Result<Option<mailplane_store::StoredAnswer>> {
+        key_rule(key)?;
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .idempotency_get(&http_scope(actor), key)
+            .await?
+            .filter(|stored| stored.created_at > now - time::Duration::days(1)))
+    }
+
+    /// The claim to attach to a create's transaction (see [`mailplane_store::guard`]).
+    pub fn idempotency_claim(
+        &self,
+        actor: &Actor,
+        key: &str,
+        request_hash: String,
+    ) -> mailplane_store::guard::IdempotencyClaim {
+        mailplane_store::guard::IdempotencyClaim {
+            scope: http_scope(actor),
+            key: key.to_string(),
+            request_hash,
+            created_at: self.clock.now(),
+            nonce: uuid::Uuid::now_v7().to_string(),
+        }
+    }
+
+    /// Records the answer of a call whose key was claimed with its change; false when the
+    /// change rolled back and took the claim with it.
+    pub async fn idempotency_record(
+        &self,
+        claim: &mailplane_store::guard::IdempotencyClaim,
+        status: u16,
+        response: String,
+    ) -> Result<bool> {
+        self.store
+            .idempotency_record(&claim.scope, &claim.key, &claim.nonce, status, response)
+            .await
+    }
+
+    /// The job queue and webhook deliveries by state, for `/metrics`.
+    pub async fn operational_counts(&self) -> Result<mailplane_store::OperationalCounts> {
+        self.store.operational_counts(self.clock.now()).await
     }
 
     /// Creates up to 10,000 mailboxes in one transaction, or none. With a key, a second call

@@ -97,7 +97,9 @@ impl ControlPlane {
     /// many ran. `serve` calls it every second; tests call it after moving the clock.
     pub async fn jobs_run_due(&self) -> Result<JobReport> {
         let mut report = JobReport::default();
-        while report.steps + report.failed < MAX_STEPS_PER_CALL {
+        while report.steps + report.failed < MAX_STEPS_PER_CALL
+            && !self.jobs_stopped.load(std::sync::atomic::Ordering::SeqCst)
+        {
             let now = self.clock.now();
             let Some(claim) = self
                 .store
@@ -132,6 +134,22 @@ impl ControlPlane {
             }
         }
         Ok(report)
+    }
+
+    /// Stops this control plane's worker: a running [`ControlPlane::jobs_run_due`] finishes
+    /// the step it holds and claims no other, and later calls claim nothing. Used by a
+    /// stopping server, before [`ControlPlane::jobs_release_leases`].
+    pub fn jobs_stop(&self) {
+        self.jobs_stopped
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Gives up the leases this worker still holds (a step cut short when the server stops),
+    /// so that another replica takes them over at once. Returns how many.
+    pub async fn jobs_release_leases(&self) -> Result<u64> {
+        self.store
+            .job_release_leases(&self.jobs.owner, self.clock.now())
+            .await
     }
 
     /// Every claim of the steps of the job of a kind for a subject, oldest first: what ran,

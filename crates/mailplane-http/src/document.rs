@@ -1,0 +1,159 @@
+//! What the plumbing adds to every operation of the OpenAPI document.
+//!
+//! The middleware in [`crate::conditional`], [`crate::idempotency`] and [`crate::limits`]
+//! applies to every route, so its headers and answers are added here, once, rather than
+//! in each handler's annotation: entity tags and 304 on reads, `If-Match` and 412 on
+//! changes of a readable resource, `Idempotency-Key` and its 409 and 422 on every `POST`,
+//! and 429 with `Retry-After` on every authenticated operation. Generated clients see them
+//! all.
+
+use serde_json::{Value, json};
+use utoipa::openapi::OpenApi;
+
+fn problem(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    })
+}
+
+fn header_param(name: &str, description: &str, schema: Value) -> Value {
+    json!({"name": name, "in": "header", "description": description, "required": false, "schema": schema})
+}
+
+/// The shared pieces, referenced from every operation.
+fn components() -> Value {
+    let mut limited =
+        problem("The caller sent more requests than its rate allows; nothing was done.");
+    limited["headers"] = json!({"Retry-After": {"$ref": "#/components/headers/RetryAfter"}});
+    json!({
+        "parameters": {
+            "IfNoneMatch": header_param(
+                "If-None-Match",
+                "Entity tags the caller holds; a match answers 304 with no body.",
+                json!({"type": "string"}),
+            ),
+            "IfMatch": header_param(
+                "If-Match",
+                "Change only if the resource's current entity tag (its `ETag`) is one of these; `*`: only if it exists. Checked inside the change's transaction.",
+                json!({"type": "string"}),
+            ),
+            "IdempotencyKey": header_param(
+                "Idempotency-Key",
+                "1 to 255 visible ASCII characters naming this call; a retry with the same key and request within 24 hours replays the first answer, marked `Idempotency-Replayed: true`.",
+                json!({"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}),
+            ),
+        },
+        "headers": {
+            "ETag": {
+                "description": "The entity tag of this representation: send it as `If-Match` to change the resource only if it is unchanged, or as `If-None-Match` to be told 304 when it is.",
+                "schema": {"type": "string"}
+            },
+            "RetryAfter": {
+                "description": "Seconds to wait before retrying.",
+                "schema": {"type": "integer", "minimum": 1}
+            }
+        },
+        "responses": {
+            "NotModified": {"description": "The representation still has one of the tags of `If-None-Match`; no body."},
+            "PreconditionFailed": problem("`If-Match` does not match the resource's current entity tag; nothing was changed."),
+            "IdempotencyConflict": problem("A conflict with existing state, or a call with the same `Idempotency-Key` is still running."),
+            "IdempotencyMismatch": problem("The `Idempotency-Key` was used for another request in the last 24 hours; nothing was done."),
+            "TooManyRequests": limited,
+        }
+    })
+}
+
+fn reference(kind: &str, name: &str) -> Value {
+    json!({"$ref": format!("#/components/{kind}/{name}")})
+}
+
+fn add_param(op: &mut Value, name: &str, component: &str) {
+    let params = op
+        .as_object_mut()
+        .expect("an operation is an object")
+        .entry("parameters")
+        .or_insert_with(|| json!([]));
+    let list = params.as_array_mut().expect("parameters are a list");
+    if !list
+        .iter()
+        .any(|p| p["name"] == name && p["in"] == "header")
+    {
+        list.push(reference("parameters", component));
+    }
+}
+
+fn add_response(op: &mut Value, status: &str, component: &str) {
+    let responses = op["responses"]
+        .as_object_mut()
+        .expect("responses are an object");
+    responses
+        .entry(status)
+        .or_insert_with(|| reference("responses", component));
+    // Keep the answers in status order, as the rest of the document has them.
+    responses.sort_keys();
+}
+
+/// Adds the plumbing's headers and answers to every operation. The result stays JSON:
+/// utoipa's types do not read their own output back.
+pub fn with_plumbing(doc: OpenApi) -> Value {
+    let mut value = serde_json::to_value(&doc).expect("the OpenAPI document serialises");
+    let paths = value["paths"]
+        .as_object_mut()
+        .expect("the document has paths");
+    for item in paths.values_mut() {
+        let readable = item.get("get").is_some_and(|get| {
+            get["responses"]["200"]["content"]
+                .get("application/json")
+                .is_some()
+        });
+        let item = item.as_object_mut().expect("a path item is an object");
+        for (method, op) in item.iter_mut() {
+            let authenticated = op.get("security").is_some();
+            match method.as_str() {
+                "get" => {
+                    if let Some(ok) = op["responses"].get_mut("200")
+                        && ok["content"].get("application/json").is_some()
+                    {
+                        ok.as_object_mut()
+                            .expect("a response is an object")
+                            .entry("headers")
+                            .or_insert_with(|| json!({}))
+                            .as_object_mut()
+                            .expect("headers are an object")
+                            .insert("ETag".into(), reference("headers", "ETag"));
+                        add_param(op, "If-None-Match", "IfNoneMatch");
+                        add_response(op, "304", "NotModified");
+                    }
+                }
+                "patch" | "put" | "delete" if readable => {
+                    add_param(op, "If-Match", "IfMatch");
+                    add_response(op, "412", "PreconditionFailed");
+                }
+                "post" => {
+                    add_param(op, "Idempotency-Key", "IdempotencyKey");
+                    add_response(op, "409", "IdempotencyConflict");
+                    add_response(op, "422", "IdempotencyMismatch");
+                }
+                _ => {}
+            }
+            if authenticated {
+                add_response(op, "429", "TooManyRequests");
+            }
+        }
+    }
+    let shared = value["components"]
+        .as_object_mut()
+        .expect("the document has components");
+    for (kind, entries) in components().as_object().expect("components are an object") {
+        let target = shared
+            .entry(kind.clone())
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("a component kind is an object");
+        for (name, entry) in entries.as_object().expect("entries are an object") {
+            target.insert(name.clone(), entry.clone());
+        }
+    }
+    value
+}

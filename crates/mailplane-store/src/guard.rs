@@ -1,0 +1,157 @@
+//! Conditions a caller attaches to every write transaction of one task.
+//!
+//! The HTTP layer offers `If-Match` and `Idempotency-Key` on every operation, but the
+//! operations' transactions are opened deep inside the control plane. Rather than thread
+//! both through each operation, the HTTP layer runs the handler inside
+//! [`WriteGuard::scope`], and [`crate::DataStore::begin`] applies the guard to the
+//! transaction it opens, before the operation writes anything:
+//!
+//! - **lock**: on PostgreSQL, a transaction-scoped advisory lock on the resource, so that
+//!   every guarded change of the same resource runs one after the other. (On SQLite every
+//!   write transaction already runs alone on the one writer connection.)
+//! - **precondition**: a check of the committed state (the `If-Match` comparison), made
+//!   once the lock is held, so that no other guarded change can commit between the check
+//!   and this transaction's commit. A failing check aborts the transaction.
+//! - **idempotency claim**: the caller's key is inserted in the same transaction as the
+//!   change, so the key is claimed exactly when the change commits, and a concurrent call
+//!   with the same key meets the key instead of changing anything a second time.
+//!
+//! A guard applies to the first transaction of the task only: an operation that commits in
+//! several steps is checked and claimed once.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use mailplane_types::{Error, Result};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use time::OffsetDateTime;
+
+use crate::WriteTx;
+use crate::bulk::StoredAnswer;
+
+tokio::task_local! {
+    static GUARD: WriteGuard;
+}
+
+/// A check of committed state run inside the guarded transaction.
+pub type Precondition =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<()>> + Send>> + Send + Sync>;
+
+/// An idempotency key to claim with the change.
+#[derive(Debug, Clone)]
+pub struct IdempotencyClaim {
+    /// Who the key belongs to (the caller's organisation).
+    pub scope: String,
+    /// The caller's key.
+    pub key: String,
+    /// A digest of the request, to tell a retry from another call under the same key.
+    pub request_hash: String,
+    /// When the call was made.
+    pub created_at: OffsetDateTime,
+    /// Marks this call's pending row, so that its answer is recorded on its own claim only.
+    pub nonce: String,
+}
+
+/// What the transactions of one task must respect; see the module documentation.
+#[derive(Clone, Default)]
+pub struct WriteGuard {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    lock: Option<String>,
+    precondition: Option<Precondition>,
+    claim: Option<IdempotencyClaim>,
+    applied: AtomicBool,
+}
+
+impl WriteGuard {
+    /// A guard with none of the three conditions yet.
+    pub fn new() -> WriteGuard {
+        WriteGuard::default()
+    }
+
+    fn with(self, f: impl FnOnce(&mut Inner)) -> WriteGuard {
+        let mut inner = Arc::try_unwrap(self.inner).unwrap_or_default();
+        f(&mut inner);
+        WriteGuard {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Serialises guarded changes of the resource named `resource` (PostgreSQL).
+    pub fn lock(self, resource: impl Into<String>) -> WriteGuard {
+        let resource = resource.into();
+        self.with(|i| i.lock = Some(resource))
+    }
+
+    /// Checks `precondition` under the lock before the first change.
+    pub fn precondition(self, precondition: Precondition) -> WriteGuard {
+        self.with(|i| i.precondition = Some(precondition))
+    }
+
+    /// Claims an idempotency key with the first change.
+    pub fn claim(self, claim: IdempotencyClaim) -> WriteGuard {
+        self.with(|i| i.claim = Some(claim))
+    }
+
+    /// Runs `work` with this guard applied to every transaction it begins.
+    pub async fn scope<F: Future>(self, work: F) -> F::Output {
+        GUARD.scope(self, work).await
+    }
+
+    /// Whether a transaction of the task met the guard (the key was claimed inside it,
+    /// whether or not it then committed).
+    pub fn applied(&self) -> bool {
+        self.inner.applied.load(Ordering::SeqCst)
+    }
+
+    /// The guard of the running task, if any.
+    pub(crate) fn current() -> Option<WriteGuard> {
+        GUARD.try_with(WriteGuard::clone).ok()
+    }
+
+    /// Applies the guard to a transaction that was just begun.
+    pub(crate) async fn enter(&self, tx: &WriteTx) -> Result<()> {
+        if self.inner.applied.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        if let Some(resource) = &self.inner.lock
+            && tx.backend == DbBackend::Postgres
+        {
+            tx.tx
+                .query_one_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                    [resource.clone().into()],
+                ))
+                .await
+                .map_err(crate::db_error)?;
+        }
+        if let Some(check) = &self.inner.precondition {
+            // The check reads committed state on the reader connections, in a task of its
+            // own, so that it never meets this guard again.
+            let check = check.clone();
+            tokio::spawn(async move { check().await })
+                .await
+                .map_err(|e| Error::internal(format!("the precondition check failed: {e}")))??;
+        }
+        if let Some(claim) = &self.inner.claim {
+            tx.idempotency_store(
+                &claim.scope,
+                &claim.key,
+                &StoredAnswer {
+                    request_hash: claim.request_hash.clone(),
+                    status: 0,
+                    response: claim.nonce.clone(),
+                    created_at: claim.created_at,
+                },
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
