@@ -5,7 +5,8 @@
 //! in each handler's annotation: entity tags and 304 on reads, `If-Match` and 412 on
 //! changes of a readable resource, `Idempotency-Key` and its 409 and 422 on every `POST`,
 //! and 429 with `Retry-After` on every authenticated operation. Generated clients see them
-//! all.
+//! all. Two corrections of utoipa's output for generators are made here too: free-form
+//! objects say they take any member, and raw bodies are binary strings.
 
 use serde_json::{Value, json};
 use utoipa::openapi::OpenApi;
@@ -94,10 +95,79 @@ fn add_response(op: &mut Value, status: &str, component: &str) {
     responses.sort_keys();
 }
 
+/// Says of a free-form object (`serde_json::Value` fields, such as a request's payload)
+/// that it may hold any member: without `additionalProperties`, generators such as
+/// openapi-typescript read it as an object with no members at all.
+fn open_free_form_objects(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let is_object = match map.get("type") {
+                Some(Value::String(t)) => t == "object",
+                Some(Value::Array(ts)) => ts.iter().any(|t| t == "object"),
+                _ => false,
+            };
+            let shaped = [
+                "properties",
+                "additionalProperties",
+                "$ref",
+                "allOf",
+                "oneOf",
+                "anyOf",
+            ]
+            .iter()
+            .any(|k| map.contains_key(*k));
+            if is_object && !shaped {
+                map.insert("additionalProperties".into(), Value::Bool(true));
+            }
+            for child in map.values_mut() {
+                open_free_form_objects(child);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(open_free_form_objects),
+        _ => {}
+    }
+}
+
+/// Declares raw bodies (an archive, a message) as binary strings: utoipa writes a byte
+/// vector as an array of integers, which generated clients turn into lists of numbers, and
+/// a message as text, which they would decode.
+fn binary_bodies(op: &mut Value) {
+    let Some(op) = op.as_object_mut() else {
+        return;
+    };
+    let mut contents: Vec<&mut Value> = Vec::new();
+    for (key, part) in op.iter_mut() {
+        match key.as_str() {
+            "requestBody" => contents.extend(part.get_mut("content")),
+            "responses" => contents.extend(
+                part.as_object_mut()
+                    .into_iter()
+                    .flat_map(|r| r.values_mut())
+                    .filter_map(|r| r.get_mut("content")),
+            ),
+            _ => {}
+        }
+    }
+    for content in contents {
+        let Some(media) = content.as_object_mut() else {
+            continue;
+        };
+        for (media_type, entry) in media.iter_mut() {
+            let schema = &entry["schema"];
+            let bytes = (schema["type"] == "array" && schema["items"]["type"] == "integer")
+                || (schema["type"] == "string" && schema.get("format").is_none());
+            if !media_type.contains("json") && bytes {
+                entry["schema"] = json!({"type": "string", "format": "binary"});
+            }
+        }
+    }
+}
+
 /// Adds the plumbing's headers and answers to every operation. The result stays JSON:
 /// utoipa's types do not read their own output back.
 pub fn with_plumbing(doc: OpenApi) -> Value {
     let mut value = serde_json::to_value(&doc).expect("the OpenAPI document serialises");
+    open_free_form_objects(&mut value);
     let paths = value["paths"]
         .as_object_mut()
         .expect("the document has paths");
@@ -110,6 +180,7 @@ pub fn with_plumbing(doc: OpenApi) -> Value {
         let item = item.as_object_mut().expect("a path item is an object");
         for (method, op) in item.iter_mut() {
             let authenticated = op.get("security").is_some();
+            binary_bodies(op);
             match method.as_str() {
                 "get" => {
                     if let Some(ok) = op["responses"].get_mut("200")

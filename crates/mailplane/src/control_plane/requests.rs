@@ -306,6 +306,7 @@ impl ControlPlane {
             .await?
             .ok_or_else(|| Error::not_found("tenant", request.tenant_id))?;
         let op = Self::operation_of(&request)?;
+        self.wake_termination(&tx, &request).await?;
         let request = match (how, op) {
             (Answer::Fulfil, Some(op)) => {
                 let pending = Pending {
@@ -461,6 +462,7 @@ impl ControlPlane {
         request: Request,
         op: Option<super::Operation>,
     ) -> Result<Request> {
+        self.wake_termination(tx, &request).await?;
         match op {
             Some(op) => {
                 let pending = Pending {
@@ -485,6 +487,23 @@ impl ControlPlane {
                 .await
             }
         }
+    }
+
+    /// Wakes the termination of the request's tenant when the request is about destroying
+    /// its configuration: a termination waiting on a consultation goes on (or stops) at
+    /// once after an answer, not at its next check.
+    async fn wake_termination(&self, tx: &WriteTx, request: &Request) -> Result<()> {
+        if request.activity.as_str() == super::activity::TENANT_DESTROY
+            && let Some(t) = tx.termination_current(request.tenant_id).await?
+        {
+            tx.job_wake(
+                super::jobs::TERMINATION_JOB,
+                t.termination.id,
+                self.clock.now(),
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// Withdraws a pending request or proposal: the caller's party must be the one that
