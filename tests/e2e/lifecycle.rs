@@ -192,6 +192,15 @@ async fn a_termination_ends_in_a_certificate_that_verifies_offline(h: Harness) {
         .await
         .expect(400);
     assert_eq!(field_errors(&bad), ["export_window_days"]);
+    // Only end of service terminates a tenant; its status cannot be set to that.
+    let bad = provider
+        .patch(
+            &format!("/v1/tenants/{t}"),
+            json!({ "status": "terminated" }),
+        )
+        .await
+        .expect(400);
+    assert_eq!(field_errors(&bad), ["status"]);
     // More configuration than mailboxes: an alias, and a group with a member.
     let d = fixtures::default_domain(&h, t).await;
     customer
@@ -246,6 +255,11 @@ async fn a_termination_ends_in_a_certificate_that_verifies_offline(h: Harness) {
     assert_eq!(report.failed, 0, "{report:?}");
     let closed = customer.get(&path).await.expect(200);
     assert_eq!(closed["state"], "closed", "{closed}");
+    // The tenant row is the tombstone, and says so.
+    assert_eq!(
+        provider.get(&format!("/v1/tenants/{t}")).await.expect(200)["status"],
+        "terminated"
+    );
     for field in [
         "configuration_destroyed_at",
         "data_destroyed_at",

@@ -388,7 +388,8 @@ impl WriteTx {
     /// Removes a tenant's configuration at end of service: groups and their members,
     /// aliases, licence assignments and subscriptions, passwords, mailboxes, every domain
     /// (the default one included), API credentials, webhooks, retention policies and
-    /// released legal holds. The tenant row stays, as the tombstone.
+    /// released legal holds. The tenant row stays, as the tombstone, with the status
+    /// `terminated`.
     pub async fn tenant_configuration_destroy(
         &self,
         tenant: TenantId,
@@ -470,6 +471,17 @@ impl WriteTx {
             .await
             .map_err(db_error)?
             .rows_affected;
+        crate::entity::tenant::Entity::update_many()
+            .col_expr(
+                crate::entity::tenant::Column::Status,
+                sea_orm::sea_query::Expr::value(
+                    mailplane_types::resources::TenantStatus::Terminated.as_str(),
+                ),
+            )
+            .filter(crate::entity::tenant::Column::Id.eq(t))
+            .exec(&self.tx)
+            .await
+            .map_err(db_error)?;
         Ok(removed)
     }
 }

@@ -35,6 +35,9 @@ pub enum TenantStatus {
     Active,
     /// Temporarily blocked by the provider; data is kept.
     Suspended,
+    /// Out of service for good: its contract ended and its configuration was destroyed at
+    /// end of service. The row remains as the tombstone; only end of service sets this.
+    Terminated,
 }
 
 impl TenantStatus {
@@ -43,6 +46,7 @@ impl TenantStatus {
         match self {
             TenantStatus::Active => "active",
             TenantStatus::Suspended => "suspended",
+            TenantStatus::Terminated => "terminated",
         }
     }
 
@@ -51,6 +55,7 @@ impl TenantStatus {
         match s {
             "active" => Some(TenantStatus::Active),
             "suspended" => Some(TenantStatus::Suspended),
+            "terminated" => Some(TenantStatus::Terminated),
             _ => None,
         }
     }

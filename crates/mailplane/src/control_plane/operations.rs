@@ -324,6 +324,12 @@ impl Operation {
                 if input.name.is_none() && input.status.is_none() {
                     p.add("name", "at least one of `name` and `status` must be given");
                 }
+                if input.status == Some(mailplane_types::resources::TenantStatus::Terminated) {
+                    p.add(
+                        "status",
+                        "must be `active` or `suspended`: a tenant is terminated by ending its contract (`termination_create`)",
+                    );
+                }
             }
             Operation::DomainCreate(input) => {
                 if let Err(rule) = DomainName::parse(&input.name) {
