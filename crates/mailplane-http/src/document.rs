@@ -50,6 +50,10 @@ fn components() -> Value {
                 "description": "The entity tag of this representation: send it as `If-Match` to change the resource only if it is unchanged, or as `If-None-Match` to be told 304 when it is.",
                 "schema": {"type": "string"}
             },
+            "IdempotencyReplayed": {
+                "description": "`true` when the answer is the stored one of an earlier call with the same `Idempotency-Key`; absent otherwise.",
+                "schema": {"type": "string", "enum": ["true"]}
+            },
             "RetryAfter": {
                 "description": "Seconds to wait before retrying.",
                 "schema": {"type": "integer", "minimum": 1}
@@ -203,6 +207,23 @@ pub fn with_plumbing(doc: OpenApi) -> Value {
                 }
                 "post" => {
                     add_param(op, "Idempotency-Key", "IdempotencyKey");
+                    let answers = op["responses"]
+                        .as_object_mut()
+                        .expect("responses are an object");
+                    for (status, answer) in answers.iter_mut() {
+                        if status.starts_with('2')
+                            && let Some(answer) = answer.as_object_mut()
+                            && !answer.contains_key("$ref")
+                        {
+                            answer
+                                .entry("headers")
+                                .or_insert_with(|| json!({}))
+                                .as_object_mut()
+                                .expect("headers are an object")
+                                .entry("Idempotency-Replayed")
+                                .or_insert_with(|| reference("headers", "IdempotencyReplayed"));
+                        }
+                    }
                     add_response(op, "409", "IdempotencyConflict");
                     add_response(op, "422", "IdempotencyMismatch");
                 }

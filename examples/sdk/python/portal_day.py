@@ -17,14 +17,19 @@
 #   5. the reseller assigns a licence: its R without A makes that a proposal, which the
 #      customer approves (directory.administer: customer RA, partner R);
 #   6. both read their event feeds;
-#   7. the customer terminates the contract with an export window of 0 days
+#   7. the customer takes its export while the service still runs, downloads it through the
+#      expiring link without a bearer token, checks it against the manifest and acknowledges
+#      it (export.pst.deliver: customer A, provider R, automated);
+#   8. the customer terminates the contract with an export window of 0 days
 #      (contract.terminate: customer RA);
-#   8. the reseller, consulted on destroying the configuration (configuration.destroy:
-#      partner C), consents;
-#   9. the customer takes its final export, downloads it through the expiring link and
-#      acknowledges it (export.pst.deliver: customer A, provider R, automated);
+#   9. the reseller, consulted on destroying the configuration (configuration.destroy:
+#      partner C), consents, which sends the termination on at once;
 #  10. provider automation destroys the configuration and the data, and the tenant is closed
 #      with a signed destruction certificate, which is verified offline.
+#
+# On the way, the portal uses the API's safeguards as a real one would: the tenant is created
+# with an `Idempotency-Key` and its retry replays the first answer, and one mailbox is
+# changed with `If-Match`, carrying the `ETag` of a read (a stale tag gets 412).
 #
 # Run it by hand as examples/sdk/README.md says, or through .ci/sdk. It reads:
 #   MAILPLANE_URL             the server's base URL (default http://127.0.0.1:8080)
@@ -67,20 +72,22 @@ try:
         termination_create,
         termination_view,
     )
-    from mailplane_client.api.mailboxes import mailbox_batch, mailbox_list
+    from mailplane_client.api.mailboxes import mailbox_batch, mailbox_list, mailbox_update, mailbox_view
     from mailplane_client.api.partners import partner_create
     from mailplane_client.api.requests import request_approve, request_consent, request_list
-    from mailplane_client.api.tenants import tenant_create
+    from mailplane_client.api.tenants import tenant_create, tenant_list
     from mailplane_client.models import (
         DomainCreate,
         ExportCreate,
         ExportFormat,
         ExportState,
         LicenceAssign,
+        Mailbox,
         MailboxBatchCreate,
         MailboxCreate,
         MailboxKind,
         MailboxStatus,
+        MailboxUpdate,
         PartnerCreate,
         Problem,
         RecordStatus,
@@ -91,7 +98,7 @@ try:
         TerminationCreate,
         TerminationState,
     )
-    from mailplane_client.types import Unset
+    from mailplane_client.types import File, Unset
 except ImportError as e:
     sys.exit(
         f"portal_day.py: the generated client does not have what the portal uses ({e}); regenerate it "
@@ -240,10 +247,15 @@ def play(day):
 
     day.begin("reseller onboards a customer")
     tenant_name = f"Acme py-{day.run}"
-    tenant = expect(
-        "tenant_create",
-        tenant_create.sync_detailed(client=reseller, body=TenantCreate(name=tenant_name, profile=PROFILE)),
-        201,
+    tenant_body = TenantCreate(name=tenant_name, profile=PROFILE)
+    # The portal names the call, so that a retry after a lost answer cannot make a second tenant.
+    tenant_key = f"portal-tenant-{day.run}"
+    created = tenant_create.sync_detailed(client=reseller, body=tenant_body, idempotency_key=tenant_key)
+    tenant = expect("tenant_create", created, 201)
+    check(
+        "Idempotency-Replayed" not in created.headers,
+        f"tenant_create: expected a first call to be answered afresh, got Idempotency-Replayed: "
+        f"{created.headers.get('Idempotency-Replayed')}",
     )
     check(tenant.profile == PROFILE, f"tenant_create: expected the profile {PROFILE}, got {tenant.profile}")
     check(
@@ -251,10 +263,27 @@ def play(day):
         f"tenant_create: expected the tenant to be resold by {partner.id}, got partner_id {value(tenant.partner_id)}",
     )
     check(tenant.status.value == "active", f"tenant_create: expected status active, got {tenant.status.value}")
+    # A retry with the same Idempotency-Key gets the first answer back and creates nothing.
+    retried = tenant_create.sync_detailed(client=reseller, body=tenant_body, idempotency_key=tenant_key)
+    again = expect("tenant_create (retry)", retried, 201)
+    check(
+        retried.headers.get("Idempotency-Replayed") == "true" and again.id == tenant.id,
+        f"tenant_create (retry): expected the stored answer for tenant {tenant.id} with Idempotency-Replayed: true, "
+        f"got tenant {again.id} with Idempotency-Replayed: {retried.headers.get('Idempotency-Replayed')}",
+    )
+    resold_tenants = [
+        t.id for t in expect("tenant_list", tenant_list.sync_detailed(client=reseller, limit=1000), 200).items
+    ]
+    check(
+        resold_tenants == [tenant.id],
+        f"tenant_list (reseller): expected its one tenant {tenant.id} after the retry, got {resold_tenants}",
+    )
     # The portal acts for its customer with a customer token: directory work, the
     # termination and the export are the customer's to decide in this profile.
     customer = day.client(day.mint("customer", tenant.id, "tenant-admin"))
-    day.done(f"tenant {tenant.id} ({tenant.profile}, offer {value(tenant.offer)}, region {value(tenant.region)})")
+    day.done(
+        f"tenant {tenant.id} ({tenant.profile}, offer {value(tenant.offer)}, region {value(tenant.region)}), retry replayed"
+    )
 
     day.begin("customer adds its domain")
     domain_name = f"acme-py-{day.run}.example"
@@ -359,6 +388,61 @@ def play(day):
         f"batch {batch.id}: {batch.created} mailboxes, {counted.assigned}/{counted.seats} seats assigned, retry replayed"
     )
 
+    day.begin("customer renames a mailbox, guarded by its ETag")
+    alice = batch.mailboxes[0]
+
+    def read_alice(what):
+        answer = mailbox_view.sync_detailed(tenant.id, alice.id, client=customer)
+        mailbox = expect(what, answer, 200)
+        tag = answer.headers.get("ETag")
+        check(bool(tag), f"{what}: expected an ETag on the mailbox, got none")
+        return mailbox, tag
+
+    _, stale = read_alice("mailbox_view")
+    # Meanwhile another of the customer's admins changes the mailbox, without a condition.
+    meanwhile = expect(
+        "mailbox_update (another admin)",
+        mailbox_update.sync_detailed(tenant.id, alice.id, client=customer, body=MailboxUpdate(display_name="Alice M.")),
+        200,
+    )
+    check(
+        meanwhile.display_name == "Alice M.",
+        f"mailbox_update (another admin): expected the display name 'Alice M.', got {meanwhile.display_name!r}",
+    )
+    # The portal's change, made on what it read before, is refused: the mailbox changed since.
+    rename = MailboxUpdate(display_name="Alice Martin")
+    refused = expect(
+        "mailbox_update (stale If-Match)",
+        mailbox_update.sync_detailed(tenant.id, alice.id, client=customer, body=rename, if_match=stale),
+        412,
+    )
+    check(
+        isinstance(refused, Problem), f"mailbox_update (stale If-Match): expected a problem document, got {refused!r}"
+    )
+    kept, current = read_alice("mailbox_view (after the 412)")
+    check(
+        kept.display_name == "Alice M." and current != stale,
+        f"mailbox_view after the 412: expected the other admin's 'Alice M.' under a new tag (not {stale}), "
+        f"got {kept.display_name!r} under {current}",
+    )
+    # Read again, the portal retries with the current tag, and the change goes through.
+    renamed = expect(
+        "mailbox_update (current If-Match)",
+        mailbox_update.sync_detailed(tenant.id, alice.id, client=customer, body=rename, if_match=current),
+        200,
+    )
+    check(
+        isinstance(renamed, Mailbox) and renamed.display_name == "Alice Martin",
+        f"mailbox_update (current If-Match): expected the mailbox renamed 'Alice Martin', got {renamed!r}",
+    )
+    final, latest = read_alice("mailbox_view (after the rename)")
+    check(
+        final.display_name == "Alice Martin" and latest != current,
+        f"mailbox_view after the rename: expected 'Alice Martin' under a new tag (not {current}), "
+        f"got {final.display_name!r} under {latest}",
+    )
+    day.done(f"{alice.address}: stale tag {stale} refused with 412, renamed {final.display_name!r} with {current}")
+
     day.begin("reseller assigns a licence, customer approves")
     dave = batch.mailboxes[3]
     proposal = expect(
@@ -434,6 +518,60 @@ def play(day):
     )
     day.done(f"customer feed {len(own)} events, reseller feed {len(resold)} events")
 
+    day.begin("customer's export, downloaded and acknowledged")
+    # The customer takes its mail out before it ends the contract: the export is checked against
+    # its manifest and acknowledged while every mailbox still exists.
+    asked = export_create.sync_detailed(tenant.id, client=customer, body=ExportCreate(format_=ExportFormat.EML_ZIP))
+    export = expect("export_create", asked, 201)
+    check(
+        bool(asked.headers.get("Mailplane-Request")),
+        "export_create: expected provider automation to fulfil the request (a Mailplane-Request header), got none",
+    )
+    export = poll(
+        day,
+        f"export {export.id} ready",
+        lambda: expect("export_view", export_view.sync_detailed(tenant.id, export.id, client=customer), 200),
+        lambda e: e.state != ExportState.PREPARING,
+    )
+    check(export.state == ExportState.READY, f"export_view: expected the export ready, got {export.state.value}")
+    manifest = value(export.manifest)
+    check(manifest is not None, "export_view: expected a manifest on a ready export, got none")
+    exported = sorted(m.address for m in manifest.mailboxes)
+    check(
+        exported == sorted(addresses), f"export_view: expected the manifest to list {sorted(addresses)}, got {exported}"
+    )
+    link = value(export.download_url)
+    check(bool(link), "export_view: expected a download_url for the accountable customer, got none")
+    token = urllib.parse.parse_qs(urllib.parse.urlparse(link).query).get("token", [""])[0]
+    downloaded = export_download.sync_detailed(tenant.id, export.id, client=day.anonymous, token=token)
+    # The archive is a binary body (`format: binary`): the client gives it as a File.
+    archive_file = expect("export_download", downloaded, 200)
+    check(isinstance(archive_file, File), f"export_download: expected the archive as a File, got {archive_file!r}")
+    content = archive_file.payload.read()
+    content_type = downloaded.headers.get("Content-Type", "")
+    check(
+        content_type.split(";")[0].strip() == "application/zip",
+        f"export_download: expected an eml-zip export as application/zip, got Content-Type {content_type!r}",
+    )
+    archive = value(manifest.archive)
+    digest = hashlib.sha256(content).hexdigest()
+    check(
+        archive is not None and digest == archive.sha256 and len(content) == archive.bytes_,
+        f"export_download: expected {archive.bytes_ if archive else '?'} bytes with SHA-256 {archive.sha256 if archive else '?'}, "
+        f"got {len(content)} bytes with {digest}",
+    )
+    with zipfile.ZipFile(io.BytesIO(content)) as z:
+        names = z.namelist()
+    check("manifest.json" in names, f"export_download: expected manifest.json in the zip, got {names}")
+    acknowledged = expect(
+        "export_acknowledge", export_acknowledge.sync_detailed(tenant.id, export.id, client=customer), 200
+    )
+    check(
+        acknowledged.state == ExportState.ACKNOWLEDGED,
+        f"export_acknowledge: expected acknowledged, got {acknowledged.state.value}",
+    )
+    day.done(f"export {export.id}: {len(manifest.mailboxes)} mailboxes, {len(content)} bytes, acknowledged")
+
     day.begin("customer terminates the contract")
     termination = expect(
         "termination_create",
@@ -488,55 +626,9 @@ def play(day):
     )
     day.done(f"consultation {consultation.id} {consented.state.value}")
 
-    day.begin("customer's final export")
-    # The export comes after the consent on purpose: acknowledging it wakes the termination's
-    # job at once, while a consent alone lets the job sleep until its next hourly check
-    # (jobs.rs, termination_consult). See examples/sdk/README.md.
-    asked = export_create.sync_detailed(tenant.id, client=customer, body=ExportCreate(format_=ExportFormat.EML_ZIP))
-    export = expect("export_create", asked, 201)
-    check(
-        bool(asked.headers.get("Mailplane-Request")),
-        "export_create: expected provider automation to fulfil the request (a Mailplane-Request header), got none",
-    )
-    export = poll(
-        day,
-        f"export {export.id} ready",
-        lambda: expect("export_view", export_view.sync_detailed(tenant.id, export.id, client=customer), 200),
-        lambda e: e.state != ExportState.PREPARING,
-    )
-    check(export.state == ExportState.READY, f"export_view: expected the export ready, got {export.state.value}")
-    manifest = value(export.manifest)
-    check(manifest is not None, "export_view: expected a manifest on a ready export, got none")
-    exported = sorted(m.address for m in manifest.mailboxes)
-    check(
-        exported == sorted(addresses), f"export_view: expected the manifest to list {sorted(addresses)}, got {exported}"
-    )
-    link = value(export.download_url)
-    check(bool(link), "export_view: expected a download_url for the accountable customer, got none")
-    token = urllib.parse.parse_qs(urllib.parse.urlparse(link).query).get("token", [""])[0]
-    downloaded = export_download.sync_detailed(tenant.id, export.id, client=day.anonymous, token=token)
-    if downloaded.status_code != 200:
-        fail(f"export_download: expected HTTP 200, got {int(downloaded.status_code)}: {describe(downloaded)}")
-    archive = value(manifest.archive)
-    digest = hashlib.sha256(downloaded.content).hexdigest()
-    check(
-        archive is not None and digest == archive.sha256 and len(downloaded.content) == archive.bytes_,
-        f"export_download: expected {archive.bytes_ if archive else '?'} bytes with SHA-256 {archive.sha256 if archive else '?'}, "
-        f"got {len(downloaded.content)} bytes with {digest}",
-    )
-    with zipfile.ZipFile(io.BytesIO(downloaded.content)) as z:
-        names = z.namelist()
-    check("manifest.json" in names, f"export_download: expected manifest.json in the zip, got {names}")
-    acknowledged = expect(
-        "export_acknowledge", export_acknowledge.sync_detailed(tenant.id, export.id, client=customer), 200
-    )
-    check(
-        acknowledged.state == ExportState.ACKNOWLEDGED,
-        f"export_acknowledge: expected acknowledged, got {acknowledged.state.value}",
-    )
-    day.done(f"export {export.id}: {len(manifest.mailboxes)} mailboxes, {len(downloaded.content)} bytes, acknowledged")
-
     day.begin("tenant closed with a destruction certificate")
+    # The consent wakes the termination's job at once: the destruction runs in seconds, well
+    # within the day's timeout, not at the job's next hourly check.
     closed = poll(
         day,
         f"termination {termination.id} closed",

@@ -17,14 +17,19 @@
 //   5. the reseller assigns a licence: its R without A makes that a proposal, which the
 //      customer approves;
 //   6. both read their event feeds;
-//   7. the customer terminates the contract with an export window of 0 days
+//   7. the customer takes its export while the service still runs, downloads it through the
+//      expiring link without a bearer token, checks it against the manifest and acknowledges
+//      it (export.pst.deliver: customer A, provider R, automated);
+//   8. the customer terminates the contract with an export window of 0 days
 //      (contract.terminate: customer RA);
-//   8. the reseller, consulted on destroying the configuration (configuration.destroy:
-//      partner C), consents;
-//   9. the customer takes its final export, downloads it through the expiring link and
-//      acknowledges it (export.pst.deliver: customer A, provider R, automated);
+//   9. the reseller, consulted on destroying the configuration (configuration.destroy:
+//      partner C), consents, which sends the termination on at once;
 //  10. provider automation destroys the configuration and the data, and the tenant is closed
 //      with a signed destruction certificate, which is verified offline.
+//
+// On the way, the portal uses the API's safeguards as a real one would: the tenant is created
+// with an `Idempotency-Key` and its retry replays the first answer, and one mailbox is
+// changed with `If-Match`, carrying the `ETag` of a read (a stale tag gets 412).
 //
 // It reads the same environment variables as the Python script: MAILPLANE_URL,
 // MAILPLANE_PROVIDER_TOKEN, MAILPLANE_BIN, MAILPLANE_DATA_DIR, MAILPLANE_DNS_ZONE and
@@ -104,7 +109,7 @@ function isFiled(body: object): body is Schemas["RequestView"] {
   return "kind" in body && "addressed_to" in body && "links" in body;
 }
 
-/** A member of a free-form JSON object (a request's payload or result, a certificate). */
+/** A member of a JSON document the API leaves untyped (the destruction certificate). */
 function member(value: unknown, key: string): unknown {
   return value !== null && typeof value === "object" ? (value as Record<string, unknown>)[key] : undefined;
 }
@@ -219,10 +224,18 @@ async function play(day: Day): Promise<void> {
 
   day.begin("reseller onboards a customer");
   const tenantName = `Acme ts-${day.run}`;
-  const tenant = await expect(
-    "tenant_create",
-    reseller.POST("/v1/tenants", { body: { name: tenantName, profile: PROFILE } }),
-    201,
+  // The portal names the call, so that a retry after a lost answer cannot make a second tenant.
+  const tenantKey = `portal-tenant-${day.run}`;
+  const tenantCall = () =>
+    reseller.POST("/v1/tenants", {
+      params: { header: { "Idempotency-Key": tenantKey } },
+      body: { name: tenantName, profile: PROFILE },
+    });
+  const created = await tenantCall();
+  const tenant = await expect("tenant_create", Promise.resolve(created), 201);
+  check(
+    !created.response.headers.has("Idempotency-Replayed"),
+    `tenant_create: expected a first call to be answered afresh, got Idempotency-Replayed: ${created.response.headers.get("Idempotency-Replayed")}`,
   );
   check(tenant.profile === PROFILE, `tenant_create: expected the profile ${PROFILE}, got ${tenant.profile}`);
   check(
@@ -230,11 +243,27 @@ async function play(day: Day): Promise<void> {
     `tenant_create: expected the tenant to be resold by ${partner.id}, got partner_id ${tenant.partner_id}`,
   );
   check(tenant.status === "active", `tenant_create: expected status active, got ${tenant.status}`);
+  // A retry with the same Idempotency-Key gets the first answer back and creates nothing.
+  const retried = await tenantCall();
+  check(
+    retried.response.status === 201 &&
+      retried.response.headers.get("Idempotency-Replayed") === "true" &&
+      retried.data?.id === tenant.id,
+    `tenant_create (retry): expected the stored answer for tenant ${tenant.id} with Idempotency-Replayed: true, got HTTP ` +
+      `${retried.response.status} tenant ${retried.data?.id} with Idempotency-Replayed: ${retried.response.headers.get("Idempotency-Replayed")}`,
+  );
+  const resoldTenants = (
+    await expect("tenant_list", reseller.GET("/v1/tenants", { params: { query: { limit: 1000 } } }), 200)
+  ).items.map((x) => x.id);
+  check(
+    JSON.stringify(resoldTenants) === JSON.stringify([tenant.id]),
+    `tenant_list (reseller): expected its one tenant ${tenant.id} after the retry, got ${resoldTenants}`,
+  );
   // The portal acts for its customer with a customer token: directory work, the termination
   // and the export are the customer's to decide in this profile.
   const customer = day.client(day.mint("customer", tenant.id, "tenant-admin"));
   const t = { tenant: tenant.id };
-  day.done(`tenant ${tenant.id} (${tenant.profile}, offer ${tenant.offer}, region ${tenant.region})`);
+  day.done(`tenant ${tenant.id} (${tenant.profile}, offer ${tenant.offer}, region ${tenant.region}), retry replayed`);
 
   day.begin("customer adds its domain");
   const domainName = `acme-ts-${day.run}.example`;
@@ -370,6 +399,53 @@ async function play(day: Day): Promise<void> {
     `batch ${batch.id}: ${batch.created} mailboxes, ${counted.assigned}/${counted.seats} seats assigned, retry replayed`,
   );
 
+  day.begin("customer renames a mailbox, guarded by its ETag");
+  const alice = batch.mailboxes[0];
+  check(alice, "mailbox_batch: expected a first mailbox, got none");
+  const a = { path: { tenant: tenant.id, mailbox: alice.id } };
+  const readAlice = async (what: string): Promise<[Schemas["Mailbox"], string]> => {
+    const answer = await customer.GET("/v1/tenants/{tenant}/mailboxes/{mailbox}", { params: a });
+    const mailbox = await expect(what, Promise.resolve(answer), 200);
+    const tag = answer.response.headers.get("ETag");
+    check(tag, `${what}: expected an ETag on the mailbox, got none`);
+    return [mailbox, tag];
+  };
+  const rename = (displayName: string, ifMatch?: string) =>
+    customer.PATCH("/v1/tenants/{tenant}/mailboxes/{mailbox}", {
+      params: { ...a, header: ifMatch === undefined ? {} : { "If-Match": ifMatch } },
+      body: { display_name: displayName },
+    });
+  const [, stale] = await readAlice("mailbox_view");
+  // Meanwhile another of the customer's admins changes the mailbox, without a condition.
+  const meanwhile = await expect("mailbox_update (another admin)", rename("Alice M."), 200);
+  check(
+    !isFiled(meanwhile) && meanwhile.display_name === "Alice M.",
+    `mailbox_update (another admin): expected the display name 'Alice M.', got ${JSON.stringify(meanwhile)}`,
+  );
+  // The portal's change, made on what it read before, is refused: the mailbox changed since.
+  const refused = await rename("Alice Martin", stale);
+  check(
+    refused.response.status === 412 && refused.data === undefined && typeof member(refused.error, "type") === "string",
+    `mailbox_update (stale If-Match): expected HTTP 412 with a problem document, got ${refused.response.status}: ${describe(refused)}`,
+  );
+  const [kept, current] = await readAlice("mailbox_view (after the 412)");
+  check(
+    kept.display_name === "Alice M." && current !== stale,
+    `mailbox_view after the 412: expected the other admin's 'Alice M.' under a new tag (not ${stale}), got ${JSON.stringify(kept.display_name)} under ${current}`,
+  );
+  // Read again, the portal retries with the current tag, and the change goes through.
+  const renamed = await expect("mailbox_update (current If-Match)", rename("Alice Martin", current), 200);
+  check(
+    !isFiled(renamed) && renamed.display_name === "Alice Martin",
+    `mailbox_update (current If-Match): expected the mailbox renamed 'Alice Martin', got ${JSON.stringify(renamed)}`,
+  );
+  const [final, latest] = await readAlice("mailbox_view (after the rename)");
+  check(
+    final.display_name === "Alice Martin" && latest !== current,
+    `mailbox_view after the rename: expected 'Alice Martin' under a new tag (not ${current}), got ${JSON.stringify(final.display_name)} under ${latest}`,
+  );
+  day.done(`${alice.address}: stale tag ${stale} refused with 412, renamed '${final.display_name}' with ${current}`);
+
   day.begin("reseller assigns a licence, customer approves");
   const dave = batch.mailboxes[3];
   check(dave, "mailbox_batch: expected a fourth mailbox, got none");
@@ -399,7 +475,7 @@ async function play(day: Day): Promise<void> {
     200,
   );
   check(
-    approved.state === "approved" && member(approved.result, "id") === dave.id,
+    approved.state === "approved" && approved.result?.id === dave.id,
     `request_approve: expected approved with the licence on ${dave.id}, got ${approved.state} with result ${JSON.stringify(approved.result)}`,
   );
   const m = { path: { tenant: tenant.id, mailbox: dave.id } };
@@ -446,6 +522,68 @@ async function play(day: Day): Promise<void> {
   );
   day.done(`customer feed ${own.length} events, reseller feed ${resold.length} events`);
 
+  day.begin("customer's export, downloaded and acknowledged");
+  // The customer takes its mail out before it ends the contract: the export is checked against
+  // its manifest and acknowledged while every mailbox still exists.
+  const asked = await customer.POST("/v1/tenants/{tenant}/exports", {
+    params: { path: t },
+    body: { format: "eml-zip" },
+  });
+  const first = await expect("export_create", Promise.resolve(asked), 201);
+  check(!isFiled(first), `export_create: expected the export, got a filed ${JSON.stringify(first)}`);
+  check(
+    asked.response.headers.get("Mailplane-Request"),
+    "export_create: expected provider automation to fulfil the request (a Mailplane-Request header), got none",
+  );
+  const e = { path: { tenant: tenant.id, export: first.id } };
+  const exported = await day.poll(
+    `export ${first.id} ready`,
+    () => expect("export_view", customer.GET("/v1/tenants/{tenant}/exports/{export}", { params: e }), 200),
+    (x) => x.state !== "preparing",
+  );
+  check(exported.state === "ready", `export_view: expected the export ready, got ${exported.state}`);
+  const manifest = exported.manifest;
+  check(manifest, "export_view: expected a manifest on a ready export, got none");
+  const inArchive = manifest.mailboxes.map((x) => x.address).sort();
+  check(
+    JSON.stringify(inArchive) === JSON.stringify([...addresses].sort()),
+    `export_view: expected the manifest to list ${[...addresses].sort()}, got ${inArchive}`,
+  );
+  const link = exported.download_url;
+  check(link, "export_view: expected a download_url for the accountable customer, got none");
+  const token = new URL(link, day.url).searchParams.get("token") ?? "";
+  const download = await day.anonymous.GET("/v1/tenants/{tenant}/exports/{export}/download", {
+    params: { ...e, query: { token } },
+    parseAs: "arrayBuffer",
+  });
+  if (download.response.status !== 200 || !download.data) {
+    fail(`export_download: expected HTTP 200 with the archive, got ${download.response.status}: ${describe(download)}`);
+  }
+  const contentType = download.response.headers.get("Content-Type") ?? "";
+  check(
+    contentType.split(";")[0]?.trim() === "application/zip",
+    `export_download: expected an eml-zip export as application/zip, got Content-Type ${JSON.stringify(contentType)}`,
+  );
+  const bytes = Buffer.from(download.data);
+  const digest = createHash("sha256").update(bytes).digest("hex");
+  const archive = manifest.archive;
+  check(
+    archive && digest === archive.sha256 && bytes.length === archive.bytes,
+    `export_download: expected ${archive?.bytes} bytes with SHA-256 ${archive?.sha256}, got ${bytes.length} bytes with ${digest}`,
+  );
+  // A zip starts with a local file header, and its central directory names manifest.json.
+  check(
+    bytes.subarray(0, 4).equals(Buffer.from([0x50, 0x4b, 0x03, 0x04])) && bytes.includes("manifest.json"),
+    "export_download: expected a zip archive holding manifest.json",
+  );
+  const acknowledged = await expect(
+    "export_acknowledge",
+    customer.POST("/v1/tenants/{tenant}/exports/{export}/acknowledge", { params: e }),
+    200,
+  );
+  check(acknowledged.state === "acknowledged", `export_acknowledge: expected acknowledged, got ${acknowledged.state}`);
+  day.done(`export ${first.id}: ${manifest.mailboxes.length} mailboxes, ${bytes.length} bytes, acknowledged`);
+
   day.begin("customer terminates the contract");
   const termination = await expect(
     "termination_create",
@@ -484,7 +622,7 @@ async function play(day: Day): Promise<void> {
   const consultation = pending[0];
   check(consultation, "request_list (reseller): expected a consultation, got none");
   check(
-    member(consultation.payload, "termination_id") === termination.id,
+    consultation.payload.termination_id === termination.id,
     `request_list: expected the consultation to name termination ${termination.id}, got payload ${JSON.stringify(consultation.payload)}`,
   );
   check(
@@ -506,65 +644,9 @@ async function play(day: Day): Promise<void> {
   );
   day.done(`consultation ${consultation.id} ${consented.state}`);
 
-  day.begin("customer's final export");
-  // The export comes after the consent on purpose: acknowledging it wakes the termination's
-  // job at once, while a consent alone lets the job sleep until its next hourly check
-  // (jobs.rs, termination_consult). See examples/sdk/README.md.
-  const asked = await customer.POST("/v1/tenants/{tenant}/exports", {
-    params: { path: t },
-    body: { format: "eml-zip" },
-  });
-  const first = await expect("export_create", Promise.resolve(asked), 201);
-  check(!isFiled(first), `export_create: expected the export, got a filed ${JSON.stringify(first)}`);
-  check(
-    asked.response.headers.get("Mailplane-Request"),
-    "export_create: expected provider automation to fulfil the request (a Mailplane-Request header), got none",
-  );
-  const e = { path: { tenant: tenant.id, export: first.id } };
-  const exported = await day.poll(
-    `export ${first.id} ready`,
-    () => expect("export_view", customer.GET("/v1/tenants/{tenant}/exports/{export}", { params: e }), 200),
-    (x) => x.state !== "preparing",
-  );
-  check(exported.state === "ready", `export_view: expected the export ready, got ${exported.state}`);
-  const manifest = exported.manifest;
-  check(manifest, "export_view: expected a manifest on a ready export, got none");
-  const inArchive = manifest.mailboxes.map((x) => x.address).sort();
-  check(
-    JSON.stringify(inArchive) === JSON.stringify([...addresses].sort()),
-    `export_view: expected the manifest to list ${[...addresses].sort()}, got ${inArchive}`,
-  );
-  const link = exported.download_url;
-  check(link, "export_view: expected a download_url for the accountable customer, got none");
-  const token = new URL(link, day.url).searchParams.get("token") ?? "";
-  const download = await day.anonymous.GET("/v1/tenants/{tenant}/exports/{export}/download", {
-    params: { ...e, query: { token } },
-    parseAs: "arrayBuffer",
-  });
-  if (download.response.status !== 200 || !download.data) {
-    fail(`export_download: expected HTTP 200 with the archive, got ${download.response.status}: ${describe(download)}`);
-  }
-  const bytes = Buffer.from(download.data);
-  const digest = createHash("sha256").update(bytes).digest("hex");
-  const archive = manifest.archive;
-  check(
-    archive && digest === archive.sha256 && bytes.length === archive.bytes,
-    `export_download: expected ${archive?.bytes} bytes with SHA-256 ${archive?.sha256}, got ${bytes.length} bytes with ${digest}`,
-  );
-  // A zip starts with a local file header, and its central directory names manifest.json.
-  check(
-    bytes.subarray(0, 4).equals(Buffer.from([0x50, 0x4b, 0x03, 0x04])) && bytes.includes("manifest.json"),
-    "export_download: expected a zip archive holding manifest.json",
-  );
-  const acknowledged = await expect(
-    "export_acknowledge",
-    customer.POST("/v1/tenants/{tenant}/exports/{export}/acknowledge", { params: e }),
-    200,
-  );
-  check(acknowledged.state === "acknowledged", `export_acknowledge: expected acknowledged, got ${acknowledged.state}`);
-  day.done(`export ${first.id}: ${manifest.mailboxes.length} mailboxes, ${bytes.length} bytes, acknowledged`);
-
   day.begin("tenant closed with a destruction certificate");
+  // The consent wakes the termination's job at once: the destruction runs in seconds, well
+  // within the day's timeout, not at the job's next hourly check.
   const closed = await day.poll(
     `termination ${termination.id} closed`,
     () => expect("termination_view", customer.GET("/v1/tenants/{tenant}/termination", { params: { path: t } }), 200),
