@@ -130,8 +130,13 @@ pub fn app(state: AppState) -> Router {
                     tower_http::request_id::MakeRequestUuid,
                 ))
                 .layer(
-                    tower_http::trace::TraceLayer::new_for_http().make_span_with(
-                        |request: &axum::extract::Request| {
+                    tower_http::trace::TraceLayer::new_for_http()
+                        // One line per answer (status, latency), inside the request's span,
+                        // so it carries the request id.
+                        .on_response(
+                            tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO),
+                        )
+                        .make_span_with(|request: &axum::extract::Request| {
                             let id = request
                                 .headers()
                                 .get("x-request-id")
@@ -143,8 +148,7 @@ pub fn app(state: AppState) -> Router {
                                 method = %request.method(),
                                 path = %request.uri().path(),
                             )
-                        },
-                    ),
+                        }),
                 )
                 .layer(tower_http::request_id::PropagateRequestIdLayer::new(
                     request_id,
