@@ -303,18 +303,7 @@ impl Reply {
 impl Client {
     /// Sends a request with an optional JSON body.
     pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
-        let mut req = Request::builder().method(method).uri(path);
-        if let Some(t) = &self.token {
-            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
-        }
-        let req = match body {
-            Some(b) => req
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(serde_json::to_vec(&b).unwrap())),
-            None => req.body(Body::empty()),
-        }
-        .unwrap();
-        self.send_request(req).await
+        self.send_with_headers(method, path, body, &[]).await
     }
 
     /// Sends a prepared request (the token is not added).
@@ -376,18 +365,8 @@ impl Client {
 
     /// POST with a JSON body and one extra header (`Idempotency-Key`, say).
     pub async fn post_with_header(&self, path: &str, body: Value, extra: (&str, &str)) -> Reply {
-        let mut req = Request::builder()
-            .method(Method::POST)
-            .uri(path)
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(extra.0, extra.1);
-        if let Some(t) = &self.token {
-            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
-        }
-        let req = req
-            .body(Body::from(serde_json::to_vec(&body).unwrap()))
-            .unwrap();
-        self.send_request(req).await
+        self.send_with_headers(Method::POST, path, Some(body), &[extra])
+            .await
     }
 
     /// Any method, an optional JSON body and extra headers (`If-Match`, say).
