@@ -5,15 +5,24 @@
 //! RSA keys): the token's `kid` picks the key, and a token whose header names another
 //! algorithm is refused, so neither `none` nor algorithm confusion can pass. `iss`, `aud`,
 //! `exp` and `nbf` are checked. Claims name the party, the organisation and the roles.
+//!
+//! Verifying an EdDSA or RS256 signature costs tens of microseconds, more than the rest of
+//! a read. A client sends the same token with every request until it expires, so a keyring
+//! keeps a bounded cache of the tokens it has verified (see [`Keyring::with_token_cache`]):
+//! keyed by the SHA-256 of the token, consulted before any signature is checked, holding
+//! only successful verifications, and serving each one until the token's `exp` and never
+//! longer.
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use ed25519_dalek::pkcs8::{
     DecodePrivateKey, EncodePrivateKey, EncodePublicKey, spki::der::pem::LineEnding,
 };
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use mailplane_types::{Error, OrgId, PartnerId, Party, Result, TenantId};
 
@@ -77,11 +86,162 @@ impl Claims {
 }
 
 /// The keys a deployment trusts, each pinned to one algorithm.
+///
+/// Clones share one cache of verified tokens. Trusting another key gives the keyring a
+/// cache of its own, so that a token verified under the old set of keys is verified again.
 #[derive(Clone)]
 pub struct Keyring {
     keys: HashMap<String, (DecodingKey, Algorithm)>,
     issuer: String,
     audience: String,
+    cache: Arc<TokenCache>,
+    clock: Clock,
+}
+
+/// Seconds since the epoch, as the keyring reads them: `exp` and `nbf` are checked, and
+/// cached tokens expire, against this clock.
+type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+fn system_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// How many verified tokens a keyring remembers unless told otherwise: a few MB at most.
+pub const DEFAULT_TOKEN_CACHE: usize = 10_000;
+
+/// How far `exp` and `nbf` may be off, in seconds, to allow for clock skew between the
+/// issuer and this deployment. A cached token is never served past its `exp`, leeway or
+/// not: after it, the token is verified again, and refused once the leeway is over too.
+const LEEWAY: u64 = 30;
+
+/// Which check a cached token passed: the keyring's own keys, or one customer credential's
+/// key. A token is served from the cache only to the same check.
+type Verifier = [u8; 32];
+
+/// The verifier of tokens checked with the keyring's own keys.
+const KEYRING_VERIFIER: Verifier = [0; 32];
+
+/// The verifier of tokens signed with a customer credential's key: its kid and its key.
+fn credential_verifier(kid: &str, public_pem: &str) -> Verifier {
+    let mut h = Sha256::new();
+    h.update(b"credential\0");
+    h.update(kid.as_bytes());
+    h.update(b"\0");
+    h.update(public_pem.as_bytes());
+    h.finalize().into()
+}
+
+/// A token that verified, as the cache keeps it.
+#[derive(Clone)]
+struct VerifiedToken {
+    verifier: Verifier,
+    claims: Claims,
+}
+
+/// A bounded cache of verified tokens, keyed by the SHA-256 of the token.
+///
+/// It holds two generations of at most half the capacity each: new entries go into the
+/// current one, and when it is full it becomes the previous one and the old previous one is
+/// dropped. A hit in the previous generation moves the entry back into the current one, so
+/// tokens in use stay while tokens nobody sends any more leave. Never more than `capacity`
+/// entries are held, and no entry is served at or after its token's `exp`.
+struct TokenCache {
+    capacity: usize,
+    generations: Mutex<Generations>,
+}
+
+#[derive(Default)]
+struct Generations {
+    current: HashMap<[u8; 32], VerifiedToken>,
+    previous: HashMap<[u8; 32], VerifiedToken>,
+}
+
+impl TokenCache {
+    fn new(capacity: usize) -> TokenCache {
+        TokenCache {
+            capacity,
+            generations: Mutex::new(Generations::default()),
+        }
+    }
+
+    fn key(token: &str) -> [u8; 32] {
+        Sha256::digest(token.as_bytes()).into()
+    }
+
+    /// The claims of a token verified earlier by `verifier`, if it is still before the
+    /// token's `exp` at `now`.
+    fn get(&self, token: &str, verifier: &Verifier, now: u64) -> Option<Claims> {
+        if self.capacity == 0 {
+            return None;
+        }
+        let key = Self::key(token);
+        let mut g = self.generations.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = g.current.get(&key) {
+            if entry.usable(verifier, now) {
+                return Some(entry.claims.clone());
+            }
+            if now >= entry.claims.exp {
+                g.current.remove(&key);
+            }
+            return None;
+        }
+        // A hit in the previous generation moves back into the current one.
+        let entry = g.previous.remove(&key)?;
+        if !entry.usable(verifier, now) {
+            return None;
+        }
+        let claims = entry.claims.clone();
+        g.insert(key, entry, self.capacity);
+        Some(claims)
+    }
+
+    /// Remembers a token that has just verified at `now`; one already at its `exp` (still
+    /// accepted within the leeway) is not worth remembering.
+    fn insert(&self, token: &str, verifier: Verifier, claims: &Claims, now: u64) {
+        if self.capacity == 0 || now >= claims.exp {
+            return;
+        }
+        let entry = VerifiedToken {
+            verifier,
+            claims: claims.clone(),
+        };
+        let mut g = self.generations.lock().unwrap_or_else(|e| e.into_inner());
+        g.insert(Self::key(token), entry, self.capacity);
+    }
+
+    fn len(&self) -> usize {
+        let g = self.generations.lock().unwrap_or_else(|e| e.into_inner());
+        g.current.len() + g.previous.len()
+    }
+}
+
+impl Generations {
+    fn insert(&mut self, key: [u8; 32], entry: VerifiedToken, capacity: usize) {
+        // Each generation holds at most half the capacity, so both together hold at most
+        // the capacity; a capacity of one keeps the current generation only.
+        let half = (capacity / 2).max(1);
+        if !self.current.contains_key(&key) && self.current.len() >= half {
+            self.previous = std::mem::take(&mut self.current);
+            if capacity < 2 {
+                self.previous.clear();
+            }
+        }
+        self.previous.remove(&key);
+        self.current.insert(key, entry);
+    }
+}
+
+impl VerifiedToken {
+    /// Whether the entry may answer for `verifier` at `now`: only before the token's
+    /// `exp`, and not before its `nbf` allows.
+    fn usable(&self, verifier: &Verifier, now: u64) -> bool {
+        &self.verifier == verifier
+            && now < self.claims.exp
+            && self.claims.nbf <= now.saturating_add(LEEWAY)
+    }
 }
 
 /// The issuer every Mailplane deployment uses unless configured otherwise.
@@ -96,7 +256,27 @@ impl Keyring {
             keys: HashMap::new(),
             issuer: issuer.into(),
             audience: audience.into(),
+            cache: Arc::new(TokenCache::new(DEFAULT_TOKEN_CACHE)),
+            clock: Arc::new(system_seconds),
         }
+    }
+
+    /// The same keyring remembering at most `capacity` verified tokens (0: none, every
+    /// token is verified every time). The default is [`DEFAULT_TOKEN_CACHE`].
+    pub fn with_token_cache(mut self, capacity: usize) -> Keyring {
+        self.cache = Arc::new(TokenCache::new(capacity));
+        self
+    }
+
+    /// How many verified tokens the cache holds now.
+    pub fn cached_tokens(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Starts a new cache of the same capacity: the keys changed, so what was verified
+    /// under the old ones must be verified again.
+    fn keys_changed(&mut self) {
+        self.cache = Arc::new(TokenCache::new(self.cache.capacity));
     }
 
     /// Trusts an HS256 shared secret under `kid` (at least 32 bytes).
@@ -108,6 +288,7 @@ impl Keyring {
             kid.into(),
             (DecodingKey::from_secret(secret), Algorithm::HS256),
         );
+        self.keys_changed();
         Ok(())
     }
 
@@ -124,6 +305,7 @@ impl Keyring {
             ));
         };
         self.keys.insert(kid.into(), (key, alg));
+        self.keys_changed();
         Ok(())
     }
 
@@ -147,22 +329,41 @@ impl Keyring {
             .ok_or_else(|| Error::Unauthenticated("the token has no `kid` header".into()))
     }
 
-    /// Verifies a token and returns the actor it names.
+    /// Verifies a token and returns the actor it names. A token this keyring verified
+    /// before is taken from the cache until its `exp`.
     pub fn verify(&self, token: &str) -> Result<Actor> {
+        let now = (self.clock)();
+        if let Some(claims) = self.cache.get(token, &KEYRING_VERIFIER, now) {
+            return claims.actor();
+        }
         let kid = Self::kid_of(token)?;
         let (key, alg) = self
             .keys
             .get(&kid)
             .ok_or_else(|| Error::Unauthenticated(format!("the key `{kid}` is not trusted")))?;
-        self.claims(token, &kid, key, *alg, &self.issuer)?.actor()
+        let claims = self.claims(token, &kid, key, *alg, &self.issuer, now)?;
+        self.cache.insert(token, KEYRING_VERIFIER, &claims, now);
+        claims.actor()
     }
 
     /// Verifies a token signed by a customer-managed credential's Ed25519 key: the token's
     /// issuer must be the credential itself (`credential:<id>`, also its `kid`).
+    ///
+    /// Only the signature and the claims are checked here, so only they are cached, under
+    /// the credential's kid and key: whether the credential is revoked or expired is read
+    /// from its row on every call ([`crate::ControlPlane::authenticate`]), so a revocation
+    /// takes effect at once, cache or not.
     pub fn verify_credential(&self, token: &str, kid: &str, public_pem: &str) -> Result<Claims> {
+        let now = (self.clock)();
+        let verifier = credential_verifier(kid, public_pem);
+        if let Some(claims) = self.cache.get(token, &verifier, now) {
+            return Ok(claims);
+        }
         let key = DecodingKey::from_ed_pem(public_pem.as_bytes())
             .map_err(|_| Error::internal(format!("credential `{kid}` holds no Ed25519 key")))?;
-        self.claims(token, kid, &key, Algorithm::EdDSA, kid)
+        let claims = self.claims(token, kid, &key, Algorithm::EdDSA, kid, now)?;
+        self.cache.insert(token, verifier, &claims, now);
+        Ok(claims)
     }
 
     fn claims(
@@ -172,6 +373,7 @@ impl Keyring {
         key: &DecodingKey,
         alg: Algorithm,
         issuer: &str,
+        now: u64,
     ) -> Result<Claims> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| {
             Error::Unauthenticated("the bearer token is not a well-formed JWT".into())
@@ -186,8 +388,10 @@ impl Keyring {
         v.set_issuer(&[issuer]);
         v.set_audience(&[&self.audience]);
         v.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        v.validate_nbf = true;
-        v.leeway = 30;
+        // `exp` and `nbf` are checked below against the keyring's clock, the one the cache
+        // expires tokens by.
+        v.validate_exp = false;
+        v.validate_nbf = false;
         let data = jsonwebtoken::decode::<Claims>(token, key, &v).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind as K;
             let why = match e.kind() {
@@ -201,7 +405,16 @@ impl Keyring {
             };
             Error::Unauthenticated(why.into())
         })?;
-        Ok(data.claims)
+        let claims = data.claims;
+        if now > claims.exp.saturating_add(LEEWAY) {
+            return Err(Error::Unauthenticated("the token has expired".into()));
+        }
+        if claims.nbf > now.saturating_add(LEEWAY) {
+            return Err(Error::Unauthenticated(
+                "the token is not valid yet (nbf)".into(),
+            ));
+        }
+        Ok(claims)
     }
 }
 
@@ -344,4 +557,200 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     f.write_all(bytes)
         .and_then(|_| f.sync_all())
         .map_err(|e| Error::internal(format!("{}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::*;
+
+    const SECRET: &[u8] = b"a-test-secret-of-at-least-32-bytes!!";
+
+    /// A keyring trusting an HS256 secret under `hs`, reading time from `clock`.
+    fn keyring(capacity: usize, clock: &Arc<AtomicU64>) -> Keyring {
+        let mut keyring = Keyring::new(DEFAULT_ISSUER, DEFAULT_AUDIENCE).with_token_cache(capacity);
+        keyring.add_hs256("hs", SECRET).unwrap();
+        let clock = clock.clone();
+        keyring.clock = Arc::new(move || clock.load(Ordering::SeqCst));
+        keyring
+    }
+
+    fn token(subject: &str, ttl: u64) -> String {
+        let tenant = mailplane_types::TenantId::new();
+        TokenIssuer::hs256("hs", SECRET)
+            .unwrap()
+            .issue(&Actor::customer(subject, tenant, &["tenant-admin"]), ttl)
+            .unwrap()
+    }
+
+    fn exp_of(token: &str) -> u64 {
+        use base64::Engine;
+        let payload = token.split('.').nth(1).unwrap();
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap();
+        serde_json::from_slice::<Claims>(&bytes).unwrap().exp
+    }
+
+    #[test]
+    fn a_cached_token_past_its_exp_is_refused() {
+        let clock = Arc::new(AtomicU64::new(system_seconds()));
+        let keyring = keyring(16, &clock);
+        let t = token("alice", 60);
+        let exp = exp_of(&t);
+        let alice = keyring.verify(&t).unwrap();
+        assert_eq!(keyring.cached_tokens(), 1);
+        assert_eq!(keyring.verify(&t).unwrap(), alice, "served from the cache");
+
+        // The cache serves the token until its exp and not a second longer.
+        let cached = |now| keyring.cache.get(&t, &KEYRING_VERIFIER, now).is_some();
+        assert!(cached(exp - 1));
+        assert!(!cached(exp), "the cache does not serve a token at its exp");
+        // Within the leeway the token is verified again, and not cached again.
+        clock.store(exp + 1, Ordering::SeqCst);
+        assert_eq!(keyring.verify(&t).unwrap(), alice);
+        assert!(!cached(exp + 1));
+        // Past the leeway it is refused, although it was cached.
+        clock.store(exp + LEEWAY + 1, Ordering::SeqCst);
+        match keyring.verify(&t) {
+            Err(Error::Unauthenticated(why)) => assert!(why.contains("expired"), "{why}"),
+            other => panic!("an expired token was accepted: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_different_token_is_not_served_from_the_cache() {
+        let clock = Arc::new(AtomicU64::new(system_seconds()));
+        let keyring = keyring(16, &clock);
+        let alice = token("alice", 600);
+        keyring.verify(&alice).unwrap();
+        // The same claims with a forged signature: one character of it changed.
+        let mut forged = alice.clone();
+        let last = forged.pop().unwrap();
+        forged.push(if last == 'A' { 'B' } else { 'A' });
+        match keyring.verify(&forged) {
+            Err(Error::Unauthenticated(why)) => assert!(why.contains("signature"), "{why}"),
+            other => panic!("a forged token was accepted: {other:?}"),
+        }
+        // Another valid token gets its own claims, not the cached ones.
+        let bob = keyring.verify(&token("bob", 600)).unwrap();
+        assert_eq!(bob.subject(), "bob");
+        assert_eq!(keyring.cached_tokens(), 2);
+        // A token verified with the keyring's keys is not served to a credential's check,
+        // nor the other way round.
+        let verifier = credential_verifier("credential:x", "pem");
+        let now = system_seconds();
+        assert!(keyring.cache.get(&alice, &verifier, now).is_none());
+    }
+
+    #[test]
+    fn the_cache_holds_at_most_its_capacity() {
+        let clock = Arc::new(AtomicU64::new(system_seconds()));
+        for capacity in [0, 1, 2, 7, 64] {
+            let keyring = keyring(capacity, &clock);
+            let mut recent = String::new();
+            for i in 0..200 {
+                recent = token(&format!("user-{i}"), 600);
+                keyring.verify(&recent).unwrap();
+                assert!(keyring.cached_tokens() <= capacity, "capacity {capacity}");
+            }
+            if capacity > 0 {
+                let now = system_seconds();
+                assert!(
+                    keyring.cache.get(&recent, &KEYRING_VERIFIER, now).is_some(),
+                    "the most recent token is kept (capacity {capacity})"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn trusting_another_key_starts_a_new_cache() {
+        let clock = Arc::new(AtomicU64::new(system_seconds()));
+        let keyring = keyring(16, &clock);
+        let t = token("alice", 600);
+        keyring.verify(&t).unwrap();
+        // A clone that replaces the secret under the same kid verifies the token again,
+        // with the new secret, and refuses it.
+        let mut replaced = keyring.clone();
+        replaced
+            .add_hs256("hs", b"another-secret-of-at-least-32-bytes!!")
+            .unwrap();
+        assert_eq!(replaced.cached_tokens(), 0);
+        assert!(replaced.verify(&t).is_err());
+        assert!(keyring.verify(&t).is_ok(), "the original keeps its keys");
+    }
+
+    /// A credential's token verified once is cached, and its revocation still refuses it at
+    /// once: the cache holds signatures, the credential's state is read on every call.
+    #[tokio::test]
+    async fn a_revoked_credential_is_refused_although_its_token_is_cached() {
+        use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+
+        let dir = std::env::temp_dir().join(format!("mailplane-auth-{}", uuid::Uuid::now_v7()));
+        let cp = crate::ControlPlane::open(
+            &crate::DatabaseLocation::Sqlite(dir.join("m.db")),
+            crate::PolicySet::builtin(),
+            crate::ControlPlaneConfig::default(),
+        )
+        .await
+        .unwrap();
+        let provider = Actor::provider("ops", &["provider-admin"]);
+        let tenant = cp
+            .tenant_create(
+                &provider,
+                crate::input::TenantCreate {
+                    name: "Acme".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+            .id;
+        let admin = Actor::customer("alice", tenant, &["tenant-admin"]);
+        let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+        let credential = cp
+            .credential_register(
+                &admin,
+                tenant,
+                crate::input::CredentialCreate {
+                    name: "bot".into(),
+                    public_key: key
+                        .verifying_key()
+                        .to_public_key_pem(LineEnding::LF)
+                        .unwrap(),
+                    roles: vec!["tenant-admin".into()],
+                    expires_at: None,
+                },
+            )
+            .await
+            .unwrap()
+            .done()
+            .expect("automation fulfils the registration");
+        let private_pem = key.to_pkcs8_pem(LineEnding::LF).unwrap();
+        let t = TokenIssuer::credential(credential.id, private_pem.as_bytes())
+            .unwrap()
+            .issue(&Actor::customer("bot", tenant, &["tenant-admin"]), 600)
+            .unwrap();
+        let keyring = Keyring::new(DEFAULT_ISSUER, DEFAULT_AUDIENCE);
+        cp.authenticate(&keyring, &t).await.unwrap();
+        assert_eq!(
+            keyring.cached_tokens(),
+            1,
+            "the credential's token is cached"
+        );
+        cp.authenticate(&keyring, &t).await.unwrap();
+
+        cp.credential_revoke(&admin, tenant, credential.id)
+            .await
+            .unwrap()
+            .done()
+            .expect("automation fulfils the revocation");
+        match cp.authenticate(&keyring, &t).await {
+            Err(Error::Unauthenticated(why)) => assert!(why.contains("revoked"), "{why}"),
+            other => panic!("a revoked credential's cached token was accepted: {other:?}"),
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }
