@@ -315,3 +315,54 @@ async fn requests_carry_an_id_and_metrics_count_them_by_operation(h: Harness) {
     }
 }
 e2e!(requests_carry_an_id_and_metrics_count_them_by_operation);
+
+async fn a_guarded_change_among_many_writers_of_one_path_finishes(h: Harness) {
+    let t = fixtures::tenant(&h, "Crowded").await;
+    let d = fixtures::default_domain(&h, t).await;
+    let m = fixtures::mailbox(&h, t, &d, "erin").await;
+    let path = format!("/v1/tenants/{t}/mailboxes/{m}");
+    // More writers of the one path than PostgreSQL's pool has connections, with `If-Match`
+    // checks among them: each check reads while its transaction holds a connection and the
+    // others wait behind the path's lock holding theirs.
+    let calls = (0..40).map(|i| {
+        let client: Client = h.customer_admin(t);
+        let path = path.clone();
+        tokio::spawn(async move {
+            let tag = if i % 4 == 0 {
+                let read = client.get(&path).await;
+                Some(read.headers["etag"].to_str().unwrap().to_string())
+            } else {
+                None
+            };
+            let headers: Vec<(&str, &str)> = match &tag {
+                Some(tag) => vec![("If-Match", tag.as_str())],
+                None => vec![],
+            };
+            client
+                .send_with_headers(
+                    Method::PATCH,
+                    &path,
+                    Some(json!({ "display_name": format!("Erin {i}") })),
+                    &headers,
+                )
+                .await
+                .status
+                .as_u16()
+        })
+    });
+    let all = tokio::time::timeout(std::time::Duration::from_secs(25), async {
+        let mut statuses = Vec::new();
+        for call in calls {
+            statuses.push(call.await.unwrap());
+        }
+        statuses
+    })
+    .await
+    .expect("every change finishes well before the pool's acquire timeout");
+    assert!(
+        all.iter().all(|s| *s == 200 || *s == 412),
+        "only successes and failed preconditions: {all:?}"
+    );
+    assert!(all.iter().filter(|s| **s == 200).count() >= 30, "{all:?}");
+}
+e2e!(a_guarded_change_among_many_writers_of_one_path_finishes);

@@ -230,7 +230,7 @@ impl DataStore {
         for chunk in addresses.chunks(CHUNK) {
             let found = address::Entity::find()
                 .filter(address::Column::Address.is_in(chunk.iter().cloned()))
-                .all(&self.reader)
+                .all(self.reader())
                 .await
                 .map_err(db_error)?;
             taken.extend(found.into_iter().map(|a| a.address));

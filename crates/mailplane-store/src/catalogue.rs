@@ -403,7 +403,7 @@ impl DataStore {
             .column(tenant::Column::Offer)
             .distinct()
             .into_tuple()
-            .all(&self.reader)
+            .all(self.reader())
             .await
             .map_err(db_error)?;
         let regions: Vec<Option<String>> = tenant::Entity::find()
@@ -411,7 +411,7 @@ impl DataStore {
             .column(tenant::Column::Region)
             .distinct()
             .into_tuple()
-            .all(&self.reader)
+            .all(self.reader())
             .await
             .map_err(db_error)?;
         let skus: Vec<String> = subscription::Entity::find()
@@ -419,7 +419,7 @@ impl DataStore {
             .column(subscription::Column::Sku)
             .distinct()
             .into_tuple()
-            .all(&self.reader)
+            .all(self.reader())
             .await
             .map_err(db_error)?;
         Ok((
@@ -434,7 +434,7 @@ impl DataStore {
         Ok(subscription::Entity::find()
             .filter(subscription::Column::TenantId.eq(tenant.uuid()))
             .order_by_asc(subscription::Column::Id)
-            .all(&self.reader)
+            .all(self.reader())
             .await
             .map_err(db_error)?
             .into_iter()
@@ -444,7 +444,7 @@ impl DataStore {
 
     /// The SKUs of the licences a mailbox holds.
     pub async fn licences_of(&self, mailbox: MailboxId) -> Result<Vec<String>> {
-        licences_of(&self.reader, mailbox).await
+        licences_of(self.reader(), mailbox).await
     }
 }
 

@@ -378,7 +378,7 @@ impl DataStore {
         alias::Entity::find()
             .filter(alias::Column::TenantId.eq(tenant.uuid()))
             .order_by_asc(alias::Column::Id)
-            .all(&self.reader)
+            .all(self.reader())
             .await
             .map_err(db_error)?
             .into_iter()
@@ -391,12 +391,12 @@ impl DataStore {
         let rows = group::Entity::find()
             .filter(group::Column::TenantId.eq(tenant.uuid()))
             .order_by_asc(group::Column::Id)
-            .all(&self.reader)
+            .all(self.reader())
             .await
             .map_err(db_error)?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            out.push(group_row(&self.reader, r).await?);
+            out.push(group_row(self.reader(), r).await?);
         }
         Ok(out)
     }
@@ -409,7 +409,7 @@ impl DataStore {
         Ok(mailbox_password::Entity::find()
             .filter(mailbox_password::Column::MailboxId.eq(id.uuid()))
             .order_by_desc(mailbox_password::Column::Id)
-            .paginate(&self.reader, depth)
+            .paginate(self.reader(), depth)
             .fetch_page(0)
             .await
             .map_err(db_error)?
@@ -421,7 +421,7 @@ impl DataStore {
     /// A tenant's stored password policy (JSON), if one was set.
     pub async fn password_policy(&self, tenant: TenantId) -> Result<Option<String>> {
         Ok(tenant::Entity::find_by_id(tenant.uuid())
-            .one(&self.reader)
+            .one(self.reader())
             .await
             .map_err(db_error)?
             .and_then(|t| t.password_policy))

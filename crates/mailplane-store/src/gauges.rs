@@ -27,7 +27,7 @@ pub struct OperationalCounts {
 impl DataStore {
     /// Reads the counts; each is one indexed or small aggregate query.
     pub async fn operational_counts(&self, now: OffsetDateTime) -> Result<OperationalCounts> {
-        let backend = self.reader.get_database_backend();
+        let backend = self.reader().get_database_backend();
         let pairs = |sql: &str| Statement::from_string(backend, sql.to_string());
         let grouped = |rows: Vec<sea_orm::QueryResult>| -> Result<Vec<(String, i64)>> {
             rows.iter()

@@ -33,6 +33,14 @@ use crate::bulk::StoredAnswer;
 
 tokio::task_local! {
     static GUARD: WriteGuard;
+    static PRECHECK: ();
+}
+
+/// Whether the running task is an `If-Match` check: its reads then use a pool of their own
+/// on PostgreSQL, since its transaction already holds a connection of the shared one and
+/// writers queued behind the resource's lock may hold all the others.
+pub(crate) fn in_precheck() -> bool {
+    PRECHECK.try_with(|_| ()).is_ok()
 }
 
 /// A check of committed state run inside the guarded transaction.
@@ -135,7 +143,7 @@ impl WriteGuard {
             // The check reads committed state on the reader connections, in a task of its
             // own, so that it never meets this guard again.
             let check = check.clone();
-            tokio::spawn(async move { check().await })
+            tokio::spawn(PRECHECK.scope((), async move { check().await }))
                 .await
                 .map_err(|e| Error::internal(format!("the precondition check failed: {e}")))??;
         }

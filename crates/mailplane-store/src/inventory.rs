@@ -38,7 +38,7 @@ impl DataStore {
             .group_by(mailbox::Column::Status)
             .group_by(mailbox::Column::Kind)
             .into_tuple()
-            .all(&self.reader)
+            .all(self.reader())
             .await
             .map_err(db_error)?;
         let mut totals = MailboxTotals::default();
@@ -111,7 +111,7 @@ impl DataStore {
                 Order::Asc,
             )
             .to_owned();
-        let found = self.reader.query_all(&query).await.map_err(db_error)?;
+        let found = self.reader().query_all(&query).await.map_err(db_error)?;
         found
             .iter()
             .map(|r| {
@@ -135,7 +135,7 @@ impl DataStore {
         domain::Entity::find()
             .filter(domain::Column::TenantId.eq(tenant.uuid()))
             .order_by_asc(domain::Column::Id)
-            .all(&self.reader)
+            .all(self.reader())
             .await
             .map_err(db_error)?
             .into_iter()
@@ -147,12 +147,12 @@ impl DataStore {
     pub async fn inventory_directory_counts(&self, tenant: TenantId) -> Result<(u64, u64)> {
         let aliases = alias::Entity::find()
             .filter(alias::Column::TenantId.eq(tenant.uuid()))
-            .count(&self.reader)
+            .count(self.reader())
             .await
             .map_err(db_error)?;
         let groups = group::Entity::find()
             .filter(group::Column::TenantId.eq(tenant.uuid()))
-            .count(&self.reader)
+            .count(self.reader())
             .await
             .map_err(db_error)?;
         Ok((aliases, groups))

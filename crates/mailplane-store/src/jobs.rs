@@ -153,7 +153,7 @@ impl DataStore {
             .order_by_asc(job::Column::RunAfter)
             .order_by_asc(job::Column::Id)
             .limit(8)
-            .all(&self.reader)
+            .all(self.reader())
             .await
             .map_err(db_error)?;
         for row in due {
@@ -274,7 +274,7 @@ impl DataStore {
         Ok(job::Entity::find()
             .filter(job::Column::Kind.eq(kind))
             .filter(job::Column::Subject.eq(subject))
-            .one(&self.reader)
+            .one(self.reader())
             .await
             .map_err(db_error)?
             .map(job_row))
@@ -286,7 +286,7 @@ impl DataStore {
             .filter(job_step::Column::JobId.eq(job))
             .order_by_asc(job_step::Column::StartedAt)
             .order_by_asc(job_step::Column::Id)
-            .all(&self.reader)
+            .all(self.reader())
             .await
             .map_err(db_error)?
             .into_iter()
@@ -306,7 +306,7 @@ impl DataStore {
         use sea_orm::PaginatorTrait;
         job::Entity::find()
             .filter(job::Column::State.eq(JOB_PENDING))
-            .count(&self.reader)
+            .count(self.reader())
             .await
             .map_err(db_error)
     }

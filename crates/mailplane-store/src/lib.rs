@@ -125,6 +125,10 @@ pub struct DataStore {
     writer: DatabaseConnection,
     /// Serves reads; several connections (SQLite WAL lets readers run beside the writer).
     reader: DatabaseConnection,
+    /// Serves the reads of `If-Match` checks on PostgreSQL, where `reader` is the shared
+    /// pool: a check runs while its transaction holds a connection of that pool, so it must
+    /// never wait for another one (see [`guard`]). None on SQLite, whose readers are apart.
+    prechecks: Option<DatabaseConnection>,
 }
 
 /// Maps a database error to Mailplane's error: constraint violations become conflicts,
@@ -200,9 +204,17 @@ impl DataStore {
                     .connect_timeout(Duration::from_secs(10))
                     .sqlx_logging(false);
                 let db = Database::connect(opts).await.map_err(db_error)?;
+                let mut checks = ConnectOptions::new(url.clone());
+                checks
+                    .max_connections(4)
+                    .min_connections(0)
+                    .connect_timeout(Duration::from_secs(10))
+                    .sqlx_logging(false);
+                let prechecks = Database::connect(checks).await.map_err(db_error)?;
                 DataStore {
                     writer: db.clone(),
                     reader: db,
+                    prechecks: Some(prechecks),
                 }
             }
         })
@@ -230,7 +242,20 @@ impl DataStore {
         };
         let writer = Database::connect(connect(1)).await.map_err(db_error)?;
         let reader = Database::connect(connect(4)).await.map_err(db_error)?;
-        Ok(DataStore { writer, reader })
+        Ok(DataStore {
+            writer,
+            reader,
+            prechecks: None,
+        })
+    }
+
+    /// The connections reads use: the precheck pool inside an `If-Match` check on
+    /// PostgreSQL, the reader pool otherwise.
+    fn reader(&self) -> &DatabaseConnection {
+        match &self.prechecks {
+            Some(checks) if guard::in_precheck() => checks,
+            _ => &self.reader,
+        }
     }
 
     /// Applies pending migrations (idempotent).
@@ -251,7 +276,7 @@ impl DataStore {
 
     /// Whether the database answers a trivial query.
     pub async fn ping(&self) -> Result<()> {
-        self.reader.ping().await.map_err(db_error)
+        self.reader().ping().await.map_err(db_error)
     }
 
     /// Starts a write transaction. Everything done through it, audit rows included, commits
@@ -272,7 +297,7 @@ impl DataStore {
             return Ok(None);
         }
         let row = partner::Entity::find_by_id(id.uuid())
-            .one(&self.reader)
+            .one(self.reader())
             .await
             .map_err(db_error)?;
         Ok(row.map(rows::partner))
@@ -297,7 +322,7 @@ impl DataStore {
 
     /// A tenant by id, if it is in scope.
     pub async fn tenant_get(&self, scope: Scope, id: TenantId) -> Result<Option<Tenant>> {
-        tenant_get_on(&self.reader, scope, id).await
+        tenant_get_on(self.reader(), scope, id).await
     }
 
     /// Tenants in scope, in id order.
@@ -314,7 +339,7 @@ impl DataStore {
 
     /// A domain of a tenant (the caller has already resolved the tenant in its scope).
     pub async fn domain_get(&self, tenant: TenantId, id: DomainId) -> Result<Option<Domain>> {
-        domain_get_on(&self.reader, tenant, id).await
+        domain_get_on(self.reader(), tenant, id).await
     }
 
     /// Domains of a tenant, in id order.
@@ -327,7 +352,7 @@ impl DataStore {
     /// A credential by id, whatever its tenant: for verifying a token that names it.
     pub async fn credential_by_id(&self, id: Uuid) -> Result<Option<Credential>> {
         Ok(api_credential::Entity::find_by_id(id)
-            .one(&self.reader)
+            .one(self.reader())
             .await
             .map_err(db_error)?
             .map(rows::credential))
@@ -337,7 +362,7 @@ impl DataStore {
     pub async fn credential_get(&self, tenant: TenantId, id: Uuid) -> Result<Option<Credential>> {
         Ok(api_credential::Entity::find_by_id(id)
             .filter(api_credential::Column::TenantId.eq(tenant.uuid()))
-            .one(&self.reader)
+            .one(self.reader())
             .await
             .map_err(db_error)?
             .map(rows::credential))
@@ -357,7 +382,7 @@ impl DataStore {
 
     /// A mailbox of a tenant.
     pub async fn mailbox_get(&self, tenant: TenantId, id: MailboxId) -> Result<Option<Mailbox>> {
-        mailbox_get_on(&self.reader, tenant, id).await
+        mailbox_get_on(self.reader(), tenant, id).await
     }
 
     /// Mailboxes of a tenant, in id order.
@@ -385,7 +410,7 @@ impl DataStore {
         let rows = q
             .order_by_asc(audit_log::Column::Seq)
             .limit(limit + 1)
-            .all(&self.reader)
+            .all(self.reader())
             .await
             .map_err(db_error)?;
         paginate(rows, limit, |r| r.seq, rows::audit)
@@ -414,7 +439,7 @@ impl DataStore {
         let rows = q
             .order_by_asc(event::Column::Seq)
             .limit(limit + 1)
-            .all(&self.reader)
+            .all(self.reader())
             .await
             .map_err(db_error)?;
         paginate(rows, limit, |r| r.seq, rows::event)
@@ -427,7 +452,7 @@ impl DataStore {
         partner_profiles: &[String],
         id: uuid::Uuid,
     ) -> Result<Option<Request>> {
-        request_get_on(&self.reader, scope, partner_profiles, id).await
+        request_get_on(self.reader(), scope, partner_profiles, id).await
     }
 
     /// Requests within scope, optionally in one state, in id order.
@@ -461,7 +486,7 @@ impl DataStore {
         query
             .order_by_asc(id)
             .limit(page.limit + 1)
-            .all(&self.reader)
+            .all(self.reader())
             .await
             .map_err(db_error)
     }
@@ -477,7 +502,7 @@ impl DataStore {
                 .filter(audit_log::Column::Seq.gt(prev_seq))
                 .order_by_asc(audit_log::Column::Seq)
                 .limit(1000)
-                .all(&self.reader)
+                .all(self.reader())
                 .await
                 .map_err(db_error)?;
             if batch.is_empty() {
@@ -496,7 +521,7 @@ impl DataStore {
             }
         }
         let head = audit_head::Entity::find_by_id(1)
-            .one(&self.reader)
+            .one(self.reader())
             .await
             .map_err(db_error)?
             .ok_or_else(|| Error::internal("audit_head row is missing"))?;

@@ -489,7 +489,7 @@ impl WriteTx {
 impl DataStore {
     /// An export of a tenant.
     pub async fn export_get(&self, tenant: TenantId, id: Uuid) -> Result<Option<Export>> {
-        export_get_on(&self.reader, tenant, id).await
+        export_get_on(self.reader(), tenant, id).await
     }
 
     /// A tenant's exports, newest first.
@@ -498,7 +498,7 @@ impl DataStore {
             .filter(export::Column::TenantId.eq(tenant.uuid()))
             .order_by_desc(export::Column::Id)
             .limit(1000)
-            .all(&self.reader)
+            .all(self.reader())
             .await
             .map_err(db_error)?
             .into_iter()
@@ -508,7 +508,7 @@ impl DataStore {
 
     /// The tenant's termination under way or ended (not cancelled), if any.
     pub async fn termination_current(&self, tenant: TenantId) -> Result<Option<TerminationRecord>> {
-        termination_current_on(&self.reader, tenant).await
+        termination_current_on(self.reader(), tenant).await
     }
 
     /// A tenant's mailboxes with their primary addresses, for exports and destruction.
@@ -516,12 +516,12 @@ impl DataStore {
         let rows = mailbox::Entity::find()
             .filter(mailbox::Column::TenantId.eq(tenant.uuid()))
             .order_by_asc(mailbox::Column::Id)
-            .all(&self.reader)
+            .all(self.reader())
             .await
             .map_err(db_error)?;
         let domains: std::collections::HashMap<Uuid, String> = domain::Entity::find()
             .filter(domain::Column::TenantId.eq(tenant.uuid()))
-            .all(&self.reader)
+            .all(self.reader())
             .await
             .map_err(db_error)?
             .into_iter()

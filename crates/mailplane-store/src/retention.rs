@@ -238,7 +238,7 @@ impl DataStore {
     /// The tenant's retention policy, if one is set.
     pub async fn retention_get(&self, tenant: TenantId) -> Result<Option<RetentionPolicy>> {
         Ok(retention_policy::Entity::find_by_id(tenant.uuid())
-            .one(&self.reader)
+            .one(self.reader())
             .await
             .map_err(db_error)?
             .map(policy_row))
@@ -248,7 +248,7 @@ impl DataStore {
     pub async fn retention_deleting(&self) -> Result<Vec<RetentionPolicy>> {
         Ok(retention_policy::Entity::find()
             .filter(retention_policy::Column::DeleteAfterDays.is_not_null())
-            .all(&self.reader)
+            .all(self.reader())
             .await
             .map_err(db_error)?
             .into_iter()
@@ -261,7 +261,7 @@ impl DataStore {
         legal_hold::Entity::find()
             .filter(legal_hold::Column::TenantId.eq(tenant.uuid()))
             .order_by_asc(legal_hold::Column::Id)
-            .all(&self.reader)
+            .all(self.reader())
             .await
             .map_err(db_error)?
             .into_iter()
@@ -278,7 +278,7 @@ impl DataStore {
             .column(mailbox::Column::Id)
             .filter(mailbox::Column::TenantId.eq(tenant.uuid()))
             .into_tuple()
-            .all(&self.reader)
+            .all(self.reader())
             .await
             .map_err(db_error)?;
         Ok(ids.into_iter().map(Into::into).collect())
@@ -289,7 +289,7 @@ impl DataStore {
         Ok(retention_run::Entity::find()
             .filter(retention_run::Column::TenantId.eq(tenant.uuid()))
             .order_by_asc(retention_run::Column::Id)
-            .all(&self.reader)
+            .all(self.reader())
             .await
             .map_err(db_error)?
             .into_iter()

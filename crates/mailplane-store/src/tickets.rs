@@ -187,7 +187,7 @@ impl WriteTx {
 impl DataStore {
     /// A ticket of a tenant with its history.
     pub async fn ticket_get(&self, tenant: TenantId, id: Uuid) -> Result<Option<Ticket>> {
-        ticket_get_on(&self.reader, tenant, id).await
+        ticket_get_on(self.reader(), tenant, id).await
     }
 
     /// Tickets of a tenant, optionally in one state, in id order, each with its history.
@@ -206,7 +206,7 @@ impl DataStore {
         let updates = ticket_update::Entity::find()
             .filter(ticket_update::Column::TicketId.is_in(ids))
             .order_by_asc(ticket_update::Column::Id)
-            .all(&self.reader)
+            .all(self.reader())
             .await
             .map_err(db_error)?;
         crate::paginate(rows, page.limit, |r| r.id, |r| ticket_of(r, &updates))

@@ -109,7 +109,7 @@ impl DataStore {
     pub async fn webhook_get(&self, org: &str, id: Uuid) -> Result<Option<Webhook>> {
         Ok(webhook::Entity::find_by_id(id)
             .filter(webhook::Column::Org.eq(org))
-            .one(&self.reader)
+            .one(self.reader())
             .await
             .map_err(db_error)?
             .map(webhook_of))
@@ -133,7 +133,7 @@ impl DataStore {
             ])
             .filter(webhook::Column::Active.eq(true))
             .into_tuple()
-            .all(&self.reader)
+            .all(self.reader())
             .await
             .map_err(db_error)
     }
@@ -211,7 +211,7 @@ impl DataStore {
             )
             .order_by_asc(webhook_delivery::Column::NextAttemptAt)
             .limit(limit)
-            .all(&self.reader)
+            .all(self.reader())
             .await
             .map_err(db_error)?;
         let mut leased = Vec::new();
@@ -341,7 +341,7 @@ impl DataStore {
         let attempts = webhook_attempt::Entity::find()
             .filter(webhook_attempt::Column::DeliveryId.is_in(ids))
             .order_by_asc(webhook_attempt::Column::Attempt)
-            .all(&self.reader)
+            .all(self.reader())
             .await
             .map_err(db_error)?;
         crate::paginate(
