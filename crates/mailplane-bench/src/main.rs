@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 
 use mailplane_bench::{Options, Part};
 
@@ -19,7 +19,7 @@ use mailplane_bench::{Options, Part};
 )]
 struct Cli {
     #[command(subcommand)]
-    part: Command,
+    part: Part,
     /// Small sizes and short loads (1,000 tenants, 2 s per load) for development.
     #[arg(long, global = true)]
     quick: bool,
@@ -85,24 +85,6 @@ struct Cli {
     server_bin: Option<PathBuf>,
 }
 
-#[derive(Subcommand, Clone, Copy)]
-enum Command {
-    /// 1: seed the main database and report the rate.
-    Seed,
-    /// 2: authorization decisions at 1, 1,000 and 100,000 tenants, beside casbin-rs.
-    Authz,
-    /// 3 and 4: authorized reads over HTTP against the health route; EdDSA against HS256.
-    Http,
-    /// 5: mailbox creation from concurrent clients, and a batch of 10,000.
-    Writes,
-    /// 6: the first page against a page deep in a list of 1,000,000 mailboxes.
-    Pagination,
-    /// 7: readiness and memory of the real `mailplane serve`.
-    Memory,
-    /// Every part, side by side, in one run.
-    All,
-}
-
 impl Cli {
     fn options(&self) -> Options {
         let base = if self.quick {
@@ -144,15 +126,7 @@ impl Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let part = match cli.part {
-        Command::Seed => Part::Seed,
-        Command::Authz => Part::Authz,
-        Command::Http => Part::Http,
-        Command::Writes => Part::Writes,
-        Command::Pagination => Part::Pagination,
-        Command::Memory => Part::Memory,
-        Command::All => Part::All,
-    };
+    let part = cli.part;
     let opts = cli.options();
     // One worker per core, as `mailplane serve` has: the in-process server runs here, the
     // load generator on a thread of its own.
