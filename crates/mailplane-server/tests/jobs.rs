@@ -675,6 +675,44 @@ fn a_stopped_server_releases_its_lease_and_another_takes_the_step_over_at_once()
 }
 
 #[test]
+fn json_logs_carry_the_request_id_of_every_answer() {
+    let dir = TempDir::new();
+    let data = dir.path().join("data");
+    let deployment = Deployment {
+        dir: dir.path(),
+        data: &data,
+        database_url: None,
+    };
+    let mut server = deployment.start("json-logs", &["--log-format", "json"]);
+    let provider = server.client(&provider_token());
+    provider.get("/v1/tenants").expect(200);
+    server.anonymous().get("/v1/no-such-path").expect(404);
+    assert!(server.terminate(Duration::from_secs(15)).success());
+    let log = std::fs::read_to_string(&server.stderr).unwrap();
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let answered = |path: &str, status: u64| {
+        lines
+            .iter()
+            .find(|l| l["span"]["path"] == path && l["fields"]["status"] == status)
+    };
+    for (path, status) in [("/v1/tenants", 200), ("/v1/no-such-path", 404)] {
+        let line = answered(path, status)
+            .unwrap_or_else(|| panic!("no answer line for {path} ({status}) in:\n{log}"));
+        let id = line["span"]["request_id"].as_str().unwrap_or_default();
+        assert_eq!(id.len(), 36, "a UUID request id: {line}");
+    }
+    assert_ne!(
+        answered("/v1/tenants", 200).unwrap()["span"]["request_id"],
+        answered("/v1/no-such-path", 404).unwrap()["span"]["request_id"],
+        "each request has its own id"
+    );
+    assert!(lines.iter().any(|l| l["fields"]["message"] == "stopped"));
+}
+
+#[test]
 fn a_killed_server_resumes_a_termination_and_finishes_it() {
     let dir = TempDir::new();
     let data = dir.path().join("data");
