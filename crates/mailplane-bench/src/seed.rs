@@ -21,10 +21,7 @@ use mailplane::DatabaseLocation;
 use mailplane::types::catalogue::Catalogue;
 use mailplane::types::{DomainId, MailboxId, PartnerId, TenantId};
 use mailplane_store::DataStore;
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
-    TransactionTrait, Value,
-};
+use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -314,45 +311,19 @@ fn no_time() -> Value {
     Value::from(None::<OffsetDateTime>)
 }
 
-/// Opens a connection for seeding. On SQLite it skips file syncs and keeps a large page
-/// cache: a crash during seeding loses only the seed, and the server opens the file with
-/// its own settings afterwards.
-pub async fn connect(location: &DatabaseLocation) -> Result<DatabaseConnection, String> {
-    let opts = match location {
-        DatabaseLocation::Sqlite(path) => {
-            let mut opts = ConnectOptions::new(format!("sqlite://{}?mode=rwc", path.display()));
-            opts.max_connections(1)
-                .min_connections(1)
-                .sqlx_logging(false)
-                .map_sqlx_sqlite_opts(|o| {
-                    o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                        .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Off)
-                        .busy_timeout(Duration::from_secs(30))
-                        .foreign_keys(true)
-                        .pragma("cache_size", "-262144")
-                });
-            opts
-        }
-        DatabaseLocation::Postgres(url) => {
-            let mut opts = ConnectOptions::new(url.clone());
-            opts.max_connections(1)
-                .min_connections(1)
-                .sqlx_logging(false);
-            opts
-        }
-    };
-    Database::connect(opts)
+/// Opens the database for seeding. On SQLite the writer skips file syncs and keeps a large
+/// page cache: a crash during seeding loses only the seed, and the server opens the file
+/// with its own settings afterwards.
+pub async fn connect(location: &DatabaseLocation) -> Result<DataStore, String> {
+    DataStore::open_for_bulk_load(location)
         .await
-        .map_err(|e| format!("connecting to the database: {e}"))
+        .map_err(|e| format!("opening the database: {e}"))
 }
 
 /// Creates the schema (through `mailplane-store`'s migrations) and seeds it.
 pub async fn seed(location: &DatabaseLocation, spec: &SeedSpec) -> Result<SeedReport, String> {
-    DataStore::open(location)
-        .await
-        .map_err(|e| format!("creating the schema: {e}"))?;
     let db = connect(location).await?;
-    let backend = db.get_database_backend();
+    let backend = db.sql_reader().get_database_backend();
     let catalogue = mailplane::catalogue::builtin();
     let policies = mailplane::PolicySet::builtin();
     let version = |id: &str| {
@@ -380,7 +351,7 @@ pub async fn seed(location: &DatabaseLocation, spec: &SeedSpec) -> Result<SeedRe
     let mut assignments = Inserter::new("licence_assignments", ASSIGNMENT_COLUMNS, backend);
 
     let partner_ids: Vec<Uuid> = (0..spec.partners.max(1)).map(|_| Uuid::now_v7()).collect();
-    let tx = db.begin().await.map_err(|e| e.to_string())?;
+    let tx = db.sql_transaction().await.map_err(|e| e.to_string())?;
     for (i, id) in partner_ids.iter().enumerate() {
         let at = now();
         partners
@@ -403,7 +374,7 @@ pub async fn seed(location: &DatabaseLocation, spec: &SeedSpec) -> Result<SeedRe
     let mut start = 0;
     while start < spec.tenants {
         let end = (start + per_tx).min(spec.tenants);
-        let tx = db.begin().await.map_err(|e| e.to_string())?;
+        let tx = db.sql_transaction().await.map_err(|e| e.to_string())?;
         // Parents before children: every foreign key finds its row.
         let mut children = Vec::with_capacity(end - start);
         for i in start..end {
@@ -539,20 +510,21 @@ pub async fn seed(location: &DatabaseLocation, spec: &SeedSpec) -> Result<SeedRe
     let elapsed = started.elapsed();
     let bytes_on_disk = match location {
         DatabaseLocation::Sqlite(path) => {
-            db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+            db.sql_writer()
+                .execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
                 .await
                 .map_err(|e| e.to_string())?;
             std::fs::metadata(path).ok().map(|m| m.len())
         }
         DatabaseLocation::Postgres(_) => {
             // Autovacuum would analyse the new tables soon; a benchmark cannot wait for it.
-            db.execute_unprepared("ANALYZE")
+            db.sql_writer()
+                .execute_unprepared("ANALYZE")
                 .await
                 .map_err(|e| e.to_string())?;
             None
         }
     };
-    db.close().await.map_err(|e| e.to_string())?;
     let rows = partners.written
         + tenants.written
         + domains.written
@@ -635,26 +607,31 @@ pub async fn sample(
     mailboxes: usize,
 ) -> Result<Vec<SeededTenant>, String> {
     let db = connect(location).await?;
-    let backend = db.get_database_backend();
+    let backend = db.sql_reader().get_database_backend();
     let rows = db
+        .sql_reader()
         .query_all_raw(Statement::from_string(
             backend,
-            "SELECT t.id, t.profile, t.partner_id, d.id FROM tenants t \
+            "SELECT t.id AS tenant_id, t.profile AS profile, t.partner_id AS partner_id, \
+             d.id AS domain_id FROM tenants t \
              JOIN domains d ON d.tenant_id = t.id AND d.kind = 'default' ORDER BY t.id",
         ))
         .await
         .map_err(|e| e.to_string())?;
     let mut all = Vec::with_capacity(rows.len());
     for r in rows {
-        let get = |i| r.try_get_by_index::<Uuid>(i).map_err(|e| e.to_string());
+        // By name: a row of the SQLite transport keeps its columns in name order.
+        let get = |name| r.try_get::<Uuid>("", name).map_err(|e| e.to_string());
         all.push(SeededTenant {
-            id: get(0)?.into(),
-            profile: r.try_get_by_index::<String>(1).map_err(|e| e.to_string())?,
+            id: get("tenant_id")?.into(),
+            profile: r
+                .try_get::<String>("", "profile")
+                .map_err(|e| e.to_string())?,
             partner: r
-                .try_get_by_index::<Option<Uuid>>(2)
+                .try_get::<Option<Uuid>>("", "partner_id")
                 .map_err(|e| e.to_string())?
                 .map(Into::into),
-            domain: get(3)?.into(),
+            domain: get("domain_id")?.into(),
             mailboxes: Vec::new(),
         });
     }
@@ -678,6 +655,7 @@ pub async fn sample(
             ),
         };
         let rows = db
+            .sql_reader()
             .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
             .await
             .map_err(|e| e.to_string())?;
@@ -690,7 +668,6 @@ pub async fn sample(
         }
         out.push(t);
     }
-    db.close().await.map_err(|e| e.to_string())?;
     Ok(out)
 }
 
@@ -702,7 +679,7 @@ pub async fn mailbox_at(
     position: usize,
 ) -> Result<Uuid, String> {
     let db = connect(location).await?;
-    let backend = db.get_database_backend();
+    let backend = db.sql_reader().get_database_backend();
     let sql = match backend {
         DbBackend::Postgres => {
             "SELECT id FROM mailboxes WHERE tenant_id = $1 ORDER BY id LIMIT 1 OFFSET $2"
@@ -710,6 +687,7 @@ pub async fn mailbox_at(
         _ => "SELECT id FROM mailboxes WHERE tenant_id = ? ORDER BY id LIMIT 1 OFFSET ?",
     };
     let row = db
+        .sql_reader()
         .query_one_raw(Statement::from_sql_and_values(
             backend,
             sql,
@@ -719,19 +697,19 @@ pub async fn mailbox_at(
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("tenant {tenant} has no mailbox at position {position}"))?;
     let id = row.try_get_by_index::<Uuid>(0).map_err(|e| e.to_string())?;
-    db.close().await.map_err(|e| e.to_string())?;
     Ok(id)
 }
 
 /// The id of the tenant at `position` (0-based) in id order.
 pub async fn tenant_at(location: &DatabaseLocation, position: usize) -> Result<Uuid, String> {
     let db = connect(location).await?;
-    let backend = db.get_database_backend();
+    let backend = db.sql_reader().get_database_backend();
     let sql = match backend {
         DbBackend::Postgres => "SELECT id FROM tenants ORDER BY id LIMIT 1 OFFSET $1",
         _ => "SELECT id FROM tenants ORDER BY id LIMIT 1 OFFSET ?",
     };
     let row = db
+        .sql_reader()
         .query_one_raw(Statement::from_sql_and_values(
             backend,
             sql,
@@ -741,7 +719,6 @@ pub async fn tenant_at(location: &DatabaseLocation, position: usize) -> Result<U
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no tenant at position {position}"))?;
     let id = row.try_get_by_index::<Uuid>(0).map_err(|e| e.to_string())?;
-    db.close().await.map_err(|e| e.to_string())?;
     Ok(id)
 }
 
@@ -749,15 +726,15 @@ pub async fn tenant_at(location: &DatabaseLocation, position: usize) -> Result<U
 pub async fn tenant_count(location: &DatabaseLocation) -> Result<usize, String> {
     let db = connect(location).await?;
     let row = db
+        .sql_reader()
         .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
+            db.sql_reader().get_database_backend(),
             "SELECT COUNT(*) FROM tenants",
         ))
         .await
         .map_err(|e| e.to_string())?
         .ok_or("no count")?;
     let n = row.try_get_by_index::<i64>(0).map_err(|e| e.to_string())?;
-    db.close().await.map_err(|e| e.to_string())?;
     Ok(n as usize)
 }
 

@@ -29,12 +29,13 @@ impl DataStore {
     pub async fn operational_counts(&self, now: OffsetDateTime) -> Result<OperationalCounts> {
         let backend = self.reader().get_database_backend();
         let pairs = |sql: &str| Statement::from_string(backend, sql.to_string());
+        // Columns by name: a row of the SQLite transport keeps its columns in name order.
         let grouped = |rows: Vec<sea_orm::QueryResult>| -> Result<Vec<(String, i64)>> {
             rows.iter()
                 .map(|r| {
                     Ok((
-                        r.try_get_by_index::<String>(0).map_err(db_error)?,
-                        r.try_get_by_index::<i64>(1).map_err(db_error)?,
+                        r.try_get::<String>("", "state").map_err(db_error)?,
+                        r.try_get::<i64>("", "n").map_err(db_error)?,
                     ))
                 })
                 .collect()
@@ -42,7 +43,7 @@ impl DataStore {
         let jobs_by_state = grouped(
             self.reader
                 .query_all_raw(pairs(
-                    "SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state",
+                    "SELECT state, COUNT(*) AS n FROM jobs GROUP BY state ORDER BY state",
                 ))
                 .await
                 .map_err(db_error)?,
@@ -50,7 +51,7 @@ impl DataStore {
         let deliveries_by_state = grouped(
             self.reader
                 .query_all_raw(pairs(
-                    "SELECT state, COUNT(*) FROM webhook_deliveries GROUP BY state ORDER BY state",
+                    "SELECT state, COUNT(*) AS n FROM webhook_deliveries GROUP BY state ORDER BY state",
                 ))
                 .await
                 .map_err(db_error)?,

@@ -25,7 +25,16 @@ impl DataStore {
     pub async fn inventory_mailboxes(&self, tenant: TenantId) -> Result<MailboxTotals> {
         // On PostgreSQL `SUM(bigint)` is `numeric`; the cast keeps it a 64-bit integer on
         // both backends.
-        let groups: Vec<(String, String, i64, i64)> = mailbox::Entity::find()
+        // Columns by name, never by position: a row of the SQLite transport keeps its
+        // columns in name order (`direct.rs`).
+        #[derive(sea_orm::FromQueryResult)]
+        struct Group {
+            status: String,
+            kind: String,
+            mailboxes: i64,
+            quota_bytes: i64,
+        }
+        let groups: Vec<Group> = mailbox::Entity::find()
             .select_only()
             .column(mailbox::Column::Status)
             .column(mailbox::Column::Kind)
@@ -37,12 +46,18 @@ impl DataStore {
             .filter(mailbox::Column::TenantId.eq(tenant.uuid()))
             .group_by(mailbox::Column::Status)
             .group_by(mailbox::Column::Kind)
-            .into_tuple()
+            .into_model::<Group>()
             .all(self.reader())
             .await
             .map_err(db_error)?;
         let mut totals = MailboxTotals::default();
-        for (status, kind, count, bytes) in groups {
+        for Group {
+            status,
+            kind,
+            mailboxes: count,
+            quota_bytes: bytes,
+        } in groups
+        {
             let status = MailboxStatus::parse(&status)
                 .ok_or_else(|| Error::internal(format!("mailbox status `{status}` is unknown")))?;
             let kind = MailboxKind::parse(&kind)

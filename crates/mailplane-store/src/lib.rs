@@ -12,6 +12,7 @@
 pub mod audit;
 mod bulk;
 mod catalogue;
+mod direct;
 mod directory;
 mod entity;
 mod gauges;
@@ -45,6 +46,7 @@ use mailplane_types::{DomainId, Error, MailboxId, PartnerId, Party, Result, Tena
 pub use audit::AuditReport;
 pub use bulk::{StoredAnswer, needs_seat};
 pub use catalogue::{NewSubscription, NewTenant};
+pub use direct::SqlTransaction;
 use entity::{
     api_credential, audit_head, audit_log, domain, event, mailbox, partner, request, tenant,
 };
@@ -129,6 +131,8 @@ pub struct DataStore {
     /// pool: a check runs while its transaction holds a connection of that pool, so it must
     /// never wait for another one (see [`guard`]). None on SQLite, whose readers are apart.
     prechecks: Option<DatabaseConnection>,
+    /// On SQLite, the writer's pool: transactions lease its one connection (see [`direct`]).
+    sqlite: Option<direct::DirectPool>,
 }
 
 /// Maps a database error to Mailplane's error: constraint violations become conflicts,
@@ -161,7 +165,11 @@ pub fn db_error(e: DbErr) -> Error {
             DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => {
                 Error::Unavailable("the database is not reachable".into())
             }
-            // SQLite reports a foreign key violation in words that sea-orm does not classify.
+            // SQLite's errors come through rusqlite as words (see `direct`), which sea-orm
+            // does not classify.
+            other if other.to_string().contains("UNIQUE constraint failed") => {
+                Error::conflict(None, unique_message(&other.to_string()))
+            }
             other if other.to_string().contains("FOREIGN KEY constraint failed") => {
                 Error::conflict(
                     None,
@@ -215,6 +223,7 @@ impl DataStore {
                     writer: db.clone(),
                     reader: db,
                     prechecks: Some(prechecks),
+                    sqlite: None,
                 }
             }
         })
@@ -226,26 +235,57 @@ impl DataStore {
         {
             create_private_dir(dir)?;
         }
-        let url = format!("sqlite://{}?mode=rwc", path.display());
-        let connect = |max: u32| {
-            let mut opts = ConnectOptions::new(url.clone());
-            opts.max_connections(max)
-                .min_connections(1)
-                .sqlx_logging(false)
-                .map_sqlx_sqlite_opts(|o| {
-                    o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                        .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
-                        .busy_timeout(Duration::from_secs(10))
-                        .foreign_keys(true)
-                });
-            opts
-        };
-        let writer = Database::connect(connect(1)).await.map_err(db_error)?;
-        let reader = Database::connect(connect(4)).await.map_err(db_error)?;
+        // Statements run on the caller's thread through rusqlite (see `direct`): one writer
+        // connection, so that write transactions queue here instead of meeting a busy lock,
+        // and four readers beside it (WAL lets readers run while the writer writes).
+        let writer = direct::DirectPool::open(path, 1).map_err(db_error)?;
+        let reader = direct::DirectPool::open(path, 4).map_err(db_error)?;
         Ok(DataStore {
-            writer,
-            reader,
+            writer: writer.connection().map_err(db_error)?,
+            reader: reader.connection().map_err(db_error)?,
             prechecks: None,
+            sqlite: Some(writer),
+        })
+    }
+
+    /// Opens the store (migrations included) for loading rows in bulk, as the benchmark's
+    /// seed does: on SQLite the writer no longer syncs the file and keeps a 256 MiB page
+    /// cache, so a crash while loading loses the load. Serve the file with [`DataStore::open`].
+    pub async fn open_for_bulk_load(location: &DatabaseLocation) -> Result<DataStore> {
+        let store = Self::open(location).await?;
+        if store.sqlite.is_some() {
+            store
+                .writer
+                .execute_unprepared("PRAGMA synchronous = OFF; PRAGMA cache_size = -262144")
+                .await
+                .map_err(db_error)?;
+        }
+        Ok(store)
+    }
+
+    /// A transaction for raw sea-orm statements, outside the audited write path: for bulk
+    /// loading and operator tools. Nothing is audited or checked but by the schema.
+    pub async fn sql_transaction(&self) -> Result<SqlTransaction> {
+        self.transaction().await
+    }
+
+    /// The read connections, for raw sea-orm queries (bulk loading and operator tools).
+    pub fn sql_reader(&self) -> &DatabaseConnection {
+        &self.reader
+    }
+
+    /// The writer, for raw statements that run outside a transaction (`ANALYZE`, a WAL
+    /// checkpoint); each statement commits by itself.
+    pub fn sql_writer(&self) -> &DatabaseConnection {
+        &self.writer
+    }
+
+    /// Begins a transaction on the writer: a leased SQLite connection, or a sqlx transaction
+    /// on PostgreSQL.
+    pub(crate) async fn transaction(&self) -> Result<direct::SqlTransaction> {
+        Ok(match &self.sqlite {
+            Some(writer) => direct::SqlTransaction::Direct(writer.begin().await.map_err(db_error)?),
+            None => direct::SqlTransaction::Pooled(self.writer.begin().await.map_err(db_error)?),
         })
     }
 
@@ -282,8 +322,10 @@ impl DataStore {
     /// Starts a write transaction. Everything done through it, audit rows included, commits
     /// together or not at all.
     pub async fn begin(&self) -> Result<WriteTx> {
-        let tx = self.writer.begin().await.map_err(db_error)?;
-        let tx = WriteTx::new(tx, self.writer.get_database_backend());
+        let tx = WriteTx::new(
+            self.transaction().await?,
+            self.writer.get_database_backend(),
+        );
         if let Some(guard) = guard::WriteGuard::current() {
             // On failure the transaction is dropped, which rolls it back.
             guard.enter(&tx).await?;
@@ -335,6 +377,44 @@ impl DataStore {
         }
         let rows = self.keyset(q, tenant::Column::Id, page).await?;
         paginate(rows, page.limit, |r| r.id, rows::tenant)
+    }
+
+    /// A tenant in the scope and one of its mailboxes, read in one statement (the tenant
+    /// joined with the mailbox): what an authorized read of a mailbox needs. The mailbox is
+    /// `None` when the tenant has no such mailbox; the whole is `None` when the tenant is out
+    /// of scope or missing.
+    pub async fn tenant_and_mailbox(
+        &self,
+        scope: Scope,
+        tenant: TenantId,
+        id: MailboxId,
+    ) -> Result<Option<(Tenant, Option<Mailbox>)>> {
+        use sea_orm::JoinType;
+        use sea_orm::sea_query::IntoCondition;
+        let mut q = tenant::Entity::find_by_id(tenant.uuid());
+        match scope {
+            Scope::All => {}
+            Scope::Partner(p) => q = q.filter(tenant::Column::PartnerId.eq(p.uuid())),
+            Scope::Tenant(t) if t != tenant => return Ok(None),
+            Scope::Tenant(_) => {}
+        }
+        let mailbox_id = id.uuid();
+        let of_tenant: sea_orm::RelationDef = mailbox::Entity::belongs_to(tenant::Entity)
+            .from(mailbox::Column::TenantId)
+            .to(tenant::Column::Id)
+            .into();
+        let row = q
+            .join_rev(
+                JoinType::LeftJoin,
+                of_tenant
+                    .on_condition(move |_, _| mailbox::Column::Id.eq(mailbox_id).into_condition()),
+            )
+            .select_also(mailbox::Entity)
+            .one(self.reader())
+            .await
+            .map_err(db_error)?;
+        row.map(|(t, m)| Ok((rows::tenant(t)?, m.map(rows::mailbox).transpose()?)))
+            .transpose()
     }
 
     /// A domain of a tenant (the caller has already resolved the tenant in its scope).

@@ -11,7 +11,7 @@
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set, TransactionTrait,
+    Set,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -124,7 +124,14 @@ impl DataStore {
 
     /// Every active webhook: (id, org, cursor).
     pub async fn webhooks_active(&self) -> Result<Vec<(Uuid, String, i64)>> {
-        webhook::Entity::find()
+        // Columns by name, never by position (see `direct.rs`).
+        #[derive(sea_orm::FromQueryResult)]
+        struct Active {
+            id: Uuid,
+            org: String,
+            cursor_seq: i64,
+        }
+        let rows = webhook::Entity::find()
             .select_only()
             .columns([
                 webhook::Column::Id,
@@ -132,10 +139,14 @@ impl DataStore {
                 webhook::Column::CursorSeq,
             ])
             .filter(webhook::Column::Active.eq(true))
-            .into_tuple()
+            .into_model::<Active>()
             .all(self.reader())
             .await
-            .map_err(db_error)
+            .map_err(db_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.id, r.org, r.cursor_seq))
+            .collect())
     }
 
     /// Queues `events` for a webhook whose cursor is still `from`, and moves the cursor to
@@ -149,7 +160,7 @@ impl DataStore {
         events: &[Event],
         now: OffsetDateTime,
     ) -> Result<bool> {
-        let tx = self.writer.begin().await.map_err(db_error)?;
+        let tx = self.transaction().await?;
         let moved = webhook::Entity::update_many()
             .col_expr(webhook::Column::CursorSeq, Expr::value(to))
             .filter(webhook::Column::Id.eq(webhook_id))
@@ -270,7 +281,7 @@ impl DataStore {
         result: AttemptResult,
         now: OffsetDateTime,
     ) -> Result<bool> {
-        let tx = self.writer.begin().await.map_err(db_error)?;
+        let tx = self.transaction().await?;
         let state = if result.delivered {
             DeliveryState::Delivered
         } else if result.retry_at.is_some() {

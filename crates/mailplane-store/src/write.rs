@@ -6,8 +6,8 @@
 
 use sea_orm::sea_query::{Expr, LockType};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbBackend, EntityTrait, NotSet,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, DbBackend, EntityTrait, NotSet, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -21,6 +21,7 @@ use mailplane_types::{
     Result, TenantId,
 };
 
+use crate::direct::SqlTransaction;
 use crate::entity::{
     api_credential, audit_head, audit_log, domain, event, mailbox, partner, request, tenant,
 };
@@ -153,12 +154,12 @@ pub struct MailboxChanges {
 
 /// One write transaction.
 pub struct WriteTx {
-    pub(crate) tx: DatabaseTransaction,
+    pub(crate) tx: SqlTransaction,
     pub(crate) backend: DbBackend,
 }
 
 impl WriteTx {
-    pub(crate) fn new(tx: DatabaseTransaction, backend: DbBackend) -> WriteTx {
+    pub(crate) fn new(tx: SqlTransaction, backend: DbBackend) -> WriteTx {
         WriteTx { tx, backend }
     }
 

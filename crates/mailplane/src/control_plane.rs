@@ -136,11 +136,12 @@ enum Need {
 pub struct ControlPlane {
     store: DataStore,
     policies: Arc<PolicySet>,
-    config: ControlPlaneConfig,
+    // Shared, not copied: every request works on a clone of the control plane.
+    config: Arc<ControlPlaneConfig>,
     clock: Arc<dyn Clock>,
     http: reqwest::Client,
     webhook_settings: WebhookSettings,
-    dns: domains::Resolver,
+    dns: Arc<domains::Resolver>,
     data_plane: Option<Arc<dyn crate::data_plane::DataPlane>>,
     max_message_bytes: usize,
     lifecycle: Option<Arc<LifecycleSettings>>,
@@ -219,12 +220,14 @@ impl ControlPlane {
         Ok(ControlPlane {
             store,
             policies: Arc::new(policies),
-            config,
+            config: Arc::new(config),
             clock: Arc::new(SystemClock),
             // Deliveries follow no redirect and reach public addresses only.
             http: webhooks::http_client(false)?,
             webhook_settings: WebhookSettings::default(),
-            dns: domains::Resolver::from_settings(&crate::dns::DnsSettings::default()),
+            dns: Arc::new(domains::Resolver::from_settings(
+                &crate::dns::DnsSettings::default(),
+            )),
             data_plane: None,
             max_message_bytes: crate::data_plane::DEFAULT_MAX_MESSAGE_BYTES,
             lifecycle: None,
@@ -871,12 +874,18 @@ impl ControlPlane {
         tenant: TenantId,
         id: MailboxId,
     ) -> Result<Mailbox> {
-        self.tenant_for_read(actor, tenant, activity::DIRECTORY)
-            .await?;
-        self.store
-            .mailbox_get(tenant, id)
+        // The tenant and the mailbox come from one statement: a read costs one round trip.
+        let (found, mailbox) = match self
+            .store
+            .tenant_and_mailbox(actor.scope(), tenant, id)
             .await?
-            .ok_or_else(|| Error::not_found("mailbox", id))
+        {
+            Some((t, m)) => (Some(t), m),
+            None => (None, None),
+        };
+        let (_, profile) = self.visible(actor, found, tenant)?;
+        self.authorize(actor, profile, activity::DIRECTORY, Need::View)?;
+        mailbox.ok_or_else(|| Error::not_found("mailbox", id))
     }
 
     /// Mailboxes of a tenant.

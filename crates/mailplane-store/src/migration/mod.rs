@@ -46,7 +46,7 @@ impl MigratorTrait for Migrator {
 
 #[cfg(test)]
 mod tests {
-    use sea_orm::{ConnectionTrait, Database};
+    use sea_orm::ConnectionTrait;
 
     use super::*;
 
@@ -57,8 +57,10 @@ mod tests {
     async fn later_migrations_apply_to_a_database_with_rows() {
         let dir = std::env::temp_dir().join(format!("mp-migrate-{}", uuid::Uuid::now_v7()));
         std::fs::create_dir_all(&dir).unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.join("m.db").display());
-        let db = Database::connect(&url).await.unwrap();
+        let db = crate::direct::DirectPool::open(&dir.join("m.db"), 1)
+            .unwrap()
+            .connection()
+            .unwrap();
         Migrator::up(&db, Some(7)).await.unwrap();
         let (t, d, m) = (
             uuid::Uuid::now_v7(),
@@ -93,17 +95,19 @@ mod tests {
         let row = db
             .query_one_raw(sea_orm::Statement::from_string(
                 db.get_database_backend(),
-                "SELECT verified_at IS NOT NULL, length(verification_token), kind FROM domains",
+                "SELECT verified_at IS NOT NULL AS verified, length(verification_token) AS token, \
+                 kind FROM domains",
             ))
             .await
             .unwrap()
             .unwrap();
-        assert!(
-            row.try_get_by_index::<bool>(0).unwrap(),
+        assert_eq!(
+            row.try_get::<i64>("", "verified").unwrap(),
+            1,
             "the old domain counts as verified"
         );
-        assert_eq!(row.try_get_by_index::<i64>(1).unwrap(), 32);
-        assert_eq!(row.try_get_by_index::<String>(2).unwrap(), "custom");
+        assert_eq!(row.try_get::<i64>("", "token").unwrap(), 32);
+        assert_eq!(row.try_get::<String>("", "kind").unwrap(), "custom");
         let owner = db
             .query_one_raw(sea_orm::Statement::from_string(
                 db.get_database_backend(),

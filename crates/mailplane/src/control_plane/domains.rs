@@ -132,7 +132,7 @@ impl ControlPlane {
     /// The same control plane checking customers' DNS records with `settings` (name
     /// servers and timeout). The default is the system's resolver configuration.
     pub fn with_dns(mut self, settings: &DnsSettings) -> Result<Self> {
-        self.dns = Resolver::Ready(Box::new(DnsChecker::new(settings)?));
+        self.dns = std::sync::Arc::new(Resolver::Ready(Box::new(DnsChecker::new(settings)?)));
         Ok(self)
     }
 
@@ -186,7 +186,7 @@ impl ControlPlane {
         let token = domain.verification_token.clone().ok_or_else(|| {
             Error::internal(format!("domain {} has no verification token", domain.id))
         })?;
-        let checker = match &self.dns {
+        let checker = match self.dns.as_ref() {
             Resolver::Ready(c) => c,
             Resolver::Unavailable(why) => {
                 return Err(Error::Unavailable(format!(

@@ -1,0 +1,800 @@
+//! SQLite statements run on the calling task's thread.
+//!
+//! sqlx runs every SQLite connection on a thread of its own and hands it each statement over
+//! a channel, so every statement costs two thread wake-ups and several context switches: on
+//! the two-core benchmark machine about 36 µs of CPU time for a round trip that runs no SQL,
+//! where the SQL of a point read costs a few microseconds. A read made two round trips and a
+//! mailbox creation about twenty, which capped both far below their targets (see the book's
+//! "Scale and speed").
+//!
+//! This module keeps sea-orm (its query builder, entities and models, as written everywhere
+//! else in this crate) and replaces only the transport at run time. A [`DirectPool`] holds
+//! rusqlite connections to the same file, opened with the settings sqlx used (WAL,
+//! `synchronous=NORMAL`, foreign keys, a 10 s busy timeout). sea-orm's proxy interface hands
+//! each built statement to one of them, and it runs where the caller is: an SQLite point read
+//! or insert takes microseconds, less than the thread switch it replaces.
+//!
+//! - **Outside a transaction**, a statement leases a connection for itself and gives it back.
+//! - **A transaction** ([`DirectPool::begin`]) leases one connection for its whole life and
+//!   starts with `BEGIN IMMEDIATE`, so that a writer never meets a busy lock halfway through.
+//!   Its `COMMIT` reports failures (sea-orm's own proxy transactions cannot), and a lease
+//!   given back inside a transaction is rolled back first: dropping a transaction undoes it.
+//! - **Waiting never blocks a thread in this process:** leases are counted by an async
+//!   semaphore (one connection for the writer, so writes queue as they did), and a writer
+//!   that finds the file locked by another process (an operator command) waits for it on
+//!   Tokio's blocking threads.
+//!
+//! Values are bound as sqlx bound them (UUIDs as 16-byte blobs, times as RFC 3339 text), so
+//! files written by either read the same. Rows come back typed by the entity column they were
+//! read from ([`crate::entity::column_types`]); computed columns by their storage class.
+//! Migrations still run through sqlx (`DataStore::migrate`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use rusqlite::types::{Value as SqlValue, ValueRef};
+use rusqlite::{Connection, OpenFlags};
+use sea_orm::sea_query::ColumnType;
+use sea_orm::{
+    ConnAcquireErr, DatabaseConnection, DbBackend, DbErr, ProxyDatabaseTrait, ProxyExecResult,
+    ProxyRow, RuntimeErr, Statement, Value,
+};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use uuid::Uuid;
+
+/// How long SQLite waits for another process's lock before a statement fails.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a caller waits for a connection of the pool (sqlx's default).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Prepared statements kept per connection: more than the store has distinct queries.
+const STATEMENT_CACHE: usize = 512;
+
+/// A fixed number of rusqlite connections to one SQLite file.
+#[derive(Clone)]
+pub(crate) struct DirectPool {
+    inner: Arc<PoolInner>,
+}
+
+struct PoolInner {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    permits: Arc<Semaphore>,
+}
+
+/// A connection lent to one caller; given back (rolled back first if a transaction is
+/// open) when dropped.
+struct Lease {
+    conn: Option<Connection>,
+    pool: Arc<PoolInner>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl DirectPool {
+    /// Opens the first connection (so that a bad path fails here) and allows `size` at once.
+    pub(crate) fn open(path: &Path, size: usize) -> Result<DirectPool, DbErr> {
+        let first = open_connection(path)?;
+        Ok(DirectPool {
+            inner: Arc::new(PoolInner {
+                path: path.to_path_buf(),
+                idle: Mutex::new(vec![first]),
+                permits: Arc::new(Semaphore::new(size)),
+            }),
+        })
+    }
+
+    /// A sea-orm connection whose statements each lease a connection of this pool.
+    pub(crate) fn connection(&self) -> Result<DatabaseConnection, DbErr> {
+        sea_orm::ProxyDatabaseConnector::connect(
+            DbBackend::Sqlite,
+            Arc::new(Box::new(PoolProxy { pool: self.clone() })),
+        )
+    }
+
+    /// Starts a write transaction (`BEGIN IMMEDIATE`) on a connection leased for its whole
+    /// life; see [`DirectTransaction`].
+    pub(crate) async fn begin(&self) -> Result<DirectTransaction, DbErr> {
+        let mut lease = self.lease().await?;
+        let conn = lease.conn.take().expect("a lease holds its connection");
+        // Without waiting first: in this process the lease already excludes other writers, so
+        // only another process can hold the lock, and that wait belongs on a blocking thread.
+        conn.busy_timeout(Duration::ZERO).map_err(exec_error)?;
+        let started = conn.execute_batch("BEGIN IMMEDIATE");
+        let conn = match started {
+            Ok(()) => conn,
+            Err(e) if is_busy(&e) => tokio::task::spawn_blocking(move || {
+                conn.busy_timeout(BUSY_TIMEOUT)?;
+                conn.execute_batch("BEGIN IMMEDIATE").map(|()| conn)
+            })
+            .await
+            .map_err(|e| DbErr::Custom(format!("the database lock wait failed: {e}")))?
+            .map_err(exec_error)?,
+            Err(e) => return Err(exec_error(e)),
+        };
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(exec_error)?;
+        lease.conn = Some(conn);
+        let proxy = Arc::new(TransactionProxy {
+            lease: Mutex::new(lease),
+        });
+        let connection = sea_orm::ProxyDatabaseConnector::connect(
+            DbBackend::Sqlite,
+            Arc::new(Box::new(TransactionHandle(proxy.clone()))),
+        )?;
+        Ok(DirectTransaction { connection, proxy })
+    }
+
+    async fn lease(&self) -> Result<Lease, DbErr> {
+        let permit =
+            tokio::time::timeout(ACQUIRE_TIMEOUT, self.inner.permits.clone().acquire_owned())
+                .await
+                .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))?
+                .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed))?;
+        let idle = self.inner.idle.lock().expect("pool lock").pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => open_connection(&self.inner.path)?,
+        };
+        Ok(Lease {
+            conn: Some(conn),
+            pool: self.inner.clone(),
+            _permit: permit,
+        })
+    }
+}
+
+impl Lease {
+    fn conn(&self) -> &Connection {
+        self.conn.as_ref().expect("a lease holds its connection")
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else {
+            return;
+        };
+        // A transaction left open is rolled back; a connection that cannot even do that is
+        // closed instead of being lent again.
+        if !conn.is_autocommit() && conn.execute_batch("ROLLBACK").is_err() {
+            return;
+        }
+        self.pool.idle.lock().expect("pool lock").push(conn);
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection, DbErr> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(connect_error)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(connect_error)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(connect_error)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(connect_error)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(connect_error)?;
+    // Without the query planner stability guarantee, SQLite (built with STAT4) prepares a
+    // statement again whenever a new bound value might change its plan: for every read.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )
+    .map_err(connect_error)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// A write transaction on one leased connection. Statements go through
+/// [`DirectTransaction::connection`]; [`DirectTransaction::commit`] ends it, and dropping it
+/// without a commit rolls it back.
+pub(crate) struct DirectTransaction {
+    connection: DatabaseConnection,
+    proxy: Arc<TransactionProxy>,
+}
+
+impl DirectTransaction {
+    /// The sea-orm connection whose statements run inside this transaction.
+    pub(crate) fn connection(&self) -> &DatabaseConnection {
+        &self.connection
+    }
+
+    /// Commits; a failed `COMMIT` is an error and the transaction is rolled back.
+    pub(crate) fn commit(self) -> Result<(), DbErr> {
+        let lease = self.proxy.lease.lock().expect("transaction lock");
+        lease.conn().execute_batch("COMMIT").map_err(exec_error)
+    }
+}
+
+#[derive(Debug)]
+struct PoolProxy {
+    pool: DirectPool,
+}
+
+impl std::fmt::Debug for DirectPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectPool")
+            .field("path", &self.inner.path)
+            .finish()
+    }
+}
+
+#[async_trait::async_trait]
+impl ProxyDatabaseTrait for PoolProxy {
+    async fn query(&self, statement: Statement) -> Result<Vec<ProxyRow>, DbErr> {
+        let lease = self.pool.lease().await?;
+        query(lease.conn(), &statement)
+    }
+
+    async fn execute(&self, statement: Statement) -> Result<ProxyExecResult, DbErr> {
+        let lease = self.pool.lease().await?;
+        execute(lease.conn(), &statement)
+    }
+
+    async fn begin(&self) {
+        panic!("transactions on the SQLite pools are begun through DirectPool::begin");
+    }
+
+    async fn ping(&self) -> Result<(), DbErr> {
+        let lease = self.pool.lease().await?;
+        lease
+            .conn()
+            .query_row("SELECT 1", [], |_| Ok(()))
+            .map_err(query_error)
+    }
+}
+
+struct TransactionProxy {
+    lease: Mutex<Lease>,
+}
+
+#[derive(Debug)]
+struct TransactionHandle(Arc<TransactionProxy>);
+
+impl std::fmt::Debug for TransactionProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TransactionProxy")
+    }
+}
+
+#[async_trait::async_trait]
+impl ProxyDatabaseTrait for TransactionHandle {
+    async fn query(&self, statement: Statement) -> Result<Vec<ProxyRow>, DbErr> {
+        let lease = self.0.lease.lock().expect("transaction lock");
+        query(lease.conn(), &statement)
+    }
+
+    async fn execute(&self, statement: Statement) -> Result<ProxyExecResult, DbErr> {
+        let lease = self.0.lease.lock().expect("transaction lock");
+        execute(lease.conn(), &statement)
+    }
+
+    async fn begin(&self) {
+        panic!("a direct transaction does not nest");
+    }
+
+    async fn ping(&self) -> Result<(), DbErr> {
+        Ok(())
+    }
+}
+
+/// Runs a statement and returns its rows, typed for sea-orm's models.
+fn query(conn: &Connection, statement: &Statement) -> Result<Vec<ProxyRow>, DbErr> {
+    let mut prepared = conn.prepare_cached(&statement.sql).map_err(query_error)?;
+    bind(&mut prepared, statement)?;
+    let fallback = target_table(&statement.sql);
+    let columns: Vec<(String, Kind)> = prepared
+        .columns_with_metadata()
+        .iter()
+        .map(|c| {
+            let kind = match (c.table_name(), c.origin_name()) {
+                (Some(table), Some(column)) => kind_of(table, column),
+                _ => fallback.map_or(Kind::Any, |table| kind_of(table, c.name())),
+            };
+            (c.name().to_string(), kind)
+        })
+        .collect();
+    let mut rows = prepared.raw_query();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(query_error)? {
+        let mut values = BTreeMap::new();
+        for (i, (name, kind)) in columns.iter().enumerate() {
+            let value = row.get_ref(i).map_err(query_error)?;
+            values.insert(name.clone(), decode(value, *kind, name)?);
+        }
+        out.push(ProxyRow::new(values));
+    }
+    Ok(out)
+}
+
+/// Runs a statement for its effect: the rows it changed and the last rowid inserted.
+fn execute(conn: &Connection, statement: &Statement) -> Result<ProxyExecResult, DbErr> {
+    if statement.values.is_none() {
+        // Unprepared SQL may hold several statements.
+        conn.execute_batch(&statement.sql).map_err(exec_error)?;
+    } else {
+        let mut prepared = conn.prepare_cached(&statement.sql).map_err(exec_error)?;
+        bind(&mut prepared, statement)?;
+        let mut rows = prepared.raw_query();
+        while rows.next().map_err(exec_error)?.is_some() {}
+    }
+    Ok(ProxyExecResult {
+        last_insert_id: u64::try_from(conn.last_insert_rowid()).unwrap_or(0),
+        rows_affected: conn.changes(),
+    })
+}
+
+fn bind(prepared: &mut rusqlite::CachedStatement<'_>, statement: &Statement) -> Result<(), DbErr> {
+    let values = statement
+        .values
+        .as_ref()
+        .map(|v| v.0.as_slice())
+        .unwrap_or(&[]);
+    if values.len() != prepared.parameter_count() {
+        return Err(DbErr::Query(RuntimeErr::Internal(format!(
+            "the statement takes {} values, {} were given: {}",
+            prepared.parameter_count(),
+            values.len(),
+            statement.sql
+        ))));
+    }
+    for (i, value) in values.iter().enumerate() {
+        prepared
+            .raw_bind_parameter(i + 1, encode(value)?)
+            .map_err(query_error)?;
+    }
+    Ok(())
+}
+
+/// A sea-query value as sqlx-sqlite stores it.
+fn encode(value: &Value) -> Result<SqlValue, DbErr> {
+    fn int(v: Option<i64>) -> SqlValue {
+        v.map_or(SqlValue::Null, SqlValue::Integer)
+    }
+    let time_text = |formatted: Result<String, time::error::Format>| {
+        formatted
+            .map(SqlValue::Text)
+            .map_err(|e| DbErr::Type(format!("a time value cannot be written: {e}")))
+    };
+    Ok(match value {
+        Value::Bool(v) => int(v.map(i64::from)),
+        Value::TinyInt(v) => int(v.map(i64::from)),
+        Value::SmallInt(v) => int(v.map(i64::from)),
+        Value::Int(v) => int(v.map(i64::from)),
+        Value::BigInt(v) => int(*v),
+        Value::TinyUnsigned(v) => int(v.map(i64::from)),
+        Value::SmallUnsigned(v) => int(v.map(i64::from)),
+        Value::Unsigned(v) => int(v.map(i64::from)),
+        Value::BigUnsigned(v) => match v {
+            None => SqlValue::Null,
+            Some(n) => SqlValue::Integer(
+                i64::try_from(*n).map_err(|_| DbErr::Type(format!("{n} is too large")))?,
+            ),
+        },
+        Value::Float(v) => v.map_or(SqlValue::Null, |f| SqlValue::Real(f64::from(f))),
+        Value::Double(v) => v.map_or(SqlValue::Null, SqlValue::Real),
+        Value::String(v) => v.clone().map_or(SqlValue::Null, SqlValue::Text),
+        Value::Char(v) => v.map_or(SqlValue::Null, |c| SqlValue::Text(c.to_string())),
+        Value::Enum(v) => match v {
+            sea_orm::sea_query::OptionEnum::Some(e) => SqlValue::Text(e.value.to_string()),
+            sea_orm::sea_query::OptionEnum::None(_) => SqlValue::Null,
+        },
+        Value::Bytes(v) => v.clone().map_or(SqlValue::Null, SqlValue::Blob),
+        Value::Json(v) => v
+            .as_ref()
+            .map_or(SqlValue::Null, |j| SqlValue::Text(j.to_string())),
+        Value::Uuid(v) => v.map_or(SqlValue::Null, |u| SqlValue::Blob(u.as_bytes().to_vec())),
+        Value::TimeDateTimeWithTimeZone(v) => match v {
+            None => SqlValue::Null,
+            Some(t) => time_text(t.format(&Rfc3339))?,
+        },
+        Value::TimeDateTime(v) => match v {
+            None => SqlValue::Null,
+            Some(t) => time_text(t.format(&formats::DATE_TIME))?,
+        },
+        Value::TimeDate(v) => match v {
+            None => SqlValue::Null,
+            Some(t) => time_text(t.format(&formats::DATE))?,
+        },
+        Value::TimeTime(v) => match v {
+            None => SqlValue::Null,
+            Some(t) => time_text(t.format(&formats::TIME))?,
+        },
+        #[allow(unreachable_patterns)]
+        other => {
+            return Err(DbErr::Type(format!(
+                "SQLite does not store values like {other:?}"
+            )));
+        }
+    })
+}
+
+/// What a column holds, as far as decoding is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Uuid,
+    Time,
+    Bool,
+    Int,
+    BigInt,
+    Double,
+    Text,
+    Json,
+    Bytes,
+    /// A computed column: decoded by its storage class.
+    Any,
+}
+
+fn kind_of(table: &str, column: &str) -> Kind {
+    static KINDS: OnceLock<HashMap<(&'static str, &'static str), Kind>> = OnceLock::new();
+    let kinds = KINDS.get_or_init(|| {
+        crate::entity::column_types()
+            .into_iter()
+            .map(|(table, column, ty)| ((table, column), kind_of_type(&ty)))
+            .collect()
+    });
+    kinds.get(&(table, column)).copied().unwrap_or(Kind::Any)
+}
+
+fn kind_of_type(ty: &ColumnType) -> Kind {
+    match ty {
+        ColumnType::Uuid => Kind::Uuid,
+        ColumnType::TimestampWithTimeZone => Kind::Time,
+        ColumnType::Boolean => Kind::Bool,
+        ColumnType::TinyInteger | ColumnType::SmallInteger | ColumnType::Integer => Kind::Int,
+        ColumnType::BigInteger => Kind::BigInt,
+        ColumnType::Float | ColumnType::Double => Kind::Double,
+        ColumnType::Char(_) | ColumnType::String(_) | ColumnType::Text => Kind::Text,
+        ColumnType::Json | ColumnType::JsonBinary => Kind::Json,
+        ColumnType::Binary(_) | ColumnType::VarBinary(_) | ColumnType::Blob => Kind::Bytes,
+        _ => Kind::Any,
+    }
+}
+
+/// The table an `INSERT`, `UPDATE` or `DELETE` names: its `RETURNING` columns have no origin,
+/// so they are typed by that table's columns of the same name.
+fn target_table(sql: &str) -> Option<&str> {
+    let rest = sql
+        .strip_prefix("INSERT INTO ")
+        .or_else(|| sql.strip_prefix("UPDATE "))
+        .or_else(|| sql.strip_prefix("DELETE FROM "))?;
+    let rest = rest.strip_prefix('"')?;
+    rest.split('"').next()
+}
+
+fn decode(value: ValueRef<'_>, kind: Kind, column: &str) -> Result<Value, DbErr> {
+    let mismatch = || {
+        DbErr::Type(format!(
+            "column {column}: a stored {:?} cannot be read as {kind:?}",
+            value.data_type()
+        ))
+    };
+    let text = |bytes: &[u8]| {
+        std::str::from_utf8(bytes)
+            .map(str::to_string)
+            .map_err(|_| DbErr::Type(format!("column {column}: the text is not UTF-8")))
+    };
+    Ok(match (kind, value) {
+        (Kind::Uuid, ValueRef::Null) => Value::Uuid(None),
+        (Kind::Time, ValueRef::Null) => Value::TimeDateTimeWithTimeZone(None),
+        (Kind::Bool, ValueRef::Null) => Value::Bool(None),
+        (Kind::Int, ValueRef::Null) => Value::Int(None),
+        (Kind::BigInt, ValueRef::Null) => Value::BigInt(None),
+        (Kind::Double, ValueRef::Null) => Value::Double(None),
+        (Kind::Json, ValueRef::Null) => Value::Json(None),
+        (Kind::Bytes, ValueRef::Null) => Value::Bytes(None),
+        (Kind::Text | Kind::Any, ValueRef::Null) => Value::String(None),
+
+        (Kind::Uuid | Kind::Any, ValueRef::Blob(b)) if b.len() == 16 => {
+            Value::Uuid(Some(Uuid::from_slice(b).map_err(|_| mismatch())?))
+        }
+        (Kind::Uuid, ValueRef::Text(t)) => {
+            Value::Uuid(Some(Uuid::parse_str(&text(t)?).map_err(|_| mismatch())?))
+        }
+        (Kind::Time, ValueRef::Text(t)) => {
+            Value::TimeDateTimeWithTimeZone(Some(parse_time(&text(t)?).ok_or_else(mismatch)?))
+        }
+        (Kind::Time, ValueRef::Integer(i)) => Value::TimeDateTimeWithTimeZone(Some(
+            OffsetDateTime::from_unix_timestamp(i).map_err(|_| mismatch())?,
+        )),
+        (Kind::Bool, ValueRef::Integer(i)) => Value::Bool(Some(i != 0)),
+        (Kind::Int, ValueRef::Integer(i)) => {
+            Value::Int(Some(i32::try_from(i).map_err(|_| mismatch())?))
+        }
+        (Kind::BigInt | Kind::Any, ValueRef::Integer(i)) => Value::BigInt(Some(i)),
+        (Kind::Double | Kind::Any, ValueRef::Real(f)) => Value::Double(Some(f)),
+        (Kind::Double, ValueRef::Integer(i)) => Value::Double(Some(i as f64)),
+        (Kind::Text | Kind::Any, ValueRef::Text(t)) => Value::String(Some(text(t)?)),
+        // SQLite's text affinity keeps what it is given; sqlx read numbers as their text.
+        (Kind::Text, ValueRef::Integer(i)) => Value::String(Some(i.to_string())),
+        (Kind::Text, ValueRef::Real(f)) => Value::String(Some(f.to_string())),
+        (Kind::Json, ValueRef::Text(t)) => Value::Json(Some(Box::new(
+            serde_json::from_slice(t).map_err(|e| DbErr::Json(e.to_string()))?,
+        ))),
+        (Kind::Bytes | Kind::Any, ValueRef::Blob(b)) => Value::Bytes(Some(b.to_vec())),
+        _ => return Err(mismatch()),
+    })
+}
+
+/// Reads a stored time the way sqlx-sqlite does: RFC 3339 first, then SQLite's own layouts
+/// (taken as UTC when they carry no offset).
+fn parse_time(text: &str) -> Option<OffsetDateTime> {
+    if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Some(t);
+    }
+    [
+        formats::DATE_TIME,
+        formats::DATE_TIME_SECONDS,
+        formats::DATE_TIME_T,
+        formats::DATE_TIME_T_SECONDS,
+    ]
+    .iter()
+    .find_map(|f| time::PrimitiveDateTime::parse(text, f).ok())
+    .map(time::PrimitiveDateTime::assume_utc)
+}
+
+mod formats {
+    use time::format_description::BorrowedFormatItem;
+    use time::macros::format_description;
+
+    pub(super) const DATE_TIME: &[BorrowedFormatItem<'static>] =
+        format_description!("[year]-[month]-[day] [hour]:[minute]:[second].[subsecond]");
+    pub(super) const DATE_TIME_SECONDS: &[BorrowedFormatItem<'static>] =
+        format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    pub(super) const DATE_TIME_T: &[BorrowedFormatItem<'static>] =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond]");
+    pub(super) const DATE_TIME_T_SECONDS: &[BorrowedFormatItem<'static>] =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    pub(super) const DATE: &[BorrowedFormatItem<'static>] =
+        format_description!("[year]-[month]-[day]");
+    pub(super) const TIME: &[BorrowedFormatItem<'static>] =
+        format_description!("[hour]:[minute]:[second].[subsecond]");
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+fn connect_error(e: rusqlite::Error) -> DbErr {
+    DbErr::Conn(RuntimeErr::Internal(e.to_string()))
+}
+
+fn query_error(e: rusqlite::Error) -> DbErr {
+    DbErr::Query(RuntimeErr::Internal(e.to_string()))
+}
+
+fn exec_error(e: rusqlite::Error) -> DbErr {
+    DbErr::Exec(RuntimeErr::Internal(e.to_string()))
+}
+
+/// A transaction on either transport: sqlx's (PostgreSQL) or a [`DirectTransaction`]
+/// (SQLite). It runs sea-orm statements like any connection; dropping it without
+/// [`SqlTransaction::commit`] rolls it back.
+pub enum SqlTransaction {
+    /// A sqlx transaction (PostgreSQL).
+    Pooled(sea_orm::DatabaseTransaction),
+    /// A transaction on a leased SQLite connection.
+    #[allow(private_interfaces)]
+    Direct(DirectTransaction),
+}
+
+impl SqlTransaction {
+    /// Commits the transaction.
+    pub async fn commit(self) -> Result<(), DbErr> {
+        match self {
+            SqlTransaction::Pooled(tx) => tx.commit().await,
+            SqlTransaction::Direct(tx) => tx.commit(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl sea_orm::ConnectionTrait for SqlTransaction {
+    fn get_database_backend(&self) -> DbBackend {
+        match self {
+            SqlTransaction::Pooled(tx) => tx.get_database_backend(),
+            SqlTransaction::Direct(_) => DbBackend::Sqlite,
+        }
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<sea_orm::ExecResult, DbErr> {
+        match self {
+            SqlTransaction::Pooled(tx) => tx.execute_raw(stmt).await,
+            SqlTransaction::Direct(tx) => tx.connection().execute_raw(stmt).await,
+        }
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
+        match self {
+            SqlTransaction::Pooled(tx) => tx.execute_unprepared(sql).await,
+            SqlTransaction::Direct(tx) => tx.connection().execute_unprepared(sql).await,
+        }
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<sea_orm::QueryResult>, DbErr> {
+        match self {
+            SqlTransaction::Pooled(tx) => tx.query_one_raw(stmt).await,
+            SqlTransaction::Direct(tx) => tx.connection().query_one_raw(stmt).await,
+        }
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+        match self {
+            SqlTransaction::Pooled(tx) => tx.query_all_raw(stmt).await,
+            SqlTransaction::Direct(tx) => tx.connection().query_all_raw(stmt).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DataStore, DatabaseLocation, Scope};
+    use sea_orm::ConnectionTrait;
+
+    fn temp_db() -> (PathBuf, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("mp-direct-{}", Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("m.db");
+        (dir, file)
+    }
+
+    fn count(path: &Path) -> i64 {
+        let conn = Connection::open(path).unwrap();
+        conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// A transaction dropped without a commit leaves nothing; a committed one stays; and
+    /// the leased connection comes back usable either way.
+    #[tokio::test]
+    async fn a_dropped_transaction_leaves_nothing_and_a_commit_stays() {
+        let (dir, file) = temp_db();
+        let pool = DirectPool::open(&file, 1).unwrap();
+        let db = pool.connection().unwrap();
+        db.execute_unprepared("CREATE TABLE t (x INTEGER)")
+            .await
+            .unwrap();
+        let insert = || {
+            Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                "INSERT INTO t VALUES (?)",
+                [1.into()],
+            )
+        };
+
+        let tx = pool.begin().await.unwrap();
+        tx.connection().execute_raw(insert()).await.unwrap();
+        drop(tx);
+        assert_eq!(count(&file), 0, "a dropped transaction is rolled back");
+
+        let tx = pool.begin().await.unwrap();
+        tx.connection().execute_raw(insert()).await.unwrap();
+        tx.commit().unwrap();
+        assert_eq!(count(&file), 1, "a committed transaction stays");
+
+        // The one connection is free again, outside any transaction.
+        db.execute_raw(insert()).await.unwrap();
+        assert_eq!(count(&file), 2);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    /// A writer that finds the file locked by another process waits for the lock on a
+    /// blocking thread, then proceeds; the runtime's own thread stays free meanwhile.
+    #[tokio::test]
+    async fn a_writer_waits_for_a_lock_held_elsewhere() {
+        let (dir, file) = temp_db();
+        let pool = DirectPool::open(&file, 1).unwrap();
+        pool.connection()
+            .unwrap()
+            .execute_unprepared("CREATE TABLE t (x INTEGER)")
+            .await
+            .unwrap();
+        let other = Connection::open(&file).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+        let waiting = tokio::spawn({
+            let pool = pool.clone();
+            async move {
+                let tx = pool.begin().await.unwrap();
+                tx.connection()
+                    .execute_unprepared("INSERT INTO t VALUES (2)")
+                    .await
+                    .unwrap();
+                tx.commit().unwrap();
+            }
+        });
+        // This test's own thread keeps running while the writer waits.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!waiting.is_finished(), "the writer waits for the lock");
+        other
+            .execute_batch("INSERT INTO t VALUES (1); COMMIT")
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("the writer proceeds once the lock is free")
+            .unwrap();
+        assert_eq!(count(&file), 2);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    /// Values are stored as sqlx-sqlite stored them (a UUID as a 16-byte blob, a time as
+    /// RFC 3339 text), so that files written before this transport read the same, and they
+    /// come back as the models' types.
+    #[tokio::test]
+    async fn values_are_stored_as_sqlx_stored_them_and_read_back_typed() {
+        let (dir, file) = temp_db();
+        let store = DataStore::open(&DatabaseLocation::Sqlite(file.clone()))
+            .await
+            .unwrap();
+        let tx = store.begin().await.unwrap();
+        let partner = tx.partner_insert("Blob & Text").await.unwrap();
+        tx.commit().await.unwrap();
+
+        let raw = Connection::open(&file).unwrap();
+        let (kind, len, created): (String, i64, String) = raw
+            .query_row(
+                "SELECT typeof(id), length(id), created_at FROM partners",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((kind.as_str(), len), ("blob", 16));
+        assert_eq!(created, partner.created_at.format(&Rfc3339).unwrap());
+
+        let read = store
+            .partner_get(Scope::All, partner.id)
+            .await
+            .unwrap()
+            .expect("the partner reads back");
+        assert_eq!(read.id, partner.id);
+        assert_eq!(read.created_at, partner.created_at);
+        assert_eq!(read.name, "Blob & Text");
+
+        // A unique violation is a conflict, as it was through sqlx.
+        let tx = store.begin().await.unwrap();
+        let again = tx.partner_insert("Blob & Text").await;
+        assert!(
+            matches!(again, Err(mailplane_types::Error::Conflict { .. })),
+            "{again:?}"
+        );
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn returning_columns_are_typed_by_the_target_table() {
+        assert_eq!(
+            target_table(r#"INSERT INTO "mailboxes" ("id") VALUES (?) RETURNING "id""#),
+            Some("mailboxes")
+        );
+        assert_eq!(target_table(r#"UPDATE "jobs" SET "x" = ?"#), Some("jobs"));
+        assert_eq!(
+            target_table(r#"DELETE FROM "events" WHERE 1"#),
+            Some("events")
+        );
+        assert_eq!(target_table("SELECT 1"), None);
+        assert_eq!(kind_of("mailboxes", "created_at"), Kind::Time);
+        assert_eq!(kind_of("mailboxes", "quota_bytes"), Kind::BigInt);
+        assert_eq!(kind_of("tenants", "profile_version"), Kind::Int);
+    }
+
+    #[test]
+    fn stored_times_read_in_every_layout_sqlx_read() {
+        let t = time::macros::datetime!(2026-11-24 07:30:01.25 UTC);
+        for text in [
+            "2026-11-24T07:30:01.25Z",
+            "2026-11-24T07:30:01.250+00:00",
+            "2026-11-24 07:30:01.25",
+            "2026-11-24T07:30:01.25",
+        ] {
+            assert_eq!(parse_time(text), Some(t), "{text}");
+        }
+        assert_eq!(parse_time("yesterday"), None);
+    }
+}
