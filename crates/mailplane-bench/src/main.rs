@@ -124,6 +124,10 @@ impl Cli {
     }
 }
 
+/// The allocator `mailplane serve` uses, so that the in-process server is the same.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let part = cli.part;

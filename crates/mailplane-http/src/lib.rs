@@ -28,8 +28,9 @@ use utoipa_swagger_ui::SwaggerUi;
 /// What every handler needs: the control plane, the trusted keys and the rate limits.
 #[derive(Clone)]
 pub struct AppState {
-    /// The control plane all operations go through.
-    pub control_plane: ControlPlane,
+    /// The control plane all operations go through; shared, since every middleware and
+    /// handler of a request takes a copy of the state.
+    pub control_plane: Arc<ControlPlane>,
     /// The keys bearer tokens are verified with.
     pub keyring: Arc<Keyring>,
     /// Per-principal rate limits; none: unlimited.
@@ -40,7 +41,7 @@ impl AppState {
     /// The state of an application without rate limits.
     pub fn new(control_plane: ControlPlane, keyring: Arc<Keyring>) -> AppState {
         AppState {
-            control_plane,
+            control_plane: Arc::new(control_plane),
             keyring,
             limiter: None,
         }

@@ -61,14 +61,25 @@ pub(crate) struct DirectPool {
 
 struct PoolInner {
     path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+    idle: Mutex<Vec<Conn>>,
     permits: Arc<Semaphore>,
 }
+
+/// A connection and what it has learnt about the columns of its statements.
+struct Conn {
+    sqlite: Connection,
+    /// The result columns of each statement run, by SQL: asking SQLite for their origin and
+    /// looking up their types costs more than a point read.
+    columns: HashMap<String, Arc<[(String, Kind)]>>,
+}
+
+/// Result column lists kept per connection; the store has far fewer distinct statements.
+const COLUMN_CACHE: usize = 1024;
 
 /// A connection lent to one caller; given back (rolled back first if a transaction is
 /// open) when dropped.
 struct Lease {
-    conn: Option<Connection>,
+    conn: Option<Conn>,
     pool: Arc<PoolInner>,
     _permit: OwnedSemaphorePermit,
 }
@@ -98,7 +109,10 @@ impl DirectPool {
     /// life; see [`DirectTransaction`].
     pub(crate) async fn begin(&self) -> Result<DirectTransaction, DbErr> {
         let mut lease = self.lease().await?;
-        let conn = lease.conn.take().expect("a lease holds its connection");
+        let Conn {
+            sqlite: conn,
+            columns,
+        } = lease.conn.take().expect("a lease holds its connection");
         // Without waiting first: in this process the lease already excludes other writers, so
         // only another process can hold the lock, and that wait belongs on a blocking thread.
         conn.busy_timeout(Duration::ZERO).map_err(exec_error)?;
@@ -115,7 +129,10 @@ impl DirectPool {
             Err(e) => return Err(exec_error(e)),
         };
         conn.busy_timeout(BUSY_TIMEOUT).map_err(exec_error)?;
-        lease.conn = Some(conn);
+        lease.conn = Some(Conn {
+            sqlite: conn,
+            columns,
+        });
         let proxy = Arc::new(TransactionProxy {
             lease: Mutex::new(lease),
         });
@@ -146,8 +163,8 @@ impl DirectPool {
 }
 
 impl Lease {
-    fn conn(&self) -> &Connection {
-        self.conn.as_ref().expect("a lease holds its connection")
+    fn conn(&mut self) -> &mut Conn {
+        self.conn.as_mut().expect("a lease holds its connection")
     }
 }
 
@@ -158,14 +175,14 @@ impl Drop for Lease {
         };
         // A transaction left open is rolled back; a connection that cannot even do that is
         // closed instead of being lent again.
-        if !conn.is_autocommit() && conn.execute_batch("ROLLBACK").is_err() {
+        if !conn.sqlite.is_autocommit() && conn.sqlite.execute_batch("ROLLBACK").is_err() {
             return;
         }
         self.pool.idle.lock().expect("pool lock").push(conn);
     }
 }
 
-fn open_connection(path: &Path) -> Result<Connection, DbErr> {
+fn open_connection(path: &Path) -> Result<Conn, DbErr> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -185,7 +202,10 @@ fn open_connection(path: &Path) -> Result<Connection, DbErr> {
     )
     .map_err(connect_error)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    Ok(conn)
+    Ok(Conn {
+        sqlite: conn,
+        columns: HashMap::new(),
+    })
 }
 
 /// A write transaction on one leased connection. Statements go through
@@ -204,8 +224,12 @@ impl DirectTransaction {
 
     /// Commits; a failed `COMMIT` is an error and the transaction is rolled back.
     pub(crate) fn commit(self) -> Result<(), DbErr> {
-        let lease = self.proxy.lease.lock().expect("transaction lock");
-        lease.conn().execute_batch("COMMIT").map_err(exec_error)
+        let mut lease = self.proxy.lease.lock().expect("transaction lock");
+        lease
+            .conn()
+            .sqlite
+            .execute_batch("COMMIT")
+            .map_err(exec_error)
     }
 }
 
@@ -225,13 +249,13 @@ impl std::fmt::Debug for DirectPool {
 #[async_trait::async_trait]
 impl ProxyDatabaseTrait for PoolProxy {
     async fn query(&self, statement: Statement) -> Result<Vec<ProxyRow>, DbErr> {
-        let lease = self.pool.lease().await?;
+        let mut lease = self.pool.lease().await?;
         query(lease.conn(), &statement)
     }
 
     async fn execute(&self, statement: Statement) -> Result<ProxyExecResult, DbErr> {
-        let lease = self.pool.lease().await?;
-        execute(lease.conn(), &statement)
+        let mut lease = self.pool.lease().await?;
+        execute(&lease.conn().sqlite, &statement)
     }
 
     async fn begin(&self) {
@@ -239,9 +263,10 @@ impl ProxyDatabaseTrait for PoolProxy {
     }
 
     async fn ping(&self) -> Result<(), DbErr> {
-        let lease = self.pool.lease().await?;
+        let mut lease = self.pool.lease().await?;
         lease
             .conn()
+            .sqlite
             .query_row("SELECT 1", [], |_| Ok(()))
             .map_err(query_error)
     }
@@ -263,13 +288,13 @@ impl std::fmt::Debug for TransactionProxy {
 #[async_trait::async_trait]
 impl ProxyDatabaseTrait for TransactionHandle {
     async fn query(&self, statement: Statement) -> Result<Vec<ProxyRow>, DbErr> {
-        let lease = self.0.lease.lock().expect("transaction lock");
+        let mut lease = self.0.lease.lock().expect("transaction lock");
         query(lease.conn(), &statement)
     }
 
     async fn execute(&self, statement: Statement) -> Result<ProxyExecResult, DbErr> {
-        let lease = self.0.lease.lock().expect("transaction lock");
-        execute(lease.conn(), &statement)
+        let mut lease = self.0.lease.lock().expect("transaction lock");
+        execute(&lease.conn().sqlite, &statement)
     }
 
     async fn begin(&self) {
@@ -282,21 +307,34 @@ impl ProxyDatabaseTrait for TransactionHandle {
 }
 
 /// Runs a statement and returns its rows, typed for sea-orm's models.
-fn query(conn: &Connection, statement: &Statement) -> Result<Vec<ProxyRow>, DbErr> {
-    let mut prepared = conn.prepare_cached(&statement.sql).map_err(query_error)?;
+fn query(conn: &mut Conn, statement: &Statement) -> Result<Vec<ProxyRow>, DbErr> {
+    let mut prepared = conn
+        .sqlite
+        .prepare_cached(&statement.sql)
+        .map_err(query_error)?;
     bind(&mut prepared, statement)?;
-    let fallback = target_table(&statement.sql);
-    let columns: Vec<(String, Kind)> = prepared
-        .columns_with_metadata()
-        .iter()
-        .map(|c| {
-            let kind = match (c.table_name(), c.origin_name()) {
-                (Some(table), Some(column)) => kind_of(table, column),
-                _ => fallback.map_or(Kind::Any, |table| kind_of(table, c.name())),
-            };
-            (c.name().to_string(), kind)
-        })
-        .collect();
+    let columns = match conn.columns.get(&statement.sql) {
+        Some(known) => known.clone(),
+        None => {
+            let fallback = target_table(&statement.sql);
+            let learnt: Arc<[(String, Kind)]> = prepared
+                .columns_with_metadata()
+                .iter()
+                .map(|c| {
+                    let kind = match (c.table_name(), c.origin_name()) {
+                        (Some(table), Some(column)) => kind_of(table, column),
+                        _ => fallback.map_or(Kind::Any, |table| kind_of(table, c.name())),
+                    };
+                    (c.name().to_string(), kind)
+                })
+                .collect();
+            if conn.columns.len() >= COLUMN_CACHE {
+                conn.columns.clear();
+            }
+            conn.columns.insert(statement.sql.clone(), learnt.clone());
+            learnt
+        }
+    };
     let mut rows = prepared.raw_query();
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(query_error)? {

@@ -28,6 +28,7 @@ mod webhooks;
 mod write;
 
 use std::path::Path;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use sea_orm::sea_query::Query;
@@ -389,32 +390,45 @@ impl DataStore {
         tenant: TenantId,
         id: MailboxId,
     ) -> Result<Option<(Tenant, Option<Mailbox>)>> {
-        use sea_orm::JoinType;
-        use sea_orm::sea_query::IntoCondition;
-        let mut q = tenant::Entity::find_by_id(tenant.uuid());
-        match scope {
-            Scope::All => {}
-            Scope::Partner(p) => q = q.filter(tenant::Column::PartnerId.eq(p.uuid())),
+        use sea_orm::{FromQueryResult, IdenStatic, SelectA, SelectB};
+        let partner = match scope {
+            Scope::All => None,
+            Scope::Partner(p) => Some(p),
             Scope::Tenant(t) if t != tenant => return Ok(None),
-            Scope::Tenant(_) => {}
-        }
-        let mailbox_id = id.uuid();
-        let of_tenant: sea_orm::RelationDef = mailbox::Entity::belongs_to(tenant::Entity)
-            .from(mailbox::Column::TenantId)
-            .to(tenant::Column::Id)
-            .into();
-        let row = q
-            .join_rev(
-                JoinType::LeftJoin,
-                of_tenant
-                    .on_condition(move |_, _| mailbox::Column::Id.eq(mailbox_id).into_condition()),
+            Scope::Tenant(_) => None,
+        };
+        let backend = self.reader().get_database_backend();
+        // The hottest read of the API: its SQL is built once per shape and backend.
+        static SHAPES: [OnceLock<StatementTemplate>; 4] = [const { OnceLock::new() }; 4];
+        let shape =
+            usize::from(backend == DbBackend::Postgres) * 2 + usize::from(partner.is_some());
+        let template = SHAPES[shape].get_or_init(|| {
+            StatementTemplate::new(
+                backend,
+                tenant_and_mailbox_query(
+                    TEMPLATE_TENANT,
+                    TEMPLATE_MAILBOX,
+                    partner.map(|_| TEMPLATE_PARTNER),
+                ),
             )
-            .select_also(mailbox::Entity)
-            .one(self.reader())
+        });
+        let statement = template.bind(&[
+            (TEMPLATE_TENANT, tenant.uuid()),
+            (TEMPLATE_MAILBOX, id.uuid()),
+            (TEMPLATE_PARTNER, partner.map_or(Uuid::nil(), |p| p.uuid())),
+        ]);
+        let Some(row) = self
+            .reader()
+            .query_one_raw(statement)
             .await
-            .map_err(db_error)?;
-        row.map(|(t, m)| Ok((rows::tenant(t)?, m.map(rows::mailbox).transpose()?)))
-            .transpose()
+            .map_err(db_error)?
+        else {
+            return Ok(None);
+        };
+        let t = tenant::Model::from_query_result(&row, SelectA.as_str()).map_err(db_error)?;
+        let m =
+            mailbox::Model::from_query_result_optional(&row, SelectB.as_str()).map_err(db_error)?;
+        Ok(Some((rows::tenant(t)?, m.map(rows::mailbox).transpose()?)))
     }
 
     /// A domain of a tenant (the caller has already resolved the tenant in its scope).
@@ -771,6 +785,65 @@ pub(crate) async fn mailbox_get_on<C: ConnectionTrait>(
         .transpose()
 }
 
+/// The values a [`StatementTemplate`] is built with, replaced by the real ones per call.
+const TEMPLATE_TENANT: Uuid = Uuid::from_u128(0x7e4a_4e7e_0000_7000_8000_0000_0000_0001);
+const TEMPLATE_MAILBOX: Uuid = Uuid::from_u128(0x7e4a_4e7e_0000_7000_8000_0000_0000_0002);
+const TEMPLATE_PARTNER: Uuid = Uuid::from_u128(0x7e4a_4e7e_0000_7000_8000_0000_0000_0003);
+
+/// The tenant in scope (of a partner, when given) joined with one of its mailboxes.
+fn tenant_and_mailbox_query(
+    tenant: Uuid,
+    mailbox_id: Uuid,
+    partner: Option<Uuid>,
+) -> sea_orm::SelectTwo<tenant::Entity, mailbox::Entity> {
+    use sea_orm::JoinType;
+    use sea_orm::sea_query::IntoCondition;
+    let mut q = tenant::Entity::find_by_id(tenant);
+    if let Some(p) = partner {
+        q = q.filter(tenant::Column::PartnerId.eq(p));
+    }
+    let of_tenant: sea_orm::RelationDef = mailbox::Entity::belongs_to(tenant::Entity)
+        .from(mailbox::Column::TenantId)
+        .to(tenant::Column::Id)
+        .into();
+    q.join_rev(
+        JoinType::LeftJoin,
+        of_tenant.on_condition(move |_, _| mailbox::Column::Id.eq(mailbox_id).into_condition()),
+    )
+    .select_also(mailbox::Entity)
+}
+
+/// A statement built once by sea-orm's query builder, with marker values where the
+/// per-call values go: building a wide select costs more than running it on SQLite.
+struct StatementTemplate {
+    backend: DbBackend,
+    sql: String,
+    values: Vec<sea_orm::Value>,
+}
+
+impl StatementTemplate {
+    fn new(backend: DbBackend, query: impl sea_orm::QueryTrait) -> StatementTemplate {
+        let built = query.build(backend);
+        StatementTemplate {
+            backend,
+            sql: built.sql,
+            values: built.values.map(|v| v.0).unwrap_or_default(),
+        }
+    }
+
+    /// The statement with each marker value replaced by its real value.
+    fn bind(&self, values: &[(Uuid, Uuid)]) -> sea_orm::Statement {
+        let bound = self.values.iter().map(|v| match v {
+            sea_orm::Value::Uuid(Some(marker)) => values
+                .iter()
+                .find(|(m, _)| m == marker)
+                .map_or_else(|| v.clone(), |(_, real)| sea_orm::Value::Uuid(Some(*real))),
+            other => other.clone(),
+        });
+        sea_orm::Statement::from_sql_and_values(self.backend, self.sql.clone(), bound)
+    }
+}
+
 /// Cuts a `limit + 1` result into a page and the cursor of the next one.
 fn paginate<R, T, K: ToString>(
     mut rows: Vec<R>,
@@ -789,4 +862,38 @@ fn paginate<R, T, K: ToString>(
         items: rows.into_iter().map(convert).collect::<Result<_>>()?,
         next_cursor,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::QueryTrait;
+
+    /// A template re-bound with real values is the statement sea-orm would build for them,
+    /// on both backends and with and without a partner's scope.
+    #[test]
+    fn a_bound_template_is_the_statement_built_afresh() {
+        let (tenant, mailbox, partner) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
+            for scoped in [false, true] {
+                let template = StatementTemplate::new(
+                    backend,
+                    tenant_and_mailbox_query(
+                        TEMPLATE_TENANT,
+                        TEMPLATE_MAILBOX,
+                        scoped.then_some(TEMPLATE_PARTNER),
+                    ),
+                );
+                let bound = template.bind(&[
+                    (TEMPLATE_TENANT, tenant),
+                    (TEMPLATE_MAILBOX, mailbox),
+                    (TEMPLATE_PARTNER, partner),
+                ]);
+                let fresh = tenant_and_mailbox_query(tenant, mailbox, scoped.then_some(partner))
+                    .build(backend);
+                assert_eq!(bound.sql, fresh.sql);
+                assert_eq!(bound.values, fresh.values, "{backend:?}, partner {scoped}");
+            }
+        }
+    }
 }
