@@ -57,6 +57,18 @@ impl Row {
         self.target = "reference".into();
         self
     }
+
+    /// The row judged against `target` when `judged`, else marked as reported beside the
+    /// judged figure (the targets are SQLite's; PostgreSQL's are reported).
+    pub fn target_if(self, judged: bool, target: impl Into<String>, met: bool) -> Row {
+        if judged {
+            self.target(target, met)
+        } else {
+            let mut row = self;
+            row.target = "reported".into();
+            row
+        }
+    }
 }
 
 /// The rows of a run, in the order they were measured.

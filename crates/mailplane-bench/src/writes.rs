@@ -85,6 +85,8 @@ pub async fn run(
     keys: &Keys,
     settings: &WriteSettings,
 ) -> Result<(), String> {
+    // The targets are SQLite's; other backends' figures are reported beside them.
+    let judged = matches!(location, DatabaseLocation::Sqlite(_));
     let cp = crate::server::control_plane(location).await?;
     let tag = uuid::Uuid::now_v7().simple().to_string()[26..32].to_string();
     let mut writers = Vec::with_capacity(settings.clients);
@@ -144,7 +146,7 @@ pub async fn run(
             ),
         )
         .value(creates.rate(), "creations/s")
-        .target(">= 1,000/s", creates.rate() >= TARGET_CREATES),
+        .target_if(judged, ">= 1,000/s", creates.rate() >= TARGET_CREATES),
     );
 
     // Batches, one after the other on one connection.
@@ -200,7 +202,7 @@ pub async fn run(
             format!("median {} ({})", duration(p.p50), all.join(", ")),
         )
         .value(p.p50, "s")
-        .target("<= 1 s", p.p50 <= TARGET_BATCH_SECONDS),
+        .target_if(judged, "<= 1 s", p.p50 <= TARGET_BATCH_SECONDS),
     );
     Ok(())
 }
