@@ -271,12 +271,16 @@ impl DataStore {
     }
 
     /// The read connections, for raw sea-orm queries (bulk loading and operator tools).
+    /// Begin transactions with [`DataStore::sql_transaction`]: on SQLite, sea-orm's own
+    /// `begin` on this connection panics, since its proxy transactions cannot report a failed
+    /// commit.
     pub fn sql_reader(&self) -> &DatabaseConnection {
         &self.reader
     }
 
     /// The writer, for raw statements that run outside a transaction (`ANALYZE`, a WAL
-    /// checkpoint); each statement commits by itself.
+    /// checkpoint); each statement commits by itself. Begin transactions with
+    /// [`DataStore::sql_transaction`], never with sea-orm's `begin` on this connection.
     pub fn sql_writer(&self) -> &DatabaseConnection {
         &self.writer
     }
