@@ -83,6 +83,44 @@ async fn customers_administer_their_directory(h: Harness) {
 }
 e2e!(customers_administer_their_directory);
 
+/// A mailbox read is one statement, the tenant in scope joined with the mailbox: a missing
+/// mailbox of a visible tenant, a missing tenant and a tenant out of scope still answer 404,
+/// each naming what the caller cannot see, and the mailbox itself still reads.
+async fn a_mailbox_read_tells_a_missing_mailbox_from_a_missing_tenant(h: Harness) {
+    let t = fixtures::tenant(&h, "Acme").await;
+    let other = fixtures::tenant(&h, "Other").await;
+    let d = fixtures::domain(&h, t, "acme.example").await;
+    let m = fixtures::mailbox(&h, t, &d, "alice").await;
+    let admin = h.customer_admin(t);
+    let found = admin
+        .get(&format!("/v1/tenants/{t}/mailboxes/{m}"))
+        .await
+        .expect(200);
+    assert_eq!(found["id"], m.as_str());
+    assert_eq!(found["address"], "alice@acme.example");
+
+    let ghost = uuid::Uuid::now_v7();
+    let missing = admin
+        .get(&format!("/v1/tenants/{t}/mailboxes/{ghost}"))
+        .await
+        .expect(404);
+    assert_eq!(missing["detail"], format!("mailbox {ghost} not found"));
+    let no_tenant = h
+        .provider_admin()
+        .get(&format!("/v1/tenants/{ghost}/mailboxes/{m}"))
+        .await
+        .expect(404);
+    assert_eq!(no_tenant["detail"], format!("tenant {ghost} not found"));
+    // Another tenant's administrator asks for this mailbox under this tenant's id.
+    let out_of_scope = h
+        .customer_admin(other)
+        .get(&format!("/v1/tenants/{t}/mailboxes/{m}"))
+        .await
+        .expect(404);
+    assert_eq!(out_of_scope["detail"], format!("tenant {t} not found"));
+}
+e2e!(a_mailbox_read_tells_a_missing_mailbox_from_a_missing_tenant);
+
 async fn conflicts_are_409_never_500(h: Harness) {
     let t1 = fixtures::tenant(&h, "One").await;
     let t2 = fixtures::tenant(&h, "Two").await;
