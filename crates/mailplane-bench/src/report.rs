@@ -60,14 +60,12 @@ impl Row {
 
     /// The row judged against `target` when `judged`, else marked as reported beside the
     /// judged figure (the targets are SQLite's; PostgreSQL's are reported).
-    pub fn target_if(self, judged: bool, target: impl Into<String>, met: bool) -> Row {
+    pub fn target_if(mut self, judged: bool, target: impl Into<String>, met: bool) -> Row {
         if judged {
-            self.target(target, met)
-        } else {
-            let mut row = self;
-            row.target = "reported".into();
-            row
+            return self.target(target, met);
         }
+        self.target = "reported".into();
+        self
     }
 }
 

@@ -289,8 +289,8 @@ impl DataStore {
     /// on PostgreSQL.
     pub(crate) async fn transaction(&self) -> Result<direct::SqlTransaction> {
         Ok(match &self.sqlite {
-            Some(writer) => direct::SqlTransaction::Direct(writer.begin().await.map_err(db_error)?),
-            None => direct::SqlTransaction::Pooled(self.writer.begin().await.map_err(db_error)?),
+            Some(writer) => direct::SqlTransaction::direct(writer.begin().await.map_err(db_error)?),
+            None => direct::SqlTransaction::pooled(self.writer.begin().await.map_err(db_error)?),
         })
     }
 
@@ -395,11 +395,8 @@ impl DataStore {
         id: MailboxId,
     ) -> Result<Option<(Tenant, Option<Mailbox>)>> {
         use sea_orm::{FromQueryResult, IdenStatic, SelectA, SelectB};
-        let partner = match scope {
-            Scope::All => None,
-            Scope::Partner(p) => Some(p),
-            Scope::Tenant(t) if t != tenant => return Ok(None),
-            Scope::Tenant(_) => None,
+        let Some(partner) = tenant_scope(scope, tenant) else {
+            return Ok(None);
         };
         let backend = self.reader().get_database_backend();
         // The hottest read of the API: its SQL is built once per shape and backend.
@@ -742,17 +739,27 @@ fn partner_visible(scope: Scope, id: PartnerId) -> bool {
     }
 }
 
+/// How a scope reaches the tenant `id`: not at all (`None`), or through a filter on its
+/// partner (`Some(Some(p))`) or none (`Some(None)`).
+fn tenant_scope(scope: Scope, id: TenantId) -> Option<Option<PartnerId>> {
+    match scope {
+        Scope::All => Some(None),
+        Scope::Partner(p) => Some(Some(p)),
+        Scope::Tenant(t) => (t == id).then_some(None),
+    }
+}
+
 pub(crate) async fn tenant_get_on<C: ConnectionTrait>(
     db: &C,
     scope: Scope,
     id: TenantId,
 ) -> Result<Option<Tenant>> {
+    let Some(partner) = tenant_scope(scope, id) else {
+        return Ok(None);
+    };
     let mut q = tenant::Entity::find_by_id(id.uuid());
-    match scope {
-        Scope::All => {}
-        Scope::Partner(p) => q = q.filter(tenant::Column::PartnerId.eq(p.uuid())),
-        Scope::Tenant(t) if t != id => return Ok(None),
-        Scope::Tenant(_) => {}
+    if let Some(p) = partner {
+        q = q.filter(tenant::Column::PartnerId.eq(p.uuid()));
     }
     q.one(db)
         .await

@@ -333,6 +333,18 @@ impl ControlPlane {
         act: &str,
     ) -> Result<(Tenant, Decision)> {
         let found = self.store.tenant_get(actor.scope(), id).await?;
+        self.authorize_read(actor, found, id, act)
+    }
+
+    /// The read decision on a tenant already looked up in the actor's scope (else not
+    /// found): for reads that fetch the tenant together with what they read.
+    fn authorize_read(
+        &self,
+        actor: &Actor,
+        found: Option<Tenant>,
+        id: TenantId,
+        act: &str,
+    ) -> Result<(Tenant, Decision)> {
         let (tenant, profile) = self.visible(actor, found, id)?;
         let decision = self.authorize(actor, profile, act, Need::View)?;
         Ok((tenant, decision))
@@ -883,8 +895,7 @@ impl ControlPlane {
             Some((t, m)) => (Some(t), m),
             None => (None, None),
         };
-        let (_, profile) = self.visible(actor, found, tenant)?;
-        self.authorize(actor, profile, activity::DIRECTORY, Need::View)?;
+        self.authorize_read(actor, found, tenant, activity::DIRECTORY)?;
         mailbox.ok_or_else(|| Error::not_found("mailbox", id))
     }
 
