@@ -133,14 +133,12 @@ impl DirectPool {
             sqlite: conn,
             columns,
         });
-        let proxy = Arc::new(TransactionProxy {
-            lease: Mutex::new(lease),
-        });
+        let lease = Arc::new(Mutex::new(lease));
         let connection = sea_orm::ProxyDatabaseConnector::connect(
             DbBackend::Sqlite,
-            Arc::new(Box::new(TransactionHandle(proxy.clone()))),
+            Arc::new(Box::new(TransactionLease(lease.clone()))),
         )?;
-        Ok(DirectTransaction { connection, proxy })
+        Ok(DirectTransaction { connection, lease })
     }
 
     async fn lease(&self) -> Result<Lease, DbErr> {
@@ -213,7 +211,8 @@ fn open_connection(path: &Path) -> Result<Conn, DbErr> {
 /// without a commit rolls it back.
 pub(crate) struct DirectTransaction {
     connection: DatabaseConnection,
-    proxy: Arc<TransactionProxy>,
+    /// The lease `connection` runs its statements on; given back when both are dropped.
+    lease: Arc<Mutex<Lease>>,
 }
 
 impl DirectTransaction {
@@ -224,7 +223,7 @@ impl DirectTransaction {
 
     /// Commits; a failed `COMMIT` is an error and the transaction is rolled back.
     pub(crate) fn commit(self) -> Result<(), DbErr> {
-        let mut lease = self.proxy.lease.lock().expect("transaction lock");
+        let mut lease = self.lease.lock().expect("transaction lock");
         lease
             .conn()
             .sqlite
@@ -272,28 +271,24 @@ impl ProxyDatabaseTrait for PoolProxy {
     }
 }
 
-struct TransactionProxy {
-    lease: Mutex<Lease>,
-}
+/// The proxy of a [`DirectTransaction`]: every statement runs on its one lease.
+struct TransactionLease(Arc<Mutex<Lease>>);
 
-#[derive(Debug)]
-struct TransactionHandle(Arc<TransactionProxy>);
-
-impl std::fmt::Debug for TransactionProxy {
+impl std::fmt::Debug for TransactionLease {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TransactionProxy")
+        f.write_str("TransactionLease")
     }
 }
 
 #[async_trait::async_trait]
-impl ProxyDatabaseTrait for TransactionHandle {
+impl ProxyDatabaseTrait for TransactionLease {
     async fn query(&self, statement: Statement) -> Result<Vec<ProxyRow>, DbErr> {
-        let mut lease = self.0.lease.lock().expect("transaction lock");
+        let mut lease = self.0.lock().expect("transaction lock");
         query(lease.conn(), &statement)
     }
 
     async fn execute(&self, statement: Statement) -> Result<ProxyExecResult, DbErr> {
-        let mut lease = self.0.lease.lock().expect("transaction lock");
+        let mut lease = self.0.lock().expect("transaction lock");
         execute(&lease.conn().sqlite, &statement)
     }
 
@@ -614,20 +609,29 @@ fn exec_error(e: rusqlite::Error) -> DbErr {
 /// A transaction on either transport: sqlx's (PostgreSQL) or a [`DirectTransaction`]
 /// (SQLite). It runs sea-orm statements like any connection; dropping it without
 /// [`SqlTransaction::commit`] rolls it back.
-pub enum SqlTransaction {
+pub struct SqlTransaction(Transport);
+
+enum Transport {
     /// A sqlx transaction (PostgreSQL).
     Pooled(sea_orm::DatabaseTransaction),
     /// A transaction on a leased SQLite connection.
-    #[allow(private_interfaces)]
     Direct(DirectTransaction),
 }
 
 impl SqlTransaction {
+    pub(crate) fn pooled(tx: sea_orm::DatabaseTransaction) -> SqlTransaction {
+        SqlTransaction(Transport::Pooled(tx))
+    }
+
+    pub(crate) fn direct(tx: DirectTransaction) -> SqlTransaction {
+        SqlTransaction(Transport::Direct(tx))
+    }
+
     /// Commits the transaction.
     pub async fn commit(self) -> Result<(), DbErr> {
-        match self {
-            SqlTransaction::Pooled(tx) => tx.commit().await,
-            SqlTransaction::Direct(tx) => tx.commit(),
+        match self.0 {
+            Transport::Pooled(tx) => tx.commit().await,
+            Transport::Direct(tx) => tx.commit(),
         }
     }
 }
@@ -635,37 +639,37 @@ impl SqlTransaction {
 #[async_trait::async_trait]
 impl sea_orm::ConnectionTrait for SqlTransaction {
     fn get_database_backend(&self) -> DbBackend {
-        match self {
-            SqlTransaction::Pooled(tx) => tx.get_database_backend(),
-            SqlTransaction::Direct(_) => DbBackend::Sqlite,
+        match &self.0 {
+            Transport::Pooled(tx) => tx.get_database_backend(),
+            Transport::Direct(_) => DbBackend::Sqlite,
         }
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<sea_orm::ExecResult, DbErr> {
-        match self {
-            SqlTransaction::Pooled(tx) => tx.execute_raw(stmt).await,
-            SqlTransaction::Direct(tx) => tx.connection().execute_raw(stmt).await,
+        match &self.0 {
+            Transport::Pooled(tx) => tx.execute_raw(stmt).await,
+            Transport::Direct(tx) => tx.connection().execute_raw(stmt).await,
         }
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
-        match self {
-            SqlTransaction::Pooled(tx) => tx.execute_unprepared(sql).await,
-            SqlTransaction::Direct(tx) => tx.connection().execute_unprepared(sql).await,
+        match &self.0 {
+            Transport::Pooled(tx) => tx.execute_unprepared(sql).await,
+            Transport::Direct(tx) => tx.connection().execute_unprepared(sql).await,
         }
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<sea_orm::QueryResult>, DbErr> {
-        match self {
-            SqlTransaction::Pooled(tx) => tx.query_one_raw(stmt).await,
-            SqlTransaction::Direct(tx) => tx.connection().query_one_raw(stmt).await,
+        match &self.0 {
+            Transport::Pooled(tx) => tx.query_one_raw(stmt).await,
+            Transport::Direct(tx) => tx.connection().query_one_raw(stmt).await,
         }
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
-        match self {
-            SqlTransaction::Pooled(tx) => tx.query_all_raw(stmt).await,
-            SqlTransaction::Direct(tx) => tx.connection().query_all_raw(stmt).await,
+        match &self.0 {
+            Transport::Pooled(tx) => tx.query_all_raw(stmt).await,
+            Transport::Direct(tx) => tx.connection().query_all_raw(stmt).await,
         }
     }
 }
