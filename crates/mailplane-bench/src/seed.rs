@@ -320,6 +320,14 @@ pub async fn connect(location: &DatabaseLocation) -> Result<DataStore, String> {
         .map_err(|e| format!("opening the database: {e}"))
 }
 
+/// Opens the seeded database for the benchmark's own reads (ids to ask for), without
+/// migrations and with the store's usual settings.
+async fn open_for_reading(location: &DatabaseLocation) -> Result<DataStore, String> {
+    DataStore::connect(location)
+        .await
+        .map_err(|e| format!("opening the database: {e}"))
+}
+
 /// Creates the schema (through `mailplane-store`'s migrations) and seeds it.
 pub async fn seed(location: &DatabaseLocation, spec: &SeedSpec) -> Result<SeedReport, String> {
     let db = connect(location).await?;
@@ -606,7 +614,7 @@ pub async fn sample(
     count: usize,
     mailboxes: usize,
 ) -> Result<Vec<SeededTenant>, String> {
-    let db = connect(location).await?;
+    let db = open_for_reading(location).await?;
     let backend = db.sql_reader().get_database_backend();
     let rows = db
         .sql_reader()
@@ -678,7 +686,7 @@ pub async fn mailbox_at(
     tenant: TenantId,
     position: usize,
 ) -> Result<Uuid, String> {
-    let db = connect(location).await?;
+    let db = open_for_reading(location).await?;
     let backend = db.sql_reader().get_database_backend();
     let sql = match backend {
         DbBackend::Postgres => {
@@ -702,7 +710,7 @@ pub async fn mailbox_at(
 
 /// The id of the tenant at `position` (0-based) in id order.
 pub async fn tenant_at(location: &DatabaseLocation, position: usize) -> Result<Uuid, String> {
-    let db = connect(location).await?;
+    let db = open_for_reading(location).await?;
     let backend = db.sql_reader().get_database_backend();
     let sql = match backend {
         DbBackend::Postgres => "SELECT id FROM tenants ORDER BY id LIMIT 1 OFFSET $1",
@@ -724,7 +732,7 @@ pub async fn tenant_at(location: &DatabaseLocation, position: usize) -> Result<U
 
 /// How many tenants the database holds.
 pub async fn tenant_count(location: &DatabaseLocation) -> Result<usize, String> {
-    let db = connect(location).await?;
+    let db = open_for_reading(location).await?;
     let row = db
         .sql_reader()
         .query_one_raw(Statement::from_string(
