@@ -83,7 +83,16 @@ struct Deployment<'a> {
     database_url: Option<&'a str>,
 }
 
-impl Deployment<'_> {
+impl<'a> Deployment<'a> {
+    /// A deployment on the SQLite file of its data directory.
+    fn sqlite(dir: &'a Path, data: &'a Path) -> Deployment<'a> {
+        Deployment {
+            dir,
+            data,
+            database_url: None,
+        }
+    }
+
     fn secret_file(&self) -> PathBuf {
         let path = self.dir.join("hs256.secret");
         if !path.exists() {
@@ -600,11 +609,7 @@ impl Receiver {
 fn a_stopped_server_releases_its_lease_and_another_takes_the_step_over_at_once() {
     let dir = TempDir::new();
     let data = dir.path().join("data");
-    let deployment = Deployment {
-        dir: dir.path(),
-        data: &data,
-        database_url: None,
-    };
+    let deployment = Deployment::sqlite(dir.path(), &data);
     // A lease far longer than the test: only a released lease lets the second server take
     // the step over soon. Each step waits 5 s before it runs, and the server is given 1 s
     // to stop, so the stop cuts a step short.
@@ -678,11 +683,7 @@ fn a_stopped_server_releases_its_lease_and_another_takes_the_step_over_at_once()
 fn json_logs_carry_the_request_id_of_every_answer() {
     let dir = TempDir::new();
     let data = dir.path().join("data");
-    let deployment = Deployment {
-        dir: dir.path(),
-        data: &data,
-        database_url: None,
-    };
+    let deployment = Deployment::sqlite(dir.path(), &data);
     let mut server = deployment.start("json-logs", &["--log-format", "json"]);
     let provider = server.client(&provider_token());
     provider.get("/v1/tenants").expect(200);
@@ -716,11 +717,7 @@ fn json_logs_carry_the_request_id_of_every_answer() {
 fn a_killed_server_resumes_a_termination_and_finishes_it() {
     let dir = TempDir::new();
     let data = dir.path().join("data");
-    let deployment = Deployment {
-        dir: dir.path(),
-        data: &data,
-        database_url: None,
-    };
+    let deployment = Deployment::sqlite(dir.path(), &data);
     // A short lease, and a pause before each step long enough to kill the server while it
     // holds a claim.
     let mut first = deployment.start("first", &["--job-lease", "2", "--job-throttle-ms", "1500"]);
