@@ -15,6 +15,7 @@ pub mod lifecycle;
 pub mod names;
 pub mod party;
 pub mod passwords;
+pub mod recent;
 pub mod resources;
 pub mod retention;
 

@@ -24,6 +24,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use mailplane_types::recent::RecentMap;
 use mailplane_types::{Error, OrgId, PartnerId, Party, Result, TenantId};
 
 use crate::Actor;
@@ -141,29 +142,19 @@ struct VerifiedToken {
     claims: Claims,
 }
 
-/// A bounded cache of verified tokens, keyed by the SHA-256 of the token.
-///
-/// It holds two generations of at most half the capacity each: new entries go into the
-/// current one, and when it is full it becomes the previous one and the old previous one is
-/// dropped. A hit in the previous generation moves the entry back into the current one, so
-/// tokens in use stay while tokens nobody sends any more leave. Never more than `capacity`
-/// entries are held, and no entry is served at or after its token's `exp`.
+/// A bounded cache of verified tokens, keyed by the SHA-256 of the token: a
+/// [`RecentMap`], so tokens in use stay while tokens nobody sends any more leave. Never more
+/// than `capacity` entries are held, and no entry is served at or after its token's `exp`.
 struct TokenCache {
     capacity: usize,
-    generations: Mutex<Generations>,
-}
-
-#[derive(Default)]
-struct Generations {
-    current: HashMap<[u8; 32], VerifiedToken>,
-    previous: HashMap<[u8; 32], VerifiedToken>,
+    tokens: Mutex<RecentMap<[u8; 32], VerifiedToken>>,
 }
 
 impl TokenCache {
     fn new(capacity: usize) -> TokenCache {
         TokenCache {
             capacity,
-            generations: Mutex::new(Generations::default()),
+            tokens: Mutex::new(RecentMap::new(capacity)),
         }
     }
 
@@ -178,24 +169,15 @@ impl TokenCache {
             return None;
         }
         let key = Self::key(token);
-        let mut g = self.generations.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(entry) = g.current.get(&key) {
-            if entry.usable(verifier, now) {
-                return Some(entry.claims.clone());
-            }
-            if now >= entry.claims.exp {
-                g.current.remove(&key);
-            }
-            return None;
+        let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = tokens.get(&key)?;
+        if entry.usable(verifier, now) {
+            return Some(entry.claims.clone());
         }
-        // A hit in the previous generation moves back into the current one.
-        let entry = g.previous.remove(&key)?;
-        if !entry.usable(verifier, now) {
-            return None;
+        if now >= entry.claims.exp {
+            tokens.remove(&key);
         }
-        let claims = entry.claims.clone();
-        g.insert(key, entry, self.capacity);
-        Some(claims)
+        None
     }
 
     /// Remembers a token that has just verified at `now`; one already at its `exp` (still
@@ -208,29 +190,12 @@ impl TokenCache {
             verifier,
             claims: claims.clone(),
         };
-        let mut g = self.generations.lock().unwrap_or_else(|e| e.into_inner());
-        g.insert(Self::key(token), entry, self.capacity);
+        let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        tokens.insert(Self::key(token), entry);
     }
 
     fn len(&self) -> usize {
-        let g = self.generations.lock().unwrap_or_else(|e| e.into_inner());
-        g.current.len() + g.previous.len()
-    }
-}
-
-impl Generations {
-    fn insert(&mut self, key: [u8; 32], entry: VerifiedToken, capacity: usize) {
-        // Each generation holds at most half the capacity, so both together hold at most
-        // the capacity; a capacity of one keeps the current generation only.
-        let half = (capacity / 2).max(1);
-        if !self.current.contains_key(&key) && self.current.len() >= half {
-            self.previous = std::mem::take(&mut self.current);
-            if capacity < 2 {
-                self.previous.clear();
-            }
-        }
-        self.previous.remove(&key);
-        self.current.insert(key, entry);
+        self.tokens.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 }
 
