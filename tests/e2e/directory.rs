@@ -121,6 +121,81 @@ async fn a_mailbox_read_tells_a_missing_mailbox_from_a_missing_tenant(h: Harness
 }
 e2e!(a_mailbox_read_tells_a_missing_mailbox_from_a_missing_tenant);
 
+/// On SQLite the store remembers the tenants and mailboxes it reads. This test reads the
+/// same mailbox again and again, and checks that what is remembered is never served once the
+/// database holds something else: after a change through the API, after a change by another
+/// connection to the file (as an operator's process would make), and to a caller out of
+/// scope. On PostgreSQL nothing is remembered and the answers are the same.
+async fn a_remembered_mailbox_is_never_served_after_a_change(h: Harness) {
+    let p = fixtures::partner(&h, "Reseller").await;
+    let other_partner = fixtures::partner(&h, "Other reseller").await;
+    let t = fixtures::partner_tenant(&h, p, "Acme").await;
+    let d = fixtures::domain(&h, t, "acme.example").await;
+    let m = fixtures::mailbox(&h, t, &d, "alice").await;
+    let path = format!("/v1/tenants/{t}/mailboxes/{m}");
+    let admin = h.customer_admin(t);
+    let display_name =
+        |reply: serde_json::Value| reply["display_name"].as_str().unwrap().to_owned();
+
+    let before = h.control_plane.read_cache_stats();
+    let first = display_name(admin.get(&path).await.expect(200));
+    assert_eq!(display_name(admin.get(&path).await.expect(200)), first);
+    let after = h.control_plane.read_cache_stats();
+    match h.backend {
+        mailplane_tests::Backend::Sqlite => {
+            let (before, after) = (before.unwrap(), after.unwrap());
+            assert!(
+                after.hits > before.hits,
+                "the second read is answered from memory: {before:?} then {after:?}"
+            );
+        }
+        mailplane_tests::Backend::Postgres => assert_eq!(after, None),
+    }
+
+    // A change through the API is read at once.
+    admin
+        .patch(&path, json!({ "display_name": "Alice Changed" }))
+        .await
+        .expect(200);
+    assert_eq!(
+        display_name(admin.get(&path).await.expect(200)),
+        "Alice Changed"
+    );
+    assert_eq!(
+        display_name(admin.get(&path).await.expect(200)),
+        "Alice Changed"
+    );
+
+    // So is a change by another connection, one this process's writer never saw.
+    h.store
+        .execute_unprepared_for_tests(
+            "UPDATE mailboxes SET display_name = 'Alice Elsewhere' WHERE address = 'alice@acme.example'",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        display_name(admin.get(&path).await.expect(200)),
+        "Alice Elsewhere"
+    );
+
+    // The tenant remembered for its partner is not shown to another partner, nor to its
+    // customers' neighbours, and the partner still reads it.
+    h.partner_admin(p).get(&path).await.expect(200);
+    let refused = h.partner_admin(other_partner).get(&path).await.expect(404);
+    assert_eq!(refused["detail"], format!("tenant {t} not found"));
+    h.customer_admin(fixtures::tenant(&h, "Neighbour").await)
+        .get(&path)
+        .await
+        .expect(404);
+
+    // A deleted mailbox is gone, however often it was read before.
+    let deleted = admin.delete(&path).await;
+    assert!(deleted.status.is_success(), "{:#}", deleted.body);
+    let gone = admin.get(&path).await.expect(404);
+    assert_eq!(gone["detail"], format!("mailbox {m} not found"));
+}
+e2e!(a_remembered_mailbox_is_never_served_after_a_change);
+
 async fn conflicts_are_409_never_500(h: Harness) {
     let t1 = fixtures::tenant(&h, "One").await;
     let t2 = fixtures::tenant(&h, "Two").await;

@@ -21,6 +21,7 @@ mod inventory;
 mod jobs;
 mod lifecycle;
 mod migration;
+mod read_cache;
 mod retention;
 mod rows;
 mod tickets;
@@ -28,7 +29,7 @@ mod webhooks;
 mod write;
 
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use sea_orm::sea_query::Query;
@@ -54,6 +55,8 @@ use entity::{
 pub use gauges::OperationalCounts;
 pub use jobs::{JOB_DONE, JOB_PENDING, JobClaim, JobNext, JobRow, JobStepRow};
 pub use lifecycle::{ConfigurationRemoved, TerminationChange, TerminationRecord};
+pub use read_cache::{DEFAULT_READ_CACHE, ReadCacheStats};
+use read_cache::{Lookup, ReadCache};
 pub use tickets::{NewTicket, TicketStep};
 pub use webhooks::{AttemptResult, LeasedDelivery};
 pub use write::{
@@ -134,6 +137,9 @@ pub struct DataStore {
     prechecks: Option<DatabaseConnection>,
     /// On SQLite, the writer's pool: transactions lease its one connection (see [`direct`]).
     sqlite: Option<direct::DirectPool>,
+    /// On SQLite, the tenants and mailboxes read lately (see [`read_cache`]); None when
+    /// switched off, and always on PostgreSQL.
+    read_cache: Option<Arc<ReadCache>>,
 }
 
 /// Maps a database error to Mailplane's error: constraint violations become conflicts,
@@ -225,6 +231,7 @@ impl DataStore {
                     reader: db,
                     prechecks: Some(prechecks),
                     sqlite: None,
+                    read_cache: None,
                 }
             }
         })
@@ -241,12 +248,50 @@ impl DataStore {
         // and four readers beside it (WAL lets readers run while the writer writes).
         let writer = direct::DirectPool::open(path, 1).map_err(db_error)?;
         let reader = direct::DirectPool::open(path, 4).map_err(db_error)?;
-        Ok(DataStore {
+        let store = DataStore {
             writer: writer.connection().map_err(db_error)?,
             reader: reader.connection().map_err(db_error)?,
             prechecks: None,
             sqlite: Some(writer),
-        })
+            read_cache: None,
+        };
+        store.with_read_cache(DEFAULT_READ_CACHE)
+    }
+
+    /// The same store remembering at most `capacity` tenants and `capacity` mailboxes read
+    /// from SQLite (0: none, every read asks the file). The default is
+    /// [`DEFAULT_READ_CACHE`]. A remembered row is served only while the file has not
+    /// changed since it was read, so answers are the same with or without the cache (see
+    /// the `read_cache` module). PostgreSQL stores remember nothing, whatever `capacity`.
+    pub fn with_read_cache(mut self, capacity: usize) -> Result<DataStore> {
+        self.read_cache = match &self.sqlite {
+            Some(pool) if capacity > 0 => {
+                let watch = direct::ChangeWatch::open(pool.path()).map_err(db_error)?;
+                Some(Arc::new(ReadCache::new(watch, capacity)))
+            }
+            _ => None,
+        };
+        Ok(self)
+    }
+
+    /// How the read cache has done since the store opened; None when there is none.
+    pub fn read_cache_stats(&self) -> Option<ReadCacheStats> {
+        self.read_cache.as_ref().map(|c| c.stats())
+    }
+
+    /// Looks `find` up in the read cache; a miss that remembers nothing when there is none.
+    fn remembered<T>(&self, find: impl FnOnce(&ReadCache) -> Lookup<T>) -> Lookup<T> {
+        match &self.read_cache {
+            Some(cache) => find(cache),
+            None => Lookup::Miss(None),
+        }
+    }
+
+    /// Remembers rows read after a miss that saw the file's version `seen`.
+    fn remember(&self, seen: Option<read_cache::Seen>, tenant: &Tenant, mailbox: Option<&Mailbox>) {
+        if let (Some(seen), Some(cache)) = (seen, &self.read_cache) {
+            cache.remember(seen, tenant, mailbox);
+        }
     }
 
     /// Opens the store (migrations included) for loading rows in bulk, as the benchmark's
@@ -369,7 +414,18 @@ impl DataStore {
 
     /// A tenant by id, if it is in scope.
     pub async fn tenant_get(&self, scope: Scope, id: TenantId) -> Result<Option<Tenant>> {
-        tenant_get_on(self.reader(), scope, id).await
+        let Some(partner) = tenant_scope(scope, id) else {
+            return Ok(None);
+        };
+        let seen = match self.remembered(|c| c.tenant(id)) {
+            Lookup::Hit(t) => return Ok(in_partner_scope(&t, partner).then_some(t)),
+            Lookup::Miss(seen) => seen,
+        };
+        let found = tenant_get_on(self.reader(), scope, id).await?;
+        if let Some(t) = &found {
+            self.remember(seen, t, None);
+        }
+        Ok(found)
     }
 
     /// Tenants in scope, in id order.
@@ -397,6 +453,10 @@ impl DataStore {
         use sea_orm::{FromQueryResult, IdenStatic, SelectA, SelectB};
         let Some(partner) = tenant_scope(scope, tenant) else {
             return Ok(None);
+        };
+        let seen = match self.remembered(|c| c.tenant_and_mailbox(tenant, id)) {
+            Lookup::Hit((t, m)) => return Ok(in_partner_scope(&t, partner).then_some((t, Some(m)))),
+            Lookup::Miss(seen) => seen,
         };
         let backend = self.reader().get_database_backend();
         // The hottest read of the API: its SQL is built once per shape and backend.
@@ -429,7 +489,9 @@ impl DataStore {
         let t = tenant::Model::from_query_result(&row, SelectA.as_str()).map_err(db_error)?;
         let m =
             mailbox::Model::from_query_result_optional(&row, SelectB.as_str()).map_err(db_error)?;
-        Ok(Some((rows::tenant(t)?, m.map(rows::mailbox).transpose()?)))
+        let (t, m) = (rows::tenant(t)?, m.map(rows::mailbox).transpose()?);
+        self.remember(seen, &t, m.as_ref());
+        Ok(Some((t, m)))
     }
 
     /// A domain of a tenant (the caller has already resolved the tenant in its scope).
@@ -747,6 +809,11 @@ fn tenant_scope(scope: Scope, id: TenantId) -> Option<Option<PartnerId>> {
         Scope::Partner(p) => Some(Some(p)),
         Scope::Tenant(t) => (t == id).then_some(None),
     }
+}
+
+/// Whether a tenant passes the partner filter of [`tenant_scope`], as its SQL would.
+fn in_partner_scope(tenant: &Tenant, partner: Option<PartnerId>) -> bool {
+    partner.is_none_or(|p| tenant.partner_id == Some(p))
 }
 
 pub(crate) async fn tenant_get_on<C: ConnectionTrait>(

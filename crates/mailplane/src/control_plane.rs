@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use mailplane_policy::{Decision, PolicySet, Profile, Verdict};
 use mailplane_store::{
-    AuditRecord, DataStore, DatabaseLocation, Page, PageRequest, Scope, WriteTx,
+    AuditRecord, DataStore, DatabaseLocation, Page, PageRequest, ReadCacheStats, Scope, WriteTx,
 };
 use mailplane_types::catalogue::Catalogue;
 use mailplane_types::resources::{AuditEntry, Domain, Event, Mailbox, Partner, Tenant};
@@ -248,6 +248,21 @@ impl ControlPlane {
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// The same control plane remembering at most `capacity` tenants and `capacity`
+    /// mailboxes read from SQLite (0: none, every read asks the database). The default is
+    /// [`crate::DEFAULT_READ_CACHE`]. Answers are the same either way: a
+    /// remembered row is served only while the file has not changed since it was read.
+    /// PostgreSQL deployments remember nothing.
+    pub fn with_read_cache(mut self, capacity: usize) -> Result<Self> {
+        self.store = self.store.with_read_cache(capacity)?;
+        Ok(self)
+    }
+
+    /// How the read cache has done since the control plane opened; None without one.
+    pub fn read_cache_stats(&self) -> Option<ReadCacheStats> {
+        self.store.read_cache_stats()
     }
 
     /// Whether the database answers; returns the backend's name (`sqlite`, `postgres`).

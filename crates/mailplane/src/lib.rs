@@ -31,5 +31,8 @@ pub use control_plane::{
 };
 pub use mailplane_policy::{Decision, PolicySet, Profile, Verdict};
 pub use mailplane_store::guard;
-pub use mailplane_store::{AuditReport, DatabaseLocation, OperationalCounts, Page, StoredAnswer};
+pub use mailplane_store::{
+    AuditReport, DEFAULT_READ_CACHE, DatabaseLocation, OperationalCounts, Page, ReadCacheStats,
+    StoredAnswer,
+};
 pub use mailplane_types as types;
