@@ -313,6 +313,14 @@ async fn requests_carry_an_id_and_metrics_count_them_by_operation(h: Harness) {
     ] {
         assert!(text.contains(line), "missing `{line}` in:\n{text}");
     }
+    // The read cache's figures are SQLite's only: PostgreSQL has no read cache.
+    let cached = "mailplane_read_cache_lookups_total{result=\"miss\"} ";
+    assert_eq!(
+        text.contains(cached),
+        h.backend == mailplane_tests::Backend::Sqlite,
+        "`{cached}` on {:?}:\n{text}",
+        h.backend
+    );
 }
 e2e!(requests_carry_an_id_and_metrics_count_them_by_operation);
 

@@ -186,6 +186,22 @@ pub async fn scrape(State((state, metrics)): State<(AppState, Arc<Metrics>)>) ->
         "mailplane_webhook_failed_attempts_total {}",
         counts.webhook_attempts_failed
     );
+    // Only SQLite deployments have a read cache (see the store's `read_cache`).
+    if let Some(cache) = state.control_plane.read_cache_stats() {
+        out.push_str("# HELP mailplane_read_cache_lookups_total Tenant and mailbox lookups of the SQLite read cache, by result.\n# TYPE mailplane_read_cache_lookups_total counter\n");
+        let _ = writeln!(
+            out,
+            "mailplane_read_cache_lookups_total{{result=\"hit\"}} {}",
+            cache.hits
+        );
+        let _ = writeln!(
+            out,
+            "mailplane_read_cache_lookups_total{{result=\"miss\"}} {}",
+            cache.misses
+        );
+        out.push_str("# HELP mailplane_read_cache_entries Tenants and mailboxes the read cache holds.\n# TYPE mailplane_read_cache_entries gauge\n");
+        let _ = writeln!(out, "mailplane_read_cache_entries {}", cache.entries);
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -118,6 +118,18 @@ pub struct Config {
         global = true
     )]
     pub rate_limit_burst: u32,
+    /// How many tenants, and how many mailboxes, an SQLite deployment remembers for reads
+    /// (each); 0 turns the read cache off. A remembered row is served only while the
+    /// database file has not changed since it was read. PostgreSQL deployments remember
+    /// nothing.
+    #[arg(
+        long = "read-cache",
+        env = "MAILPLANE_READ_CACHE",
+        default_value_t = mailplane::DEFAULT_READ_CACHE as u64,
+        value_parser = clap::value_parser!(u64).range(0..=10_000_000),
+        global = true
+    )]
+    pub read_cache: u64,
     /// How long, in seconds, a stopping server waits for requests in flight and the job
     /// step it is running before it exits anyway.
     #[arg(

@@ -446,6 +446,7 @@ async fn serve(cfg: Config) -> Result<(), String> {
     };
     let mut control_plane = ControlPlane::open(&cfg.database()?, policies, settings)
         .await
+        .and_then(|cp| cp.with_read_cache(cfg.read_cache as usize))
         .map_err(|e| e.to_string())?;
     // Messages live as encrypted files under the data directory.
     let master_key = cfg
