@@ -151,9 +151,10 @@ pub async fn run(
             "3 http read",
             "read cache: lookups answered from memory (the rest read SQLite)",
             format!(
-                "{:.1}% of {} lookups",
+                "{:.2}% of {} lookups ({} read SQLite)",
                 answered * 100.0,
-                count(memory.hits + memory.misses)
+                count(memory.hits + memory.misses),
+                count(memory.misses)
             ),
         )
         .value(answered, "share"),
