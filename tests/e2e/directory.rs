@@ -188,6 +188,40 @@ async fn a_remembered_mailbox_is_never_served_after_a_change(h: Harness) {
         .await
         .expect(404);
 
+    // The tenant itself, read twice by its partner, is refused to the other partner and
+    // to a neighbour's administrator, and a change to its row elsewhere is read at once.
+    let tenant_path = format!("/v1/tenants/{t}");
+    let partner = h.partner_admin(p);
+    assert_eq!(partner.get(&tenant_path).await.expect(200)["name"], "Acme");
+    let before = h.control_plane.read_cache_stats();
+    assert_eq!(partner.get(&tenant_path).await.expect(200)["name"], "Acme");
+    if let (Some(before), Some(after)) = (before, h.control_plane.read_cache_stats()) {
+        assert!(
+            after.hits > before.hits,
+            "the tenant is answered from memory"
+        );
+    }
+    let refused = h
+        .partner_admin(other_partner)
+        .get(&tenant_path)
+        .await
+        .expect(404);
+    assert_eq!(refused["detail"], format!("tenant {t} not found"));
+    h.customer_admin(fixtures::tenant(&h, "Second neighbour").await)
+        .get(&tenant_path)
+        .await
+        .expect(404);
+    h.store
+        .execute_unprepared_for_tests(
+            "UPDATE tenants SET name = 'Acme Renamed' WHERE name = 'Acme'",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        partner.get(&tenant_path).await.expect(200)["name"],
+        "Acme Renamed"
+    );
+
     // A deleted mailbox is gone, however often it was read before.
     let deleted = admin.delete(&path).await;
     assert!(deleted.status.is_success(), "{:#}", deleted.body);

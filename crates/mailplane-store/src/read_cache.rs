@@ -236,6 +236,45 @@ mod tests {
         std::fs::remove_dir_all(dir).ok();
     }
 
+    /// A remembered mailbox is found only under its own tenant.
+    #[test]
+    fn a_mailbox_is_found_under_its_own_tenant_only() {
+        let (dir, cache, _other) = cache(16);
+        let (owner, stranger) = (tenant(), tenant());
+        let mailbox = Mailbox {
+            id: MailboxId::new(),
+            tenant_id: owner.id,
+            domain_id: mailplane_types::DomainId::new(),
+            address: mailplane_types::names::EmailAddress::parse("alice@acme.example").unwrap(),
+            display_name: "Alice".into(),
+            quota_bytes: 1 << 30,
+            status: mailplane_types::resources::MailboxStatus::Enabled,
+            kind: mailplane_types::resources::MailboxKind::User,
+            forward_to: None,
+            password_set_at: None,
+            created_at: owner.created_at,
+            updated_at: owner.created_at,
+        };
+        let Lookup::Miss(Some(version)) = cache.tenant_and_mailbox(owner.id, mailbox.id) else {
+            panic!("nothing is remembered yet");
+        };
+        cache.remember(version, &owner, Some(&mailbox));
+        cache.remember(version, &stranger, None);
+
+        assert!(matches!(
+            cache.tenant_and_mailbox(owner.id, mailbox.id),
+            Lookup::Hit((t, m)) if t == owner && m == mailbox
+        ));
+        assert!(
+            matches!(
+                cache.tenant_and_mailbox(stranger.id, mailbox.id),
+                Lookup::Miss(Some(_))
+            ),
+            "another tenant's mailbox is asked of the file, which answers not found"
+        );
+        std::fs::remove_dir_all(dir).ok();
+    }
+
     /// A row read while another connection commits may be older or newer than the commit:
     /// it is never served under the version that follows the commit.
     #[test]
