@@ -11,9 +11,10 @@
 //! changed, through a [`ChangeWatch`] connection (`PRAGMA data_version`). Any commit by any
 //! other connection, the store's own writer or another process's, changes that version, and
 //! a changed version drops every entry. An entry is remembered under the version seen
-//! *before* its row was read, and served only while the version stays the same: so no
-//! commit came between the read of the row and the answer, and the row is what the file
-//! holds. When SQLite cannot tell (the file is locked at that instant), the lookup misses
+//! *before* its row was read (unless a lookup has seen a newer one since), and served only
+//! while the version stays the same: a commit during the read drops it at the next lookup,
+//! so no commit came between the read of the row and the answer, and the row is what the
+//! file holds. When SQLite cannot tell (the file is locked at that instant), the lookup misses
 //! and nothing read then is remembered.
 //!
 //! It holds rows, not authorizations: the store applies the caller's scope to a remembered
@@ -33,8 +34,9 @@ use mailplane_types::{MailboxId, TenantId};
 
 use crate::direct::ChangeWatch;
 
-/// How many tenants, and how many mailboxes, a store remembers unless told otherwise: a few
-/// MB at most.
+/// How many tenants, and how many mailboxes, a store remembers unless told otherwise: about
+/// 5 to 10 MB, reckoned from the size of the values (216 and 184 bytes) with their strings
+/// and the maps.
 pub const DEFAULT_READ_CACHE: usize = 10_000;
 
 /// The remembered rows of one SQLite file.
