@@ -168,10 +168,7 @@ pub async fn run(
         cold_p50s.push((tenants.len(), cold.p50));
 
         // The same calls twice: every tenant row read from SQLite, then remembered.
-        let from_file = cp
-            .clone()
-            .with_read_cache(0)
-            .map_err(|e| format!("opening the control plane without read cache: {e}"))?;
+        let from_file = crate::server::without_read_cache(cp)?;
         for (cp, source) in [
             (&from_file, "read cache off, every row from SQLite"),
             (cp, "rows from the read cache"),

@@ -69,10 +69,7 @@ pub async fn run(
         eddsa.push(RequestSpec::get(path, Some(keys.customer_eddsa(t.id)?)));
     }
     let cp = crate::server::control_plane(location).await?;
-    let no_read_cache = cp
-        .clone()
-        .with_read_cache(0)
-        .map_err(|e| format!("opening the control plane without read cache: {e}"))?;
+    let no_read_cache = crate::server::without_read_cache(&cp)?;
     let cached = InProcess::start(cp.clone(), keys.keyring.clone()).await?;
     let from_file = InProcess::start(no_read_cache, keys.keyring.clone()).await?;
     let uncached = InProcess::start(cp.clone(), keys.keyring.clone().with_token_cache(0)).await?;

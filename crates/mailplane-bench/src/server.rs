@@ -108,6 +108,15 @@ pub async fn control_plane(location: &DatabaseLocation) -> Result<ControlPlane, 
     .map_err(|e| format!("opening the control plane: {e}"))
 }
 
+/// The same control plane with its store's read cache off, so that every row comes from
+/// SQLite: the reference the read cache is measured against.
+pub fn without_read_cache(control_plane: &ControlPlane) -> Result<ControlPlane, String> {
+    control_plane
+        .clone()
+        .with_read_cache(0)
+        .map_err(|e| format!("opening the control plane without read cache: {e}"))
+}
+
 /// The application served in this process.
 pub struct InProcess {
     /// Where it listens.
