@@ -12,6 +12,7 @@ mod credentials;
 mod cross_tenant;
 mod directory;
 mod dns;
+mod domain_claims;
 mod events;
 mod golden;
 mod http_errors;

@@ -143,14 +143,27 @@ impl WriteTx {
             > 0)
     }
 
-    /// Inserts a custom domain, unverified, with its verification token; a name already
-    /// used anywhere on the platform is a conflict.
+    /// Inserts a custom domain, unverified, with its verification token. An unverified
+    /// domain is a claim: other tenants may hold claims on the same name, and the first to
+    /// verify it wins it. A name this tenant already holds, or that another tenant has
+    /// verified, is a conflict on `name` (which tenant is not said).
     pub async fn domain_insert(
         &self,
         tenant: TenantId,
         name: &DomainName,
         token: &str,
     ) -> Result<Domain> {
+        let verified_elsewhere = domain::Entity::find()
+            .filter(domain::Column::Name.eq(name.as_str()))
+            .filter(domain::Column::VerifiedAt.is_not_null())
+            .filter(domain::Column::TenantId.ne(tenant.uuid()))
+            .count(&self.tx)
+            .await
+            .map_err(db_error)?
+            > 0;
+        if verified_elsewhere {
+            return Err(verified_by_another(name.as_str()));
+        }
         let row = domain::ActiveModel {
             id: Set(Uuid::now_v7()),
             tenant_id: Set(tenant.uuid()),
@@ -167,7 +180,7 @@ impl WriteTx {
             on_conflict(
                 e,
                 "name",
-                "the domain is already registered on this platform",
+                format!("{name} is already a domain of this tenant"),
             )
         })?;
         rows::domain(row)
@@ -176,7 +189,10 @@ impl WriteTx {
     /// Records a DNS check of a tenant's domain; `verified` marks it verified (once
     /// verified, a domain stays verified: a later failing check is reported, not held
     /// against it). Returns the domain and whether this check verified it: the transition
-    /// is a conditional update, so of two concurrent checks only one verifies.
+    /// is a conditional update, so of two concurrent checks only one verifies. A name that
+    /// another tenant verified first is a conflict on `name`: the partial unique index over
+    /// verified names refuses the update, so of two tenants verifying the same name at once
+    /// exactly one wins, and the other's transaction writes nothing.
     pub async fn domain_checked(
         &self,
         tenant: TenantId,
@@ -189,6 +205,13 @@ impl WriteTx {
                 .add(domain::Column::Id.eq(id.uuid()))
                 .add(domain::Column::TenantId.eq(tenant.uuid()))
         };
+        let name = domain::Entity::find()
+            .filter(mine())
+            .one(&self.tx)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| Error::not_found("domain", id))?
+            .name;
         let newly = if verified {
             domain::Entity::update_many()
                 .col_expr(domain::Column::VerifiedAt, Expr::value(at))
@@ -196,7 +219,10 @@ impl WriteTx {
                 .filter(domain::Column::VerifiedAt.is_null())
                 .exec(&self.tx)
                 .await
-                .map_err(db_error)?
+                .map_err(|e| match db_error(e) {
+                    Error::Conflict { .. } => verified_by_another(&name),
+                    other => other,
+                })?
                 .rows_affected
                 > 0
         } else {
@@ -490,4 +516,14 @@ fn seats_error(e: DbErr, minimum: u32) -> Error {
     } else {
         db_error(e)
     }
+}
+
+/// The conflict of a name verified by another tenant. It does not say which tenant.
+fn verified_by_another(name: &str) -> Error {
+    Error::conflict(
+        Some("name"),
+        format!(
+            "{name} is verified by another tenant: a verified domain belongs to one tenant on this platform; remove this claim, or ask the provider if the domain is yours"
+        ),
+    )
 }

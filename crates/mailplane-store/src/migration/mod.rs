@@ -19,6 +19,7 @@ mod m0010_idempotency;
 mod m0011_retention;
 mod m0012_lifecycle;
 mod m0013_address_updates;
+mod m0014_domain_claims;
 
 /// Applies Mailplane's migrations in order.
 pub struct Migrator;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0011_retention::Migration),
             Box::new(m0012_lifecycle::Migration),
             Box::new(m0013_address_updates::Migration),
+            Box::new(m0014_domain_claims::Migration),
         ]
     }
 }
