@@ -14,6 +14,7 @@ mod directory;
 mod dns;
 mod domain_claims;
 mod events;
+mod exports;
 mod golden;
 mod http_errors;
 mod inventory;

@@ -16,9 +16,17 @@
 //!
 //! Every file is written atomically (a temporary file, synced, then renamed into place), and
 //! the archive is streamed file by file: neither a message nor the archive is ever held whole
-//! in memory. The output is deterministic: the same staged input gives the same bytes.
+//! in memory. The archive is deterministic: the same staged input gives the same plaintext.
+//!
+//! Nothing of a message lands on disk in the clear: staged messages and the archive are
+//! sealed ([`crate::sealed`]) with the tenant's export key, which follows from its data key
+//! ([`crate::data_plane::DataPlane::export_key`]), and each file is bound to its name. The
+//! archive is sealed as it is written (a zip is written as a stream, without seeking back),
+//! and opened chunk by chunk for its download ([`open`]); the manifest's sizes and digests
+//! are those of the plaintext the customer receives.
 
 use crate::files::{remove_dir_if_exists, remove_file_if_exists, sync_dir, write_atomically};
+use crate::sealed::{OpeningReader, SealingKey, SealingWriter, plain_len, sealed_len};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -75,13 +83,14 @@ pub fn message_file_name(index: u64, received_at: OffsetDateTime, id: uuid::Uuid
     format!("{index:06}-{received}-{}{EML_EXTENSION}", id.simple())
 }
 
-/// Writes one staged message atomically: a temporary file in `dir`, synced, then renamed to
-/// `name`. Writing the same message again overwrites it, so a retry is harmless.
+/// Writes one staged message atomically, sealed with `key` and bound to `name`: a temporary
+/// file in `dir`, synced, then renamed to `name`. Writing the same message again overwrites
+/// it, so a retry is harmless.
 ///
 /// `name` must be a plain file name ending in `.eml` and not starting with a dot (the names
 /// [`message_file_name`] makes); anything else would be skipped by [`build`], so it is
 /// refused. `dir` is created if missing. The folder itself is synced by [`mark_staged`].
-pub fn stage_message(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+pub fn stage_message(key: &SealingKey, dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     let plain = !name.is_empty()
         && !name.starts_with('.')
         && !name.contains(['/', '\\', '\0'])
@@ -93,7 +102,20 @@ pub fn stage_message(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     }
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
-    write_atomically(&dir.join(name), bytes)
+    let sealed = key
+        .seal(bytes, &staged_aad(name))
+        .map_err(|e| Error::internal(format!("sealing {name}: {e}")))?;
+    write_atomically(&dir.join(name), &sealed)
+}
+
+/// What a staged message's seal is bound to: its name, which holds the message's id.
+fn staged_aad(name: &str) -> String {
+    format!("mailplane staged message {name}")
+}
+
+/// What an archive's seal is bound to: its file name, which holds the export's id.
+fn archive_aad(out_name: &str) -> String {
+    format!("mailplane export archive {out_name}")
 }
 
 /// Marks a mailbox's staging folder as complete: syncs the folder (so that every staged
@@ -135,8 +157,8 @@ pub struct ArchiveMailbox {
     pub dir: PathBuf,
 }
 
-/// Packages staged mailboxes into the download at `out`, in `format`, and returns the
-/// manifest.
+/// Packages staged mailboxes (sealed with `key`) into the download at `out`, in `format`,
+/// sealed with `key`, and returns the manifest.
 ///
 /// Every mailbox folder must be complete ([`is_staged`]); an incomplete one is refused so
 /// that a download never silently misses messages. Within a mailbox the staged `.eml` files
@@ -159,11 +181,13 @@ pub struct ArchiveMailbox {
 ///
 /// The archive is streamed to a temporary file next to `out`, synced, and renamed into
 /// place; then a `<out>.manifest.json` sidecar holding the returned manifest is written the
-/// same way. If `out` and its sidecar already exist, for the same format and with the size
-/// the sidecar records, the sidecar is returned and nothing is rebuilt: a job that crashed
+/// same way. If `out` and its sidecar already exist, for the same format and with the sealed
+/// size of the plaintext size the sidecar records, the sidecar is returned and nothing is
+/// rebuilt: a job that crashed
 /// after packaging does not package again. Otherwise any stale sidecar is removed first, so
 /// a crash can never pair a new archive with an old manifest.
 pub fn build(
+    key: &SealingKey,
     format: ExportFormat,
     mailboxes: &[ArchiveMailbox],
     out: &Path,
@@ -185,25 +209,13 @@ pub fn build(
         .collect::<Result<Vec<_>>>()?;
 
     let tmp = out.with_file_name(format!(".{out_name}.tmp"));
+    // The archive's plaintext is hashed as it is written, before it is sealed.
     let written = match format {
-        ExportFormat::EmlZip => write_zip(&tmp, mailboxes, &staged),
-        ExportFormat::Mbox => write_mbox(&tmp, &out_name, mailboxes, &staged),
+        ExportFormat::EmlZip => write_zip(key, &tmp, &out_name, mailboxes, &staged),
+        ExportFormat::Mbox => write_mbox(key, &tmp, &out_name, mailboxes, &staged),
     };
-    let mut manifest = match written {
-        Ok(manifest) => manifest,
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
-    };
-    // The mbox was hashed as it was written (its one file is the archive); a zip's writer
-    // seeks back into the file, so it is read once more.
-    let digest = match (format, manifest.files.first()) {
-        (ExportFormat::Mbox, Some(f)) => Ok((f.bytes, f.sha256.clone())),
-        _ => hash_file(&tmp),
-    };
-    let (bytes, sha256) = match digest {
-        Ok(digest) => digest,
+    let (mut manifest, bytes, sha256) = match written {
+        Ok(written) => written,
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
             return Err(e);
@@ -244,7 +256,7 @@ fn finished(
     let json = std::fs::read(sidecar).ok()?;
     let manifest: ExportManifest = serde_json::from_slice(&json).ok()?;
     let archive = manifest.archive.as_ref()?;
-    (manifest.format == format && archive.path == out_name && archive.bytes == size)
+    (manifest.format == format && archive.path == out_name && sealed_len(archive.bytes) == size)
         .then_some(manifest)
 }
 
@@ -254,7 +266,7 @@ struct StagedFile {
     name: String,
     /// Its full path.
     path: PathBuf,
-    /// Its size when listed.
+    /// Its sealed size when listed: a little more than the message's.
     size: u64,
 }
 
@@ -301,17 +313,62 @@ fn leading_digits(name: &str) -> usize {
     name.bytes().take_while(u8::is_ascii_digit).count()
 }
 
-/// Writes the `eml-zip` archive to `tmp`, synced, and returns its manifest without `archive`.
-fn write_zip(
+/// A writer into the sealed archive file `tmp`: plaintext in, hashed, then sealed.
+fn sealed_out(
+    key: &SealingKey,
     tmp: &Path,
+    out_name: &str,
+) -> Result<HashingWriter<SealingWriter<BufWriter<File>>>> {
+    let writing = |e: std::io::Error| Error::internal(format!("writing {}: {e}", tmp.display()));
+    let file = File::create(tmp).map_err(writing)?;
+    let sealed = key
+        .writer(BufWriter::new(file), &archive_aad(out_name))
+        .map_err(writing)?;
+    Ok(HashingWriter::new(sealed))
+}
+
+/// Seals the archive's last chunk and syncs the file; returns the plaintext's size and
+/// SHA-256.
+fn finish_sealed(
+    out: HashingWriter<SealingWriter<BufWriter<File>>>,
+    tmp: &Path,
+) -> Result<(u64, String)> {
+    let writing = |e: std::io::Error| Error::internal(format!("writing {}: {e}", tmp.display()));
+    let (sealed, bytes, sha256) = out.finish();
+    let file = sealed
+        .finish()
+        .map_err(writing)?
+        .into_inner()
+        .map_err(|e| Error::internal(format!("writing {}: {}", tmp.display(), e.error())))?;
+    file.sync_all().map_err(writing)?;
+    Ok((bytes, sha256))
+}
+
+/// Opens a staged message (sealed by [`stage_message`]) for reading.
+fn open_staged(key: &SealingKey, staged: &StagedFile) -> Result<OpeningReader<BufReader<File>>> {
+    let reading =
+        |e: std::io::Error| Error::internal(format!("reading {}: {e}", staged.path.display()));
+    let file = File::open(&staged.path).map_err(reading)?;
+    key.reader(
+        BufReader::with_capacity(64 * 1024, file),
+        &staged_aad(&staged.name),
+    )
+    .map_err(reading)
+}
+
+/// Writes the `eml-zip` archive to `tmp`, sealed and synced, and returns its manifest
+/// without `archive`, and the archive's plaintext size and SHA-256.
+fn write_zip(
+    key: &SealingKey,
+    tmp: &Path,
+    out_name: &str,
     mailboxes: &[ArchiveMailbox],
     staged: &[Vec<StagedFile>],
-) -> Result<ExportManifest> {
+) -> Result<(ExportManifest, u64, String)> {
     let zip_error =
         |e: zip::result::ZipError| Error::internal(format!("writing {}: {e}", tmp.display()));
-    let file = File::create(tmp)
-        .map_err(|e| Error::internal(format!("writing {}: {e}", tmp.display())))?;
-    let mut zip = zip::ZipWriter::new(BufWriter::new(file));
+    // A stream: the sealed file is written once, front to back.
+    let mut zip = zip::ZipWriter::new_stream(sealed_out(key, tmp, out_name)?);
     let options = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
         .last_modified_time(zip::DateTime::DEFAULT)
@@ -351,7 +408,8 @@ fn write_zip(
                 options.large_file(staged.size >= u64::from(u32::MAX)),
             )
             .map_err(zip_error)?;
-            let (bytes, sha256) = copy_hashed(&staged.path, &mut zip, tmp)?;
+            let (bytes, sha256) =
+                copy_hashed(open_staged(key, staged)?, &staged.path, &mut zip, tmp)?;
             summary.messages += 1;
             summary.bytes += bytes;
             manifest.files.push(ManifestFile {
@@ -370,13 +428,9 @@ fn write_zip(
     zip.start_file(ZIP_MANIFEST, options).map_err(zip_error)?;
     zip.write_all(&json)
         .map_err(|e| Error::internal(format!("writing {}: {e}", tmp.display())))?;
-    let writer = zip.finish().map_err(zip_error)?;
-    let file = writer
-        .into_inner()
-        .map_err(|e| Error::internal(format!("writing {}: {}", tmp.display(), e.error())))?;
-    file.sync_all()
-        .map_err(|e| Error::internal(format!("writing {}: {e}", tmp.display())))?;
-    Ok(manifest)
+    let writer = zip.finish().map_err(zip_error)?.into_inner();
+    let (bytes, sha256) = finish_sealed(writer, tmp)?;
+    Ok((manifest, bytes, sha256))
 }
 
 /// The zip folder of a mailbox: its address with every character other than
@@ -394,10 +448,13 @@ fn folder_name(address: &str) -> String {
         .collect()
 }
 
-/// Streams a file into `to`, returning its size and SHA-256 (hex).
-fn copy_hashed(from: &Path, to: &mut impl Write, archive: &Path) -> Result<(u64, String)> {
-    let mut file = File::open(from)
-        .map_err(|e| Error::internal(format!("reading {}: {e}", from.display())))?;
+/// Streams `file` (read from `from`) into `to`, returning its size and SHA-256 (hex).
+fn copy_hashed(
+    mut file: impl Read,
+    from: &Path,
+    to: &mut impl Write,
+    archive: &Path,
+) -> Result<(u64, String)> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0u64;
@@ -416,17 +473,18 @@ fn copy_hashed(from: &Path, to: &mut impl Write, archive: &Path) -> Result<(u64,
     Ok((total, hex::encode(hasher.finalize())))
 }
 
-/// Writes the mbox archive to `tmp`, synced, and returns its manifest without `archive`;
-/// `files` holds the one mbox file under `out_name`.
+/// Writes the mbox archive to `tmp`, sealed and synced, and returns its manifest without
+/// `archive` (`files` holds the one mbox file under `out_name`), and the archive's plaintext
+/// size and SHA-256.
 fn write_mbox(
+    key: &SealingKey,
     tmp: &Path,
     out_name: &str,
     mailboxes: &[ArchiveMailbox],
     staged: &[Vec<StagedFile>],
-) -> Result<ExportManifest> {
+) -> Result<(ExportManifest, u64, String)> {
     let writing = |e: std::io::Error| Error::internal(format!("writing {}: {e}", tmp.display()));
-    let file = File::create(tmp).map_err(writing)?;
-    let mut out = HashingWriter::new(BufWriter::new(file));
+    let mut out = sealed_out(key, tmp, out_name)?;
     let mut manifest = ExportManifest {
         format: ExportFormat::Mbox,
         messages: 0,
@@ -448,7 +506,7 @@ fn write_mbox(
                 .and_then(|at| at.format(ASCTIME).ok())
                 .unwrap_or_else(fallback_date);
             writeln!(out, "From {sender} {date}").map_err(writing)?;
-            let bytes = write_escaped(&staged.path, &mut out, tmp)?;
+            let bytes = write_escaped(open_staged(key, staged)?, &staged.path, &mut out, tmp)?;
             out.write_all(b"\n").map_err(writing)?;
             summary.messages += 1;
             summary.bytes += bytes;
@@ -457,17 +515,13 @@ fn write_mbox(
         manifest.bytes += summary.bytes;
         manifest.mailboxes.push(summary);
     }
-    let (writer, bytes, sha256) = out.finish();
-    let file = writer
-        .into_inner()
-        .map_err(|e| Error::internal(format!("writing {}: {}", tmp.display(), e.error())))?;
-    file.sync_all().map_err(writing)?;
+    let (bytes, sha256) = finish_sealed(out, tmp)?;
     manifest.files.push(ManifestFile {
         path: out_name.to_string(),
         bytes,
-        sha256,
+        sha256: sha256.clone(),
     });
-    Ok(manifest)
+    Ok((manifest, bytes, sha256))
 }
 
 /// The fixed separator date, in `asctime` form.
@@ -513,11 +567,15 @@ const FROM: &[u8] = b"From ";
 
 /// Streams a message into `out` with mboxrd escaping (one more `>` on every line matching
 /// `^>*From `) and a final newline if it lacks one; returns the message's original size.
-fn write_escaped(from: &Path, out: &mut impl Write, archive: &Path) -> Result<u64> {
+fn write_escaped(
+    mut file: impl Read,
+    from: &Path,
+    out: &mut impl Write,
+    archive: &Path,
+) -> Result<u64> {
     let reading = |e: std::io::Error| Error::internal(format!("reading {}: {e}", from.display()));
     let writing =
         |e: std::io::Error| Error::internal(format!("writing {}: {e}", archive.display()));
-    let mut file = BufReader::with_capacity(64 * 1024, File::open(from).map_err(reading)?);
     let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0u64;
     let mut last = None;
@@ -615,9 +673,59 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-/// The size and SHA-256 (hex) of a file, read as a stream.
-fn hash_file(path: &Path) -> Result<(u64, String)> {
-    copy_hashed(path, &mut std::io::sink(), path)
+/// A sealed archive opened for its download: its plaintext, read chunk by chunk, each
+/// authenticated before any of its bytes is returned. A damaged or truncated archive is a
+/// read error, never data.
+pub struct SealedArchive {
+    length: u64,
+    reader: OpeningReader<BufReader<File>>,
+}
+
+impl std::fmt::Debug for SealedArchive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedArchive")
+            .field("length", &self.length)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SealedArchive {
+    /// The archive's plaintext length, from its sealed length.
+    pub fn length(&self) -> u64 {
+        self.length
+    }
+}
+
+impl Read for SealedArchive {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.reader.read(buf)
+    }
+}
+
+/// Opens the archive [`build`] wrote at `out` with `key`. Its length must be one a sealed
+/// file can have, and its first chunk is authenticated now, so an archive damaged at its
+/// start is refused before anything is sent.
+pub fn open(key: &SealingKey, out: &Path) -> Result<SealedArchive> {
+    let damaged = |why: String| Error::internal(format!("the archive {} {why}", out.display()));
+    let out_name = out
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| Error::internal(format!("export archive path {}", out.display())))?;
+    let file = File::open(out).map_err(|e| damaged(format!("does not open: {e}")))?;
+    let sealed = file
+        .metadata()
+        .map_err(|e| damaged(format!("does not open: {e}")))?
+        .len();
+    let length = plain_len(sealed)
+        .ok_or_else(|| damaged("is truncated: no sealed file has its length".into()))?;
+    let mut reader = key
+        .reader(
+            BufReader::with_capacity(64 * 1024, file),
+            &archive_aad(out_name),
+        )
+        .map_err(|e| damaged(e.to_string()))?;
+    reader.check_start().map_err(|e| damaged(e.to_string()))?;
+    Ok(SealedArchive { length, reader })
 }
 
 /// The folder holding `path` (`.` for a bare file name).
@@ -650,6 +758,19 @@ mod tests {
         }
     }
 
+    /// The key every file of these tests is sealed with.
+    fn key() -> &'static SealingKey {
+        static KEY: std::sync::OnceLock<SealingKey> = std::sync::OnceLock::new();
+        KEY.get_or_init(SealingKey::random)
+    }
+
+    /// An archive's plaintext, opened with the tests' key.
+    fn read_archive(out: &Path) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        open(key(), out).unwrap().read_to_end(&mut bytes).unwrap();
+        bytes
+    }
+
     fn at(unix: i64) -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp(unix).unwrap()
     }
@@ -675,7 +796,7 @@ mod tests {
                 at(first + i as i64 * 60),
                 uuid::Uuid::now_v7(),
             );
-            stage_message(&dir, &name, body).unwrap();
+            stage_message(key(), &dir, &name, body).unwrap();
             messages.push((name, body.to_vec()));
         }
         mark_staged(&dir).unwrap();
@@ -738,8 +859,8 @@ mod tests {
         names.sort_by(|a, b| (leading_digits(a), a).cmp(&(leading_digits(b), b)));
         let order: Vec<_> = names.iter().map(|n| n.split('-').next().unwrap()).collect();
         assert_eq!(order, ["000002", "000010", "999999", "1000000"]);
-        assert!(stage_message(Path::new("/nonexistent"), "../x.eml", b"").is_err());
-        assert!(stage_message(Path::new("/nonexistent"), "x.txt", b"").is_err());
+        assert!(stage_message(key(), Path::new("/nonexistent"), "../x.eml", b"").is_err());
+        assert!(stage_message(key(), Path::new("/nonexistent"), "x.txt", b"").is_err());
     }
 
     #[test]
@@ -750,7 +871,7 @@ mod tests {
         // A leftover temporary file of an interrupted `stage_message` is not a message.
         std::fs::write(mailboxes[0].dir.join(".000009-x.eml.tmp"), b"junk").unwrap();
         let out = tmp.0.join("export.zip");
-        let manifest = build(ExportFormat::EmlZip, &mailboxes, &out).unwrap();
+        let manifest = build(key(), ExportFormat::EmlZip, &mailboxes, &out).unwrap();
 
         let folders = ["alice@example.com", "bob+x_y@example.com"];
         let mut expected = Vec::new();
@@ -760,7 +881,7 @@ mod tests {
             }
         }
 
-        let mut zip = zip::ZipArchive::new(File::open(&out).unwrap()).unwrap();
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(read_archive(&out))).unwrap();
         let names: Vec<String> = zip.file_names().map(|n| n.unwrap().to_string()).collect();
         let mut wanted: Vec<String> = expected.iter().map(|(n, _)| n.clone()).collect();
         wanted.push(ZIP_MANIFEST.to_string());
@@ -815,7 +936,7 @@ mod tests {
         assert_eq!(manifest.mailboxes[1].messages, 1);
         assert_eq!(manifest.mailboxes[1].bytes, BOB_1.len() as u64);
 
-        let archive = std::fs::read(&out).unwrap();
+        let archive = read_archive(&out);
         assert_eq!(
             manifest.archive,
             Some(ManifestFile {
@@ -832,8 +953,8 @@ mod tests {
 
         // The same input gives the same bytes.
         let again = tmp.0.join("again.zip");
-        let second = build(ExportFormat::EmlZip, &mailboxes, &again).unwrap();
-        assert_eq!(std::fs::read(&again).unwrap(), archive);
+        let second = build(key(), ExportFormat::EmlZip, &mailboxes, &again).unwrap();
+        assert_eq!(read_archive(&again), archive);
         assert_eq!(second.files, manifest.files);
     }
 
@@ -868,8 +989,8 @@ mod tests {
         let staged = two_mailboxes(&tmp.0.join("staging"));
         let mailboxes: Vec<_> = staged.iter().map(|s| s.mailbox.clone()).collect();
         let out = tmp.0.join("export.mbox");
-        let manifest = build(ExportFormat::Mbox, &mailboxes, &out).unwrap();
-        let mbox = std::fs::read(&out).unwrap();
+        let manifest = build(key(), ExportFormat::Mbox, &mailboxes, &out).unwrap();
+        let mbox = read_archive(&out);
         let text = String::from_utf8(mbox.clone()).unwrap();
 
         let separators: Vec<&str> = text.lines().filter(|l| l.starts_with("From ")).collect();
@@ -925,7 +1046,7 @@ mod tests {
         let path = tmp.0.join("big.eml");
         std::fs::write(&path, &message).unwrap();
         let mut out = Vec::new();
-        let size = write_escaped(&path, &mut out, &tmp.0).unwrap();
+        let size = write_escaped(File::open(&path).unwrap(), &path, &mut out, &tmp.0).unwrap();
         assert_eq!(size, message.len() as u64);
         let mut expected = vec![b'a'; 64 * 1024 - 3];
         expected.extend_from_slice(b"\n>>From x\nFrom\n");
@@ -940,13 +1061,13 @@ mod tests {
         let staged = two_mailboxes(&tmp.0.join("staging"));
         let mailboxes: Vec<_> = staged.iter().map(|s| s.mailbox.clone()).collect();
         let out = tmp.0.join("export.zip");
-        let first = build(ExportFormat::EmlZip, &mailboxes, &out).unwrap();
+        let first = build(key(), ExportFormat::EmlZip, &mailboxes, &out).unwrap();
         let before = std::fs::metadata(&out).unwrap();
 
         // Even without the staging folder, the finished archive is returned as is.
         remove_staging(&tmp.0.join("staging")).unwrap();
         remove_staging(&tmp.0.join("staging")).unwrap();
-        let second = build(ExportFormat::EmlZip, &mailboxes, &out).unwrap();
+        let second = build(key(), ExportFormat::EmlZip, &mailboxes, &out).unwrap();
         let after = std::fs::metadata(&out).unwrap();
         assert_eq!(second, first);
         assert_eq!(after.ino(), before.ino());
@@ -954,7 +1075,7 @@ mod tests {
 
         // Without the sidecar the archive is rebuilt, which needs the (now gone) staging.
         std::fs::remove_file(tmp.0.join("export.zip.manifest.json")).unwrap();
-        assert!(build(ExportFormat::EmlZip, &mailboxes, &out).is_err());
+        assert!(build(key(), ExportFormat::EmlZip, &mailboxes, &out).is_err());
     }
 
     #[test]
@@ -966,9 +1087,9 @@ mod tests {
         assert_eq!(dir, staging.join(id.to_string()));
         reset_mailbox_staging(&dir).unwrap();
         let name = message_file_name(1, at(0), uuid::Uuid::now_v7());
-        stage_message(&dir, &name, b"Subject: one\n\n1\n").unwrap();
+        stage_message(key(), &dir, &name, b"Subject: one\n\n1\n").unwrap();
         // Staging the same message again is harmless.
-        stage_message(&dir, &name, b"Subject: one\n\n1\n").unwrap();
+        stage_message(key(), &dir, &name, b"Subject: one\n\n1\n").unwrap();
         assert!(!is_staged(&dir));
         let mailbox = ArchiveMailbox {
             id,
@@ -976,19 +1097,27 @@ mod tests {
             dir: dir.clone(),
         };
         let out = tmp.0.join("export.mbox");
-        assert!(build(ExportFormat::Mbox, std::slice::from_ref(&mailbox), &out).is_err());
+        assert!(
+            build(
+                key(),
+                ExportFormat::Mbox,
+                std::slice::from_ref(&mailbox),
+                &out
+            )
+            .is_err()
+        );
         assert!(!out.exists());
 
         // A resumed job wipes the incomplete folder and stages it again.
         reset_mailbox_staging(&dir).unwrap();
         assert!(dir.is_dir());
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
-        stage_message(&dir, &name, b"Subject: one\n\n1\n").unwrap();
+        stage_message(key(), &dir, &name, b"Subject: one\n\n1\n").unwrap();
         mark_staged(&dir).unwrap();
         assert!(is_staged(&dir));
-        let manifest = build(ExportFormat::Mbox, &[mailbox], &out).unwrap();
+        let manifest = build(key(), ExportFormat::Mbox, &[mailbox], &out).unwrap();
         assert_eq!(manifest.messages, 1);
-        let mbox = std::fs::read_to_string(&out).unwrap();
+        let mbox = String::from_utf8(read_archive(&out)).unwrap();
         assert_eq!(
             mbox,
             "From a@example.com Thu Jan  1 00:00:00 1970\nSubject: one\n\n1\n\n"
@@ -996,5 +1125,58 @@ mod tests {
 
         remove_staging(&staging).unwrap();
         assert!(!staging.exists());
+    }
+
+    #[test]
+    fn nothing_staged_or_packaged_is_plaintext_and_a_damaged_archive_does_not_open() {
+        let tmp = TempDir::new();
+        let staged = two_mailboxes(&tmp.0.join("staging"));
+        let mailboxes: Vec<_> = staged.iter().map(|s| s.mailbox.clone()).collect();
+        let out = tmp.0.join("export.mbox");
+        build(key(), ExportFormat::Mbox, &mailboxes, &out).unwrap();
+        assert!(
+            String::from_utf8(read_archive(&out))
+                .unwrap()
+                .contains("Hello Alice.")
+        );
+        // No file under the folder holds a message's text: not the staged messages, not
+        // the archive, not the sidecar.
+        let mut files = vec![tmp.0.clone()];
+        let mut seen = 0;
+        while let Some(path) = files.pop() {
+            if path.is_dir() {
+                files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+                continue;
+            }
+            seen += 1;
+            let bytes = std::fs::read(&path).unwrap();
+            for marker in [&b"Hello Alice."[..], b"From the middle", b"Subject: Re"] {
+                assert!(
+                    !bytes.windows(marker.len()).any(|w| w == marker),
+                    "{} holds plaintext",
+                    path.display()
+                );
+            }
+        }
+        assert!(seen >= 6, "{seen}");
+        // Another key opens nothing; a flipped bit, a cut or an archive presented under
+        // another name is an error, never data.
+        assert!(open(&SealingKey::random(), &out).is_err());
+        let sealed = std::fs::read(&out).unwrap();
+        let mut flipped = sealed.clone();
+        let last = flipped.len() - 3;
+        flipped[last] ^= 1;
+        let opens = |path: &Path| match open(key(), path) {
+            Ok(mut archive) => archive.read_to_end(&mut Vec::new()).is_ok(),
+            Err(_) => false,
+        };
+        assert!(opens(&out));
+        std::fs::write(&out, &flipped).unwrap();
+        assert!(!opens(&out));
+        std::fs::write(&out, &sealed[..sealed.len() - 1]).unwrap();
+        assert!(!opens(&out));
+        let moved = tmp.0.join("other.mbox");
+        std::fs::write(&moved, &sealed).unwrap();
+        assert!(!opens(&moved));
     }
 }

@@ -8,6 +8,8 @@
 //! mode 0600, or given by configuration. Destroying a tenant's wrapped key makes every file
 //! of the tenant unreadable at once (cryptographic erase), whatever happens to the files.
 //! The reference matrix makes storage encryption the provider's (`storage.encrypt`, RA).
+//! Export archives and their staged messages are sealed under a key derived from the same
+//! data key ([`DataPlane::export_key`]), so the erase covers them too.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -115,6 +117,11 @@ pub trait DataPlane: Send + Sync + 'static {
     /// Whether anything of the tenant is still readable: a data key that opens, or a file
     /// that decrypts. Used to check a destruction before it is certified.
     async fn tenant_readable(&self, tenant: TenantId) -> Result<bool>;
+    /// The key a tenant's export files (staged messages and archives) are sealed with
+    /// ([`crate::sealed`]). It must follow from the tenant's data key and be kept by no one,
+    /// so that the tenant's cryptographic erase makes its exports unreadable like its
+    /// messages. Made with the data key on first use; refused once the tenant is erased.
+    async fn export_key(&self, tenant: TenantId) -> Result<crate::sealed::SealingKey>;
 }
 
 /// The largest message the embedded driver takes by default: 25 MiB, the common limit of
@@ -614,6 +621,14 @@ impl DataPlane for FileDataPlane {
             .map_err(|_| Error::internal("the data key cache is poisoned"))?
             .contains_key(&tenant);
         Ok(cached && dir.exists())
+    }
+
+    async fn export_key(&self, tenant: TenantId) -> Result<crate::sealed::SealingKey> {
+        let key = self.data_key(tenant, true)?;
+        Ok(crate::sealed::SealingKey::derive(
+            &key.0,
+            &format!("mailplane export files of tenant {tenant}"),
+        ))
     }
 }
 

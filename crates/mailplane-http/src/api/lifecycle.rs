@@ -154,7 +154,10 @@ async fn export_acknowledge(
 }
 
 /// Downloads an export's archive through its link. The link's token is the credential (no
-/// bearer token); it stops working when the link expires (410).
+/// bearer token). Every failure to authorize the download (a wrong token, the token of
+/// another export, an export of another tenant or still being prepared, an expired link) is
+/// the same 404 as a random id. The archive is stored sealed and streamed out decrypted,
+/// chunk by chunk; a damaged archive ends the transfer with an error, never with bad data.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/exports/{export}/download", operation_id = "export_download", tag = "lifecycle",
     params(
         ("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
@@ -166,11 +169,9 @@ async fn export_acknowledge(
             (Vec<u8> = "application/zip"),
             (Vec<u8> = "application/mbox"),
         )),
-        (status = 400, description = "An id or the token is malformed.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "The token is not valid for this export.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such tenant or export.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The export is still being prepared.", body = Problem, content_type = "application/problem+json"),
-        (status = 410, description = "The link expired, or the archive was removed.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "An id is malformed, or the token is missing.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or export, or the link does not work: a wrong token, the token of another export, an export still being prepared, an expired link. Each is the same answer as a random id.", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The link works but its archive was removed.", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn export_download(
     State(s): State<AppState>,
@@ -179,18 +180,12 @@ async fn export_download(
 ) -> Result<Response, ApiError> {
     let tenant: TenantId = path_id("tenant", &tenant)?;
     let export: uuid::Uuid = path_id("export", &export)?;
-    let (e, path) = s
+    let (e, archive) = s
         .control_plane
         .export_download(tenant, export, &query.token)
         .await?;
-    let file = tokio::fs::File::open(&path).await.map_err(|err| {
-        ApiError::from(mailplane::types::Error::internal(format!(
-            "opening {}: {err}",
-            path.display()
-        )))
-    })?;
-    let len = file.metadata().await.map(|m| m.len()).ok();
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    let len = archive.length();
+    let body = Body::from_stream(decrypted(archive));
     let mut response = (
         [
             (header::CONTENT_TYPE, e.format.content_type().to_string()),
@@ -206,12 +201,44 @@ async fn export_download(
         body,
     )
         .into_response();
-    if let Some(len) = len {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_LENGTH, len.into());
-    }
+    response
+        .headers_mut()
+        .insert(header::CONTENT_LENGTH, len.into());
     Ok(response)
+}
+
+/// The archive's plaintext as a stream of chunks, read on a blocking thread a few chunks
+/// ahead of the client. A chunk that does not authenticate ends the stream with an error,
+/// so the transfer is cut short instead of carrying bad bytes.
+fn decrypted(
+    mut archive: mailplane::archive::SealedArchive,
+) -> impl futures_util::stream::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static {
+    use std::io::Read;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::task::spawn_blocking(move || {
+        loop {
+            let mut buf = vec![0u8; 64 * 1024];
+            let item = match archive.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Ok(buf)
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "an export archive does not open");
+                    Err(e)
+                }
+            };
+            let failed = item.is_err();
+            // A client that went away drops the receiver; reading stops.
+            if tx.blocking_send(item).is_err() || failed {
+                return;
+            }
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
 }
 
 /// Shows the tenant's termination: where it is in the end-of-service state machine

@@ -327,13 +327,15 @@ impl ControlPlane {
                 .ok_or_else(|| Error::internal(format!("export step `{step}` has no mailbox")))?;
             if !archive::is_staged(&m.dir) {
                 let dp = self.data_plane()?;
+                // Staged messages are sealed like the archive: no plaintext lands on disk.
+                let key = dp.export_key(tenant_id).await?;
                 archive::reset_mailbox_staging(&m.dir)?;
                 let mailbox: MailboxId = m.id.into();
                 let mut n = 0;
                 dp.export(tenant_id, mailbox, &mut |msg, bytes| {
                     n += 1;
                     let name = archive::message_file_name(n, msg.received_at, msg.id);
-                    archive::stage_message(&m.dir, &name, bytes)
+                    archive::stage_message(&key, &m.dir, &name, bytes)
                 })
                 .await?;
                 archive::mark_staged(&m.dir)?;
@@ -363,8 +365,9 @@ impl ControlPlane {
                     .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
                 let format = export.format;
                 let list = mailboxes.clone();
+                let key = self.data_plane()?.export_key(tenant_id).await?;
                 let manifest =
-                    tokio::task::spawn_blocking(move || archive::build(format, &list, &out))
+                    tokio::task::spawn_blocking(move || archive::build(&key, format, &list, &out))
                         .await
                         .map_err(|e| Error::internal(format!("the archive task failed: {e}")))??;
                 archive::remove_staging(&staging)?;
@@ -571,7 +574,8 @@ impl ControlPlane {
             "erase" => {
                 drop(tx);
                 let settings = self.lifecycle()?.clone();
-                // Export archives hold the tenant's mail in the clear: they go first.
+                // Export archives are sealed under the tenant's data key, which the erase
+                // destroys; they are removed too, so that no ciphertext outlives the tenant.
                 crate::files::remove_dir_if_exists(
                     &settings.exports_dir.join(t.tenant_id.to_string()),
                 )?;

@@ -429,31 +429,34 @@ impl ControlPlane {
     }
 
     /// The archive of an export, for its download link: no bearer token, the link's token
-    /// is the credential. Returns the export and the archive's path.
+    /// is the credential. Returns the export and its archive, opened with the tenant's
+    /// export key (sealed at rest, read decrypted chunk by chunk).
+    ///
+    /// Every failure to authorize the download is the same `NotFound` as a random id: a
+    /// wrong or malformed token, the token of another export, an export of another tenant,
+    /// an export still being prepared, an expired link. Only a caller holding a working
+    /// link learns more (the archive was removed: `Gone`).
     pub async fn export_download(
         &self,
         tenant: TenantId,
         id: uuid::Uuid,
         token: &str,
-    ) -> Result<(Export, PathBuf)> {
+    ) -> Result<(Export, crate::archive::SealedArchive)> {
         let settings = self.lifecycle()?;
+        let refused = || Error::not_found("export", id);
         let export = self
             .store
             .export_get(tenant, id)
             .await?
-            .ok_or_else(|| Error::not_found("export", id))?;
+            .ok_or_else(refused)?;
         let Some(expires_at) = export.expires_at else {
-            return Err(Error::conflict(None, "the export is still being prepared"));
+            return Err(refused());
         };
-        if !self.link_token_matches(&export, expires_at, token) {
-            return Err(Error::Unauthenticated(
-                "the download link's token is not valid for this export".into(),
-            ));
-        }
-        if export.state == ExportState::Expired || self.clock.now() >= expires_at {
-            return Err(Error::Gone(format!(
-                "the download link expired at {expires_at}; ask for a new export"
-            )));
+        let works = self.link_token_matches(&export, expires_at, token)
+            && export.state != ExportState::Expired
+            && self.clock.now() < expires_at;
+        if !works {
+            return Err(refused());
         }
         let path = archive_path(settings, &export);
         if !path.exists() {
@@ -461,7 +464,11 @@ impl ControlPlane {
                 "the archive was removed; ask for a new export".into(),
             ));
         }
-        Ok((export, path))
+        let key = self.data_plane()?.export_key(tenant).await?;
+        let archive = tokio::task::spawn_blocking(move || crate::archive::open(&key, &path))
+            .await
+            .map_err(|e| Error::internal(format!("the archive task failed: {e}")))??;
+        Ok((export, archive))
     }
 
     /// Finds the tenant in the actor's scope, inside `tx`, and requires the actor's party to
