@@ -3,7 +3,15 @@
 //! A caller that did not get an answer (a timeout, a dropped connection) retries with the
 //! same key and gets the first call's answer, status and body, for 24 hours, marked
 //! `Idempotency-Replayed: true`. The same key with another request (method, path, query or
-//! body) is a 422. Keys belong to the caller's organisation.
+//! body) is a 422.
+//!
+//! Keys belong to the principal that sent them: its party, organisation, subject and roles
+//! (see `ControlPlane::idempotency_lookup`). The stored answer is replayed here without
+//! deciding anything again, so only the principal whose call was authorized and answered
+//! may meet it: another principal (a reader replaying an administrator's key, or the same
+//! subject with a token of other roles) has a key space of its own, and its call with the
+//! same key runs afresh and is authorized like any other. Answers that carry a secret (a
+//! webhook's) thus never reach anyone but their first caller.
 //!
 //! The key is claimed inside the change's own transaction (see [`mailplane::guard`]):
 //! if the change rolls back, so does the claim, and a retry runs afresh; if it commits,
