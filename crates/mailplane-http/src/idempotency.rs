@@ -23,6 +23,9 @@
 //! A call that changes nothing (refused, invalid, or a request filed nowhere) stores no
 //! answer: retrying it simply runs it again, with the same outcome.
 //!
+//! It runs once the request is routed, inside [`crate::bodies::bound`], so that the body it
+//! buffers to hash is never larger than the route takes.
+//!
 //! The batch route keeps its own key handling (the answer is written in the batch's
 //! transaction), and this middleware leaves it alone.
 
@@ -43,9 +46,6 @@ use crate::problem::ApiError;
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// The answer header set on a replayed answer.
 pub const IDEMPOTENCY_REPLAYED: &str = "idempotency-replayed";
-
-/// The largest body a keyed call may have: message imports are the largest bodies.
-const MAX_KEYED_BODY: usize = 64 * 1024 * 1024;
 
 /// The middleware.
 pub async fn idempotency(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -68,15 +68,11 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
         return next.run(request).await;
     };
     let (parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, MAX_KEYED_BODY).await {
+    // The body is already bounded by the route's own limit ([`crate::bodies`]), which runs
+    // first: a body past it fails here, and that middleware answers 413 for it.
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(bytes) => bytes,
-        Err(_) => {
-            return ApiError(Error::TooLarge {
-                field: "body".into(),
-                limit: MAX_KEYED_BODY as u64,
-            })
-            .into_response();
-        }
+        Err(_) => return ApiError(Error::invalid("body", "could not be read")).into_response(),
     };
     let mut hasher = Sha256::new();
     hasher.update(parts.method.as_str());
