@@ -10,6 +10,10 @@
 //! larger than [`HEAD_BUFFER`] still gets hyper's empty 431, and its connection is closed:
 //! the request cannot be read, so there is nothing to answer it with.
 //!
+//! This applies to HTTP/1.1, the protocol the API is served with. A client speaking HTTP/2
+//! with prior knowledge (plaintext) is served by the same builder, as under `axum::serve`,
+//! with hyper's HTTP/2 limits unchanged: a header list over 16 KiB gets hyper's own 431.
+//!
 //! The buffer grows with what a connection sends, up to the cap, and is the one hyper
 //! also reads bodies through, so the cap is also the most a connection holds in it.
 
