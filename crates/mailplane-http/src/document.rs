@@ -42,7 +42,7 @@ fn components() -> Value {
             ),
             "IdempotencyKey": header_param(
                 "Idempotency-Key",
-                "1 to 255 visible ASCII characters naming this call; a retry with the same key and request within 24 hours replays the first answer, marked `Idempotency-Replayed: true`.",
+                "1 to 255 visible ASCII characters naming this call; a retry by the same principal (party, organisation, subject and roles) with the same key and request within 24 hours replays the first answer, marked `Idempotency-Replayed: true`. Another principal's call with the same key is its own.",
                 json!({"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}),
             ),
         },
