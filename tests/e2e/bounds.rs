@@ -170,6 +170,32 @@ async fn the_batch_route_keeps_its_own_limit(h: Harness) {
 }
 e2e!(the_batch_route_keeps_its_own_limit);
 
+/// An application mounted under a prefix keeps each route's own limit.
+async fn a_mounted_application_keeps_the_routes_limits(h: Harness) {
+    let t = fixtures::tenant(&h, "Mounted").await;
+    let mounted = axum::Router::new().nest("/mail", h.app.clone());
+    let customer = h.customer_admin(t).with_app(mounted);
+    let path = format!("/mail/v1/tenants/{t}/mailboxes/batch");
+    let mut padded = vec![b' '; 3 * MIB];
+    padded.extend_from_slice(br#"{"mailboxes":[]}"#);
+    let reply = customer
+        .send_request(post(&customer, &path, None, None, Body::from(padded)))
+        .await;
+    assert_eq!(reply.status, 400, "{:#}", reply.body);
+    assert_eq!(reply.body["errors"][0]["field"], "mailboxes");
+    let (body, _) = streamed(24 * MIB);
+    let reply = customer
+        .send_request(post(&customer, &path, None, None, body))
+        .await;
+    too_large(&reply, "body", BATCH_BODY_LIMIT);
+    let (body, _) = streamed(4 * MIB);
+    let reply = customer
+        .send_request(post(&customer, "/mail/v1/tenants", None, None, body))
+        .await;
+    too_large(&reply, "body", DEFAULT_BODY_LIMIT);
+}
+e2e!(a_mounted_application_keeps_the_routes_limits);
+
 /// Header fields over 64 KiB in total (a 1 MB bearer token, say) are a 431 problem
 /// document naming the largest field; the token is not verified.
 async fn oversized_headers_answer_a_problem_document(h: Harness) {
