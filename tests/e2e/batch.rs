@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use mailplane::Actor;
 use mailplane::types::TenantId;
 use mailplane_tests::{Harness, e2e, fixtures};
 
@@ -213,6 +214,52 @@ async fn a_retried_call_creates_once(h: Harness) {
     assert_eq!(bad_key.status, 400);
 }
 e2e!(a_retried_call_creates_once);
+
+/// A batch's key belongs to the principal that sent it: a reader with the administrator's
+/// key and rows gets the 403 it gets without the key, and another administrator's call
+/// under the same key is its own, neither a 422 nor the first answer.
+async fn a_batch_key_belongs_to_its_principal(h: Harness) {
+    let t = tenant_with_seats(&h, 50).await;
+    let d = fixtures::default_domain(&h, t).await;
+    let path = format!("/v1/tenants/{t}/mailboxes/batch");
+    let key = ("Idempotency-Key", "batch-shared");
+    let admin = h.customer_admin(t);
+    let first = admin.post_with_header(&path, rows(&d, 3, "a"), key).await;
+    assert_eq!(first.status, 201, "{:#}", first.body);
+
+    let reader = h.customer(t, "tenant-reader");
+    let plain = reader.post(&path, rows(&d, 3, "a")).await;
+    assert_eq!(plain.status, 403, "{:#}", plain.body);
+    let replayed = reader.post_with_header(&path, rows(&d, 3, "a"), key).await;
+    assert_eq!(replayed.status, 403, "{:#}", replayed.body);
+    assert_eq!(replayed.body, plain.body);
+
+    let colleague = h.client(Actor::customer(
+        format!("second-admin@{t}"),
+        t,
+        &["tenant-admin"],
+    ));
+    // The first administrator's rows under the same key: a call of its own, which meets
+    // the addresses already in use, not the first administrator's answer.
+    let same_body = colleague
+        .post_with_header(&path, rows(&d, 3, "a"), key)
+        .await;
+    assert_eq!(same_body.status, 400, "{:#}", same_body.body);
+    // Other rows under the same key: created, not a 422.
+    let own = colleague
+        .post_with_header(&path, rows(&d, 2, "b"), key)
+        .await;
+    assert_eq!(own.status, 201, "{:#}", own.body);
+    assert!(own.headers.get("idempotency-replayed").is_none());
+    assert_eq!(own.body["created"], 2);
+
+    let retry = admin.post_with_header(&path, rows(&d, 3, "a"), key).await;
+    assert_eq!(retry.status, 201, "{:#}", retry.body);
+    assert_eq!(retry.headers["idempotency-replayed"], "true");
+    assert_eq!(retry.body, first.body);
+    assert_eq!(count_mailboxes(&h, t).await, 5);
+}
+e2e!(a_batch_key_belongs_to_its_principal);
 
 async fn concurrent_retries_with_one_key_create_once(h: Harness) {
     let t = tenant_with_seats(&h, 200).await;

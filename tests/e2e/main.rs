@@ -5,6 +5,7 @@ mod addresses;
 mod audit;
 mod auth;
 mod batch;
+mod bounds;
 mod catalogue;
 mod checked_in;
 mod consultations;

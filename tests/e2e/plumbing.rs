@@ -6,9 +6,11 @@ use std::sync::Arc;
 use axum::http::Method;
 use serde_json::json;
 
+use mailplane::Actor;
 use mailplane::auth::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, Keyring};
 use mailplane_http::AppState;
 use mailplane_http::limits::RateLimit;
+use mailplane_tests::receiver::{Behaviour, Receiver};
 use mailplane_tests::{Client, Harness, TEST_SECRET, e2e, fixtures};
 
 async fn tenant_count(h: &Harness) -> usize {
@@ -61,8 +63,8 @@ async fn keyed_creates_replay_and_refuse_another_request(h: Harness) {
         )
         .await;
     assert_eq!(bad.status, 400);
-    // And a key belongs to its organisation: the customer's call under the provider's key
-    // is its own, not a 422.
+    // And a key belongs to its principal: the customer's call under the provider's key is
+    // its own, not a 422.
     let good = customer
         .post_with_header(
             &path,
@@ -85,6 +87,98 @@ async fn keyed_creates_replay_and_refuse_another_request(h: Harness) {
     assert_eq!(odd.body["errors"][0]["field"], "Idempotency-Key");
 }
 e2e!(keyed_creates_replay_and_refuse_another_request);
+
+/// A stored answer is replayed only to the principal whose call made it. Another principal
+/// sending the same key and body is authorized afresh: a tenant reader gets the 403 it gets
+/// without the key, and never the administrator's webhook secret; the administrator still
+/// gets its replay; and two principals of one organisation never meet each other's keys.
+async fn a_key_replays_only_to_the_principal_that_made_the_call(h: Harness) {
+    let t = fixtures::tenant(&h, "Keyed").await;
+    let receiver = Receiver::start(Behaviour::default()).await;
+    let key = ("Idempotency-Key", "register-hook-1");
+    let body = json!({ "url": receiver.url });
+    let admin = h.customer_admin(t);
+    let first = admin
+        .post_with_header("/v1/webhooks", body.clone(), key)
+        .await;
+    assert_eq!(first.status, 201, "{:#}", first.body);
+    let secret = first.str("secret");
+    assert_eq!(secret.len(), 64);
+
+    // A reader: 403 without the key, and the same 403 with the administrator's key.
+    let reader = h.customer(t, "tenant-reader");
+    let plain = reader.post("/v1/webhooks", body.clone()).await;
+    assert_eq!(plain.status, 403, "{:#}", plain.body);
+    let replayed = reader
+        .post_with_header("/v1/webhooks", body.clone(), key)
+        .await;
+    assert_eq!(replayed.status, 403, "{:#}", replayed.body);
+    assert!(replayed.headers.get("idempotency-replayed").is_none());
+    assert!(!replayed.text.contains(&secret));
+    assert_eq!(replayed.body, plain.body);
+    // The administrator's own subject with a reader's token is another principal too.
+    let demoted = h.client(Actor::customer(
+        format!("tenant-admin@{t}"),
+        t,
+        &["tenant-reader"],
+    ));
+    let again = demoted
+        .post_with_header("/v1/webhooks", body.clone(), key)
+        .await;
+    assert_eq!(again.status, 403, "{:#}", again.body);
+    assert!(!again.text.contains(&secret));
+
+    // The administrator still gets its answer.
+    let retry = admin
+        .post_with_header("/v1/webhooks", body.clone(), key)
+        .await;
+    assert_eq!(retry.status, 201, "{:#}", retry.body);
+    assert_eq!(retry.headers["idempotency-replayed"], "true");
+    assert_eq!(retry.body, first.body);
+
+    // Another administrator of the same tenant with the same key: its own call, with
+    // another body (not a 422) and with the same one (not the first answer).
+    let colleague = h.client(Actor::customer(
+        format!("second-admin@{t}"),
+        t,
+        &["tenant-admin"],
+    ));
+    let own = colleague
+        .post_with_header(
+            "/v1/webhooks",
+            json!({ "url": format!("{}/colleague", receiver.url) }),
+            key,
+        )
+        .await;
+    assert_eq!(own.status, 201, "{:#}", own.body);
+    assert!(own.headers.get("idempotency-replayed").is_none());
+    assert_ne!(own.str("id"), first.str("id"));
+    let own_retry = colleague
+        .post_with_header(
+            "/v1/webhooks",
+            json!({ "url": format!("{}/colleague", receiver.url) }),
+            key,
+        )
+        .await;
+    assert_eq!(own_retry.headers["idempotency-replayed"], "true");
+    assert_eq!(own_retry.body, own.body);
+    // A third administrator with the first one's key and body: its own call too.
+    let third = h.client(Actor::customer(
+        format!("third-admin@{t}"),
+        t,
+        &["tenant-admin"],
+    ));
+    let same_body = third.post_with_header("/v1/webhooks", body, key).await;
+    assert_eq!(same_body.status, 201, "{:#}", same_body.body);
+    assert!(
+        same_body.headers.get("idempotency-replayed").is_none(),
+        "{:#}",
+        same_body.body
+    );
+    assert_ne!(same_body.str("id"), first.str("id"));
+    assert!(!same_body.text.contains(&secret));
+}
+e2e!(a_key_replays_only_to_the_principal_that_made_the_call);
 
 async fn concurrent_calls_with_one_key_create_once(h: Harness) {
     let t = fixtures::tenant(&h, "Racing").await;

@@ -4,8 +4,9 @@
 //! applies to every route, so its headers and answers are added here, once, rather than
 //! in each handler's annotation: entity tags and 304 on reads, `If-Match` and 412 on
 //! changes of a readable resource, `Idempotency-Key` and its 409 and 422 on every `POST`,
-//! and 429 with `Retry-After` on every authenticated operation. Generated clients see them
-//! all. Two corrections of utoipa's output for generators are made here too: free-form
+//! and 429 with `Retry-After` on every authenticated operation, 413 on every operation
+//! that takes a body ([`crate::bodies`]) and 431 on every operation ([`crate::headers`]).
+//! Generated clients see them all. Two corrections of utoipa's output for generators are made here too: free-form
 //! objects say they take any member, and raw bodies are binary strings.
 
 use serde_json::{Value, json};
@@ -41,7 +42,7 @@ fn components() -> Value {
             ),
             "IdempotencyKey": header_param(
                 "Idempotency-Key",
-                "1 to 255 visible ASCII characters naming this call; a retry with the same key and request within 24 hours replays the first answer, marked `Idempotency-Replayed: true`.",
+                "1 to 255 visible ASCII characters naming this call; a retry by the same principal (party, organisation, subject and roles) with the same key and request within 24 hours replays the first answer, marked `Idempotency-Replayed: true`. Another principal's call with the same key is its own.",
                 json!({"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}),
             ),
         },
@@ -65,6 +66,8 @@ fn components() -> Value {
             "IdempotencyConflict": problem("A conflict with existing state, or a call with the same `Idempotency-Key` is still running."),
             "IdempotencyMismatch": problem("The `Idempotency-Key` was used for another request in the last 24 hours; nothing was done."),
             "TooManyRequests": limited,
+            "PayloadTooLarge": problem("The body is larger than this operation takes (2 MiB; 16 MiB for a mailbox batch; the data plane's largest message for an import); it was not read, and nothing was done."),
+            "HeadersTooLarge": problem("The request's header fields total more than 64 KiB; `errors` names the largest. Nothing was read or done. A request head over 2 MiB cannot be read at all and gets an empty 431."),
         }
     })
 }
@@ -232,6 +235,10 @@ pub fn with_plumbing(doc: OpenApi) -> Value {
             if authenticated {
                 add_response(op, "429", "TooManyRequests");
             }
+            if op.get("requestBody").is_some() {
+                add_response(op, "413", "PayloadTooLarge");
+            }
+            add_response(op, "431", "HeadersTooLarge");
         }
     }
     let shared = value["components"]

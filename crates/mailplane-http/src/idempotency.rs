@@ -3,7 +3,15 @@
 //! A caller that did not get an answer (a timeout, a dropped connection) retries with the
 //! same key and gets the first call's answer, status and body, for 24 hours, marked
 //! `Idempotency-Replayed: true`. The same key with another request (method, path, query or
-//! body) is a 422. Keys belong to the caller's organisation.
+//! body) is a 422.
+//!
+//! Keys belong to the principal that sent them: its party, organisation, subject and roles
+//! (see `ControlPlane::idempotency_lookup`). The stored answer is replayed here without
+//! deciding anything again, so only the principal whose call was authorized and answered
+//! may meet it: another principal (a reader replaying an administrator's key, or the same
+//! subject with a token of other roles) has a key space of its own, and its call with the
+//! same key runs afresh and is authorized like any other. Answers that carry a secret (a
+//! webhook's) thus never reach anyone but their first caller.
 //!
 //! The key is claimed inside the change's own transaction (see [`mailplane::guard`]):
 //! if the change rolls back, so does the claim, and a retry runs afresh; if it commits,
@@ -14,6 +22,9 @@
 //!
 //! A call that changes nothing (refused, invalid, or a request filed nowhere) stores no
 //! answer: retrying it simply runs it again, with the same outcome.
+//!
+//! It runs once the request is routed, inside [`crate::bodies::bound`], so that the body it
+//! buffers to hash is never larger than the route takes.
 //!
 //! The batch route keeps its own key handling (the answer is written in the batch's
 //! transaction), and this middleware leaves it alone.
@@ -36,9 +47,6 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// The answer header set on a replayed answer.
 pub const IDEMPOTENCY_REPLAYED: &str = "idempotency-replayed";
 
-/// The largest body a keyed call may have: message imports are the largest bodies.
-const MAX_KEYED_BODY: usize = 64 * 1024 * 1024;
-
 /// The middleware.
 pub async fn idempotency(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if request.method() != Method::POST || request.uri().path().ends_with("/mailboxes/batch") {
@@ -60,15 +68,11 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
         return next.run(request).await;
     };
     let (parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, MAX_KEYED_BODY).await {
+    // The body is already bounded by the route's own limit ([`crate::bodies`]), which runs
+    // first: a body past it fails here, and that middleware answers 413 for it.
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(bytes) => bytes,
-        Err(_) => {
-            return ApiError(Error::TooLarge {
-                field: "body".into(),
-                limit: MAX_KEYED_BODY as u64,
-            })
-            .into_response();
-        }
+        Err(_) => return ApiError(Error::invalid("body", "could not be read")).into_response(),
     };
     let mut hasher = Sha256::new();
     hasher.update(parts.method.as_str());

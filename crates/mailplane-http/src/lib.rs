@@ -7,9 +7,11 @@
 //! handler carries its `#[utoipa::path]`, and [`openapi`] collects them.
 
 mod api;
+pub mod bodies;
 pub mod conditional;
 mod document;
 pub mod extract;
+pub mod headers;
 pub mod idempotency;
 pub mod limits;
 pub mod metrics;
@@ -93,8 +95,8 @@ pub fn openapi_json() -> String {
 }
 
 /// The complete application: the API, `/openapi.json`, Swagger UI at `/docs` and
-/// `/metrics`, with the plumbing every route shares: request ids, conditional requests,
-/// idempotency keys and request metrics. Testable without a socket
+/// `/metrics`, with the plumbing every route shares: request ids, bounded headers and
+/// bodies, conditional requests, idempotency keys and request metrics. Testable without a socket
 /// (`tower::ServiceExt::oneshot`) and mountable under a prefix.
 pub fn app(state: AppState) -> Router {
     let (router, doc) = api_router().split_for_parts();
@@ -102,10 +104,21 @@ pub fn app(state: AppState) -> Router {
     let metrics = Arc::new(metrics::Metrics::new(&doc));
     let routed = router
         .merge(SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", doc))
+        // Inside out: the idempotency key, then the body limit before it, then the timing.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::idempotency,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            bodies::bound,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             metrics.clone(),
             metrics::measure,
         ))
+        // `bodies::bound` is the one body limit; axum's own would be a second one.
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .fallback(problem::not_found_fallback)
         .method_not_allowed_fallback(problem::method_not_allowed)
         .with_state(state.clone());
@@ -117,13 +130,11 @@ pub fn app(state: AppState) -> Router {
             "/metrics",
             axum::routing::get(metrics::scrape).with_state((state.clone(), metrics)),
         )
-        .layer(axum::middleware::from_fn_with_state(
-            state,
-            idempotency::idempotency,
-        ))
         .layer(axum::middleware::from_fn(move |request, next| {
             conditional::conditional(reads.clone(), request, next)
         }))
+        // Before anything reads a header (a token, say), on every path.
+        .layer(axum::middleware::from_fn(headers::bound_headers))
         .layer(
             tower::ServiceBuilder::new()
                 .layer(tower_http::request_id::SetRequestIdLayer::new(

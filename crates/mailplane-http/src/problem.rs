@@ -40,7 +40,7 @@ impl From<Error> for ApiError {
     }
 }
 
-const BASE: &str = "https://mailplane.dev/problems/";
+pub(crate) const BASE: &str = "https://mailplane.dev/problems/";
 
 impl ApiError {
     /// The status and problem document for this error.

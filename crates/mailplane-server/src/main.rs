@@ -2,6 +2,7 @@
 //! tokens, verify the audit chain, and lint or render RACI profiles.
 
 mod config;
+mod listen;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -561,10 +562,10 @@ async fn serve(cfg: Config) -> Result<(), String> {
     // give up any job lease still held, all within the grace period.
     let grace = std::time::Duration::from_secs(cfg.shutdown_grace);
     let mut serving_stop = stopping;
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = listen::serve(listener, app, async move {
         let _ = serving_stop.wait_for(|s| *s).await;
     });
-    let server = tokio::spawn(async move { server.await });
+    let server = tokio::spawn(server);
     stop_signal().await;
     tracing::info!("stopping: finishing requests in flight and the job step being run");
     control_plane.jobs_stop();

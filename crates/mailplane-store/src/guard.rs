@@ -50,7 +50,8 @@ pub type Precondition =
 /// An idempotency key to claim with the change.
 #[derive(Debug, Clone)]
 pub struct IdempotencyClaim {
-    /// Who the key belongs to (the caller's organisation).
+    /// Who the key belongs to: the principal that sent it (its organisation, and a digest
+    /// of its party, subject and roles).
     pub scope: String,
     /// The caller's key.
     pub key: String,

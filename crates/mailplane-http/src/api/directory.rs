@@ -387,9 +387,7 @@ async fn mailbox_batch(
     Ok(response)
 }
 
-/// The batch route, with a body limit that fits 10,000 rows.
+/// The batch route, whose body limit fits 10,000 rows (see [`crate::bodies`]).
 pub fn batch_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(mailbox_batch))
-        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024 * 1024))
+    OpenApiRouter::new().routes(routes!(mailbox_batch))
 }

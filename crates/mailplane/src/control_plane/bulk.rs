@@ -67,9 +67,38 @@ pub struct BatchAnswer {
     pub replayed: bool,
 }
 
-/// Keys of the HTTP layer belong to the caller's organisation, whatever the operation.
+/// The key space of one principal for one kind of call: the store's key is this scope and
+/// the caller's key, so a stored answer is found only by the principal that made the first
+/// call, and two principals never meet each other's keys.
+///
+/// The principal is its party, organisation, subject and roles (sorted, without repeats:
+/// the same grant however the token lists it). A token with other roles is another
+/// principal, authorized afresh, since its decisions may differ; a customer credential's
+/// token names the credential as its subject. The principal is kept as a SHA-256 of an
+/// unambiguous encoding (JSON), so that the scope has a bounded length whatever the token
+/// holds, with the organisation in clear in front for an operator reading the table.
+///
+/// Keys stored before the principal was part of the scope (`<org>|http`,
+/// `<org>|mailbox.batch|<tenant>`) match no principal: they are never replayed, and the
+/// sweep forgets them after 24 hours.
+fn key_scope(actor: &Actor, call: &str) -> String {
+    let mut roles: Vec<&str> = actor.roles().iter().map(String::as_str).collect();
+    roles.sort_unstable();
+    roles.dedup();
+    let principal = serde_json::json!([
+        actor.party(),
+        actor.org().to_string(),
+        actor.subject(),
+        roles
+    ]);
+    let digest = hex::encode(Sha256::digest(principal.to_string().as_bytes()));
+    format!("{}|{call}|{digest}", actor.org())
+}
+
+/// The scope of the HTTP layer's keys (`Idempotency-Key` on every `POST`): one principal's,
+/// whatever the operation, since the request's method and path are part of its digest.
 fn http_scope(actor: &Actor) -> String {
-    format!("{}|http", actor.org())
+    key_scope(actor, "http")
 }
 
 /// A key is 1 to 255 visible ASCII characters.
@@ -164,7 +193,7 @@ impl ControlPlane {
         let body = serde_json::to_vec(&input)
             .map_err(|e| Error::internal(format!("a batch does not serialise: {e}")))?;
         let request_hash = hex::encode(Sha256::digest(&body));
-        let scope = format!("{}|mailbox.batch|{tenant}", actor.org());
+        let scope = key_scope(actor, &format!("mailbox.batch|{tenant}"));
         let now = self.clock.now();
         if let Some(key) = idempotency_key {
             key_rule(key)?;
