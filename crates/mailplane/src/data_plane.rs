@@ -609,18 +609,15 @@ impl DataPlane for FileDataPlane {
     }
 
     async fn tenant_readable(&self, tenant: TenantId) -> Result<bool> {
-        let dir = self.tenant_dir(tenant);
-        if dir.join("data.key").exists() {
+        if self.tenant_dir(tenant).join("data.key").exists() {
             return Ok(true);
         }
-        // Without the key nothing decrypts; any file left is reported as readable only if it
-        // opens with a key still cached in this process.
-        let cached = self
-            .keys
-            .lock()
-            .map_err(|_| Error::internal("the data key cache is poisoned"))?
-            .contains_key(&tenant);
-        Ok(cached && dir.exists())
+        // Without the key file nothing decrypts, in this process or another: a key still
+        // cached here is never served once its file is gone (see `data_key`), so it is
+        // dropped now rather than counted. Counting it made a server that had read the tenant
+        // before another server erased it report the tenant as still readable.
+        self.forget_key(tenant)?;
+        Ok(false)
     }
 
     async fn export_key(&self, tenant: TenantId) -> Result<crate::sealed::SealingKey> {
@@ -824,6 +821,8 @@ mod tests {
         // A second process that has read, and so holds the key in memory.
         let other = FileDataPlane::open(&dir.join("mail"), &dir.join("master.key")).unwrap();
         assert_eq!(other.read(t, m, stored.id).await.unwrap(), MESSAGE);
+        let witness = FileDataPlane::open(&dir.join("mail"), &dir.join("master.key")).unwrap();
+        assert_eq!(witness.read(t, m, stored.id).await.unwrap(), MESSAGE);
         assert!(dp.tenant_readable(t).await.unwrap());
         assert!(
             dp.purge_tenant(t).await.is_err(),
@@ -838,6 +837,9 @@ mod tests {
         assert!(dp.read(t, m, stored.id).await.is_err());
         assert!(other.read(t, m, stored.id).await.is_err());
         assert!(!dp.tenant_readable(t).await.unwrap());
+        // A process that read before the erase and has not tried since must not call the
+        // tenant readable either (it checks the erase another server made).
+        assert!(!witness.tenant_readable(t).await.unwrap());
         assert!(
             dp.import(t, m, MESSAGE, OffsetDateTime::now_utc())
                 .await
