@@ -281,7 +281,8 @@ async fn entity_tags_guard_updates_and_deletes(h: Harness) {
         .await;
     assert_eq!(deleted.status, 204, "{:#}", deleted.body);
 
-    // `*` requires the resource to exist.
+    // A resource that does not exist is not found, before any precondition is checked: a
+    // random id answers exactly as the deleted mailbox does.
     let gone = customer
         .send_with_headers(
             Method::PATCH,
@@ -290,7 +291,18 @@ async fn entity_tags_guard_updates_and_deletes(h: Harness) {
             &[("If-Match", "*")],
         )
         .await;
-    assert_eq!(gone.status, 412);
+    assert_eq!(gone.status, 404, "{:#}", gone.body);
+    let random = uuid::Uuid::now_v7().to_string();
+    let never = customer
+        .send_with_headers(
+            Method::PATCH,
+            &path.replace(&m, &random),
+            Some(json!({ "display_name": "Ghost" })),
+            &[("If-Match", "*")],
+        )
+        .await;
+    assert_eq!(never.status, 404);
+    assert_eq!(never.text.replace(&random, &m), gone.text);
 }
 e2e!(entity_tags_guard_updates_and_deletes);
 

@@ -397,3 +397,25 @@ async fn registering_and_removing_a_webhook_is_audited_without_its_secret(h: Har
     assert!(!audit.to_string().contains(&secret));
 }
 e2e!(registering_and_removing_a_webhook_is_audited_without_its_secret);
+
+async fn another_organisations_webhook_is_not_found_for_every_role(h: Harness) {
+    let t = fixtures::tenant(&h, "Owner").await;
+    let other = fixtures::tenant(&h, "Other").await;
+    let (webhook, _) = register(&h, t, "http://127.0.0.1:9/hook").await;
+    let path = format!("/v1/webhooks/{webhook}");
+    // Within its organisation the webhook is visible, so a role that may not remove it is
+    // refused, and the refusal says why.
+    let refused = h.customer(t, "tenant-reader").delete(&path).await;
+    assert_eq!(refused.status, 403, "{:#}", refused.body);
+    // Outside it, the webhook does not exist for any role: the same 404 as a random id.
+    let random = uuid::Uuid::now_v7().to_string();
+    for role in ["tenant-admin", "tenant-helpdesk", "tenant-reader"] {
+        let intruder = h.customer(other, role);
+        let real = intruder.delete(&path).await;
+        let none = intruder.delete(&path.replace(&webhook, &random)).await;
+        assert_eq!(real.status, 404, "{role}: {:#}", real.body);
+        assert_eq!(real.text, none.text.replace(&random, &webhook), "{role}");
+    }
+    h.customer_admin(t).get(&path).await.expect(200);
+}
+e2e!(another_organisations_webhook_is_not_found_for_every_role);

@@ -6,13 +6,18 @@
 //!
 //! A change (`PATCH`, `PUT`, `DELETE`) with `If-Match` runs only while the resource's
 //! current representation still has one of the given tags. The comparison is not made
-//! before the change but inside its transaction, through [`mailplane::guard`]: once the
+//! before the change but inside its transaction, through [`mailplane::guard`]: while the
 //! transaction holds the resource's lock (PostgreSQL) or the one writer connection
-//! (SQLite), the resource is read as the caller would read it (a `GET` of the same path
-//! with the same credentials) and its tag compared. No other change of the resource can
-//! commit between the comparison and this change, so two callers holding the same tag
-//! cannot both succeed: the second gets 412 and nothing is changed. Every change of a
-//! path takes the same lock, with or without `If-Match`.
+//! (SQLite), just before it commits, the resource is read as the caller would read it (a
+//! `GET` of the same path with the same credentials) and its tag compared. No other change
+//! of the resource can commit between the comparison and this change, so two callers
+//! holding the same tag cannot both succeed: the second gets 412 and nothing is changed.
+//! Every change of a path takes the same lock, with or without `If-Match`.
+//!
+//! The comparison comes after the library has found the resource in the caller's scope and
+//! authorized the change, because it runs at the commit: a resource the caller may not see
+//! answers 404, exactly as a random id does, and a change the caller may not make answers
+//! 403, whatever `If-Match` says. Only a change that would otherwise succeed meets 412.
 
 use std::sync::Arc;
 

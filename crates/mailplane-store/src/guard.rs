@@ -10,8 +10,13 @@
 //!   every guarded change of the same resource runs one after the other. (On SQLite every
 //!   write transaction already runs alone on the one writer connection.)
 //! - **precondition**: a check of the committed state (the `If-Match` comparison), made
-//!   once the lock is held, so that no other guarded change can commit between the check
-//!   and this transaction's commit. A failing check aborts the transaction.
+//!   under the lock just before the transaction commits, so that no other guarded change
+//!   can commit between the check and this transaction's commit. A failing check aborts the
+//!   transaction. It runs last on purpose: by then the operation has found everything it
+//!   changes within the caller's scope and has been allowed to change it, so a resource the
+//!   caller may not see is not found (404) and a refused change is forbidden (403) whatever
+//!   the precondition says. Checked first, a precondition on another tenant's object
+//!   answered 412, which told the caller the object exists.
 //! - **idempotency claim**: the caller's key is inserted in the same transaction as the
 //!   change, so the key is claimed exactly when the change commits, and a concurrent call
 //!   with the same key meets the key instead of changing anything a second time.
@@ -97,7 +102,7 @@ impl WriteGuard {
         self.with(|i| i.lock = Some(resource))
     }
 
-    /// Checks `precondition` under the lock before the first change.
+    /// Checks `precondition` under the lock when the first transaction commits.
     pub fn precondition(self, precondition: Precondition) -> WriteGuard {
         self.with(|i| i.precondition = Some(precondition))
     }
@@ -123,10 +128,11 @@ impl WriteGuard {
         GUARD.try_with(WriteGuard::clone).ok()
     }
 
-    /// Applies the guard to a transaction that was just begun.
-    pub(crate) async fn enter(&self, tx: &WriteTx) -> Result<()> {
+    /// Applies the guard to a transaction that was just begun: takes the lock and claims the
+    /// key. Returns the precondition, which the transaction checks when it commits.
+    pub(crate) async fn enter(&self, tx: &WriteTx) -> Result<Option<Precondition>> {
         if self.inner.applied.swap(true, Ordering::SeqCst) {
-            return Ok(());
+            return Ok(None);
         }
         if let Some(resource) = &self.inner.lock
             && tx.backend == DbBackend::Postgres
@@ -139,14 +145,6 @@ impl WriteGuard {
                 ))
                 .await
                 .map_err(crate::db_error)?;
-        }
-        if let Some(check) = &self.inner.precondition {
-            // The check reads committed state on the reader connections, in a task of its
-            // own, so that it never meets this guard again.
-            let check = check.clone();
-            tokio::spawn(PRECHECK.scope((), async move { check().await }))
-                .await
-                .map_err(|e| Error::internal(format!("the precondition check failed: {e}")))??;
         }
         if let Some(claim) = &self.inner.claim {
             tx.idempotency_store(
@@ -161,6 +159,16 @@ impl WriteGuard {
             )
             .await?;
         }
-        Ok(())
+        Ok(self.inner.precondition.clone())
     }
+}
+
+/// Runs a precondition the guard handed to a transaction, just before it commits. The check
+/// reads committed state on the reader connections, in a task of its own, so that it never
+/// meets the guard again; the transaction's own changes are not committed yet, so it sees
+/// the resource as it was before them.
+pub(crate) async fn check(precondition: Precondition) -> Result<()> {
+    tokio::spawn(PRECHECK.scope((), async move { precondition().await }))
+        .await
+        .map_err(|e| Error::internal(format!("the precondition check failed: {e}")))?
 }

@@ -372,13 +372,13 @@ impl DataStore {
     /// Starts a write transaction. Everything done through it, audit rows included, commits
     /// together or not at all.
     pub async fn begin(&self) -> Result<WriteTx> {
-        let tx = WriteTx::new(
+        let mut tx = WriteTx::new(
             self.transaction().await?,
             self.writer.get_database_backend(),
         );
         if let Some(guard) = guard::WriteGuard::current() {
             // On failure the transaction is dropped, which rolls it back.
-            guard.enter(&tx).await?;
+            tx.precondition = guard.enter(&tx).await?;
         }
         Ok(tx)
     }

@@ -92,6 +92,16 @@ impl WriteTx {
         Ok(webhook_of(row))
     }
 
+    /// Whether `org` has a webhook `id`, inside the transaction.
+    pub async fn webhook_exists(&self, org: &str, id: Uuid) -> Result<bool> {
+        Ok(webhook::Entity::find_by_id(id)
+            .filter(webhook::Column::Org.eq(org))
+            .one(&self.tx)
+            .await
+            .map_err(db_error)?
+            .is_some())
+    }
+
     /// Removes a webhook of `org` with its deliveries and their log.
     pub async fn webhook_delete(&self, org: &str, id: Uuid) -> Result<bool> {
         let res = webhook::Entity::delete_many()

@@ -156,15 +156,26 @@ pub struct MailboxChanges {
 pub struct WriteTx {
     pub(crate) tx: SqlTransaction,
     pub(crate) backend: DbBackend,
+    /// The task's precondition (`If-Match`), checked when this transaction commits; see
+    /// [`crate::guard`].
+    pub(crate) precondition: Option<crate::guard::Precondition>,
 }
 
 impl WriteTx {
     pub(crate) fn new(tx: SqlTransaction, backend: DbBackend) -> WriteTx {
-        WriteTx { tx, backend }
+        WriteTx {
+            tx,
+            backend,
+            precondition: None,
+        }
     }
 
-    /// Commits everything done through this transaction.
-    pub async fn commit(self) -> Result<()> {
+    /// Commits everything done through this transaction, once the task's precondition, if
+    /// it has one, holds; otherwise nothing is committed.
+    pub async fn commit(mut self) -> Result<()> {
+        if let Some(precondition) = self.precondition.take() {
+            crate::guard::check(precondition).await?;
+        }
         self.tx.commit().await.map_err(db_error)
     }
 

@@ -70,37 +70,43 @@ pub struct PumpReport {
 }
 
 impl ControlPlane {
-    /// The organisation whose webhooks the actor manages. Only a role that exercises A
-    /// everywhere (an administrator) may; a customer's tenant must still be visible.
-    async fn webhook_owner(&self, actor: &Actor, manage: bool) -> Result<String> {
+    /// The organisation whose webhooks the actor reads: its own, while a customer's tenant
+    /// is still visible.
+    async fn webhook_owner(&self, actor: &Actor) -> Result<String> {
         if let OrgId::Tenant(t) = actor.org() {
             let found = self.store.tenant_get(actor.scope(), t).await?;
             self.visible(actor, found, t)?;
         }
-        if manage {
-            let admin = self.policies.iter().any(|p| {
-                actor.roles().iter().any(|r| {
-                    p.roles.get(r).is_some_and(|def| {
-                        def.party == actor.party() && def.everywhere.has(Duty::A)
-                    })
-                })
-            });
-            if !admin {
-                return Err(Error::Forbidden(Box::new(mailplane_types::Refusal {
-                    activity: ActivityId::parse(WEBHOOK_ACTIVITY).map_err(Error::internal)?,
-                    profile: self.config.platform_profile.clone(),
-                    party: actor.party(),
-                    roles: actor.roles().to_vec(),
-                    exercisable: Letters::NONE,
-                    letters: vec![],
-                    reason: format!(
-                        "managing an organisation's webhooks needs an administrator role (one that exercises A everywhere); the roles {} do not",
-                        actor.roles().join(", ")
-                    ),
-                })));
-            }
-        }
         Ok(actor.org().to_string())
+    }
+
+    /// Requires a role that may manage the organisation's webhooks: only a role that
+    /// exercises A everywhere (an administrator) may. A change of one webhook asks this only
+    /// once the webhook is found in the actor's organisation, so that another organisation's
+    /// webhook is not found for everyone, exactly as an id that names none.
+    fn webhook_admin(&self, actor: &Actor) -> Result<()> {
+        let admin = self.policies.iter().any(|p| {
+            actor.roles().iter().any(|r| {
+                p.roles
+                    .get(r)
+                    .is_some_and(|def| def.party == actor.party() && def.everywhere.has(Duty::A))
+            })
+        });
+        if admin {
+            return Ok(());
+        }
+        Err(Error::Forbidden(Box::new(mailplane_types::Refusal {
+            activity: ActivityId::parse(WEBHOOK_ACTIVITY).map_err(Error::internal)?,
+            profile: self.config.platform_profile.clone(),
+            party: actor.party(),
+            roles: actor.roles().to_vec(),
+            exercisable: Letters::NONE,
+            letters: vec![],
+            reason: format!(
+                "managing an organisation's webhooks needs an administrator role (one that exercises A everywhere); the roles {} do not",
+                actor.roles().join(", ")
+            ),
+        })))
     }
 
     /// Registers a webhook for the actor's organisation. It receives the events written
@@ -110,7 +116,8 @@ impl ControlPlane {
         actor: &Actor,
         input: WebhookCreate,
     ) -> Result<WebhookCreated> {
-        let org = self.webhook_owner(actor, true).await?;
+        let org = self.webhook_owner(actor).await?;
+        self.webhook_admin(actor)?;
         let mut p = Problems::default();
         check_url(
             &mut p,
@@ -146,23 +153,28 @@ impl ControlPlane {
         limit: Option<u64>,
     ) -> Result<Page<Webhook>> {
         let page = page_request(cursor, limit)?;
-        let org = self.webhook_owner(actor, false).await?;
+        let org = self.webhook_owner(actor).await?;
         self.store.webhook_list(&org, page).await
     }
 
     /// One of the actor's organisation's webhooks.
     pub async fn webhook_get(&self, actor: &Actor, id: Uuid) -> Result<Webhook> {
-        let org = self.webhook_owner(actor, false).await?;
+        let org = self.webhook_owner(actor).await?;
         self.store
             .webhook_get(&org, id)
             .await?
             .ok_or_else(|| Error::not_found("webhook", id))
     }
 
-    /// Removes a webhook with its deliveries and their log.
+    /// Removes a webhook with its deliveries and their log. The webhook is found in the
+    /// actor's organisation first (else not found), and only then is the actor's role asked.
     pub async fn webhook_delete(&self, actor: &Actor, id: Uuid) -> Result<()> {
-        let org = self.webhook_owner(actor, true).await?;
+        let org = self.webhook_owner(actor).await?;
         let tx = self.store.begin().await?;
+        if !tx.webhook_exists(&org, id).await? {
+            return Err(Error::not_found("webhook", id));
+        }
+        self.webhook_admin(actor)?;
         if !tx.webhook_delete(&org, id).await? {
             return Err(Error::not_found("webhook", id));
         }
