@@ -13,6 +13,7 @@ mod cross_tenant;
 mod directory;
 mod dns;
 mod events;
+mod free_text;
 mod golden;
 mod http_errors;
 mod inventory;
