@@ -26,6 +26,7 @@ mod profiles;
 mod proposals;
 mod requests;
 mod retention;
+mod strict_json;
 mod tenants;
 mod tickets;
 mod webhooks;

@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod limits;
 pub mod metrics;
 pub mod problem;
+mod strict_json;
 
 use std::sync::Arc;
 
