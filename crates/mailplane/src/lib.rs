@@ -19,6 +19,7 @@ mod files;
 pub mod input;
 pub mod passwords;
 pub mod profiles;
+mod special_purpose;
 pub mod webhooks;
 
 pub use actor::Actor;
