@@ -366,6 +366,13 @@ async fn by_default_receivers_must_be_public_addresses(h: Harness) {
             .contains("not a public address"),
         "{log:#?}"
     );
+    assert!(
+        log[0]["log"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("127.0.0.0/8"),
+        "{log:#?}"
+    );
 }
 e2e!(by_default_receivers_must_be_public_addresses);
 

@@ -319,8 +319,11 @@ async fn send(
 ) -> (Option<i32>, Option<String>, i64) {
     let started = Instant::now();
     // An address written in the URL is not resolved, so the resolver cannot refuse it.
-    if !allow_private && let Some(special) = url_ip(&d.url).and_then(special_purpose::classify) {
-        return (None, Some(format!("{NOT_PUBLIC}: {special}")), 0);
+    if !allow_private
+        && let Some(ip) = url_ip(&d.url)
+        && let Some(special) = special_purpose::classify(ip)
+    {
+        return (None, Some(format!("{NOT_PUBLIC}: {ip}, {special}")), 0);
     }
     let body = match serde_json::to_vec(&d.event) {
         Ok(b) => b,
@@ -394,17 +397,16 @@ impl reqwest::dns::Resolve for PublicOnly {
                 .filter(|a| match special_purpose::classify(a.ip()) {
                     None => true,
                     Some(special) => {
-                        refused.get_or_insert(special);
+                        refused.get_or_insert((a.ip(), special));
                         false
                     }
                 })
                 .collect();
             if public.is_empty() {
                 let why = match refused {
-                    Some(special) => format!(
-                        "{NOT_PUBLIC}: {host} resolves to {} {special}",
-                        special.address
-                    ),
+                    Some((ip, special)) => {
+                        format!("{NOT_PUBLIC}: {host} resolves to {ip}, {special}")
+                    }
                     None => format!("{NOT_PUBLIC}: {host} resolves to no address"),
                 };
                 return Err(why.into());
@@ -437,13 +439,13 @@ pub(crate) fn http_client(allow_private: bool) -> Result<reqwest::Client> {
 /// connection instead, once resolved, since what it resolves to may change.
 fn check_url(p: &mut Problems, raw: &str, allow_private: bool) {
     let raw = raw.trim();
-    if !allow_private && let Some(special) = url_ip(raw).and_then(special_purpose::classify) {
+    if !allow_private
+        && let Some(ip) = url_ip(raw)
+        && let Some(special) = special_purpose::classify(ip)
+    {
         p.add(
             "url",
-            format!(
-                "must point at a public unicast address, and {} is not: {special}",
-                special.address
-            ),
+            format!("must point at a public unicast address; {ip} is not: {special}"),
         );
         return;
     }
