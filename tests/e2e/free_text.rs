@@ -387,3 +387,25 @@ async fn the_library_refuses_unsafe_text_too(h: Harness) {
     );
 }
 e2e!(the_library_refuses_unsafe_text_too);
+
+async fn a_token_subject_is_one_line_of_safe_text(h: Harness) {
+    // Subjects reach audit rows and events: a token whose subject hides a bidirectional
+    // override is not accepted.
+    let t = fixtures::tenant(&h, "Acme").await;
+    let path = format!("/v1/tenants/{t}");
+    let r = h
+        .client(mailplane::Actor::customer(
+            "ali\u{202E}ec",
+            t,
+            &["tenant-admin"],
+        ))
+        .get(&path)
+        .await;
+    assert_eq!(r.status, 401, "{:#}", r.body);
+    assert_eq!(r.content_type, "application/problem+json");
+    h.client(mailplane::Actor::customer("alice", t, &["tenant-admin"]))
+        .get(&path)
+        .await
+        .expect(200);
+}
+e2e!(a_token_subject_is_one_line_of_safe_text);
