@@ -366,8 +366,102 @@ async fn by_default_receivers_must_be_public_addresses(h: Harness) {
             .contains("not a public address"),
         "{log:#?}"
     );
+    assert!(
+        log[0]["log"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("127.0.0.0/8"),
+        "{log:#?}"
+    );
 }
 e2e!(by_default_receivers_must_be_public_addresses);
+
+async fn every_special_purpose_range_is_refused_at_registration_and_at_delivery(h: Harness) {
+    // The forms an outside attack registered before: benchmarking and reserved IPv4, and the
+    // IPv6 forms that carry a private or loopback IPv4 address. Each is refused with its range.
+    let cp = ControlPlane::open(
+        &h.location,
+        PolicySet::builtin(),
+        ControlPlaneConfig::default(),
+    )
+    .await
+    .unwrap()
+    .with_clock(h.clock.clone());
+    let t = fixtures::tenant(&h, "Acme").await;
+    let admin = mailplane::Actor::customer("alice", t, &["tenant-admin"]);
+    let create = |url: &str| mailplane::input::WebhookCreate {
+        url: url.into(),
+        secret: None,
+    };
+    for (url, range) in [
+        ("http://198.18.0.1/hook", "198.18.0.0/15"),
+        ("http://198.19.255.255/hook", "198.18.0.0/15"),
+        ("http://240.0.0.1/hook", "240.0.0.0/4"),
+        ("http://255.255.255.255/hook", "255.255.255.255/32"),
+        ("http://224.0.0.1/hook", "224.0.0.0/4"),
+        ("http://192.0.0.9/hook", "192.0.0.9/32"),
+        ("http://100.64.0.1/hook", "100.64.0.0/10"),
+        ("http://0.0.0.0/hook", "0.0.0.0/32"),
+        ("http://2130706433/hook", "127.0.0.0/8"),
+        ("http://[::ffff:127.0.0.1]/hook", "127.0.0.0/8"),
+        ("http://[::ffff:10.0.0.1]/hook", "10.0.0.0/8"),
+        ("http://[::127.0.0.1]/hook", "::/96"),
+        ("http://[64:ff9b::127.0.0.1]/hook", "127.0.0.0/8"),
+        ("http://[64:ff9b::192.168.1.1]/hook", "192.168.0.0/16"),
+        ("http://[64:ff9b:1::1]/hook", "64:ff9b:1::/48"),
+        ("http://[2002:7f00:1::1]/hook", "127.0.0.0/8"),
+        ("http://[2002:a9fe:a9fe::1]/hook", "169.254.0.0/16"),
+        ("http://[2001::1]/hook", "2001::/32"),
+        ("http://[2001:db8::1]/hook", "2001:db8::/32"),
+        ("http://[fd00::1]/hook", "fc00::/7"),
+        ("http://[fe80::1]/hook", "fe80::/10"),
+        ("http://[ff02::1]/hook", "ff00::/8"),
+        ("http://[100::1]/hook", "100::/64"),
+        ("http://[4000::1]/hook", "outside 2000::/3"),
+    ] {
+        match cp.webhook_create(&admin, create(url)).await {
+            Err(mailplane::types::Error::Invalid(problems)) => {
+                assert_eq!(problems[0].field, "url", "{url}");
+                assert!(
+                    problems[0].rule.contains(range),
+                    "{url}: {}",
+                    problems[0].rule
+                );
+            }
+            other => panic!("{url}: expected a refusal, got {other:?}"),
+        }
+    }
+    // Public unicast, however written, is accepted (nothing is sent at registration).
+    for url in [
+        "http://8.8.8.8/hook",
+        "http://[::ffff:8.8.8.8]/hook",
+        "http://[64:ff9b::8.8.8.8]/hook",
+        "http://[2002:808:808::1]/hook",
+        "http://[2606:4700:4700::1111]/hook",
+    ] {
+        let made = cp.webhook_create(&admin, create(url)).await;
+        assert!(made.is_ok(), "{url}: {made:?}");
+        cp.webhook_delete(&admin, made.unwrap().webhook.id)
+            .await
+            .unwrap();
+    }
+    // A receiver stored before the rule (here: registered where private addresses are
+    // allowed) is refused at delivery, before any connection, naming its range.
+    let hook = h
+        .control_plane
+        .webhook_create(&admin, create("http://198.18.0.1:9/hook"))
+        .await
+        .unwrap();
+    provider_renames(&h, t, "Acme 2").await;
+    assert_eq!(cp.webhooks_pump().await.unwrap().failed_attempts, 1);
+    let log = deliveries(&h, t, &hook.webhook.id.to_string()).await;
+    let error = log[0]["log"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("not a public address") && error.contains("198.18.0.0/15"),
+        "{log:#?}"
+    );
+}
+e2e!(every_special_purpose_range_is_refused_at_registration_and_at_delivery);
 
 async fn registering_and_removing_a_webhook_is_audited_without_its_secret(h: Harness) {
     let t = fixtures::tenant(&h, "Acme").await;

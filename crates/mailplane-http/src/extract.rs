@@ -51,7 +51,8 @@ where
     }
 }
 
-/// A JSON body; a problem names the field that failed to deserialise.
+/// A JSON body, read strictly (see [`crate::strict_json`]); a problem names the field that
+/// failed to deserialise.
 pub struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
@@ -85,30 +86,9 @@ where
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|_| Error::invalid("body", "could not be read"))?;
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        serde_path_to_error::deserialize(de)
-            .map(ApiJson)
-            .map_err(|e| {
-                let path = e.path().to_string();
-                let inner = e.into_inner();
-                let (field, rule) = match inner.classify() {
-                    // A syntax error is about the body as a whole, wherever the parser stopped.
-                    serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                        ("body".to_string(), format!("is not valid JSON: {inner}"))
-                    }
-                    _ if path == "." => ("body".to_string(), strip_position(&inner.to_string())),
-                    _ => (path, strip_position(&inner.to_string())),
-                };
-                ApiError(Error::invalid(field, rule))
-            })
-    }
-}
-
-/// serde_json appends "at line 1 column 12"; the field name already says where.
-fn strip_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_string(),
-        None => message.to_string(),
+        // Strictly: one JSON object and nothing after it, read as the schema says.
+        let value = crate::strict_json::parse(&bytes)?;
+        Ok(ApiJson(crate::strict_json::from_value(&value)?))
     }
 }
 

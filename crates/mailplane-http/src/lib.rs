@@ -16,6 +16,7 @@ pub mod idempotency;
 pub mod limits;
 pub mod metrics;
 pub mod problem;
+mod strict_json;
 
 use std::sync::Arc;
 

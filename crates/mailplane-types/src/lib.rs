@@ -18,9 +18,11 @@ pub mod passwords;
 pub mod recent;
 pub mod resources;
 pub mod retention;
+pub mod text;
 
 pub use duty::{Duty, Letters};
 pub use error::{Error, FieldError, PartyLetters, Refusal, Result};
 pub use ids::{AuditId, DomainId, MailboxId, OrgId, PartnerId, TenantId};
 pub use names::{ActivityId, DomainName, EmailAddress, LocalPart};
 pub use party::Party;
+pub use text::TextKind;

@@ -75,8 +75,11 @@ impl Claims {
             return Err(Error::Unauthenticated("the token names no role".into()));
         }
         // Subjects and roles are written to audit rows: they must be printable and short.
-        let printable =
-            |s: &str| !s.is_empty() && s.len() <= 256 && !s.chars().any(char::is_control);
+        let printable = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 256
+                && mailplane_types::text::check(s, mailplane_types::TextKind::Line).is_ok()
+        };
         if !printable(&self.sub) || !roles.iter().all(|r| printable(r)) {
             return Err(Error::Unauthenticated(
                 "`sub` and `roles` must be 1 to 256 printable characters".into(),

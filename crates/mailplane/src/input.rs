@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use mailplane_types::resources::{MailboxKind, MailboxStatus, TenantStatus};
+use mailplane_types::text::{self, TextKind};
 use mailplane_types::{DomainId, Error, FieldError, MailboxId, PartnerId};
 
 /// Creates a partner.
@@ -304,15 +305,33 @@ impl Problems {
         });
     }
 
-    /// A trimmed display name of 1 to 200 characters.
+    /// A trimmed display name of 1 to 200 characters, one line of safe text
+    /// ([`mailplane_types::text`]).
     pub(crate) fn name(&mut self, field: &str, value: &str) -> String {
         let v = value.trim();
         if v.is_empty() {
             self.add(field, "must not be empty");
         } else if v.chars().count() > 200 {
             self.add(field, "must be at most 200 characters");
-        } else if v.chars().any(char::is_control) {
-            self.add(field, "must not contain control characters");
+        } else if let Err(rule) = text::check(v, TextKind::Line) {
+            self.add(field, rule);
+        }
+        v.to_string()
+    }
+
+    /// A trimmed multi-line free text (a note, a reason, a comment, a description) of at most
+    /// `max` characters, safe prose ([`mailplane_types::text`]); an empty one is a problem
+    /// when `required`.
+    pub(crate) fn prose(&mut self, field: &str, value: &str, required: bool, max: usize) -> String {
+        let v = value.trim();
+        if v.is_empty() {
+            if required {
+                self.add(field, "must not be empty");
+            }
+        } else if v.chars().count() > max {
+            self.add(field, format!("must be at most {max} characters"));
+        } else if let Err(rule) = text::check(v, TextKind::Prose) {
+            self.add(field, rule);
         }
         v.to_string()
     }

@@ -20,6 +20,7 @@ pub mod input;
 pub mod passwords;
 pub mod profiles;
 pub mod sealed;
+mod special_purpose;
 pub mod webhooks;
 
 pub use actor::Actor;

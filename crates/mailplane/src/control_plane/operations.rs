@@ -1413,27 +1413,15 @@ fn verification_token() -> String {
     hex::encode(bytes)
 }
 
-/// A free text of 1 to 10000 characters without NUL.
+/// A ticket's free text: 1 to 10000 characters of safe prose.
 fn text(p: &mut Problems, field: &str, value: &str) {
-    let v = value.trim();
-    if v.is_empty() {
-        p.add(field, "must not be empty");
-    } else if v.chars().count() > 10_000 {
-        p.add(field, "must be at most 10000 characters");
-    } else if v.contains('\0') {
-        p.add(field, "must not contain NUL characters");
-    }
+    p.prose(field, value, true, 10_000);
 }
 
-/// A requester's note: at most 2000 characters, no NUL.
+/// A requester's note: at most 2000 characters of safe prose.
 pub(super) fn check_note(note: Option<String>) -> Result<String> {
-    let note = note.unwrap_or_default();
     let mut problems = Problems::default();
-    if note.chars().count() > 2000 {
-        problems.add("note", "must be at most 2000 characters");
-    } else if note.contains('\0') {
-        problems.add("note", "must not contain NUL characters");
-    }
+    let note = problems.prose("note", note.as_deref().unwrap_or_default(), false, 2000);
     problems.finish()?;
     Ok(note)
 }

@@ -123,6 +123,8 @@ impl ControlPlane {
             problems.add("payload", "must be a JSON object");
         } else if payload.to_string().len() > 16 * 1024 {
             problems.add("payload", "must be at most 16 KiB");
+        } else {
+            payload_text(&mut problems, "payload", &payload);
         }
         let note = check_note(input.note);
         problems.finish()?;
@@ -248,23 +250,16 @@ impl ControlPlane {
         how: Answer,
         input: RequestResolution,
     ) -> Result<Request> {
+        let mut problems = Problems::default();
         let reason = input
             .reason
-            .map(|r| r.trim().to_string())
+            .map(|r| problems.prose("reason", &r, false, 2000))
             .filter(|r| !r.is_empty());
-        let mut problems = Problems::default();
-        match &reason {
-            None if how.needs_reason() => problems.add(
+        if reason.is_none() && how.needs_reason() {
+            problems.add(
                 "reason",
                 format!("is required when a request is {}", how.verb()),
-            ),
-            Some(r) if r.chars().count() > 2000 => {
-                problems.add("reason", "must be at most 2000 characters")
-            }
-            Some(r) if r.contains('\0') => {
-                problems.add("reason", "must not contain NUL characters")
-            }
-            _ => {}
+            );
         }
         let tx = self.store.begin().await?;
         let request = tx
@@ -758,4 +753,33 @@ impl ControlPlane {
 fn is_open_consultation(request: &Request) -> bool {
     request.kind == RequestKind::Consultation
         && !request.addressed_to.contains(&request.requester_party)
+}
+
+/// Checks every text of a request's payload, keys as lines and values as prose, since the
+/// payload is shown to the party that answers; each problem names the path of its value
+/// (`payload.users[2]`).
+fn payload_text(problems: &mut Problems, path: &str, value: &serde_json::Value) {
+    use mailplane_types::text::{TextKind, check};
+    match value {
+        serde_json::Value::String(s) => {
+            if let Err(rule) = check(s, TextKind::Prose) {
+                problems.add(path, rule);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                payload_text(problems, &format!("{path}[{i}]"), item);
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for (key, item) in map {
+                if let Err(rule) = check(key, TextKind::Line) {
+                    problems.add(path, format!("has a key that {rule}"));
+                    continue;
+                }
+                payload_text(problems, &format!("{path}.{key}"), item);
+            }
+        }
+        _ => {}
+    }
 }

@@ -56,14 +56,9 @@ pub(super) fn retention_rules(p: &mut Problems, input: &RetentionSet) {
     }
 }
 
-/// A reason of 1 to 2000 characters.
+/// A reason of 1 to 2000 characters of safe prose.
 pub(super) fn reason_rule(p: &mut Problems, reason: &str) {
-    let r = reason.trim();
-    if r.is_empty() {
-        p.add("reason", "must not be empty");
-    } else if r.chars().count() > 2000 {
-        p.add("reason", "must be at most 2000 characters");
-    }
+    p.prose("reason", reason, true, 2000);
 }
 
 impl ControlPlane {

@@ -18,6 +18,7 @@ use uuid::Uuid;
 use super::{ControlPlane, page_request};
 use crate::Actor;
 use crate::input::{Problems, WebhookCreate};
+use crate::special_purpose;
 use crate::webhooks::{DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, sign};
 
 /// The name audit rows give to managing webhooks. It is no activity of a matrix: an
@@ -330,8 +331,11 @@ async fn send(
 ) -> (Option<i32>, Option<String>, i64) {
     let started = Instant::now();
     // An address written in the URL is not resolved, so the resolver cannot refuse it.
-    if !allow_private && url_ip(&d.url).is_some_and(|ip| !is_public(ip)) {
-        return (None, Some(NOT_PUBLIC.into()), 0);
+    if !allow_private
+        && let Some(ip) = url_ip(&d.url)
+        && let Some(special) = special_purpose::classify(ip)
+    {
+        return (None, Some(format!("{NOT_PUBLIC}: {ip}, {special}")), 0);
     }
     let body = match serde_json::to_vec(&d.event) {
         Ok(b) => b,
@@ -356,10 +360,16 @@ async fn send(
 }
 
 fn describe(e: &reqwest::Error) -> String {
-    let chain = format!("{e:?}");
-    if chain.contains(NOT_PUBLIC) {
-        NOT_PUBLIC.into()
-    } else if e.is_timeout() {
+    // The resolver's refusal is the innermost cause; its text says which address and why.
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if text.starts_with(NOT_PUBLIC) {
+            return text;
+        }
+        source = cause.source();
+    }
+    if e.is_timeout() {
         "the receiver did not answer in time".into()
     } else if e.is_connect() {
         "the receiver could not be reached".into()
@@ -369,38 +379,6 @@ fn describe(e: &reqwest::Error) -> String {
 }
 
 const NOT_PUBLIC: &str = "the receiver's address is not a public address";
-
-/// Whether an address is reachable on the public internet: not loopback, private,
-/// link-local, shared (CGNAT), unique-local, multicast, broadcast or unspecified.
-pub(crate) fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_broadcast()
-                || v4.is_unspecified()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || a == 0
-                || (a == 100 && (b & 0xc0) == 64))
-        }
-        IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
-            match v6.to_ipv4_mapped() {
-                Some(v4) => is_public(IpAddr::V4(v4)),
-                None => {
-                    !(v6.is_loopback()
-                        || v6.is_unspecified()
-                        || v6.is_multicast()
-                        || (first & 0xfe00) == 0xfc00
-                        || (first & 0xffc0) == 0xfe80)
-                }
-            }
-        }
-    }
-}
 
 /// The address a URL names literally, if it names one.
 fn url_ip(raw: &str) -> Option<IpAddr> {
@@ -412,18 +390,38 @@ fn url_ip(raw: &str) -> Option<IpAddr> {
         .ok()
 }
 
-/// Resolves receivers' names to public addresses only, at every connection, so that a
-/// name that later points inside (DNS rebinding) is refused too.
+/// Resolves receivers' names at every connection and hands the connector only the
+/// addresses that are public unicast ([`special_purpose`]). The connector dials exactly the
+/// addresses returned here and resolves nothing itself, so the address checked is the
+/// address connected to: a name that later points inside (DNS rebinding) is refused at that
+/// connection, and cannot swap the address between the check and the connection.
 pub(crate) struct PublicOnly;
 
 impl reqwest::dns::Resolve for PublicOnly {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let found = tokio::net::lookup_host((host.as_str(), 0)).await?;
-            let public: Vec<std::net::SocketAddr> = found.filter(|a| is_public(a.ip())).collect();
+            let found: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let mut refused = None;
+            let public: Vec<std::net::SocketAddr> = found
+                .into_iter()
+                .filter(|a| match special_purpose::classify(a.ip()) {
+                    None => true,
+                    Some(special) => {
+                        refused.get_or_insert((a.ip(), special));
+                        false
+                    }
+                })
+                .collect();
             if public.is_empty() {
-                return Err(NOT_PUBLIC.into());
+                let why = match refused {
+                    Some((ip, special)) => {
+                        format!("{NOT_PUBLIC}: {host} resolves to {ip}, {special}")
+                    }
+                    None => format!("{NOT_PUBLIC}: {host} resolves to no address"),
+                };
+                return Err(why.into());
             }
             Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
         })
@@ -431,30 +429,40 @@ impl reqwest::dns::Resolve for PublicOnly {
 }
 
 /// The HTTP client deliveries use: no redirects, and public addresses only unless allowed.
+/// No proxy is used then either, since a proxy would resolve and dial the receiver's name
+/// itself, out of reach of the check.
 pub(crate) fn http_client(allow_private: bool) -> Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("mailplane/", env!("CARGO_PKG_VERSION")));
     if !allow_private {
-        builder = builder.dns_resolver(std::sync::Arc::new(PublicOnly));
+        builder = builder
+            .dns_resolver(std::sync::Arc::new(PublicOnly))
+            .no_proxy();
     }
     builder
         .build()
         .map_err(|e| Error::internal(format!("cannot build the HTTP client: {e}")))
 }
 
-/// An `http` or `https` URL with a host and no user information; a literal address must
-/// be public unless private addresses are allowed.
+/// An `http` or `https` URL with a host and no user information, without white space or
+/// control characters (which URL parsing would drop silently); a literal address must be
+/// public unicast unless private addresses are allowed. A name is checked at each
+/// connection instead, once resolved, since what it resolves to may change.
 fn check_url(p: &mut Problems, raw: &str, allow_private: bool) {
-    if !allow_private && url_ip(raw.trim()).is_some_and(|ip| !is_public(ip)) {
+    let raw = raw.trim();
+    if !allow_private
+        && let Some(ip) = url_ip(raw)
+        && let Some(special) = special_purpose::classify(ip)
+    {
         p.add(
             "url",
-            "must not point at a loopback, private, link-local or other non-public address",
+            format!("must point at a public unicast address; {ip} is not: {special}"),
         );
         return;
     }
-    let raw = raw.trim();
     let ok = raw.len() <= 2000
+        && !raw.chars().any(|c| c.is_whitespace() || c.is_control())
         && reqwest::Url::parse(raw).is_ok_and(|u| {
             matches!(u.scheme(), "http" | "https")
                 && u.host_str().is_some_and(|h| !h.is_empty())
@@ -464,7 +472,7 @@ fn check_url(p: &mut Problems, raw: &str, allow_private: bool) {
     if !ok {
         p.add(
             "url",
-            "must be an http or https URL with a host, without user information, at most 2000 characters",
+            "must be an http or https URL with a host, without user information, white space or control characters, at most 2000 characters",
         );
     }
 }
