@@ -119,6 +119,7 @@ def seed_tenant(provider, args, run, profile):
     )
     m = mailbox["id"]
     customer.call("PUT", f"{base}/mailboxes/{m}/forwarding", {"address": "fixture@old-host.example"})
+    customer.call("PUT", f"{base}/mailboxes/{m}/password", {"password": f"Fixture-{run}-Passw0rd!"})
     alias = customer.call(
         "POST", f"{base}/mailboxes/{m}/aliases", {"local_part": "fixture-alias", "domain_id": domain["id"]}, expect=(201,)
     )
@@ -225,17 +226,13 @@ def main():
 
     partner = provider.call("POST", "/v1/partners", {"name": f"Fuzz partner {run}"}, expect=(201,))
     partner["token"] = mint(args.bin, args.data_dir, "partner", partner["id"], "partner-admin")
-    # The tenant pass acts as the administrator of a tenant of the ticketed profile, the only
-    # one with an activity a customer files requests for; the provider pass acts on a tenant
-    # of the default profile, and files its proposals on a ticketed one beside it.
-    fixtures = seed_tenant(provider, args, run, "ticketed-suite" if args.pass_ == "tenant" else None)
-    if args.pass_ == "tenant":
-        ticketed, ticketed_token = fixtures["tenant"], fixtures["customer_token"]
-    else:
-        ticketed = provider.call(
-            "POST", "/v1/tenants", {"name": f"Fuzz ticketed {run}", "profile": "ticketed-suite"}, expect=(201,)
-        )["id"]
-        ticketed_token = mint(args.bin, args.data_dir, "customer", ticketed, "tenant-admin")
+    # Each pass acts on a tenant of the default profile; requests are filed on a tenant of the
+    # ticketed profile beside it, the only one with an activity Mailplane does not carry out.
+    fixtures = seed_tenant(provider, args, run, None)
+    ticketed = provider.call(
+        "POST", "/v1/tenants", {"name": f"Fuzz ticketed {run}", "profile": "ticketed-suite"}, expect=(201,)
+    )["id"]
+    ticketed_token = mint(args.bin, args.data_dir, "customer", ticketed, "tenant-admin")
     customer = Api(args.url, fixtures["customer_token"])
     token = args.token if args.pass_ == "provider" else fixtures["customer_token"]
     webhook = Api(args.url, token).call(
