@@ -244,7 +244,7 @@ def main():
     exports = ready_exports(customer, fixtures["tenant"], fixtures["mailbox"], 4)
     download = urllib.parse.urlparse(exports[0].get("download_url") or "")
     export_token = urllib.parse.parse_qs(download.query).get("token", [None])[0]
-    consulted, blocked = consultations(args, provider, partner, 6, object_to=2)
+    consulted, blocked = consultations(args, provider, partner, 4)
     catalogue = provider.call("GET", "/v1/catalogue")
     tenant = provider.call("GET", f"/v1/tenants/{fixtures['tenant']}")
     profiles = [p["id"] for p in provider.call("GET", "/v1/profiles")["items"]]
@@ -269,6 +269,7 @@ def main():
             "consultations_object": consulted[2:],
             "blocked": blocked,
             "public_key": PUBLIC_KEY,
+            "extra_sku": next((k["id"] for k in catalogue["skus"] if k["id"] != fixtures["sku"]), None),
             "upgrade_offer": next(o["id"] for o in catalogue["offers"] if o["id"] != tenant.get("offer")),
             "other_region": next(r["id"] for r in catalogue["regions"] if r["id"] != tenant.get("region")),
             "other_profile": next(p for p in profiles if p not in (tenant.get("profile"), "platform")),

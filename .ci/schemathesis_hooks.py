@@ -173,15 +173,17 @@ def _victim(op):
     customer, t = CUSTOMER, TENANT
     if op == "partner_delete":
         return {"partner": _id(PROVIDER.call("POST", "/v1/partners", {"name": _unique("Victim partner")}))}
-    if op in ("tenant_delete", "tenant_update", "tenant_relocate", "tenant_rebind", "offer_choose"):
+    if op in ("tenant_delete", "tenant_update", "tenant_relocate", "tenant_rebind", "offer_choose", "subscription_create"):
         fresh = _fresh_tenant()
-        if op in ("tenant_delete", "tenant_update", "tenant_relocate"):
+        if op in ("tenant_delete", "tenant_update", "tenant_relocate", "subscription_create"):
             # The provider's to do (service.deliver, service.location.choose).
             fresh.pop("!token", None)
         return fresh
     if op == "termination_create":
         return _fresh_tenant()
     if op == "termination_cancel":
+        return _fresh_tenant(terminating=True)
+    if op == "termination_view":
         return _fresh_tenant(terminating=True)
     if op == "termination_resume":
         blocked = _pop("blocked")
@@ -254,11 +256,15 @@ def _fill_body(op, case):
     if body.get("mailbox_id") is not None:
         body["mailbox_id"] = _fresh_mailbox() if op == "member_add" else FIX["mailbox"]
     if op == "mailbox_batch" and isinstance(body.get("mailboxes"), list):
+        # One refused row refuses the whole batch: every row gets a fresh address and a
+        # plain name, and keeps its generated quota, status and kind.
         for row in body["mailboxes"]:
-            if isinstance(row, dict) and "domain_id" in row:
-                row["domain_id"] = FIX["domain"]
-    if op in ("licence_assign", "subscription_create") and "sku" in body:
+            if isinstance(row, dict):
+                row.update(domain_id=FIX["domain"], local_part=_unique("batch"), display_name="Fuzz batch")
+    if op == "licence_assign" and "sku" in body:
         body["sku"] = FIX["sku"]
+    if op == "subscription_create" and "sku" in body and FIX.get("extra_sku"):
+        body["sku"] = FIX["extra_sku"]
     if op == "offer_choose" and "offer" in body:
         body["offer"] = FIX["upgrade_offer"]
     if op == "tenant_rebind" and "profile" in body:
@@ -270,6 +276,12 @@ def _fill_body(op, case):
             body.pop(field, None)
         if "slug" in body:
             body["slug"] = _unique("fuzz")
+    if op == "credential_register":
+        body["public_key"] = FIX["public_key"]
+        if "roles" in body:
+            body["roles"] = ["tenant-reader"]
+    if op == "password_set" and "password" in body:
+        body["password"] = "Fuzz-" + uuid.uuid4().hex + "-Aa1!"
     if op == "request_create" and "activity" in body:
         body["activity"] = "disclaimer.all-users"
         if not isinstance(body.get("payload"), dict):
