@@ -13,6 +13,11 @@ an answer to a request) gets a fresh object, made through the API just before th
 taken from a pool the fixtures prepared when making one takes a background job. Cases of the
 stateful phase keep the ids their links carried.
 
+The hooks also authenticate every case (no `--header`, which would override them): with
+the pass's token (the provider's, or the fixture tenant's administrator's), or, for a fresh
+object that only another party may act on, that party's token (the partner answering its
+consultation, a ticketed tenant's customer answering the provider's proposal).
+
 Every answer is counted per operation and status, and the counts are written at exit to the
 JSON file MAILPLANE_CI_COUNTS names, for .ci/fuzz_coverage.py.
 """
