@@ -6,8 +6,11 @@
 //! changes of a readable resource, `Idempotency-Key` and its 409 and 422 on every `POST`,
 //! and 429 with `Retry-After` on every authenticated operation, 413 on every operation
 //! that takes a body ([`crate::bodies`]) and 431 on every operation ([`crate::headers`]).
-//! Generated clients see them all. Two corrections of utoipa's output for generators are made here too: free-form
-//! objects say they take any member, and raw bodies are binary strings.
+//! Generated clients see them all. Two corrections of utoipa's output for generators are
+//! made here too: free-form objects say they take any member, and raw bodies are binary
+//! strings. Last, every creation links to what can be done with what it created (OpenAPI
+//! `links`), so that clients and stateful fuzzers can chain a created object's id into the
+//! next call.
 
 use serde_json::{Value, json};
 use utoipa::openapi::OpenApi;
@@ -254,5 +257,193 @@ pub fn with_plumbing(doc: OpenApi) -> Value {
             target.insert(name.clone(), entry.clone());
         }
     }
+    add_links(&mut value);
     value
+}
+
+/// The names of the path parameters of a path template, in order: `{tenant}` and `{mailbox}`
+/// of `/v1/tenants/{tenant}/mailboxes/{mailbox}`.
+fn path_parameters(path: &str) -> Vec<&str> {
+    path.split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+        .collect()
+}
+
+/// The path parameter an answer's `id` fills: the answer's schema named as a parameter
+/// (`Alias` is `{alias}`, a filed `RequestView` is `{request}`), else the one right after
+/// the creating path (`POST .../holds` makes the `LegalHold` that `.../holds/{hold}` names).
+fn created_parameter(path: &str, schema: &str, operations: &[(String, String)]) -> Option<String> {
+    let named = schema.strip_suffix("View").unwrap_or(schema).to_lowercase();
+    if operations
+        .iter()
+        .any(|(_, p)| path_parameters(p).contains(&named.as_str()))
+    {
+        return Some(named);
+    }
+    let prefix = format!("{path}/{{");
+    operations.iter().find_map(|(_, p)| {
+        let rest = p.strip_prefix(&prefix)?;
+        Some(rest.split('}').next()?.to_owned())
+    })
+}
+
+/// Adds OpenAPI `links` to the answers of creations (`201`, and `202` for a filed request):
+/// from the created object's `id` to every operation that takes it as a path parameter, with
+/// the creation's own path parameters passed on. An operation that needs a path parameter the
+/// creation does not have is not linked.
+fn add_links(value: &mut Value) {
+    // Every operation, as its id and its path.
+    let mut operations: Vec<(String, String)> = Vec::new();
+    for (path, item) in value["paths"].as_object().expect("the document has paths") {
+        for (method, op) in item.as_object().expect("a path item is an object") {
+            if let Some(id) = op.get("operationId").and_then(Value::as_str)
+                && ["get", "put", "post", "patch", "delete"].contains(&method.as_str())
+            {
+                operations.push((id.to_owned(), path.clone()));
+            }
+        }
+    }
+    for (path, item) in value["paths"]
+        .as_object_mut()
+        .expect("the document has paths")
+    {
+        let Some(post) = item.get_mut("post") else {
+            continue;
+        };
+        let own = path_parameters(path);
+        for (status, answer) in post["responses"]
+            .as_object_mut()
+            .expect("responses are an object")
+        {
+            if status != "201" && status != "202" {
+                continue;
+            }
+            let Some(schema) = answer["content"]["application/json"]["schema"]["$ref"]
+                .as_str()
+                .and_then(|r| r.rsplit('/').next())
+                .map(str::to_owned)
+            else {
+                continue;
+            };
+            let Some(created) = created_parameter(path, &schema, &operations) else {
+                continue;
+            };
+            let mut links = serde_json::Map::new();
+            for (target, target_path) in &operations {
+                let wanted = path_parameters(target_path);
+                if !wanted.contains(&created.as_str())
+                    || wanted.iter().any(|p| *p != created && !own.contains(p))
+                {
+                    continue;
+                }
+                let parameters: serde_json::Map<String, Value> = wanted
+                    .iter()
+                    .map(|p| {
+                        let from = if *p == created {
+                            "$response.body#/id".to_owned()
+                        } else {
+                            format!("$request.path.{p}")
+                        };
+                        ((*p).to_owned(), Value::String(from))
+                    })
+                    .collect();
+                links.insert(
+                    target.clone(),
+                    json!({"operationId": target, "parameters": parameters}),
+                );
+            }
+            if !links.is_empty() {
+                answer
+                    .as_object_mut()
+                    .expect("a response is an object")
+                    .insert("links".into(), Value::Object(links));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The operation with this id, and its path.
+    fn operation<'a>(doc: &'a Value, id: &str) -> (&'a str, &'a Value) {
+        doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, item)| {
+                item.as_object()
+                    .unwrap()
+                    .values()
+                    .map(move |op| (path.as_str(), op))
+            })
+            .find(|(_, op)| op["operationId"] == id)
+            .unwrap_or_else(|| panic!("no operation {id}"))
+    }
+
+    #[test]
+    fn a_creation_links_its_id_to_what_acts_on_it() {
+        let doc = crate::openapi();
+        let (_, create) = operation(&doc, "domain_create");
+        let links = &create["responses"]["201"]["links"];
+        for target in [
+            "domain_view",
+            "domain_delete",
+            "domain_records",
+            "domain_verify",
+        ] {
+            assert_eq!(
+                links[target],
+                json!({"operationId": target, "parameters": {
+                    "tenant": "$request.path.tenant", "domain": "$response.body#/id"}}),
+                "domain_create -> {target}"
+            );
+        }
+        // An alias is made under its mailbox and deleted under its tenant.
+        let (_, alias) = operation(&doc, "alias_create");
+        assert_eq!(
+            alias["responses"]["201"]["links"]["alias_delete"]["parameters"]["alias"],
+            "$response.body#/id"
+        );
+        // A filed request (202) leads to the request's operations, not the mailbox's.
+        let filed = &operation(&doc, "mailbox_create").1["responses"]["202"]["links"];
+        assert!(filed.get("request_approve").is_some(), "{filed}");
+        assert!(filed.get("mailbox_view").is_none(), "{filed}");
+        let created = &operation(&doc, "mailbox_create").1["responses"]["201"]["links"];
+        assert!(created.get("mailbox_delete").is_some(), "{created}");
+        assert!(created.get("password_set").is_some(), "{created}");
+        let held = &operation(&doc, "hold_place").1["responses"]["201"]["links"];
+        assert!(held.get("hold_release").is_some(), "{held}");
+    }
+
+    #[test]
+    fn every_link_names_an_operation_and_fills_all_its_path_parameters() {
+        let doc = crate::openapi();
+        let mut count = 0;
+        for item in doc["paths"].as_object().unwrap().values() {
+            for op in item.as_object().unwrap().values() {
+                let Some(answers) = op.get("responses").and_then(Value::as_object) else {
+                    continue;
+                };
+                for answer in answers.values() {
+                    for (name, link) in answer["links"].as_object().into_iter().flatten() {
+                        let (path, _) = operation(&doc, link["operationId"].as_str().unwrap());
+                        let mut filled: Vec<&str> = link["parameters"]
+                            .as_object()
+                            .unwrap()
+                            .keys()
+                            .map(String::as_str)
+                            .collect();
+                        filled.sort_unstable();
+                        let mut wanted = path_parameters(path);
+                        wanted.sort_unstable();
+                        assert_eq!(filled, wanted, "link {name} of {}", op["operationId"]);
+                        count += 1;
+                    }
+                }
+            }
+        }
+        assert!(count > 50, "only {count} links");
+    }
 }
