@@ -530,6 +530,9 @@ impl ControlPlane {
                 None,
             )
             .await?;
+        // A withdrawn consultation on a destruction stops its termination at `blocked` now,
+        // as an answer would, rather than at the termination's next check an hour later.
+        self.wake_termination(&tx, &request).await?;
         tx.commit().await?;
         Ok(request)
     }
