@@ -199,7 +199,9 @@ def consultations(args, provider, partner, count, object_to=0):
     blocked = []
     for t, request in zip(tenants[:object_to], ids[:object_to]):
         reseller.call("POST", f"/v1/requests/{request}/object", {"reason": "Not yet."})
-        # The job worker blocks the termination at its next look; the pass does not wait long.
+        # The provider, accountable, withdraws the destruction: the withdrawal wakes the
+        # termination, which stops at blocked until the provider resumes it.
+        provider.call("POST", f"/v1/requests/{request}/cancel", {"reason": "We wait."})
         if wait_for(
             "a blocked termination",
             lambda t=t: provider.call("GET", f"/v1/tenants/{t}/termination"),
@@ -244,7 +246,7 @@ def main():
     exports = ready_exports(customer, fixtures["tenant"], fixtures["mailbox"], 4)
     download = urllib.parse.urlparse(exports[0].get("download_url") or "")
     export_token = urllib.parse.parse_qs(download.query).get("token", [None])[0]
-    consulted, blocked = consultations(args, provider, partner, 4)
+    consulted, blocked = consultations(args, provider, partner, 6, object_to=2)
     catalogue = provider.call("GET", "/v1/catalogue")
     tenant = provider.call("GET", f"/v1/tenants/{fixtures['tenant']}")
     profiles = [p["id"] for p in provider.call("GET", "/v1/profiles")["items"]]
