@@ -8,7 +8,6 @@ use ed25519_dalek::pkcs8::EncodePublicKey;
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use serde_json::{Value, json};
 
-use mailplane::types::TenantId;
 use mailplane_tests::{Client, Harness, e2e, fixtures};
 
 /// Texts a name refuses, with a word of the rule each breaks.
@@ -69,18 +68,6 @@ fn key_pair() -> String {
         .unwrap()
 }
 
-async fn suite_tenant(h: &Harness) -> TenantId {
-    let t = h
-        .provider_admin()
-        .post(
-            "/v1/tenants",
-            json!({ "name": "Suite customer", "profile": "ticketed-suite" }),
-        )
-        .await
-        .expect(201);
-    t["id"].as_str().unwrap().parse().unwrap()
-}
-
 async fn every_free_text_field_refuses_unsafe_text(h: Harness) {
     use axum::http::Method;
     let t = fixtures::tenant(&h, "Acme").await;
@@ -109,7 +96,7 @@ async fn every_free_text_field_refuses_unsafe_text(h: Harness) {
         .as_str()
         .unwrap()
         .to_string();
-    let suite = suite_tenant(&h).await;
+    let suite = fixtures::suite_tenant(&h).await;
     let suite_admin = h.customer_admin(suite);
     let requests = format!("/v1/tenants/{suite}/requests");
     let wipe = suite_admin

@@ -3,20 +3,7 @@
 
 use serde_json::{Value, json};
 
-use mailplane::types::TenantId;
 use mailplane_tests::{Harness, e2e, fixtures};
-
-async fn suite_tenant(h: &Harness) -> TenantId {
-    let t = h
-        .provider_admin()
-        .post(
-            "/v1/tenants",
-            json!({ "name": "Suite customer", "profile": "ticketed-suite" }),
-        )
-        .await
-        .expect(201);
-    t["id"].as_str().unwrap().parse().unwrap()
-}
 
 fn disclaimer() -> Value {
     json!({
@@ -27,7 +14,7 @@ fn disclaimer() -> Value {
 }
 
 async fn a_ticket_to_the_provider_is_filed_and_fulfilled_once(h: Harness) {
-    let t = suite_tenant(&h).await;
+    let t = fixtures::suite_tenant(&h).await;
     let customer = h.customer_admin(t);
     let filed = customer
         .post(&format!("/v1/tenants/{t}/requests"), disclaimer())
@@ -142,7 +129,7 @@ async fn a_ticket_to_the_provider_is_filed_and_fulfilled_once(h: Harness) {
 e2e!(a_ticket_to_the_provider_is_filed_and_fulfilled_once);
 
 async fn only_the_letters_that_fit_may_file_decline_or_cancel(h: Harness) {
-    let t = suite_tenant(&h).await;
+    let t = fixtures::suite_tenant(&h).await;
     let path = format!("/v1/tenants/{t}/requests");
     // A reader only observes, the provider is responsible but not accountable.
     assert_eq!(
@@ -298,7 +285,7 @@ async fn only_the_letters_that_fit_may_file_decline_or_cancel(h: Harness) {
 e2e!(only_the_letters_that_fit_may_file_decline_or_cancel);
 
 async fn simultaneous_fulfilments_succeed_once(h: Harness) {
-    let t = suite_tenant(&h).await;
+    let t = fixtures::suite_tenant(&h).await;
     // Eight provider principals click "fulfil" at the same moment.
     let filed = h
         .customer_admin(t)

@@ -462,6 +462,19 @@ pub mod fixtures {
         t["id"].as_str().unwrap().parse().unwrap()
     }
 
+    /// Creates a tenant of the ticketed-suite profile as the provider; returns its id.
+    pub async fn suite_tenant(h: &Harness) -> TenantId {
+        let t = h
+            .provider_admin()
+            .post(
+                "/v1/tenants",
+                json!({ "name": "Suite customer", "profile": "ticketed-suite" }),
+            )
+            .await
+            .expect(201);
+        t["id"].as_str().unwrap().parse().unwrap()
+    }
+
     /// Creates a master-hoster tenant as the partner; returns its id.
     pub async fn partner_tenant(h: &Harness, partner: PartnerId, name: &str) -> TenantId {
         let t = h

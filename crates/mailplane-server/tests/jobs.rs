@@ -20,6 +20,8 @@ use mailplane::types::TenantId;
 use mailplane::{Actor, DatabaseLocation};
 use mailplane_store::{DataStore, JobStepRow};
 
+mod support;
+
 /// The HS256 secret every server of these tests trusts under kid `hs256`.
 const SECRET: &str = "mailplane-jobs-test-secret-of-at-least-32-bytes";
 
@@ -105,15 +107,8 @@ impl<'a> Deployment<'a> {
     fn start(&self, name: &str, extra: &[&str]) -> Server {
         let stdout = self.dir.join(format!("{name}.stdout"));
         let stderr = self.dir.join(format!("{name}.stderr"));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailplane"));
-        // Nothing of the caller's environment configures the server under test.
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("MAILPLANE_") {
-                cmd.env_remove(&key);
-            }
-        }
-        cmd.arg("serve")
-            .arg("--data-dir")
+        let mut cmd = support::serve_command();
+        cmd.arg("--data-dir")
             .arg(self.data)
             // Port 0: the server binds an ephemeral port and prints it, so no other process
             // can take the port between our choosing it and the server binding it.
@@ -123,7 +118,7 @@ impl<'a> Deployment<'a> {
         if let Some(url) = self.database_url {
             cmd.arg("--database-url").arg(url);
         }
-        let child = cmd
+        let mut child = cmd
             .args(extra)
             .env("RUST_LOG", "info")
             .env_remove("MAILPLANE_LOG_FORMAT")
@@ -132,30 +127,14 @@ impl<'a> Deployment<'a> {
             .stderr(File::create(&stderr).unwrap())
             .spawn()
             .expect("the binary starts");
-        let mut server = Server {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let addr = support::serving_address(&mut child, &stdout, name, deadline);
+        let server = Server {
             name: name.to_string(),
             child,
-            addr: "127.0.0.1:9".parse().unwrap(),
+            addr,
             stderr,
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = server.child.try_wait().unwrap() {
-                panic!("{name} exited ({status}) before serving");
-            }
-            let out = std::fs::read_to_string(&stdout).unwrap_or_default();
-            if let Some(addr) = out
-                .split("serving on http://")
-                .nth(1)
-                .and_then(|rest| rest.split_whitespace().next())
-                .and_then(|a| a.parse().ok())
-            {
-                server.addr = addr;
-                break;
-            }
-            assert!(Instant::now() < deadline, "{name} did not start in 60 s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
         loop {
             match try_http(server.addr, "GET", "/healthz", None, None, b"") {
                 Ok(r) if r.status == 200 => break,

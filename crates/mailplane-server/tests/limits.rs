@@ -15,6 +15,8 @@ use serde_json::Value;
 use mailplane::Actor;
 use mailplane::auth::TokenIssuer;
 
+mod support;
+
 /// The HS256 secret the server of these tests trusts under kid `hs256`.
 const SECRET: &str = "mailplane-limits-test-secret-of-at-least-32-bytes";
 
@@ -37,15 +39,7 @@ impl Server {
         let secret = dir.join("hs256.secret");
         std::fs::write(&secret, SECRET).unwrap();
         let stdout = dir.join("stdout");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailplane"));
-        // Nothing of the caller's environment configures the server under test.
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("MAILPLANE_") {
-                cmd.env_remove(&key);
-            }
-        }
-        let child = cmd
-            .arg("serve")
+        let mut child = support::serve_command()
             .arg("--data-dir")
             .arg(dir.join("data"))
             .args(["--listen", "127.0.0.1:0", "--shutdown-grace", "10"])
@@ -57,33 +51,9 @@ impl Server {
             .stderr(File::create(dir.join("stderr")).unwrap())
             .spawn()
             .expect("the binary starts");
-        let mut server = Server {
-            child,
-            addr: "127.0.0.1:9".parse().unwrap(),
-            dir,
-        };
         let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = server.child.try_wait().unwrap() {
-                panic!("the server exited ({status}) before serving");
-            }
-            let out = std::fs::read_to_string(&stdout).unwrap_or_default();
-            if let Some(addr) = out
-                .split("serving on http://")
-                .nth(1)
-                .and_then(|rest| rest.split_whitespace().next())
-                .and_then(|a| a.parse().ok())
-            {
-                server.addr = addr;
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not start in 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server
+        let addr = support::serving_address(&mut child, &stdout, "the server", deadline);
+        Server { child, addr, dir }
     }
 
     fn pid(&self) -> u32 {
