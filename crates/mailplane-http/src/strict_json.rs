@@ -15,6 +15,8 @@
 //! an enum is expected (a string, one of them), with `serde_path_to_error` recording the path of the value at fault
 //! (`mailboxes[3].kind`), so that every type error names its field.
 
+use std::cell::Cell;
+
 use serde::de::value::BorrowedStrDeserializer;
 use serde::de::{
     self, DeserializeOwned, DeserializeSeed, Error as _, IntoDeserializer, MapAccess, SeqAccess,
@@ -25,10 +27,18 @@ use serde_json::{Map, Number, Value};
 
 use mailplane::types::{Error, FieldError};
 
+/// The most JSON values (objects, arrays, strings, numbers, booleans and nulls, at every
+/// depth) a body may hold. The largest body an operation needs, a batch of 10,000 mailboxes
+/// of seven values each, holds about 70,000. The bound keeps the parsed value's memory in
+/// proportion: a value takes tens of bytes where `0,` takes two, so without it a body of
+/// small values within the byte limit would parse into a tree many times its size.
+pub const MAX_JSON_VALUES: usize = 100_000;
+
 /// Reads a body into one JSON value, an object; the error is the rule the body breaks.
 pub fn parse(bytes: &[u8]) -> Result<Value, Error> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = ValueSeed
+    let budget = Cell::new(MAX_JSON_VALUES);
+    let value = ValueSeed(&budget)
         .deserialize(&mut de)
         .and_then(|v| de.end().map(|()| v))
         .map_err(|e| match e.classify() {
@@ -84,19 +94,28 @@ fn kind(value: &Value) -> &'static str {
 }
 
 /// Reads any JSON value, refusing an object that repeats a key.
-struct ValueSeed;
+/// Reads one value, counting it against the values the body may still hold.
+struct ValueSeed<'b>(&'b Cell<usize>);
 
-impl<'de> DeserializeSeed<'de> for ValueSeed {
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
     type Value = Value;
 
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(ValueVisitor)
+        match self.0.get().checked_sub(1) {
+            Some(left) => self.0.set(left),
+            None => {
+                return Err(D::Error::custom(format!(
+                    "holds more than {MAX_JSON_VALUES} JSON values"
+                )));
+            }
+        }
+        d.deserialize_any(ValueVisitor(self.0))
     }
 }
 
-struct ValueVisitor;
+struct ValueVisitor<'b>(&'b Cell<usize>);
 
-impl<'de> Visitor<'de> for ValueVisitor {
+impl<'de> Visitor<'de> for ValueVisitor<'_> {
     type Value = Value;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
@@ -138,12 +157,12 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        ValueSeed.deserialize(d)
+        ValueSeed(self.0).deserialize(d)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(ValueSeed)? {
+        while let Some(item) = seq.next_element_seed(ValueSeed(self.0))? {
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -155,7 +174,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
             if object.contains_key(&key) {
                 return Err(A::Error::custom(format!("holds the key {key:?} twice")));
             }
-            let value = map.next_value_seed(ValueSeed)?;
+            let value = map.next_value_seed(ValueSeed(self.0))?;
             object.insert(key, value);
         }
         Ok(Value::Object(object))
@@ -427,6 +446,33 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_body_of_too_many_values_is_refused_before_it_is_held() {
+        // Counted at every depth: the object, the array and each of its items.
+        let fits = format!(
+            r#"{{"items": [{}]}}"#,
+            vec!["0"; MAX_JSON_VALUES - 2].join(",")
+        );
+        assert!(parse(fits.as_bytes()).is_ok());
+        let over = format!(
+            r#"{{"items": [{}]}}"#,
+            vec!["0"; MAX_JSON_VALUES - 1].join(",")
+        );
+        match parse(over.as_bytes()) {
+            Err(Error::Invalid(errors)) => {
+                assert_eq!(errors[0].field, "body");
+                assert!(
+                    errors[0]
+                        .rule
+                        .contains(&format!("more than {MAX_JSON_VALUES} JSON values")),
+                    "{}",
+                    errors[0].rule
+                );
+            }
+            other => panic!("{other:?}"),
         }
     }
 
