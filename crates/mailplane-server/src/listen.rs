@@ -15,7 +15,10 @@
 //! with hyper's HTTP/2 limits unchanged: a header list over 16 KiB gets hyper's own 431.
 //!
 //! The buffer grows with what a connection sends, up to the cap, and is the one hyper
-//! also reads bodies through, so the cap is also the most a connection holds in it.
+//! also reads bodies through, so the cap is also the most a connection holds in it. A
+//! connection must send its whole head within [`HEAD_READ_TIMEOUT`] (hyper's timer, which
+//! `axum::serve` leaves unset): a client that trickles a head in, to hold buffers open, is
+//! disconnected. More than 100 header fields are refused by hyper (an empty 431) too.
 
 use std::future::Future;
 use std::io;
@@ -26,7 +29,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
@@ -35,6 +38,9 @@ use tower::ServiceExt;
 
 /// The largest request head (request line and header fields) a connection reads: 2 MiB.
 pub const HEAD_BUFFER: usize = 2 * 1024 * 1024;
+
+/// How long a connection may take to send a request head once it has begun one.
+pub const HEAD_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves `app` on `listener` until `stop` resolves, then stops accepting connections,
 /// lets every request in flight finish (connections that are idle are closed) and returns.
@@ -70,7 +76,11 @@ pub async fn serve(
         let closing = closing_rx.clone();
         tokio::spawn(async move {
             let mut builder = Builder::new(TokioExecutor::new());
-            builder.http1().max_buf_size(HEAD_BUFFER);
+            builder
+                .http1()
+                .max_buf_size(HEAD_BUFFER)
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEAD_READ_TIMEOUT);
             let mut connection =
                 pin!(builder.serve_connection_with_upgrades(TokioIo::new(stream), service));
             let mut stop_seen = false;
