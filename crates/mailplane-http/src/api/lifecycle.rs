@@ -207,37 +207,34 @@ async fn export_download(
     Ok(response)
 }
 
-/// The archive's plaintext as a stream of chunks, read on a blocking thread a few chunks
-/// ahead of the client. A chunk that does not authenticate ends the stream with an error,
-/// so the transfer is cut short instead of carrying bad bytes.
+/// The archive's plaintext as a stream of 64 KiB chunks, each read and opened on a blocking
+/// thread only when the client has taken the one before, so a slow or idle client holds no
+/// thread. A chunk that does not authenticate ends the stream with an error, so the transfer
+/// is cut short instead of carrying bad bytes.
 fn decrypted(
-    mut archive: mailplane::archive::SealedArchive,
+    archive: mailplane::archive::SealedArchive,
 ) -> impl futures_util::stream::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static {
     use std::io::Read;
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tokio::task::spawn_blocking(move || {
-        loop {
+    futures_util::stream::unfold(Some(archive), |archive| async move {
+        let mut archive = archive?;
+        let read = tokio::task::spawn_blocking(move || {
             let mut buf = vec![0u8; 64 * 1024];
-            let item = match archive.read(&mut buf) {
-                Ok(0) => return,
-                Ok(n) => {
-                    buf.truncate(n);
-                    Ok(buf)
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "an export archive does not open");
-                    Err(e)
-                }
-            };
-            let failed = item.is_err();
-            // A client that went away drops the receiver; reading stops.
-            if tx.blocking_send(item).is_err() || failed {
-                return;
+            let read = archive.read(&mut buf).map(|n| {
+                buf.truncate(n);
+                buf
+            });
+            (archive, read)
+        })
+        .await;
+        match read {
+            Ok((_, Ok(buf))) if buf.is_empty() => None,
+            Ok((archive, Ok(buf))) => Some((Ok(buf), Some(archive))),
+            Ok((_, Err(e))) => {
+                tracing::error!(error = %e, "an export archive does not open");
+                Some((Err(e), None))
             }
+            Err(e) => Some((Err(std::io::Error::other(e)), None)),
         }
-    });
-    futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
     })
 }
 
