@@ -696,6 +696,12 @@ impl ControlPlane {
             return Outcome::Done(made.applied).try_map(T::try_from);
         };
         op.check(profile, self.clock.now())?;
+        // A filed operation's input is kept and shown to the party that answers it, so every
+        // text in it keeps the free-text rule, not only the names its own check reads.
+        let input = op.input();
+        let mut problems = Problems::default();
+        super::requests::payload_text(&mut problems, "", &input);
+        problems.finish()?;
         let note = check_note(note)?;
         let request = self
             .file(
@@ -706,7 +712,7 @@ impl ControlPlane {
                 &decision,
                 kind,
                 Some(&op),
-                op.input(),
+                input,
                 note,
             )
             .await?;

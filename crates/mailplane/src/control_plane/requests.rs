@@ -760,8 +760,8 @@ fn is_open_consultation(request: &Request) -> bool {
 
 /// Checks every text of a request's payload, keys as lines and values as prose, since the
 /// payload is shown to the party that answers; each problem names the path of its value
-/// (`payload.users[2]`).
-fn payload_text(problems: &mut Problems, path: &str, value: &serde_json::Value) {
+/// (`payload.users[2]`, or `users[2]` from the root path `""`).
+pub(super) fn payload_text(problems: &mut Problems, path: &str, value: &serde_json::Value) {
     use mailplane_types::text::{TextKind, check};
     match value {
         serde_json::Value::String(s) => {
@@ -777,10 +777,16 @@ fn payload_text(problems: &mut Problems, path: &str, value: &serde_json::Value) 
         serde_json::Value::Object(map) => {
             for (key, item) in map {
                 if let Err(rule) = check(key, TextKind::Line) {
-                    problems.add(path, format!("has a key that {rule}"));
+                    let field = if path.is_empty() { "body" } else { path };
+                    problems.add(field, format!("has a key that {rule}"));
                     continue;
                 }
-                payload_text(problems, &format!("{path}.{key}"), item);
+                let path = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                payload_text(problems, &path, item);
             }
         }
         _ => {}
