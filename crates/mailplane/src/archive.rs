@@ -180,8 +180,8 @@ pub struct ArchiveMailbox {
 ///   line.
 ///
 /// The archive is streamed to a temporary file next to `out`, synced, and renamed into
-/// place; then a `<out>.manifest.json` sidecar holding the returned manifest is written the
-/// same way. If `out` and its sidecar already exist, for the same format and with the sealed
+/// place; then a `<out>.manifest.json` sidecar holding the returned manifest, sealed with
+/// `key` too, is written the same way. If `out` and its sidecar already exist, for the same format and with the sealed
 /// size of the plaintext size the sidecar records, the sidecar is returned and nothing is
 /// rebuilt: a job that crashed
 /// after packaging does not package again. Otherwise any stale sidecar is removed first, so
@@ -198,7 +198,7 @@ pub fn build(
         .ok_or_else(|| Error::internal(format!("export archive path {}", out.display())))?
         .to_string();
     let sidecar = sidecar_path(out, &out_name);
-    if let Some(done) = finished(format, out, &out_name, &sidecar) {
+    if let Some(done) = finished(key, format, out, &out_name, &sidecar) {
         return Ok(done);
     }
     remove_file_if_exists(&sidecar)?;
@@ -229,15 +229,25 @@ pub fn build(
     sync_dir(&parent)?;
 
     manifest.archive = Some(ManifestFile {
-        path: out_name,
+        path: out_name.clone(),
         bytes,
         sha256,
     });
     let json = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| Error::internal(format!("serializing the export manifest: {e}")))?;
-    write_atomically(&sidecar, &json)?;
+    // The sidecar names addresses and holds a digest of every message: sealed like the
+    // archive, so that a digest cannot confirm a guessed message either.
+    let sealed = key
+        .seal(&json, &sidecar_aad(&out_name))
+        .map_err(|e| Error::internal(format!("sealing the export manifest: {e}")))?;
+    write_atomically(&sidecar, &sealed)?;
     sync_dir(&parent)?;
     Ok(manifest)
+}
+
+/// What a sidecar manifest is bound to: its archive's name.
+fn sidecar_aad(out_name: &str) -> String {
+    format!("mailplane export manifest of {out_name}")
 }
 
 /// The sidecar manifest of an archive: `<out>.manifest.json`.
@@ -245,15 +255,23 @@ fn sidecar_path(out: &Path, out_name: &str) -> PathBuf {
     out.with_file_name(format!("{out_name}.manifest.json"))
 }
 
-/// The manifest of an archive that is already complete, if it is.
+/// The manifest of an archive that is already complete, if it is (a sidecar that does not
+/// open with `key` is not).
 fn finished(
+    key: &SealingKey,
     format: ExportFormat,
     out: &Path,
     out_name: &str,
     sidecar: &Path,
 ) -> Option<ExportManifest> {
+    use std::io::Read;
     let size = std::fs::metadata(out).ok().filter(|m| m.is_file())?.len();
-    let json = std::fs::read(sidecar).ok()?;
+    let sealed = std::fs::File::open(sidecar).ok()?;
+    let mut json = Vec::new();
+    key.reader(sealed, &sidecar_aad(out_name))
+        .ok()?
+        .read_to_end(&mut json)
+        .ok()?;
     let manifest: ExportManifest = serde_json::from_slice(&json).ok()?;
     let archive = manifest.archive.as_ref()?;
     (manifest.format == format && archive.path == out_name && sealed_len(archive.bytes) == size)
@@ -945,10 +963,23 @@ mod tests {
                 sha256: sha(&archive),
             })
         );
-        let sidecar: ExportManifest =
-            serde_json::from_slice(&std::fs::read(tmp.0.join("export.zip.manifest.json")).unwrap())
-                .unwrap();
-        assert_eq!(sidecar, manifest);
+        // The sidecar is sealed: no address of the manifest is readable in it, and it opens
+        // with the key to the manifest.
+        let sealed = std::fs::read(tmp.0.join("export.zip.manifest.json")).unwrap();
+        let plain = serde_json::to_vec_pretty(&manifest).unwrap();
+        let address = b"alice@example.com";
+        assert!(
+            !sealed.windows(address.len()).any(|w| w == address),
+            "an address in the sidecar"
+        );
+        assert!(plain.windows(address.len()).any(|w| w == address));
+        let mut opened = Vec::new();
+        key()
+            .reader(&sealed[..], &sidecar_aad("export.zip"))
+            .unwrap()
+            .read_to_end(&mut opened)
+            .unwrap();
+        assert_eq!(opened, plain);
         assert!(!tmp.0.join(".export.zip.tmp").exists());
 
         // The same input gives the same bytes.
