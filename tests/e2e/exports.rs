@@ -208,6 +208,14 @@ async fn a_damaged_or_truncated_archive_is_never_served(h: Harness) {
             "a truncated archive was served whole ({cut})"
         );
     }
+    // An archive left in plaintext by a version before archives were sealed is not served:
+    // its link answers as for a removed archive, naming why.
+    std::fs::write(&file, &whole).unwrap();
+    let (status, body) = fetch(&h, &url).await;
+    assert_eq!(status, 410);
+    let body = String::from_utf8_lossy(&body.unwrap()).into_owned();
+    assert!(body.contains("before export archives were sealed"), "{body}");
+    assert!(!body.contains(&marker));
     // Restored, it downloads again.
     std::fs::write(&file, &sealed).unwrap();
     let (status, body) = fetch(&h, &url).await;

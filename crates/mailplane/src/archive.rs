@@ -28,7 +28,7 @@
 use crate::files::{remove_dir_if_exists, remove_file_if_exists, sync_dir, write_atomically};
 use crate::sealed::{OpeningReader, SealingKey, SealingWriter, plain_len, sealed_len};
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use mailplane_types::{Error, Result};
@@ -729,7 +729,22 @@ pub fn open(key: &SealingKey, out: &Path) -> Result<SealedArchive> {
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| Error::internal(format!("export archive path {}", out.display())))?;
-    let file = File::open(out).map_err(|e| damaged(format!("does not open: {e}")))?;
+    let mut file = File::open(out).map_err(|e| damaged(format!("does not open: {e}")))?;
+    // An archive made before archives were sealed at rest is not served: its link answers
+    // as for a removed archive, and the expiry step removes the file with its export.
+    let mut start = Vec::with_capacity(4);
+    (&mut file)
+        .take(4)
+        .read_to_end(&mut start)
+        .map_err(|e| damaged(format!("does not open: {e}")))?;
+    if !crate::sealed::begins_sealed(&start) {
+        return Err(Error::Gone(
+            "the archive was made before export archives were sealed at rest; ask for a new export"
+                .into(),
+        ));
+    }
+    file.seek(std::io::SeekFrom::Start(0))
+        .map_err(|e| damaged(format!("does not open: {e}")))?;
     let sealed = file
         .metadata()
         .map_err(|e| damaged(format!("does not open: {e}")))?

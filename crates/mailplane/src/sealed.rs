@@ -117,6 +117,12 @@ impl SealingKey {
     }
 }
 
+/// Whether `start`, the first bytes of a file, begins as every sealed file does. A file that
+/// does not was never sealed (an export archive made before archives were sealed at rest).
+pub fn begins_sealed(start: &[u8]) -> bool {
+    start.starts_with(MAGIC)
+}
+
 /// The length of the sealed file of `plain` bytes of plaintext.
 pub fn sealed_len(plain: u64) -> u64 {
     HEADER as u64 + plain + TAG as u64 * (plain / CHUNK as u64 + 1)
