@@ -214,7 +214,10 @@ async fn a_damaged_or_truncated_archive_is_never_served(h: Harness) {
     let (status, body) = fetch(&h, &url).await;
     assert_eq!(status, 410);
     let body = String::from_utf8_lossy(&body.unwrap()).into_owned();
-    assert!(body.contains("before export archives were sealed"), "{body}");
+    assert!(
+        body.contains("before export archives were sealed"),
+        "{body}"
+    );
     assert!(!body.contains(&marker));
     // Restored, it downloads again.
     std::fs::write(&file, &sealed).unwrap();
