@@ -43,13 +43,15 @@ def main():
     width = max(len(op) for op in operations)
     header = f"{'operation':<{width}}  " + "  ".join(f"{name + ' ok/all':>18}" for name, _ in passes)
     print(header + "  most frequent refusal")
-    missing, excused = [], []
+    missing, excused, one_pass = [], [], []
     for op in sorted(operations):
         cells, union, refusals = [], 0, {}
-        for _, counts in passes:
+        for name, counts in passes:
             statuses = counts.get(op, {})
             ok, total = accepted(statuses), sum(statuses.values())
             union += ok
+            if total and not ok:
+                one_pass.append(f"{op} ({name})")
             cells.append(f"{f'{ok}/{total}' if total else '-':>18}")
             for status, n in statuses.items():
                 if not status.startswith("2"):
@@ -63,6 +65,9 @@ def main():
 
     reached = len(operations) - len(missing) - len(excused)
     print(f"\n{reached} of {len(operations)} operations got accepted cases; {len(excused)} excepted: {excused}")
+    # Issue 16 asks for accepted cases in each pass; until the hooks reach that, the pass
+    # that got none of an operation it reached is listed here, and not yet a failure.
+    print(f"reached but none accepted in that pass (not yet enforced): {one_pass}")
     stale = sorted(op for op in exceptions if op not in excused)
     if stale:
         print(f"note: excepted operations that did get accepted cases (the exception may go): {stale}")
