@@ -158,6 +158,14 @@ def _fresh_tenant(terminating=False):
     return {"tenant": tenant, "!token": token}
 
 
+def _release_tenant_holds():
+    """Releases the active holds of the pass's tenant that cover every mailbox."""
+    page = CUSTOMER.call("GET", f"{TENANT}/holds?limit=1000") or {}
+    for hold in page.get("items", []):
+        if hold.get("active") and not hold.get("mailbox_id"):
+            CUSTOMER.call("POST", f"{TENANT}/holds/{hold['id']}/release", {"reason": "fuzz: a deletion case"})
+
+
 def _pop(pool):
     with _lock:
         items = FIX.get(pool) or []
@@ -216,10 +224,20 @@ def _victim(op):
     if op == "hold_release":
         return {"hold": _id(customer.call("POST", f"{t}/holds", {"reason": "victim"}))}
     if op == "mailbox_delete":
+        # A tenant-wide hold that a `hold_place` case of this pass made keeps every mailbox
+        # (409): it is lifted first, so that the deletion meets the mailbox alone.
+        _release_tenant_holds()
         return {"mailbox": _fresh_mailbox()}
+    if op == "request_view" and PASS == "tenant":
+        # The standing request sits on the ticketed tenant: its own customer reads it.
+        return {"request": FIX["request"], "!token": FIX["ticketed_token"]}
     if op == "licence_unassign":
-        # A user's enabled mailbox takes a licence of the tenant's SKU at creation.
-        return {"mailbox": _fresh_mailbox(kind="user"), "sku": FIX["sku"]}
+        # A user's enabled mailbox takes a licence of the tenant's SKU at creation; an offer
+        # that needs licences keeps it while the mailbox is enabled, so it is disabled first.
+        mailbox = _fresh_mailbox(kind="user")
+        if mailbox:
+            customer.call("PATCH", f"{t}/mailboxes/{mailbox}", {"status": "disabled"})
+        return {"mailbox": mailbox, "sku": FIX["sku"]}
     if op == "licence_assign":
         # A disabled mailbox holds no licence yet.
         return {"mailbox": _fresh_mailbox(kind="user", status="disabled")}
