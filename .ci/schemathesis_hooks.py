@@ -284,6 +284,19 @@ def _fill_body(op, case):
         for row in body["mailboxes"]:
             if isinstance(row, dict):
                 row.update(domain_id=FIX["domain"], local_part=_unique("batch"), display_name="Fuzz batch")
+    if op in ("mailbox_create", "alias_create", "group_create") and "local_part" in body:
+        # A generated local part is mostly refused (not a dot-atom) or taken by an earlier case.
+        body["local_part"] = _unique(op.removesuffix("_create"))
+        if "display_name" in body:
+            body["display_name"] = "Fuzz " + op.removesuffix("_create")
+    if op == "domain_create" and "name" in body:
+        body["name"] = _unique("fuzz") + ".example"
+    if op == "subscription_seats":
+        # Exactly one of `seats`, `add` and `remove`; adding one never falls below the
+        # assigned seats.
+        for field in ("seats", "remove"):
+            body.pop(field, None)
+        body["add"] = 1
     if op == "licence_assign" and "sku" in body:
         body["sku"] = FIX["sku"]
     if op == "subscription_create" and "sku" in body and FIX.get("extra_sku"):
