@@ -289,6 +289,9 @@ def _fill_body(op, case):
         body["local_part"] = _unique(op.removesuffix("_create"))
         if "display_name" in body:
             body["display_name"] = "Fuzz " + op.removesuffix("_create")
+    if op == "partner_update" and "name" in body:
+        # A partner's name is unique on the platform: a generated one is often taken.
+        body["name"] = _unique("Fuzz partner")
     if op == "domain_create" and "name" in body:
         body["name"] = _unique("fuzz") + ".example"
     if op == "subscription_seats":
