@@ -311,9 +311,9 @@ async fn a_partner_webhook_receives_its_customers_news_only(h: Harness) {
 }
 e2e!(a_partner_webhook_receives_its_customers_news_only);
 
-async fn by_default_receivers_must_be_public_addresses(h: Harness) {
-    // A deployment with the default settings: no loopback, private or link-local receiver,
-    // whether written as an address or reached through a name.
+/// A control plane with the default settings (no private receivers) over the harness's
+/// database, a tenant, and that tenant's administrator.
+async fn default_deployment(h: &Harness) -> (ControlPlane, TenantId, mailplane::Actor) {
     let cp = ControlPlane::open(
         &h.location,
         PolicySet::builtin(),
@@ -322,8 +322,15 @@ async fn by_default_receivers_must_be_public_addresses(h: Harness) {
     .await
     .unwrap()
     .with_clock(h.clock.clone());
-    let t = fixtures::tenant(&h, "Acme").await;
+    let t = fixtures::tenant(h, "Acme").await;
     let admin = mailplane::Actor::customer("alice", t, &["tenant-admin"]);
+    (cp, t, admin)
+}
+
+async fn by_default_receivers_must_be_public_addresses(h: Harness) {
+    // A deployment with the default settings: no loopback, private or link-local receiver,
+    // whether written as an address or reached through a name.
+    let (cp, t, admin) = default_deployment(&h).await;
     for url in [
         "http://127.0.0.1:9/hook",
         "http://10.1.2.3/hook",
@@ -379,16 +386,7 @@ e2e!(by_default_receivers_must_be_public_addresses);
 async fn every_special_purpose_range_is_refused_at_registration_and_at_delivery(h: Harness) {
     // The forms an outside attack registered before: benchmarking and reserved IPv4, and the
     // IPv6 forms that carry a private or loopback IPv4 address. Each is refused with its range.
-    let cp = ControlPlane::open(
-        &h.location,
-        PolicySet::builtin(),
-        ControlPlaneConfig::default(),
-    )
-    .await
-    .unwrap()
-    .with_clock(h.clock.clone());
-    let t = fixtures::tenant(&h, "Acme").await;
-    let admin = mailplane::Actor::customer("alice", t, &["tenant-admin"]);
+    let (cp, t, admin) = default_deployment(&h).await;
     let create = |url: &str| mailplane::input::WebhookCreate {
         url: url.into(),
         secret: None,
