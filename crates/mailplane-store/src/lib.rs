@@ -12,7 +12,6 @@
 pub mod audit;
 mod bulk;
 mod catalogue;
-mod direct;
 mod directory;
 mod entity;
 mod gauges;
@@ -21,9 +20,9 @@ mod inventory;
 mod jobs;
 mod lifecycle;
 mod migration;
-mod read_cache;
 mod retention;
 mod rows;
+mod sqlite;
 mod tickets;
 mod webhooks;
 mod write;
@@ -48,20 +47,20 @@ use mailplane_types::{DomainId, Error, MailboxId, PartnerId, Party, Result, Tena
 pub use audit::AuditReport;
 pub use bulk::{StoredAnswer, needs_seat};
 pub use catalogue::{NewSubscription, NewTenant};
-pub use direct::SqlTransaction;
 use entity::{
     api_credential, audit_head, audit_log, domain, event, mailbox, partner, request, tenant,
 };
 pub use gauges::OperationalCounts;
 pub use jobs::{JOB_DONE, JOB_PENDING, JobClaim, JobNext, JobRow, JobStepRow};
 pub use lifecycle::{ConfigurationRemoved, TerminationChange, TerminationRecord};
-pub use read_cache::{DEFAULT_READ_CACHE, ReadCacheStats};
-use read_cache::{Lookup, ReadCache};
+pub use sqlite::read_cache::{DEFAULT_READ_CACHE, ReadCacheStats};
+use sqlite::read_cache::{Lookup, ReadCache};
+use sqlite::transport::{ChangeWatch, DirectPool};
 pub use tickets::{NewTicket, TicketStep};
 pub use webhooks::{AttemptResult, LeasedDelivery};
 pub use write::{
-    AuditRecord, MailboxChanges, NewCredential, NewMailbox, NewRequest, RequestDecision, WriteTx,
-    now,
+    AuditRecord, MailboxChanges, NewCredential, NewMailbox, NewRequest, RequestDecision,
+    SqlTransaction, WriteTx, now,
 };
 
 /// Which tenants a caller may see: all (provider), its partner's customers, or its own.
@@ -135,9 +134,9 @@ pub struct DataStore {
     /// pool: a check runs while its transaction holds a connection of that pool, so it must
     /// never wait for another one (see [`guard`]). None on SQLite, whose readers are apart.
     prechecks: Option<DatabaseConnection>,
-    /// On SQLite, the writer's pool: transactions lease its one connection (see [`direct`]).
-    sqlite: Option<direct::DirectPool>,
-    /// On SQLite, the tenants and mailboxes read lately (see [`read_cache`]); None when
+    /// On SQLite, the writer's pool: transactions lease its one connection (see [`sqlite::transport`]).
+    sqlite: Option<DirectPool>,
+    /// On SQLite, the tenants and mailboxes read lately (see [`sqlite::read_cache`]); None when
     /// switched off, and always on PostgreSQL.
     read_cache: Option<Arc<ReadCache>>,
 }
@@ -172,7 +171,7 @@ pub fn db_error(e: DbErr) -> Error {
             DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => {
                 Error::Unavailable("the database is not reachable".into())
             }
-            // SQLite's errors come through rusqlite as words (see `direct`), which sea-orm
+            // SQLite's errors come through rusqlite as words (see `sqlite::transport`), which sea-orm
             // does not classify.
             other if other.to_string().contains("UNIQUE constraint failed") => {
                 Error::conflict(None, unique_message(&other.to_string()))
@@ -243,11 +242,11 @@ impl DataStore {
         {
             create_private_dir(dir)?;
         }
-        // Statements run on the caller's thread through rusqlite (see `direct`): one writer
+        // Statements run on the caller's thread through rusqlite (see `sqlite::transport`): one writer
         // connection, so that write transactions queue here instead of meeting a busy lock,
         // and four readers beside it (WAL lets readers run while the writer writes).
-        let writer = direct::DirectPool::open(path, 1).map_err(db_error)?;
-        let reader = direct::DirectPool::open(path, 4).map_err(db_error)?;
+        let writer = DirectPool::open(path, 1).map_err(db_error)?;
+        let reader = DirectPool::open(path, 4).map_err(db_error)?;
         let store = DataStore {
             writer: writer.connection().map_err(db_error)?,
             reader: reader.connection().map_err(db_error)?,
@@ -266,7 +265,7 @@ impl DataStore {
     pub fn with_read_cache(mut self, capacity: usize) -> Result<DataStore> {
         self.read_cache = match &self.sqlite {
             Some(pool) if capacity > 0 => {
-                let watch = direct::ChangeWatch::open(pool.path()).map_err(db_error)?;
+                let watch = ChangeWatch::open(pool.path()).map_err(db_error)?;
                 Some(Arc::new(ReadCache::new(watch, capacity)))
             }
             _ => None,
@@ -288,7 +287,12 @@ impl DataStore {
     }
 
     /// Remembers rows read after a miss that saw the file's version `seen`.
-    fn remember(&self, seen: Option<read_cache::Seen>, tenant: &Tenant, mailbox: Option<&Mailbox>) {
+    fn remember(
+        &self,
+        seen: Option<sqlite::read_cache::Seen>,
+        tenant: &Tenant,
+        mailbox: Option<&Mailbox>,
+    ) {
         if let (Some(seen), Some(cache)) = (seen, &self.read_cache) {
             cache.remember(seen, tenant, mailbox);
         }
@@ -332,10 +336,10 @@ impl DataStore {
 
     /// Begins a transaction on the writer: a leased SQLite connection, or a sqlx transaction
     /// on PostgreSQL.
-    pub(crate) async fn transaction(&self) -> Result<direct::SqlTransaction> {
+    pub(crate) async fn transaction(&self) -> Result<SqlTransaction> {
         Ok(match &self.sqlite {
-            Some(writer) => direct::SqlTransaction::direct(writer.begin().await.map_err(db_error)?),
-            None => direct::SqlTransaction::pooled(self.writer.begin().await.map_err(db_error)?),
+            Some(writer) => SqlTransaction::direct(writer.begin().await.map_err(db_error)?),
+            None => SqlTransaction::pooled(self.writer.begin().await.map_err(db_error)?),
         })
     }
 

@@ -6,8 +6,8 @@
 
 use sea_orm::sea_query::{Expr, LockType};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DbBackend, EntityTrait, NotSet, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, DbBackend, DbErr, EntityTrait, NotSet, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, Statement,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -21,10 +21,10 @@ use mailplane_types::{
     Result, TenantId,
 };
 
-use crate::direct::SqlTransaction;
 use crate::entity::{
     api_credential, audit_head, audit_log, domain, event, mailbox, partner, request, tenant,
 };
+use crate::sqlite::transport::DirectTransaction;
 use crate::{Scope, audit, db_error, rows};
 
 /// The current time, truncated to microseconds so that it survives every backend unchanged.
@@ -754,5 +754,73 @@ pub(crate) fn on_conflict(e: sea_orm::DbErr, field: &str, message: impl Into<Str
     match db_error(e) {
         Error::Conflict { .. } => Error::conflict(Some(field), message),
         other => other,
+    }
+}
+
+/// A transaction on either transport: sqlx's (PostgreSQL) or a [`DirectTransaction`]
+/// (SQLite). It runs sea-orm statements like any connection; dropping it without
+/// [`SqlTransaction::commit`] rolls it back.
+pub struct SqlTransaction(Transport);
+
+enum Transport {
+    /// A sqlx transaction (PostgreSQL).
+    Pooled(sea_orm::DatabaseTransaction),
+    /// A transaction on a leased SQLite connection.
+    Direct(DirectTransaction),
+}
+
+impl SqlTransaction {
+    pub(crate) fn pooled(tx: sea_orm::DatabaseTransaction) -> SqlTransaction {
+        SqlTransaction(Transport::Pooled(tx))
+    }
+
+    pub(crate) fn direct(tx: DirectTransaction) -> SqlTransaction {
+        SqlTransaction(Transport::Direct(tx))
+    }
+
+    /// Commits the transaction.
+    pub async fn commit(self) -> Result<(), DbErr> {
+        match self.0 {
+            Transport::Pooled(tx) => tx.commit().await,
+            Transport::Direct(tx) => tx.commit(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl sea_orm::ConnectionTrait for SqlTransaction {
+    fn get_database_backend(&self) -> DbBackend {
+        match &self.0 {
+            Transport::Pooled(tx) => tx.get_database_backend(),
+            Transport::Direct(_) => DbBackend::Sqlite,
+        }
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<sea_orm::ExecResult, DbErr> {
+        match &self.0 {
+            Transport::Pooled(tx) => tx.execute_raw(stmt).await,
+            Transport::Direct(tx) => tx.connection().execute_raw(stmt).await,
+        }
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
+        match &self.0 {
+            Transport::Pooled(tx) => tx.execute_unprepared(sql).await,
+            Transport::Direct(tx) => tx.connection().execute_unprepared(sql).await,
+        }
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<sea_orm::QueryResult>, DbErr> {
+        match &self.0 {
+            Transport::Pooled(tx) => tx.query_one_raw(stmt).await,
+            Transport::Direct(tx) => tx.connection().query_one_raw(stmt).await,
+        }
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+        match &self.0 {
+            Transport::Pooled(tx) => tx.query_all_raw(stmt).await,
+            Transport::Direct(tx) => tx.connection().query_all_raw(stmt).await,
+        }
     }
 }
