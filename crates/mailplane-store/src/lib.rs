@@ -58,9 +58,13 @@ use sqlite::read_cache::{Lookup, ReadCache};
 use sqlite::transport::{ChangeWatch, DirectPool};
 pub use tickets::{NewTicket, TicketStep};
 pub use webhooks::{AttemptResult, LeasedDelivery};
+#[cfg(feature = "raw-sql")]
+pub use write::SqlTransaction;
+#[cfg(not(feature = "raw-sql"))]
+use write::SqlTransaction;
 pub use write::{
-    AuditRecord, MailboxChanges, NewCredential, NewMailbox, NewRequest, RequestDecision,
-    SqlTransaction, WriteTx, now,
+    AuditRecord, MailboxChanges, NewCredential, NewMailbox, NewRequest, RequestDecision, WriteTx,
+    now,
 };
 
 /// Which tenants a caller may see: all (provider), its partner's customers, or its own.
@@ -301,6 +305,8 @@ impl DataStore {
     /// Opens the store (migrations included) for loading rows in bulk, as the benchmark's
     /// seed does: on SQLite the writer no longer syncs the file and keeps a 256 MiB page
     /// cache, so a crash while loading loses the load. Serve the file with [`DataStore::open`].
+    /// Only built with the `raw-sql` feature.
+    #[cfg(feature = "raw-sql")]
     pub async fn open_for_bulk_load(location: &DatabaseLocation) -> Result<DataStore> {
         let store = Self::open(location).await?;
         if store.sqlite.is_some() {
@@ -314,7 +320,9 @@ impl DataStore {
     }
 
     /// A transaction for raw sea-orm statements, outside the audited write path: for bulk
-    /// loading and operator tools. Nothing is audited or checked but by the schema.
+    /// loading and operator tools. Nothing is audited or checked but by the schema. Only built
+    /// with the `raw-sql` feature.
+    #[cfg(feature = "raw-sql")]
     pub async fn sql_transaction(&self) -> Result<SqlTransaction> {
         self.transaction().await
     }
@@ -322,14 +330,17 @@ impl DataStore {
     /// The read connections, for raw sea-orm queries (bulk loading and operator tools).
     /// Begin transactions with [`DataStore::sql_transaction`]: on SQLite, sea-orm's own
     /// `begin` on this connection panics, since its proxy transactions cannot report a failed
-    /// commit.
+    /// commit. Only built with the `raw-sql` feature.
+    #[cfg(feature = "raw-sql")]
     pub fn sql_reader(&self) -> &DatabaseConnection {
         &self.reader
     }
 
     /// The writer, for raw statements that run outside a transaction (`ANALYZE`, a WAL
     /// checkpoint); each statement commits by itself. Begin transactions with
-    /// [`DataStore::sql_transaction`], never with sea-orm's `begin` on this connection.
+    /// [`DataStore::sql_transaction`], never with sea-orm's `begin` on this connection. Only
+    /// built with the `raw-sql` feature.
+    #[cfg(feature = "raw-sql")]
     pub fn sql_writer(&self) -> &DatabaseConnection {
         &self.writer
     }
