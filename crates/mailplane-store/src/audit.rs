@@ -1,12 +1,24 @@
-//! The audit chain: how a row's hash is computed, and how the chain is verified.
+//! The audit chain and the event feed: their reads and their writes, how a row's hash is
+//! computed, and how the chain is verified.
 //!
 //! Each row stores the hash of the previous row and its own hash, SHA-256 over the previous
 //! hash and the row's content in a fixed field order. Editing a row breaks its own hash;
-//! deleting a row breaks the next row's link or, for the last row, the head's.
+//! deleting a row breaks the next row's link or, for the last row, the head's. The event of
+//! a change is written in the same transaction as the change and its audit row.
 
+use sea_orm::sea_query::{Expr, LockType};
+use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
-use crate::entity::audit_log;
+use mailplane_types::resources::{AuditEntry, Event};
+use mailplane_types::{AuditId, Error, Letters, Party, Result, TenantId};
+
+// The moved reads and writes name this module's own functions as `audit::...`, as they did
+// from outside it.
+use crate::audit;
+use crate::entity::{audit_head, audit_log, event};
+use crate::{DataStore, Page, Scope, WriteTx, db_error, in_scope, now, paginate, rows};
 
 /// The `prev_hash` of the first row.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -82,4 +94,207 @@ pub(crate) fn check_link(prev_seq: i64, prev_hash: &str, row: &audit_log::Model)
         ));
     }
     None
+}
+
+/// What an audit row records, before the chain fields are added.
+#[derive(Debug, Clone)]
+pub struct AuditRecord {
+    /// The acting principal's subject.
+    pub actor: String,
+    /// Its party.
+    pub party: String,
+    /// Its organisation.
+    pub org: String,
+    /// Its roles.
+    pub roles: Vec<String>,
+    /// The activity carried out.
+    pub activity: String,
+    /// The letters used.
+    pub letters: Letters,
+    /// The tenant concerned, if any.
+    pub tenant_id: Option<TenantId>,
+    /// The kind of object changed.
+    pub target_kind: &'static str,
+    /// The object's id.
+    pub target_id: String,
+    /// What happened.
+    pub outcome: &'static str,
+    /// The request or proposal the change carried out, if any.
+    pub request_id: Option<Uuid>,
+}
+
+impl DataStore {
+    /// Audit rows in scope, in chain order. The cursor is the last `seq` seen. A partner
+    /// reads only the rows of its customers' tenants bound to one of `partner_profiles`
+    /// (the profiles under which a partner may review the audit trail).
+    pub async fn audit_list(
+        &self,
+        scope: Scope,
+        partner_profiles: &[String],
+        after_seq: Option<i64>,
+        limit: u64,
+    ) -> Result<Page<AuditEntry>> {
+        let mut q = audit_log::Entity::find();
+        q = in_scope(q, audit_log::Column::TenantId, scope, partner_profiles);
+        if let Some(after) = after_seq {
+            q = q.filter(audit_log::Column::Seq.gt(after));
+        }
+        let rows = q
+            .order_by_asc(audit_log::Column::Seq)
+            .limit(limit + 1)
+            .all(self.reader())
+            .await
+            .map_err(db_error)?;
+        paginate(rows, limit, |r| r.seq, rows::audit)
+    }
+
+    /// The feed of `party` within `scope`, in order; the cursor is the last `seq` seen. A
+    /// partner reads the events of its customers' tenants bound to `partner_profiles` only.
+    pub async fn event_list(
+        &self,
+        scope: Scope,
+        party: Party,
+        partner_profiles: &[String],
+        after_seq: Option<i64>,
+        limit: u64,
+    ) -> Result<Page<Event>> {
+        let mut q = event::Entity::find();
+        q = match party {
+            Party::Customer => q.filter(event::Column::ForCustomer.eq(true)),
+            Party::Partner => q.filter(event::Column::ForPartner.eq(true)),
+            Party::Provider => q.filter(event::Column::ForProvider.eq(true)),
+        };
+        q = in_scope(q, event::Column::TenantId, scope, partner_profiles);
+        if let Some(after) = after_seq {
+            q = q.filter(event::Column::Seq.gt(after));
+        }
+        let rows = q
+            .order_by_asc(event::Column::Seq)
+            .limit(limit + 1)
+            .all(self.reader())
+            .await
+            .map_err(db_error)?;
+        paginate(rows, limit, |r| r.seq, rows::event)
+    }
+
+    /// Walks the whole chain and reports the first break: an edited row, a removed row, or a
+    /// removed end of the chain.
+    pub async fn audit_verify(&self) -> Result<AuditReport> {
+        let mut prev_seq = 0i64;
+        let mut prev_hash = audit::GENESIS.to_string();
+        let mut rows = 0u64;
+        loop {
+            let batch = audit_log::Entity::find()
+                .filter(audit_log::Column::Seq.gt(prev_seq))
+                .order_by_asc(audit_log::Column::Seq)
+                .limit(1000)
+                .all(self.reader())
+                .await
+                .map_err(db_error)?;
+            if batch.is_empty() {
+                break;
+            }
+            for row in batch {
+                if let Some(problem) = audit::check_link(prev_seq, &prev_hash, &row) {
+                    return Ok(AuditReport {
+                        rows,
+                        problem: Some(problem),
+                    });
+                }
+                rows += 1;
+                prev_seq = row.seq;
+                prev_hash = row.hash;
+            }
+        }
+        let head = audit_head::Entity::find_by_id(1)
+            .one(self.reader())
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| Error::internal("audit_head row is missing"))?;
+        let problem = if head.seq != prev_seq || head.hash != prev_hash {
+            Some(format!(
+                "the chain ends at row {prev_seq} but its head records row {}: rows at the end were removed",
+                head.seq
+            ))
+        } else {
+            None
+        };
+        Ok(AuditReport { rows, problem })
+    }
+}
+
+impl WriteTx {
+    /// Appends a row to the audit chain. The head row is locked first (on PostgreSQL), so
+    /// concurrent transactions extend the chain one after another.
+    pub async fn audit_append(&self, rec: AuditRecord) -> Result<AuditEntry> {
+        let mut head_q = audit_head::Entity::find_by_id(1);
+        if self.backend == DbBackend::Postgres {
+            head_q = head_q.lock(LockType::Update);
+        }
+        let head = head_q
+            .one(&self.tx)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| Error::internal("audit_head row is missing"))?;
+        let mut row = audit_log::Model {
+            seq: head.seq + 1,
+            id: AuditId::new().uuid(),
+            at: now(),
+            actor: rec.actor,
+            party: rec.party,
+            org: rec.org,
+            roles: rec.roles.join(","),
+            activity: rec.activity,
+            letters: rec.letters.to_string(),
+            tenant_id: rec.tenant_id.map(TenantId::uuid),
+            target_kind: rec.target_kind.to_string(),
+            target_id: rec.target_id,
+            outcome: rec.outcome.to_string(),
+            prev_hash: head.hash,
+            hash: String::new(),
+            request_id: rec.request_id,
+        };
+        row.hash = audit::row_hash(&row);
+        audit_log::Entity::insert(audit_log::ActiveModel::from(row.clone()))
+            .exec_without_returning(&self.tx)
+            .await
+            .map_err(db_error)?;
+        audit_head::Entity::update_many()
+            .col_expr(audit_head::Column::Seq, Expr::value(row.seq))
+            .col_expr(audit_head::Column::Hash, Expr::value(row.hash.clone()))
+            .filter(audit_head::Column::Id.eq(1))
+            .exec(&self.tx)
+            .await
+            .map_err(db_error)?;
+        rows::audit(row)
+    }
+
+    /// Appends the event of a change to the feed of each party in `audience`, in the same
+    /// transaction as the change and its audit row: no event for a change that rolled back,
+    /// none lost for one that committed.
+    pub async fn event_append(&self, audit: &AuditEntry, audience: &[Party]) -> Result<()> {
+        if audience.is_empty() {
+            return Ok(());
+        }
+        event::Entity::insert(event::ActiveModel {
+            seq: Set(audit.seq),
+            id: Set(Uuid::now_v7()),
+            at: Set(audit.at),
+            tenant_id: Set(audit.tenant_id.map(TenantId::uuid)),
+            activity: Set(audit.activity.clone()),
+            actor: Set(audit.actor.clone()),
+            actor_party: Set(audit.party.clone()),
+            target_kind: Set(audit.target_kind.clone()),
+            target_id: Set(audit.target_id.clone()),
+            outcome: Set(audit.outcome.clone()),
+            for_customer: Set(audience.contains(&Party::Customer)),
+            for_partner: Set(audience.contains(&Party::Partner)),
+            for_provider: Set(audience.contains(&Party::Provider)),
+            request_id: Set(audit.request_id),
+        })
+        .exec_without_returning(&self.tx)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
 }

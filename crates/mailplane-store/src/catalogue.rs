@@ -1,5 +1,6 @@
-//! Persistence of what a tenant takes from the catalogue: its placement and offer, its
-//! default and verified domains, and its licence subscriptions and assignments.
+//! Persistence of what a tenant takes from the catalogue: its licence subscriptions and
+//! their assignments to mailboxes, one at a time or in batches. (A tenant's placement and
+//! offer are in `tenants.rs`, its domains in `domains.rs`.)
 //!
 //! The seat invariants are the database's: triggers keep `subscriptions.assigned` equal to
 //! the number of assignments and checks refuse overselling, so a check that fails here is
@@ -7,40 +8,17 @@
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
-use time::OffsetDateTime;
 use uuid::Uuid;
 
-use mailplane_types::resources::{Domain, Subscription, Tenant, TenantStatus};
-use mailplane_types::{DomainId, DomainName, Error, MailboxId, PartnerId, Result, TenantId};
+use mailplane_types::resources::{Mailbox, Subscription};
+use mailplane_types::{Error, MailboxId, Result, TenantId};
 
 use crate::entity::{domain, licence_assignment, subscription, tenant};
+use crate::mailboxes::CHUNK;
 use crate::rows::DEFAULT_DOMAIN;
-use crate::write::on_conflict;
 use crate::{DataStore, WriteTx, db_error, now, rows};
-
-/// The fields of a new tenant (values already checked against the catalogue).
-#[derive(Debug, Clone)]
-pub struct NewTenant {
-    /// Display name.
-    pub name: String,
-    /// The left label of its default domain.
-    pub slug: String,
-    /// The profile and version it binds to.
-    pub profile: (String, u32),
-    /// The reselling partner, if any.
-    pub partner_id: Option<PartnerId>,
-    /// The region it is placed in.
-    pub region: String,
-    /// The region stated as a preference, if any.
-    pub region_preference: Option<String>,
-    /// Its offer.
-    pub offer: String,
-    /// Its default domain, `<slug>.<provider mail domain>`.
-    pub default_domain: DomainName,
-}
 
 /// A new subscription.
 #[derive(Debug, Clone)]
@@ -56,191 +34,42 @@ pub struct NewSubscription {
 }
 
 impl WriteTx {
-    /// Inserts a tenant with its default domain, verified by construction.
-    pub async fn tenant_insert(&self, t: NewTenant) -> Result<(Tenant, Domain)> {
-        let at = now();
-        let row = tenant::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            name: Set(t.name),
-            status: Set(TenantStatus::Active.as_str().to_string()),
-            profile: Set(t.profile.0),
-            profile_version: Set(t.profile.1 as i32),
-            partner_id: Set(t.partner_id.map(PartnerId::uuid)),
-            slug: Set(Some(t.slug.clone())),
-            region: Set(Some(t.region)),
-            region_preference: Set(t.region_preference),
-            offer: Set(Some(t.offer)),
-            password_policy: Set(None),
-            created_at: Set(at),
-            updated_at: Set(at),
-        }
-        .insert(&self.tx)
-        .await
-        .map_err(|e| on_conflict(e, "slug", format!("the slug `{}` is taken", t.slug)))?;
-        let tenant = rows::tenant(row)?;
-        let domain = domain::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            tenant_id: Set(tenant.id.uuid()),
-            name: Set(t.default_domain.to_string()),
-            created_at: Set(at),
-            kind: Set(DEFAULT_DOMAIN.to_string()),
-            verification_token: Set(None),
-            verified_at: Set(Some(at)),
-            checked_at: Set(None),
-        }
-        .insert(&self.tx)
-        .await
-        .map_err(|e| {
-            on_conflict(
-                e,
-                "slug",
-                format!(
-                    "the default domain {} is already registered on this platform",
-                    t.default_domain
-                ),
-            )
-        })?;
-        Ok((tenant, rows::domain(domain)?))
-    }
-
-    /// Moves a tenant to another offer.
-    pub async fn tenant_set_offer(&self, id: TenantId, offer: &str) -> Result<Tenant> {
-        self.tenant_set(id, |am| am.offer = Set(Some(offer.to_string())))
-            .await
-    }
-
-    /// Moves a tenant to another region.
-    pub async fn tenant_relocate(&self, id: TenantId, region: &str) -> Result<Tenant> {
-        self.tenant_set(id, |am| am.region = Set(Some(region.to_string())))
-            .await
-    }
-
-    async fn tenant_set(
+    /// Assigns a seat of `subscription` to each mailbox, in multi-row statements; the
+    /// database refuses the whole batch when the seats do not suffice.
+    pub async fn licences_assign_many(
         &self,
-        id: TenantId,
-        f: impl FnOnce(&mut tenant::ActiveModel),
-    ) -> Result<Tenant> {
-        let mut am = tenant::ActiveModel {
-            id: Set(id.uuid()),
-            updated_at: Set(now()),
-            ..Default::default()
-        };
-        f(&mut am);
-        let row = am.update(&self.tx).await.map_err(|e| match e {
-            DbErr::RecordNotUpdated => Error::not_found("tenant", id),
-            other => db_error(other),
-        })?;
-        rows::tenant(row)
-    }
-
-    /// Whether a slug is taken.
-    pub async fn slug_taken(&self, slug: &str) -> Result<bool> {
-        Ok(tenant::Entity::find()
-            .filter(tenant::Column::Slug.eq(slug))
-            .count(&self.tx)
-            .await
-            .map_err(db_error)?
-            > 0)
-    }
-
-    /// Inserts a custom domain, unverified, with its verification token. An unverified
-    /// domain is a claim: other tenants may hold claims on the same name, and the first to
-    /// verify it wins it. A name this tenant already holds, or that another tenant has
-    /// verified, is a conflict on `name` (which tenant is not said).
-    pub async fn domain_insert(
-        &self,
-        tenant: TenantId,
-        name: &DomainName,
-        token: &str,
-    ) -> Result<Domain> {
-        let verified_elsewhere = domain::Entity::find()
-            .filter(domain::Column::Name.eq(name.as_str()))
-            .filter(domain::Column::VerifiedAt.is_not_null())
-            .filter(domain::Column::TenantId.ne(tenant.uuid()))
-            .count(&self.tx)
-            .await
-            .map_err(db_error)?
-            > 0;
-        if verified_elsewhere {
-            return Err(verified_by_another(name.as_str()));
-        }
-        let row = domain::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            tenant_id: Set(tenant.uuid()),
-            name: Set(name.to_string()),
-            created_at: Set(now()),
-            kind: Set("custom".to_string()),
-            verification_token: Set(Some(token.to_string())),
-            verified_at: Set(None),
-            checked_at: Set(None),
-        }
-        .insert(&self.tx)
-        .await
-        .map_err(|e| {
-            on_conflict(
-                e,
-                "name",
-                format!("{name} is already a domain of this tenant"),
-            )
-        })?;
-        rows::domain(row)
-    }
-
-    /// Records a DNS check of a tenant's domain; `verified` marks it verified (once
-    /// verified, a domain stays verified: a later failing check is reported, not held
-    /// against it). Returns the domain and whether this check verified it: the transition
-    /// is a conditional update, so of two concurrent checks only one verifies. A name that
-    /// another tenant verified first is a conflict on `name`: the partial unique index over
-    /// verified names refuses the update, so of two tenants verifying the same name at once
-    /// exactly one wins, and the other's transaction writes nothing.
-    pub async fn domain_checked(
-        &self,
-        tenant: TenantId,
-        id: DomainId,
-        verified: bool,
-        at: OffsetDateTime,
-    ) -> Result<(Domain, bool)> {
-        let mine = || {
-            sea_orm::Condition::all()
-                .add(domain::Column::Id.eq(id.uuid()))
-                .add(domain::Column::TenantId.eq(tenant.uuid()))
-        };
-        let name = domain::Entity::find()
-            .filter(mine())
-            .one(&self.tx)
-            .await
-            .map_err(db_error)?
-            .ok_or_else(|| Error::not_found("domain", id))?
-            .name;
-        let newly = if verified {
-            domain::Entity::update_many()
-                .col_expr(domain::Column::VerifiedAt, Expr::value(at))
-                .filter(mine())
-                .filter(domain::Column::VerifiedAt.is_null())
+        subscription: &Subscription,
+        mailboxes: &[&Mailbox],
+    ) -> Result<()> {
+        let t = now();
+        for chunk in mailboxes.chunks(CHUNK) {
+            let rows: Vec<licence_assignment::ActiveModel> = chunk
+                .iter()
+                .map(|m| licence_assignment::ActiveModel {
+                    subscription_id: Set(subscription.id),
+                    mailbox_id: Set(m.id.uuid()),
+                    tenant_id: Set(m.tenant_id.uuid()),
+                    assigned_at: Set(t),
+                })
+                .collect();
+            licence_assignment::Entity::insert_many(rows)
                 .exec(&self.tx)
                 .await
-                .map_err(|e| match db_error(e) {
-                    Error::Conflict { .. } => verified_by_another(&name),
-                    other => other,
-                })?
-                .rows_affected
-                > 0
-        } else {
-            false
-        };
-        domain::Entity::update_many()
-            .col_expr(domain::Column::CheckedAt, Expr::value(at))
-            .filter(mine())
-            .exec(&self.tx)
-            .await
-            .map_err(db_error)?;
-        let row = domain::Entity::find()
-            .filter(mine())
-            .one(&self.tx)
-            .await
-            .map_err(db_error)?
-            .ok_or_else(|| Error::not_found("domain", id))?;
-        Ok((rows::domain(row)?, newly))
+                .map_err(|e| {
+                    if e.to_string().contains("ck_subscriptions_assigned") {
+                        Error::conflict(
+                            Some("mailboxes"),
+                            format!(
+                                "the `{}` subscription has too few free seats for the batch",
+                                subscription.sku
+                            ),
+                        )
+                    } else {
+                        db_error(e)
+                    }
+                })?;
+        }
+        Ok(())
     }
 
     /// Takes a subscription.
@@ -516,14 +345,4 @@ fn seats_error(e: DbErr, minimum: u32) -> Error {
     } else {
         db_error(e)
     }
-}
-
-/// The conflict of a name verified by another tenant. It does not say which tenant.
-fn verified_by_another(name: &str) -> Error {
-    Error::conflict(
-        Some("name"),
-        format!(
-            "{name} is verified by another tenant: a verified domain belongs to one tenant on this platform; remove this claim, or ask the provider if the domain is yours"
-        ),
-    )
 }

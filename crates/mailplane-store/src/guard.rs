@@ -34,7 +34,7 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use time::OffsetDateTime;
 
 use crate::WriteTx;
-use crate::bulk::StoredAnswer;
+use crate::idempotency::StoredAnswer;
 
 tokio::task_local! {
     static GUARD: WriteGuard;

@@ -26,7 +26,7 @@ impl DataStore {
         // On PostgreSQL `SUM(bigint)` is `numeric`; the cast keeps it a 64-bit integer on
         // both backends.
         // Columns by name, never by position: a row of the SQLite transport keeps its
-        // columns in name order (`direct.rs`).
+        // columns in name order (`sqlite/transport.rs`).
         #[derive(sea_orm::FromQueryResult)]
         struct Group {
             status: String,

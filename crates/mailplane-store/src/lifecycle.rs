@@ -510,28 +510,4 @@ impl DataStore {
     pub async fn termination_current(&self, tenant: TenantId) -> Result<Option<TerminationRecord>> {
         termination_current_on(self.reader(), tenant).await
     }
-
-    /// A tenant's mailboxes with their primary addresses, for exports and destruction.
-    pub async fn mailbox_addresses(&self, tenant: TenantId) -> Result<Vec<(MailboxId, String)>> {
-        let rows = mailbox::Entity::find()
-            .filter(mailbox::Column::TenantId.eq(tenant.uuid()))
-            .order_by_asc(mailbox::Column::Id)
-            .all(self.reader())
-            .await
-            .map_err(db_error)?;
-        let domains: std::collections::HashMap<Uuid, String> = domain::Entity::find()
-            .filter(domain::Column::TenantId.eq(tenant.uuid()))
-            .all(self.reader())
-            .await
-            .map_err(db_error)?
-            .into_iter()
-            .map(|d| (d.id, d.name))
-            .collect();
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            let domain = domains.get(&r.domain_id).map(String::as_str).unwrap_or("");
-            out.push((r.id.into(), format!("{}@{}", r.local_part, domain)));
-        }
-        Ok(out)
-    }
 }

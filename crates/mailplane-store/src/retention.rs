@@ -269,21 +269,6 @@ impl DataStore {
             .collect()
     }
 
-    /// The ids of a tenant's mailboxes.
-    pub async fn mailbox_ids(&self, tenant: TenantId) -> Result<Vec<MailboxId>> {
-        use crate::entity::mailbox;
-        use sea_orm::QuerySelect;
-        let ids: Vec<Uuid> = mailbox::Entity::find()
-            .select_only()
-            .column(mailbox::Column::Id)
-            .filter(mailbox::Column::TenantId.eq(tenant.uuid()))
-            .into_tuple()
-            .all(self.reader())
-            .await
-            .map_err(db_error)?;
-        Ok(ids.into_iter().map(Into::into).collect())
-    }
-
     /// The tenant's retention runs, oldest first.
     pub async fn retention_runs(&self, tenant: TenantId) -> Result<Vec<RetentionRun>> {
         Ok(retention_run::Entity::find()

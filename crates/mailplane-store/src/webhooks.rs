@@ -134,7 +134,7 @@ impl DataStore {
 
     /// Every active webhook: (id, org, cursor).
     pub async fn webhooks_active(&self) -> Result<Vec<(Uuid, String, i64)>> {
-        // Columns by name, never by position (see `direct.rs`).
+        // Columns by name, never by position (see `sqlite/transport.rs`).
         #[derive(sea_orm::FromQueryResult)]
         struct Active {
             id: Uuid,

@@ -59,7 +59,7 @@ mod tests {
     async fn later_migrations_apply_to_a_database_with_rows() {
         let dir = std::env::temp_dir().join(format!("mp-migrate-{}", uuid::Uuid::now_v7()));
         std::fs::create_dir_all(&dir).unwrap();
-        let db = crate::direct::DirectPool::open(&dir.join("m.db"), 1)
+        let db = crate::sqlite::transport::DirectPool::open(&dir.join("m.db"), 1)
             .unwrap()
             .connection()
             .unwrap();

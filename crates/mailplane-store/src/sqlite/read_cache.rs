@@ -32,7 +32,7 @@ use mailplane_types::recent::RecentMap;
 use mailplane_types::resources::{Mailbox, Tenant};
 use mailplane_types::{MailboxId, TenantId};
 
-use crate::direct::ChangeWatch;
+use super::transport::ChangeWatch;
 
 /// How many tenants, and how many mailboxes, a store remembers unless told otherwise: about
 /// 5 to 10 MB, reckoned from the size of the values (216 and 184 bytes) with their strings
