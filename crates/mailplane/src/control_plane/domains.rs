@@ -8,6 +8,9 @@
 //! records are reported so that the customer knows when mail will flow. Mailbox addresses,
 //! aliases and groups use verified domains only.
 //!
+//! Domains are added and removed as operations (`domain.create`, `domain.delete`) and read
+//! under `directory.administer`, like mailboxes.
+//!
 //! The lookups run outside any database transaction: a slow name server never holds the
 //! writer. Only the result is written, with its audit row when the domain becomes verified.
 
@@ -98,6 +101,65 @@ impl Resolver {
             Ok(c) => Resolver::Ready(Box::new(c)),
             Err(e) => Resolver::Unavailable(e.to_string()),
         }
+    }
+}
+
+// A tenant's domains: added and removed as operations, read under `directory.administer`.
+impl ControlPlane {
+    /// Adds a domain to a tenant (`directory.administer`).
+    pub async fn domain_create(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        input: crate::input::DomainCreate,
+    ) -> Result<super::Outcome<Domain>> {
+        self.run(actor, tenant, super::Operation::DomainCreate(input), None)
+            .await
+    }
+
+    /// A domain of a tenant.
+    pub async fn domain_get(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        id: DomainId,
+    ) -> Result<Domain> {
+        self.tenant_for_read(actor, tenant, activity::DIRECTORY)
+            .await?;
+        self.store
+            .domain_get(tenant, id)
+            .await?
+            .ok_or_else(|| Error::not_found("domain", id))
+    }
+
+    /// Domains of a tenant.
+    pub async fn domain_list(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        cursor: Option<&str>,
+        limit: Option<u64>,
+    ) -> Result<mailplane_store::Page<Domain>> {
+        let page = super::page_request(cursor, limit)?;
+        self.tenant_for_read(actor, tenant, activity::DIRECTORY)
+            .await?;
+        self.store.domain_list(tenant, page).await
+    }
+
+    /// Removes a domain that no mailbox uses.
+    pub async fn domain_delete(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        id: DomainId,
+    ) -> Result<super::Outcome<()>> {
+        self.run(
+            actor,
+            tenant,
+            super::Operation::DomainDelete { domain_id: id },
+            None,
+        )
+        .await
     }
 }
 
