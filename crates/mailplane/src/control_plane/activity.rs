@@ -153,6 +153,69 @@ mod tests {
         assert_eq!(declared.len(), ALL.len(), "ALL repeats a name: {ALL:?}");
     }
 
+    /// A copy of `policies/` in which `profile` lacks every line of `activity`.
+    fn policies_without(profile: &str, activity: &str) -> std::path::PathBuf {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies");
+        let dir = std::env::temp_dir().join(format!("mailplane-activity-{}", uuid::Uuid::now_v7()));
+        for entry in std::fs::read_dir(&root).unwrap() {
+            let from = entry.unwrap().path();
+            if !from.join("policy.csv").is_file() {
+                continue;
+            }
+            let to = dir.join(from.file_name().unwrap());
+            std::fs::create_dir_all(&to).unwrap();
+            for file in ["profile.conf", "model.conf", "policy.csv", "activities.csv"] {
+                let text = std::fs::read_to_string(from.join(file)).unwrap();
+                let text = if to.ends_with(profile) {
+                    // A line names the activity as a field: `p, party, <activity>, R` or
+                    // `<activity>,phase,...`; the comments above its block go too.
+                    text.lines()
+                        .filter(|l| !l.contains(activity))
+                        .map(|l| format!("{l}\n"))
+                        .collect()
+                } else {
+                    text
+                };
+                std::fs::write(to.join(file), text).unwrap();
+            }
+        }
+        dir
+    }
+
+    /// The control plane refuses to open over a profile that lacks an activity the code
+    /// uses, and says which profile lacks which activity.
+    #[tokio::test]
+    async fn open_refuses_a_profile_lacking_an_activity() {
+        let dir = policies_without("master-hoster", INVENTORY);
+        let policies = PolicySet::load_dir(&dir).expect("the profile still passes the lint");
+        assert!(
+            policies
+                .get("master-hoster")
+                .unwrap()
+                .activity(INVENTORY)
+                .is_none()
+        );
+        let location = mailplane_store::DatabaseLocation::Sqlite(dir.join("mailplane.db"));
+        let refused = crate::ControlPlane::open(&location, policies, Default::default())
+            .await
+            .err()
+            .expect("a profile lacking an activity is refused");
+        let message = refused.to_string();
+        assert!(message.contains("master-hoster"), "{message}");
+        assert!(message.contains("`inventory.provide`"), "{message}");
+        assert!(!message.contains("hosted-exchange"), "{message}");
+        // The folder it was copied from, with the activity, is accepted.
+        check_profiles(
+            &PolicySet::load_dir(
+                &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies"),
+            )
+            .unwrap(),
+            "platform",
+        )
+        .unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
     /// The shipped profiles hold every activity the code uses.
     #[test]
     fn shipped_profiles_hold_every_activity() {
