@@ -9,23 +9,60 @@
 use mailplane_policy::Decision;
 use mailplane_store::{AuditRecord, Page, WriteTx};
 use mailplane_types::resources::{AuditEntry, Event};
-use mailplane_types::{Duty, Error, OrgId, Party, Result, TenantId};
+use mailplane_types::{AuditOutcome, AuditTarget, Duty, Error, OrgId, Party, Result, TenantId};
 
 use super::{ControlPlane, Need, activity, page_limit};
 use crate::Actor;
 
 impl ControlPlane {
-    /// Appends the audit row of a change and its event, then commits: the change, its
-    /// evidence and the news of it land together or not at all.
+    /// What a change records: its audit row and the parties owed its event, for
+    /// [`WriteTx::record`]. The target and the outcome are enums with one spelling each.
+    pub(super) fn change(
+        actor: &Actor,
+        decision: &Decision,
+        tenant_id: Option<TenantId>,
+        target: AuditTarget,
+        target_id: impl ToString,
+        outcome: AuditOutcome,
+    ) -> mailplane_store::audit::Change {
+        mailplane_store::audit::Change {
+            actor: actor.subject().to_string(),
+            party: actor.party(),
+            org: actor.org().to_string(),
+            roles: actor.roles().to_vec(),
+            activity: decision.activity.to_string(),
+            letters: decision.letters_used(),
+            tenant_id,
+            target,
+            target_id: target_id.to_string(),
+            outcome,
+            request_id: None,
+            audience: audience(actor, decision),
+        }
+    }
+
+    /// Records a change's audit row and event, then commits: the change, its evidence and
+    /// the news of it land together or not at all.
+    pub(super) async fn record_and_commit(
+        tx: WriteTx,
+        change: mailplane_store::audit::Change,
+    ) -> Result<()> {
+        tx.record(change).await?;
+        tx.commit().await
+    }
+
+    /// The former way to record a change, kept for the callers not yet moved to
+    /// [`Self::change`] and [`WriteTx::record`] (the operation registry, the workflow of
+    /// requests, the job engine, passwords and lifecycle): appends the audit row and the
+    /// event of a [`Change`] built by [`Self::record`], then commits.
     pub(super) async fn audit_and_commit(tx: WriteTx, change: Change) -> Result<()> {
         let entry = tx.audit_append(change.record).await?;
         tx.event_append(&entry, &change.audience).await?;
         tx.commit().await
     }
 
-    /// What a change records: its audit row and the parties owed an event. Those are the
-    /// parties holding I for the activity, and the accountable party when another party
-    /// acted under its A.
+    /// The former form of [`Self::change`], with the target and the outcome as strings,
+    /// kept for the same callers as [`Self::audit_and_commit`].
     pub(super) fn record(
         actor: &Actor,
         decision: &Decision,
@@ -34,16 +71,6 @@ impl ControlPlane {
         target_id: impl ToString,
         outcome: &'static str,
     ) -> Change {
-        let mut audience: Vec<Party> = Party::ALL
-            .into_iter()
-            .filter(|p| decision.letters[p.index()].has(Duty::I))
-            .collect();
-        if let Some(accountable) = decision.accountable()
-            && accountable != actor.party()
-            && !audience.contains(&accountable)
-        {
-            audience.push(accountable);
-        }
         Change {
             record: AuditRecord {
                 actor: actor.subject().to_string(),
@@ -58,7 +85,7 @@ impl ControlPlane {
                 outcome,
                 request_id: None,
             },
-            audience,
+            audience: audience(actor, decision),
         }
     }
 
@@ -144,7 +171,24 @@ fn seq_cursor(cursor: Option<&str>) -> Result<Option<i64>> {
         .transpose()
 }
 
-/// What a change writes beside itself: the audit record and the event's audience.
+/// The parties owed the event of a change: those holding I for the activity, and the
+/// accountable party when another party acted under its A.
+fn audience(actor: &Actor, decision: &Decision) -> Vec<Party> {
+    let mut audience: Vec<Party> = Party::ALL
+        .into_iter()
+        .filter(|p| decision.letters[p.index()].has(Duty::I))
+        .collect();
+    if let Some(accountable) = decision.accountable()
+        && accountable != actor.party()
+        && !audience.contains(&accountable)
+    {
+        audience.push(accountable);
+    }
+    audience
+}
+
+/// What a change writes beside itself, in the former form built by
+/// [`ControlPlane::record`]: the audit record and the event's audience.
 pub(super) struct Change {
     pub(super) record: AuditRecord,
     pub(super) audience: Vec<Party>,

@@ -270,8 +270,15 @@ impl ControlPlane {
         super::lifecycle::frozen(tx.termination_current(tenant).await?.as_ref(), now, false)?;
         let (updated, newly_verified) = tx.domain_checked(tenant, id, txt_found, now).await?;
         if newly_verified {
-            let change = Self::record(actor, &decision, Some(tenant), "domain", id, "verified");
-            Self::audit_and_commit(tx, change).await?;
+            let change = Self::change(
+                actor,
+                &decision,
+                Some(tenant),
+                mailplane_types::AuditTarget::Domain,
+                id,
+                mailplane_types::AuditOutcome::Verified,
+            );
+            Self::record_and_commit(tx, change).await?;
         } else {
             tx.commit().await?;
         }

@@ -19,7 +19,10 @@ use sha2::{Digest, Sha256};
 
 use mailplane_store::{NewMailbox, Page, StoredAnswer, needs_seat};
 use mailplane_types::resources::{Domain, Mailbox, MailboxKind, MailboxStatus};
-use mailplane_types::{DomainId, EmailAddress, Error, LocalPart, MailboxId, Result, TenantId};
+use mailplane_types::{
+    AuditOutcome, AuditTarget, DomainId, EmailAddress, Error, LocalPart, MailboxId, Result,
+    TenantId,
+};
 
 use super::idempotency::{key_rule, key_scope};
 use super::{ControlPlane, Operation, Outcome, activity, catalogue, page_request};
@@ -360,15 +363,15 @@ impl ControlPlane {
                     .map_err(|e| Error::internal(format!("a batch answer: {e}")))?;
                 tx.idempotency_answer(&scope, key, response).await?;
             }
-            let change = Self::record(
+            let change = Self::change(
                 actor,
                 &decision,
                 Some(tenant),
-                "mailbox_batch",
+                AuditTarget::MailboxBatch,
                 batch.id,
-                "created",
+                AuditOutcome::Created,
             );
-            Self::audit_and_commit(tx, change).await?;
+            Self::record_and_commit(tx, change).await?;
             Ok(BatchAnswer {
                 batch,
                 replayed: false,

@@ -6,7 +6,7 @@
 
 use mailplane_store::{Page, Scope};
 use mailplane_types::resources::Partner;
-use mailplane_types::{Error, PartnerId, Result};
+use mailplane_types::{AuditOutcome, AuditTarget, Error, PartnerId, Result};
 
 use super::{ControlPlane, Need, activity, page_request};
 use crate::Actor;
@@ -26,9 +26,16 @@ impl ControlPlane {
         p.finish()?;
         let tx = self.store.begin().await?;
         let partner = tx.partner_insert(&name).await?;
-        Self::audit_and_commit(
+        Self::record_and_commit(
             tx,
-            Self::record(actor, &decision, None, "partner", partner.id, "created"),
+            Self::change(
+                actor,
+                &decision,
+                None,
+                AuditTarget::Partner,
+                partner.id,
+                AuditOutcome::Created,
+            ),
         )
         .await?;
         Ok(partner)
@@ -104,9 +111,16 @@ impl ControlPlane {
             .await?
             .ok_or_else(|| Error::not_found("partner", id))?;
         let partner = tx.partner_update(id, &name).await?;
-        Self::audit_and_commit(
+        Self::record_and_commit(
             tx,
-            Self::record(actor, &decision, None, "partner", id, "updated"),
+            Self::change(
+                actor,
+                &decision,
+                None,
+                AuditTarget::Partner,
+                id,
+                AuditOutcome::Updated,
+            ),
         )
         .await?;
         Ok(partner)
@@ -126,9 +140,16 @@ impl ControlPlane {
             .await?
             .ok_or_else(|| Error::not_found("partner", id))?;
         tx.partner_delete(id).await?;
-        Self::audit_and_commit(
+        Self::record_and_commit(
             tx,
-            Self::record(actor, &decision, None, "partner", id, "deleted"),
+            Self::change(
+                actor,
+                &decision,
+                None,
+                AuditTarget::Partner,
+                id,
+                AuditOutcome::Deleted,
+            ),
         )
         .await
     }

@@ -8,27 +8,42 @@
 //! activities. It is written as named steps: choose the profile, refuse choices that belong
 //! to another party, check the input, then write the tenant and its evidence.
 
-use mailplane_policy::Verdict;
-use mailplane_store::Page;
+use mailplane_policy::{Decision, Profile, Verdict};
+use mailplane_store::{Page, WriteTx};
 use mailplane_types::resources::Tenant;
-use mailplane_types::{Error, OrgId, Result, TenantId};
+use mailplane_types::{AuditOutcome, AuditTarget, DomainName, Error, OrgId, Result, TenantId};
 use uuid::Uuid;
 
 use super::{ControlPlane, Need, Operation, Outcome, activity, catalogue, page_request};
 use crate::Actor;
-use crate::input::{Problems, TenantCreate, TenantUpdate};
+use crate::input::{Problems, SubscriptionCreate, TenantCreate, TenantUpdate};
 
 impl ControlPlane {
     /// Creates a tenant bound to a profile. The profile's `service.deliver` letters decide
     /// who may: in `hosted-exchange` the provider, in `master-hoster` the partner.
     pub async fn tenant_create(&self, actor: &Actor, input: TenantCreate) -> Result<Tenant> {
+        let profile = self.tenant_profile(&input)?;
+        let decision = self.authorize(actor, profile, activity::TENANT_DELIVER, Need::Execute)?;
+        let places = Self::others_choices(actor, profile, &input)?;
+        let checked = self.tenant_checked(actor, &input, places)?;
+        let tx = self.store.begin().await?;
+        let tenant = self
+            .tenant_write(&tx, actor, profile, &decision, checked)
+            .await?;
+        tx.commit().await?;
+        Ok(tenant)
+    }
+
+    /// The profile a new tenant binds to: the one named, else the default; never the
+    /// platform profile.
+    fn tenant_profile(&self, input: &TenantCreate) -> Result<&Profile> {
         let profile_id = input
             .profile
             .clone()
             .unwrap_or_else(|| self.config.default_profile.clone());
-        let profile = self
-            .policies
+        self.policies
             .get(&profile_id)
+            .map(|p| p.as_ref())
             .filter(|p| p.id != self.config.platform_profile)
             .ok_or_else(|| {
                 let known: Vec<_> = self
@@ -38,14 +53,19 @@ impl ControlPlane {
                     .map(|p| p.id.clone())
                     .collect();
                 Error::invalid("profile", format!("must be one of: {}", known.join(", ")))
-            })?;
-        let decision = self.authorize(actor, profile, activity::TENANT_DELIVER, Need::Execute)?;
-        // Delivering the service does not carry the other parties' choices with it: the offer
-        // is chosen by the party that holds R and A on `service.sizing.choose` (the customer,
-        // who upgrades later), seats beyond the minimum by the party that provides licences,
-        // and a region is placed by the party that places tenants. Anyone else's `region` is
-        // a preference, kept; the tenant starts in the default region until the provider
-        // relocates it.
+            })
+    }
+
+    /// Refuses the choices of a new tenant that belong to another party; returns whether
+    /// the creator places tenants itself.
+    ///
+    /// Delivering the service does not carry the other parties' choices with it: the offer
+    /// is chosen by the party that holds R and A on `service.sizing.choose` (the customer,
+    /// who upgrades later), seats beyond the minimum by the party that provides licences,
+    /// and a region is placed by the party that places tenants. Anyone else's `region` is
+    /// a preference, kept; the tenant starts in the default region until the provider
+    /// relocates it.
+    fn others_choices(actor: &Actor, profile: &Profile, input: &TenantCreate) -> Result<bool> {
         let executes = |act: &str| {
             profile.decide(actor.party(), actor.roles(), act).verdict == Verdict::Execute
         };
@@ -67,7 +87,17 @@ impl ControlPlane {
                 return Err(Error::Forbidden(Box::new(refusal)));
             }
         }
-        let places = executes(activity::LOCATION);
+        Ok(executes(activity::LOCATION))
+    }
+
+    /// Checks a new tenant's input, reporting every problem at once: its name, partner,
+    /// slug, region, offer and seats.
+    fn tenant_checked(
+        &self,
+        actor: &Actor,
+        input: &TenantCreate,
+        places: bool,
+    ) -> Result<CheckedTenant> {
         let catalogue = self.catalogue();
         let mut p = Problems::default();
         let name = p.name("name", &input.name);
@@ -98,6 +128,27 @@ impl ControlPlane {
             }
             None => catalogue.default_region.clone(),
         };
+        let (offer, subscription) = self.tenant_offer(&mut p, input);
+        p.finish()?;
+        Ok(CheckedTenant {
+            name,
+            partner_id,
+            slug: slug.map(str::to_string),
+            region,
+            region_preference: input.region.as_deref().map(|r| r.trim().to_string()),
+            offer: offer.expect("problems were reported above"),
+            subscription,
+        })
+    }
+
+    /// A new tenant's offer (the one chosen, open, else the default) and the subscription
+    /// to its licences it starts with, if the offer needs one.
+    fn tenant_offer(
+        &self,
+        p: &mut Problems,
+        input: &TenantCreate,
+    ) -> (Option<String>, Option<SubscriptionCreate>) {
+        let catalogue = self.catalogue();
         let offer = match input.offer.as_deref() {
             Some(o) => match catalogue.offer(o.trim()) {
                 Some(o) if o.open => Some(o),
@@ -123,7 +174,7 @@ impl ControlPlane {
         let subscription = offer
             .filter(|o| o.licence_required)
             .and_then(|o| o.sku.clone())
-            .map(|sku| crate::input::SubscriptionCreate {
+            .map(|sku| SubscriptionCreate {
                 sku,
                 seats: input.seats,
             });
@@ -144,21 +195,21 @@ impl ControlPlane {
                 "the offer needs no licences; take a subscription instead",
             );
         }
-        p.finish()?;
-        let offer = offer.expect("problems were reported above").id.clone();
-        let tx = self.store.begin().await?;
-        if let Some(pid) = partner_id
-            && tx.partner_get(pid).await?.is_none()
-        {
-            return Err(Error::invalid(
-                "partner_id",
-                "must name an existing partner",
-            ));
-        }
-        let slug = match slug {
-            Some(s) => s.to_string(),
+        (offer.map(|o| o.id.clone()), subscription)
+    }
+
+    /// The slug a new tenant takes (the one given, else one derived from its name, made
+    /// unique) and the default domain it gives.
+    async fn tenant_slug(
+        &self,
+        tx: &WriteTx,
+        given: Option<String>,
+        name: &str,
+    ) -> Result<(String, DomainName)> {
+        let slug = match given {
+            Some(s) => s,
             None => {
-                let derived = catalogue::slug_from(&name);
+                let derived = catalogue::slug_from(name);
                 if tx.slug_taken(&derived).await? {
                     let stem: String = derived.chars().take(33).collect();
                     format!(
@@ -171,61 +222,78 @@ impl ControlPlane {
                 }
             }
         };
-        let default_domain =
-            mailplane_types::DomainName::parse(&format!("{slug}.{}", catalogue.mail_domain))
-                .map_err(|rule| {
-                    Error::invalid("slug", format!("gives no valid default domain: {rule}"))
-                })?;
+        let default_domain = DomainName::parse(&format!("{slug}.{}", self.catalogue().mail_domain))
+            .map_err(|rule| {
+                Error::invalid("slug", format!("gives no valid default domain: {rule}"))
+            })?;
+        Ok((slug, default_domain))
+    }
+
+    /// Writes a checked tenant, its placement and its first subscription, each with its
+    /// audit row and event, in the caller's transaction.
+    async fn tenant_write(
+        &self,
+        tx: &WriteTx,
+        actor: &Actor,
+        profile: &Profile,
+        decision: &Decision,
+        checked: CheckedTenant,
+    ) -> Result<Tenant> {
+        if let Some(pid) = checked.partner_id
+            && tx.partner_get(pid).await?.is_none()
+        {
+            return Err(Error::invalid(
+                "partner_id",
+                "must name an existing partner",
+            ));
+        }
+        let (slug, default_domain) = self.tenant_slug(tx, checked.slug, &checked.name).await?;
         let (tenant, _) = tx
             .tenant_insert(mailplane_store::NewTenant {
-                name,
+                name: checked.name,
                 slug,
                 profile: (profile.id.clone(), profile.version),
-                partner_id,
-                region: region.clone(),
-                region_preference: input.region.as_deref().map(|r| r.trim().to_string()),
-                offer,
+                partner_id: checked.partner_id,
+                region: checked.region,
+                region_preference: checked.region_preference,
+                offer: checked.offer,
                 default_domain,
             })
             .await?;
-        let created = Self::record(
+        tx.record(Self::change(
             actor,
-            &decision,
+            decision,
             Some(tenant.id),
-            "tenant",
+            AuditTarget::Tenant,
             tenant.id,
-            "created",
-        );
-        let entry = tx.audit_append(created.record).await?;
-        tx.event_append(&entry, &created.audience).await?;
+            AuditOutcome::Created,
+        ))
+        .await?;
         // The placement is the provider's activity: recorded as the creator's when its party
         // may place tenants, else as the provider automation that placed it as asked.
         let (placer, placing) = catalogue::acting_for(actor, profile, activity::LOCATION);
-        let placed = Self::record(
+        tx.record(Self::change(
             &placer,
             &placing,
             Some(tenant.id),
-            "tenant",
+            AuditTarget::Tenant,
             tenant.id,
-            "placed",
-        );
-        let entry = tx.audit_append(placed.record).await?;
-        tx.event_append(&entry, &placed.audience).await?;
-        if let Some(input) = subscription {
-            let s = self.subscribe(&tx, tenant.id, &input).await?;
+            AuditOutcome::Placed,
+        ))
+        .await?;
+        if let Some(input) = checked.subscription {
+            let s = self.subscribe(tx, tenant.id, &input).await?;
             let (provider, providing) = catalogue::acting_for(actor, profile, activity::LICENCES);
-            let change = Self::record(
+            tx.record(Self::change(
                 &provider,
                 &providing,
                 Some(tenant.id),
-                "subscription",
+                AuditTarget::Subscription,
                 s.id,
-                "created",
-            );
-            let entry = tx.audit_append(change.record).await?;
-            tx.event_append(&entry, &change.audience).await?;
+                AuditOutcome::Created,
+            ))
+            .await?;
         }
-        tx.commit().await?;
         Ok(tenant)
     }
 
@@ -294,4 +362,15 @@ impl ControlPlane {
     pub async fn tenant_delete(&self, actor: &Actor, id: TenantId) -> Result<Outcome<()>> {
         self.run(actor, id, Operation::TenantDelete {}, None).await
     }
+}
+
+/// A new tenant's input once checked: what [`ControlPlane::tenant_write`] writes.
+struct CheckedTenant {
+    name: String,
+    partner_id: Option<mailplane_types::PartnerId>,
+    slug: Option<String>,
+    region: String,
+    region_preference: Option<String>,
+    offer: String,
+    subscription: Option<SubscriptionCreate>,
 }
