@@ -23,6 +23,65 @@ use crate::{DataStore, Page, Scope, WriteTx, db_error, in_scope, now, paginate, 
 /// The `prev_hash` of the first row.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// One change's evidence: its audit row and the parties owed its event, written together
+/// by [`WriteTx::record`](crate::WriteTx::record). The target and the outcome are enums;
+/// the store writes their one spelling.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// The acting principal's subject.
+    pub actor: String,
+    /// Its party.
+    pub party: mailplane_types::Party,
+    /// Its organisation.
+    pub org: String,
+    /// Its roles.
+    pub roles: Vec<String>,
+    /// The activity carried out.
+    pub activity: String,
+    /// The letters used.
+    pub letters: mailplane_types::Letters,
+    /// The tenant concerned, if any.
+    pub tenant_id: Option<mailplane_types::TenantId>,
+    /// The kind of object changed.
+    pub target: mailplane_types::AuditTarget,
+    /// The object's id.
+    pub target_id: String,
+    /// What happened.
+    pub outcome: mailplane_types::AuditOutcome,
+    /// The request or proposal the change carried out, if any.
+    pub request_id: Option<uuid::Uuid>,
+    /// The parties owed an event (none: an audit row only).
+    pub audience: Vec<mailplane_types::Party>,
+}
+
+impl crate::WriteTx {
+    /// Records a change: appends its audit row to the chain and its event to the feed of
+    /// each party of its audience, in the change's transaction. The one way to record a
+    /// change; the enums become their stored spelling here.
+    pub async fn record(
+        &self,
+        change: Change,
+    ) -> mailplane_types::Result<mailplane_types::resources::AuditEntry> {
+        let entry = self
+            .audit_append(crate::AuditRecord {
+                actor: change.actor,
+                party: change.party.to_string(),
+                org: change.org,
+                roles: change.roles,
+                activity: change.activity,
+                letters: change.letters,
+                tenant_id: change.tenant_id,
+                target_kind: change.target.as_str(),
+                target_id: change.target_id,
+                outcome: change.outcome.as_str(),
+                request_id: change.request_id,
+            })
+            .await?;
+        self.event_append(&entry, &change.audience).await?;
+        Ok(entry)
+    }
+}
+
 /// The hash of a row, given the previous row's hash. Every field but `hash` takes part.
 pub fn row_hash(row: &audit_log::Model) -> String {
     let at_micros = row.at.unix_timestamp_nanos() / 1_000;

@@ -5,6 +5,7 @@
 //! three parties, the four RACI duties, activity ids, and the one transport-agnostic
 //! [`Error`]. It does no I/O.
 
+pub mod audit;
 pub mod catalogue;
 pub mod dns;
 pub mod duty;
@@ -20,6 +21,7 @@ pub mod resources;
 pub mod retention;
 pub mod text;
 
+pub use audit::{AuditOutcome, AuditTarget};
 pub use duty::{Duty, Letters};
 pub use error::{Error, FieldError, PartyLetters, Refusal, Result};
 pub use ids::{AuditId, DomainId, MailboxId, OrgId, PartnerId, TenantId};

@@ -24,6 +24,7 @@ mod special_purpose;
 pub mod webhooks;
 
 pub use actor::Actor;
+pub use control_plane::activity;
 pub use control_plane::{
     AUTOMATION_ROLE, AUTOMATION_SUBJECT, Applied, BatchAnswer, BatchItem, ControlPlane,
     ControlPlaneConfig, DEFAULT_LINK_TTL, DEFAULT_PAGE, DomainRecords, DomainVerification,

@@ -8,6 +8,9 @@
 //! records are reported so that the customer knows when mail will flow. Mailbox addresses,
 //! aliases and groups use verified domains only.
 //!
+//! Domains are added and removed as operations (`domain.create`, `domain.delete`) and read
+//! under `directory.administer`, like mailboxes.
+//!
 //! The lookups run outside any database transaction: a slow name server never holds the
 //! writer. Only the result is written, with its audit row when the domain becomes verified.
 
@@ -98,6 +101,65 @@ impl Resolver {
             Ok(c) => Resolver::Ready(Box::new(c)),
             Err(e) => Resolver::Unavailable(e.to_string()),
         }
+    }
+}
+
+// A tenant's domains: added and removed as operations, read under `directory.administer`.
+impl ControlPlane {
+    /// Adds a domain to a tenant (`directory.administer`).
+    pub async fn domain_create(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        input: crate::input::DomainCreate,
+    ) -> Result<super::Outcome<Domain>> {
+        self.run(actor, tenant, super::Operation::DomainCreate(input), None)
+            .await
+    }
+
+    /// A domain of a tenant.
+    pub async fn domain_get(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        id: DomainId,
+    ) -> Result<Domain> {
+        self.tenant_for_read(actor, tenant, activity::DIRECTORY)
+            .await?;
+        self.store
+            .domain_get(tenant, id)
+            .await?
+            .ok_or_else(|| Error::not_found("domain", id))
+    }
+
+    /// Domains of a tenant.
+    pub async fn domain_list(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        cursor: Option<&str>,
+        limit: Option<u64>,
+    ) -> Result<mailplane_store::Page<Domain>> {
+        let page = super::page_request(cursor, limit)?;
+        self.tenant_for_read(actor, tenant, activity::DIRECTORY)
+            .await?;
+        self.store.domain_list(tenant, page).await
+    }
+
+    /// Removes a domain that no mailbox uses.
+    pub async fn domain_delete(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        id: DomainId,
+    ) -> Result<super::Outcome<()>> {
+        self.run(
+            actor,
+            tenant,
+            super::Operation::DomainDelete { domain_id: id },
+            None,
+        )
+        .await
     }
 }
 
@@ -208,8 +270,15 @@ impl ControlPlane {
         super::lifecycle::frozen(tx.termination_current(tenant).await?.as_ref(), now, false)?;
         let (updated, newly_verified) = tx.domain_checked(tenant, id, txt_found, now).await?;
         if newly_verified {
-            let change = Self::record(actor, &decision, Some(tenant), "domain", id, "verified");
-            Self::audit_and_commit(tx, change).await?;
+            let change = Self::change(
+                actor,
+                &decision,
+                Some(tenant),
+                mailplane_types::AuditTarget::Domain,
+                id,
+                mailplane_types::AuditOutcome::Verified,
+            );
+            Self::record_and_commit(tx, change).await?;
         } else {
             tx.commit().await?;
         }

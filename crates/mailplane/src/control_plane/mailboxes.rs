@@ -1,12 +1,13 @@
-//! Bulk provisioning: up to 10,000 mailboxes in one call, all or nothing, with an
-//! `Idempotency-Key` so that a retried call never creates twice.
+//! Mailboxes: one at a time (created, updated and deleted as operations, read under
+//! `directory.administer`), and in bulk: up to 10,000 mailboxes in one call, all or nothing,
+//! with an `Idempotency-Key` so that a retried call never creates twice.
 //!
-//! Every row is checked before anything is written, and every problem names its row and
-//! field (`mailboxes[41].local_part`): the local part, the display name, the quota against
-//! the offer, the domain (the tenant's, and verified), duplicates inside the batch and
-//! addresses already in use. The seats the enabled mailboxes need are counted against the
-//! free seats. Then one transaction writes the mailboxes, their licences, one audit row and
-//! one event for the batch, and the stored answer under the key.
+//! In bulk, every row is checked before anything is written, and every problem names its
+//! row and field (`mailboxes[41].local_part`): the local part, the display name, the quota
+//! against the offer, the domain (the tenant's, and verified), duplicates inside the batch
+//! and addresses already in use. The seats the enabled mailboxes need are counted against
+//! the free seats. Then one transaction writes the mailboxes, their licences, one audit row
+//! and one event for the batch, and the stored answer under the key.
 //!
 //! A batch is not filed as a request or a proposal: thousands of rows do not belong in a
 //! request's payload. The party that holds R and A on `directory.administer` runs it.
@@ -16,13 +17,17 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use mailplane_store::{NewMailbox, StoredAnswer, needs_seat};
-use mailplane_types::resources::{Domain, MailboxKind, MailboxStatus};
-use mailplane_types::{DomainId, EmailAddress, Error, LocalPart, MailboxId, Result, TenantId};
+use mailplane_store::{NewMailbox, Page, StoredAnswer, needs_seat};
+use mailplane_types::resources::{Domain, Mailbox, MailboxKind, MailboxStatus};
+use mailplane_types::{
+    AuditOutcome, AuditTarget, DomainId, EmailAddress, Error, LocalPart, MailboxId, Result,
+    TenantId,
+};
 
-use super::{ControlPlane, activity, catalogue};
+use super::idempotency::{key_rule, key_scope};
+use super::{ControlPlane, Operation, Outcome, activity, catalogue, page_request};
 use crate::Actor;
-use crate::input::{MailboxCreate, Problems};
+use crate::input::{MailboxCreate, MailboxUpdate, Problems};
 
 /// The most mailboxes one call creates.
 pub const MAX_BATCH: usize = 10_000;
@@ -67,109 +72,93 @@ pub struct BatchAnswer {
     pub replayed: bool,
 }
 
-/// The key space of one principal for one kind of call: the store's key is this scope and
-/// the caller's key, so a stored answer is found only by the principal that made the first
-/// call, and two principals never meet each other's keys.
-///
-/// The principal is its party, organisation, subject and roles (sorted, without repeats:
-/// the same grant however the token lists it). A token with other roles is another
-/// principal, authorized afresh, since its decisions may differ; a customer credential's
-/// token names the credential as its subject. The principal is kept as a SHA-256 of an
-/// unambiguous encoding (JSON), so that the scope has a bounded length whatever the token
-/// holds, with the organisation in clear in front for an operator reading the table.
-///
-/// Keys stored before the principal was part of the scope (`<org>|http`,
-/// `<org>|mailbox.batch|<tenant>`) match no principal: they are never replayed, and the
-/// sweep forgets them after 24 hours.
-fn key_scope(actor: &Actor, call: &str) -> String {
-    let mut roles: Vec<&str> = actor.roles().iter().map(String::as_str).collect();
-    roles.sort_unstable();
-    roles.dedup();
-    let principal = serde_json::json!([
-        actor.party(),
-        actor.org().to_string(),
-        actor.subject(),
-        roles
-    ]);
-    let digest = hex::encode(Sha256::digest(principal.to_string().as_bytes()));
-    format!("{}|{call}|{digest}", actor.org())
-}
-
-/// The scope of the HTTP layer's keys (`Idempotency-Key` on every `POST`): one principal's,
-/// whatever the operation, since the request's method and path are part of its digest.
-fn http_scope(actor: &Actor) -> String {
-    key_scope(actor, "http")
-}
-
-/// A key is 1 to 255 visible ASCII characters.
-fn key_rule(key: &str) -> Result<()> {
-    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
-        return Err(Error::invalid(
-            "Idempotency-Key",
-            "must be 1 to 255 visible ASCII characters",
-        ));
-    }
-    Ok(())
-}
-
 impl ControlPlane {
-    /// Forgets the answers stored under idempotency keys more than 24 hours ago; `serve`
-    /// runs it with the request expiry sweep. Returns how many were forgotten.
-    pub async fn idempotency_purge(&self) -> Result<u64> {
-        self.store
-            .idempotency_purge(self.clock.now() - time::Duration::days(1))
+    /// Creates a mailbox on a domain of the same tenant (`directory.administer`).
+    pub async fn mailbox_create(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        input: MailboxCreate,
+    ) -> Result<Outcome<Mailbox>> {
+        self.run(actor, tenant, Operation::MailboxCreate(input), None)
             .await
     }
 
-    /// The answer stored under a caller's key in the last 24 hours, if any: the HTTP
-    /// layer's `Idempotency-Key` on every create. A pending answer (status 0) is a call
-    /// whose change committed and whose answer is not recorded yet.
-    pub async fn idempotency_lookup(
+    /// A mailbox of a tenant.
+    pub async fn mailbox_get(
         &self,
         actor: &Actor,
-        key: &str,
-    ) -> Result<Option<mailplane_store::StoredAnswer>> {
-        key_rule(key)?;
-        let now = self.clock.now();
-        Ok(self
+        tenant: TenantId,
+        id: MailboxId,
+    ) -> Result<Mailbox> {
+        // The tenant and the mailbox come from one statement: a read costs one round trip.
+        let (found, mailbox) = match self
             .store
-            .idempotency_get(&http_scope(actor), key)
+            .tenant_and_mailbox(actor.scope(), tenant, id)
             .await?
-            .filter(|stored| stored.created_at > now - time::Duration::days(1)))
+        {
+            Some((t, m)) => (Some(t), m),
+            None => (None, None),
+        };
+        self.authorize_read(actor, found, tenant, activity::DIRECTORY)?;
+        mailbox.ok_or_else(|| Error::not_found("mailbox", id))
     }
 
-    /// The claim to attach to a create's transaction (see [`mailplane_store::guard`]).
-    pub fn idempotency_claim(
+    /// Mailboxes of a tenant.
+    pub async fn mailbox_list(
         &self,
         actor: &Actor,
-        key: &str,
-        request_hash: String,
-    ) -> mailplane_store::guard::IdempotencyClaim {
-        mailplane_store::guard::IdempotencyClaim {
-            scope: http_scope(actor),
-            key: key.to_string(),
-            request_hash,
-            created_at: self.clock.now(),
-            nonce: uuid::Uuid::now_v7().to_string(),
-        }
+        tenant: TenantId,
+        cursor: Option<&str>,
+        limit: Option<u64>,
+    ) -> Result<Page<Mailbox>> {
+        let page = page_request(cursor, limit)?;
+        self.tenant_for_read(actor, tenant, activity::DIRECTORY)
+            .await?;
+        self.store.mailbox_list(tenant, page).await
     }
 
-    /// Records the answer of a call whose key was claimed with its change; false when the
-    /// change rolled back and took the claim with it.
-    pub async fn idempotency_record(
+    /// Changes a mailbox's display name, quota or status.
+    pub async fn mailbox_update(
         &self,
-        claim: &mailplane_store::guard::IdempotencyClaim,
-        status: u16,
-        response: String,
-    ) -> Result<bool> {
-        self.store
-            .idempotency_record(&claim.scope, &claim.key, &claim.nonce, status, response)
-            .await
+        actor: &Actor,
+        tenant: TenantId,
+        id: MailboxId,
+        input: MailboxUpdate,
+    ) -> Result<Outcome<Mailbox>> {
+        let op = Operation::MailboxUpdate {
+            mailbox_id: id,
+            changes: input,
+        };
+        self.run(actor, tenant, op, None).await
     }
 
-    /// The job queue and webhook deliveries by state, for `/metrics`.
-    pub async fn operational_counts(&self) -> Result<mailplane_store::OperationalCounts> {
-        self.store.operational_counts(self.clock.now()).await
+    /// Deletes a mailbox.
+    pub async fn mailbox_delete(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        id: MailboxId,
+    ) -> Result<Outcome<()>> {
+        let outcome = self
+            .run(
+                actor,
+                tenant,
+                Operation::MailboxDelete { mailbox_id: id },
+                None,
+            )
+            .await?;
+        // Once the mailbox is gone from the directory, its messages go from the data plane
+        // at once. The durable job committed with the deletion repeats this (a no-op then)
+        // and is what removes them after a crash, or when the deletion was approved or
+        // fulfilled later.
+        if matches!(outcome, Outcome::Done(_) | Outcome::Automated { .. })
+            && let Some(data_plane) = &self.data_plane
+            && let Err(e) = data_plane.destroy_mailbox(tenant, id).await
+        {
+            tracing::warn!(%tenant, mailbox = %id, error = %e, "removing a deleted mailbox's messages failed");
+        }
+        Ok(outcome)
     }
 
     /// Creates up to 10,000 mailboxes in one transaction, or none. With a key, a second call
@@ -374,15 +363,15 @@ impl ControlPlane {
                     .map_err(|e| Error::internal(format!("a batch answer: {e}")))?;
                 tx.idempotency_answer(&scope, key, response).await?;
             }
-            let change = Self::record(
+            let change = Self::change(
                 actor,
                 &decision,
                 Some(tenant),
-                "mailbox_batch",
+                AuditTarget::MailboxBatch,
                 batch.id,
-                "created",
+                AuditOutcome::Created,
             );
-            Self::audit_and_commit(tx, change).await?;
+            Self::record_and_commit(tx, change).await?;
             Ok(BatchAnswer {
                 batch,
                 replayed: false,
