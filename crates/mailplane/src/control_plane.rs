@@ -36,13 +36,15 @@ mod requests;
 mod retention;
 mod tickets;
 mod webhooks;
+mod workflow;
 pub use bulk::{BatchAnswer, BatchItem, MAX_BATCH, MailboxBatch, MailboxBatchCreate};
 pub use domains::{DomainRecords, DomainVerification, expected_records};
 pub use jobs::{JobReport, JobSettings};
 pub use lifecycle::{DEFAULT_LINK_TTL, LifecycleSettings};
-pub use operations::{AUTOMATION_ROLE, AUTOMATION_SUBJECT, Applied, Operation, Outcome};
+pub use operations::Operation;
 pub use retention::SweepReport;
 pub use webhooks::{PumpReport, WebhookSettings};
+pub use workflow::{AUTOMATION_ROLE, AUTOMATION_SUBJECT, Applied, Outcome};
 
 use crate::clock::{Clock, SystemClock};
 use crate::input::{
