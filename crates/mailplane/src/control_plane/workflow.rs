@@ -169,6 +169,22 @@ pub(super) struct Made {
 }
 
 impl Made {
+    /// The change an operation made: what it produced, and its audit row's target kind, id
+    /// and outcome.
+    pub(super) fn new(
+        applied: Applied,
+        target_kind: &'static str,
+        target_id: impl ToString,
+        outcome: &'static str,
+    ) -> Made {
+        Made {
+            applied,
+            target_kind,
+            target_id: target_id.to_string(),
+            outcome,
+        }
+    }
+
     fn result(&self) -> serde_json::Value {
         serde_json::json!({ "kind": self.target_kind, "id": self.target_id, "outcome": self.outcome })
     }
