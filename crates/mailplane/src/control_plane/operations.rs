@@ -6,8 +6,14 @@
 //! (A without R; provider automation fulfils it at once when the profile marks the activity
 //! `automated`), or files it as a proposal to the accountable party (R without A). A filed
 //! operation is stored as its name and its input, and replayed, against the tenant as it is
-//! then, when it is fulfilled or approved. One function, [`ControlPlane::apply`], makes the
-//! change in every case, so a replayed operation is checked exactly like a direct one.
+//! then, when it is fulfilled or approved.
+//!
+//! This module is the registry only: the operations, their kinds ([`OperationKind`]), their
+//! stored names and activities, and their stored form. The routing is the workflow
+//! (`workflow.rs`); the check and the change of each operation live beside its resource and
+//! are reached through the two dispatchers of `dispatch.rs`, so a replayed operation is
+//! checked and carried out exactly like a direct one. The golden file
+//! `crates/mailplane/golden/operations.txt` lists every operation (`operations/golden.rs`).
 
 use mailplane_types::passwords::PasswordPolicy;
 use mailplane_types::resources::Request;
