@@ -556,3 +556,43 @@ pub struct TerminationCreate {
     #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 365))]
     pub export_window_days: Option<u32>,
 }
+
+// Checked inputs: what an operation's check parses its input into, so that its change uses
+// typed values and never parses a string again.
+
+/// `tenant.update`, checked: the trimmed name, if any, and the status.
+pub(crate) struct TenantUpdateChecked {
+    pub(crate) name: Option<String>,
+    pub(crate) status: Option<mailplane_types::resources::TenantStatus>,
+}
+
+/// `mailbox.create`, checked. Its change reports the field problems together with those
+/// that depend on the tenant, so the local part is `None` when it broke its rule.
+pub(crate) struct MailboxCreateChecked {
+    pub(crate) local_part: Option<mailplane_types::LocalPart>,
+    pub(crate) domain_id: DomainId,
+    pub(crate) display_name: String,
+    pub(crate) quota_bytes: Option<i64>,
+    pub(crate) status: Option<MailboxStatus>,
+    pub(crate) kind: Option<MailboxKind>,
+}
+
+/// `alias.create`, checked.
+pub(crate) struct AliasCreateChecked {
+    pub(crate) mailbox_id: MailboxId,
+    pub(crate) local_part: mailplane_types::LocalPart,
+    pub(crate) domain_id: DomainId,
+}
+
+/// `group.create`, checked.
+pub(crate) struct GroupCreateChecked {
+    pub(crate) local_part: mailplane_types::LocalPart,
+    pub(crate) domain_id: DomainId,
+    pub(crate) display_name: String,
+}
+
+/// A group member, checked: a mailbox of the tenant or an external address.
+pub(crate) enum Member {
+    Mailbox(MailboxId),
+    Address(mailplane_types::EmailAddress),
+}

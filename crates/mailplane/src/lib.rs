@@ -29,8 +29,8 @@ pub use control_plane::{
     AUTOMATION_ROLE, AUTOMATION_SUBJECT, Applied, BatchAnswer, BatchItem, ControlPlane,
     ControlPlaneConfig, DEFAULT_LINK_TTL, DEFAULT_PAGE, DomainRecords, DomainVerification,
     JobReport, JobSettings, LifecycleSettings, MAX_BATCH, MAX_PAGE, MailboxBatch,
-    MailboxBatchCreate, Operation, Outcome, PumpReport, SweepReport, WebhookSettings,
-    expected_records,
+    MailboxBatchCreate, Operation, OperationKind, Outcome, PumpReport, SweepReport,
+    WebhookSettings, expected_records,
 };
 pub use mailplane_policy::{Decision, PolicySet, Profile, Verdict};
 pub use mailplane_store::guard;

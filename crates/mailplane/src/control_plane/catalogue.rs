@@ -507,6 +507,132 @@ fn unknown<'a>(field: &str, given: &str, known: impl Iterator<Item = &'a String>
     )
 }
 
+// The catalogue's operations (`subscription.*`, `licence.*`): their input rules and the
+// changes they make, which the registry's dispatchers call. Choosing an offer and a region
+// are the tenant's (`tenants_ops.rs`).
+
+use super::dispatch::Checked;
+use super::workflow::{Applied, Made};
+
+/// Checks `subscription.create`: a SKU is named.
+pub(super) fn subscription_create_check<'a>(
+    p: &mut crate::input::Problems,
+    input: &'a SubscriptionCreate,
+) -> Option<Checked<'a>> {
+    sku_rule(p, &input.sku);
+    Some(Checked::SubscriptionCreate(input))
+}
+
+/// Checks `subscription.seats`: exactly one of a count, an addition and a removal, each
+/// within bounds.
+pub(super) fn subscription_seats_check<'a>(
+    p: &mut crate::input::Problems,
+    id: uuid::Uuid,
+    change: &'a SeatsChange,
+) -> Option<Checked<'a>> {
+    let given = [change.seats, change.add, change.remove];
+    if given.iter().filter(|v| v.is_some()).count() != 1 {
+        p.add("seats", "give exactly one of `seats`, `add` and `remove`");
+    }
+    for (field, v) in [
+        ("seats", change.seats),
+        ("add", change.add),
+        ("remove", change.remove),
+    ] {
+        if let Some(n) = v
+            && !(1..=MAX_SEATS).contains(&n)
+        {
+            p.add(field, format!("must be from 1 to {MAX_SEATS}"));
+        }
+    }
+    Some(Checked::SubscriptionSeats(id, change))
+}
+
+/// Checks `licence.assign` (`assign`) or `licence.unassign`: a SKU is named.
+pub(super) fn licence_check<'a>(
+    p: &mut crate::input::Problems,
+    mailbox_id: MailboxId,
+    sku: &'a str,
+    assign: bool,
+) -> Option<Checked<'a>> {
+    sku_rule(p, sku);
+    Some(if assign {
+        Checked::LicenceAssign(mailbox_id, sku)
+    } else {
+        Checked::LicenceUnassign(mailbox_id, sku)
+    })
+}
+
+/// A SKU is named.
+fn sku_rule(p: &mut crate::input::Problems, sku: &str) {
+    if sku.trim().is_empty() {
+        p.add("sku", "must name a catalogue SKU");
+    }
+}
+
+impl ControlPlane {
+    /// Applies `subscription.create`.
+    pub(super) async fn subscription_create_apply(
+        &self,
+        tx: &WriteTx,
+        tenant: &Tenant,
+        input: &SubscriptionCreate,
+    ) -> Result<Made> {
+        let s = self.subscribe(tx, tenant.id, input).await?;
+        let id = s.id;
+        Ok(Made::new(
+            Applied::Subscription(s),
+            "subscription",
+            id,
+            "created",
+        ))
+    }
+
+    /// Applies `subscription.seats`.
+    pub(super) async fn subscription_seats_apply(
+        &self,
+        tx: &WriteTx,
+        tenant: &Tenant,
+        subscription_id: uuid::Uuid,
+        change: &SeatsChange,
+    ) -> Result<Made> {
+        let s = self
+            .change_seats(tx, tenant.id, subscription_id, change)
+            .await?;
+        let id = s.id;
+        Ok(Made::new(
+            Applied::Subscription(s),
+            "subscription",
+            id,
+            "seats_changed",
+        ))
+    }
+
+    /// Applies `licence.assign` (`assign`) or `licence.unassign`.
+    pub(super) async fn licence_apply(
+        &self,
+        tx: &WriteTx,
+        tenant: &Tenant,
+        mailbox_id: MailboxId,
+        sku: &str,
+        assign: bool,
+    ) -> Result<Made> {
+        let (s, outcome) = if assign {
+            let s = self.assign_licence(tx, tenant.id, mailbox_id, sku).await?;
+            (s, "licence_assigned")
+        } else {
+            let s = self.unassign_licence(tx, tenant, mailbox_id, sku).await?;
+            (s, "licence_unassigned")
+        };
+        Ok(Made::new(
+            Applied::Subscription(s),
+            "mailbox",
+            mailbox_id,
+            outcome,
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -261,3 +261,74 @@ impl ControlPlane {
         ))
     }
 }
+
+// The credential's operations (`credential.register`, `credential.revoke`): their input
+// rules and the changes they make, which the registry's dispatchers call.
+
+use super::dispatch::Checked;
+use super::workflow::{Applied, Made};
+
+/// Checks `credential.register`: a name, a public key, 1 to 16 roles of the profile, an
+/// expiry ahead.
+pub(super) fn credential_register_check<'a>(
+    p: &mut Problems,
+    profile: &Profile,
+    now: OffsetDateTime,
+    input: &'a CredentialCreate,
+) -> Option<Checked<'a>> {
+    p.name("name", &input.name);
+    check_public_key(p, &input.public_key);
+    if input.roles.is_empty() || input.roles.len() > 16 {
+        p.add("roles", "must name 1 to 16 roles");
+    }
+    check_roles(p, profile, &input.roles);
+    if let Some(at) = input.expires_at {
+        check_expiry(p, at, now);
+    }
+    Some(Checked::CredentialRegister(input))
+}
+
+impl ControlPlane {
+    /// Applies `credential.register`.
+    pub(super) async fn credential_register_apply(
+        &self,
+        tx: &mailplane_store::WriteTx,
+        tenant: &mailplane_types::resources::Tenant,
+        input: &CredentialCreate,
+    ) -> Result<Made> {
+        let profile = self.profile_of(tenant)?;
+        let c = tx
+            .credential_insert(new_credential(profile, tenant.id, input, self.clock.now())?)
+            .await?;
+        let id = c.id;
+        Ok(Made::new(
+            Applied::Credential(c),
+            "credential",
+            id,
+            "created",
+        ))
+    }
+
+    /// Applies `credential.revoke`.
+    pub(super) async fn credential_revoke_apply(
+        &self,
+        tx: &mailplane_store::WriteTx,
+        tenant: &mailplane_types::resources::Tenant,
+        credential_id: Uuid,
+    ) -> Result<Made> {
+        let now = self.clock.now();
+        let (c, revoked) = tx
+            .credential_revoke(tenant.id, credential_id, now)
+            .await?
+            .ok_or_else(|| Error::not_found("credential", credential_id))?;
+        if !revoked {
+            return Err(Error::conflict(None, "the credential was revoked already"));
+        }
+        Ok(Made::new(
+            Applied::Credential(c),
+            "credential",
+            credential_id,
+            "revoked",
+        ))
+    }
+}

@@ -8,12 +8,18 @@
 //! database's rule.
 
 use mailplane_store::WriteTx;
-use mailplane_types::resources::{Alias, Domain, Group, Mailbox};
+use mailplane_types::resources::{Alias, Domain, Group, Mailbox, Tenant};
 use mailplane_types::{DomainId, EmailAddress, Error, LocalPart, MailboxId, Result, TenantId};
 
+use super::dispatch::Checked;
+use super::workflow::{Applied, Made};
 use super::{ControlPlane, Operation, Outcome, activity};
 use crate::Actor;
-use crate::input::{AliasCreate, Forwarding, GroupCreate, GroupMemberRef, Problems};
+use crate::input::{
+    AliasCreate, AliasCreateChecked, Forwarding, GroupCreate, GroupCreateChecked, GroupMemberRef,
+    Member, Problems,
+};
+use uuid::Uuid;
 
 /// A domain of the tenant that may carry addresses: verified, or the default domain.
 pub(super) async fn address_domain(
@@ -46,19 +52,24 @@ pub(super) fn domain_rule(p: &mut Problems, field: &str, domain: Option<Domain>)
     domain.filter(|d| d.verified)
 }
 
-/// A member reference: exactly one of a mailbox and an address.
-pub(super) fn member_rule(p: &mut Problems, m: &GroupMemberRef) {
+/// A member reference: exactly one of a mailbox and an address, parsed once.
+pub(super) fn member_rule(p: &mut Problems, m: &GroupMemberRef) -> Option<Member> {
     match (&m.mailbox_id, &m.address) {
-        (Some(_), None) => {}
-        (None, Some(a)) => {
-            if let Err(rule) = EmailAddress::parse(a) {
+        (Some(id), None) => Some(Member::Mailbox(*id)),
+        (None, Some(a)) => match EmailAddress::parse(a) {
+            Ok(a) => Some(Member::Address(a)),
+            Err(rule) => {
                 p.add("address", rule);
+                None
             }
+        },
+        _ => {
+            p.add(
+                "mailbox_id",
+                "give exactly one of `mailbox_id` and `address`",
+            );
+            None
         }
-        _ => p.add(
-            "mailbox_id",
-            "give exactly one of `mailbox_id` and `address`",
-        ),
     }
 }
 
@@ -179,67 +190,137 @@ impl ControlPlane {
         };
         self.run(actor, tenant, op, None).await
     }
+}
 
+// The directory's operations (`alias.*`, `group.*`, `mailbox.forward`): their input rules
+// and the changes they make, which the registry's dispatchers call.
+
+/// Checks `alias.create`: the local part parses, once, into the one the change uses.
+pub(super) fn alias_create_check<'a>(
+    p: &mut Problems,
+    mailbox_id: MailboxId,
+    input: &AliasCreate,
+) -> Option<Checked<'a>> {
+    let local_part = LocalPart::parse(&input.local_part)
+        .map_err(|rule| p.add("local_part", rule))
+        .ok()?;
+    Some(Checked::AliasCreate(AliasCreateChecked {
+        mailbox_id,
+        local_part,
+        domain_id: input.domain_id,
+    }))
+}
+
+/// Checks `group.create`: the local part parses, once, and the display name keeps its rule.
+pub(super) fn group_create_check<'a>(p: &mut Problems, input: &GroupCreate) -> Option<Checked<'a>> {
+    let local_part = LocalPart::parse(&input.local_part)
+        .map_err(|rule| p.add("local_part", rule))
+        .ok();
+    let display_name = p.name("display_name", &input.display_name);
+    Some(Checked::GroupCreate(GroupCreateChecked {
+        local_part: local_part?,
+        domain_id: input.domain_id,
+        display_name,
+    }))
+}
+
+/// Checks `mailbox.forward`: a target, when given, parses, once, into an address.
+pub(super) fn mailbox_forward_check<'a>(
+    p: &mut Problems,
+    mailbox_id: MailboxId,
+    forward_to: Option<&str>,
+) -> Option<Checked<'a>> {
+    let to = match forward_to.map(EmailAddress::parse).transpose() {
+        Ok(to) => to,
+        Err(rule) => {
+            p.add("address", rule);
+            return None;
+        }
+    };
+    Some(Checked::MailboxForward(mailbox_id, to))
+}
+
+impl ControlPlane {
     /// Applies `alias.create`.
-    pub(super) async fn apply_alias_create(
+    pub(super) async fn alias_create_apply(
         &self,
         tx: &WriteTx,
-        tenant: TenantId,
-        mailbox: MailboxId,
-        input: &AliasCreate,
-    ) -> Result<Alias> {
+        tenant: &Tenant,
+        input: AliasCreateChecked,
+    ) -> Result<Made> {
+        let tid = tenant.id;
         let mut p = Problems::default();
-        let local_part = LocalPart::parse(&input.local_part)
-            .map_err(|rule| p.add("local_part", rule))
-            .ok();
-        let domain = address_domain(tx, &mut p, tenant, input.domain_id).await?;
-        if tx.mailbox_get(tenant, mailbox).await?.is_none() {
-            return Err(Error::not_found("mailbox", mailbox));
+        let domain = address_domain(tx, &mut p, tid, input.domain_id).await?;
+        if tx.mailbox_get(tid, input.mailbox_id).await?.is_none() {
+            return Err(Error::not_found("mailbox", input.mailbox_id));
         }
         p.finish()?;
-        let (Some(local_part), Some(domain)) = (local_part, domain) else {
+        let Some(domain) = domain else {
             return Err(Error::internal("alias problems were not reported"));
         };
-        tx.alias_insert(tenant, mailbox, &domain, &local_part).await
+        let a = tx
+            .alias_insert(tid, input.mailbox_id, &domain, &input.local_part)
+            .await?;
+        let id = a.id;
+        Ok(Made::new(Applied::Alias(a), "alias", id, "created"))
+    }
+
+    /// Applies `alias.delete`.
+    pub(super) async fn alias_delete_apply(
+        &self,
+        tx: &WriteTx,
+        tenant: &Tenant,
+        alias_id: Uuid,
+    ) -> Result<Made> {
+        tx.alias_delete(tenant.id, alias_id).await?;
+        Ok(Made::new(Applied::Deleted, "alias", alias_id, "deleted"))
     }
 
     /// Applies `group.create`.
-    pub(super) async fn apply_group_create(
+    pub(super) async fn group_create_apply(
         &self,
         tx: &WriteTx,
-        tenant: TenantId,
-        input: &GroupCreate,
-    ) -> Result<Group> {
+        tenant: &Tenant,
+        input: GroupCreateChecked,
+    ) -> Result<Made> {
+        let tid = tenant.id;
         let mut p = Problems::default();
-        let local_part = LocalPart::parse(&input.local_part)
-            .map_err(|rule| p.add("local_part", rule))
-            .ok();
-        let display_name = p.name("display_name", &input.display_name);
-        let domain = address_domain(tx, &mut p, tenant, input.domain_id).await?;
+        let domain = address_domain(tx, &mut p, tid, input.domain_id).await?;
         p.finish()?;
-        let (Some(local_part), Some(domain)) = (local_part, domain) else {
+        let Some(domain) = domain else {
             return Err(Error::internal("group problems were not reported"));
         };
-        tx.group_insert(tenant, &domain, &local_part, &display_name)
-            .await
+        let g = tx
+            .group_insert(tid, &domain, &input.local_part, &input.display_name)
+            .await?;
+        let id = g.id;
+        Ok(Made::new(Applied::Group(g), "group", id, "created"))
+    }
+
+    /// Applies `group.delete`.
+    pub(super) async fn group_delete_apply(
+        &self,
+        tx: &WriteTx,
+        tenant: &Tenant,
+        group_id: Uuid,
+    ) -> Result<Made> {
+        tx.group_delete(tenant.id, group_id).await?;
+        Ok(Made::new(Applied::Deleted, "group", group_id, "deleted"))
     }
 
     /// Applies `group.member.add` and `group.member.remove`.
-    pub(super) async fn apply_group_member(
+    pub(super) async fn group_member_apply(
         &self,
         tx: &WriteTx,
-        tenant: TenantId,
-        group: uuid::Uuid,
-        member: &GroupMemberRef,
+        tenant: &Tenant,
+        group: Uuid,
+        member: Member,
         add: bool,
-    ) -> Result<Group> {
-        let mut p = Problems::default();
-        member_rule(&mut p, member);
-        p.finish()?;
-        let external;
-        let target = match (&member.mailbox_id, &member.address) {
-            (Some(m), _) => {
-                if tx.mailbox_get(tenant, *m).await?.is_none() {
+    ) -> Result<Made> {
+        let tid = tenant.id;
+        let target = match &member {
+            Member::Mailbox(m) => {
+                if tx.mailbox_get(tid, *m).await?.is_none() {
                     return Err(Error::invalid(
                         "mailbox_id",
                         "must be a mailbox of this tenant",
@@ -247,35 +328,35 @@ impl ControlPlane {
                 }
                 Ok(*m)
             }
-            (None, Some(a)) => {
-                external =
-                    EmailAddress::parse(a).map_err(|rule| Error::invalid("address", rule))?;
-                Err(&external)
-            }
-            (None, None) => return Err(Error::invalid("mailbox_id", "give a member")),
+            Member::Address(a) => Err(a),
         };
-        if add {
-            tx.group_member_add(tenant, group, target).await
+        let (g, outcome) = if add {
+            (
+                tx.group_member_add(tid, group, target).await?,
+                "member_added",
+            )
         } else {
-            tx.group_member_remove(tenant, group, target).await
-        }
+            (
+                tx.group_member_remove(tid, group, target).await?,
+                "member_removed",
+            )
+        };
+        Ok(Made::new(Applied::Group(g), "group", group, outcome))
     }
 
     /// Applies `mailbox.forward`.
-    pub(super) async fn apply_forward(
+    pub(super) async fn mailbox_forward_apply(
         &self,
         tx: &WriteTx,
-        tenant: TenantId,
+        tenant: &Tenant,
         mailbox: MailboxId,
-        to: Option<&str>,
-    ) -> Result<Mailbox> {
+        to: Option<EmailAddress>,
+    ) -> Result<Made> {
+        let tid = tenant.id;
         let m = tx
-            .mailbox_get(tenant, mailbox)
+            .mailbox_get(tid, mailbox)
             .await?
             .ok_or_else(|| Error::not_found("mailbox", mailbox))?;
-        let to = to
-            .map(|a| EmailAddress::parse(a).map_err(|rule| Error::invalid("address", rule)))
-            .transpose()?;
         if let Some(to) = &to
             && (to == &m.address || tx.alias_of(mailbox, to).await?)
         {
@@ -284,6 +365,12 @@ impl ControlPlane {
                 "must not be one of the mailbox's own addresses: mail would loop",
             ));
         }
-        tx.mailbox_forward(mailbox, to.as_ref()).await
+        let m = tx.mailbox_forward(mailbox, to.as_ref()).await?;
+        let outcome = if to.is_some() {
+            "forwarding_set"
+        } else {
+            "forwarding_cleared"
+        };
+        Ok(Made::new(Applied::Mailbox(m), "mailbox", mailbox, outcome))
     }
 }

@@ -290,3 +290,73 @@ impl ControlPlane {
         })
     }
 }
+
+// The domain's operations (`domain.create`, `domain.delete`): their input rules and the
+// changes they make, which the registry's dispatchers call.
+
+use super::dispatch::Checked;
+use super::workflow::{Applied, Made};
+
+/// Checks `domain.create`: the name parses, once, into the domain name the change uses.
+pub(super) fn domain_create_check<'a>(
+    p: &mut crate::input::Problems,
+    input: &'a crate::input::DomainCreate,
+) -> Option<Checked<'a>> {
+    match mailplane_types::DomainName::parse(&input.name) {
+        Ok(name) => Some(Checked::DomainCreate(name)),
+        Err(rule) => {
+            p.add("name", rule);
+            None
+        }
+    }
+}
+
+impl ControlPlane {
+    /// Applies `domain.create`.
+    pub(super) async fn domain_create_apply(
+        &self,
+        tx: &mailplane_store::WriteTx,
+        tenant: &mailplane_types::resources::Tenant,
+        name: mailplane_types::DomainName,
+    ) -> Result<Made> {
+        self.not_the_providers(&name)?;
+        let d = tx
+            .domain_insert(tenant.id, &name, &verification_token())
+            .await?;
+        let id = d.id;
+        Ok(Made::new(Applied::Domain(d), "domain", id, "created"))
+    }
+
+    /// Applies `domain.delete`.
+    pub(super) async fn domain_delete_apply(
+        &self,
+        tx: &mailplane_store::WriteTx,
+        tenant: &mailplane_types::resources::Tenant,
+        domain_id: DomainId,
+    ) -> Result<Made> {
+        let tid = tenant.id;
+        let d = tx
+            .domain_get(tid, domain_id)
+            .await?
+            .ok_or_else(|| Error::not_found("domain", domain_id))?;
+        if d.default {
+            return Err(Error::conflict(
+                None,
+                format!(
+                    "{} is the tenant's default domain: it goes only with the tenant",
+                    d.name
+                ),
+            ));
+        }
+        tx.domain_delete(tid, domain_id).await?;
+        Ok(Made::new(Applied::Deleted, "domain", domain_id, "deleted"))
+    }
+}
+
+/// A domain verification token: 128 random bits, hex.
+fn verification_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}

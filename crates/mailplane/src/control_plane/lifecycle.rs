@@ -18,7 +18,7 @@ use mailplane_types::{Duty, Error, Result, TenantId};
 use sha2::Sha256;
 
 use super::jobs::{EXPORT_JOB, TERMINATION_JOB};
-use super::{ControlPlane, Operation, Outcome, activity};
+use super::{ControlPlane, Operation, OperationKind, Outcome, activity};
 use crate::Actor;
 use crate::certificate::{CertificateSigner, PublishedKeys};
 use crate::input::{ExportCreate, TerminationCreate};
@@ -58,14 +58,20 @@ pub(super) async fn not_destroyed(
     op: &Operation,
     now: time::OffsetDateTime,
 ) -> Result<()> {
-    let exempt = matches!(
-        op,
-        Operation::HoldPlace(_)
-            | Operation::HoldRelease { .. }
-            | Operation::ExportCreate(_)
-            | Operation::TerminationCancel {}
-    );
+    let exempt = runs_after_window(op.kind());
     frozen(tx.termination_current(tenant).await?.as_ref(), now, exempt)
+}
+
+/// The operations that go on after the export window closes: legal holds, exports and
+/// asking to cancel (which answers for itself). The registry's golden file lists it.
+pub(super) fn runs_after_window(kind: OperationKind) -> bool {
+    matches!(
+        kind,
+        OperationKind::HoldPlace
+            | OperationKind::HoldRelease
+            | OperationKind::ExportCreate
+            | OperationKind::TerminationCancel
+    )
 }
 
 /// Refuses a change the end of service no longer allows, given the tenant's current
@@ -552,4 +558,77 @@ pub(super) fn export_dir(settings: &LifecycleSettings, e: &Export) -> PathBuf {
 /// Where an export's archive is.
 pub(super) fn archive_path(settings: &LifecycleSettings, e: &Export) -> PathBuf {
     export_dir(settings, e).join(format!("{}.{}", e.id, e.format.extension()))
+}
+
+// The end of service's operations (`export.create`, `tenant.terminate`,
+// `termination.cancel`): their input rules and the changes they make, which the registry's
+// dispatchers call.
+
+use super::dispatch::Checked;
+use super::workflow::{Applied, Made};
+
+/// Checks `tenant.terminate`: an export window within bounds.
+pub(super) fn tenant_terminate_check<'a>(
+    p: &mut crate::input::Problems,
+    input: &'a TerminationCreate,
+) -> Option<Checked<'a>> {
+    if let Some(d) = input.export_window_days
+        && d > crate::input::MAX_EXPORT_WINDOW_DAYS
+    {
+        p.add(
+            "export_window_days",
+            format!("must be from 0 to {}", crate::input::MAX_EXPORT_WINDOW_DAYS),
+        );
+    }
+    Some(Checked::TenantTerminate(input))
+}
+
+impl ControlPlane {
+    /// Applies `export.create`.
+    pub(super) async fn export_create_apply(
+        &self,
+        tx: &WriteTx,
+        actor: &Actor,
+        tenant: &Tenant,
+        input: &ExportCreate,
+    ) -> Result<Made> {
+        let e = self.apply_export_create(tx, actor, tenant, input).await?;
+        let id = e.id;
+        Ok(Made::new(Applied::Export(e), "export", id, "created"))
+    }
+
+    /// Applies `tenant.terminate`.
+    pub(super) async fn tenant_terminate_apply(
+        &self,
+        tx: &WriteTx,
+        actor: &Actor,
+        tenant: &Tenant,
+        input: &TerminationCreate,
+    ) -> Result<Made> {
+        let t = self.apply_terminate(tx, actor, tenant, input).await?;
+        let id = t.id;
+        Ok(Made::new(
+            Applied::Termination(t),
+            "termination",
+            id,
+            "terminated",
+        ))
+    }
+
+    /// Applies `termination.cancel`.
+    pub(super) async fn termination_cancel_apply(
+        &self,
+        tx: &WriteTx,
+        actor: &Actor,
+        tenant: &Tenant,
+    ) -> Result<Made> {
+        let t = self.apply_termination_cancel(tx, actor, tenant).await?;
+        let id = t.id;
+        Ok(Made::new(
+            Applied::Termination(t),
+            "termination",
+            id,
+            "cancelled",
+        ))
+    }
 }

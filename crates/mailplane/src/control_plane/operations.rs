@@ -6,28 +6,28 @@
 //! (A without R; provider automation fulfils it at once when the profile marks the activity
 //! `automated`), or files it as a proposal to the accountable party (R without A). A filed
 //! operation is stored as its name and its input, and replayed, against the tenant as it is
-//! then, when it is fulfilled or approved. One function, [`ControlPlane::apply`], makes the
-//! change in every case, so a replayed operation is checked exactly like a direct one.
+//! then, when it is fulfilled or approved.
+//!
+//! This module is the registry only: the operations, their kinds ([`OperationKind`]), their
+//! stored names and activities, and their stored form. The routing is the workflow
+//! (`workflow.rs`); the check and the change of each operation live beside its resource and
+//! are reached through the two dispatchers of `dispatch.rs`, so a replayed operation is
+//! checked and carried out exactly like a direct one. The golden file
+//! `crates/mailplane/golden/operations.txt` lists every operation (`operations/golden.rs`).
 
-use mailplane_policy::{Decision, Profile, Verdict};
-use mailplane_store::{MailboxChanges, NewMailbox, NewRequest, NewTicket, TicketStep, WriteTx};
-use mailplane_types::lifecycle::{Export, Termination};
 use mailplane_types::passwords::PasswordPolicy;
-use mailplane_types::resources::{
-    Alias, Credential, Domain, Group, Mailbox, MailboxKind, MailboxStatus, Request, RequestKind,
-    RequestState, Severity, Subscription, Tenant, Ticket, TicketState,
-};
-use mailplane_types::retention::{LegalHold, RetentionPolicy};
-use mailplane_types::{DomainId, DomainName, Error, LocalPart, MailboxId, Party, Result};
+use mailplane_types::resources::Request;
+use mailplane_types::{DomainId, Error, MailboxId, Result};
 use serde::{Deserialize, Serialize};
 
-use super::{ControlPlane, activity, catalogue, credentials, directory, lifecycle, retention};
-use crate::Actor;
+use super::{ControlPlane, activity, lifecycle};
+// The workflow's helpers, at the paths other modules of the control plane use.
+pub(super) use super::workflow::{add, consulted, unfiled};
 use crate::input::{
     AliasCreate, CredentialCreate, DomainCreate, ExportCreate, GroupCreate, GroupMemberRef,
-    HoldPlace, HoldRelease, MAX_EXPORT_WINDOW_DAYS, MAX_SEATS, MailboxCreate, MailboxUpdate,
-    OfferChoose, Problems, RetentionSet, SeatsChange, SubscriptionCreate, TenantRebind,
-    TenantRelocate, TenantUpdate, TerminationCreate, TicketComment, TicketCreate, TicketHandle,
+    HoldPlace, HoldRelease, MailboxCreate, MailboxUpdate, OfferChoose, RetentionSet, SeatsChange,
+    SubscriptionCreate, TenantRebind, TenantRelocate, TenantUpdate, TerminationCreate,
+    TicketComment, TicketCreate, TicketHandle,
 };
 
 /// A change to a tenant, as data. The serialized form (`{"operation": "mailbox.create",
@@ -206,86 +206,255 @@ pub enum Operation {
     },
 }
 
-impl Operation {
-    /// The stable name stored on requests (`mailbox.create`).
-    pub fn name(&self) -> &'static str {
+/// The kind of an [`Operation`], without its input: what the registry knows of every
+/// operation (its stored name, its activity), listed in [`OperationKind::ALL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OperationKind {
+    /// `tenant.update`.
+    TenantUpdate,
+    /// `tenant.rebind`.
+    TenantRebind,
+    /// `tenant.delete`.
+    TenantDelete,
+    /// `domain.create`.
+    DomainCreate,
+    /// `domain.delete`.
+    DomainDelete,
+    /// `mailbox.create`.
+    MailboxCreate,
+    /// `mailbox.update`.
+    MailboxUpdate,
+    /// `mailbox.delete`.
+    MailboxDelete,
+    /// `credential.register`.
+    CredentialRegister,
+    /// `credential.revoke`.
+    CredentialRevoke,
+    /// `alias.create`.
+    AliasCreate,
+    /// `alias.delete`.
+    AliasDelete,
+    /// `group.create`.
+    GroupCreate,
+    /// `group.delete`.
+    GroupDelete,
+    /// `group.member.add`.
+    GroupMemberAdd,
+    /// `group.member.remove`.
+    GroupMemberRemove,
+    /// `mailbox.forward`.
+    MailboxForward,
+    /// `retention.set`.
+    RetentionSet,
+    /// `hold.place`.
+    HoldPlace,
+    /// `hold.release`.
+    HoldRelease,
+    /// `tenant.password_policy`.
+    PasswordPolicySet,
+    /// `tenant.offer`.
+    OfferChoose,
+    /// `tenant.relocate`.
+    TenantRelocate,
+    /// `subscription.create`.
+    SubscriptionCreate,
+    /// `subscription.seats`.
+    SubscriptionSeats,
+    /// `licence.assign`.
+    LicenceAssign,
+    /// `licence.unassign`.
+    LicenceUnassign,
+    /// `export.create`.
+    ExportCreate,
+    /// `tenant.terminate`.
+    TenantTerminate,
+    /// `termination.cancel`.
+    TerminationCancel,
+    /// `ticket.open`.
+    TicketOpen,
+    /// `ticket.comment`.
+    TicketComment,
+    /// `ticket.handle`.
+    TicketHandle,
+}
+
+impl OperationKind {
+    /// Every kind of operation, in the order of [`Operation`]'s variants.
+    pub const ALL: [OperationKind; 33] = [
+        OperationKind::TenantUpdate,
+        OperationKind::TenantRebind,
+        OperationKind::TenantDelete,
+        OperationKind::DomainCreate,
+        OperationKind::DomainDelete,
+        OperationKind::MailboxCreate,
+        OperationKind::MailboxUpdate,
+        OperationKind::MailboxDelete,
+        OperationKind::CredentialRegister,
+        OperationKind::CredentialRevoke,
+        OperationKind::AliasCreate,
+        OperationKind::AliasDelete,
+        OperationKind::GroupCreate,
+        OperationKind::GroupDelete,
+        OperationKind::GroupMemberAdd,
+        OperationKind::GroupMemberRemove,
+        OperationKind::MailboxForward,
+        OperationKind::RetentionSet,
+        OperationKind::HoldPlace,
+        OperationKind::HoldRelease,
+        OperationKind::PasswordPolicySet,
+        OperationKind::OfferChoose,
+        OperationKind::TenantRelocate,
+        OperationKind::SubscriptionCreate,
+        OperationKind::SubscriptionSeats,
+        OperationKind::LicenceAssign,
+        OperationKind::LicenceUnassign,
+        OperationKind::ExportCreate,
+        OperationKind::TenantTerminate,
+        OperationKind::TerminationCancel,
+        OperationKind::TicketOpen,
+        OperationKind::TicketComment,
+        OperationKind::TicketHandle,
+    ];
+
+    /// The stable name stored on requests (`mailbox.create`): the one spelling, which the
+    /// serde tag of [`Operation`] must repeat (a test holds them together).
+    pub fn name(self) -> &'static str {
         match self {
-            Operation::TenantUpdate(_) => "tenant.update",
-            Operation::TenantRebind(_) => "tenant.rebind",
-            Operation::TenantDelete {} => "tenant.delete",
-            Operation::DomainCreate(_) => "domain.create",
-            Operation::DomainDelete { .. } => "domain.delete",
-            Operation::MailboxCreate(_) => "mailbox.create",
-            Operation::MailboxUpdate { .. } => "mailbox.update",
-            Operation::MailboxDelete { .. } => "mailbox.delete",
-            Operation::CredentialRegister(_) => "credential.register",
-            Operation::CredentialRevoke { .. } => "credential.revoke",
-            Operation::AliasCreate { .. } => "alias.create",
-            Operation::AliasDelete { .. } => "alias.delete",
-            Operation::GroupCreate(_) => "group.create",
-            Operation::GroupDelete { .. } => "group.delete",
-            Operation::GroupMemberAdd { .. } => "group.member.add",
-            Operation::GroupMemberRemove { .. } => "group.member.remove",
-            Operation::MailboxForward { .. } => "mailbox.forward",
-            Operation::PasswordPolicySet(_) => "tenant.password_policy",
-            Operation::RetentionSet(_) => "retention.set",
-            Operation::HoldPlace(_) => "hold.place",
-            Operation::HoldRelease { .. } => "hold.release",
-            Operation::OfferChoose(_) => "tenant.offer",
-            Operation::TenantRelocate(_) => "tenant.relocate",
-            Operation::SubscriptionCreate(_) => "subscription.create",
-            Operation::SubscriptionSeats { .. } => "subscription.seats",
-            Operation::LicenceAssign { .. } => "licence.assign",
-            Operation::LicenceUnassign { .. } => "licence.unassign",
-            Operation::ExportCreate(_) => "export.create",
-            Operation::TenantTerminate(_) => "tenant.terminate",
-            Operation::TerminationCancel {} => "termination.cancel",
-            Operation::TicketOpen(_) => "ticket.open",
-            Operation::TicketComment { .. } => "ticket.comment",
-            Operation::TicketHandle { .. } => "ticket.handle",
+            OperationKind::TenantUpdate => "tenant.update",
+            OperationKind::TenantRebind => "tenant.rebind",
+            OperationKind::TenantDelete => "tenant.delete",
+            OperationKind::DomainCreate => "domain.create",
+            OperationKind::DomainDelete => "domain.delete",
+            OperationKind::MailboxCreate => "mailbox.create",
+            OperationKind::MailboxUpdate => "mailbox.update",
+            OperationKind::MailboxDelete => "mailbox.delete",
+            OperationKind::CredentialRegister => "credential.register",
+            OperationKind::CredentialRevoke => "credential.revoke",
+            OperationKind::AliasCreate => "alias.create",
+            OperationKind::AliasDelete => "alias.delete",
+            OperationKind::GroupCreate => "group.create",
+            OperationKind::GroupDelete => "group.delete",
+            OperationKind::GroupMemberAdd => "group.member.add",
+            OperationKind::GroupMemberRemove => "group.member.remove",
+            OperationKind::MailboxForward => "mailbox.forward",
+            OperationKind::PasswordPolicySet => "tenant.password_policy",
+            OperationKind::RetentionSet => "retention.set",
+            OperationKind::HoldPlace => "hold.place",
+            OperationKind::HoldRelease => "hold.release",
+            OperationKind::OfferChoose => "tenant.offer",
+            OperationKind::TenantRelocate => "tenant.relocate",
+            OperationKind::SubscriptionCreate => "subscription.create",
+            OperationKind::SubscriptionSeats => "subscription.seats",
+            OperationKind::LicenceAssign => "licence.assign",
+            OperationKind::LicenceUnassign => "licence.unassign",
+            OperationKind::ExportCreate => "export.create",
+            OperationKind::TenantTerminate => "tenant.terminate",
+            OperationKind::TerminationCancel => "termination.cancel",
+            OperationKind::TicketOpen => "ticket.open",
+            OperationKind::TicketComment => "ticket.comment",
+            OperationKind::TicketHandle => "ticket.handle",
         }
     }
 
     /// The activity of the profile that governs the operation.
-    pub fn activity(&self) -> &'static str {
+    pub fn activity(self) -> &'static str {
         match self {
-            Operation::TenantUpdate(_) => activity::TENANT_DELIVER,
-            Operation::TenantRebind(_) => activity::PROFILE_CHANGE,
-            Operation::TenantDelete {} => activity::TENANT_DESTROY,
-            Operation::DomainCreate(_)
-            | Operation::DomainDelete { .. }
-            | Operation::MailboxCreate(_)
-            | Operation::MailboxUpdate { .. }
-            | Operation::MailboxDelete { .. }
-            | Operation::LicenceAssign { .. }
-            | Operation::LicenceUnassign { .. }
-            | Operation::AliasCreate { .. }
-            | Operation::AliasDelete { .. }
-            | Operation::GroupCreate(_)
-            | Operation::GroupDelete { .. }
-            | Operation::GroupMemberAdd { .. }
-            | Operation::GroupMemberRemove { .. }
-            | Operation::MailboxForward { .. } => activity::DIRECTORY,
-            Operation::OfferChoose(_) => activity::SIZING,
-            Operation::RetentionSet(_) => activity::RETENTION,
-            Operation::HoldPlace(_) | Operation::HoldRelease { .. } => activity::HOLDS,
-            Operation::TenantRelocate(_) => activity::LOCATION,
-            Operation::SubscriptionCreate(_) => activity::LICENCES,
-            Operation::SubscriptionSeats { .. } | Operation::PasswordPolicySet(_) => {
+            OperationKind::TenantUpdate => activity::TENANT_DELIVER,
+            OperationKind::TenantRebind => activity::PROFILE_CHANGE,
+            OperationKind::TenantDelete => activity::TENANT_DESTROY,
+            OperationKind::DomainCreate
+            | OperationKind::DomainDelete
+            | OperationKind::MailboxCreate
+            | OperationKind::MailboxUpdate
+            | OperationKind::MailboxDelete
+            | OperationKind::LicenceAssign
+            | OperationKind::LicenceUnassign
+            | OperationKind::AliasCreate
+            | OperationKind::AliasDelete
+            | OperationKind::GroupCreate
+            | OperationKind::GroupDelete
+            | OperationKind::GroupMemberAdd
+            | OperationKind::GroupMemberRemove
+            | OperationKind::MailboxForward => activity::DIRECTORY,
+            OperationKind::OfferChoose => activity::SIZING,
+            OperationKind::RetentionSet => activity::RETENTION,
+            OperationKind::HoldPlace | OperationKind::HoldRelease => activity::HOLDS,
+            OperationKind::TenantRelocate => activity::LOCATION,
+            OperationKind::SubscriptionCreate => activity::LICENCES,
+            OperationKind::SubscriptionSeats | OperationKind::PasswordPolicySet => {
                 activity::CUSTOMIZE
             }
-            Operation::CredentialRegister(_) | Operation::CredentialRevoke { .. } => {
+            OperationKind::CredentialRegister | OperationKind::CredentialRevoke => {
                 activity::CONTROL_PLANE_ACCESS
             }
-            Operation::ExportCreate(_) => activity::EXPORT,
-            Operation::TenantTerminate(_) | Operation::TerminationCancel {} => activity::TERMINATE,
-            Operation::TicketOpen(_) | Operation::TicketComment { .. } => activity::INCIDENT_REPORT,
-            Operation::TicketHandle { .. } => activity::INCIDENT_HANDLE,
+            OperationKind::ExportCreate => activity::EXPORT,
+            OperationKind::TenantTerminate | OperationKind::TerminationCancel => {
+                activity::TERMINATE
+            }
+            OperationKind::TicketOpen | OperationKind::TicketComment => activity::INCIDENT_REPORT,
+            OperationKind::TicketHandle => activity::INCIDENT_HANDLE,
         }
     }
 
+    /// Whether the operation may still run once the export window of the tenant's
+    /// termination has closed: the rule the dispatcher applies ([`lifecycle::runs_after_window`]).
+    pub fn runs_after_window(self) -> bool {
+        lifecycle::runs_after_window(self)
+    }
+}
+
+impl Operation {
+    /// The operation's kind.
+    pub fn kind(&self) -> OperationKind {
+        match self {
+            Operation::TenantUpdate(_) => OperationKind::TenantUpdate,
+            Operation::TenantRebind(_) => OperationKind::TenantRebind,
+            Operation::TenantDelete {} => OperationKind::TenantDelete,
+            Operation::DomainCreate(_) => OperationKind::DomainCreate,
+            Operation::DomainDelete { .. } => OperationKind::DomainDelete,
+            Operation::MailboxCreate(_) => OperationKind::MailboxCreate,
+            Operation::MailboxUpdate { .. } => OperationKind::MailboxUpdate,
+            Operation::MailboxDelete { .. } => OperationKind::MailboxDelete,
+            Operation::CredentialRegister(_) => OperationKind::CredentialRegister,
+            Operation::CredentialRevoke { .. } => OperationKind::CredentialRevoke,
+            Operation::AliasCreate { .. } => OperationKind::AliasCreate,
+            Operation::AliasDelete { .. } => OperationKind::AliasDelete,
+            Operation::GroupCreate(_) => OperationKind::GroupCreate,
+            Operation::GroupDelete { .. } => OperationKind::GroupDelete,
+            Operation::GroupMemberAdd { .. } => OperationKind::GroupMemberAdd,
+            Operation::GroupMemberRemove { .. } => OperationKind::GroupMemberRemove,
+            Operation::MailboxForward { .. } => OperationKind::MailboxForward,
+            Operation::PasswordPolicySet(_) => OperationKind::PasswordPolicySet,
+            Operation::RetentionSet(_) => OperationKind::RetentionSet,
+            Operation::HoldPlace(_) => OperationKind::HoldPlace,
+            Operation::HoldRelease { .. } => OperationKind::HoldRelease,
+            Operation::OfferChoose(_) => OperationKind::OfferChoose,
+            Operation::TenantRelocate(_) => OperationKind::TenantRelocate,
+            Operation::SubscriptionCreate(_) => OperationKind::SubscriptionCreate,
+            Operation::SubscriptionSeats { .. } => OperationKind::SubscriptionSeats,
+            Operation::LicenceAssign { .. } => OperationKind::LicenceAssign,
+            Operation::LicenceUnassign { .. } => OperationKind::LicenceUnassign,
+            Operation::ExportCreate(_) => OperationKind::ExportCreate,
+            Operation::TenantTerminate(_) => OperationKind::TenantTerminate,
+            Operation::TerminationCancel {} => OperationKind::TerminationCancel,
+            Operation::TicketOpen(_) => OperationKind::TicketOpen,
+            Operation::TicketComment { .. } => OperationKind::TicketComment,
+            Operation::TicketHandle { .. } => OperationKind::TicketHandle,
+        }
+    }
+
+    /// The stable name stored on requests (`mailbox.create`).
+    pub fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// The activity of the profile that governs the operation.
+    pub fn activity(&self) -> &'static str {
+        self.kind().activity()
+    }
+
     /// The input as stored in a request's payload.
-    fn input(&self) -> serde_json::Value {
+    pub(super) fn input(&self) -> serde_json::Value {
         match serde_json::to_value(self) {
             Ok(serde_json::Value::Object(mut m)) => {
                 m.remove("input").unwrap_or_else(|| serde_json::json!({}))
@@ -311,1164 +480,14 @@ impl Operation {
             ))
         })
     }
-
-    /// Checks the input values that do not depend on the tenant's data, naming every field
-    /// that breaks a rule, so that a request or proposal is never filed with a bad input.
-    fn check(&self, profile: &Profile, now: time::OffsetDateTime) -> Result<()> {
-        let mut p = Problems::default();
-        match self {
-            Operation::TenantUpdate(input) => {
-                if let Some(n) = &input.name {
-                    p.name("name", n);
-                }
-                if input.name.is_none() && input.status.is_none() {
-                    p.add("name", "at least one of `name` and `status` must be given");
-                }
-                if input.status == Some(mailplane_types::resources::TenantStatus::Terminated) {
-                    p.add(
-                        "status",
-                        "must be `active` or `suspended`: a tenant is terminated by ending its contract (`termination_create`)",
-                    );
-                }
-            }
-            Operation::DomainCreate(input) => {
-                if let Err(rule) = DomainName::parse(&input.name) {
-                    p.add("name", rule);
-                }
-            }
-            Operation::MailboxCreate(input) => {
-                if let Err(rule) = LocalPart::parse(&input.local_part) {
-                    p.add("local_part", rule);
-                }
-                p.name("display_name", &input.display_name);
-                if let Some(q) = input.quota_bytes {
-                    p.quota("quota_bytes", q);
-                }
-            }
-            Operation::AliasCreate { alias, .. } => {
-                if let Err(rule) = LocalPart::parse(&alias.local_part) {
-                    p.add("local_part", rule);
-                }
-            }
-            Operation::GroupCreate(input) => {
-                if let Err(rule) = LocalPart::parse(&input.local_part) {
-                    p.add("local_part", rule);
-                }
-                p.name("display_name", &input.display_name);
-            }
-            Operation::GroupMemberAdd { member, .. }
-            | Operation::GroupMemberRemove { member, .. } => {
-                directory::member_rule(&mut p, member);
-            }
-            Operation::MailboxForward { forward_to, .. } => {
-                if let Some(a) = forward_to
-                    && let Err(rule) = mailplane_types::EmailAddress::parse(a)
-                {
-                    p.add("address", rule);
-                }
-            }
-            Operation::AliasDelete { .. } | Operation::GroupDelete { .. } => {}
-            Operation::PasswordPolicySet(policy) => {
-                for (field, rule) in policy.problems() {
-                    p.add(field, rule);
-                }
-            }
-            Operation::RetentionSet(input) => retention::retention_rules(&mut p, input),
-            Operation::HoldPlace(input) => retention::reason_rule(&mut p, &input.reason),
-            Operation::HoldRelease { release, .. } => {
-                retention::reason_rule(&mut p, &release.reason)
-            }
-            Operation::OfferChoose(input) => {
-                if input.offer.trim().is_empty() {
-                    p.add("offer", "must name a catalogue offer");
-                }
-            }
-            Operation::TenantRelocate(input) => {
-                if input.region.trim().is_empty() {
-                    p.add("region", "must name a catalogue region");
-                }
-            }
-            Operation::SubscriptionCreate(input) => {
-                if input.sku.trim().is_empty() {
-                    p.add("sku", "must name a catalogue SKU");
-                }
-            }
-            Operation::SubscriptionSeats { change, .. } => {
-                let given = [change.seats, change.add, change.remove];
-                if given.iter().filter(|v| v.is_some()).count() != 1 {
-                    p.add("seats", "give exactly one of `seats`, `add` and `remove`");
-                }
-                for (field, v) in [
-                    ("seats", change.seats),
-                    ("add", change.add),
-                    ("remove", change.remove),
-                ] {
-                    if let Some(n) = v
-                        && !(1..=MAX_SEATS).contains(&n)
-                    {
-                        p.add(field, format!("must be from 1 to {MAX_SEATS}"));
-                    }
-                }
-            }
-            Operation::LicenceAssign { sku, .. } | Operation::LicenceUnassign { sku, .. } => {
-                if sku.trim().is_empty() {
-                    p.add("sku", "must name a catalogue SKU");
-                }
-            }
-            Operation::MailboxUpdate { changes, .. } => {
-                if let Some(n) = &changes.display_name {
-                    p.name("display_name", n);
-                }
-                if let Some(q) = changes.quota_bytes {
-                    p.quota("quota_bytes", q);
-                }
-                if changes.display_name.is_none()
-                    && changes.quota_bytes.is_none()
-                    && changes.status.is_none()
-                {
-                    p.add(
-                        "display_name",
-                        "at least one of `display_name`, `quota_bytes` and `status` must be given",
-                    );
-                }
-            }
-            Operation::CredentialRegister(input) => {
-                p.name("name", &input.name);
-                credentials::check_public_key(&mut p, &input.public_key);
-                if input.roles.is_empty() || input.roles.len() > 16 {
-                    p.add("roles", "must name 1 to 16 roles");
-                }
-                credentials::check_roles(&mut p, profile, &input.roles);
-                if let Some(at) = input.expires_at {
-                    credentials::check_expiry(&mut p, at, now);
-                }
-            }
-            Operation::TenantRebind(input) => {
-                if input.profile.trim().is_empty() {
-                    p.add("profile", "must name a profile");
-                }
-            }
-            Operation::TicketOpen(input) => {
-                p.name("title", &input.title);
-                text(&mut p, "description", &input.description);
-            }
-            Operation::TicketComment { comment, .. } => {
-                text(&mut p, "comment", &comment.comment);
-            }
-            Operation::TicketHandle { step, .. } => {
-                text(&mut p, "comment", &step.comment);
-                if step.state == Some(TicketState::Open) {
-                    p.add(
-                        "state",
-                        "must be qualified, in_progress, resolved or closed: a ticket is never reopened",
-                    );
-                }
-            }
-            Operation::TenantTerminate(input) => {
-                if let Some(d) = input.export_window_days
-                    && d > MAX_EXPORT_WINDOW_DAYS
-                {
-                    p.add(
-                        "export_window_days",
-                        format!("must be from 0 to {MAX_EXPORT_WINDOW_DAYS}"),
-                    );
-                }
-            }
-            Operation::ExportCreate(_) | Operation::TerminationCancel {} => {}
-            Operation::TenantDelete {}
-            | Operation::DomainDelete { .. }
-            | Operation::MailboxDelete { .. }
-            | Operation::CredentialRevoke { .. } => {}
-        }
-        p.finish()
-    }
 }
-
-/// What an operation produced.
-#[derive(Debug, Clone)]
-pub enum Applied {
-    /// The tenant as changed.
-    Tenant(Tenant),
-    /// The domain created.
-    Domain(Domain),
-    /// The mailbox created or changed.
-    Mailbox(Mailbox),
-    /// The credential registered or revoked.
-    Credential(Credential),
-    /// The ticket opened or updated.
-    Ticket(Ticket),
-    /// The subscription taken or changed, or whose seat was assigned or taken back.
-    Subscription(Subscription),
-    /// The alias added.
-    Alias(Alias),
-    /// The group created or changed.
-    Group(Group),
-    /// The password policy set.
-    PasswordPolicy(PasswordPolicy),
-    /// The retention policy as set (none when removed).
-    Retention(Option<RetentionPolicy>),
-    /// The legal hold placed or released.
-    Hold(LegalHold),
-    /// The export asked for.
-    Export(Export),
-    /// The termination made or cancelled.
-    Termination(Termination),
-    /// The object was deleted.
-    Deleted,
-}
-
-/// What a call that changes a tenant led to.
-#[derive(Debug, Clone)]
-pub enum Outcome<T> {
-    /// The caller's party holds R and A: the change was made now.
-    Done(T),
-    /// The caller's party is accountable, the activity is marked `automated`, and provider
-    /// automation fulfilled the request at once: the change was made, and the request
-    /// (state `fulfilled`) records who asked and who carried it out.
-    Automated {
-        /// What the operation produced.
-        value: T,
-        /// The fulfilled request.
-        request: Box<Request>,
-    },
-    /// The change waits for another party: a request to the responsible party (A without R)
-    /// or a proposal to the accountable party (R without A).
-    Filed(Box<Request>),
-}
-
-impl<T> Outcome<T> {
-    /// The value when the change was made (now or by automation), `None` when it was filed.
-    pub fn done(self) -> Option<T> {
-        match self {
-            Outcome::Done(v) | Outcome::Automated { value: v, .. } => Some(v),
-            Outcome::Filed(_) => None,
-        }
-    }
-
-    /// The request or proposal behind the outcome, if any.
-    pub fn request(&self) -> Option<&Request> {
-        match self {
-            Outcome::Done(_) => None,
-            Outcome::Automated { request, .. } | Outcome::Filed(request) => Some(request),
-        }
-    }
-
-    /// The same outcome with the value mapped.
-    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Outcome<U> {
-        match self {
-            Outcome::Done(v) => Outcome::Done(f(v)),
-            Outcome::Automated { value, request } => Outcome::Automated {
-                value: f(value),
-                request,
-            },
-            Outcome::Filed(r) => Outcome::Filed(r),
-        }
-    }
-
-    fn try_map<U>(self, f: impl FnOnce(T) -> Result<U>) -> Result<Outcome<U>> {
-        Ok(match self {
-            Outcome::Done(v) => Outcome::Done(f(v)?),
-            Outcome::Automated { value, request } => Outcome::Automated {
-                value: f(value)?,
-                request,
-            },
-            Outcome::Filed(r) => Outcome::Filed(r),
-        })
-    }
-}
-
-macro_rules! applied_into {
-    ($($variant:ident => $ty:ty),*) => {$(
-        impl TryFrom<Applied> for $ty {
-            type Error = Error;
-            fn try_from(a: Applied) -> Result<$ty> {
-                match a {
-                    Applied::$variant(v) => Ok(v),
-                    other => Err(Error::internal(format!(
-                        "expected a {} from the operation, got {other:?}",
-                        stringify!($variant)
-                    ))),
-                }
-            }
-        }
-    )*};
-}
-applied_into!(
-    Tenant => Tenant,
-    Domain => Domain,
-    Mailbox => Mailbox,
-    Credential => Credential,
-    Ticket => Ticket,
-    Subscription => Subscription,
-    Alias => Alias,
-    Group => Group,
-    PasswordPolicy => PasswordPolicy,
-    Retention => Option<RetentionPolicy>,
-    Hold => LegalHold,
-    Export => Export,
-    Termination => Termination
-);
-
-impl TryFrom<Applied> for () {
-    type Error = Error;
-    fn try_from(a: Applied) -> Result<()> {
-        match a {
-            Applied::Deleted => Ok(()),
-            other => Err(Error::internal(format!(
-                "expected a deletion from the operation, got {other:?}"
-            ))),
-        }
-    }
-}
-
-/// The change an operation made, for its audit row.
-pub(super) struct Made {
-    applied: Applied,
-    target_kind: &'static str,
-    target_id: String,
-    outcome: &'static str,
-}
-
-impl Made {
-    fn result(&self) -> serde_json::Value {
-        serde_json::json!({ "kind": self.target_kind, "id": self.target_id, "outcome": self.outcome })
-    }
-}
-
-/// A pending request or proposal about to be carried out: the profile version it was filed
-/// under, its tenant as it is now, and its operation.
-pub(super) struct Pending<'a> {
-    pub(super) profile: &'a Profile,
-    pub(super) tenant: &'a Tenant,
-    pub(super) request: Request,
-    pub(super) op: &'a Operation,
-}
-
-/// The principal provider automation acts as: audited like any provider principal.
-pub const AUTOMATION_SUBJECT: &str = "mailplane-automation";
-/// The role provider automation acts with (the linter requires it where `automated` is set).
-pub use mailplane_policy::AUTOMATION_ROLE;
 
 impl ControlPlane {
-    /// Runs an operation on a tenant as the actor, or files it, as the matrix says.
-    pub async fn run<T: TryFrom<Applied, Error = Error>>(
-        &self,
-        actor: &Actor,
-        tenant: mailplane_types::TenantId,
-        op: Operation,
-        note: Option<String>,
-    ) -> Result<Outcome<T>> {
-        let tx = self.store.begin().await?;
-        let found = tx.tenant_get(actor.scope(), tenant).await?;
-        let (tenant_row, profile) = self.visible(actor, found, tenant)?;
-        let decision = profile.decide(actor.party(), actor.roles(), op.activity());
-        if let Operation::CredentialRegister(input) = &op {
-            credentials::may_register(actor, profile, &decision, input)?;
-        }
-        // A binding that cannot be made is refused now, not when it is approved.
-        if let Operation::TenantRebind(input) = &op
-            && decision.can_view()
-        {
-            self.rebind_target(&tenant_row, input)?;
-        }
-        // Which request, if any, the call files: consulted parties are asked before the
-        // activity runs; A without R asks the responsible party, R without A proposes.
-        let filed = match decision.verdict {
-            Verdict::Execute if consulted(&decision, actor.party()).is_empty() => None,
-            Verdict::Execute => Some(RequestKind::Consultation),
-            Verdict::Request => Some(RequestKind::Request),
-            Verdict::Propose => Some(RequestKind::Proposal),
-            Verdict::Observe | Verdict::Refuse => {
-                return Err(Error::Forbidden(Box::new(decision.refusal())));
-            }
-        };
-        let Some(kind) = filed else {
-            let made = self.apply(&tx, actor, &tenant_row, &op).await?;
-            let change = Self::record(
-                actor,
-                &decision,
-                Some(tenant),
-                made.target_kind,
-                &made.target_id,
-                made.outcome,
-            );
-            Self::audit_and_commit(tx, change).await?;
-            return Outcome::Done(made.applied).try_map(T::try_from);
-        };
-        op.check(profile, self.clock.now())?;
-        // A filed operation's input is kept and shown to the party that answers it, so every
-        // text in it keeps the free-text rule, not only the names its own check reads.
-        let input = op.input();
-        let mut problems = Problems::default();
-        super::requests::payload_text(&mut problems, "", &input);
-        problems.finish()?;
-        let note = check_note(note)?;
-        let request = self
-            .file(
-                &tx,
-                actor,
-                &tenant_row,
-                profile,
-                &decision,
-                kind,
-                Some(&op),
-                input,
-                note,
-            )
-            .await?;
-        let outcome = if kind == RequestKind::Request && profile.automated.contains(op.activity()) {
-            let automation = Actor::provider(AUTOMATION_SUBJECT, &[AUTOMATION_ROLE]);
-            let pending = Pending {
-                profile,
-                tenant: &tenant_row,
-                request,
-                op: &op,
-            };
-            let (made, request) = self.fulfil_with(&tx, &automation, pending, None).await?;
-            Outcome::Automated {
-                value: made.applied,
-                request: Box::new(request),
-            }
-        } else {
-            Outcome::Filed(Box::new(request))
-        };
-        tx.commit().await?;
-        outcome.try_map(T::try_from)
-    }
-
-    /// Files a request or proposal in `tx`, with its audit row and event.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) async fn file(
-        &self,
-        tx: &WriteTx,
-        actor: &Actor,
-        tenant: &Tenant,
-        profile: &Profile,
-        decision: &Decision,
-        kind: RequestKind,
-        op: Option<&Operation>,
-        payload: serde_json::Value,
-        note: String,
-    ) -> Result<Request> {
-        let responsible = decision.responsible();
-        let addressed_to = match kind {
-            RequestKind::Request => responsible.clone(),
-            RequestKind::Proposal => decision.accountable().into_iter().collect(),
-            RequestKind::Consultation => consulted(decision, actor.party()),
-        };
-        let expires_at = self.clock.now()
-            + match kind {
-                RequestKind::Consultation => profile.consultation_deadline,
-                _ => profile.request_deadline,
-            };
-        let request = tx
-            .request_insert(NewRequest {
-                tenant_id: tenant.id,
-                activity: decision.activity.to_string(),
-                profile: tenant.profile.clone(),
-                profile_version: tenant.profile_version,
-                payload,
-                note,
-                requester: (
-                    actor.subject().to_string(),
-                    actor.party(),
-                    actor.org().to_string(),
-                ),
-                requester_roles: actor.roles().to_vec(),
-                responsible,
-                kind,
-                addressed_to: addressed_to.clone(),
-                operation: op.map(|o| o.name().to_string()),
-                expires_at: Some(expires_at),
-            })
-            .await?;
-        let outcome = match kind {
-            RequestKind::Request => "requested",
-            RequestKind::Proposal => "proposed",
-            RequestKind::Consultation => "consulting",
-        };
-        let mut change = Self::record(
-            actor,
-            decision,
-            Some(tenant.id),
-            "request",
-            request.id,
-            outcome,
-        );
-        change.record.request_id = Some(request.id);
-        // The parties whose answer it waits for are owed news of it, whatever their I.
-        for p in addressed_to {
-            if !change.audience.contains(&p) {
-                change.audience.push(p);
-            }
-        }
-        let entry = tx.audit_append(change.record).await?;
-        tx.event_append(&entry, &change.audience).await?;
-        Ok(request)
-    }
-
-    /// Fulfils a pending request in `tx` by running its operation as `fulfiller`: the
-    /// change's audit row names the fulfiller and the request, and a second row records the
-    /// request's transition. Returns the change and the request as it now stands.
-    pub(super) async fn fulfil_with(
-        &self,
-        tx: &WriteTx,
-        fulfiller: &Actor,
-        pending: Pending<'_>,
-        reason: Option<String>,
-    ) -> Result<(Made, Request)> {
-        let decision =
-            pending
-                .profile
-                .decide(fulfiller.party(), fulfiller.roles(), pending.op.activity());
-        if !decision.exercisable.has(mailplane_types::Duty::R) {
-            return Err(Error::Forbidden(Box::new(decision.refusal())));
-        }
-        let closing = (fulfiller, &decision, RequestState::Fulfilled, reason);
-        self.carry_out(tx, fulfiller, &decision, pending, closing)
-            .await
-    }
-
-    /// Approves a pending proposal (or a consultation) in `tx`: its operation runs as the
-    /// party that filed it, with the roles it filed with; the change's audit row names that
-    /// party and the request, and the transition's row names the approver.
-    pub(super) async fn approve_with(
-        &self,
-        tx: &WriteTx,
-        approver: &Actor,
-        approver_decision: &Decision,
-        pending: Pending<'_>,
-        reason: Option<String>,
-        to: RequestState,
-    ) -> Result<Request> {
-        let request = &pending.request;
-        let org = request
-            .requester_org
-            .parse()
-            .map_err(|e| Error::internal(format!("proposal {}: {e}", request.id)))?;
-        let roles: Vec<&str> = request.requester_roles.iter().map(String::as_str).collect();
-        let proposer = Actor::new(request.requester.clone(), org, &roles);
-        let decision =
-            pending
-                .profile
-                .decide(proposer.party(), proposer.roles(), pending.op.activity());
-        if !decision.exercisable.has(mailplane_types::Duty::R) {
-            return Err(Error::conflict(
-                None,
-                format!(
-                    "the proposer's roles no longer exercise R on `{}`: the proposal cannot run",
-                    pending.op.activity()
-                ),
-            ));
-        }
-        let closing = (approver, approver_decision, to, reason);
-        Ok(self
-            .carry_out(tx, &proposer, &decision, pending, closing)
-            .await?
-            .1)
-    }
-
-    /// Runs a filed operation as `doer` and closes its request as the closing actor, in
-    /// `tx`: the change's audit row and event name the request, and the requesting party
-    /// learns of the change when another party made it. Deleting the tenant deletes its
-    /// requests, this one included, so that request is closed first, with its result known
-    /// beforehand.
-    async fn carry_out(
-        &self,
-        tx: &WriteTx,
-        doer: &Actor,
-        decision: &Decision,
-        pending: Pending<'_>,
-        closing: (&Actor, &Decision, RequestState, Option<String>),
-    ) -> Result<(Made, Request)> {
-        let Pending {
-            tenant,
-            request,
-            op,
-            ..
-        } = pending;
-        let (closer, closer_decision, to, reason) = closing;
-        let inform = (doer.party() != request.requester_party).then_some(request.requester_party);
-        if matches!(op, Operation::TenantDelete {}) {
-            let result = serde_json::json!({
-                "kind": "tenant",
-                "id": tenant.id.to_string(),
-                "outcome": "deleted",
-            });
-            let closed = self
-                .transition_in(
-                    tx,
-                    closer,
-                    closer_decision,
-                    request,
-                    to,
-                    reason,
-                    Some(result),
-                )
-                .await?;
-            let made = self
-                .apply_as(tx, doer, decision, tenant, op, closed.id, inform)
-                .await?;
-            return Ok((made, closed));
-        }
-        let made = self
-            .apply_as(tx, doer, decision, tenant, op, request.id, inform)
-            .await?;
-        let result = made.result();
-        let request = self
-            .transition_in(
-                tx,
-                closer,
-                closer_decision,
-                request,
-                to,
-                reason,
-                Some(result),
-            )
-            .await?;
-        Ok((made, request))
-    }
-
-    /// Applies a filed operation as `actor` and writes its audit row and event, naming the
-    /// request it carries out; `inform` adds a party to the event's audience.
-    #[allow(clippy::too_many_arguments)]
-    async fn apply_as(
-        &self,
-        tx: &WriteTx,
-        actor: &Actor,
-        decision: &Decision,
-        tenant: &Tenant,
-        op: &Operation,
-        request: uuid::Uuid,
-        inform: Option<Party>,
-    ) -> Result<Made> {
-        let made = self.apply(tx, actor, tenant, op).await?;
-        let mut change = Self::record(
-            actor,
-            decision,
-            Some(tenant.id),
-            made.target_kind,
-            &made.target_id,
-            made.outcome,
-        );
-        change.record.request_id = Some(request);
-        if let Some(p) = inform {
-            add(&mut change.audience, p);
-        }
-        let entry = tx.audit_append(change.record).await?;
-        tx.event_append(&entry, &change.audience).await?;
-        Ok(made)
-    }
-
-    /// The profile a tenant may be bound to instead of its own: a loaded tenant profile,
-    /// not the current one, and one with partners when a partner resells the tenant.
-    fn rebind_target(&self, tenant: &Tenant, input: &TenantRebind) -> Result<&Profile> {
-        let id = input.profile.trim();
-        let target = self
-            .policies
-            .get(id)
-            .map(|p| p.as_ref())
-            .filter(|p| p.id != self.config.platform_profile)
-            .ok_or_else(|| {
-                Error::invalid("profile", format!("`{id}` is not a loaded tenant profile"))
-            })?;
-        if target.id == tenant.profile && target.version == tenant.profile_version {
-            return Err(Error::invalid(
-                "profile",
-                format!("the tenant is bound to {} already", target.key()),
-            ));
-        }
-        if tenant.partner_id.is_some() && !target.parties.contains(&Party::Partner) {
-            return Err(Error::invalid(
-                "profile",
-                format!(
-                    "the tenant is resold by a partner, and {} has no partner party",
-                    target.key()
-                ),
-            ));
-        }
-        Ok(target)
-    }
-
     /// The replayable operation of a request, if it carries one.
     pub(super) fn operation_of(request: &Request) -> Result<Option<Operation>> {
         Operation::stored(request)
     }
-
-    /// Makes the change an operation describes. No authorization here: every caller has
-    /// decided first. Checks that depend on the tenant's data (the domain exists, the name
-    /// is free) happen here, so a replayed operation meets the tenant as it is now.
-    async fn apply(
-        &self,
-        tx: &WriteTx,
-        actor: &Actor,
-        tenant: &Tenant,
-        op: &Operation,
-    ) -> Result<Made> {
-        if !matches!(op, Operation::MailboxCreate(_)) {
-            op.check(self.profile_of(tenant)?, self.clock.now())?;
-        }
-        // Once the export window closes, the tenant's configuration is frozen for its
-        // destruction.
-        lifecycle::not_destroyed(tx, tenant.id, op, self.clock.now()).await?;
-        let tid = tenant.id;
-        let made = |applied, target_kind, target_id: String, outcome| Made {
-            applied,
-            target_kind,
-            target_id,
-            outcome,
-        };
-        Ok(match op {
-            Operation::TenantUpdate(input) => {
-                let name = input.name.as_deref().map(str::trim);
-                let t = tx.tenant_update(tid, name, input.status).await?;
-                made(Applied::Tenant(t), "tenant", tid.to_string(), "updated")
-            }
-            Operation::TenantRebind(input) => {
-                let target = self.rebind_target(tenant, input)?;
-                let t = tx.tenant_rebind(tid, &target.id, target.version).await?;
-                made(Applied::Tenant(t), "tenant", tid.to_string(), "rebound")
-            }
-            Operation::TenantDelete {} => {
-                // A legal hold outranks the deletion, whatever else is left.
-                self.not_held(tx, tid, None, "deleting the tenant").await?;
-                tx.tenant_delete(tid).await?;
-                made(Applied::Deleted, "tenant", tid.to_string(), "deleted")
-            }
-            Operation::AliasCreate { mailbox_id, alias } => {
-                let a = self.apply_alias_create(tx, tid, *mailbox_id, alias).await?;
-                let id = a.id.to_string();
-                made(Applied::Alias(a), "alias", id, "created")
-            }
-            Operation::AliasDelete { alias_id } => {
-                tx.alias_delete(tid, *alias_id).await?;
-                made(Applied::Deleted, "alias", alias_id.to_string(), "deleted")
-            }
-            Operation::GroupCreate(input) => {
-                let g = self.apply_group_create(tx, tid, input).await?;
-                let id = g.id.to_string();
-                made(Applied::Group(g), "group", id, "created")
-            }
-            Operation::GroupDelete { group_id } => {
-                tx.group_delete(tid, *group_id).await?;
-                made(Applied::Deleted, "group", group_id.to_string(), "deleted")
-            }
-            Operation::GroupMemberAdd { group_id, member } => {
-                let g = self
-                    .apply_group_member(tx, tid, *group_id, member, true)
-                    .await?;
-                made(
-                    Applied::Group(g),
-                    "group",
-                    group_id.to_string(),
-                    "member_added",
-                )
-            }
-            Operation::GroupMemberRemove { group_id, member } => {
-                let g = self
-                    .apply_group_member(tx, tid, *group_id, member, false)
-                    .await?;
-                made(
-                    Applied::Group(g),
-                    "group",
-                    group_id.to_string(),
-                    "member_removed",
-                )
-            }
-            Operation::MailboxForward {
-                mailbox_id,
-                forward_to,
-            } => {
-                let m = self
-                    .apply_forward(tx, tid, *mailbox_id, forward_to.as_deref())
-                    .await?;
-                let outcome = if forward_to.is_some() {
-                    "forwarding_set"
-                } else {
-                    "forwarding_cleared"
-                };
-                made(
-                    Applied::Mailbox(m),
-                    "mailbox",
-                    mailbox_id.to_string(),
-                    outcome,
-                )
-            }
-            Operation::RetentionSet(input) => {
-                let r = self.apply_retention(tx, tenant, input).await?;
-                made(Applied::Retention(r), "retention", tid.to_string(), "set")
-            }
-            Operation::HoldPlace(input) => {
-                let hold = self.apply_hold_place(tx, actor, tid, input).await?;
-                let id = hold.id.to_string();
-                made(Applied::Hold(hold), "legal_hold", id, "placed")
-            }
-            Operation::HoldRelease { hold_id, release } => {
-                let hold = tx
-                    .hold_release(
-                        tid,
-                        *hold_id,
-                        actor.subject(),
-                        release.reason.trim(),
-                        self.clock.now(),
-                    )
-                    .await?;
-                // A termination blocked by the hold checks again at once.
-                if let Some(t) = tx.termination_current(tid).await? {
-                    tx.job_wake(
-                        super::jobs::TERMINATION_JOB,
-                        t.termination.id,
-                        self.clock.now(),
-                    )
-                    .await?;
-                }
-                made(
-                    Applied::Hold(hold),
-                    "legal_hold",
-                    hold_id.to_string(),
-                    "released",
-                )
-            }
-            Operation::PasswordPolicySet(policy) => {
-                let json = serde_json::to_string(policy)
-                    .map_err(|e| Error::internal(format!("a password policy: {e}")))?;
-                tx.password_policy_set(tid, &json).await?;
-                made(
-                    Applied::PasswordPolicy(policy.clone()),
-                    "tenant",
-                    tid.to_string(),
-                    "password_policy_set",
-                )
-            }
-            Operation::OfferChoose(input) => {
-                let offer = self.offer_change(tenant, input)?;
-                let t = tx.tenant_set_offer(tid, &offer.id).await?;
-                made(
-                    Applied::Tenant(t),
-                    "tenant",
-                    tid.to_string(),
-                    "offer_changed",
-                )
-            }
-            Operation::TenantRelocate(input) => {
-                let region = self.relocation(tenant, input)?;
-                let t = tx.tenant_relocate(tid, &region).await?;
-                made(Applied::Tenant(t), "tenant", tid.to_string(), "relocated")
-            }
-            Operation::SubscriptionCreate(input) => {
-                let s = self.subscribe(tx, tid, input).await?;
-                let id = s.id.to_string();
-                made(Applied::Subscription(s), "subscription", id, "created")
-            }
-            Operation::SubscriptionSeats {
-                subscription_id,
-                change,
-            } => {
-                let s = self.change_seats(tx, tid, *subscription_id, change).await?;
-                let id = s.id.to_string();
-                made(
-                    Applied::Subscription(s),
-                    "subscription",
-                    id,
-                    "seats_changed",
-                )
-            }
-            Operation::LicenceAssign { mailbox_id, sku } => {
-                let s = self.assign_licence(tx, tid, *mailbox_id, sku).await?;
-                made(
-                    Applied::Subscription(s),
-                    "mailbox",
-                    mailbox_id.to_string(),
-                    "licence_assigned",
-                )
-            }
-            Operation::LicenceUnassign { mailbox_id, sku } => {
-                let s = self.unassign_licence(tx, tenant, *mailbox_id, sku).await?;
-                made(
-                    Applied::Subscription(s),
-                    "mailbox",
-                    mailbox_id.to_string(),
-                    "licence_unassigned",
-                )
-            }
-            Operation::DomainCreate(input) => {
-                let name =
-                    DomainName::parse(&input.name).map_err(|rule| Error::invalid("name", rule))?;
-                self.not_the_providers(&name)?;
-                let d = tx.domain_insert(tid, &name, &verification_token()).await?;
-                let id = d.id.to_string();
-                made(Applied::Domain(d), "domain", id, "created")
-            }
-            Operation::DomainDelete { domain_id } => {
-                let d = tx
-                    .domain_get(tid, *domain_id)
-                    .await?
-                    .ok_or_else(|| Error::not_found("domain", domain_id))?;
-                if d.default {
-                    return Err(Error::conflict(
-                        None,
-                        format!(
-                            "{} is the tenant's default domain: it goes only with the tenant",
-                            d.name
-                        ),
-                    ));
-                }
-                tx.domain_delete(tid, *domain_id).await?;
-                made(Applied::Deleted, "domain", domain_id.to_string(), "deleted")
-            }
-            Operation::MailboxCreate(input) => {
-                // Every field problem at once, the domain's existence included.
-                let mut p = Problems::default();
-                let local_part = LocalPart::parse(&input.local_part)
-                    .map_err(|rule| p.add("local_part", rule))
-                    .ok();
-                let display_name = p.name("display_name", &input.display_name);
-                let (default_quota, _) = catalogue::quota_bounds(self.catalogue(), tenant);
-                let quota_bytes =
-                    p.quota("quota_bytes", input.quota_bytes.unwrap_or(default_quota));
-                catalogue::offer_quota(
-                    &mut p,
-                    "quota_bytes",
-                    self.catalogue(),
-                    tenant,
-                    quota_bytes,
-                );
-                let domain = directory::address_domain(tx, &mut p, tid, input.domain_id).await?;
-                p.finish()?;
-                let (Some(local_part), Some(domain)) = (local_part, domain) else {
-                    unreachable!("problems were reported above")
-                };
-                let m = tx
-                    .mailbox_insert(NewMailbox {
-                        tenant_id: tid,
-                        domain,
-                        local_part,
-                        display_name,
-                        quota_bytes,
-                        status: input.status.unwrap_or(MailboxStatus::Enabled),
-                        kind: input.kind.unwrap_or(MailboxKind::User),
-                    })
-                    .await?;
-                if m.status == MailboxStatus::Enabled && m.kind == MailboxKind::User {
-                    self.license_for_enabling(tx, tenant, m.id).await?;
-                }
-                let id = m.id.to_string();
-                made(Applied::Mailbox(m), "mailbox", id, "created")
-            }
-            Operation::MailboxUpdate {
-                mailbox_id,
-                changes,
-            } => {
-                tx.mailbox_get(tid, *mailbox_id)
-                    .await?
-                    .ok_or_else(|| Error::not_found("mailbox", mailbox_id))?;
-                if let Some(q) = changes.quota_bytes {
-                    let mut p = Problems::default();
-                    catalogue::offer_quota(&mut p, "quota_bytes", self.catalogue(), tenant, q);
-                    p.finish()?;
-                }
-                if changes.status == Some(MailboxStatus::Enabled) {
-                    self.license_for_enabling(tx, tenant, *mailbox_id).await?;
-                }
-                let m = tx
-                    .mailbox_update(
-                        *mailbox_id,
-                        MailboxChanges {
-                            display_name: changes
-                                .display_name
-                                .as_deref()
-                                .map(|n| n.trim().to_string()),
-                            quota_bytes: changes.quota_bytes,
-                            status: changes.status,
-                        },
-                    )
-                    .await?;
-                made(
-                    Applied::Mailbox(m),
-                    "mailbox",
-                    mailbox_id.to_string(),
-                    "updated",
-                )
-            }
-            Operation::MailboxDelete { mailbox_id } => {
-                tx.mailbox_get(tid, *mailbox_id)
-                    .await?
-                    .ok_or_else(|| Error::not_found("mailbox", mailbox_id))?;
-                self.not_held(tx, tid, Some(*mailbox_id), "deleting the mailbox")
-                    .await?;
-                tx.mailbox_delete(tid, *mailbox_id).await?;
-                // Its messages go from the data plane by a durable job, committed with the
-                // deletion, so that no path (direct, approved, fulfilled) and no crash
-                // leaves them behind.
-                let now = self.clock.now();
-                tx.job_insert(
-                    super::jobs::MAILBOX_JOB,
-                    mailbox_id.uuid(),
-                    Some(tid),
-                    "destroy",
-                    now,
-                    &serde_json::json!({}),
-                    now,
-                )
-                .await?;
-                made(
-                    Applied::Deleted,
-                    "mailbox",
-                    mailbox_id.to_string(),
-                    "deleted",
-                )
-            }
-            Operation::CredentialRegister(input) => {
-                let profile = self.profile_of(tenant)?;
-                let c = tx
-                    .credential_insert(credentials::new_credential(
-                        profile,
-                        tid,
-                        input,
-                        self.clock.now(),
-                    )?)
-                    .await?;
-                let id = c.id.to_string();
-                made(Applied::Credential(c), "credential", id, "created")
-            }
-            Operation::ExportCreate(input) => {
-                let e = self.apply_export_create(tx, actor, tenant, input).await?;
-                let id = e.id.to_string();
-                made(Applied::Export(e), "export", id, "created")
-            }
-            Operation::TenantTerminate(input) => {
-                let t = self.apply_terminate(tx, actor, tenant, input).await?;
-                let id = t.id.to_string();
-                made(Applied::Termination(t), "termination", id, "terminated")
-            }
-            Operation::TerminationCancel {} => {
-                let t = self.apply_termination_cancel(tx, actor, tenant).await?;
-                let id = t.id.to_string();
-                made(Applied::Termination(t), "termination", id, "cancelled")
-            }
-            Operation::TicketOpen(input) => {
-                let t = tx
-                    .ticket_insert(NewTicket {
-                        tenant_id: tid,
-                        title: input.title.trim().to_string(),
-                        description: input.description.trim().to_string(),
-                        severity: input.severity.unwrap_or(Severity::Normal),
-                        opened_by: (actor.subject().to_string(), actor.party()),
-                    })
-                    .await?;
-                let id = t.id.to_string();
-                made(Applied::Ticket(t), "ticket", id, "opened")
-            }
-            Operation::TicketComment { ticket_id, comment } => {
-                let step = TicketStep {
-                    author: (actor.subject().to_string(), actor.party()),
-                    state: None,
-                    severity: None,
-                    comment: comment.comment.trim().to_string(),
-                };
-                let t = tx.ticket_step(tid, *ticket_id, step).await?;
-                made(
-                    Applied::Ticket(t),
-                    "ticket",
-                    ticket_id.to_string(),
-                    "commented",
-                )
-            }
-            Operation::TicketHandle { ticket_id, step } => {
-                let outcome = match step.state {
-                    Some(TicketState::Qualified) => "qualified",
-                    Some(TicketState::InProgress) => "in_progress",
-                    Some(TicketState::Resolved) => "resolved",
-                    Some(TicketState::Closed) => "closed",
-                    Some(TicketState::Open) | None => "updated",
-                };
-                let s = TicketStep {
-                    author: (actor.subject().to_string(), actor.party()),
-                    state: step.state,
-                    severity: step.severity,
-                    comment: step.comment.trim().to_string(),
-                };
-                let t = tx.ticket_step(tid, *ticket_id, s).await?;
-                made(Applied::Ticket(t), "ticket", ticket_id.to_string(), outcome)
-            }
-            Operation::CredentialRevoke { credential_id } => {
-                let now = self.clock.now();
-                let (c, revoked) = tx
-                    .credential_revoke(tid, *credential_id, now)
-                    .await?
-                    .ok_or_else(|| Error::not_found("credential", credential_id))?;
-                if !revoked {
-                    return Err(Error::conflict(None, "the credential was revoked already"));
-                }
-                made(
-                    Applied::Credential(c),
-                    "credential",
-                    credential_id.to_string(),
-                    "revoked",
-                )
-            }
-        })
-    }
 }
 
-/// A domain verification token: 128 random bits, hex.
-fn verification_token() -> String {
-    use rand::RngCore;
-    let mut bytes = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    hex::encode(bytes)
-}
-
-/// A ticket's free text: 1 to 10000 characters of safe prose.
-fn text(p: &mut Problems, field: &str, value: &str) {
-    p.prose(field, value, true, 10_000);
-}
-
-/// A requester's note: at most 2000 characters of safe prose.
-pub(super) fn check_note(note: Option<String>) -> Result<String> {
-    let mut problems = Problems::default();
-    let note = problems.prose("note", note.as_deref().unwrap_or_default(), false, 2000);
-    problems.finish()?;
-    Ok(note)
-}
-
-/// Authorizes an operation that is never filed as a request, proposal or consultation: the
-/// caller's party must hold R and A (else 403, with `why` added to the refusal), and no
-/// other party may be owed a consultation first (else 409 saying so).
-pub(super) fn unfiled(decision: &Decision, acting: Party, why: &str) -> Result<()> {
-    if decision.verdict != Verdict::Execute {
-        let mut refusal = decision.refusal();
-        refusal.reason = format!("{} {why}", refusal.reason);
-        return Err(Error::Forbidden(Box::new(refusal)));
-    }
-    let parties: Vec<String> = consulted(decision, acting)
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    if !parties.is_empty() {
-        return Err(Error::conflict(
-            None,
-            format!(
-                "the profile consults {} before `{}`, and this operation is never filed: {why}",
-                parties.join(" and "),
-                decision.activity
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// The parties consulted on an activity (they hold C), other than the acting party.
-pub(super) fn consulted(decision: &Decision, acting: Party) -> Vec<Party> {
-    Party::ALL
-        .into_iter()
-        .filter(|p| *p != acting && decision.letters[p.index()].has(mailplane_types::Duty::C))
-        .collect()
-}
-
-/// Adds a party to an audience once.
-pub(super) fn add(audience: &mut Vec<Party>, party: Party) {
-    if !audience.contains(&party) {
-        audience.push(party);
-    }
-}
+#[cfg(test)]
+mod golden;

@@ -161,3 +161,40 @@ impl ControlPlane {
         Ok(passwords::status(&policy, set_at, self.clock.now()))
     }
 }
+
+// The password policy's operation (`tenant.password_policy`): its input rules and the
+// change it makes, which the registry's dispatchers call.
+
+use super::dispatch::Checked;
+use super::workflow::{Applied, Made};
+
+/// Checks `tenant.password_policy`: every bound of the policy keeps its rule.
+pub(super) fn password_policy_set_check<'a>(
+    p: &mut crate::input::Problems,
+    policy: &'a PasswordPolicy,
+) -> Option<Checked<'a>> {
+    for (field, rule) in policy.problems() {
+        p.add(field, rule);
+    }
+    Some(Checked::PasswordPolicySet(policy))
+}
+
+impl ControlPlane {
+    /// Applies `tenant.password_policy`.
+    pub(super) async fn password_policy_set_apply(
+        &self,
+        tx: &mailplane_store::WriteTx,
+        tenant: &mailplane_types::resources::Tenant,
+        policy: &PasswordPolicy,
+    ) -> Result<Made> {
+        let json = serde_json::to_string(policy)
+            .map_err(|e| Error::internal(format!("a password policy: {e}")))?;
+        tx.password_policy_set(tenant.id, &json).await?;
+        Ok(Made::new(
+            Applied::PasswordPolicy(policy.clone()),
+            "tenant",
+            tenant.id,
+            "password_policy_set",
+        ))
+    }
+}

@@ -13,11 +13,11 @@
 
 use mailplane_policy::{Decision, Profile, Verdict};
 use mailplane_store::{Page, RequestDecision, Scope, WriteTx};
-use mailplane_types::resources::{ConsultationAnswer, Request, RequestKind, RequestState};
+use mailplane_types::resources::{Request, RequestKind, RequestState};
 use mailplane_types::{Duty, Error, Letters, Result, TenantId};
 use uuid::Uuid;
 
-use super::operations::{AUTOMATION_ROLE, AUTOMATION_SUBJECT, Pending, add, check_note};
+use super::workflow::{AUTOMATION_ROLE, AUTOMATION_SUBJECT, Pending, add, check_note};
 use super::{Change, ControlPlane, page_request};
 use crate::Actor;
 use crate::input::{Problems, RequestCreate, RequestResolution};
@@ -373,121 +373,10 @@ impl ControlPlane {
         self.answer(actor, id, Answer::Object, input).await
     }
 
-    /// Records a consulted party's answer in `tx`. The last consent runs the activity; an
-    /// objection hands the consultation to the accountable party with a new deadline.
-    #[allow(clippy::too_many_arguments)]
-    async fn consultation_answer(
-        &self,
-        tx: &WriteTx,
-        actor: &Actor,
-        decision: &Decision,
-        profile: &Profile,
-        tenant: &mailplane_types::resources::Tenant,
-        request: Request,
-        op: Option<super::Operation>,
-        consent: bool,
-        reason: Option<String>,
-    ) -> Result<Request> {
-        if request.answers.iter().any(|a| a.party == actor.party()) {
-            return Err(Error::conflict(
-                None,
-                "your party has answered this consultation already",
-            ));
-        }
-        let now = self.clock.now();
-        let mut answers = request.answers.clone();
-        answers.push(ConsultationAnswer {
-            party: actor.party(),
-            by: actor.subject().to_string(),
-            consent,
-            reason,
-            at: now,
-        });
-        let escalate =
-            (!consent).then_some((request.requester_party, now + profile.request_deadline));
-        if !tx
-            .consultation_answer(request.id, &answers, escalate)
-            .await?
-        {
-            return Err(Error::conflict(
-                None,
-                "the consultation is no longer pending",
-            ));
-        }
-        let outcome = if consent { "consented" } else { "objected" };
-        let mut change = Self::record(
-            actor,
-            decision,
-            Some(request.tenant_id),
-            "request",
-            request.id,
-            outcome,
-        );
-        change.record.letters = Letters::one(Duty::C);
-        change.record.request_id = Some(request.id);
-        add(&mut change.audience, request.requester_party);
-        let entry = tx.audit_append(change.record).await?;
-        tx.event_append(&entry, &change.audience).await?;
-        let everyone = request
-            .addressed_to
-            .iter()
-            .all(|p| answers.iter().any(|a| a.party == *p));
-        let request = tx
-            .request_get(Scope::All, &[], request.id)
-            .await?
-            .ok_or_else(|| Error::not_found("request", request.id))?;
-        if consent && everyone && answers.iter().all(|a| a.consent) {
-            return self
-                .consultation_proceed(tx, actor, decision, profile, tenant, request, op)
-                .await;
-        }
-        Ok(request)
-    }
-
-    /// Runs a consulted activity, as the party that asked, and closes the consultation:
-    /// after the last consent, or at the deadline with no objection.
-    #[allow(clippy::too_many_arguments)]
-    async fn consultation_proceed(
-        &self,
-        tx: &WriteTx,
-        actor: &Actor,
-        decision: &Decision,
-        profile: &Profile,
-        tenant: &mailplane_types::resources::Tenant,
-        request: Request,
-        op: Option<super::Operation>,
-    ) -> Result<Request> {
-        self.wake_termination(tx, &request).await?;
-        match op {
-            Some(op) => {
-                let pending = Pending {
-                    profile,
-                    tenant,
-                    request,
-                    op: &op,
-                };
-                self.approve_with(tx, actor, decision, pending, None, RequestState::Fulfilled)
-                    .await
-            }
-            None => {
-                self.transition_in(
-                    tx,
-                    actor,
-                    decision,
-                    request,
-                    RequestState::Fulfilled,
-                    None,
-                    None,
-                )
-                .await
-            }
-        }
-    }
-
     /// Wakes the termination of the request's tenant when the request is about destroying
     /// its configuration: a termination waiting on a consultation goes on (or stops) at
     /// once after an answer, not at its next check.
-    async fn wake_termination(&self, tx: &WriteTx, request: &Request) -> Result<()> {
+    pub(super) async fn wake_termination(&self, tx: &WriteTx, request: &Request) -> Result<()> {
         if request.activity.as_str() == super::activity::TENANT_DESTROY
             && let Some(t) = tx.termination_current(request.tenant_id).await?
         {

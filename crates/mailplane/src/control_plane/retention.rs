@@ -350,3 +350,101 @@ impl ControlPlane {
         Ok(report)
     }
 }
+
+// The retention operations (`retention.set`, `hold.place`, `hold.release`): their input
+// rules and the changes they make, which the registry's dispatchers call.
+
+use super::dispatch::Checked;
+use super::workflow::{Applied, Made};
+
+/// Checks `retention.set`.
+pub(super) fn retention_set_check<'a>(
+    p: &mut Problems,
+    input: &'a RetentionSet,
+) -> Option<Checked<'a>> {
+    retention_rules(p, input);
+    Some(Checked::RetentionSet(input))
+}
+
+/// Checks `hold.place`: a reason.
+pub(super) fn hold_place_check<'a>(p: &mut Problems, input: &'a HoldPlace) -> Option<Checked<'a>> {
+    reason_rule(p, &input.reason);
+    Some(Checked::HoldPlace(input))
+}
+
+/// Checks `hold.release`: a reason.
+pub(super) fn hold_release_check<'a>(
+    p: &mut Problems,
+    hold_id: uuid::Uuid,
+    release: &'a HoldRelease,
+) -> Option<Checked<'a>> {
+    reason_rule(p, &release.reason);
+    Some(Checked::HoldRelease(hold_id, release))
+}
+
+impl ControlPlane {
+    /// Applies `retention.set`.
+    pub(super) async fn retention_set_apply(
+        &self,
+        tx: &WriteTx,
+        tenant: &Tenant,
+        input: &RetentionSet,
+    ) -> Result<Made> {
+        let r = self.apply_retention(tx, tenant, input).await?;
+        Ok(Made::new(
+            Applied::Retention(r),
+            "retention",
+            tenant.id,
+            "set",
+        ))
+    }
+
+    /// Applies `hold.place`.
+    pub(super) async fn hold_place_apply(
+        &self,
+        tx: &WriteTx,
+        actor: &Actor,
+        tenant: &Tenant,
+        input: &HoldPlace,
+    ) -> Result<Made> {
+        let hold = self.apply_hold_place(tx, actor, tenant.id, input).await?;
+        let id = hold.id;
+        Ok(Made::new(Applied::Hold(hold), "legal_hold", id, "placed"))
+    }
+
+    /// Applies `hold.release`.
+    pub(super) async fn hold_release_apply(
+        &self,
+        tx: &WriteTx,
+        actor: &Actor,
+        tenant: &Tenant,
+        hold_id: uuid::Uuid,
+        release: &HoldRelease,
+    ) -> Result<Made> {
+        let tid = tenant.id;
+        let hold = tx
+            .hold_release(
+                tid,
+                hold_id,
+                actor.subject(),
+                release.reason.trim(),
+                self.clock.now(),
+            )
+            .await?;
+        // A termination blocked by the hold checks again at once.
+        if let Some(t) = tx.termination_current(tid).await? {
+            tx.job_wake(
+                super::jobs::TERMINATION_JOB,
+                t.termination.id,
+                self.clock.now(),
+            )
+            .await?;
+        }
+        Ok(Made::new(
+            Applied::Hold(hold),
+            "legal_hold",
+            hold_id,
+            "released",
+        ))
+    }
+}

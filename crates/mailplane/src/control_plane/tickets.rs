@@ -90,3 +90,125 @@ impl ControlPlane {
         self.store.ticket_list(tenant, state, page).await
     }
 }
+
+// The ticket's operations (`ticket.open`, `ticket.comment`, `ticket.handle`): their input
+// rules and the changes they make, which the registry's dispatchers call.
+
+use super::dispatch::Checked;
+use super::workflow::{Applied, Made};
+
+/// Checks `ticket.open`: a title and a description.
+pub(super) fn ticket_open_check<'a>(
+    p: &mut crate::input::Problems,
+    input: &'a TicketCreate,
+) -> Option<Checked<'a>> {
+    p.name("title", &input.title);
+    text(p, "description", &input.description);
+    Some(Checked::TicketOpen(input))
+}
+
+/// Checks `ticket.comment`: a comment.
+pub(super) fn ticket_comment_check<'a>(
+    p: &mut crate::input::Problems,
+    ticket_id: Uuid,
+    comment: &'a TicketComment,
+) -> Option<Checked<'a>> {
+    text(p, "comment", &comment.comment);
+    Some(Checked::TicketComment(ticket_id, comment))
+}
+
+/// Checks `ticket.handle`: a comment, and never a step back to `open`.
+pub(super) fn ticket_handle_check<'a>(
+    p: &mut crate::input::Problems,
+    ticket_id: Uuid,
+    step: &'a TicketHandle,
+) -> Option<Checked<'a>> {
+    text(p, "comment", &step.comment);
+    if step.state == Some(TicketState::Open) {
+        p.add(
+            "state",
+            "must be qualified, in_progress, resolved or closed: a ticket is never reopened",
+        );
+    }
+    Some(Checked::TicketHandle(ticket_id, step))
+}
+
+/// A ticket's free text: 1 to 10000 characters of safe prose.
+fn text(p: &mut crate::input::Problems, field: &str, value: &str) {
+    p.prose(field, value, true, 10_000);
+}
+
+impl ControlPlane {
+    /// Applies `ticket.open`.
+    pub(super) async fn ticket_open_apply(
+        &self,
+        tx: &mailplane_store::WriteTx,
+        actor: &Actor,
+        tenant: &mailplane_types::resources::Tenant,
+        input: &TicketCreate,
+    ) -> Result<Made> {
+        let t = tx
+            .ticket_insert(mailplane_store::NewTicket {
+                tenant_id: tenant.id,
+                title: input.title.trim().to_string(),
+                description: input.description.trim().to_string(),
+                severity: input
+                    .severity
+                    .unwrap_or(mailplane_types::resources::Severity::Normal),
+                opened_by: (actor.subject().to_string(), actor.party()),
+            })
+            .await?;
+        let id = t.id;
+        Ok(Made::new(Applied::Ticket(t), "ticket", id, "opened"))
+    }
+
+    /// Applies `ticket.comment`.
+    pub(super) async fn ticket_comment_apply(
+        &self,
+        tx: &mailplane_store::WriteTx,
+        actor: &Actor,
+        tenant: &mailplane_types::resources::Tenant,
+        ticket_id: Uuid,
+        comment: &TicketComment,
+    ) -> Result<Made> {
+        let step = mailplane_store::TicketStep {
+            author: (actor.subject().to_string(), actor.party()),
+            state: None,
+            severity: None,
+            comment: comment.comment.trim().to_string(),
+        };
+        let t = tx.ticket_step(tenant.id, ticket_id, step).await?;
+        Ok(Made::new(
+            Applied::Ticket(t),
+            "ticket",
+            ticket_id,
+            "commented",
+        ))
+    }
+
+    /// Applies `ticket.handle`.
+    pub(super) async fn ticket_handle_apply(
+        &self,
+        tx: &mailplane_store::WriteTx,
+        actor: &Actor,
+        tenant: &mailplane_types::resources::Tenant,
+        ticket_id: Uuid,
+        step: &TicketHandle,
+    ) -> Result<Made> {
+        let outcome = match step.state {
+            Some(TicketState::Qualified) => "qualified",
+            Some(TicketState::InProgress) => "in_progress",
+            Some(TicketState::Resolved) => "resolved",
+            Some(TicketState::Closed) => "closed",
+            Some(TicketState::Open) | None => "updated",
+        };
+        let s = mailplane_store::TicketStep {
+            author: (actor.subject().to_string(), actor.party()),
+            state: step.state,
+            severity: step.severity,
+            comment: step.comment.trim().to_string(),
+        };
+        let t = tx.ticket_step(tenant.id, ticket_id, s).await?;
+        Ok(Made::new(Applied::Ticket(t), "ticket", ticket_id, outcome))
+    }
+}
