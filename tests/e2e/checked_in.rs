@@ -22,6 +22,77 @@ fn openapi_document_matches_the_code() {
     );
 }
 
+/// The resources operation ids start with: one word each, multi-word resources continue
+/// after them (`mailbox_password_set`, `group_member_add`).
+const RESOURCES: &[&str] = &[
+    "alias",
+    "audit",
+    "catalogue",
+    "credential",
+    "destruction",
+    "domain",
+    "event",
+    "export",
+    "group",
+    "health",
+    "hold",
+    "inventory",
+    "licence",
+    "mailbox",
+    "message",
+    "partner",
+    "password",
+    "profile",
+    "request",
+    "retention",
+    "subscription",
+    "tenant",
+    "termination",
+    "ticket",
+    "webhook",
+];
+
+/// The verbs operation ids end with. `status`, `live` and `ready` are the reads of a state
+/// (a mailbox password's, the process's), kept as the probes and the library call them.
+const VERBS: &[&str] = &[
+    "acknowledge",
+    "add",
+    "approve",
+    "assign",
+    "cancel",
+    "choose",
+    "clear",
+    "comment",
+    "consent",
+    "create",
+    "decline",
+    "delete",
+    "download",
+    "fulfil",
+    "handle",
+    "import",
+    "list",
+    "live",
+    "object",
+    "open",
+    "place",
+    "ready",
+    "rebind",
+    "register",
+    "reject",
+    "release",
+    "relocate",
+    "remove",
+    "resume",
+    "revoke",
+    "set",
+    "status",
+    "unassign",
+    "update",
+    "verify",
+    "view",
+];
+
 #[test]
 fn every_operation_id_is_resource_verb() {
     let doc: serde_json::Value = serde_json::from_str(&mailplane_http::openapi_json()).unwrap();
@@ -36,7 +107,15 @@ fn every_operation_id_is_resource_verb() {
     assert!(ids.len() >= 17, "{ids:?}");
     for id in &ids {
         let parts: Vec<_> = id.split('_').collect();
-        assert_eq!(parts.len(), 2, "`{id}` is not resource_verb");
+        assert!(parts.len() >= 2, "`{id}` is not resource_verb");
+        assert!(
+            RESOURCES.contains(&parts[0]),
+            "`{id}` does not start with a resource of {RESOURCES:?}"
+        );
+        assert!(
+            VERBS.contains(parts.last().unwrap()),
+            "`{id}` does not end with a verb of {VERBS:?}"
+        );
     }
 }
 

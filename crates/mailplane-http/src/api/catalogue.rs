@@ -23,10 +23,10 @@ use crate::problem::{ApiError, Problem};
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(catalogue_view))
-        .routes(routes!(tenant_choose_offer))
+        .routes(routes!(tenant_offer_choose))
         .routes(routes!(tenant_relocate))
         .routes(routes!(subscription_list, subscription_create))
-        .routes(routes!(subscription_seats))
+        .routes(routes!(subscription_seats_set))
         .routes(routes!(licence_list, licence_assign))
         .routes(routes!(licence_unassign))
 }
@@ -62,7 +62,7 @@ async fn catalogue_view(
 
 /// Moves a tenant to a larger offer (`service.sizing.choose`, customer RA in the reference
 /// matrix). An offer is upgraded, never downgraded: a smaller offer is refused.
-#[utoipa::path(post, path = "/v1/tenants/{tenant}/offer", operation_id = "offer_choose", tag = "catalogue",
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/offer", operation_id = "tenant_offer_choose", tag = "catalogue",
     params(("tenant" = String, Path, format = Uuid, description = "The tenant's id.")),
     request_body = OfferChoose, security(("bearer" = [])),
     responses(
@@ -74,7 +74,7 @@ async fn catalogue_view(
         (status = 404, description = "No such tenant, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The tenant is at end of service: its configuration is destroyed or being destroyed.", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn tenant_choose_offer(
+async fn tenant_offer_choose(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
     ApiPath(tenant): ApiPath<String>,
@@ -165,7 +165,7 @@ async fn subscription_create(
 /// Adds or removes seats, one or many at a time (`service.customize`, customer RA in the
 /// reference matrix). Never below the minimum; never below the seats assigned, and the
 /// refusal says how many licences to unassign.
-#[utoipa::path(patch, path = "/v1/tenants/{tenant}/subscriptions/{subscription}", operation_id = "subscription_seats", tag = "catalogue",
+#[utoipa::path(patch, path = "/v1/tenants/{tenant}/subscriptions/{subscription}", operation_id = "subscription_seats_set", tag = "catalogue",
     params(
         ("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
         ("subscription" = String, Path, format = Uuid, description = "The subscription's id."),
@@ -180,7 +180,7 @@ async fn subscription_create(
         (status = 404, description = "No such tenant or subscription, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "More seats are assigned than the new count; the message says how many to unassign.", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn subscription_seats(
+async fn subscription_seats_set(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
     ApiPath((tenant, subscription)): ApiPath<(String, String)>,

@@ -26,7 +26,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(group_list, group_create))
         .routes(routes!(group_delete))
         .routes(routes!(group_member_add, group_member_remove))
-        .routes(routes!(forwarding_set, forwarding_clear))
+        .routes(routes!(mailbox_forwarding_set, mailbox_forwarding_clear))
 }
 
 /// A tenant's aliases.
@@ -206,7 +206,7 @@ async fn group_delete(
 }
 
 /// Adds a member to a group: a mailbox of the tenant, or an external address.
-#[utoipa::path(post, path = "/v1/tenants/{tenant}/groups/{group}/members", operation_id = "member_add", tag = "directory",
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/groups/{group}/members", operation_id = "group_member_add", tag = "directory",
     params(
         ("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
         ("group" = String, Path, format = Uuid, description = "The group's id."),
@@ -237,7 +237,7 @@ async fn group_member_add(
 }
 
 /// Removes a member from a group, named by `mailbox_id` or `address` in the query.
-#[utoipa::path(delete, path = "/v1/tenants/{tenant}/groups/{group}/members", operation_id = "member_remove", tag = "directory",
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}/groups/{group}/members", operation_id = "group_member_remove", tag = "directory",
     params(
         ("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
         ("group" = String, Path, format = Uuid, description = "The group's id."),
@@ -278,7 +278,7 @@ async fn group_member_remove(
 }
 
 /// Forwards a mailbox's mail to an address (used while migrating in).
-#[utoipa::path(put, path = "/v1/tenants/{tenant}/mailboxes/{mailbox}/forwarding", operation_id = "forwarding_set", tag = "directory",
+#[utoipa::path(put, path = "/v1/tenants/{tenant}/mailboxes/{mailbox}/forwarding", operation_id = "mailbox_forwarding_set", tag = "directory",
     params(
         ("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
         ("mailbox" = String, Path, format = Uuid, description = "The mailbox's id."),
@@ -293,7 +293,7 @@ async fn group_member_remove(
         (status = 404, description = "No such tenant or mailbox, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The tenant is at end of service: its configuration is destroyed or being destroyed.", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn forwarding_set(
+async fn mailbox_forwarding_set(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
     ApiPath((tenant, mailbox)): ApiPath<(String, String)>,
@@ -309,7 +309,7 @@ async fn forwarding_set(
 }
 
 /// Stops forwarding a mailbox's mail.
-#[utoipa::path(delete, path = "/v1/tenants/{tenant}/mailboxes/{mailbox}/forwarding", operation_id = "forwarding_clear", tag = "directory",
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}/mailboxes/{mailbox}/forwarding", operation_id = "mailbox_forwarding_clear", tag = "directory",
     params(
         ("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
         ("mailbox" = String, Path, format = Uuid, description = "The mailbox's id."),
@@ -324,7 +324,7 @@ async fn forwarding_set(
         (status = 404, description = "No such tenant or mailbox, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The tenant is at end of service: its configuration is destroyed or being destroyed.", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn forwarding_clear(
+async fn mailbox_forwarding_clear(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
     ApiPath((tenant, mailbox)): ApiPath<(String, String)>,

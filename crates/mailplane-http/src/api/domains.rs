@@ -25,7 +25,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(domain_list, domain_create))
         .routes(routes!(domain_view, domain_delete))
-        .routes(routes!(domain_records))
+        .routes(routes!(domain_records_view))
         .routes(routes!(domain_verify))
 }
 
@@ -135,7 +135,7 @@ async fn domain_delete(
 
 /// The DNS records the customer publishes at its own DNS host for a custom domain: the
 /// verification TXT record, MX, SPF and the autodiscover CNAME. Empty for the default domain.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/domains/{domain}/records", operation_id = "domain_records", tag = "domains",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/domains/{domain}/records", operation_id = "domain_records_view", tag = "domains",
     params(
         ("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
         ("domain" = String, Path, format = Uuid, description = "The domain's id."),
@@ -148,7 +148,7 @@ async fn domain_delete(
         (status = 403, description = "The caller's party holds no letter for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant or domain, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn domain_records(
+async fn domain_records_view(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
     ApiPath((tenant, domain)): ApiPath<(String, String)>,

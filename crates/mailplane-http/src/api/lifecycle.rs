@@ -28,7 +28,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(termination_view, termination_create))
         .routes(routes!(termination_cancel))
         .routes(routes!(termination_resume))
-        .routes(routes!(destruction_keys))
+        .routes(routes!(destruction_key_list))
 }
 
 /// A tenant's exports.
@@ -340,11 +340,11 @@ async fn termination_resume(
 
 /// The provider's public keys for destruction certificates, as a JWK set: pin them to
 /// verify a certificate offline (`mailplane certificate verify --key`).
-#[utoipa::path(get, path = "/.well-known/mailplane/destruction-keys", operation_id = "destruction_keys", tag = "lifecycle",
+#[utoipa::path(get, path = "/.well-known/mailplane/destruction-keys", operation_id = "destruction_key_list", tag = "lifecycle",
     responses(
         (status = 200, description = "The keys.", body = PublishedKeys),
         (status = 503, description = "Destruction certificates are not configured on this deployment.", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn destruction_keys(State(s): State<AppState>) -> Result<Json<PublishedKeys>, ApiError> {
+async fn destruction_key_list(State(s): State<AppState>) -> Result<Json<PublishedKeys>, ApiError> {
     Ok(Json(s.control_plane.destruction_keys()?))
 }

@@ -168,7 +168,7 @@ async fn mailbox_delete(
 /// names its row and field (`mailboxes[41].local_part`). With an `Idempotency-Key`, a
 /// retried call with the same body gets the first call's answer for 24 hours
 /// (`Idempotency-Replayed: true`); the same key with another body is a 422.
-#[utoipa::path(post, path = "/v1/tenants/{tenant}/mailboxes/batch", operation_id = "mailbox_batch", tag = "mailboxes",
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/mailboxes/batch", operation_id = "mailbox_batch_create", tag = "mailboxes",
     params(
         ("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
         ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters naming this batch; a retry with the same key and body replays the answer."),
@@ -184,7 +184,7 @@ async fn mailbox_delete(
         (status = 409, description = "Too few free seats for the enabled mailboxes, or a call with the same key is running. Nothing was created.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The key was used with another body in the last 24 hours.", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn mailbox_batch(
+async fn mailbox_batch_create(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
     ApiPath(tenant): ApiPath<String>,
@@ -219,5 +219,5 @@ async fn mailbox_batch(
 
 /// The batch route, whose body limit fits 10,000 rows (see [`crate::bodies`]).
 pub fn batch_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(mailbox_batch))
+    OpenApiRouter::new().routes(routes!(mailbox_batch_create))
 }

@@ -18,7 +18,7 @@ use crate::problem::{ApiError, Problem};
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(message_import))
-        .routes(routes!(usage_view))
+        .routes(routes!(mailbox_usage_view))
 }
 
 /// Imports one RFC 5322 message (`Content-Type: message/rfc822`) into a mailbox, as a
@@ -79,7 +79,7 @@ async fn message_import(
 }
 
 /// How many messages and bytes a mailbox holds.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/mailboxes/{mailbox}/usage", operation_id = "usage_view", tag = "messages",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/mailboxes/{mailbox}/usage", operation_id = "mailbox_usage_view", tag = "messages",
     params(
         ("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
         ("mailbox" = String, Path, format = Uuid, description = "The mailbox's id."),
@@ -93,7 +93,7 @@ async fn message_import(
         (status = 404, description = "No such tenant or mailbox, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No data plane is configured.", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn usage_view(
+async fn mailbox_usage_view(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
     ApiPath((tenant, mailbox)): ApiPath<(String, String)>,

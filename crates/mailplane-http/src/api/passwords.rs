@@ -19,11 +19,11 @@ use crate::problem::{ApiError, Problem};
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(password_policy_view, password_policy_set))
-        .routes(routes!(password_set, password_status))
+        .routes(routes!(mailbox_password_set, mailbox_password_status))
 }
 
 /// Shows the tenant's password policy (the default until the customer sets its own).
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/password-policy", operation_id = "policy_view", tag = "directory",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/password-policy", operation_id = "password_policy_view", tag = "directory",
     params(("tenant" = String, Path, format = Uuid, description = "The tenant's id.")),
     security(("bearer" = [])),
     responses(
@@ -44,7 +44,7 @@ async fn password_policy_view(
 
 /// Sets the tenant's password policy (`service.customize`, customer RA in the reference
 /// matrix). Fields left out take their defaults.
-#[utoipa::path(put, path = "/v1/tenants/{tenant}/password-policy", operation_id = "policy_set", tag = "directory",
+#[utoipa::path(put, path = "/v1/tenants/{tenant}/password-policy", operation_id = "password_policy_set", tag = "directory",
     params(("tenant" = String, Path, format = Uuid, description = "The tenant's id.")),
     request_body = PasswordPolicy, security(("bearer" = [])),
     responses(
@@ -74,7 +74,7 @@ async fn password_policy_set(
 /// reference matrix). The password is checked against the tenant's policy and history,
 /// stored only as an Argon2id hash, and never returned, logged, audited or sent in an event.
 /// The answer says when rotation is due.
-#[utoipa::path(put, path = "/v1/tenants/{tenant}/mailboxes/{mailbox}/password", operation_id = "password_set", tag = "directory",
+#[utoipa::path(put, path = "/v1/tenants/{tenant}/mailboxes/{mailbox}/password", operation_id = "mailbox_password_set", tag = "directory",
     params(
         ("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
         ("mailbox" = String, Path, format = Uuid, description = "The mailbox's id."),
@@ -88,7 +88,7 @@ async fn password_policy_set(
         (status = 404, description = "No such tenant or mailbox, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The mailbox is shared and has no password of its own.", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn password_set(
+async fn mailbox_password_set(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
     ApiPath((tenant, mailbox)): ApiPath<(String, String)>,
@@ -104,7 +104,7 @@ async fn password_set(
 }
 
 /// When a mailbox's password was set and when rotation is due.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/mailboxes/{mailbox}/password", operation_id = "password_status", tag = "directory",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/mailboxes/{mailbox}/password", operation_id = "mailbox_password_status", tag = "directory",
     params(
         ("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
         ("mailbox" = String, Path, format = Uuid, description = "The mailbox's id."),
@@ -117,7 +117,7 @@ async fn password_set(
         (status = 403, description = "The caller's party holds no letter for `access.data-plane`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant or mailbox, no password set, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn password_status(
+async fn mailbox_password_status(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
     ApiPath((tenant, mailbox)): ApiPath<(String, String)>,

@@ -20,7 +20,7 @@ use crate::problem::{ApiError, Problem};
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(retention_view, retention_set))
-        .routes(routes!(retention_runs))
+        .routes(routes!(retention_run_list))
         .routes(routes!(hold_list, hold_place))
         .routes(routes!(hold_release))
 }
@@ -97,7 +97,7 @@ async fn retention_set(
 }
 
 /// What the retention sweep deleted from the tenant's mailboxes, and what holds stopped.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/retention/runs", operation_id = "retention_runs", tag = "retention",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/retention/runs", operation_id = "retention_run_list", tag = "retention",
     params(("tenant" = String, Path, format = Uuid, description = "The tenant's id.")),
     security(("bearer" = [])),
     responses(
@@ -107,7 +107,7 @@ async fn retention_set(
         (status = 403, description = "The caller's party holds no letter for `retention.manage`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn retention_runs(
+async fn retention_run_list(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
     ApiPath(tenant): ApiPath<String>,

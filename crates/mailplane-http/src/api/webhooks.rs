@@ -21,7 +21,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(webhook_list, webhook_create))
         .routes(routes!(webhook_view, webhook_delete))
-        .routes(routes!(webhook_deliveries))
+        .routes(routes!(webhook_delivery_list))
 }
 
 /// Lists the caller's organisation's webhooks.
@@ -109,7 +109,7 @@ async fn webhook_delete(
 }
 
 /// The delivery log of a webhook: each event with its state and every attempt.
-#[utoipa::path(get, path = "/v1/webhooks/{webhook}/deliveries", operation_id = "webhook_deliveries", tag = "webhooks",
+#[utoipa::path(get, path = "/v1/webhooks/{webhook}/deliveries", operation_id = "webhook_delivery_list", tag = "webhooks",
     params(("webhook" = String, Path, format = Uuid, description = "The webhook's id."), ListQuery),
     security(("bearer" = [])),
     responses(
@@ -118,7 +118,7 @@ async fn webhook_delete(
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such webhook in the caller's organisation.", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn webhook_deliveries(
+async fn webhook_delivery_list(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
     ApiPath(webhook): ApiPath<String>,
