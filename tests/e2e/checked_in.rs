@@ -1,5 +1,6 @@
-//! Generated files that are checked in must match their sources: the OpenAPI document and
-//! the profile tables of the book. Regenerate with the commands in the failure message.
+//! Generated files that are checked in must match their sources: the OpenAPI document, the
+//! book's endpoint table and the profile tables of the book. Regenerate with the commands in
+//! the failure message.
 
 use std::path::PathBuf;
 
@@ -131,4 +132,22 @@ fn book_profile_pages_are_rendered_from_policies() {
             path.display()
         );
     }
+}
+
+/// The book's endpoint table is generated from the OpenAPI document (each operation's method,
+/// path, id, `x-mailplane-activity` and summary). With `MAILPLANE_BLESS=1` the test writes the
+/// page instead of comparing it.
+#[test]
+fn book_endpoint_table_is_rendered_from_the_document() {
+    let (path, checked_in) = repo_file("book/src/endpoints.md");
+    let generated = mailplane_http::activities::endpoints_markdown(&mailplane_http::openapi());
+    if std::env::var_os("MAILPLANE_BLESS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+        return;
+    }
+    assert!(
+        checked_in == generated,
+        "{} is out of date: run `MAILPLANE_BLESS=1 cargo test -p mailplane-tests --test e2e checked_in` and commit it",
+        path.display()
+    );
 }

@@ -258,6 +258,7 @@ pub fn with_plumbing(doc: OpenApi) -> Value {
         }
     }
     add_links(&mut value);
+    crate::activities::annotate(&mut value);
     value
 }
 

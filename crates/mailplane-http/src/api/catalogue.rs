@@ -88,8 +88,9 @@ async fn tenant_offer_choose(
     Ok(respond(outcome, StatusCode::OK))
 }
 
-/// Moves a tenant's data to another region (`service.location.choose`, provider RA and
-/// customer I in the reference matrix): the only way a tenant's region changes.
+/// Records another region as the tenant's region (`service.location.choose`, provider RA
+/// and customer I in the reference matrix): the only way a tenant's region changes. It moves
+/// no data: the tenant's messages and files stay on the stores that hold them.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/region", operation_id = "tenant_relocate", tag = "catalogue",
     params(("tenant" = String, Path, format = Uuid, description = "The tenant's id.")),
     request_body = TenantRelocate, security(("bearer" = [])),
