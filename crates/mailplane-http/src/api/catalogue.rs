@@ -17,7 +17,7 @@ use mailplane::types::{MailboxId, TenantId};
 
 use crate::AppState;
 use crate::api::requests::respond;
-use crate::extract::{ApiJson, ApiPath, Authenticated, path_id};
+use crate::extract::{ApiJson, Authenticated, IdPath};
 use crate::problem::{ApiError, Problem};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -77,10 +77,9 @@ async fn catalogue_view(
 async fn tenant_offer_choose(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(id): IdPath<TenantId>,
     ApiJson(input): ApiJson<OfferChoose>,
 ) -> Result<Response, ApiError> {
-    let id: TenantId = path_id("tenant", &tenant)?;
     let outcome = s
         .control_plane
         .tenant_choose_offer(&actor, id, input)
@@ -106,10 +105,9 @@ async fn tenant_offer_choose(
 async fn tenant_relocate(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(id): IdPath<TenantId>,
     ApiJson(input): ApiJson<TenantRelocate>,
 ) -> Result<Response, ApiError> {
-    let id: TenantId = path_id("tenant", &tenant)?;
     let outcome = s.control_plane.tenant_relocate(&actor, id, input).await?;
     Ok(respond(outcome, StatusCode::OK))
 }
@@ -128,9 +126,8 @@ async fn tenant_relocate(
 async fn subscription_list(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(id): IdPath<TenantId>,
 ) -> Result<Json<SubscriptionList>, ApiError> {
-    let id: TenantId = path_id("tenant", &tenant)?;
     let items = s.control_plane.subscription_list(&actor, id).await?;
     Ok(Json(SubscriptionList { items }))
 }
@@ -152,10 +149,9 @@ async fn subscription_list(
 async fn subscription_create(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(id): IdPath<TenantId>,
     ApiJson(input): ApiJson<SubscriptionCreate>,
 ) -> Result<Response, ApiError> {
-    let id: TenantId = path_id("tenant", &tenant)?;
     let outcome = s
         .control_plane
         .subscription_create(&actor, id, input)
@@ -184,11 +180,9 @@ async fn subscription_create(
 async fn subscription_seats_set(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, subscription)): ApiPath<(String, String)>,
+    IdPath((tenant, subscription)): IdPath<(TenantId, uuid::Uuid)>,
     ApiJson(input): ApiJson<SeatsChange>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let subscription: uuid::Uuid = path_id("subscription", &subscription)?;
     let outcome = s
         .control_plane
         .subscription_seats(&actor, tenant, subscription, input)
@@ -213,10 +207,8 @@ async fn subscription_seats_set(
 async fn licence_list(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, mailbox)): ApiPath<(String, String)>,
+    IdPath((tenant, mailbox)): IdPath<(TenantId, MailboxId)>,
 ) -> Result<Json<MailboxLicences>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let mailbox: MailboxId = path_id("mailbox", &mailbox)?;
     let skus = s
         .control_plane
         .mailbox_licences(&actor, tenant, mailbox)
@@ -244,11 +236,9 @@ async fn licence_list(
 async fn licence_assign(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, mailbox)): ApiPath<(String, String)>,
+    IdPath((tenant, mailbox)): IdPath<(TenantId, MailboxId)>,
     ApiJson(input): ApiJson<LicenceAssign>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let mailbox: MailboxId = path_id("mailbox", &mailbox)?;
     let outcome = s
         .control_plane
         .licence_assign(&actor, tenant, mailbox, input)
@@ -277,10 +267,8 @@ async fn licence_assign(
 async fn licence_unassign(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, mailbox, sku)): ApiPath<(String, String, String)>,
+    IdPath((tenant, mailbox, sku)): IdPath<(TenantId, MailboxId, String)>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let mailbox: MailboxId = path_id("mailbox", &mailbox)?;
     let outcome = s
         .control_plane
         .licence_unassign(&actor, tenant, mailbox, sku)

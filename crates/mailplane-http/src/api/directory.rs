@@ -15,7 +15,7 @@ use mailplane::types::{MailboxId, TenantId};
 
 use crate::AppState;
 use crate::api::requests::respond;
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Authenticated, path_id};
+use crate::extract::{ApiJson, ApiQuery, Authenticated, IdPath, path_id};
 use crate::problem::{ApiError, Problem};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -68,9 +68,8 @@ pub struct MemberQuery {
 async fn alias_list(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(tenant): IdPath<TenantId>,
 ) -> Result<Json<AliasList>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
     let items = s.control_plane.alias_list(&actor, tenant).await?;
     Ok(Json(AliasList { items }))
 }
@@ -94,11 +93,9 @@ async fn alias_list(
 async fn alias_create(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, mailbox)): ApiPath<(String, String)>,
+    IdPath((tenant, mailbox)): IdPath<(TenantId, MailboxId)>,
     ApiJson(input): ApiJson<AliasCreate>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let mailbox: MailboxId = path_id("mailbox", &mailbox)?;
     let outcome = s
         .control_plane
         .alias_create(&actor, tenant, mailbox, input)
@@ -125,10 +122,8 @@ async fn alias_create(
 async fn alias_delete(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, alias)): ApiPath<(String, String)>,
+    IdPath((tenant, alias)): IdPath<(TenantId, uuid::Uuid)>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let alias: uuid::Uuid = path_id("alias", &alias)?;
     let outcome = s.control_plane.alias_delete(&actor, tenant, alias).await?;
     Ok(respond(outcome, StatusCode::NO_CONTENT))
 }
@@ -147,9 +142,8 @@ async fn alias_delete(
 async fn group_list(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(tenant): IdPath<TenantId>,
 ) -> Result<Json<GroupList>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
     let items = s.control_plane.group_list(&actor, tenant).await?;
     Ok(Json(GroupList { items }))
 }
@@ -170,10 +164,9 @@ async fn group_list(
 async fn group_create(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(tenant): IdPath<TenantId>,
     ApiJson(input): ApiJson<GroupCreate>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
     let outcome = s.control_plane.group_create(&actor, tenant, input).await?;
     Ok(respond(outcome, StatusCode::CREATED))
 }
@@ -197,10 +190,8 @@ async fn group_create(
 async fn group_delete(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, group)): ApiPath<(String, String)>,
+    IdPath((tenant, group)): IdPath<(TenantId, uuid::Uuid)>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let group: uuid::Uuid = path_id("group", &group)?;
     let outcome = s.control_plane.group_delete(&actor, tenant, group).await?;
     Ok(respond(outcome, StatusCode::NO_CONTENT))
 }
@@ -224,11 +215,9 @@ async fn group_delete(
 async fn group_member_add(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, group)): ApiPath<(String, String)>,
+    IdPath((tenant, group)): IdPath<(TenantId, uuid::Uuid)>,
     ApiJson(member): ApiJson<GroupMemberRef>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let group: uuid::Uuid = path_id("group", &group)?;
     let outcome = s
         .control_plane
         .group_member_add(&actor, tenant, group, member)
@@ -256,11 +245,9 @@ async fn group_member_add(
 async fn group_member_remove(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, group)): ApiPath<(String, String)>,
+    IdPath((tenant, group)): IdPath<(TenantId, uuid::Uuid)>,
     ApiQuery(q): ApiQuery<MemberQuery>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let group: uuid::Uuid = path_id("group", &group)?;
     let mailbox_id = q
         .mailbox_id
         .as_deref()
@@ -296,11 +283,9 @@ async fn group_member_remove(
 async fn mailbox_forwarding_set(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, mailbox)): ApiPath<(String, String)>,
+    IdPath((tenant, mailbox)): IdPath<(TenantId, MailboxId)>,
     ApiJson(input): ApiJson<Forwarding>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let mailbox: MailboxId = path_id("mailbox", &mailbox)?;
     let outcome = s
         .control_plane
         .mailbox_forward(&actor, tenant, mailbox, Some(input))
@@ -327,10 +312,8 @@ async fn mailbox_forwarding_set(
 async fn mailbox_forwarding_clear(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, mailbox)): ApiPath<(String, String)>,
+    IdPath((tenant, mailbox)): IdPath<(TenantId, MailboxId)>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let mailbox: MailboxId = path_id("mailbox", &mailbox)?;
     let outcome = s
         .control_plane
         .mailbox_forward(&actor, tenant, mailbox, None)

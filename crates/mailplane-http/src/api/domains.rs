@@ -16,7 +16,7 @@ use mailplane::{DomainRecords, DomainVerification};
 use crate::AppState;
 use crate::api::page_of;
 use crate::api::requests::respond;
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Authenticated, ListQuery, path_id};
+use crate::extract::{ApiJson, ApiQuery, Authenticated, IdPath, ListQuery};
 use crate::problem::{ApiError, Problem};
 
 page_of!(DomainPage, Domain);
@@ -43,10 +43,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 async fn domain_list(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(tenant): IdPath<TenantId>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<DomainPage>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
     let limit = q.limit()?;
     Ok(Json(
         s.control_plane
@@ -73,10 +72,9 @@ async fn domain_list(
 async fn domain_create(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(tenant): IdPath<TenantId>,
     ApiJson(input): ApiJson<DomainCreate>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
     let outcome = s.control_plane.domain_create(&actor, tenant, input).await?;
     Ok(respond(outcome, StatusCode::CREATED))
 }
@@ -96,10 +94,8 @@ async fn domain_create(
 async fn domain_view(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, domain)): ApiPath<(String, String)>,
+    IdPath((tenant, domain)): IdPath<(TenantId, DomainId)>,
 ) -> Result<Json<Domain>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let domain: DomainId = path_id("domain", &domain)?;
     Ok(Json(
         s.control_plane.domain_get(&actor, tenant, domain).await?,
     ))
@@ -122,10 +118,8 @@ async fn domain_view(
 async fn domain_delete(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, domain)): ApiPath<(String, String)>,
+    IdPath((tenant, domain)): IdPath<(TenantId, DomainId)>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let domain: DomainId = path_id("domain", &domain)?;
     let outcome = s
         .control_plane
         .domain_delete(&actor, tenant, domain)
@@ -151,10 +145,8 @@ async fn domain_delete(
 async fn domain_records_view(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, domain)): ApiPath<(String, String)>,
+    IdPath((tenant, domain)): IdPath<(TenantId, DomainId)>,
 ) -> Result<Json<DomainRecords>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let domain: DomainId = path_id("domain", &domain)?;
     Ok(Json(
         s.control_plane
             .domain_records(&actor, tenant, domain)
@@ -184,10 +176,8 @@ async fn domain_records_view(
 async fn domain_verify(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, domain)): ApiPath<(String, String)>,
+    IdPath((tenant, domain)): IdPath<(TenantId, DomainId)>,
 ) -> Result<Json<DomainVerification>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let domain: DomainId = path_id("domain", &domain)?;
     Ok(Json(
         s.control_plane
             .domain_verify(&actor, tenant, domain)

@@ -17,7 +17,7 @@ use mailplane::{MailboxBatch, MailboxBatchCreate};
 use crate::AppState;
 use crate::api::page_of;
 use crate::api::requests::respond;
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Authenticated, ListQuery, path_id};
+use crate::extract::{ApiJson, ApiQuery, Authenticated, IdPath, ListQuery};
 use crate::problem::{ApiError, Problem};
 
 page_of!(MailboxPage, Mailbox);
@@ -42,10 +42,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 async fn mailbox_list(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(tenant): IdPath<TenantId>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<MailboxPage>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
     let limit = q.limit()?;
     Ok(Json(
         s.control_plane
@@ -71,10 +70,9 @@ async fn mailbox_list(
 async fn mailbox_create(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(tenant): IdPath<TenantId>,
     ApiJson(input): ApiJson<MailboxCreate>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
     let outcome = s
         .control_plane
         .mailbox_create(&actor, tenant, input)
@@ -97,10 +95,8 @@ async fn mailbox_create(
 async fn mailbox_view(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, mailbox)): ApiPath<(String, String)>,
+    IdPath((tenant, mailbox)): IdPath<(TenantId, MailboxId)>,
 ) -> Result<Json<Mailbox>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let mailbox: MailboxId = path_id("mailbox", &mailbox)?;
     Ok(Json(
         s.control_plane.mailbox_get(&actor, tenant, mailbox).await?,
     ))
@@ -123,11 +119,9 @@ async fn mailbox_view(
 async fn mailbox_update(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, mailbox)): ApiPath<(String, String)>,
+    IdPath((tenant, mailbox)): IdPath<(TenantId, MailboxId)>,
     ApiJson(input): ApiJson<MailboxUpdate>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let mailbox: MailboxId = path_id("mailbox", &mailbox)?;
     let outcome = s
         .control_plane
         .mailbox_update(&actor, tenant, mailbox, input)
@@ -152,10 +146,8 @@ async fn mailbox_update(
 async fn mailbox_delete(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, mailbox)): ApiPath<(String, String)>,
+    IdPath((tenant, mailbox)): IdPath<(TenantId, MailboxId)>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let mailbox: MailboxId = path_id("mailbox", &mailbox)?;
     let outcome = s
         .control_plane
         .mailbox_delete(&actor, tenant, mailbox)
@@ -187,11 +179,10 @@ async fn mailbox_delete(
 async fn mailbox_batch_create(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(tenant): IdPath<TenantId>,
     headers: axum::http::HeaderMap,
     ApiJson(input): ApiJson<MailboxBatchCreate>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
     let key = headers
         .get("idempotency-key")
         .map(|v| {

@@ -12,7 +12,7 @@ use mailplane::data_plane::{StoredMessage, Usage};
 use mailplane::types::{Error, MailboxId, TenantId};
 
 use crate::AppState;
-use crate::extract::{ApiPath, Authenticated, path_id};
+use crate::extract::{Authenticated, IdPath};
 use crate::problem::{ApiError, Problem};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -44,12 +44,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
 async fn message_import(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, mailbox)): ApiPath<(String, String)>,
+    IdPath((tenant, mailbox)): IdPath<(TenantId, MailboxId)>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<StoredMessage>), ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let mailbox: MailboxId = path_id("mailbox", &mailbox)?;
     let is_message = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -96,10 +94,8 @@ async fn message_import(
 async fn mailbox_usage_view(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, mailbox)): ApiPath<(String, String)>,
+    IdPath((tenant, mailbox)): IdPath<(TenantId, MailboxId)>,
 ) -> Result<Json<Usage>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let mailbox: MailboxId = path_id("mailbox", &mailbox)?;
     Ok(Json(
         s.control_plane
             .mailbox_usage(&actor, tenant, mailbox)

@@ -13,7 +13,7 @@ use mailplane::types::{MailboxId, TenantId};
 
 use crate::AppState;
 use crate::api::requests::respond;
-use crate::extract::{ApiJson, ApiPath, Authenticated, path_id};
+use crate::extract::{ApiJson, Authenticated, IdPath};
 use crate::problem::{ApiError, Problem};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -36,9 +36,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 async fn password_policy_view(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(tenant): IdPath<TenantId>,
 ) -> Result<Json<PasswordPolicy>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
     Ok(Json(s.control_plane.password_policy(&actor, tenant).await?))
 }
 
@@ -59,10 +58,9 @@ async fn password_policy_view(
 async fn password_policy_set(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(tenant): IdPath<TenantId>,
     ApiJson(policy): ApiJson<PasswordPolicy>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
     let outcome = s
         .control_plane
         .password_policy_set(&actor, tenant, policy)
@@ -91,11 +89,9 @@ async fn password_policy_set(
 async fn mailbox_password_set(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, mailbox)): ApiPath<(String, String)>,
+    IdPath((tenant, mailbox)): IdPath<(TenantId, MailboxId)>,
     ApiJson(input): ApiJson<PasswordSet>,
 ) -> Result<Json<PasswordStatus>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let mailbox: MailboxId = path_id("mailbox", &mailbox)?;
     Ok(Json(
         s.control_plane
             .mailbox_password_set(&actor, tenant, mailbox, input)
@@ -120,10 +116,8 @@ async fn mailbox_password_set(
 async fn mailbox_password_status(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, mailbox)): ApiPath<(String, String)>,
+    IdPath((tenant, mailbox)): IdPath<(TenantId, MailboxId)>,
 ) -> Result<Json<PasswordStatus>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let mailbox: MailboxId = path_id("mailbox", &mailbox)?;
     Ok(Json(
         s.control_plane
             .mailbox_password_status(&actor, tenant, mailbox)

@@ -11,7 +11,7 @@ use mailplane::types::resources::{Delivery, Webhook, WebhookCreated};
 
 use crate::AppState;
 use crate::api::page_of;
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Authenticated, ListQuery, path_id};
+use crate::extract::{ApiJson, ApiQuery, Authenticated, IdPath, ListQuery};
 use crate::problem::{ApiError, Problem};
 
 page_of!(WebhookPage, Webhook);
@@ -81,9 +81,8 @@ async fn webhook_create(
 async fn webhook_view(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(webhook): ApiPath<String>,
+    IdPath(id): IdPath<uuid::Uuid>,
 ) -> Result<Json<Webhook>, ApiError> {
-    let id = path_id("webhook", &webhook)?;
     Ok(Json(s.control_plane.webhook_get(&actor, id).await?))
 }
 
@@ -101,9 +100,8 @@ async fn webhook_view(
 async fn webhook_delete(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(webhook): ApiPath<String>,
+    IdPath(id): IdPath<uuid::Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    let id = path_id("webhook", &webhook)?;
     s.control_plane.webhook_delete(&actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -121,10 +119,9 @@ async fn webhook_delete(
 async fn webhook_delivery_list(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(webhook): ApiPath<String>,
+    IdPath(id): IdPath<uuid::Uuid>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<DeliveryPage>, ApiError> {
-    let id = path_id("webhook", &webhook)?;
     let limit = q.limit()?;
     Ok(Json(
         s.control_plane
