@@ -186,7 +186,7 @@ def _victim(op):
     customer, t = CUSTOMER, TENANT
     if op == "partner_delete":
         return {"partner": _id(PROVIDER.call("POST", "/v1/partners", {"name": _unique("Victim partner")}))}
-    if op in ("tenant_delete", "tenant_update", "tenant_relocate", "tenant_rebind", "offer_choose", "subscription_create"):
+    if op in ("tenant_delete", "tenant_update", "tenant_relocate", "tenant_rebind", "tenant_offer_choose", "subscription_create"):
         fresh = _fresh_tenant()
         if op in ("tenant_delete", "tenant_update", "tenant_relocate", "subscription_create"):
             # The provider's to do (service.deliver, service.location.choose).
@@ -215,11 +215,11 @@ def _victim(op):
     if op == "group_delete":
         body = {"local_part": _unique("victim-group"), "domain_id": FIX["domain"], "display_name": "Victim"}
         return {"group": _id(customer.call("POST", f"{t}/groups", body))}
-    if op == "member_remove":
+    if op == "group_member_remove":
         mailbox = _fresh_mailbox()
         customer.call("POST", f"{t}/groups/{FIX['group']}/members", {"mailbox_id": mailbox})
         return {"group": FIX["group"], "?mailbox_id": mailbox}
-    if op == "member_add":
+    if op == "group_member_add":
         return {"group": FIX["group"]}
     if op == "hold_release":
         return {"hold": _id(customer.call("POST", f"{t}/holds", {"reason": "victim"}))}
@@ -277,8 +277,8 @@ def _fill_body(op, case):
     if "domain_id" in body:
         body["domain_id"] = FIX["domain"]
     if body.get("mailbox_id") is not None:
-        body["mailbox_id"] = _fresh_mailbox() if op == "member_add" else FIX["mailbox"]
-    if op == "mailbox_batch" and isinstance(body.get("mailboxes"), list):
+        body["mailbox_id"] = _fresh_mailbox() if op == "group_member_add" else FIX["mailbox"]
+    if op == "mailbox_batch_create" and isinstance(body.get("mailboxes"), list):
         # One refused row refuses the whole batch: every row gets a fresh address and a
         # plain name, and keeps its generated quota, status and kind.
         for row in body["mailboxes"]:
@@ -294,7 +294,7 @@ def _fill_body(op, case):
         body["name"] = _unique("Fuzz partner")
     if op == "domain_create" and "name" in body:
         body["name"] = _unique("fuzz") + ".example"
-    if op == "subscription_seats":
+    if op == "subscription_seats_set":
         # Exactly one of `seats`, `add` and `remove`; adding one never falls below the
         # assigned seats.
         for field in ("seats", "remove"):
@@ -304,7 +304,7 @@ def _fill_body(op, case):
         body["sku"] = FIX["sku"]
     if op == "subscription_create" and "sku" in body and FIX.get("extra_sku"):
         body["sku"] = FIX["extra_sku"]
-    if op == "offer_choose" and "offer" in body:
+    if op == "tenant_offer_choose" and "offer" in body:
         body["offer"] = FIX["upgrade_offer"]
     if op == "tenant_rebind" and "profile" in body:
         body["profile"] = FIX["other_profile"]
@@ -319,7 +319,7 @@ def _fill_body(op, case):
         body["public_key"] = FIX["public_key"]
         if "roles" in body:
             body["roles"] = ["tenant-reader"]
-    if op == "password_set" and "password" in body:
+    if op == "mailbox_password_set" and "password" in body:
         body["password"] = "Fuzz-" + uuid.uuid4().hex + "-Aa1!"
     if op == "request_create" and "activity" in body:
         body["activity"] = "disclaimer.all-users"

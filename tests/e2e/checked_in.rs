@@ -1,5 +1,6 @@
-//! Generated files that are checked in must match their sources: the OpenAPI document and
-//! the profile tables of the book. Regenerate with the commands in the failure message.
+//! Generated files that are checked in must match their sources: the OpenAPI document, the
+//! book's endpoint table and the profile tables of the book. Regenerate with the commands in
+//! the failure message.
 
 use std::path::PathBuf;
 
@@ -22,6 +23,77 @@ fn openapi_document_matches_the_code() {
     );
 }
 
+/// The resources operation ids start with: one word each, multi-word resources continue
+/// after them (`mailbox_password_set`, `group_member_add`).
+const RESOURCES: &[&str] = &[
+    "alias",
+    "audit",
+    "catalogue",
+    "credential",
+    "destruction",
+    "domain",
+    "event",
+    "export",
+    "group",
+    "health",
+    "hold",
+    "inventory",
+    "licence",
+    "mailbox",
+    "message",
+    "partner",
+    "password",
+    "profile",
+    "request",
+    "retention",
+    "subscription",
+    "tenant",
+    "termination",
+    "ticket",
+    "webhook",
+];
+
+/// The verbs operation ids end with. `status`, `live` and `ready` are the reads of a state
+/// (a mailbox password's, the process's), kept as the probes and the library call them.
+const VERBS: &[&str] = &[
+    "acknowledge",
+    "add",
+    "approve",
+    "assign",
+    "cancel",
+    "choose",
+    "clear",
+    "comment",
+    "consent",
+    "create",
+    "decline",
+    "delete",
+    "download",
+    "fulfil",
+    "handle",
+    "import",
+    "list",
+    "live",
+    "object",
+    "open",
+    "place",
+    "ready",
+    "rebind",
+    "register",
+    "reject",
+    "release",
+    "relocate",
+    "remove",
+    "resume",
+    "revoke",
+    "set",
+    "status",
+    "unassign",
+    "update",
+    "verify",
+    "view",
+];
+
 #[test]
 fn every_operation_id_is_resource_verb() {
     let doc: serde_json::Value = serde_json::from_str(&mailplane_http::openapi_json()).unwrap();
@@ -36,7 +108,15 @@ fn every_operation_id_is_resource_verb() {
     assert!(ids.len() >= 17, "{ids:?}");
     for id in &ids {
         let parts: Vec<_> = id.split('_').collect();
-        assert_eq!(parts.len(), 2, "`{id}` is not resource_verb");
+        assert!(parts.len() >= 2, "`{id}` is not resource_verb");
+        assert!(
+            RESOURCES.contains(&parts[0]),
+            "`{id}` does not start with a resource of {RESOURCES:?}"
+        );
+        assert!(
+            VERBS.contains(parts.last().unwrap()),
+            "`{id}` does not end with a verb of {VERBS:?}"
+        );
     }
 }
 
@@ -52,4 +132,22 @@ fn book_profile_pages_are_rendered_from_policies() {
             path.display()
         );
     }
+}
+
+/// The book's endpoint table is generated from the OpenAPI document (each operation's method,
+/// path, id, `x-mailplane-activity` and summary). With `MAILPLANE_BLESS=1` the test writes the
+/// page instead of comparing it.
+#[test]
+fn book_endpoint_table_is_rendered_from_the_document() {
+    let (path, checked_in) = repo_file("book/src/endpoints.md");
+    let generated = mailplane_http::activities::endpoints_markdown(&mailplane_http::openapi());
+    if std::env::var_os("MAILPLANE_BLESS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+        return;
+    }
+    assert!(
+        checked_in == generated,
+        "{} is out of date: run `MAILPLANE_BLESS=1 cargo test -p mailplane-tests --test e2e checked_in` and commit it",
+        path.display()
+    );
 }

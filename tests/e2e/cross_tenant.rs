@@ -34,15 +34,21 @@ const BODY_IDS: &[(&str, &str)] = &[("domain_id", "domain"), ("mailbox_id", "mai
 /// string `{name}` stands for the id of that parameter.
 const BODIES: &[(&str, &str)] = &[
     ("mailbox_update", r#"{"display_name": "Intruder"}"#),
-    ("forwarding_set", r#"{"address": "x@elsewhere.example"}"#),
-    ("member_add", r#"{"address": "x@elsewhere.example"}"#),
-    ("password_set", r#"{"password": "Correct-Horse-Battery-9"}"#),
-    ("subscription_seats", r#"{"add": 1}"#),
+    (
+        "mailbox_forwarding_set",
+        r#"{"address": "x@elsewhere.example"}"#,
+    ),
+    ("group_member_add", r#"{"address": "x@elsewhere.example"}"#),
+    (
+        "mailbox_password_set",
+        r#"{"password": "Correct-Horse-Battery-9"}"#,
+    ),
+    ("subscription_seats_set", r#"{"add": 1}"#),
 ];
 
 /// Queries for operations whose generated query the library refuses before it looks the
 /// object up (a group member named by a mailbox of another tenant).
-const QUERIES: &[(&str, &str)] = &[("member_remove", "address=x@elsewhere.example")];
+const QUERIES: &[(&str, &str)] = &[("group_member_remove", "address=x@elsewhere.example")];
 
 /// The objects of tenant B and its partner: for each path parameter, every real id to try
 /// (a webhook of the tenant and one of the partner, say).

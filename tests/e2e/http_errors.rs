@@ -89,6 +89,33 @@ async fn bad_input_is_a_400_naming_the_field() {
     assert_eq!(r.status, 400);
     assert_eq!(r.content_type, "application/problem+json");
     assert_eq!(r.body["errors"][0]["field"], "path");
+    // Typed path extractors check the ids in path order, each named as in the route, the
+    // ones without a typed id of their own too.
+    let r = provider.get("/v1/tenants/x/mailboxes/y").await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["errors"][0]["field"], "tenant");
+    for (path, field) in [
+        ("/v1/requests/42".to_string(), "request"),
+        ("/v1/webhooks/42".to_string(), "webhook"),
+        ("/v1/partners/42".to_string(), "partner"),
+        (format!("/v1/tenants/{t}/tickets/42"), "ticket"),
+        (format!("/v1/tenants/{t}/credentials/42"), "credential"),
+        (format!("/v1/tenants/{t}/domains/42"), "domain"),
+    ] {
+        let r = provider.get(&path).await;
+        assert_eq!(r.status, 400, "{path}");
+        assert_eq!(r.body["errors"][0]["field"], field, "{path}");
+        assert_eq!(
+            r.body["errors"][0]["rule"], "must be a UUID",
+            "{path}: {:#}",
+            r.body
+        );
+    }
+    let r = provider
+        .delete("/v1/tenants/x/mailboxes/y/licences/any-sku")
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["errors"][0]["field"], "tenant");
     let r = provider.get("/v1/partners?limit=abc").await;
     assert_eq!(r.status, 400);
     assert_eq!(r.body["errors"][0]["field"], "limit");

@@ -1,7 +1,6 @@
 //! Mailplane's end-to-end tests: one binary, through HTTP (`oneshot`) and through the
 //! library, on SQLite and, when `MAILPLANE_TEST_DATABASE_URL` is set, on PostgreSQL.
 
-mod addresses;
 mod audit;
 mod auth;
 mod batch;
@@ -14,7 +13,6 @@ mod cross_tenant;
 mod directory;
 mod dns;
 mod domain_claims;
-mod events;
 mod exports;
 mod free_text;
 mod golden;
@@ -23,7 +21,9 @@ mod inventory;
 mod letters;
 mod library;
 mod lifecycle;
+mod mailboxes;
 mod messages;
+mod passwords;
 mod plumbing;
 mod profiles;
 mod proposals;

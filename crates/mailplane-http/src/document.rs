@@ -258,6 +258,7 @@ pub fn with_plumbing(doc: OpenApi) -> Value {
         }
     }
     add_links(&mut value);
+    crate::activities::annotate(&mut value);
     value
 }
 
@@ -390,7 +391,7 @@ mod tests {
         for target in [
             "domain_view",
             "domain_delete",
-            "domain_records",
+            "domain_records_view",
             "domain_verify",
         ] {
             assert_eq!(
@@ -412,7 +413,7 @@ mod tests {
         assert!(filed.get("mailbox_view").is_none(), "{filed}");
         let created = &operation(&doc, "mailbox_create").1["responses"]["201"]["links"];
         assert!(created.get("mailbox_delete").is_some(), "{created}");
-        assert!(created.get("password_set").is_some(), "{created}");
+        assert!(created.get("mailbox_password_set").is_some(), "{created}");
         let held = &operation(&doc, "hold_place").1["responses"]["201"]["links"];
         assert!(held.get("hold_release").is_some(), "{held}");
     }

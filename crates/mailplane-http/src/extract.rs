@@ -176,3 +176,77 @@ where
             })
     }
 }
+
+/// Path parameters parsed into typed ids (`IdPath<TenantId>`, `IdPath<(TenantId, MailboxId)>`),
+/// in the order of the route's path. A segment that is not valid percent-encoded UTF-8 is the
+/// same 400 as [`ApiPath`]'s; a segment that does not parse is a 400 naming its parameter
+/// ("`tenant` must be a UUID"), checked in path order, exactly as [`path_id`] answers.
+pub struct IdPath<T>(pub T);
+
+/// Values that [`IdPath`] reads from a route's path parameters, given in path order.
+pub trait FromPathParams: Sized {
+    /// Parses the parameters, each named as in the route.
+    fn from_params(params: &[(&str, &str)]) -> Result<Self, ApiError>;
+}
+
+/// One path parameter's value; the parameter is named in the 400 when it does not parse.
+fn param<T: std::str::FromStr>(params: &[(&str, &str)], index: usize) -> Result<T, ApiError> {
+    let (name, value) = params.get(index).copied().ok_or_else(|| {
+        ApiError(Error::internal(format!(
+            "the route has no path parameter {index}"
+        )))
+    })?;
+    path_id(name, value)
+}
+
+macro_rules! from_path_params {
+    ($($t:ident $i:tt),+) => {
+        impl<$($t: std::str::FromStr),+> FromPathParams for ($($t,)+) {
+            fn from_params(params: &[(&str, &str)]) -> Result<Self, ApiError> {
+                Ok(($(param::<$t>(params, $i)?,)+))
+            }
+        }
+    };
+}
+from_path_params!(A 0);
+from_path_params!(A 0, B 1);
+from_path_params!(A 0, B 1, C 2);
+
+macro_rules! from_one_path_param {
+    ($($t:ty),+) => {
+        $(impl FromPathParams for $t {
+            fn from_params(params: &[(&str, &str)]) -> Result<Self, ApiError> {
+                param(params, 0)
+            }
+        })+
+    };
+}
+from_one_path_param!(
+    mailplane::types::PartnerId,
+    mailplane::types::TenantId,
+    mailplane::types::DomainId,
+    mailplane::types::MailboxId,
+    uuid::Uuid,
+    String
+);
+
+impl<S, T> FromRequestParts<S> for IdPath<T>
+where
+    T: FromPathParams + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let raw = axum::extract::RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| {
+                ApiError(Error::invalid(
+                    "path",
+                    "every path segment must be valid percent-encoded UTF-8",
+                ))
+            })?;
+        let params: Vec<(&str, &str)> = raw.iter().collect();
+        T::from_params(&params).map(IdPath)
+    }
+}

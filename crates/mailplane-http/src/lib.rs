@@ -6,6 +6,7 @@
 //! 9457 problem documents in one place ([`problem`]). The router is the specification: each
 //! handler carries its `#[utoipa::path]`, and [`openapi`] collects them.
 
+pub mod activities;
 mod api;
 pub mod bodies;
 pub mod conditional;

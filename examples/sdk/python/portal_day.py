@@ -13,7 +13,7 @@
 #   3. the portal, acting for the customer with a customer token, adds a domain, publishes its
 #      records at the customer's DNS host and verifies it (directory.administer: customer RA;
 #      the check needs R and A, so the reseller's R alone is not enough);
-#   4. the portal creates mailboxes in bulk for the customer (mailbox_batch needs R and A);
+#   4. the portal creates mailboxes in bulk for the customer (mailbox_batch_create needs R and A);
 #   5. the reseller assigns a licence: its R without A makes that a proposal, which the
 #      customer approves (directory.administer: customer RA, partner R);
 #   6. both read their event feeds;
@@ -60,11 +60,11 @@ import httpx
 try:
     from mailplane_client import AuthenticatedClient, Client
     from mailplane_client.api.catalogue import licence_assign, licence_list, subscription_list
-    from mailplane_client.api.domains import domain_create, domain_list, domain_records, domain_verify, domain_view
+    from mailplane_client.api.domains import domain_create, domain_list, domain_records_view, domain_verify, domain_view
     from mailplane_client.api.events import event_list
     from mailplane_client.api.health import health_ready
     from mailplane_client.api.lifecycle import (
-        destruction_keys,
+        destruction_key_list,
         export_acknowledge,
         export_create,
         export_download,
@@ -72,7 +72,7 @@ try:
         termination_create,
         termination_view,
     )
-    from mailplane_client.api.mailboxes import mailbox_batch, mailbox_list, mailbox_update, mailbox_view
+    from mailplane_client.api.mailboxes import mailbox_batch_create, mailbox_list, mailbox_update, mailbox_view
     from mailplane_client.api.partners import partner_create
     from mailplane_client.api.requests import request_approve, request_consent, request_list
     from mailplane_client.api.tenants import tenant_create, tenant_list
@@ -298,16 +298,16 @@ def play(day):
     day.done(f"{domain.name} ({domain.id}), unverified")
 
     day.begin("domain verified through DNS")
-    wanted = expect("domain_records", domain_records.sync_detailed(tenant.id, domain.id, client=customer), 200)
+    wanted = expect("domain_records_view", domain_records_view.sync_detailed(tenant.id, domain.id, client=customer), 200)
     purposes = sorted(r.purpose.value for r in wanted.records)
     check(
         purposes == ["autodiscover", "mx", "spf", "verification"],
-        f"domain_records: expected the verification, MX, SPF and autodiscover records, got {purposes}",
+        f"domain_records_view: expected the verification, MX, SPF and autodiscover records, got {purposes}",
     )
     token_record = next(r for r in wanted.records if r.purpose.value == "verification")
     check(
         value(domain.verification_token) in token_record.value,
-        f"domain_records: expected the verification TXT to carry {value(domain.verification_token)}, got {token_record.value!r}",
+        f"domain_records_view: expected the verification TXT to carry {value(domain.verification_token)}, got {token_record.value!r}",
     )
     # Before the records are published, the check finds none of them.
     before = expect("domain_verify", domain_verify.sync_detailed(tenant.id, domain.id, client=customer), 200)
@@ -356,22 +356,22 @@ def play(day):
     key = f"portal-day-{day.run}"
     batch_body = MailboxBatchCreate(mailboxes=rows)
     batch = expect(
-        "mailbox_batch",
-        mailbox_batch.sync_detailed(tenant.id, client=customer, body=batch_body, idempotency_key=key),
+        "mailbox_batch_create",
+        mailbox_batch_create.sync_detailed(tenant.id, client=customer, body=batch_body, idempotency_key=key),
         201,
     )
     addresses = [f"{row.local_part}@{domain.name}" for row in rows]
-    check(batch.created == len(rows), f"mailbox_batch: expected {len(rows)} mailboxes created, got {batch.created}")
+    check(batch.created == len(rows), f"mailbox_batch_create: expected {len(rows)} mailboxes created, got {batch.created}")
     check(
         [m.address for m in batch.mailboxes] == addresses,
-        f"mailbox_batch: expected {addresses} in order, got {[m.address for m in batch.mailboxes]}",
+        f"mailbox_batch_create: expected {addresses} in order, got {[m.address for m in batch.mailboxes]}",
     )
     # A retry with the same Idempotency-Key gets the stored answer and creates nothing.
-    replay = mailbox_batch.sync_detailed(tenant.id, client=customer, body=batch_body, idempotency_key=key)
-    replayed = expect("mailbox_batch (retry)", replay, 201)
+    replay = mailbox_batch_create.sync_detailed(tenant.id, client=customer, body=batch_body, idempotency_key=key)
+    replayed = expect("mailbox_batch_create (retry)", replay, 201)
     check(
         replay.headers.get("Idempotency-Replayed") == "true" and replayed.id == batch.id,
-        f"mailbox_batch (retry): expected the stored answer of batch {batch.id} with Idempotency-Replayed: true, "
+        f"mailbox_batch_create (retry): expected the stored answer of batch {batch.id} with Idempotency-Replayed: true, "
         f"got batch {replayed.id} with Idempotency-Replayed: {replay.headers.get('Idempotency-Replayed')}",
     )
     listed = expect("mailbox_list", mailbox_list.sync_detailed(tenant.id, client=customer, limit=1000), 200)
@@ -653,8 +653,8 @@ def play(day):
         f"termination_view: expected a certificate for tenant {tenant.id} naming {sorted(addresses)}, "
         f"got tenant {body.get('tenant')} naming {certified}",
     )
-    keys = expect("destruction_keys", destruction_keys.sync_detailed(client=day.anonymous), 200)
-    check(len(keys.keys) >= 1, "destruction_keys: expected at least one published key, got none")
+    keys = expect("destruction_key_list", destruction_key_list.sync_detailed(client=day.anonymous), 200)
+    check(len(keys.keys) >= 1, "destruction_key_list: expected at least one published key, got none")
     with tempfile.TemporaryDirectory() as folder:
         certificate_file = os.path.join(folder, "certificate.json")
         keys_file = os.path.join(folder, "destruction-keys.json")

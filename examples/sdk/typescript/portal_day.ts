@@ -13,7 +13,7 @@
 //   2. the reseller onboards a customer tenant (service.deliver: partner RA);
 //   3. the portal, acting for the customer with a customer token, adds a domain, publishes its
 //      records at the customer's DNS host and verifies it (directory.administer: customer RA);
-//   4. the portal creates mailboxes in bulk for the customer (mailbox_batch needs R and A);
+//   4. the portal creates mailboxes in bulk for the customer (mailbox_batch_create needs R and A);
 //   5. the reseller assigns a licence: its R without A makes that a proposal, which the
 //      customer approves;
 //   6. both read their event feeds;
@@ -281,19 +281,19 @@ async function play(day: Day): Promise<void> {
 
   day.begin("domain verified through DNS");
   const wanted = await expect(
-    "domain_records",
+    "domain_records_view",
     customer.GET("/v1/tenants/{tenant}/domains/{domain}/records", { params: d }),
     200,
   );
   const purposes = wanted.records.map((r) => r.purpose).sort();
   check(
     JSON.stringify(purposes) === JSON.stringify(["autodiscover", "mx", "spf", "verification"]),
-    `domain_records: expected the verification, MX, SPF and autodiscover records, got ${purposes}`,
+    `domain_records_view: expected the verification, MX, SPF and autodiscover records, got ${purposes}`,
   );
   const tokenRecord = wanted.records.find((r) => r.purpose === "verification");
   check(
     tokenRecord?.value.includes(domain.verification_token),
-    `domain_records: expected the verification TXT to carry ${domain.verification_token}, got ${tokenRecord?.value}`,
+    `domain_records_view: expected the verification TXT to carry ${domain.verification_token}, got ${tokenRecord?.value}`,
   );
   // Before the records are published, the check finds none of them.
   const before = await expect(
@@ -359,15 +359,15 @@ async function play(day: Day): Promise<void> {
       params: { path: t, header: { "Idempotency-Key": key } },
       body: { mailboxes: rows },
     });
-  const batch = await expect("mailbox_batch", batchCall(), 201);
+  const batch = await expect("mailbox_batch_create", batchCall(), 201);
   const addresses = rows.map((r) => `${r.local_part}@${domain.name}`);
   check(
     batch.created === rows.length,
-    `mailbox_batch: expected ${rows.length} mailboxes created, got ${batch.created}`,
+    `mailbox_batch_create: expected ${rows.length} mailboxes created, got ${batch.created}`,
   );
   check(
     JSON.stringify(batch.mailboxes.map((m) => m.address)) === JSON.stringify(addresses),
-    `mailbox_batch: expected ${addresses} in order, got ${batch.mailboxes.map((m) => m.address)}`,
+    `mailbox_batch_create: expected ${addresses} in order, got ${batch.mailboxes.map((m) => m.address)}`,
   );
   // A retry with the same Idempotency-Key gets the stored answer and creates nothing.
   const replay = await batchCall();
@@ -375,7 +375,7 @@ async function play(day: Day): Promise<void> {
     replay.response.status === 201 &&
       replay.response.headers.get("Idempotency-Replayed") === "true" &&
       replay.data?.id === batch.id,
-    `mailbox_batch (retry): expected the stored answer of batch ${batch.id} with Idempotency-Replayed: true, got HTTP ` +
+    `mailbox_batch_create (retry): expected the stored answer of batch ${batch.id} with Idempotency-Replayed: true, got HTTP ` +
       `${replay.response.status} batch ${replay.data?.id} with Idempotency-Replayed: ${replay.response.headers.get("Idempotency-Replayed")}`,
   );
   const listed = await expect(
@@ -401,7 +401,7 @@ async function play(day: Day): Promise<void> {
 
   day.begin("customer renames a mailbox, guarded by its ETag");
   const alice = batch.mailboxes[0];
-  check(alice, "mailbox_batch: expected a first mailbox, got none");
+  check(alice, "mailbox_batch_create: expected a first mailbox, got none");
   const a = { path: { tenant: tenant.id, mailbox: alice.id } };
   const readAlice = async (what: string): Promise<[Schemas["Mailbox"], string]> => {
     const answer = await customer.GET("/v1/tenants/{tenant}/mailboxes/{mailbox}", { params: a });
@@ -448,7 +448,7 @@ async function play(day: Day): Promise<void> {
 
   day.begin("reseller assigns a licence, customer approves");
   const dave = batch.mailboxes[3];
-  check(dave, "mailbox_batch: expected a fourth mailbox, got none");
+  check(dave, "mailbox_batch_create: expected a fourth mailbox, got none");
   const proposal = await expect(
     "licence_assign (reseller)",
     reseller.POST("/v1/tenants/{tenant}/mailboxes/{mailbox}/licences", {
@@ -669,8 +669,8 @@ async function play(day: Day): Promise<void> {
       JSON.stringify(certified) === JSON.stringify([...addresses].sort()),
     `termination_view: expected a certificate for tenant ${tenant.id} naming ${[...addresses].sort()}, got ${JSON.stringify(member(body, "tenant"))} naming ${certified}`,
   );
-  const keys = await expect("destruction_keys", day.anonymous.GET("/.well-known/mailplane/destruction-keys"), 200);
-  check(keys.keys.length >= 1, "destruction_keys: expected at least one published key, got none");
+  const keys = await expect("destruction_key_list", day.anonymous.GET("/.well-known/mailplane/destruction-keys"), 200);
+  check(keys.keys.length >= 1, "destruction_key_list: expected at least one published key, got none");
   const folder = mkdtempSync(join(tmpdir(), "mailplane-certificate-"));
   try {
     writeFileSync(join(folder, "certificate.json"), JSON.stringify(certificate));

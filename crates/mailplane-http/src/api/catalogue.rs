@@ -17,16 +17,16 @@ use mailplane::types::{MailboxId, TenantId};
 
 use crate::AppState;
 use crate::api::requests::respond;
-use crate::extract::{ApiJson, ApiPath, Authenticated, path_id};
+use crate::extract::{ApiJson, Authenticated, IdPath};
 use crate::problem::{ApiError, Problem};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(catalogue_view))
-        .routes(routes!(tenant_choose_offer))
+        .routes(routes!(tenant_offer_choose))
         .routes(routes!(tenant_relocate))
         .routes(routes!(subscription_list, subscription_create))
-        .routes(routes!(subscription_seats))
+        .routes(routes!(subscription_seats_set))
         .routes(routes!(licence_list, licence_assign))
         .routes(routes!(licence_unassign))
 }
@@ -62,7 +62,7 @@ async fn catalogue_view(
 
 /// Moves a tenant to a larger offer (`service.sizing.choose`, customer RA in the reference
 /// matrix). An offer is upgraded, never downgraded: a smaller offer is refused.
-#[utoipa::path(post, path = "/v1/tenants/{tenant}/offer", operation_id = "offer_choose", tag = "catalogue",
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/offer", operation_id = "tenant_offer_choose", tag = "catalogue",
     params(("tenant" = String, Path, format = Uuid, description = "The tenant's id.")),
     request_body = OfferChoose, security(("bearer" = [])),
     responses(
@@ -74,13 +74,12 @@ async fn catalogue_view(
         (status = 404, description = "No such tenant, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The tenant is at end of service: its configuration is destroyed or being destroyed.", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn tenant_choose_offer(
+async fn tenant_offer_choose(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(id): IdPath<TenantId>,
     ApiJson(input): ApiJson<OfferChoose>,
 ) -> Result<Response, ApiError> {
-    let id: TenantId = path_id("tenant", &tenant)?;
     let outcome = s
         .control_plane
         .tenant_choose_offer(&actor, id, input)
@@ -88,8 +87,9 @@ async fn tenant_choose_offer(
     Ok(respond(outcome, StatusCode::OK))
 }
 
-/// Moves a tenant's data to another region (`service.location.choose`, provider RA and
-/// customer I in the reference matrix): the only way a tenant's region changes.
+/// Records another region as the tenant's region (`service.location.choose`, provider RA
+/// and customer I in the reference matrix): the only way a tenant's region changes. It moves
+/// no data: the tenant's messages and files stay on the stores that hold them.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/region", operation_id = "tenant_relocate", tag = "catalogue",
     params(("tenant" = String, Path, format = Uuid, description = "The tenant's id.")),
     request_body = TenantRelocate, security(("bearer" = [])),
@@ -105,10 +105,9 @@ async fn tenant_choose_offer(
 async fn tenant_relocate(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(id): IdPath<TenantId>,
     ApiJson(input): ApiJson<TenantRelocate>,
 ) -> Result<Response, ApiError> {
-    let id: TenantId = path_id("tenant", &tenant)?;
     let outcome = s.control_plane.tenant_relocate(&actor, id, input).await?;
     Ok(respond(outcome, StatusCode::OK))
 }
@@ -127,9 +126,8 @@ async fn tenant_relocate(
 async fn subscription_list(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(id): IdPath<TenantId>,
 ) -> Result<Json<SubscriptionList>, ApiError> {
-    let id: TenantId = path_id("tenant", &tenant)?;
     let items = s.control_plane.subscription_list(&actor, id).await?;
     Ok(Json(SubscriptionList { items }))
 }
@@ -151,10 +149,9 @@ async fn subscription_list(
 async fn subscription_create(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(id): IdPath<TenantId>,
     ApiJson(input): ApiJson<SubscriptionCreate>,
 ) -> Result<Response, ApiError> {
-    let id: TenantId = path_id("tenant", &tenant)?;
     let outcome = s
         .control_plane
         .subscription_create(&actor, id, input)
@@ -165,7 +162,7 @@ async fn subscription_create(
 /// Adds or removes seats, one or many at a time (`service.customize`, customer RA in the
 /// reference matrix). Never below the minimum; never below the seats assigned, and the
 /// refusal says how many licences to unassign.
-#[utoipa::path(patch, path = "/v1/tenants/{tenant}/subscriptions/{subscription}", operation_id = "subscription_seats", tag = "catalogue",
+#[utoipa::path(patch, path = "/v1/tenants/{tenant}/subscriptions/{subscription}", operation_id = "subscription_seats_set", tag = "catalogue",
     params(
         ("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
         ("subscription" = String, Path, format = Uuid, description = "The subscription's id."),
@@ -180,14 +177,12 @@ async fn subscription_create(
         (status = 404, description = "No such tenant or subscription, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "More seats are assigned than the new count; the message says how many to unassign.", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn subscription_seats(
+async fn subscription_seats_set(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, subscription)): ApiPath<(String, String)>,
+    IdPath((tenant, subscription)): IdPath<(TenantId, uuid::Uuid)>,
     ApiJson(input): ApiJson<SeatsChange>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let subscription: uuid::Uuid = path_id("subscription", &subscription)?;
     let outcome = s
         .control_plane
         .subscription_seats(&actor, tenant, subscription, input)
@@ -212,10 +207,8 @@ async fn subscription_seats(
 async fn licence_list(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, mailbox)): ApiPath<(String, String)>,
+    IdPath((tenant, mailbox)): IdPath<(TenantId, MailboxId)>,
 ) -> Result<Json<MailboxLicences>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let mailbox: MailboxId = path_id("mailbox", &mailbox)?;
     let skus = s
         .control_plane
         .mailbox_licences(&actor, tenant, mailbox)
@@ -243,11 +236,9 @@ async fn licence_list(
 async fn licence_assign(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, mailbox)): ApiPath<(String, String)>,
+    IdPath((tenant, mailbox)): IdPath<(TenantId, MailboxId)>,
     ApiJson(input): ApiJson<LicenceAssign>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let mailbox: MailboxId = path_id("mailbox", &mailbox)?;
     let outcome = s
         .control_plane
         .licence_assign(&actor, tenant, mailbox, input)
@@ -276,10 +267,8 @@ async fn licence_assign(
 async fn licence_unassign(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, mailbox, sku)): ApiPath<(String, String, String)>,
+    IdPath((tenant, mailbox, sku)): IdPath<(TenantId, MailboxId, String)>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let mailbox: MailboxId = path_id("mailbox", &mailbox)?;
     let outcome = s
         .control_plane
         .licence_unassign(&actor, tenant, mailbox, sku)

@@ -15,7 +15,7 @@ use mailplane::types::resources::Credential;
 use crate::AppState;
 use crate::api::page_of;
 use crate::api::requests::respond;
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Authenticated, ListQuery, path_id};
+use crate::extract::{ApiJson, ApiQuery, Authenticated, IdPath, ListQuery};
 use crate::problem::{ApiError, Problem};
 
 page_of!(CredentialPage, Credential);
@@ -41,10 +41,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 async fn credential_list(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(tenant): IdPath<TenantId>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<CredentialPage>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
     let limit = q.limit()?;
     Ok(Json(
         s.control_plane
@@ -72,10 +71,9 @@ async fn credential_list(
 async fn credential_register(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(tenant): IdPath<TenantId>,
     ApiJson(input): ApiJson<CredentialCreate>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
     let outcome = s
         .control_plane
         .credential_register(&actor, tenant, input)
@@ -98,10 +96,8 @@ async fn credential_register(
 async fn credential_view(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, credential)): ApiPath<(String, String)>,
+    IdPath((tenant, id)): IdPath<(TenantId, uuid::Uuid)>,
 ) -> Result<Json<Credential>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let id = path_id("credential", &credential)?;
     Ok(Json(
         s.control_plane.credential_get(&actor, tenant, id).await?,
     ))
@@ -125,10 +121,8 @@ async fn credential_view(
 async fn credential_revoke(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, credential)): ApiPath<(String, String)>,
+    IdPath((tenant, id)): IdPath<(TenantId, uuid::Uuid)>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let id = path_id("credential", &credential)?;
     let outcome = s
         .control_plane
         .credential_revoke(&actor, tenant, id)

@@ -1,5 +1,7 @@
-//! `/v1/tenants/{tenant}/domains` and `/v1/tenants/{tenant}/mailboxes`: directory
-//! administration (`directory.administer`; customer RA and provider IR in hosted-exchange).
+//! `/v1/tenants/{tenant}/aliases`, `/groups` and a mailbox's `/forwarding`: the directory
+//! beyond mailboxes (`directory.administer`). Every address is unique across mailboxes,
+//! aliases and groups on the platform, and uses a verified domain of the tenant. Named like
+//! the library's and the store's `directory` modules.
 
 use axum::Json;
 use axum::extract::State;
@@ -7,387 +9,314 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use axum::response::IntoResponse;
-use mailplane::input::{DomainCreate, MailboxCreate, MailboxUpdate};
-use mailplane::types::resources::{Domain, Mailbox};
-use mailplane::types::{DomainId, MailboxId, TenantId};
-use mailplane::{DomainRecords, DomainVerification, MailboxBatch, MailboxBatchCreate};
+use mailplane::input::{AliasCreate, Forwarding, GroupCreate, GroupMemberRef};
+use mailplane::types::resources::{Alias, Group, Mailbox};
+use mailplane::types::{MailboxId, TenantId};
 
 use crate::AppState;
-use crate::api::page_of;
 use crate::api::requests::respond;
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Authenticated, ListQuery, path_id};
+use crate::extract::{ApiJson, ApiQuery, Authenticated, IdPath, path_id};
 use crate::problem::{ApiError, Problem};
-
-page_of!(DomainPage, Domain);
-page_of!(MailboxPage, Mailbox);
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(domain_list, domain_create))
-        .routes(routes!(domain_view, domain_delete))
-        .routes(routes!(domain_records))
-        .routes(routes!(domain_verify))
-        .routes(routes!(mailbox_list, mailbox_create))
-        .routes(routes!(mailbox_view, mailbox_update, mailbox_delete))
+        .routes(routes!(alias_list))
+        .routes(routes!(alias_create))
+        .routes(routes!(alias_delete))
+        .routes(routes!(group_list, group_create))
+        .routes(routes!(group_delete))
+        .routes(routes!(group_member_add, group_member_remove))
+        .routes(routes!(mailbox_forwarding_set, mailbox_forwarding_clear))
 }
 
-/// Lists a tenant's domains.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/domains", operation_id = "domain_list", tag = "domains",
-    params(("tenant" = String, Path, format = Uuid, description = "The tenant's id."), ListQuery),
+/// A tenant's aliases.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct AliasList {
+    /// The aliases, in the order they were added.
+    pub items: Vec<Alias>,
+}
+
+/// A tenant's groups.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct GroupList {
+    /// The groups with their members, in the order they were created.
+    pub items: Vec<Group>,
+}
+
+/// The member to remove: exactly one of `mailbox_id` and `address`.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MemberQuery {
+    /// A mailbox of the tenant.
+    #[param(format = Uuid)]
+    pub mailbox_id: Option<String>,
+    /// An external address.
+    pub address: Option<String>,
+}
+
+/// Lists a tenant's aliases.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/aliases", operation_id = "alias_list", tag = "directory",
+    params(("tenant" = String, Path, format = Uuid, description = "The tenant's id.")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "A page of domains.", body = DomainPage),
-        (status = 400, description = "The id or a query parameter is invalid.", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The aliases.", body = AliasList),
+        (status = 400, description = "The id is invalid.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller's party holds no letter for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn domain_list(
+async fn alias_list(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
-    ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<DomainPage>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let limit = q.limit()?;
-    Ok(Json(
-        s.control_plane
-            .domain_list(&actor, tenant, q.cursor.as_deref(), limit)
-            .await?
-            .into(),
-    ))
+    IdPath(tenant): IdPath<TenantId>,
+) -> Result<Json<AliasList>, ApiError> {
+    let items = s.control_plane.alias_list(&actor, tenant).await?;
+    Ok(Json(AliasList { items }))
 }
 
-/// Adds a domain to a tenant; the name is stored in lower-case A-label form and must be
-/// unique across the platform.
-#[utoipa::path(post, path = "/v1/tenants/{tenant}/domains", operation_id = "domain_create", tag = "domains",
-    params(("tenant" = String, Path, format = Uuid, description = "The tenant's id.")),
-    request_body = DomainCreate, security(("bearer" = [])),
+/// Adds an alias (an extra address) to a mailbox, on a verified domain of the tenant.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/mailboxes/{mailbox}/aliases", operation_id = "alias_create", tag = "directory",
+    params(
+        ("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
+        ("mailbox" = String, Path, format = Uuid, description = "The mailbox's id."),
+    ),
+    request_body = AliasCreate, security(("bearer" = [])),
     responses(
-        (status = 201, description = "The domain was added.", body = Domain, headers(("Mailplane-Request" = String, description = "The request provider automation fulfilled to make this change, if any."))),
-        (status = 202, description = "Filed: the caller's party holds only A (a request to the responsible party) or only R (a proposal to the accountable party); the body is the request.", body = crate::api::requests::RequestView, headers(("Location" = String, description = "The request's URL."))),
-        (status = 400, description = "The id or the body is invalid; `errors` names each field.", body = Problem, content_type = "application/problem+json"),
+        (status = 201, description = "The alias.", body = Alias, headers(("Mailplane-Request" = String, description = "The request provider automation fulfilled to make this change, if any."))),
+        (status = 202, description = "Filed: a request to the responsible party, or a proposal to the accountable party; the body is the request.", body = crate::api::requests::RequestView, headers(("Location" = String, description = "The request's URL."))),
+        (status = 400, description = "An id or the body is invalid, or the domain is not verified.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller's party holds neither R nor A for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such tenant, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The domain is registered already.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or mailbox, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The address is in use by a mailbox, an alias or a group.", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn domain_create(
+async fn alias_create(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
-    ApiJson(input): ApiJson<DomainCreate>,
+    IdPath((tenant, mailbox)): IdPath<(TenantId, MailboxId)>,
+    ApiJson(input): ApiJson<AliasCreate>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let outcome = s.control_plane.domain_create(&actor, tenant, input).await?;
+    let outcome = s
+        .control_plane
+        .alias_create(&actor, tenant, mailbox, input)
+        .await?;
     Ok(respond(outcome, StatusCode::CREATED))
 }
 
-/// Shows a domain.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/domains/{domain}", operation_id = "domain_view", tag = "domains",
-    params(("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
-           ("domain" = String, Path, format = Uuid, description = "The domain's id.")),
+/// Removes an alias.
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}/aliases/{alias}", operation_id = "alias_delete", tag = "directory",
+    params(
+        ("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
+        ("alias" = String, Path, format = Uuid, description = "The alias's id."),
+    ),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The domain.", body = Domain),
-        (status = 400, description = "An id is not a UUID.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller's party holds no letter for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such tenant or domain, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
-    ))]
-async fn domain_view(
-    State(s): State<AppState>,
-    Authenticated(actor): Authenticated,
-    ApiPath((tenant, domain)): ApiPath<(String, String)>,
-) -> Result<Json<Domain>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let domain: DomainId = path_id("domain", &domain)?;
-    Ok(Json(
-        s.control_plane.domain_get(&actor, tenant, domain).await?,
-    ))
-}
-
-/// Removes a domain that no mailbox uses.
-#[utoipa::path(delete, path = "/v1/tenants/{tenant}/domains/{domain}", operation_id = "domain_delete", tag = "domains",
-    params(("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
-           ("domain" = String, Path, format = Uuid, description = "The domain's id.")),
-    security(("bearer" = [])),
-    responses(
-        (status = 204, description = "The domain was removed.", headers(("Mailplane-Request" = String, description = "The request provider automation fulfilled to make this change, if any."))),
-        (status = 202, description = "Filed: the caller's party holds only A (a request to the responsible party) or only R (a proposal to the accountable party); the body is the request.", body = crate::api::requests::RequestView, headers(("Location" = String, description = "The request's URL."))),
-        (status = 400, description = "An id is not a UUID.", body = Problem, content_type = "application/problem+json"),
+        (status = 204, description = "The alias was removed.", headers(("Mailplane-Request" = String, description = "The request provider automation fulfilled to make this change, if any."))),
+        (status = 202, description = "Filed: a request to the responsible party, or a proposal to the accountable party; the body is the request.", body = crate::api::requests::RequestView, headers(("Location" = String, description = "The request's URL."))),
+        (status = 400, description = "An id is invalid.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller's party holds neither R nor A for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such tenant or domain, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Mailboxes, aliases or groups still use the domain, or it is the tenant's default domain.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or alias, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The tenant is at end of service: its configuration is destroyed or being destroyed.", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn domain_delete(
+async fn alias_delete(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, domain)): ApiPath<(String, String)>,
+    IdPath((tenant, alias)): IdPath<(TenantId, uuid::Uuid)>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let domain: DomainId = path_id("domain", &domain)?;
-    let outcome = s
-        .control_plane
-        .domain_delete(&actor, tenant, domain)
-        .await?;
+    let outcome = s.control_plane.alias_delete(&actor, tenant, alias).await?;
     Ok(respond(outcome, StatusCode::NO_CONTENT))
 }
 
-/// Lists a tenant's mailboxes.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/mailboxes", operation_id = "mailbox_list", tag = "mailboxes",
-    params(("tenant" = String, Path, format = Uuid, description = "The tenant's id."), ListQuery),
+/// Lists a tenant's distribution groups with their members.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/groups", operation_id = "group_list", tag = "directory",
+    params(("tenant" = String, Path, format = Uuid, description = "The tenant's id.")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "A page of mailboxes.", body = MailboxPage),
-        (status = 400, description = "The id or a query parameter is invalid.", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The groups.", body = GroupList),
+        (status = 400, description = "The id is invalid.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller's party holds no letter for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn mailbox_list(
+async fn group_list(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
-    ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<MailboxPage>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let limit = q.limit()?;
-    Ok(Json(
-        s.control_plane
-            .mailbox_list(&actor, tenant, q.cursor.as_deref(), limit)
-            .await?
-            .into(),
-    ))
+    IdPath(tenant): IdPath<TenantId>,
+) -> Result<Json<GroupList>, ApiError> {
+    let items = s.control_plane.group_list(&actor, tenant).await?;
+    Ok(Json(GroupList { items }))
 }
 
-/// Creates a mailbox on a domain of the same tenant.
-#[utoipa::path(post, path = "/v1/tenants/{tenant}/mailboxes", operation_id = "mailbox_create", tag = "mailboxes",
+/// Creates a distribution group, on a verified domain of the tenant.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/groups", operation_id = "group_create", tag = "directory",
     params(("tenant" = String, Path, format = Uuid, description = "The tenant's id.")),
-    request_body = MailboxCreate, security(("bearer" = [])),
+    request_body = GroupCreate, security(("bearer" = [])),
     responses(
-        (status = 201, description = "The mailbox was created.", body = Mailbox, headers(("Mailplane-Request" = String, description = "The request provider automation fulfilled to make this change, if any."))),
-        (status = 202, description = "Filed: the caller's party holds only A (a request to the responsible party) or only R (a proposal to the accountable party); the body is the request.", body = crate::api::requests::RequestView, headers(("Location" = String, description = "The request's URL."))),
-        (status = 400, description = "The id or the body is invalid; `errors` names each field.", body = Problem, content_type = "application/problem+json"),
+        (status = 201, description = "The group.", body = Group, headers(("Mailplane-Request" = String, description = "The request provider automation fulfilled to make this change, if any."))),
+        (status = 202, description = "Filed: a request to the responsible party, or a proposal to the accountable party; the body is the request.", body = crate::api::requests::RequestView, headers(("Location" = String, description = "The request's URL."))),
+        (status = 400, description = "The id or the body is invalid, or the domain is not verified.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller's party holds neither R nor A for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The address is in use by a mailbox, an alias or a group, or no seat is free for an enabled mailbox.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The address is in use by a mailbox, an alias or a group.", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn mailbox_create(
+async fn group_create(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
-    ApiJson(input): ApiJson<MailboxCreate>,
+    IdPath(tenant): IdPath<TenantId>,
+    ApiJson(input): ApiJson<GroupCreate>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let outcome = s
-        .control_plane
-        .mailbox_create(&actor, tenant, input)
-        .await?;
+    let outcome = s.control_plane.group_create(&actor, tenant, input).await?;
     Ok(respond(outcome, StatusCode::CREATED))
 }
 
-/// Shows a mailbox.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/mailboxes/{mailbox}", operation_id = "mailbox_view", tag = "mailboxes",
-    params(("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
-           ("mailbox" = String, Path, format = Uuid, description = "The mailbox's id.")),
+/// Deletes a group and its memberships.
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}/groups/{group}", operation_id = "group_delete", tag = "directory",
+    params(
+        ("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
+        ("group" = String, Path, format = Uuid, description = "The group's id."),
+    ),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The mailbox.", body = Mailbox),
-        (status = 400, description = "An id is not a UUID.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller's party holds no letter for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such tenant or mailbox, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
-    ))]
-async fn mailbox_view(
-    State(s): State<AppState>,
-    Authenticated(actor): Authenticated,
-    ApiPath((tenant, mailbox)): ApiPath<(String, String)>,
-) -> Result<Json<Mailbox>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let mailbox: MailboxId = path_id("mailbox", &mailbox)?;
-    Ok(Json(
-        s.control_plane.mailbox_get(&actor, tenant, mailbox).await?,
-    ))
-}
-
-/// Changes a mailbox's display name, quota or status.
-#[utoipa::path(patch, path = "/v1/tenants/{tenant}/mailboxes/{mailbox}", operation_id = "mailbox_update", tag = "mailboxes",
-    params(("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
-           ("mailbox" = String, Path, format = Uuid, description = "The mailbox's id.")),
-    request_body = MailboxUpdate, security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The changed mailbox.", body = Mailbox, headers(("Mailplane-Request" = String, description = "The request provider automation fulfilled to make this change, if any."))),
-        (status = 202, description = "Filed: the caller's party holds only A (a request to the responsible party) or only R (a proposal to the accountable party); the body is the request.", body = crate::api::requests::RequestView, headers(("Location" = String, description = "The request's URL."))),
-        (status = 400, description = "An id or the body is invalid.", body = Problem, content_type = "application/problem+json"),
+        (status = 204, description = "The group was deleted.", headers(("Mailplane-Request" = String, description = "The request provider automation fulfilled to make this change, if any."))),
+        (status = 202, description = "Filed: a request to the responsible party, or a proposal to the accountable party; the body is the request.", body = crate::api::requests::RequestView, headers(("Location" = String, description = "The request's URL."))),
+        (status = 400, description = "An id is invalid.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller's party holds neither R nor A for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such tenant or mailbox, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Enabling needs a licence and no seat is free.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or group, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The tenant is at end of service: its configuration is destroyed or being destroyed.", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn mailbox_update(
+async fn group_delete(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, mailbox)): ApiPath<(String, String)>,
-    ApiJson(input): ApiJson<MailboxUpdate>,
+    IdPath((tenant, group)): IdPath<(TenantId, uuid::Uuid)>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let mailbox: MailboxId = path_id("mailbox", &mailbox)?;
+    let outcome = s.control_plane.group_delete(&actor, tenant, group).await?;
+    Ok(respond(outcome, StatusCode::NO_CONTENT))
+}
+
+/// Adds a member to a group: a mailbox of the tenant, or an external address.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/groups/{group}/members", operation_id = "group_member_add", tag = "directory",
+    params(
+        ("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
+        ("group" = String, Path, format = Uuid, description = "The group's id."),
+    ),
+    request_body = GroupMemberRef, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The group with the new member.", body = Group, headers(("Mailplane-Request" = String, description = "The request provider automation fulfilled to make this change, if any."))),
+        (status = 202, description = "Filed: a request to the responsible party, or a proposal to the accountable party; the body is the request.", body = crate::api::requests::RequestView, headers(("Location" = String, description = "The request's URL."))),
+        (status = 400, description = "An id or the body is invalid: give exactly one of `mailbox_id` and `address`.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party holds neither R nor A for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or group, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The member is in the group already.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn group_member_add(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    IdPath((tenant, group)): IdPath<(TenantId, uuid::Uuid)>,
+    ApiJson(member): ApiJson<GroupMemberRef>,
+) -> Result<Response, ApiError> {
     let outcome = s
         .control_plane
-        .mailbox_update(&actor, tenant, mailbox, input)
+        .group_member_add(&actor, tenant, group, member)
         .await?;
     Ok(respond(outcome, StatusCode::OK))
 }
 
-/// Deletes a mailbox.
-#[utoipa::path(delete, path = "/v1/tenants/{tenant}/mailboxes/{mailbox}", operation_id = "mailbox_delete", tag = "mailboxes",
-    params(("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
-           ("mailbox" = String, Path, format = Uuid, description = "The mailbox's id.")),
+/// Removes a member from a group, named by `mailbox_id` or `address` in the query.
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}/groups/{group}/members", operation_id = "group_member_remove", tag = "directory",
+    params(
+        ("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
+        ("group" = String, Path, format = Uuid, description = "The group's id."),
+        MemberQuery,
+    ),
     security(("bearer" = [])),
     responses(
-        (status = 204, description = "The mailbox was deleted.", headers(("Mailplane-Request" = String, description = "The request provider automation fulfilled to make this change, if any."))),
-        (status = 202, description = "Filed: the caller's party holds only A (a request to the responsible party) or only R (a proposal to the accountable party); the body is the request.", body = crate::api::requests::RequestView, headers(("Location" = String, description = "The request's URL."))),
-        (status = 400, description = "An id is not a UUID.", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The group without the member.", body = Group, headers(("Mailplane-Request" = String, description = "The request provider automation fulfilled to make this change, if any."))),
+        (status = 202, description = "Filed: a request to the responsible party, or a proposal to the accountable party; the body is the request.", body = crate::api::requests::RequestView, headers(("Location" = String, description = "The request's URL."))),
+        (status = 400, description = "An id or the query is invalid.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party holds neither R nor A for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant, group or member, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The tenant is at end of service: its configuration is destroyed or being destroyed.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn group_member_remove(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    IdPath((tenant, group)): IdPath<(TenantId, uuid::Uuid)>,
+    ApiQuery(q): ApiQuery<MemberQuery>,
+) -> Result<Response, ApiError> {
+    let mailbox_id = q
+        .mailbox_id
+        .as_deref()
+        .map(|m| path_id::<MailboxId>("mailbox_id", m))
+        .transpose()?;
+    let member = GroupMemberRef {
+        mailbox_id,
+        address: q.address,
+    };
+    let outcome = s
+        .control_plane
+        .group_member_remove(&actor, tenant, group, member)
+        .await?;
+    Ok(respond(outcome, StatusCode::OK))
+}
+
+/// Forwards a mailbox's mail to an address (used while migrating in).
+#[utoipa::path(put, path = "/v1/tenants/{tenant}/mailboxes/{mailbox}/forwarding", operation_id = "mailbox_forwarding_set", tag = "directory",
+    params(
+        ("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
+        ("mailbox" = String, Path, format = Uuid, description = "The mailbox's id."),
+    ),
+    request_body = Forwarding, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The mailbox with its forwarding target.", body = Mailbox, headers(("Mailplane-Request" = String, description = "The request provider automation fulfilled to make this change, if any."))),
+        (status = 202, description = "Filed: a request to the responsible party, or a proposal to the accountable party; the body is the request.", body = crate::api::requests::RequestView, headers(("Location" = String, description = "The request's URL."))),
+        (status = 400, description = "An id or the address is invalid, or it is the mailbox's own.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller's party holds neither R nor A for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant or mailbox, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A legal hold covers the mailbox, or the tenant is at end of service (its configuration is destroyed or being destroyed).", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The tenant is at end of service: its configuration is destroyed or being destroyed.", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn mailbox_delete(
+async fn mailbox_forwarding_set(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, mailbox)): ApiPath<(String, String)>,
+    IdPath((tenant, mailbox)): IdPath<(TenantId, MailboxId)>,
+    ApiJson(input): ApiJson<Forwarding>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let mailbox: MailboxId = path_id("mailbox", &mailbox)?;
     let outcome = s
         .control_plane
-        .mailbox_delete(&actor, tenant, mailbox)
+        .mailbox_forward(&actor, tenant, mailbox, Some(input))
         .await?;
-    Ok(respond(outcome, StatusCode::NO_CONTENT))
+    Ok(respond(outcome, StatusCode::OK))
 }
 
-/// The DNS records the customer publishes at its own DNS host for a custom domain: the
-/// verification TXT record, MX, SPF and the autodiscover CNAME. Empty for the default domain.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/domains/{domain}/records", operation_id = "domain_records", tag = "domains",
+/// Stops forwarding a mailbox's mail.
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}/mailboxes/{mailbox}/forwarding", operation_id = "mailbox_forwarding_clear", tag = "directory",
     params(
         ("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
-        ("domain" = String, Path, format = Uuid, description = "The domain's id."),
+        ("mailbox" = String, Path, format = Uuid, description = "The mailbox's id."),
     ),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The domain and the records to publish.", body = DomainRecords),
+        (status = 200, description = "The mailbox without a forwarding target.", body = Mailbox, headers(("Mailplane-Request" = String, description = "The request provider automation fulfilled to make this change, if any."))),
+        (status = 202, description = "Filed: a request to the responsible party, or a proposal to the accountable party; the body is the request.", body = crate::api::requests::RequestView, headers(("Location" = String, description = "The request's URL."))),
         (status = 400, description = "An id is invalid.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller's party holds no letter for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such tenant or domain, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party holds neither R nor A for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or mailbox, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The tenant is at end of service: its configuration is destroyed or being destroyed.", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn domain_records(
+async fn mailbox_forwarding_clear(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, domain)): ApiPath<(String, String)>,
-) -> Result<Json<DomainRecords>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let domain: DomainId = path_id("domain", &domain)?;
-    Ok(Json(
-        s.control_plane
-            .domain_records(&actor, tenant, domain)
-            .await?,
-    ))
-}
-
-/// Checks a custom domain's records with a real DNS resolver against the configured name
-/// servers, and reports each as found, missing or wrong. The domain becomes verified when
-/// its verification TXT record is found; it stays verified. The caller's party must hold R
-/// on `directory.administer`.
-#[utoipa::path(post, path = "/v1/tenants/{tenant}/domains/{domain}/verify", operation_id = "domain_verify", tag = "domains",
-    params(
-        ("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
-        ("domain" = String, Path, format = Uuid, description = "The domain's id."),
-    ),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The check, record by record, and the domain after it.", body = DomainVerification),
-        (status = 400, description = "An id is invalid.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller's party holds no R for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such tenant or domain, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The domain is the tenant's default domain, which needs no verification.", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "No DNS resolver is available.", body = Problem, content_type = "application/problem+json"),
-    ))]
-async fn domain_verify(
-    State(s): State<AppState>,
-    Authenticated(actor): Authenticated,
-    ApiPath((tenant, domain)): ApiPath<(String, String)>,
-) -> Result<Json<DomainVerification>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let domain: DomainId = path_id("domain", &domain)?;
-    Ok(Json(
-        s.control_plane
-            .domain_verify(&actor, tenant, domain)
-            .await?,
-    ))
-}
-
-/// Creates up to 10,000 mailboxes in one call, all or nothing (`directory.administer`; the
-/// caller's party must hold R and A: a batch is never filed as a request). Every problem
-/// names its row and field (`mailboxes[41].local_part`). With an `Idempotency-Key`, a
-/// retried call with the same body gets the first call's answer for 24 hours
-/// (`Idempotency-Replayed: true`); the same key with another body is a 422.
-#[utoipa::path(post, path = "/v1/tenants/{tenant}/mailboxes/batch", operation_id = "mailbox_batch", tag = "mailboxes",
-    params(
-        ("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
-        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters naming this batch; a retry with the same key and body replays the answer."),
-    ),
-    request_body = MailboxBatchCreate, security(("bearer" = [])),
-    responses(
-        (status = 201, description = "Every mailbox was created (or, with `Idempotency-Replayed: true`, had been by an earlier call with the same key).", body = MailboxBatch,
-            headers(("Idempotency-Replayed" = String, description = "`true` when the answer is the stored one of an earlier call."))),
-        (status = 400, description = "The id, the key or the body is invalid; `errors` names every row and field. Nothing was created.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller's party does not hold R and A for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such tenant, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Too few free seats for the enabled mailboxes, or a call with the same key is running. Nothing was created.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The key was used with another body in the last 24 hours.", body = Problem, content_type = "application/problem+json"),
-    ))]
-async fn mailbox_batch(
-    State(s): State<AppState>,
-    Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
-    headers: axum::http::HeaderMap,
-    ApiJson(input): ApiJson<MailboxBatchCreate>,
+    IdPath((tenant, mailbox)): IdPath<(TenantId, MailboxId)>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let key = headers
-        .get("idempotency-key")
-        .map(|v| {
-            v.to_str().map_err(|_| {
-                ApiError(mailplane::types::Error::invalid(
-                    "Idempotency-Key",
-                    "must be 1 to 255 visible ASCII characters",
-                ))
-            })
-        })
-        .transpose()?;
-    let answer = s
+    let outcome = s
         .control_plane
-        .mailbox_batch_create(&actor, tenant, input, key)
+        .mailbox_forward(&actor, tenant, mailbox, None)
         .await?;
-    let mut response = (StatusCode::CREATED, Json(answer.batch)).into_response();
-    if answer.replayed {
-        response.headers_mut().insert(
-            "idempotency-replayed",
-            axum::http::HeaderValue::from_static("true"),
-        );
-    }
-    Ok(response)
-}
-
-/// The batch route, whose body limit fits 10,000 rows (see [`crate::bodies`]).
-pub fn batch_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(mailbox_batch))
+    Ok(respond(outcome, StatusCode::OK))
 }

@@ -15,7 +15,7 @@ use mailplane::types::inventory::Inventory;
 use mailplane::types::{Error, TenantId};
 
 use crate::AppState;
-use crate::extract::{ApiPath, ApiQuery, Authenticated, path_id};
+use crate::extract::{ApiQuery, Authenticated, IdPath};
 use crate::problem::{ApiError, Problem};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -54,10 +54,9 @@ pub struct InventoryQuery {
 async fn inventory_view(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(id): IdPath<TenantId>,
     ApiQuery(q): ApiQuery<InventoryQuery>,
 ) -> Result<Response, ApiError> {
-    let id: TenantId = path_id("tenant", &tenant)?;
     let csv = match q.format.as_deref() {
         None | Some("json") => false,
         Some("csv") => true,

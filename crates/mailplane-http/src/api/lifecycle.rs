@@ -16,7 +16,7 @@ use mailplane::types::lifecycle::{Export, Termination};
 
 use crate::AppState;
 use crate::api::requests::respond;
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Authenticated, path_id};
+use crate::extract::{ApiJson, ApiQuery, Authenticated, IdPath};
 use crate::problem::{ApiError, Problem};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -28,7 +28,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(termination_view, termination_create))
         .routes(routes!(termination_cancel))
         .routes(routes!(termination_resume))
-        .routes(routes!(destruction_keys))
+        .routes(routes!(destruction_key_list))
 }
 
 /// A tenant's exports.
@@ -60,9 +60,8 @@ pub struct DownloadQuery {
 async fn export_list(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(tenant): IdPath<TenantId>,
 ) -> Result<Json<ExportList>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
     let items = s.control_plane.exports_list(&actor, tenant).await?;
     Ok(Json(ExportList { items }))
 }
@@ -88,10 +87,9 @@ async fn export_list(
 async fn export_create(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(tenant): IdPath<TenantId>,
     ApiJson(input): ApiJson<ExportCreate>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
     let outcome = s.control_plane.export_create(&actor, tenant, input).await?;
     Ok(respond(outcome, StatusCode::CREATED))
 }
@@ -114,10 +112,8 @@ async fn export_create(
 async fn export_view(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, export)): ApiPath<(String, String)>,
+    IdPath((tenant, export)): IdPath<(TenantId, uuid::Uuid)>,
 ) -> Result<Json<Export>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let export: uuid::Uuid = path_id("export", &export)?;
     Ok(Json(
         s.control_plane.export_get(&actor, tenant, export).await?,
     ))
@@ -142,10 +138,8 @@ async fn export_view(
 async fn export_acknowledge(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, export)): ApiPath<(String, String)>,
+    IdPath((tenant, export)): IdPath<(TenantId, uuid::Uuid)>,
 ) -> Result<Json<Export>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let export: uuid::Uuid = path_id("export", &export)?;
     Ok(Json(
         s.control_plane
             .export_acknowledge(&actor, tenant, export)
@@ -175,11 +169,9 @@ async fn export_acknowledge(
     ))]
 async fn export_download(
     State(s): State<AppState>,
-    ApiPath((tenant, export)): ApiPath<(String, String)>,
+    IdPath((tenant, export)): IdPath<(TenantId, uuid::Uuid)>,
     ApiQuery(query): ApiQuery<DownloadQuery>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let export: uuid::Uuid = path_id("export", &export)?;
     let (e, archive) = s
         .control_plane
         .export_download(tenant, export, &query.token)
@@ -254,9 +246,8 @@ fn decrypted(
 async fn termination_view(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(tenant): IdPath<TenantId>,
 ) -> Result<Json<Termination>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
     Ok(Json(s.control_plane.termination_get(&actor, tenant).await?))
 }
 
@@ -279,10 +270,9 @@ async fn termination_view(
 async fn termination_create(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(tenant): IdPath<TenantId>,
     ApiJson(input): ApiJson<TerminationCreate>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
     let outcome = s
         .control_plane
         .tenant_terminate(&actor, tenant, input)
@@ -306,9 +296,8 @@ async fn termination_create(
 async fn termination_cancel(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(tenant): IdPath<TenantId>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
     let outcome = s.control_plane.termination_cancel(&actor, tenant).await?;
     Ok(respond(outcome, StatusCode::OK))
 }
@@ -330,9 +319,8 @@ async fn termination_cancel(
 async fn termination_resume(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(tenant): IdPath<TenantId>,
 ) -> Result<Json<Termination>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
     Ok(Json(
         s.control_plane.termination_resume(&actor, tenant).await?,
     ))
@@ -340,11 +328,11 @@ async fn termination_resume(
 
 /// The provider's public keys for destruction certificates, as a JWK set: pin them to
 /// verify a certificate offline (`mailplane certificate verify --key`).
-#[utoipa::path(get, path = "/.well-known/mailplane/destruction-keys", operation_id = "destruction_keys", tag = "lifecycle",
+#[utoipa::path(get, path = "/.well-known/mailplane/destruction-keys", operation_id = "destruction_key_list", tag = "lifecycle",
     responses(
         (status = 200, description = "The keys.", body = PublishedKeys),
         (status = 503, description = "Destruction certificates are not configured on this deployment.", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn destruction_keys(State(s): State<AppState>) -> Result<Json<PublishedKeys>, ApiError> {
+async fn destruction_key_list(State(s): State<AppState>) -> Result<Json<PublishedKeys>, ApiError> {
     Ok(Json(s.control_plane.destruction_keys()?))
 }

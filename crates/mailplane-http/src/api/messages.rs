@@ -12,13 +12,13 @@ use mailplane::data_plane::{StoredMessage, Usage};
 use mailplane::types::{Error, MailboxId, TenantId};
 
 use crate::AppState;
-use crate::extract::{ApiPath, Authenticated, path_id};
+use crate::extract::{Authenticated, IdPath};
 use crate::problem::{ApiError, Problem};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(message_import))
-        .routes(routes!(usage_view))
+        .routes(routes!(mailbox_usage_view))
 }
 
 /// Imports one RFC 5322 message (`Content-Type: message/rfc822`) into a mailbox, as a
@@ -44,12 +44,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
 async fn message_import(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, mailbox)): ApiPath<(String, String)>,
+    IdPath((tenant, mailbox)): IdPath<(TenantId, MailboxId)>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<StoredMessage>), ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let mailbox: MailboxId = path_id("mailbox", &mailbox)?;
     let is_message = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -79,7 +77,7 @@ async fn message_import(
 }
 
 /// How many messages and bytes a mailbox holds.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/mailboxes/{mailbox}/usage", operation_id = "usage_view", tag = "messages",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/mailboxes/{mailbox}/usage", operation_id = "mailbox_usage_view", tag = "messages",
     params(
         ("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
         ("mailbox" = String, Path, format = Uuid, description = "The mailbox's id."),
@@ -93,13 +91,11 @@ async fn message_import(
         (status = 404, description = "No such tenant or mailbox, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "No data plane is configured.", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn usage_view(
+async fn mailbox_usage_view(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, mailbox)): ApiPath<(String, String)>,
+    IdPath((tenant, mailbox)): IdPath<(TenantId, MailboxId)>,
 ) -> Result<Json<Usage>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let mailbox: MailboxId = path_id("mailbox", &mailbox)?;
     Ok(Json(
         s.control_plane
             .mailbox_usage(&actor, tenant, mailbox)

@@ -1,16 +1,17 @@
 //! The API's handlers, one module per resource, and the router that collects them.
 
-mod addresses;
 mod audit;
 mod catalogue;
 mod credentials;
 mod directory;
-mod events;
+mod domains;
 mod health;
 mod inventory;
 mod lifecycle;
+mod mailboxes;
 mod messages;
 mod partners;
+mod passwords;
 mod profiles;
 pub(crate) mod requests;
 mod retention;
@@ -28,10 +29,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(health::routes())
         .merge(partners::routes())
         .merge(tenants::routes())
-        .merge(directory::routes())
-        .merge(directory::batch_routes())
+        .merge(domains::routes())
+        .merge(mailboxes::routes())
+        .merge(mailboxes::batch_routes())
         .merge(audit::routes())
-        .merge(events::routes())
         .merge(profiles::routes())
         .merge(requests::routes())
         .merge(credentials::routes())
@@ -42,7 +43,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(messages::routes())
         .merge(retention::routes())
         .merge(lifecycle::routes())
-        .merge(addresses::routes())
+        .merge(directory::routes())
+        .merge(passwords::routes())
 }
 
 /// Declares a page type for a resource: the items and the cursor of the next page.

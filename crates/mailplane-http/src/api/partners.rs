@@ -11,7 +11,7 @@ use mailplane::types::resources::Partner;
 
 use crate::AppState;
 use crate::api::page_of;
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Authenticated, ListQuery, path_id};
+use crate::extract::{ApiJson, ApiQuery, Authenticated, IdPath, ListQuery};
 use crate::problem::{ApiError, Problem};
 
 page_of!(PartnerPage, Partner);
@@ -79,9 +79,8 @@ async fn partner_create(
 async fn partner_view(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(partner): ApiPath<String>,
+    IdPath(id): IdPath<PartnerId>,
 ) -> Result<Json<Partner>, ApiError> {
-    let id: PartnerId = path_id("partner", &partner)?;
     Ok(Json(s.control_plane.partner_get(&actor, id).await?))
 }
 
@@ -100,10 +99,9 @@ async fn partner_view(
 async fn partner_update(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(partner): ApiPath<String>,
+    IdPath(id): IdPath<PartnerId>,
     ApiJson(input): ApiJson<PartnerUpdate>,
 ) -> Result<Json<Partner>, ApiError> {
-    let id: PartnerId = path_id("partner", &partner)?;
     Ok(Json(
         s.control_plane.partner_update(&actor, id, input).await?,
     ))
@@ -123,9 +121,8 @@ async fn partner_update(
 async fn partner_delete(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(partner): ApiPath<String>,
+    IdPath(id): IdPath<PartnerId>,
 ) -> Result<StatusCode, ApiError> {
-    let id: PartnerId = path_id("partner", &partner)?;
     s.control_plane.partner_delete(&actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -17,7 +17,7 @@ use mailplane::types::TenantId;
 use mailplane::types::resources::{Request, RequestKind, RequestState};
 
 use crate::AppState;
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Authenticated, path_id};
+use crate::extract::{ApiJson, ApiQuery, Authenticated, IdPath};
 use crate::problem::{ApiError, Problem};
 
 /// Where to act on a request. The answers that apply are present while it is pending.
@@ -190,10 +190,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 async fn request_create(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(tenant): IdPath<TenantId>,
     ApiJson(input): ApiJson<RequestCreate>,
 ) -> Result<(StatusCode, Json<RequestView>), ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
     let request = s
         .control_plane
         .request_create(&actor, tenant, input)
@@ -239,9 +238,8 @@ async fn request_list(
 async fn request_view(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(request): ApiPath<String>,
+    IdPath(id): IdPath<uuid::Uuid>,
 ) -> Result<Json<RequestView>, ApiError> {
-    let id = path_id("request", &request)?;
     Ok(Json(s.control_plane.request_get(&actor, id).await?.into()))
 }
 
@@ -261,10 +259,9 @@ async fn request_view(
 async fn request_fulfil(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(request): ApiPath<String>,
+    IdPath(id): IdPath<uuid::Uuid>,
     ApiJson(input): ApiJson<RequestResolution>,
 ) -> Result<Json<RequestView>, ApiError> {
-    let id = path_id("request", &request)?;
     Ok(Json(
         s.control_plane
             .request_fulfil(&actor, id, input)
@@ -288,10 +285,9 @@ async fn request_fulfil(
 async fn request_decline(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(request): ApiPath<String>,
+    IdPath(id): IdPath<uuid::Uuid>,
     ApiJson(input): ApiJson<RequestResolution>,
 ) -> Result<Json<RequestView>, ApiError> {
-    let id = path_id("request", &request)?;
     Ok(Json(
         s.control_plane
             .request_decline(&actor, id, input)
@@ -316,9 +312,8 @@ async fn request_decline(
 async fn request_cancel(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(request): ApiPath<String>,
+    IdPath(id): IdPath<uuid::Uuid>,
 ) -> Result<Json<RequestView>, ApiError> {
-    let id = path_id("request", &request)?;
     Ok(Json(
         s.control_plane.request_cancel(&actor, id).await?.into(),
     ))
@@ -340,10 +335,9 @@ async fn request_cancel(
 async fn request_approve(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(request): ApiPath<String>,
+    IdPath(id): IdPath<uuid::Uuid>,
     ApiJson(input): ApiJson<RequestResolution>,
 ) -> Result<Json<RequestView>, ApiError> {
-    let id = path_id("request", &request)?;
     Ok(Json(
         s.control_plane
             .request_approve(&actor, id, input)
@@ -367,10 +361,9 @@ async fn request_approve(
 async fn request_reject(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(request): ApiPath<String>,
+    IdPath(id): IdPath<uuid::Uuid>,
     ApiJson(input): ApiJson<RequestResolution>,
 ) -> Result<Json<RequestView>, ApiError> {
-    let id = path_id("request", &request)?;
     Ok(Json(
         s.control_plane
             .request_reject(&actor, id, input)
@@ -395,10 +388,9 @@ async fn request_reject(
 async fn request_consent(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(request): ApiPath<String>,
+    IdPath(id): IdPath<uuid::Uuid>,
     ApiJson(input): ApiJson<RequestResolution>,
 ) -> Result<Json<RequestView>, ApiError> {
-    let id = path_id("request", &request)?;
     Ok(Json(
         s.control_plane
             .request_consent(&actor, id, input)
@@ -423,10 +415,9 @@ async fn request_consent(
 async fn request_object(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(request): ApiPath<String>,
+    IdPath(id): IdPath<uuid::Uuid>,
     ApiJson(input): ApiJson<RequestResolution>,
 ) -> Result<Json<RequestView>, ApiError> {
-    let id = path_id("request", &request)?;
     Ok(Json(
         s.control_plane
             .request_object(&actor, id, input)

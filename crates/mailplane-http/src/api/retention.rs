@@ -14,13 +14,13 @@ use mailplane::types::retention::{LegalHold, RetentionPolicy, RetentionRun};
 
 use crate::AppState;
 use crate::api::requests::respond;
-use crate::extract::{ApiJson, ApiPath, Authenticated, path_id};
+use crate::extract::{ApiJson, Authenticated, IdPath};
 use crate::problem::{ApiError, Problem};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(retention_view, retention_set))
-        .routes(routes!(retention_runs))
+        .routes(routes!(retention_run_list))
         .routes(routes!(hold_list, hold_place))
         .routes(routes!(hold_release))
 }
@@ -60,9 +60,8 @@ pub struct HoldList {
 async fn retention_view(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(tenant): IdPath<TenantId>,
 ) -> Result<Json<RetentionState>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
     let policy = s.control_plane.retention_get(&actor, tenant).await?;
     Ok(Json(RetentionState { policy }))
 }
@@ -84,10 +83,9 @@ async fn retention_view(
 async fn retention_set(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(tenant): IdPath<TenantId>,
     ApiJson(input): ApiJson<RetentionSet>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
     let outcome = s
         .control_plane
         .retention_set(&actor, tenant, input)
@@ -97,7 +95,7 @@ async fn retention_set(
 }
 
 /// What the retention sweep deleted from the tenant's mailboxes, and what holds stopped.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/retention/runs", operation_id = "retention_runs", tag = "retention",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/retention/runs", operation_id = "retention_run_list", tag = "retention",
     params(("tenant" = String, Path, format = Uuid, description = "The tenant's id.")),
     security(("bearer" = [])),
     responses(
@@ -107,12 +105,11 @@ async fn retention_set(
         (status = 403, description = "The caller's party holds no letter for `retention.manage`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn retention_runs(
+async fn retention_run_list(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(tenant): IdPath<TenantId>,
 ) -> Result<Json<RetentionRunList>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
     let items = s.control_plane.retention_runs(&actor, tenant).await?;
     Ok(Json(RetentionRunList { items }))
 }
@@ -131,9 +128,8 @@ async fn retention_runs(
 async fn hold_list(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(tenant): IdPath<TenantId>,
 ) -> Result<Json<HoldList>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
     let items = s.control_plane.hold_list(&actor, tenant).await?;
     Ok(Json(HoldList { items }))
 }
@@ -155,10 +151,9 @@ async fn hold_list(
 async fn hold_place(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(tenant): IdPath<TenantId>,
     ApiJson(input): ApiJson<HoldPlace>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
     let outcome = s.control_plane.hold_place(&actor, tenant, input).await?;
     Ok(respond(outcome, StatusCode::CREATED))
 }
@@ -182,11 +177,9 @@ async fn hold_place(
 async fn hold_release(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, hold)): ApiPath<(String, String)>,
+    IdPath((tenant, hold)): IdPath<(TenantId, uuid::Uuid)>,
     ApiJson(input): ApiJson<HoldRelease>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let hold: uuid::Uuid = path_id("hold", &hold)?;
     let outcome = s
         .control_plane
         .hold_release(&actor, tenant, hold, input)

@@ -14,7 +14,7 @@ use mailplane::types::resources::Tenant;
 use crate::AppState;
 use crate::api::page_of;
 use crate::api::requests::respond;
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Authenticated, ListQuery, path_id};
+use crate::extract::{ApiJson, ApiQuery, Authenticated, IdPath, ListQuery};
 use crate::problem::{ApiError, Problem};
 
 page_of!(TenantPage, Tenant);
@@ -83,9 +83,8 @@ async fn tenant_create(
 async fn tenant_view(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(id): IdPath<TenantId>,
 ) -> Result<Json<Tenant>, ApiError> {
-    let id: TenantId = path_id("tenant", &tenant)?;
     Ok(Json(s.control_plane.tenant_get(&actor, id).await?))
 }
 
@@ -105,10 +104,9 @@ async fn tenant_view(
 async fn tenant_update(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(id): IdPath<TenantId>,
     ApiJson(input): ApiJson<TenantUpdate>,
 ) -> Result<Response, ApiError> {
-    let id: TenantId = path_id("tenant", &tenant)?;
     let outcome = s.control_plane.tenant_update(&actor, id, input).await?;
     Ok(respond(outcome, StatusCode::OK))
 }
@@ -128,9 +126,8 @@ async fn tenant_update(
 async fn tenant_delete(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(id): IdPath<TenantId>,
 ) -> Result<Response, ApiError> {
-    let id: TenantId = path_id("tenant", &tenant)?;
     let outcome = s.control_plane.tenant_delete(&actor, id).await?;
     Ok(respond(outcome, StatusCode::NO_CONTENT))
 }
@@ -154,10 +151,9 @@ async fn tenant_delete(
 async fn tenant_rebind(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(id): IdPath<TenantId>,
     ApiJson(input): ApiJson<TenantRebind>,
 ) -> Result<Response, ApiError> {
-    let id: TenantId = path_id("tenant", &tenant)?;
     let outcome = s.control_plane.tenant_rebind(&actor, id, input).await?;
     Ok(respond(outcome, StatusCode::OK))
 }

@@ -16,7 +16,7 @@ use mailplane::types::resources::Ticket;
 use crate::AppState;
 use crate::api::page_of;
 use crate::api::requests::respond;
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Authenticated, path_id};
+use crate::extract::{ApiJson, ApiQuery, Authenticated, IdPath};
 use crate::problem::{ApiError, Problem};
 
 page_of!(TicketPage, Ticket);
@@ -58,10 +58,9 @@ const FILED: &str = "Filed: a proposal to the accountable party (a partner repor
 async fn ticket_list(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(tenant): IdPath<TenantId>,
     ApiQuery(q): ApiQuery<TicketQuery>,
 ) -> Result<Json<TicketPage>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
     let limit = crate::extract::parse_limit(q.limit.as_deref())?;
     Ok(Json(
         s.control_plane
@@ -93,10 +92,9 @@ async fn ticket_list(
 async fn ticket_open(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    IdPath(tenant): IdPath<TenantId>,
     ApiJson(input): ApiJson<TicketCreate>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
     let outcome = s.control_plane.ticket_open(&actor, tenant, input).await?;
     Ok(respond(outcome, StatusCode::CREATED))
 }
@@ -116,10 +114,8 @@ async fn ticket_open(
 async fn ticket_view(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, ticket)): ApiPath<(String, String)>,
+    IdPath((tenant, id)): IdPath<(TenantId, uuid::Uuid)>,
 ) -> Result<Json<Ticket>, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let id = path_id("ticket", &ticket)?;
     Ok(Json(s.control_plane.ticket_get(&actor, tenant, id).await?))
 }
 
@@ -140,11 +136,9 @@ async fn ticket_view(
 async fn ticket_comment(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, ticket)): ApiPath<(String, String)>,
+    IdPath((tenant, id)): IdPath<(TenantId, uuid::Uuid)>,
     ApiJson(input): ApiJson<TicketComment>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let id = path_id("ticket", &ticket)?;
     let outcome = s
         .control_plane
         .ticket_comment(&actor, tenant, id, input)
@@ -169,11 +163,9 @@ async fn ticket_comment(
 async fn ticket_handle(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath((tenant, ticket)): ApiPath<(String, String)>,
+    IdPath((tenant, id)): IdPath<(TenantId, uuid::Uuid)>,
     ApiJson(input): ApiJson<TicketHandle>,
 ) -> Result<Response, ApiError> {
-    let tenant: TenantId = path_id("tenant", &tenant)?;
-    let id = path_id("ticket", &ticket)?;
     let outcome = s
         .control_plane
         .ticket_handle(&actor, tenant, id, input)

@@ -11,7 +11,7 @@ use mailplane::types::resources::{Delivery, Webhook, WebhookCreated};
 
 use crate::AppState;
 use crate::api::page_of;
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Authenticated, ListQuery, path_id};
+use crate::extract::{ApiJson, ApiQuery, Authenticated, IdPath, ListQuery};
 use crate::problem::{ApiError, Problem};
 
 page_of!(WebhookPage, Webhook);
@@ -21,7 +21,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(webhook_list, webhook_create))
         .routes(routes!(webhook_view, webhook_delete))
-        .routes(routes!(webhook_deliveries))
+        .routes(routes!(webhook_delivery_list))
 }
 
 /// Lists the caller's organisation's webhooks.
@@ -81,9 +81,8 @@ async fn webhook_create(
 async fn webhook_view(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(webhook): ApiPath<String>,
+    IdPath(id): IdPath<uuid::Uuid>,
 ) -> Result<Json<Webhook>, ApiError> {
-    let id = path_id("webhook", &webhook)?;
     Ok(Json(s.control_plane.webhook_get(&actor, id).await?))
 }
 
@@ -101,15 +100,14 @@ async fn webhook_view(
 async fn webhook_delete(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(webhook): ApiPath<String>,
+    IdPath(id): IdPath<uuid::Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    let id = path_id("webhook", &webhook)?;
     s.control_plane.webhook_delete(&actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// The delivery log of a webhook: each event with its state and every attempt.
-#[utoipa::path(get, path = "/v1/webhooks/{webhook}/deliveries", operation_id = "webhook_deliveries", tag = "webhooks",
+#[utoipa::path(get, path = "/v1/webhooks/{webhook}/deliveries", operation_id = "webhook_delivery_list", tag = "webhooks",
     params(("webhook" = String, Path, format = Uuid, description = "The webhook's id."), ListQuery),
     security(("bearer" = [])),
     responses(
@@ -118,13 +116,12 @@ async fn webhook_delete(
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such webhook in the caller's organisation.", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn webhook_deliveries(
+async fn webhook_delivery_list(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    ApiPath(webhook): ApiPath<String>,
+    IdPath(id): IdPath<uuid::Uuid>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<DeliveryPage>, ApiError> {
-    let id = path_id("webhook", &webhook)?;
     let limit = q.limit()?;
     Ok(Json(
         s.control_plane
