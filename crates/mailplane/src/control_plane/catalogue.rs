@@ -509,7 +509,7 @@ fn unknown<'a>(field: &str, given: &str, known: impl Iterator<Item = &'a String>
 
 // The catalogue's operations (`subscription.*`, `licence.*`): their input rules and the
 // changes they make, which the registry's dispatchers call. Choosing an offer and a region
-// are the tenant's (`tenants_ops.rs`).
+// are the tenant's (`tenants.rs`).
 
 use super::dispatch::Checked;
 use super::workflow::{Applied, Made};

@@ -17,8 +17,8 @@ use uuid::Uuid;
 
 use super::workflow::Made;
 use super::{
-    ControlPlane, Operation, catalogue, credentials, directory, domains, lifecycle, mailboxes_ops,
-    passwords, retention, tenants_ops, tickets,
+    ControlPlane, Operation, catalogue, credentials, directory, domains, lifecycle, mailboxes,
+    passwords, retention, tenants, tickets,
 };
 use crate::Actor;
 use crate::input::{
@@ -77,16 +77,16 @@ impl Operation {
         now: time::OffsetDateTime,
     ) -> Option<Checked<'a>> {
         match self {
-            Operation::TenantUpdate(i) => tenants_ops::tenant_update_check(p, i),
-            Operation::TenantRebind(i) => tenants_ops::tenant_rebind_check(p, i),
+            Operation::TenantUpdate(i) => tenants::tenant_update_check(p, i),
+            Operation::TenantRebind(i) => tenants::tenant_rebind_check(p, i),
             Operation::TenantDelete {} => Some(Checked::TenantDelete),
             Operation::DomainCreate(i) => domains::domain_create_check(p, i),
             Operation::DomainDelete { domain_id } => Some(Checked::DomainDelete(*domain_id)),
-            Operation::MailboxCreate(i) => mailboxes_ops::mailbox_create_check(p, i),
+            Operation::MailboxCreate(i) => mailboxes::mailbox_create_check(p, i),
             Operation::MailboxUpdate {
                 mailbox_id,
                 changes,
-            } => mailboxes_ops::mailbox_update_check(p, *mailbox_id, changes),
+            } => mailboxes::mailbox_update_check(p, *mailbox_id, changes),
             Operation::MailboxDelete { mailbox_id } => Some(Checked::MailboxDelete(*mailbox_id)),
             Operation::CredentialRegister(i) => {
                 credentials::credential_register_check(p, profile, now, i)
@@ -116,8 +116,8 @@ impl Operation {
                 retention::hold_release_check(p, *hold_id, release)
             }
             Operation::PasswordPolicySet(i) => passwords::password_policy_set_check(p, i),
-            Operation::OfferChoose(i) => tenants_ops::offer_choose_check(p, i),
-            Operation::TenantRelocate(i) => tenants_ops::tenant_relocate_check(p, i),
+            Operation::OfferChoose(i) => tenants::offer_choose_check(p, i),
+            Operation::TenantRelocate(i) => tenants::tenant_relocate_check(p, i),
             Operation::SubscriptionCreate(i) => catalogue::subscription_create_check(p, i),
             Operation::SubscriptionSeats {
                 subscription_id,
