@@ -33,3 +33,4 @@ mod strict_json;
 mod tenants;
 mod tickets;
 mod webhooks;
+mod workers;

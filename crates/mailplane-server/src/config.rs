@@ -220,10 +220,17 @@ pub fn parse_ttl(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("--ttl `{s}` must be at most ten years"))
 }
 
-/// Logs to standard error; `RUST_LOG` sets the level, `--log-format json` gives JSON.
+/// The log filter when `RUST_LOG` is not set: everything at `info`, except the migration
+/// runner, which logs two lines per migration at `info` and would bury the first start's
+/// address and bootstrap token under a screen of them; its warnings and errors still show.
+pub const DEFAULT_LOG_FILTER: &str = "info,sea_orm_migration=warn";
+
+/// Logs to standard error; `RUST_LOG` sets the level (default [`DEFAULT_LOG_FILTER`]),
+/// `--log-format json` gives JSON.
 pub fn init_tracing(format: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

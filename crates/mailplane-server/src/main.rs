@@ -346,79 +346,6 @@ fn parse_org(party: Party, org: &str) -> Result<OrgId, String> {
     }
 }
 
-/// How often the server expires overdue requests. An answer to an overdue request expires
-/// it on the spot, so this only bounds how long a stale request shows as pending.
-const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// How often the server pumps the event outbox into webhook deliveries.
-const PUMP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// How often the server looks for due job steps (exports, terminations, retention sweeps).
-const JOB_POLL: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Runs the periodic work of a serving deployment: expiring requests past their deadline,
-/// delivering webhooks from the event outbox, and running due durable jobs. The job worker
-/// and the webhook pump stop when `stopping` turns true, after the pass they are in; the
-/// returned handles end then.
-fn spawn_sweeps(
-    control_plane: ControlPlane,
-    stopping: tokio::sync::watch::Receiver<bool>,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    let worker = control_plane.clone();
-    let mut worker_stop = stopping.clone();
-    let jobs = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(JOB_POLL);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = worker_stop.wait_for(|s| *s) => break,
-            }
-            match worker.jobs_run_due().await {
-                Ok(r) if r.steps + r.failed > 0 => {
-                    tracing::info!(steps = r.steps, failed = r.failed, "ran job steps")
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "the job worker failed; retrying later"),
-            }
-        }
-    });
-    let pump = control_plane.clone();
-    let mut pump_stop = stopping;
-    let webhooks = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(PUMP_INTERVAL);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = pump_stop.wait_for(|s| *s) => break,
-            }
-            match pump.webhooks_pump().await {
-                Ok(r) if r.delivered + r.failed_attempts > 0 => tracing::info!(
-                    delivered = r.delivered,
-                    failed = r.failed_attempts,
-                    "webhook deliveries"
-                ),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "the webhook pump failed; retrying later"),
-            }
-        }
-    });
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(SWEEP_INTERVAL);
-        loop {
-            tick.tick().await;
-            match control_plane.requests_expire().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(expired = n, "expired overdue requests"),
-                Err(e) => tracing::warn!(error = %e, "expiring requests failed; retrying later"),
-            }
-            if let Err(e) = control_plane.idempotency_purge().await {
-                tracing::warn!(error = %e, "purging expired idempotency keys failed; retrying later");
-            }
-        }
-    });
-    vec![jobs, webhooks]
-}
-
 /// Resolves on SIGTERM or Ctrl-C (SIGINT).
 async fn stop_signal() {
     let terminate = async {
@@ -487,10 +414,6 @@ async fn serve(cfg: Config) -> Result<(), String> {
             throttle: std::time::Duration::from_millis(cfg.job_throttle_ms),
             ..mailplane::JobSettings::default()
         });
-    control_plane
-        .retention_schedule()
-        .await
-        .map_err(|e| e.to_string())?;
     let dns = mailplane::dns::DnsSettings {
         name_servers: cfg.dns_servers.clone(),
         timeout: std::time::Duration::from_secs(cfg.dns_timeout),
@@ -519,7 +442,12 @@ async fn serve(cfg: Config) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
     }
     let (stop, stopping) = tokio::sync::watch::channel(false);
-    let workers = spawn_sweeps(control_plane.clone(), stopping.clone());
+    // The job worker (which also schedules the retention sweeps), the webhook pump and the
+    // request sweep: the library's background work, started as an embedder starts it.
+    let workers = mailplane::workers::spawn(
+        control_plane.clone(),
+        mailplane::workers::WorkerSettings::default(),
+    );
     let mut state = AppState::new(control_plane.clone(), Arc::new(keyring));
     if cfg.rate_limit > 0 {
         state = state.with_rate_limit(mailplane_http::limits::RateLimit {
@@ -568,31 +496,20 @@ async fn serve(cfg: Config) -> Result<(), String> {
     let server = tokio::spawn(server);
     stop_signal().await;
     tracing::info!("stopping: finishing requests in flight and the job step being run");
-    control_plane.jobs_stop();
     let _ = stop.send(true);
-    let drained = tokio::time::timeout(grace, async {
-        let served = server.await;
-        for worker in workers {
-            let _ = worker.await;
-        }
-        served
-    })
-    .await;
-    match control_plane.jobs_release_leases().await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(released = n, "released job leases"),
-        Err(e) => {
-            tracing::warn!(error = %e, "releasing job leases failed; they run out by themselves")
-        }
-    }
+    let (workers_done, drained) = tokio::join!(
+        // The workers give up their job leases once stopped, also when the grace runs out.
+        workers.stop_within(grace),
+        tokio::time::timeout(grace, server)
+    );
     match drained {
-        Ok(Ok(Ok(()))) => {
+        Ok(Ok(Ok(()))) if workers_done => {
             tracing::info!("stopped");
             Ok(())
         }
         Ok(Ok(Err(e))) => Err(e.to_string()),
         Ok(Err(e)) => Err(format!("the server task failed: {e}")),
-        Err(_) => {
+        Ok(Ok(Ok(()))) | Err(_) => {
             tracing::warn!(
                 grace = cfg.shutdown_grace,
                 "stopped before everything in flight finished"

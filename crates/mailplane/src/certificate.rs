@@ -187,7 +187,9 @@ pub struct Verified {
     pub pinned: bool,
 }
 
-/// The provider's certificate signing key.
+/// The provider's certificate signing key. It signs certificates and nothing else: export
+/// download links are authenticated with a key of their own
+/// ([`crate::data_plane::DataPlane::export_link_key`]), which shares no material with it.
 pub struct CertificateSigner {
     key: SigningKey,
 }
@@ -216,18 +218,6 @@ impl CertificateSigner {
         CertificateSigner {
             key: SigningKey::generate(&mut rand::rngs::OsRng),
         }
-    }
-
-    /// A secret derived from the signing key for another use (`label` tells the uses
-    /// apart): SHA-256 over the label and the seed. Knowing it reveals nothing of the seed.
-    pub fn derive_secret(&self, label: &str) -> [u8; 32] {
-        use sha2::Digest;
-        let mut h = sha2::Sha256::new();
-        h.update(b"mailplane derived secret\n");
-        h.update(label.as_bytes());
-        h.update(b"\n");
-        h.update(self.key.to_bytes());
-        h.finalize().into()
     }
 
     /// The key's id: the first 16 hex digits of the SHA-256 of the public key.

@@ -9,7 +9,11 @@
 //! of the tenant unreadable at once (cryptographic erase), whatever happens to the files.
 //! The reference matrix makes storage encryption the provider's (`storage.encrypt`, RA).
 //! Export archives and their staged messages are sealed under a key derived from the same
-//! data key ([`DataPlane::export_key`]), so the erase covers them too.
+//! data key ([`DataPlane::export_key`]), so the erase covers them too. Export download links
+//! are authenticated with a key of their own ([`DataPlane::export_link_key`]), which the
+//! embedded driver derives from the master key by HKDF under a label of its own: it shares
+//! no material with the destruction certificates' signing key, so neither a leaked link key
+//! nor a rotated certificate key affects the other.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -122,6 +126,27 @@ pub trait DataPlane: Send + Sync + 'static {
     /// so that the tenant's cryptographic erase makes its exports unreadable like its
     /// messages. Made with the data key on first use; refused once the tenant is erased.
     async fn export_key(&self, tenant: TenantId) -> Result<crate::sealed::SealingKey>;
+    /// The key export download links are authenticated with (an HMAC key, the same for
+    /// every process of a deployment, so that a link made by one replica opens on another).
+    /// It must be a secret of its own, never derived from the certificate signing key.
+    fn export_link_key(&self) -> Result<[u8; 32]>;
+}
+
+/// The HKDF info label of the export-link key: changing it invalidates every link issued.
+const EXPORT_LINK_INFO: &[u8] = b"mailplane export download links v2";
+
+/// HKDF-SHA256 (RFC 5869) of one 32-byte block: extract with `salt`, expand with `info`.
+fn hkdf_sha256(salt: &[u8], ikm: &[u8], info: &[u8]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut extract =
+        <Hmac<Sha256> as Mac>::new_from_slice(salt).expect("HMAC takes a key of any length");
+    extract.update(ikm);
+    let prk = extract.finalize().into_bytes();
+    let mut expand =
+        <Hmac<Sha256> as Mac>::new_from_slice(&prk).expect("HMAC takes a key of any length");
+    expand.update(info);
+    expand.update(&[1]);
+    expand.finalize().into_bytes().into()
 }
 
 /// The largest message the embedded driver takes by default: 25 MiB, the common limit of
@@ -627,6 +652,10 @@ impl DataPlane for FileDataPlane {
             &format!("mailplane export files of tenant {tenant}"),
         ))
     }
+
+    fn export_link_key(&self) -> Result<[u8; 32]> {
+        Ok(hkdf_sha256(&[], &self.master.0, EXPORT_LINK_INFO))
+    }
 }
 
 /// Checks that bytes look like an RFC 5322 message: a header section of `Name: value`
@@ -680,6 +709,33 @@ pub fn rfc5322_rule(message: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hkdf_matches_rfc_5869_test_case_1() {
+        let ikm = [0x0b; 22];
+        let salt: Vec<u8> = (0x00..=0x0c).collect();
+        let info: Vec<u8> = (0xf0..=0xf9).collect();
+        // The first 32 bytes of the test case's 42-byte OKM.
+        assert_eq!(
+            hex::encode(hkdf_sha256(&salt, &ikm, &info)),
+            "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf"
+        );
+    }
+
+    #[test]
+    fn the_export_link_key_follows_the_master_key_alone() {
+        let dir = temp();
+        let dp = FileDataPlane::open(&dir.join("mail"), &dir.join("master.key")).unwrap();
+        let key = dp.export_link_key().unwrap();
+        // Another process on the same master key makes the same links.
+        let again = FileDataPlane::open(&dir.join("other"), &dir.join("master.key")).unwrap();
+        assert_eq!(again.export_link_key().unwrap(), key);
+        // It is neither the master key nor its export files' key material.
+        assert_ne!(key, dp.master.0);
+        let other = FileDataPlane::open(&dir.join("mail2"), &dir.join("master2.key")).unwrap();
+        assert_ne!(other.export_link_key().unwrap(), key);
+        std::fs::remove_dir_all(&dir).ok();
+    }
 
     fn temp() -> PathBuf {
         let d = std::env::temp_dir().join(format!("mp-dp-{}", uuid::Uuid::now_v7().simple()));

@@ -22,6 +22,7 @@ pub mod profiles;
 pub mod sealed;
 mod special_purpose;
 pub mod webhooks;
+pub mod workers;
 
 pub use actor::Actor;
 pub use control_plane::activity;

@@ -12,7 +12,11 @@
 //!    refused, and the refusal names the activity and every party's letters;
 //! 4. the administrator of another tenant asks for the first tenant and is told it does
 //!    not exist, because it lies outside that caller's scope;
-//! 5. the hash chain of the audit log is verified.
+//! 5. the hash chain of the audit log is verified;
+//! 6. the library's background work is started with `mailplane::workers::spawn`: the
+//!    customer asks for an export of its mail and the workers package it, with no call to
+//!    the job worker from this program; then they are stopped. Without them an export (and
+//!    a termination) would never advance.
 //!
 //! Every step checks what it expects and the program exits with status 1 when an
 //! expectation fails, so running it in CI tests the library's behaviour.
@@ -20,11 +24,22 @@
 //! Run it with `cargo run -p embed-library`.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use mailplane::input::{DomainCreate, MailboxCreate, RequestResolution, TenantCreate};
+use mailplane::certificate::CertificateSigner;
+use mailplane::data_plane::{DEFAULT_MAX_MESSAGE_BYTES, FileDataPlane};
+use mailplane::input::{
+    DomainCreate, ExportCreate, MailboxCreate, RequestResolution, TenantCreate,
+};
+use mailplane::types::lifecycle::{ExportFormat, ExportState};
 use mailplane::types::resources::{RequestKind, RequestState};
 use mailplane::types::{Duty, Error, Party};
-use mailplane::{Actor, ControlPlane, ControlPlaneConfig, DatabaseLocation, Outcome, PolicySet};
+use mailplane::workers::{self, WorkerSettings};
+use mailplane::{
+    Actor, ControlPlane, ControlPlaneConfig, DEFAULT_LINK_TTL, DatabaseLocation, LifecycleSettings,
+    Outcome, PolicySet,
+};
 
 /// The result of the example: a sentence saying which expectation failed, if one did.
 type Checked = Result<(), String>;
@@ -57,13 +72,24 @@ async fn main() {
 async fn run(dir: &Path) -> Checked {
     // The store creates the directory and the database file, then runs the migrations.
     let location = DatabaseLocation::Sqlite(dir.join("mailplane.db"));
+    // Messages live as encrypted files under the directory; exports are written there too,
+    // and destruction certificates are signed with a key made for this run.
+    let data_plane = FileDataPlane::open(&dir.join("mail"), &dir.join("master.key"))
+        .map_err(|e| format!("opening the data plane failed: {e}"))?;
     let control_plane = ControlPlane::open(
         &location,
         PolicySet::builtin(),
         ControlPlaneConfig::default(),
     )
     .await
-    .map_err(|e| format!("opening the control plane failed: {e}"))?;
+    .map_err(|e| format!("opening the control plane failed: {e}"))?
+    .with_data_plane(Arc::new(data_plane), DEFAULT_MAX_MESSAGE_BYTES)
+    .with_lifecycle(LifecycleSettings {
+        exports_dir: dir.join("exports"),
+        signer: Arc::new(CertificateSigner::generate()),
+        issuer: "example.com".into(),
+        link_ttl: DEFAULT_LINK_TTL,
+    });
     println!("Opened an SQLite store at {}.", location_path(&location));
 
     // Step 1: the provider delivers the service, which creates the tenant.
@@ -289,6 +315,60 @@ async fn run(dir: &Path) -> Checked {
             report.rows
         ));
     }
+
+    // Step 6: the background work. The library starts it; this program never calls the job
+    // worker. The intervals are short so that the example ends quickly; the defaults are
+    // the server's (jobs every second, webhooks every 2 s, requests every 60 s).
+    let background = workers::spawn(
+        control_plane.clone(),
+        WorkerSettings {
+            job_poll: Duration::from_millis(50),
+            ..WorkerSettings::default()
+        },
+    );
+    let export = control_plane
+        .export_create(
+            &alice,
+            tenant.id,
+            ExportCreate {
+                format: ExportFormat::EmlZip,
+                mailbox_id: None,
+            },
+        )
+        .await
+        .map_err(|e| format!("alice could not ask for an export: {e}"))?
+        .done()
+        .ok_or("alice's export was filed instead of taken on by provider automation")?;
+    println!(
+        "alice asked for an export of her tenant's mail ({}); it is {}.",
+        export.id,
+        export.state.as_str()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let ready = loop {
+        let now = control_plane
+            .export_get(&alice, tenant.id, export.id)
+            .await
+            .map_err(|e| format!("reading the export failed: {e}"))?;
+        if now.state == ExportState::Ready {
+            break now;
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "the workers did not package the export in 30 seconds: it is {}",
+                now.state.as_str()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    println!(
+        "The workers packaged it: it is {}, with a download link valid until {}.",
+        ready.state.as_str(),
+        ready.expires_at.map(|t| t.to_string()).unwrap_or_default()
+    );
+    // A graceful stop: the job worker finishes the step it holds and claims no other.
+    background.stop().await;
+    println!("The workers stopped.");
     Ok(())
 }
 

@@ -1,5 +1,6 @@
-//! The durable job worker, and the steps of the jobs it runs: exports, terminations and
-//! retention sweeps.
+//! The durable job worker: it claims due steps, runs them under a lease and moves their
+//! jobs on. The steps of each kind of job live in a file of their own: `export.rs`,
+//! `termination.rs`, `mailbox_destroy.rs` and `retention_sweep.rs`.
 //!
 //! A worker claims a due job with a lease in the database (`mailplane_store::jobs`), runs
 //! its current step while renewing the lease, and commits the step's changes with the
@@ -7,33 +8,120 @@
 //! killed mid-step leaves a lease that runs out, and the next worker redoes the step from
 //! what is durable (files written atomically, rows committed). Deadlines (the export
 //! window, the end of a download link) are read from the control plane's clock.
+//!
+//! Kinds and steps are enums with one stored spelling each ([`JobKind`], [`Step`]), and
+//! what a step leaves for the next (its progress, a termination's erasure record) is a
+//! typed struct: a stored record that lacks a field is an error that stops the step, never
+//! a zero written on a certificate. The store keeps them as the strings and JSON it always
+//! kept, so jobs stored by earlier versions still run.
 
 use std::future::Future;
 
-use mailplane_store::{JobClaim, JobNext, TerminationChange, WriteTx};
-use mailplane_types::lifecycle::{ExportState, Termination, TerminationBlock, TerminationState};
-use mailplane_types::resources::{RequestKind, RequestState, Tenant};
-use mailplane_types::{Duty, Error, MailboxId, Party, Result, TenantId};
-use serde_json::json;
+use mailplane_store::{JobClaim, JobNext, WriteTx};
+use mailplane_types::lifecycle::ExportState;
+use mailplane_types::resources::Tenant;
+use mailplane_types::{Error, Result};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
-use super::activity::{DATA_DESTROY, EXPORT, TENANT_DESTROY};
-use super::lifecycle::{archive_path, export_dir};
 use super::{AUTOMATION_ROLE, AUTOMATION_SUBJECT, ControlPlane};
 use crate::Actor;
-use crate::archive::{self, ArchiveMailbox};
-use crate::certificate::{
-    CertificateBody, CertifiedMailbox, CertifiedParty, CertifiedTenant, METHOD, STANDARD, VERSION,
-};
 
-/// The job that prepares an export.
-pub(super) const EXPORT_JOB: &str = "export";
-/// The job that walks a termination to its end.
-pub(super) const TERMINATION_JOB: &str = "termination";
-/// The job that removes a deleted mailbox's messages from the data plane, whichever path
-/// deleted it (directly, by an approved proposal, by a fulfilled request).
-pub(super) const MAILBOX_JOB: &str = "mailbox-destroy";
-/// The recurring job that applies a tenant's retention policy.
-pub(super) const SWEEP_JOB: &str = "retention-sweep";
+mod export;
+mod mailbox_destroy;
+mod retention_sweep;
+mod termination;
+
+/// The kinds of durable jobs, each with its stored name and its steps in a file of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JobKind {
+    /// Prepares an export ([`export::ExportStep`]).
+    Export,
+    /// Walks a termination to its end ([`termination::TerminationStep`]).
+    Termination,
+    /// Removes a deleted mailbox's messages from the data plane, whichever path deleted it
+    /// (directly, by an approved proposal, by a fulfilled request).
+    MailboxDestroy,
+    /// Applies a tenant's retention policy, again and again.
+    RetentionSweep,
+}
+
+impl JobKind {
+    /// Every kind.
+    pub(crate) const ALL: [JobKind; 4] = [
+        JobKind::Export,
+        JobKind::Termination,
+        JobKind::MailboxDestroy,
+        JobKind::RetentionSweep,
+    ];
+
+    /// The stored name.
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Export => "export",
+            JobKind::Termination => "termination",
+            JobKind::MailboxDestroy => "mailbox-destroy",
+            JobKind::RetentionSweep => "retention-sweep",
+        }
+    }
+
+    /// The kind stored under `name`.
+    pub(crate) fn parse(name: &str) -> Option<JobKind> {
+        JobKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+/// The job that prepares an export, by its stored name.
+pub(super) const EXPORT_JOB: &str = JobKind::Export.as_str();
+/// The job that walks a termination to its end, by its stored name.
+pub(super) const TERMINATION_JOB: &str = JobKind::Termination.as_str();
+/// The job that removes a deleted mailbox's messages, by its stored name.
+pub(super) const MAILBOX_JOB: &str = JobKind::MailboxDestroy.as_str();
+/// The recurring retention sweep, by its stored name.
+pub(super) const SWEEP_JOB: &str = JobKind::RetentionSweep.as_str();
+
+/// A step of a kind of job: written with `Display` in its one spelling, read back with
+/// [`Step::parse`], which also reads what earlier versions stored.
+pub(crate) trait Step: Sized + std::fmt::Display {
+    /// The step stored as `stored`, if it is one.
+    fn parse(stored: &str) -> Option<Self>;
+}
+
+/// The claimed job's step, typed: a step this version does not know is an error.
+fn step_of<S: Step>(claim: &JobClaim) -> Result<S> {
+    S::parse(&claim.job.step).ok_or_else(|| {
+        Error::internal(format!(
+            "job {} ({}) is at the unknown step `{}`",
+            claim.job.id, claim.job.kind, claim.job.step
+        ))
+    })
+}
+
+/// Reads a stored record (a job's progress, a termination's erasure record or snapshot)
+/// as its type: a missing or malformed field is an error naming the field, never a default.
+fn record_of<T: DeserializeOwned>(
+    value: &serde_json::Value,
+    what: &str,
+    of: impl std::fmt::Display,
+) -> Result<T> {
+    T::deserialize(value)
+        .map_err(|e| Error::internal(format!("the {what} of {of} is unreadable: {e}")))
+}
+
+/// A record as the JSON the store keeps.
+fn json_of<T: Serialize>(record: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(record)
+        .map_err(|e| Error::internal(format!("serialising a job record: {e}")))
+}
+
+/// A mailbox as an export's progress and a termination's snapshot name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct JobMailbox {
+    /// The mailbox's id.
+    pub(crate) id: uuid::Uuid,
+    /// Its address.
+    pub(crate) address: String,
+}
 
 /// How a worker runs jobs.
 #[derive(Debug, Clone)]
@@ -191,12 +279,12 @@ impl ControlPlane {
     }
 
     async fn run_step(&self, claim: &JobClaim) -> Result<()> {
-        match claim.job.kind.as_str() {
-            EXPORT_JOB => self.export_step(claim).await,
-            TERMINATION_JOB => self.termination_step(claim).await,
-            SWEEP_JOB => self.sweep_step(claim).await,
-            MAILBOX_JOB => self.mailbox_step(claim).await,
-            other => Err(Error::internal(format!("no job kind `{other}`"))),
+        match JobKind::parse(&claim.job.kind) {
+            Some(JobKind::Export) => self.export_step(claim).await,
+            Some(JobKind::Termination) => self.termination_step(claim).await,
+            Some(JobKind::RetentionSweep) => self.sweep_step(claim).await,
+            Some(JobKind::MailboxDestroy) => self.mailbox_step(claim).await,
+            None => Err(Error::internal(format!("no job kind `{}`", claim.job.kind))),
         }
     }
 
@@ -256,675 +344,14 @@ impl ControlPlane {
             .await?
             .ok_or_else(|| Error::not_found("tenant", id))
     }
-
-    /// The steps of an export: `start` lists the mailboxes, `collect:<n>` copies the n-th
-    /// into the staging folder (a mailbox marked complete is not copied again), `package`
-    /// writes the archive and publishes the link, `expire` removes the archive when the
-    /// link ends.
-    async fn export_step(&self, claim: &JobClaim) -> Result<()> {
-        let settings = self.lifecycle()?.clone();
-        let tenant_id: TenantId = claim
-            .job
-            .tenant_id
-            .ok_or_else(|| Error::internal("an export job names no tenant"))?;
-        let export = self
-            .store
-            .export_get(tenant_id, claim.job.subject)
-            .await?
-            .ok_or_else(|| Error::not_found("export", claim.job.subject))?;
-        let dir = export_dir(&settings, &export);
-        let staging = dir.join("staging");
-        let now = self.clock.now();
-        let step = claim.job.step.as_str();
-        if step == "start" {
-            let mut mailboxes = self.store.mailbox_addresses(tenant_id).await?;
-            if let Some(m) = export.mailbox_id {
-                mailboxes.retain(|(id, _)| *id == m);
-            }
-            let list: Vec<_> = mailboxes
-                .iter()
-                .map(|(id, address)| json!({ "id": id, "address": address }))
-                .collect();
-            let next = if list.is_empty() {
-                "package"
-            } else {
-                "collect:0"
-            };
-            let tx = self.store.begin().await?;
-            return self
-                .advance(
-                    tx,
-                    claim,
-                    JobNext::Step {
-                        step: next.into(),
-                        run_after: now,
-                        progress: json!({ "mailboxes": list }),
-                    },
-                )
-                .await;
-        }
-        let mailboxes: Vec<ArchiveMailbox> = claim.job.progress["mailboxes"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|m| {
-                        let id: uuid::Uuid = m["id"].as_str()?.parse().ok()?;
-                        Some(ArchiveMailbox {
-                            id,
-                            address: m["address"].as_str()?.to_string(),
-                            dir: archive::mailbox_staging(&staging, id),
-                        })
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        if let Some(n) = step.strip_prefix("collect:") {
-            let n: usize = n
-                .parse()
-                .map_err(|_| Error::internal(format!("bad export step `{step}`")))?;
-            let m = mailboxes
-                .get(n)
-                .ok_or_else(|| Error::internal(format!("export step `{step}` has no mailbox")))?;
-            if !archive::is_staged(&m.dir) {
-                let dp = self.data_plane()?;
-                // Staged messages are sealed like the archive: no plaintext lands on disk.
-                let key = dp.export_key(tenant_id).await?;
-                archive::reset_mailbox_staging(&m.dir)?;
-                let mailbox: MailboxId = m.id.into();
-                let mut n = 0;
-                dp.export(tenant_id, mailbox, &mut |msg, bytes| {
-                    n += 1;
-                    let name = archive::message_file_name(n, msg.received_at, msg.id);
-                    archive::stage_message(&key, &m.dir, &name, bytes)
-                })
-                .await?;
-                archive::mark_staged(&m.dir)?;
-            }
-            let next = if n + 1 < mailboxes.len() {
-                format!("collect:{}", n + 1)
-            } else {
-                "package".into()
-            };
-            let tx = self.store.begin().await?;
-            return self
-                .advance(
-                    tx,
-                    claim,
-                    JobNext::Step {
-                        step: next,
-                        run_after: now,
-                        progress: claim.job.progress.clone(),
-                    },
-                )
-                .await;
-        }
-        match step {
-            "package" => {
-                let out = archive_path(&settings, &export);
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
-                let format = export.format;
-                let list = mailboxes.clone();
-                let key = self.data_plane()?.export_key(tenant_id).await?;
-                let manifest =
-                    tokio::task::spawn_blocking(move || archive::build(&key, format, &list, &out))
-                        .await
-                        .map_err(|e| Error::internal(format!("the archive task failed: {e}")))??;
-                archive::remove_staging(&staging)?;
-                let expires = now + settings.link_ttl;
-                let tx = self.store.begin().await?;
-                let tenant = self.job_tenant(&tx, claim).await?;
-                tx.export_transition(
-                    export.id,
-                    &[ExportState::Preparing],
-                    ExportState::Ready,
-                    Some(&manifest),
-                    (Some(now), Some(expires)),
-                    None,
-                )
-                .await?;
-                // The accountable customer is told its export is ready, whatever its letters.
-                self.automation_audit(
-                    &tx,
-                    &tenant,
-                    EXPORT,
-                    ("export", export.id.to_string()),
-                    "delivered",
-                    false,
-                )
-                .await?;
-                self.advance(
-                    tx,
-                    claim,
-                    JobNext::Step {
-                        step: "expire".into(),
-                        run_after: expires,
-                        progress: claim.job.progress.clone(),
-                    },
-                )
-                .await
-            }
-            "expire" => {
-                crate::files::remove_dir_if_exists(&dir)?;
-                let tx = self.store.begin().await?;
-                expire_export(&tx, &export).await?;
-                self.advance(
-                    tx,
-                    claim,
-                    JobNext::Done {
-                        progress: claim.job.progress.clone(),
-                    },
-                )
-                .await
-            }
-            other => Err(Error::internal(format!("no export step `{other}`"))),
-        }
-    }
-
-    /// Removes a deleted mailbox's messages (idempotent: a folder already gone is done).
-    async fn mailbox_step(&self, claim: &JobClaim) -> Result<()> {
-        let tenant = claim
-            .job
-            .tenant_id
-            .ok_or_else(|| Error::internal("a mailbox job names no tenant"))?;
-        if let Some(dp) = &self.data_plane {
-            dp.destroy_mailbox(tenant, claim.job.subject.into()).await?;
-        }
-        let tx = self.store.begin().await?;
-        self.advance(
-            tx,
-            claim,
-            JobNext::Done {
-                progress: claim.job.progress.clone(),
-            },
-        )
-        .await
-    }
-
-    /// The recurring retention sweep of one tenant.
-    async fn sweep_step(&self, claim: &JobClaim) -> Result<()> {
-        let tenant: TenantId = claim.job.subject.into();
-        let report = self.retention_sweep_tenant(tenant).await?;
-        let tx = self.store.begin().await?;
-        let progress = json!({
-            "last_mailboxes": report.mailboxes,
-            "last_deleted_messages": report.deleted_messages,
-            "last_held": report.held,
-        });
-        let next = if report.policy {
-            JobNext::Wait {
-                until: self.clock.now() + self.jobs.sweep_interval,
-                progress,
-            }
-        } else {
-            // The policy was removed or no longer deletes: the sweep ends until one is set.
-            JobNext::Done { progress }
-        };
-        self.advance(tx, claim, next).await
-    }
-
-    /// The steps of a termination: `window` waits for the export window to close (or ends
-    /// the job when cancelled), `check` stops at `blocked` while a hold or a locked
-    /// retention policy stands, `consult` asks the parties consulted on the destruction of
-    /// the configuration and waits for their answer, `configuration` removes it, `erase` destroys
-    /// the data keys and export archives, `verify` checks nothing is readable, `certify`
-    /// signs the certificate, `purge` removes the files and closes the tombstone.
-    async fn termination_step(&self, claim: &JobClaim) -> Result<()> {
-        let now = self.clock.now();
-        let tx = self.store.begin().await?;
-        let record = tx.termination_get(claim.job.subject).await?;
-        let t = record.termination.clone();
-        let progress = claim.job.progress.clone();
-        let wait = |until| JobNext::Wait {
-            until,
-            progress: progress.clone(),
-        };
-        let step_to = |step: &str| JobNext::Step {
-            step: step.into(),
-            run_after: now,
-            progress: progress.clone(),
-        };
-        // A step run again after a resume carries a suffix (`check#<id>`): the ledger keeps
-        // one finished row per step name.
-        let step = claim.job.step.split('#').next().unwrap_or_default();
-        match step {
-            "window" => {
-                let next = if t.state == TerminationState::Cancelled {
-                    JobNext::Done {
-                        progress: progress.clone(),
-                    }
-                } else if now < t.window_ends_at {
-                    wait(t.window_ends_at)
-                } else {
-                    step_to("check")
-                };
-                self.advance(tx, claim, next).await
-            }
-            "check" => {
-                let tenant = self.job_tenant(&tx, claim).await?;
-                let blocks = self.termination_blocks(&tx, &t).await?;
-                if blocks.is_empty() {
-                    return self.advance(tx, claim, step_to("consult")).await;
-                }
-                if t.state != TerminationState::Blocked || t.blocked_by != blocks {
-                    tx.termination_change(
-                        t.id,
-                        &[TerminationState::Terminating, TerminationState::Blocked],
-                        TerminationChange {
-                            state: Some(TerminationState::Blocked),
-                            blocked_by: Some(blocks),
-                            ..Default::default()
-                        },
-                    )
-                    .await?;
-                    // The party accountable for the destruction learns that it waits.
-                    self.automation_audit(
-                        &tx,
-                        &tenant,
-                        DATA_DESTROY,
-                        ("termination", t.id.to_string()),
-                        "blocked",
-                        true,
-                    )
-                    .await?;
-                }
-                self.advance(tx, claim, wait(now + self.jobs.recheck)).await
-            }
-            "consult" => self.termination_consult(tx, claim, &t, now).await,
-            "configuration" => {
-                let tenant = self.job_tenant(&tx, claim).await?;
-                let mailboxes = self.store.mailbox_addresses(tenant.id).await?;
-                let snapshot = json!({
-                    "tenant": { "id": tenant.id, "name": tenant.name, "slug": tenant.slug },
-                    "mailboxes": mailboxes
-                        .iter()
-                        .map(|(id, address)| json!({ "id": id, "address": address }))
-                        .collect::<Vec<_>>(),
-                });
-                tx.termination_change(
-                    t.id,
-                    &[TerminationState::Terminating, TerminationState::Blocked],
-                    TerminationChange {
-                        state: Some(TerminationState::ConfigurationDestroyed),
-                        blocked_by: Some(vec![]),
-                        configuration_destroyed_at: Some(now),
-                        snapshot: Some(snapshot),
-                        ..Default::default()
-                    },
-                )
-                .await?;
-                let removed = tx.tenant_configuration_destroy(tenant.id).await?;
-                tracing::info!(
-                    tenant = %tenant.id,
-                    mailboxes = removed.mailboxes,
-                    domains = removed.domains,
-                    "destroyed a tenant's configuration at end of service"
-                );
-                self.automation_audit(
-                    &tx,
-                    &tenant,
-                    TENANT_DESTROY,
-                    ("tenant", tenant.id.to_string()),
-                    "configuration destroyed",
-                    false,
-                )
-                .await?;
-                self.advance(tx, claim, step_to("erase")).await
-            }
-            "erase" => {
-                drop(tx);
-                let settings = self.lifecycle()?.clone();
-                // Export archives are sealed under the tenant's data key, which the erase
-                // destroys; they are removed too, so that no ciphertext outlives the tenant.
-                crate::files::remove_dir_if_exists(
-                    &settings.exports_dir.join(t.tenant_id.to_string()),
-                )?;
-                let erasure = self.data_plane()?.crypto_erase_tenant(t.tenant_id).await?;
-                let tx = self.store.begin().await?;
-                tx.termination_change(
-                    t.id,
-                    &[TerminationState::ConfigurationDestroyed],
-                    TerminationChange {
-                        erasure: Some(json!({
-                            "key_ids": erasure.key_ids,
-                            "objects": erasure.messages,
-                            "bytes": erasure.bytes,
-                            "mailboxes": erasure.mailboxes,
-                            "erased_at": rfc3339(now),
-                        })),
-                        ..Default::default()
-                    },
-                )
-                .await?;
-                for e in self.store.exports_list(t.tenant_id).await? {
-                    expire_export(&tx, &e).await?;
-                }
-                self.advance(tx, claim, step_to("verify")).await
-            }
-            "verify" => {
-                drop(tx);
-                if self.data_plane()?.tenant_readable(t.tenant_id).await? {
-                    return Err(Error::internal(format!(
-                        "tenant {} is still readable after its erase",
-                        t.tenant_id
-                    )));
-                }
-                let tx = self.store.begin().await?;
-                let mut progress = progress.clone();
-                progress["verified_at"] = json!(rfc3339(now));
-                self.advance(
-                    tx,
-                    claim,
-                    JobNext::Step {
-                        step: "certify".into(),
-                        run_after: now,
-                        progress,
-                    },
-                )
-                .await
-            }
-            "certify" => {
-                let tenant = self.job_tenant(&tx, claim).await?;
-                let certificate = self.certificate(&tenant, &record, &progress, now)?;
-                tx.termination_change(
-                    t.id,
-                    &[TerminationState::ConfigurationDestroyed],
-                    TerminationChange {
-                        state: Some(TerminationState::DataDestroyed),
-                        data_destroyed_at: Some(now),
-                        certificate: Some(certificate),
-                        ..Default::default()
-                    },
-                )
-                .await?;
-                self.automation_audit(
-                    &tx,
-                    &tenant,
-                    DATA_DESTROY,
-                    ("termination", t.id.to_string()),
-                    "data destroyed",
-                    false,
-                )
-                .await?;
-                self.advance(tx, claim, step_to("purge")).await
-            }
-            "purge" => {
-                drop(tx);
-                let removed = self.data_plane()?.purge_tenant(t.tenant_id).await?;
-                tracing::info!(
-                    tenant = %t.tenant_id,
-                    messages = removed.messages,
-                    "removed an erased tenant's files"
-                );
-                let tx = self.store.begin().await?;
-                tx.termination_change(
-                    t.id,
-                    &[TerminationState::DataDestroyed],
-                    TerminationChange {
-                        state: Some(TerminationState::Closed),
-                        files_removed_at: Some(self.clock.now()),
-                        closed_at: Some(self.clock.now()),
-                        ..Default::default()
-                    },
-                )
-                .await?;
-                self.advance(
-                    tx,
-                    claim,
-                    JobNext::Done {
-                        progress: progress.clone(),
-                    },
-                )
-                .await
-            }
-            other => Err(Error::internal(format!("no termination step `{other}`"))),
-        }
-    }
-
-    /// Asks the parties the profile consults on `configuration.destroy` (the partner, in
-    /// `master-hoster`) before the configuration goes, and waits for the consultation to
-    /// close: a consent, the deadline, or the provider's approval after an objection lets
-    /// the destruction go on; a rejection or a withdrawal stops it at `blocked`.
-    async fn termination_consult(
-        &self,
-        tx: WriteTx,
-        claim: &JobClaim,
-        t: &Termination,
-        now: time::OffsetDateTime,
-    ) -> Result<()> {
-        let tenant = self.job_tenant(&tx, claim).await?;
-        let profile = self.profile_of(&tenant)?;
-        let actor = automation();
-        let decision = profile.decide(actor.party(), actor.roles(), TENANT_DESTROY);
-        let mut progress = claim.job.progress.clone();
-        let next = |step: &str, progress: &serde_json::Value| JobNext::Step {
-            step: step.into(),
-            run_after: now,
-            progress: progress.clone(),
-        };
-        if super::operations::consulted(&decision, Party::Provider).is_empty() {
-            return self
-                .advance(tx, claim, next("configuration", &progress))
-                .await;
-        }
-        let recheck = now + self.jobs.recheck;
-        let filed = progress["consultation"]
-            .as_str()
-            .and_then(|s| s.parse::<uuid::Uuid>().ok());
-        let Some(id) = filed else {
-            let note = format!(
-                "The customer terminated its contract on {}; the export window closed on {}. The provider destroys the tenant's configuration once the consulted parties have answered, or at the deadline.",
-                t.terminated_at.date(),
-                t.window_ends_at.date()
-            );
-            let request = self
-                .file(
-                    &tx,
-                    &actor,
-                    &tenant,
-                    profile,
-                    &decision,
-                    RequestKind::Consultation,
-                    None,
-                    json!({ "termination_id": t.id }),
-                    note,
-                )
-                .await?;
-            progress["consultation"] = json!(request.id);
-            let until = request.expires_at.map_or(recheck, |e| e.min(recheck));
-            return self
-                .advance(tx, claim, JobNext::Wait { until, progress })
-                .await;
-        };
-        let request = tx
-            .request_get(mailplane_store::Scope::All, &[], id)
-            .await?
-            .ok_or_else(|| Error::not_found("request", id))?;
-        match request.state {
-            RequestState::Fulfilled | RequestState::Approved | RequestState::Expired => {
-                self.advance(tx, claim, next("configuration", &progress))
-                    .await
-            }
-            RequestState::Pending => {
-                // Past its deadline, the consultation waits for the request sweep to close
-                // it: look again a minute later, not at once.
-                let until = request
-                    .expires_at
-                    .map_or(recheck, |e| e.min(recheck))
-                    .max(now + time::Duration::minutes(1));
-                self.advance(tx, claim, JobNext::Wait { until, progress })
-                    .await
-            }
-            RequestState::Rejected | RequestState::Declined | RequestState::Cancelled => {
-                let block = TerminationBlock {
-                    kind: "consultation".into(),
-                    hold_id: None,
-                    reason: format!(
-                        "the consultation {id} on destroying the configuration ended {}: the destruction waits for the provider",
-                        request.state.as_str()
-                    ),
-                };
-                if t.state != TerminationState::Blocked || t.blocked_by != [block.clone()] {
-                    tx.termination_change(
-                        t.id,
-                        &[TerminationState::Terminating, TerminationState::Blocked],
-                        TerminationChange {
-                            state: Some(TerminationState::Blocked),
-                            blocked_by: Some(vec![block]),
-                            ..Default::default()
-                        },
-                    )
-                    .await?;
-                }
-                self.advance(
-                    tx,
-                    claim,
-                    JobNext::Wait {
-                        until: recheck,
-                        progress,
-                    },
-                )
-                .await
-            }
-        }
-    }
-
-    /// What stops a termination now: active legal holds, and a locked retention policy
-    /// that no acknowledged export of the whole tenant, made since the termination, meets.
-    async fn termination_blocks(
-        &self,
-        tx: &WriteTx,
-        t: &Termination,
-    ) -> Result<Vec<TerminationBlock>> {
-        let mut blocks = Vec::new();
-        for h in self.store.hold_list(t.tenant_id).await? {
-            if h.active {
-                blocks.push(TerminationBlock {
-                    kind: "legal_hold".into(),
-                    hold_id: Some(h.id),
-                    reason: format!(
-                        "legal hold {} ({}, placed by {}) stops the destruction: release it to go on",
-                        h.id, h.reason, h.placed_by
-                    ),
-                });
-            }
-        }
-        if let Some(p) = tx.retention_get(t.tenant_id).await?
-            && p.locked
-            && !tx
-                .tenant_export_acknowledged_since(t.tenant_id, t.terminated_at)
-                .await?
-        {
-            blocks.push(TerminationBlock {
-                kind: "locked_retention".into(),
-                hold_id: None,
-                reason: "a locked retention policy binds the tenant's mail: the customer must acknowledge an export of the whole tenant made since the termination".into(),
-            });
-        }
-        Ok(blocks)
-    }
-
-    /// Builds and signs the destruction certificate from what the steps recorded.
-    fn certificate(
-        &self,
-        tenant: &Tenant,
-        record: &mailplane_store::TerminationRecord,
-        progress: &serde_json::Value,
-        now: time::OffsetDateTime,
-    ) -> Result<serde_json::Value> {
-        let settings = self.lifecycle()?;
-        let t = &record.termination;
-        let bad = |what: &str| Error::internal(format!("termination {}: no {what}", t.id));
-        let snapshot = record.snapshot.as_ref().ok_or_else(|| bad("snapshot"))?;
-        let erasure = record.erasure.as_ref().ok_or_else(|| bad("erasure"))?;
-        let time_of = |v: &serde_json::Value, what: &str| {
-            v.as_str()
-                .and_then(|s| {
-                    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-                        .ok()
-                })
-                .ok_or_else(|| bad(what))
-        };
-        let decision = self.profile_of(tenant)?.decide(
-            Party::Provider,
-            &[AUTOMATION_ROLE.to_string()],
-            DATA_DESTROY,
-        );
-        let informed = Party::ALL
-            .into_iter()
-            .filter(|p| decision.letters[p.index()].has(Duty::I) && *p != Party::Provider)
-            .map(|p| CertifiedParty {
-                party: p.as_str().into(),
-                subject: match p {
-                    Party::Customer => format!("tenant:{}", tenant.id),
-                    Party::Partner => tenant
-                        .partner_id
-                        .map(|id| format!("partner:{id}"))
-                        .unwrap_or_else(|| "partner".into()),
-                    Party::Provider => "provider".into(),
-                },
-            })
-            .collect();
-        let body = CertificateBody {
-            version: VERSION,
-            certificate_id: uuid::Uuid::now_v7(),
-            issuer: settings.issuer.clone(),
-            tenant: CertifiedTenant {
-                id: tenant.id.uuid(),
-                name: snapshot["tenant"]["name"]
-                    .as_str()
-                    .unwrap_or(&tenant.name)
-                    .to_string(),
-                slug: snapshot["tenant"]["slug"].as_str().map(str::to_string),
-            },
-            mailboxes: snapshot["mailboxes"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|m| {
-                            Some(CertifiedMailbox {
-                                id: m["id"].as_str()?.parse().ok()?,
-                                address: m["address"].as_str()?.to_string(),
-                            })
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-            objects: erasure["objects"].as_u64().unwrap_or(0),
-            bytes: erasure["bytes"].as_u64().unwrap_or(0),
-            key_ids: erasure["key_ids"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|k| k.as_str()?.parse().ok())
-                        .collect()
-                })
-                .unwrap_or_default(),
-            method: METHOD.into(),
-            standard: STANDARD.into(),
-            terminated_at: t.terminated_at,
-            configuration_destroyed_at: t
-                .configuration_destroyed_at
-                .ok_or_else(|| bad("configuration destruction time"))?,
-            erased_at: time_of(&erasure["erased_at"], "erase time")?,
-            verified_at: time_of(&progress["verified_at"], "verification time")?,
-            issued_at: now,
-            responsible: CertifiedParty {
-                party: Party::Provider.as_str().into(),
-                subject: AUTOMATION_SUBJECT.into(),
-            },
-            accountable_informed: informed,
-            verification: "after the erase, no data key of the tenant exists under the master key and no file of the tenant opens: every message was sealed with the erased key".into(),
-        };
-        let signed = settings.signer.sign(body)?;
-        serde_json::to_value(&signed)
-            .map_err(|e| Error::internal(format!("serialising a certificate: {e}")))
-    }
 }
 
 /// Marks a ready export expired once its archive is gone; an acknowledged one stays
 /// acknowledged.
-async fn expire_export(tx: &WriteTx, e: &mailplane_types::lifecycle::Export) -> Result<()> {
+pub(super) async fn expire_export(
+    tx: &WriteTx,
+    e: &mailplane_types::lifecycle::Export,
+) -> Result<()> {
     if e.state == ExportState::Ready {
         tx.export_transition(
             e.id,
@@ -939,7 +366,24 @@ async fn expire_export(tx: &WriteTx, e: &mailplane_types::lifecycle::Export) -> 
     Ok(())
 }
 
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_reads_back_its_one_spelling() {
+        for kind in JobKind::ALL {
+            assert_eq!(JobKind::parse(kind.as_str()), Some(kind));
+        }
+        // The names jobs already stored carry.
+        for (stored, kind) in [
+            ("export", JobKind::Export),
+            ("termination", JobKind::Termination),
+            ("mailbox-destroy", JobKind::MailboxDestroy),
+            ("retention-sweep", JobKind::RetentionSweep),
+        ] {
+            assert_eq!(JobKind::parse(stored), Some(kind));
+        }
+        assert_eq!(JobKind::parse("Export"), None);
+    }
 }

@@ -515,8 +515,9 @@ impl ControlPlane {
     }
 
     fn link_mac(&self, e: &Export, expires_at: time::OffsetDateTime) -> Option<Hmac<Sha256>> {
-        let settings = self.lifecycle.as_deref()?;
-        let key = settings.signer.derive_secret("export download links");
+        self.lifecycle.as_deref()?;
+        // A key of its own, never the certificate signing key (see `DataPlane::export_link_key`).
+        let key = self.data_plane.as_deref()?.export_link_key().ok()?;
         let mut mac = Hmac::<Sha256>::new_from_slice(&key).ok()?;
         mac.update(format!("{}:{}:{}", e.tenant_id, e.id, expires_at.unix_timestamp()).as_bytes());
         Some(mac)
