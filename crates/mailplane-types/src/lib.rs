@@ -13,6 +13,7 @@ pub mod error;
 pub mod ids;
 pub mod inventory;
 pub mod lifecycle;
+pub mod limits;
 pub mod names;
 pub mod party;
 pub mod passwords;

@@ -37,7 +37,7 @@ impl DomainName {
         }
         let ascii = idna::domain_to_ascii_strict(trimmed)
             .map_err(|_| "is not a valid internationalised domain name (RFC 5890)".to_string())?;
-        if ascii.len() > 253 {
+        if ascii.len() > crate::limits::DOMAIN_NAME_CHARS {
             return Err("must be at most 253 characters in A-label form (RFC 1035)".into());
         }
         let labels: Vec<&str> = ascii.split('.').collect();
@@ -100,7 +100,7 @@ impl LocalPart {
         if input.is_empty() {
             return Err("must not be empty".into());
         }
-        if input.len() > 64 {
+        if input.len() > crate::limits::LOCAL_PART_CHARS {
             return Err("must be at most 64 characters (RFC 5321)".into());
         }
         const SPECIALS: &[u8] = b"!#$%&'*+-/=?^_`{|}~.";

@@ -4,6 +4,7 @@
 //! strings as given; the control plane validates them and names the field and the rule of
 //! every problem it finds, all at once.
 
+use mailplane_types::limits;
 use serde::{Deserialize, Serialize};
 
 use mailplane_types::resources::{MailboxKind, MailboxStatus, TenantStatus};
@@ -130,7 +131,7 @@ pub struct LicenceAssign {
 }
 
 /// The most seats a subscription may hold.
-pub const MAX_SEATS: u32 = 1_000_000;
+pub const MAX_SEATS: u32 = limits::SEATS;
 
 /// Changes a tenant.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -291,7 +292,7 @@ pub struct MailboxUpdate {
 /// The default mailbox quota: 50 GiB, the smaller of the usual offers.
 pub const DEFAULT_QUOTA_BYTES: i64 = 50 * 1024 * 1024 * 1024;
 /// The largest quota accepted: 1 TiB.
-pub const MAX_QUOTA_BYTES: i64 = 1024 * 1024 * 1024 * 1024;
+pub const MAX_QUOTA_BYTES: i64 = limits::QUOTA_BYTES;
 
 /// Collects field problems so that one answer names all of them.
 #[derive(Default)]
@@ -311,8 +312,11 @@ impl Problems {
         let v = value.trim();
         if v.is_empty() {
             self.add(field, "must not be empty");
-        } else if v.chars().count() > 200 {
-            self.add(field, "must be at most 200 characters");
+        } else if v.chars().count() > limits::NAME_CHARS {
+            self.add(
+                field,
+                format!("must be at most {} characters", limits::NAME_CHARS),
+            );
         } else if let Err(rule) = text::check(v, TextKind::Line) {
             self.add(field, rule);
         }
@@ -529,7 +533,7 @@ pub struct HoldRelease {
 }
 
 /// The longest retention: 100 years.
-pub const MAX_RETENTION_DAYS: u32 = 36_500;
+pub const MAX_RETENTION_DAYS: u32 = limits::RETENTION_DAYS;
 
 /// Asks for an export of one mailbox, or of the whole tenant when `mailbox_id` is absent.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -544,7 +548,7 @@ pub struct ExportCreate {
 }
 
 /// The longest export window a termination may ask for, in days.
-pub const MAX_EXPORT_WINDOW_DAYS: u32 = 365;
+pub const MAX_EXPORT_WINDOW_DAYS: u32 = limits::EXPORT_WINDOW_DAYS;
 
 /// Terminates the tenant's contract.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -596,3 +600,7 @@ pub(crate) enum Member {
     Mailbox(MailboxId),
     Address(mailplane_types::EmailAddress),
 }
+
+/// The bounds the input schemas announce are the limits the checks use.
+#[cfg(all(test, feature = "openapi"))]
+mod limits_test;

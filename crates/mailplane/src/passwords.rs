@@ -16,7 +16,7 @@ use time::{Duration, OffsetDateTime};
 
 /// The longest password accepted, in characters, whatever the policy: long enough for any
 /// passphrase, short enough that hashing it costs nothing extra.
-pub const MAX_LENGTH: usize = 256;
+pub const MAX_LENGTH: usize = mailplane_types::limits::PASSWORD_CHARS;
 
 /// Every rule `password` breaks under `policy`, each as a sentence fragment naming the rule
 /// (`must contain a digit`); empty when the password is acceptable.

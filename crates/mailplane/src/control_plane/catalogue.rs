@@ -107,7 +107,7 @@ pub(super) fn slug_from(name: &str) -> String {
 /// Whether a slug follows the rule: 2 to 40 characters of a-z, 0-9 and `-`, starting and
 /// ending with a letter or digit.
 pub(super) fn slug_rule(slug: &str) -> Option<&'static str> {
-    let ok = (2..=40).contains(&slug.len())
+    let ok = (2..=mailplane_types::limits::SLUG_CHARS).contains(&slug.len())
         && slug
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
