@@ -448,7 +448,12 @@ impl ControlPlane {
         let t = tx
             .tenant_update(tid, input.name.as_deref(), input.status)
             .await?;
-        Ok(Made::new(Applied::Tenant(t), "tenant", tid, "updated"))
+        Ok(Made::new(
+            Applied::Tenant(t),
+            AuditTarget::Tenant,
+            tid,
+            AuditOutcome::Updated,
+        ))
     }
 
     /// Applies `tenant.rebind`.
@@ -461,7 +466,12 @@ impl ControlPlane {
         let tid = tenant.id;
         let target = self.rebind_target(tenant, input)?;
         let t = tx.tenant_rebind(tid, &target.id, target.version).await?;
-        Ok(Made::new(Applied::Tenant(t), "tenant", tid, "rebound"))
+        Ok(Made::new(
+            Applied::Tenant(t),
+            AuditTarget::Tenant,
+            tid,
+            AuditOutcome::Rebound,
+        ))
     }
 
     /// Applies `tenant.delete`.
@@ -470,7 +480,12 @@ impl ControlPlane {
         // A legal hold outranks the deletion, whatever else is left.
         self.not_held(tx, tid, None, "deleting the tenant").await?;
         tx.tenant_delete(tid).await?;
-        Ok(Made::new(Applied::Deleted, "tenant", tid, "deleted"))
+        Ok(Made::new(
+            Applied::Deleted,
+            AuditTarget::Tenant,
+            tid,
+            AuditOutcome::Deleted,
+        ))
     }
 
     /// Applies `tenant.offer`.
@@ -484,9 +499,9 @@ impl ControlPlane {
         let t = tx.tenant_set_offer(tenant.id, &offer.id).await?;
         Ok(Made::new(
             Applied::Tenant(t),
-            "tenant",
+            AuditTarget::Tenant,
             tenant.id,
-            "offer_changed",
+            AuditOutcome::OfferChanged,
         ))
     }
 
@@ -501,9 +516,9 @@ impl ControlPlane {
         let t = tx.tenant_relocate(tenant.id, &region).await?;
         Ok(Made::new(
             Applied::Tenant(t),
-            "tenant",
+            AuditTarget::Tenant,
             tenant.id,
-            "relocated",
+            AuditOutcome::Relocated,
         ))
     }
 
