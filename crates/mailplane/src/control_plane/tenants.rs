@@ -18,7 +18,9 @@ use uuid::Uuid;
 
 use super::dispatch::Checked;
 use super::workflow::{Applied, Made};
-use super::{ControlPlane, Need, Operation, Outcome, activity, catalogue, page_request};
+use super::{
+    ControlPlane, Need, Operation, OperationKind, Outcome, activity, catalogue, page_request,
+};
 use crate::Actor;
 use crate::input::{
     OfferChoose, Problems, SubscriptionCreate, TenantCreate, TenantRebind, TenantRelocate,
@@ -479,7 +481,8 @@ impl ControlPlane {
         let tid = tenant.id;
         // A legal hold outranks the deletion, whatever else is left.
         self.not_held(tx, tid, None, "deleting the tenant").await?;
-        tx.tenant_delete(tid).await?;
+        tx.tenant_delete(tid, OperationKind::TenantDelete.name())
+            .await?;
         Ok(Made::new(
             Applied::Deleted,
             AuditTarget::Tenant,
