@@ -13,8 +13,7 @@ use mailplane_policy::{Decision, Profile};
 use mailplane_store::{NewSubscription, WriteTx};
 use mailplane_types::catalogue::{Catalogue, Offer};
 use mailplane_types::resources::{MailboxStatus, Subscription, Tenant};
-use mailplane_types::{AuditOutcome, AuditTarget};
-use mailplane_types::{Error, MailboxId, Result, TenantId};
+use mailplane_types::{AuditOutcome, AuditTarget, Error, MailboxId, Result, TenantId};
 
 use super::{AUTOMATION_ROLE, AUTOMATION_SUBJECT, ControlPlane, Operation, Outcome, activity};
 use crate::Actor;

@@ -9,8 +9,10 @@
 
 use mailplane_store::WriteTx;
 use mailplane_types::resources::{Alias, Domain, Group, Mailbox, Tenant};
-use mailplane_types::{AuditOutcome, AuditTarget};
-use mailplane_types::{DomainId, EmailAddress, Error, LocalPart, MailboxId, Result, TenantId};
+use mailplane_types::{
+    AuditOutcome, AuditTarget, DomainId, EmailAddress, Error, LocalPart, MailboxId, Result,
+    TenantId,
+};
 
 use super::dispatch::Checked;
 use super::workflow::{Applied, Made};

@@ -19,8 +19,7 @@ use serde::Serialize;
 use mailplane_types::catalogue::Catalogue;
 use mailplane_types::dns::{DnsRecord, RecordCheck, RecordKind, RecordPurpose, RecordStatus};
 use mailplane_types::resources::Domain;
-use mailplane_types::{AuditOutcome, AuditTarget};
-use mailplane_types::{DomainId, Error, Result, TenantId};
+use mailplane_types::{AuditOutcome, AuditTarget, DomainId, Error, Result, TenantId};
 
 use super::{ControlPlane, activity};
 use crate::Actor;

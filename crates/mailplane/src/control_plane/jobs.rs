@@ -20,8 +20,7 @@ use std::future::Future;
 use mailplane_store::{JobClaim, JobNext, WriteTx};
 use mailplane_types::lifecycle::ExportState;
 use mailplane_types::resources::Tenant;
-use mailplane_types::{AuditOutcome, AuditTarget};
-use mailplane_types::{Error, Result};
+use mailplane_types::{AuditOutcome, AuditTarget, Error, Result};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 

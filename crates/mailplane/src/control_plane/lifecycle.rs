@@ -14,8 +14,7 @@ use hmac::{Hmac, Mac};
 use mailplane_store::{TerminationRecord, WriteTx};
 use mailplane_types::lifecycle::{Export, ExportState, Termination, TerminationState};
 use mailplane_types::resources::Tenant;
-use mailplane_types::{AuditOutcome, AuditTarget};
-use mailplane_types::{Duty, Error, Result, TenantId};
+use mailplane_types::{AuditOutcome, AuditTarget, Duty, Error, Result, TenantId};
 use sha2::Sha256;
 
 use super::jobs::{EXPORT_JOB, TERMINATION_JOB};

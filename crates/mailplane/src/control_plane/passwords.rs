@@ -11,8 +11,7 @@
 
 use mailplane_types::passwords::{PasswordPolicy, PasswordStatus};
 use mailplane_types::resources::MailboxKind;
-use mailplane_types::{AuditOutcome, AuditTarget};
-use mailplane_types::{Error, FieldError, MailboxId, Result, TenantId};
+use mailplane_types::{AuditOutcome, AuditTarget, Error, FieldError, MailboxId, Result, TenantId};
 
 use super::{ControlPlane, Operation, Outcome, activity};
 use crate::Actor;

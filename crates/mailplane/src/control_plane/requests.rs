@@ -14,7 +14,7 @@
 use mailplane_policy::{Decision, Profile, Verdict};
 use mailplane_store::{Page, RequestDecision, Scope, WriteTx};
 use mailplane_types::resources::{Request, RequestKind, RequestState};
-use mailplane_types::{AuditOutcome, AuditTarget, Duty, Error, Letters, Result, TenantId};
+use mailplane_types::{AuditTarget, Duty, Error, Letters, Result, TenantId};
 use uuid::Uuid;
 
 use super::workflow::{AUTOMATION_ROLE, AUTOMATION_SUBJECT, Pending, add, check_note};
@@ -606,7 +606,8 @@ impl ControlPlane {
             Some(request.tenant_id),
             AuditTarget::Request,
             request.id,
-            audit_outcome(to)?,
+            to.audit_outcome()
+                .ok_or_else(|| Error::internal("a request never moves back to pending"))?,
         );
         change.request_id = Some(request.id);
         // The letters an answer uses: R to fulfil or decline, A to approve or reject or to
@@ -679,20 +680,4 @@ pub(super) fn payload_text(problems: &mut Problems, path: &str, value: &serde_js
         }
         _ => {}
     }
-}
-
-/// The audit outcome of a request's move to `to`. A request is filed pending (audited as
-/// requested, proposed or consulting) and never moves back to it, so that move has none.
-fn audit_outcome(to: RequestState) -> Result<AuditOutcome> {
-    Ok(match to {
-        RequestState::Fulfilled => AuditOutcome::Fulfilled,
-        RequestState::Declined => AuditOutcome::Declined,
-        RequestState::Cancelled => AuditOutcome::Cancelled,
-        RequestState::Expired => AuditOutcome::Expired,
-        RequestState::Approved => AuditOutcome::Approved,
-        RequestState::Rejected => AuditOutcome::Rejected,
-        RequestState::Pending => {
-            return Err(Error::internal("a request never moves back to pending"));
-        }
-    })
 }

@@ -9,8 +9,7 @@
 use mailplane_store::WriteTx;
 use mailplane_types::resources::Tenant;
 use mailplane_types::retention::{LegalHold, RetentionPolicy, RetentionRun};
-use mailplane_types::{AuditOutcome, AuditTarget};
-use mailplane_types::{Error, MailboxId, Result, TenantId};
+use mailplane_types::{AuditOutcome, AuditTarget, Error, MailboxId, Result, TenantId};
 
 use super::{ControlPlane, Operation, Outcome, activity};
 use crate::Actor;

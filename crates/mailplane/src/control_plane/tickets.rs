@@ -6,8 +6,7 @@
 
 use mailplane_store::Page;
 use mailplane_types::resources::{Ticket, TicketState};
-use mailplane_types::{AuditOutcome, AuditTarget};
-use mailplane_types::{Error, Result, TenantId};
+use mailplane_types::{AuditOutcome, AuditTarget, Error, Result, TenantId};
 use uuid::Uuid;
 
 use super::{ControlPlane, Operation, Outcome, activity, page_request};

@@ -12,8 +12,7 @@ use std::time::Instant;
 
 use mailplane_store::{AttemptResult, LeasedDelivery, Page, Scope};
 use mailplane_types::resources::{Delivery, Webhook, WebhookCreated};
-use mailplane_types::{ActivityId, Duty, Error, Letters, OrgId, Result};
-use mailplane_types::{AuditOutcome, AuditTarget};
+use mailplane_types::{ActivityId, AuditOutcome, AuditTarget, Duty, Error, Letters, OrgId, Result};
 use uuid::Uuid;
 
 use super::{ControlPlane, page_request};

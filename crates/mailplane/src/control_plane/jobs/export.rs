@@ -6,8 +6,7 @@ use std::fmt;
 
 use mailplane_store::{JobClaim, JobNext};
 use mailplane_types::lifecycle::ExportState;
-use mailplane_types::{AuditOutcome, AuditTarget};
-use mailplane_types::{Error, MailboxId, Result, TenantId};
+use mailplane_types::{AuditOutcome, AuditTarget, Error, MailboxId, Result, TenantId};
 use serde::{Deserialize, Serialize};
 
 use super::{JobMailbox, Step, expire_export, json_of, record_of, step_of};

@@ -10,8 +10,7 @@ use std::fmt;
 use mailplane_store::{JobClaim, JobNext, TerminationChange, WriteTx};
 use mailplane_types::lifecycle::{Termination, TerminationBlock, TerminationState};
 use mailplane_types::resources::{RequestKind, RequestState, Tenant};
-use mailplane_types::{AuditOutcome, AuditTarget};
-use mailplane_types::{Duty, Error, Party, Result};
+use mailplane_types::{AuditOutcome, AuditTarget, Duty, Error, Party, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
