@@ -139,6 +139,38 @@ async fn an_edited_row_is_detected(h: Harness) {
 }
 e2e!(an_edited_row_is_detected);
 
+/// Rows stored with an older spelling of an outcome (the termination job once wrote
+/// `configuration destroyed` and `data destroyed`) read as the one spelling of today, in
+/// the audit trail and in the feed alike.
+async fn rows_stored_with_an_old_spelling_still_read(h: Harness) {
+    some_rows(&h).await;
+    h.store
+        .execute_unprepared_for_tests("UPDATE audit_log SET outcome = 'configuration destroyed'")
+        .await
+        .unwrap();
+    h.store
+        .execute_unprepared_for_tests("UPDATE events SET outcome = 'data destroyed'")
+        .await
+        .unwrap();
+    let audit = h
+        .provider("provider-auditor")
+        .get("/v1/audit")
+        .await
+        .expect(200);
+    let rows = audit["items"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    for r in rows {
+        assert_eq!(r["outcome"], "configuration_destroyed", "{r}");
+    }
+    let events = h.provider_admin().get("/v1/events").await.expect(200);
+    let events = events["items"].as_array().unwrap();
+    assert!(!events.is_empty());
+    for e in events {
+        assert_eq!(e["outcome"], "data_destroyed", "{e}");
+    }
+}
+e2e!(rows_stored_with_an_old_spelling_still_read);
+
 async fn a_removed_row_is_detected(h: Harness) {
     some_rows(&h).await;
     h.store

@@ -372,10 +372,10 @@ async fn a_termination_ends_in_a_certificate_that_verifies_offline(h: Harness) {
         .filter_map(|e| e["outcome"].as_str())
         .collect();
     assert!(
-        outcomes.contains(&"configuration destroyed"),
+        outcomes.contains(&"configuration_destroyed"),
         "{outcomes:?}"
     );
-    assert!(outcomes.contains(&"data destroyed"), "{outcomes:?}");
+    assert!(outcomes.contains(&"data_destroyed"), "{outcomes:?}");
 }
 e2e!(a_termination_ends_in_a_certificate_that_verifies_offline);
 

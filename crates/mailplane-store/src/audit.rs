@@ -63,7 +63,7 @@ impl crate::WriteTx {
         change: Change,
     ) -> mailplane_types::Result<mailplane_types::resources::AuditEntry> {
         let entry = self
-            .audit_append(crate::AuditRecord {
+            .audit_append(AuditRecord {
                 actor: change.actor,
                 party: change.party.to_string(),
                 org: change.org,
@@ -157,29 +157,29 @@ pub(crate) fn check_link(prev_seq: i64, prev_hash: &str, row: &audit_log::Model)
 
 /// What an audit row records, before the chain fields are added.
 #[derive(Debug, Clone)]
-pub struct AuditRecord {
+struct AuditRecord {
     /// The acting principal's subject.
-    pub actor: String,
+    actor: String,
     /// Its party.
-    pub party: String,
+    party: String,
     /// Its organisation.
-    pub org: String,
+    org: String,
     /// Its roles.
-    pub roles: Vec<String>,
+    roles: Vec<String>,
     /// The activity carried out.
-    pub activity: String,
+    activity: String,
     /// The letters used.
-    pub letters: Letters,
+    letters: Letters,
     /// The tenant concerned, if any.
-    pub tenant_id: Option<TenantId>,
+    tenant_id: Option<TenantId>,
     /// The kind of object changed.
-    pub target_kind: &'static str,
+    target_kind: &'static str,
     /// The object's id.
-    pub target_id: String,
+    target_id: String,
     /// What happened.
-    pub outcome: &'static str,
+    outcome: &'static str,
     /// The request or proposal the change carried out, if any.
-    pub request_id: Option<Uuid>,
+    request_id: Option<Uuid>,
 }
 
 impl DataStore {
@@ -285,7 +285,7 @@ impl DataStore {
 impl WriteTx {
     /// Appends a row to the audit chain. The head row is locked first (on PostgreSQL), so
     /// concurrent transactions extend the chain one after another.
-    pub async fn audit_append(&self, rec: AuditRecord) -> Result<AuditEntry> {
+    async fn audit_append(&self, rec: AuditRecord) -> Result<AuditEntry> {
         let mut head_q = audit_head::Entity::find_by_id(1);
         if self.backend == DbBackend::Postgres {
             head_q = head_q.lock(LockType::Update);
@@ -331,7 +331,7 @@ impl WriteTx {
     /// Appends the event of a change to the feed of each party in `audience`, in the same
     /// transaction as the change and its audit row: no event for a change that rolled back,
     /// none lost for one that committed.
-    pub async fn event_append(&self, audit: &AuditEntry, audience: &[Party]) -> Result<()> {
+    async fn event_append(&self, audit: &AuditEntry, audience: &[Party]) -> Result<()> {
         if audience.is_empty() {
             return Ok(());
         }
@@ -343,9 +343,9 @@ impl WriteTx {
             activity: Set(audit.activity.clone()),
             actor: Set(audit.actor.clone()),
             actor_party: Set(audit.party.clone()),
-            target_kind: Set(audit.target_kind.clone()),
+            target_kind: Set(audit.target_kind.as_str().to_string()),
             target_id: Set(audit.target_id.clone()),
-            outcome: Set(audit.outcome.clone()),
+            outcome: Set(audit.outcome.as_str().to_string()),
             for_customer: Set(audience.contains(&Party::Customer)),
             for_partner: Set(audience.contains(&Party::Partner)),
             for_provider: Set(audience.contains(&Party::Provider)),

@@ -58,7 +58,7 @@ use uuid::Uuid;
 use mailplane_types::resources::{Mailbox, Tenant};
 use mailplane_types::{Error, PartnerId, Result, TenantId};
 
-pub use audit::{AuditRecord, AuditReport};
+pub use audit::{AuditReport, Change};
 pub use catalogue::NewSubscription;
 pub use credentials::NewCredential;
 pub use gauges::OperationalCounts;

@@ -113,9 +113,15 @@ pub(crate) fn audit(r: audit_log::Model) -> Result<AuditEntry> {
             .parse()
             .map_err(|e| Error::internal(format!("audit row {}: {e}", r.seq)))?,
         tenant_id: r.tenant_id.map(Into::into),
-        target_kind: r.target_kind,
+        target_kind: r
+            .target_kind
+            .parse()
+            .map_err(|e| Error::internal(format!("audit row {}: {e}", r.seq)))?,
         target_id: r.target_id,
-        outcome: r.outcome,
+        outcome: r
+            .outcome
+            .parse()
+            .map_err(|e| Error::internal(format!("audit row {}: {e}", r.seq)))?,
         prev_hash: r.prev_hash,
         hash: r.hash,
         request_id: r.request_id,
@@ -142,9 +148,15 @@ pub(crate) fn event(r: event::Model) -> Result<Event> {
             .map_err(|e| Error::internal(format!("event {}: {e}", r.seq)))?,
         activity: r.activity,
         actor: r.actor,
-        target_kind: r.target_kind,
+        target_kind: r
+            .target_kind
+            .parse()
+            .map_err(|e| Error::internal(format!("event {}: {e}", r.seq)))?,
         target_id: r.target_id,
-        outcome: r.outcome,
+        outcome: r
+            .outcome
+            .parse()
+            .map_err(|e| Error::internal(format!("event {}: {e}", r.seq)))?,
         audience,
         request_id: r.request_id,
     })

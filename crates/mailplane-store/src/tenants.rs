@@ -203,8 +203,10 @@ impl WriteTx {
             > 0)
     }
 
-    /// Deletes a tenant that holds no domain and no mailbox.
-    pub async fn tenant_delete(&self, id: TenantId) -> Result<()> {
+    /// Deletes a tenant that holds no domain and no mailbox, and no pending request but
+    /// those of the operation `deletion` (the stored name of the tenant's deletion, which the
+    /// caller names: the store knows no operation name).
+    pub async fn tenant_delete(&self, id: TenantId, deletion: &str) -> Result<()> {
         // A pending request to delete the tenant is the deletion itself, not a reason to wait.
         let pending = request::Entity::find()
             .filter(request::Column::TenantId.eq(id.uuid()))
@@ -212,7 +214,7 @@ impl WriteTx {
             .filter(
                 sea_orm::Condition::any()
                     .add(request::Column::Operation.is_null())
-                    .add(request::Column::Operation.ne("tenant.delete")),
+                    .add(request::Column::Operation.ne(deletion)),
             )
             .count(&self.tx)
             .await

@@ -14,6 +14,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::Error;
+use crate::resources::RequestState;
 
 /// Declares a persisted enum: its variants with their one spelling (which must be the
 /// variant's name in snake case, as serde writes it; a test checks) and the older spellings
@@ -212,6 +213,23 @@ spelled! {
     }
 }
 
+impl RequestState {
+    /// The audit outcome of a request's move into this state, spelled as the state. A request
+    /// is filed pending (audited as requested, proposed or consulting) and never moves back
+    /// to it, so that move has none.
+    pub fn audit_outcome(self) -> Option<AuditOutcome> {
+        match self {
+            RequestState::Pending => None,
+            RequestState::Fulfilled => Some(AuditOutcome::Fulfilled),
+            RequestState::Declined => Some(AuditOutcome::Declined),
+            RequestState::Cancelled => Some(AuditOutcome::Cancelled),
+            RequestState::Expired => Some(AuditOutcome::Expired),
+            RequestState::Approved => Some(AuditOutcome::Approved),
+            RequestState::Rejected => Some(AuditOutcome::Rejected),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,6 +334,18 @@ mod tests {
             "configuration_destroyed"
         );
         assert_eq!(AuditOutcome::DataDestroyed.as_str(), "data_destroyed");
+    }
+
+    /// A request's move is audited with the spelling it was audited with as a string: the
+    /// state's own.
+    #[test]
+    fn request_moves_keep_their_spelling() {
+        for state in RequestState::ALL {
+            match state.audit_outcome() {
+                Some(outcome) => assert_eq!(outcome.as_str(), state.as_str()),
+                None => assert_eq!(state, RequestState::Pending),
+            }
+        }
     }
 
     /// An unknown spelling is an error naming it, never a default.

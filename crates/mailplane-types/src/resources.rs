@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::{
-    AuditId, DomainId, DomainName, EmailAddress, Letters, MailboxId, PartnerId, Party, TenantId,
+    AuditId, AuditOutcome, AuditTarget, DomainId, DomainName, EmailAddress, Letters, MailboxId,
+    PartnerId, Party, TenantId,
 };
 
 /// A partner: a reseller or managed-services provider with customers of its own.
@@ -327,11 +328,11 @@ pub struct AuditEntry {
     /// The tenant the change belongs to, when it belongs to one.
     pub tenant_id: Option<TenantId>,
     /// The kind of object changed (`mailbox`).
-    pub target_kind: String,
+    pub target_kind: AuditTarget,
     /// The id of the object changed.
     pub target_id: String,
     /// What happened (`created`, `updated`, `deleted`).
-    pub outcome: String,
+    pub outcome: AuditOutcome,
     /// The hash of the previous row (hex SHA-256; zeros for the first row).
     pub prev_hash: String,
     /// The hash of this row: SHA-256 over the previous hash and this row's content.
@@ -361,11 +362,11 @@ pub struct Event {
     /// The actor's party.
     pub actor_party: Party,
     /// The kind of object changed.
-    pub target_kind: String,
+    pub target_kind: AuditTarget,
     /// The id of the object changed.
     pub target_id: String,
     /// What happened.
-    pub outcome: String,
+    pub outcome: AuditOutcome,
     /// The parties the event is addressed to.
     pub audience: Vec<Party>,
     /// The request or proposal this change carried out, or that the event is about.

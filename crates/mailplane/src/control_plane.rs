@@ -41,7 +41,6 @@ mod tenants;
 mod tickets;
 mod webhooks;
 mod workflow;
-use audit::Change;
 pub use domains::{DomainRecords, DomainVerification, expected_records};
 pub use jobs::{JobReport, JobSettings};
 pub use lifecycle::{DEFAULT_LINK_TTL, LifecycleSettings};

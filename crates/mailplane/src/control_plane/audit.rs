@@ -7,7 +7,8 @@
 //! its evidence and the news of it land together or not at all.
 
 use mailplane_policy::Decision;
-use mailplane_store::{AuditRecord, Page, WriteTx};
+use mailplane_store::audit::Change;
+use mailplane_store::{Page, WriteTx};
 use mailplane_types::resources::{AuditEntry, Event};
 use mailplane_types::{AuditOutcome, AuditTarget, Duty, Error, OrgId, Party, Result, TenantId};
 
@@ -16,7 +17,8 @@ use crate::Actor;
 
 impl ControlPlane {
     /// What a change records: its audit row and the parties owed its event, for
-    /// [`WriteTx::record`]. The target and the outcome are enums with one spelling each.
+    /// [`WriteTx::record`] or [`Self::record_and_commit`], the one way to record a change.
+    /// The target and the outcome are enums with one spelling each.
     pub(super) fn change(
         actor: &Actor,
         decision: &Decision,
@@ -24,8 +26,8 @@ impl ControlPlane {
         target: AuditTarget,
         target_id: impl ToString,
         outcome: AuditOutcome,
-    ) -> mailplane_store::audit::Change {
-        mailplane_store::audit::Change {
+    ) -> Change {
+        Change {
             actor: actor.subject().to_string(),
             party: actor.party(),
             org: actor.org().to_string(),
@@ -43,50 +45,9 @@ impl ControlPlane {
 
     /// Records a change's audit row and event, then commits: the change, its evidence and
     /// the news of it land together or not at all.
-    pub(super) async fn record_and_commit(
-        tx: WriteTx,
-        change: mailplane_store::audit::Change,
-    ) -> Result<()> {
+    pub(super) async fn record_and_commit(tx: WriteTx, change: Change) -> Result<()> {
         tx.record(change).await?;
         tx.commit().await
-    }
-
-    /// The former way to record a change, kept for the callers not yet moved to
-    /// [`Self::change`] and [`WriteTx::record`] (the operation registry, the workflow of
-    /// requests, the job engine, passwords and lifecycle): appends the audit row and the
-    /// event of a [`Change`] built by [`Self::record`], then commits.
-    pub(super) async fn audit_and_commit(tx: WriteTx, change: Change) -> Result<()> {
-        let entry = tx.audit_append(change.record).await?;
-        tx.event_append(&entry, &change.audience).await?;
-        tx.commit().await
-    }
-
-    /// The former form of [`Self::change`], with the target and the outcome as strings,
-    /// kept for the same callers as [`Self::audit_and_commit`].
-    pub(super) fn record(
-        actor: &Actor,
-        decision: &Decision,
-        tenant_id: Option<TenantId>,
-        target_kind: &'static str,
-        target_id: impl ToString,
-        outcome: &'static str,
-    ) -> Change {
-        Change {
-            record: AuditRecord {
-                actor: actor.subject().to_string(),
-                party: actor.party().to_string(),
-                org: actor.org().to_string(),
-                roles: actor.roles().to_vec(),
-                activity: decision.activity.to_string(),
-                letters: decision.letters_used(),
-                tenant_id,
-                target_kind,
-                target_id: target_id.to_string(),
-                outcome,
-                request_id: None,
-            },
-            audience: audience(actor, decision),
-        }
     }
 
     /// Audit rows the actor may read (`audit.review`): the provider all of them, a partner
@@ -185,11 +146,4 @@ fn audience(actor: &Actor, decision: &Decision) -> Vec<Party> {
         audience.push(accountable);
     }
     audience
-}
-
-/// What a change writes beside itself, in the former form built by
-/// [`ControlPlane::record`]: the audit record and the event's audience.
-pub(super) struct Change {
-    pub(super) record: AuditRecord,
-    pub(super) audience: Vec<Party>,
 }

@@ -13,7 +13,7 @@ use mailplane_policy::{Decision, Profile};
 use mailplane_store::{NewSubscription, WriteTx};
 use mailplane_types::catalogue::{Catalogue, Offer};
 use mailplane_types::resources::{MailboxStatus, Subscription, Tenant};
-use mailplane_types::{Error, MailboxId, Result, TenantId};
+use mailplane_types::{AuditOutcome, AuditTarget, Error, MailboxId, Result, TenantId};
 
 use super::{AUTOMATION_ROLE, AUTOMATION_SUBJECT, ControlPlane, Operation, Outcome, activity};
 use crate::Actor;
@@ -582,9 +582,9 @@ impl ControlPlane {
         let id = s.id;
         Ok(Made::new(
             Applied::Subscription(s),
-            "subscription",
+            AuditTarget::Subscription,
             id,
-            "created",
+            AuditOutcome::Created,
         ))
     }
 
@@ -602,9 +602,9 @@ impl ControlPlane {
         let id = s.id;
         Ok(Made::new(
             Applied::Subscription(s),
-            "subscription",
+            AuditTarget::Subscription,
             id,
-            "seats_changed",
+            AuditOutcome::SeatsChanged,
         ))
     }
 
@@ -619,14 +619,14 @@ impl ControlPlane {
     ) -> Result<Made> {
         let (s, outcome) = if assign {
             let s = self.assign_licence(tx, tenant.id, mailbox_id, sku).await?;
-            (s, "licence_assigned")
+            (s, AuditOutcome::LicenceAssigned)
         } else {
             let s = self.unassign_licence(tx, tenant, mailbox_id, sku).await?;
-            (s, "licence_unassigned")
+            (s, AuditOutcome::LicenceUnassigned)
         };
         Ok(Made::new(
             Applied::Subscription(s),
-            "mailbox",
+            AuditTarget::Mailbox,
             mailbox_id,
             outcome,
         ))

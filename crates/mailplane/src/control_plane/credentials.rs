@@ -11,7 +11,7 @@ use ed25519_dalek::pkcs8::{DecodePublicKey, EncodePublicKey};
 use mailplane_policy::Profile;
 use mailplane_store::{NewCredential, Page};
 use mailplane_types::resources::Credential;
-use mailplane_types::{Error, OrgId, Party, Result, TenantId};
+use mailplane_types::{AuditOutcome, AuditTarget, Error, OrgId, Party, Result, TenantId};
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -303,9 +303,9 @@ impl ControlPlane {
         let id = c.id;
         Ok(Made::new(
             Applied::Credential(c),
-            "credential",
+            AuditTarget::Credential,
             id,
-            "created",
+            AuditOutcome::Created,
         ))
     }
 
@@ -326,9 +326,9 @@ impl ControlPlane {
         }
         Ok(Made::new(
             Applied::Credential(c),
-            "credential",
+            AuditTarget::Credential,
             credential_id,
-            "revoked",
+            AuditOutcome::Revoked,
         ))
     }
 }

@@ -9,7 +9,10 @@
 
 use mailplane_store::WriteTx;
 use mailplane_types::resources::{Alias, Domain, Group, Mailbox, Tenant};
-use mailplane_types::{DomainId, EmailAddress, Error, LocalPart, MailboxId, Result, TenantId};
+use mailplane_types::{
+    AuditOutcome, AuditTarget, DomainId, EmailAddress, Error, LocalPart, MailboxId, Result,
+    TenantId,
+};
 
 use super::dispatch::Checked;
 use super::workflow::{Applied, Made};
@@ -262,7 +265,12 @@ impl ControlPlane {
             .alias_insert(tid, input.mailbox_id, &domain, &input.local_part)
             .await?;
         let id = a.id;
-        Ok(Made::new(Applied::Alias(a), "alias", id, "created"))
+        Ok(Made::new(
+            Applied::Alias(a),
+            AuditTarget::Alias,
+            id,
+            AuditOutcome::Created,
+        ))
     }
 
     /// Applies `alias.delete`.
@@ -273,7 +281,12 @@ impl ControlPlane {
         alias_id: Uuid,
     ) -> Result<Made> {
         tx.alias_delete(tenant.id, alias_id).await?;
-        Ok(Made::new(Applied::Deleted, "alias", alias_id, "deleted"))
+        Ok(Made::new(
+            Applied::Deleted,
+            AuditTarget::Alias,
+            alias_id,
+            AuditOutcome::Deleted,
+        ))
     }
 
     /// Applies `group.create`.
@@ -294,7 +307,12 @@ impl ControlPlane {
             .group_insert(tid, &domain, &input.local_part, &input.display_name)
             .await?;
         let id = g.id;
-        Ok(Made::new(Applied::Group(g), "group", id, "created"))
+        Ok(Made::new(
+            Applied::Group(g),
+            AuditTarget::Group,
+            id,
+            AuditOutcome::Created,
+        ))
     }
 
     /// Applies `group.delete`.
@@ -305,7 +323,12 @@ impl ControlPlane {
         group_id: Uuid,
     ) -> Result<Made> {
         tx.group_delete(tenant.id, group_id).await?;
-        Ok(Made::new(Applied::Deleted, "group", group_id, "deleted"))
+        Ok(Made::new(
+            Applied::Deleted,
+            AuditTarget::Group,
+            group_id,
+            AuditOutcome::Deleted,
+        ))
     }
 
     /// Applies `group.member.add` and `group.member.remove`.
@@ -333,15 +356,20 @@ impl ControlPlane {
         let (g, outcome) = if add {
             (
                 tx.group_member_add(tid, group, target).await?,
-                "member_added",
+                AuditOutcome::MemberAdded,
             )
         } else {
             (
                 tx.group_member_remove(tid, group, target).await?,
-                "member_removed",
+                AuditOutcome::MemberRemoved,
             )
         };
-        Ok(Made::new(Applied::Group(g), "group", group, outcome))
+        Ok(Made::new(
+            Applied::Group(g),
+            AuditTarget::Group,
+            group,
+            outcome,
+        ))
     }
 
     /// Applies `mailbox.forward`.
@@ -367,10 +395,15 @@ impl ControlPlane {
         }
         let m = tx.mailbox_forward(mailbox, to.as_ref()).await?;
         let outcome = if to.is_some() {
-            "forwarding_set"
+            AuditOutcome::ForwardingSet
         } else {
-            "forwarding_cleared"
+            AuditOutcome::ForwardingCleared
         };
-        Ok(Made::new(Applied::Mailbox(m), "mailbox", mailbox, outcome))
+        Ok(Made::new(
+            Applied::Mailbox(m),
+            AuditTarget::Mailbox,
+            mailbox,
+            outcome,
+        ))
     }
 }

@@ -19,7 +19,7 @@ use serde::Serialize;
 use mailplane_types::catalogue::Catalogue;
 use mailplane_types::dns::{DnsRecord, RecordCheck, RecordKind, RecordPurpose, RecordStatus};
 use mailplane_types::resources::Domain;
-use mailplane_types::{DomainId, Error, Result, TenantId};
+use mailplane_types::{AuditOutcome, AuditTarget, DomainId, Error, Result, TenantId};
 
 use super::{ControlPlane, activity};
 use crate::Actor;
@@ -324,7 +324,12 @@ impl ControlPlane {
             .domain_insert(tenant.id, &name, &verification_token())
             .await?;
         let id = d.id;
-        Ok(Made::new(Applied::Domain(d), "domain", id, "created"))
+        Ok(Made::new(
+            Applied::Domain(d),
+            AuditTarget::Domain,
+            id,
+            AuditOutcome::Created,
+        ))
     }
 
     /// Applies `domain.delete`.
@@ -349,7 +354,12 @@ impl ControlPlane {
             ));
         }
         tx.domain_delete(tid, domain_id).await?;
-        Ok(Made::new(Applied::Deleted, "domain", domain_id, "deleted"))
+        Ok(Made::new(
+            Applied::Deleted,
+            AuditTarget::Domain,
+            domain_id,
+            AuditOutcome::Deleted,
+        ))
     }
 }
 

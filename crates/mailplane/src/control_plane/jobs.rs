@@ -20,7 +20,7 @@ use std::future::Future;
 use mailplane_store::{JobClaim, JobNext, WriteTx};
 use mailplane_types::lifecycle::ExportState;
 use mailplane_types::resources::Tenant;
-use mailplane_types::{Error, Result};
+use mailplane_types::{AuditOutcome, AuditTarget, Error, Result};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -312,15 +312,15 @@ impl ControlPlane {
         tx: &WriteTx,
         tenant: &Tenant,
         activity: &str,
-        target: (&'static str, String),
-        outcome: &'static str,
+        target: (AuditTarget, String),
+        outcome: AuditOutcome,
         tell_accountable: bool,
     ) -> Result<()> {
         let actor = automation();
         let decision = self
             .profile_of(tenant)?
             .decide(actor.party(), actor.roles(), activity);
-        let mut change = Self::record(
+        let mut change = Self::change(
             &actor,
             &decision,
             Some(tenant.id),
@@ -331,8 +331,8 @@ impl ControlPlane {
         if let Some(p) = decision.accountable().filter(|_| tell_accountable) {
             super::operations::add(&mut change.audience, p);
         }
-        let entry = tx.audit_append(change.record).await?;
-        tx.event_append(&entry, &change.audience).await
+        tx.record(change).await?;
+        Ok(())
     }
 
     async fn job_tenant(&self, tx: &WriteTx, claim: &JobClaim) -> Result<Tenant> {

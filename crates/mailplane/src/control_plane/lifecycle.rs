@@ -14,7 +14,7 @@ use hmac::{Hmac, Mac};
 use mailplane_store::{TerminationRecord, WriteTx};
 use mailplane_types::lifecycle::{Export, ExportState, Termination, TerminationState};
 use mailplane_types::resources::Tenant;
-use mailplane_types::{Duty, Error, Result, TenantId};
+use mailplane_types::{AuditOutcome, AuditTarget, Duty, Error, Result, TenantId};
 use sha2::Sha256;
 
 use super::jobs::{EXPORT_JOB, TERMINATION_JOB};
@@ -328,15 +328,15 @@ impl ControlPlane {
         let step = format!("check#{}", uuid::Uuid::now_v7().simple());
         tx.job_restart(TERMINATION_JOB, t.id, &step, &serde_json::json!({}), now)
             .await?;
-        let change = Self::record(
+        let change = Self::change(
             actor,
             &decision,
             Some(tenant_row.id),
-            "termination",
+            AuditTarget::Termination,
             t.id,
-            "resumed",
+            AuditOutcome::Resumed,
         );
-        Self::audit_and_commit(tx, change).await?;
+        Self::record_and_commit(tx, change).await?;
         Ok(changed.termination)
     }
 
@@ -417,19 +417,19 @@ impl ControlPlane {
                 Some((now, actor.subject())),
             )
             .await?;
-        let change = Self::record(
+        let change = Self::change(
             actor,
             &decision,
             Some(tenant_row.id),
-            "export",
+            AuditTarget::Export,
             id,
-            "acknowledged",
+            AuditOutcome::Acknowledged,
         );
         // A termination blocked by locked retention may be satisfied by this export.
         if let Some(t) = tx.termination_current(tenant).await? {
             tx.job_wake(TERMINATION_JOB, t.termination.id, now).await?;
         }
-        Self::audit_and_commit(tx, change).await?;
+        Self::record_and_commit(tx, change).await?;
         self.with_link(&mut e, true);
         Ok(e)
     }
@@ -595,7 +595,12 @@ impl ControlPlane {
     ) -> Result<Made> {
         let e = self.apply_export_create(tx, actor, tenant, input).await?;
         let id = e.id;
-        Ok(Made::new(Applied::Export(e), "export", id, "created"))
+        Ok(Made::new(
+            Applied::Export(e),
+            AuditTarget::Export,
+            id,
+            AuditOutcome::Created,
+        ))
     }
 
     /// Applies `tenant.terminate`.
@@ -610,9 +615,9 @@ impl ControlPlane {
         let id = t.id;
         Ok(Made::new(
             Applied::Termination(t),
-            "termination",
+            AuditTarget::Termination,
             id,
-            "terminated",
+            AuditOutcome::Terminated,
         ))
     }
 
@@ -627,9 +632,9 @@ impl ControlPlane {
         let id = t.id;
         Ok(Made::new(
             Applied::Termination(t),
-            "termination",
+            AuditTarget::Termination,
             id,
-            "cancelled",
+            AuditOutcome::Cancelled,
         ))
     }
 }

@@ -496,7 +496,12 @@ impl ControlPlane {
             self.license_for_enabling(tx, tenant, m.id).await?;
         }
         let id = m.id;
-        Ok(Made::new(Applied::Mailbox(m), "mailbox", id, "created"))
+        Ok(Made::new(
+            Applied::Mailbox(m),
+            AuditTarget::Mailbox,
+            id,
+            AuditOutcome::Created,
+        ))
     }
 
     /// Applies `mailbox.update`.
@@ -534,9 +539,9 @@ impl ControlPlane {
             .await?;
         Ok(Made::new(
             Applied::Mailbox(m),
-            "mailbox",
+            AuditTarget::Mailbox,
             mailbox_id,
-            "updated",
+            AuditOutcome::Updated,
         ))
     }
 
@@ -570,9 +575,9 @@ impl ControlPlane {
         .await?;
         Ok(Made::new(
             Applied::Deleted,
-            "mailbox",
+            AuditTarget::Mailbox,
             mailbox_id,
-            "deleted",
+            AuditOutcome::Deleted,
         ))
     }
 }

@@ -11,7 +11,7 @@
 
 use mailplane_types::passwords::{PasswordPolicy, PasswordStatus};
 use mailplane_types::resources::MailboxKind;
-use mailplane_types::{Error, FieldError, MailboxId, Result, TenantId};
+use mailplane_types::{AuditOutcome, AuditTarget, Error, FieldError, MailboxId, Result, TenantId};
 
 use super::{ControlPlane, Operation, Outcome, activity};
 use crate::Actor;
@@ -128,15 +128,15 @@ impl ControlPlane {
             .ok_or_else(|| Error::not_found("mailbox", mailbox))?;
         let now = self.clock.now();
         tx.password_set(mailbox, hash, now, depth).await?;
-        let change = Self::record(
+        let change = Self::change(
             actor,
             &decision,
             Some(tenant),
-            "mailbox",
+            AuditTarget::Mailbox,
             mailbox,
-            "password_set",
+            AuditOutcome::PasswordSet,
         );
-        Self::audit_and_commit(tx, change).await?;
+        Self::record_and_commit(tx, change).await?;
         Ok(passwords::status(&policy, now, now))
     }
 
@@ -192,9 +192,9 @@ impl ControlPlane {
         tx.password_policy_set(tenant.id, &json).await?;
         Ok(Made::new(
             Applied::PasswordPolicy(policy.clone()),
-            "tenant",
+            AuditTarget::Tenant,
             tenant.id,
-            "password_policy_set",
+            AuditOutcome::PasswordPolicySet,
         ))
     }
 }

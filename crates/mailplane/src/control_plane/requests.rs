@@ -14,11 +14,11 @@
 use mailplane_policy::{Decision, Profile, Verdict};
 use mailplane_store::{Page, RequestDecision, Scope, WriteTx};
 use mailplane_types::resources::{Request, RequestKind, RequestState};
-use mailplane_types::{Duty, Error, Letters, Result, TenantId};
+use mailplane_types::{AuditTarget, Duty, Error, Letters, Result, TenantId};
 use uuid::Uuid;
 
 use super::workflow::{AUTOMATION_ROLE, AUTOMATION_SUBJECT, Pending, add, check_note};
-use super::{Change, ControlPlane, page_request};
+use super::{ControlPlane, page_request};
 use crate::Actor;
 use crate::input::{Problems, RequestCreate, RequestResolution};
 
@@ -600,18 +600,19 @@ impl ControlPlane {
                 ),
             ));
         }
-        let mut change: Change = Self::record(
+        let mut change = Self::change(
             actor,
             decision,
             Some(request.tenant_id),
-            "request",
+            AuditTarget::Request,
             request.id,
-            to.as_str(),
+            to.audit_outcome()
+                .ok_or_else(|| Error::internal("a request never moves back to pending"))?,
         );
-        change.record.request_id = Some(request.id);
+        change.request_id = Some(request.id);
         // The letters an answer uses: R to fulfil or decline, A to approve or reject or to
         // cancel a request, R to cancel a proposal; expiry uses none.
-        change.record.letters = match to {
+        change.letters = match to {
             // A consultation closes on the last consent (C) or at its deadline (none).
             RequestState::Fulfilled if request.kind == RequestKind::Consultation => {
                 if request.addressed_to.contains(&actor.party()) {
@@ -632,8 +633,7 @@ impl ControlPlane {
         for p in &request.addressed_to {
             add(&mut change.audience, *p);
         }
-        let entry = tx.audit_append(change.record).await?;
-        tx.event_append(&entry, &change.audience).await?;
+        tx.record(change).await?;
         tx.request_get(Scope::All, &[], request.id)
             .await?
             .ok_or_else(|| Error::not_found("request", request.id))

@@ -9,7 +9,7 @@
 use mailplane_store::WriteTx;
 use mailplane_types::resources::Tenant;
 use mailplane_types::retention::{LegalHold, RetentionPolicy, RetentionRun};
-use mailplane_types::{Error, MailboxId, Result, TenantId};
+use mailplane_types::{AuditOutcome, AuditTarget, Error, MailboxId, Result, TenantId};
 
 use super::{ControlPlane, Operation, Outcome, activity};
 use crate::Actor;
@@ -393,9 +393,9 @@ impl ControlPlane {
         let r = self.apply_retention(tx, tenant, input).await?;
         Ok(Made::new(
             Applied::Retention(r),
-            "retention",
+            AuditTarget::Retention,
             tenant.id,
-            "set",
+            AuditOutcome::Set,
         ))
     }
 
@@ -409,7 +409,12 @@ impl ControlPlane {
     ) -> Result<Made> {
         let hold = self.apply_hold_place(tx, actor, tenant.id, input).await?;
         let id = hold.id;
-        Ok(Made::new(Applied::Hold(hold), "legal_hold", id, "placed"))
+        Ok(Made::new(
+            Applied::Hold(hold),
+            AuditTarget::LegalHold,
+            id,
+            AuditOutcome::Placed,
+        ))
     }
 
     /// Applies `hold.release`.
@@ -442,9 +447,9 @@ impl ControlPlane {
         }
         Ok(Made::new(
             Applied::Hold(hold),
-            "legal_hold",
+            AuditTarget::LegalHold,
             hold_id,
-            "released",
+            AuditOutcome::Released,
         ))
     }
 }

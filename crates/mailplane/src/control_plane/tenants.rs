@@ -18,7 +18,9 @@ use uuid::Uuid;
 
 use super::dispatch::Checked;
 use super::workflow::{Applied, Made};
-use super::{ControlPlane, Need, Operation, Outcome, activity, catalogue, page_request};
+use super::{
+    ControlPlane, Need, Operation, OperationKind, Outcome, activity, catalogue, page_request,
+};
 use crate::Actor;
 use crate::input::{
     OfferChoose, Problems, SubscriptionCreate, TenantCreate, TenantRebind, TenantRelocate,
@@ -448,7 +450,12 @@ impl ControlPlane {
         let t = tx
             .tenant_update(tid, input.name.as_deref(), input.status)
             .await?;
-        Ok(Made::new(Applied::Tenant(t), "tenant", tid, "updated"))
+        Ok(Made::new(
+            Applied::Tenant(t),
+            AuditTarget::Tenant,
+            tid,
+            AuditOutcome::Updated,
+        ))
     }
 
     /// Applies `tenant.rebind`.
@@ -461,7 +468,12 @@ impl ControlPlane {
         let tid = tenant.id;
         let target = self.rebind_target(tenant, input)?;
         let t = tx.tenant_rebind(tid, &target.id, target.version).await?;
-        Ok(Made::new(Applied::Tenant(t), "tenant", tid, "rebound"))
+        Ok(Made::new(
+            Applied::Tenant(t),
+            AuditTarget::Tenant,
+            tid,
+            AuditOutcome::Rebound,
+        ))
     }
 
     /// Applies `tenant.delete`.
@@ -469,8 +481,14 @@ impl ControlPlane {
         let tid = tenant.id;
         // A legal hold outranks the deletion, whatever else is left.
         self.not_held(tx, tid, None, "deleting the tenant").await?;
-        tx.tenant_delete(tid).await?;
-        Ok(Made::new(Applied::Deleted, "tenant", tid, "deleted"))
+        tx.tenant_delete(tid, OperationKind::TenantDelete.name())
+            .await?;
+        Ok(Made::new(
+            Applied::Deleted,
+            AuditTarget::Tenant,
+            tid,
+            AuditOutcome::Deleted,
+        ))
     }
 
     /// Applies `tenant.offer`.
@@ -484,9 +502,9 @@ impl ControlPlane {
         let t = tx.tenant_set_offer(tenant.id, &offer.id).await?;
         Ok(Made::new(
             Applied::Tenant(t),
-            "tenant",
+            AuditTarget::Tenant,
             tenant.id,
-            "offer_changed",
+            AuditOutcome::OfferChanged,
         ))
     }
 
@@ -501,9 +519,9 @@ impl ControlPlane {
         let t = tx.tenant_relocate(tenant.id, &region).await?;
         Ok(Made::new(
             Applied::Tenant(t),
-            "tenant",
+            AuditTarget::Tenant,
             tenant.id,
-            "relocated",
+            AuditOutcome::Relocated,
         ))
     }
 

@@ -6,7 +6,7 @@
 
 use mailplane_store::Page;
 use mailplane_types::resources::{Ticket, TicketState};
-use mailplane_types::{Error, Result, TenantId};
+use mailplane_types::{AuditOutcome, AuditTarget, Error, Result, TenantId};
 use uuid::Uuid;
 
 use super::{ControlPlane, Operation, Outcome, activity, page_request};
@@ -159,7 +159,12 @@ impl ControlPlane {
             })
             .await?;
         let id = t.id;
-        Ok(Made::new(Applied::Ticket(t), "ticket", id, "opened"))
+        Ok(Made::new(
+            Applied::Ticket(t),
+            AuditTarget::Ticket,
+            id,
+            AuditOutcome::Opened,
+        ))
     }
 
     /// Applies `ticket.comment`.
@@ -180,9 +185,9 @@ impl ControlPlane {
         let t = tx.ticket_step(tenant.id, ticket_id, step).await?;
         Ok(Made::new(
             Applied::Ticket(t),
-            "ticket",
+            AuditTarget::Ticket,
             ticket_id,
-            "commented",
+            AuditOutcome::Commented,
         ))
     }
 
@@ -196,11 +201,11 @@ impl ControlPlane {
         step: &TicketHandle,
     ) -> Result<Made> {
         let outcome = match step.state {
-            Some(TicketState::Qualified) => "qualified",
-            Some(TicketState::InProgress) => "in_progress",
-            Some(TicketState::Resolved) => "resolved",
-            Some(TicketState::Closed) => "closed",
-            Some(TicketState::Open) | None => "updated",
+            Some(TicketState::Qualified) => AuditOutcome::Qualified,
+            Some(TicketState::InProgress) => AuditOutcome::InProgress,
+            Some(TicketState::Resolved) => AuditOutcome::Resolved,
+            Some(TicketState::Closed) => AuditOutcome::Closed,
+            Some(TicketState::Open) | None => AuditOutcome::Updated,
         };
         let s = mailplane_store::TicketStep {
             author: (actor.subject().to_string(), actor.party()),
@@ -209,6 +214,11 @@ impl ControlPlane {
             comment: step.comment.trim().to_string(),
         };
         let t = tx.ticket_step(tenant.id, ticket_id, s).await?;
-        Ok(Made::new(Applied::Ticket(t), "ticket", ticket_id, outcome))
+        Ok(Made::new(
+            Applied::Ticket(t),
+            AuditTarget::Ticket,
+            ticket_id,
+            outcome,
+        ))
     }
 }

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use mailplane_store::{AttemptResult, LeasedDelivery, Page, Scope};
 use mailplane_types::resources::{Delivery, Webhook, WebhookCreated};
-use mailplane_types::{ActivityId, Duty, Error, Letters, OrgId, Result};
+use mailplane_types::{ActivityId, AuditOutcome, AuditTarget, Duty, Error, Letters, OrgId, Result};
 use uuid::Uuid;
 
 use super::{ControlPlane, page_request};
@@ -142,7 +142,8 @@ impl ControlPlane {
         p.finish()?;
         let tx = self.store.begin().await?;
         let webhook = tx.webhook_insert(&org, input.url.trim(), &secret).await?;
-        self.webhook_audit(tx, actor, webhook.id, "created").await?;
+        self.webhook_audit(tx, actor, webhook.id, AuditOutcome::Created)
+            .await?;
         Ok(WebhookCreated { webhook, secret })
     }
 
@@ -179,7 +180,8 @@ impl ControlPlane {
         if !tx.webhook_delete(&org, id).await? {
             return Err(Error::not_found("webhook", id));
         }
-        self.webhook_audit(tx, actor, id, "deleted").await
+        self.webhook_audit(tx, actor, id, AuditOutcome::Deleted)
+            .await
     }
 
     /// Writes the audit row of a webhook's registration or removal, in its transaction, and
@@ -190,11 +192,13 @@ impl ControlPlane {
         tx: mailplane_store::WriteTx,
         actor: &Actor,
         id: Uuid,
-        outcome: &'static str,
+        outcome: AuditOutcome,
     ) -> Result<()> {
-        tx.audit_append(mailplane_store::AuditRecord {
+        // No event: the feed is what webhooks deliver, and a webhook's own registration
+        // is no news to deliver to it.
+        let change = mailplane_store::audit::Change {
             actor: actor.subject().to_string(),
-            party: actor.party().to_string(),
+            party: actor.party(),
             org: actor.org().to_string(),
             roles: actor.roles().to_vec(),
             activity: WEBHOOK_ACTIVITY.to_string(),
@@ -203,15 +207,13 @@ impl ControlPlane {
                 OrgId::Tenant(t) => Some(t),
                 _ => None,
             },
-            target_kind: "webhook",
+            target: AuditTarget::Webhook,
             target_id: id.to_string(),
             outcome,
             request_id: None,
-        })
-        .await?;
-        // No event: the feed is what webhooks deliver, and a webhook's own registration
-        // is no news to deliver to it.
-        tx.commit().await
+            audience: Vec::new(),
+        };
+        Self::record_and_commit(tx, change).await
     }
 
     /// The delivery log of a webhook: each event sent or to send, with every attempt.

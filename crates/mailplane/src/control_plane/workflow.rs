@@ -17,7 +17,7 @@ use mailplane_types::resources::{
     RequestState, Subscription, Tenant, Ticket,
 };
 use mailplane_types::retention::{LegalHold, RetentionPolicy};
-use mailplane_types::{Duty, Error, Letters, Party, Result};
+use mailplane_types::{AuditOutcome, AuditTarget, Duty, Error, Letters, Party, Result};
 
 use super::{ControlPlane, Operation, credentials};
 use crate::Actor;
@@ -160,33 +160,34 @@ impl TryFrom<Applied> for () {
     }
 }
 
-/// The change an operation made, for its audit row.
+/// The change an operation made, for its audit row: what it produced, and the audit
+/// target and outcome its resource's `*_apply` body names.
 pub(super) struct Made {
     pub(super) applied: Applied,
-    pub(super) target_kind: &'static str,
+    pub(super) target: AuditTarget,
     pub(super) target_id: String,
-    pub(super) outcome: &'static str,
+    pub(super) outcome: AuditOutcome,
 }
 
 impl Made {
-    /// The change an operation made: what it produced, and its audit row's target kind, id
-    /// and outcome.
+    /// The change an operation made: what it produced, and its audit row's target, id and
+    /// outcome.
     pub(super) fn new(
         applied: Applied,
-        target_kind: &'static str,
+        target: AuditTarget,
         target_id: impl ToString,
-        outcome: &'static str,
+        outcome: AuditOutcome,
     ) -> Made {
         Made {
             applied,
-            target_kind,
+            target,
             target_id: target_id.to_string(),
             outcome,
         }
     }
 
     fn result(&self) -> serde_json::Value {
-        serde_json::json!({ "kind": self.target_kind, "id": self.target_id, "outcome": self.outcome })
+        serde_json::json!({ "kind": self.target, "id": self.target_id, "outcome": self.outcome })
     }
 }
 
@@ -239,15 +240,15 @@ impl ControlPlane {
         };
         let Some(kind) = filed else {
             let made = self.apply(&tx, actor, &tenant_row, &op).await?;
-            let change = Self::record(
+            let change = Self::change(
                 actor,
                 &decision,
                 Some(tenant),
-                made.target_kind,
+                made.target,
                 &made.target_id,
                 made.outcome,
             );
-            Self::audit_and_commit(tx, change).await?;
+            Self::record_and_commit(tx, change).await?;
             return Outcome::Done(made.applied).try_map(T::try_from);
         };
         op.check(profile, self.clock.now())?;
@@ -338,27 +339,26 @@ impl ControlPlane {
             })
             .await?;
         let outcome = match kind {
-            RequestKind::Request => "requested",
-            RequestKind::Proposal => "proposed",
-            RequestKind::Consultation => "consulting",
+            RequestKind::Request => AuditOutcome::Requested,
+            RequestKind::Proposal => AuditOutcome::Proposed,
+            RequestKind::Consultation => AuditOutcome::Consulting,
         };
-        let mut change = Self::record(
+        let mut change = Self::change(
             actor,
             decision,
             Some(tenant.id),
-            "request",
+            AuditTarget::Request,
             request.id,
             outcome,
         );
-        change.record.request_id = Some(request.id);
+        change.request_id = Some(request.id);
         // The parties whose answer it waits for are owed news of it, whatever their I.
         for p in addressed_to {
             if !change.audience.contains(&p) {
                 change.audience.push(p);
             }
         }
-        let entry = tx.audit_append(change.record).await?;
-        tx.event_append(&entry, &change.audience).await?;
+        tx.record(change).await?;
         Ok(request)
     }
 
@@ -498,20 +498,19 @@ impl ControlPlane {
         inform: Option<Party>,
     ) -> Result<Made> {
         let made = self.apply(tx, actor, tenant, op).await?;
-        let mut change = Self::record(
+        let mut change = Self::change(
             actor,
             decision,
             Some(tenant.id),
-            made.target_kind,
+            made.target,
             &made.target_id,
             made.outcome,
         );
-        change.record.request_id = Some(request);
+        change.request_id = Some(request);
         if let Some(p) = inform {
             add(&mut change.audience, p);
         }
-        let entry = tx.audit_append(change.record).await?;
-        tx.event_append(&entry, &change.audience).await?;
+        tx.record(change).await?;
         Ok(made)
     }
 }
@@ -607,20 +606,23 @@ impl ControlPlane {
                 "the consultation is no longer pending",
             ));
         }
-        let outcome = if consent { "consented" } else { "objected" };
-        let mut change = Self::record(
+        let outcome = if consent {
+            AuditOutcome::Consented
+        } else {
+            AuditOutcome::Objected
+        };
+        let mut change = Self::change(
             actor,
             decision,
             Some(request.tenant_id),
-            "request",
+            AuditTarget::Request,
             request.id,
             outcome,
         );
-        change.record.letters = Letters::one(Duty::C);
-        change.record.request_id = Some(request.id);
+        change.letters = Letters::one(Duty::C);
+        change.request_id = Some(request.id);
         add(&mut change.audience, request.requester_party);
-        let entry = tx.audit_append(change.record).await?;
-        tx.event_append(&entry, &change.audience).await?;
+        tx.record(change).await?;
         let everyone = request
             .addressed_to
             .iter()

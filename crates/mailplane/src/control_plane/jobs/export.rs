@@ -6,7 +6,7 @@ use std::fmt;
 
 use mailplane_store::{JobClaim, JobNext};
 use mailplane_types::lifecycle::ExportState;
-use mailplane_types::{Error, MailboxId, Result, TenantId};
+use mailplane_types::{AuditOutcome, AuditTarget, Error, MailboxId, Result, TenantId};
 use serde::{Deserialize, Serialize};
 
 use super::{JobMailbox, Step, expire_export, json_of, record_of, step_of};
@@ -217,8 +217,8 @@ impl ControlPlane {
                     &tx,
                     &tenant,
                     EXPORT,
-                    ("export", export.id.to_string()),
-                    "delivered",
+                    (AuditTarget::Export, export.id.to_string()),
+                    AuditOutcome::Delivered,
                     false,
                 )
                 .await?;

@@ -10,7 +10,7 @@ use std::fmt;
 use mailplane_store::{JobClaim, JobNext, TerminationChange, WriteTx};
 use mailplane_types::lifecycle::{Termination, TerminationBlock, TerminationState};
 use mailplane_types::resources::{RequestKind, RequestState, Tenant};
-use mailplane_types::{Duty, Error, Party, Result};
+use mailplane_types::{AuditOutcome, AuditTarget, Duty, Error, Party, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -199,8 +199,8 @@ impl ControlPlane {
                         &tx,
                         &tenant,
                         DATA_DESTROY,
-                        ("termination", t.id.to_string()),
-                        "blocked",
+                        (AuditTarget::Termination, t.id.to_string()),
+                        AuditOutcome::Blocked,
                         true,
                     )
                     .await?;
@@ -248,8 +248,8 @@ impl ControlPlane {
                     &tx,
                     &tenant,
                     TENANT_DESTROY,
-                    ("tenant", tenant.id.to_string()),
-                    "configuration destroyed",
+                    (AuditTarget::Tenant, tenant.id.to_string()),
+                    AuditOutcome::ConfigurationDestroyed,
                     false,
                 )
                 .await?;
@@ -330,8 +330,8 @@ impl ControlPlane {
                     &tx,
                     &tenant,
                     DATA_DESTROY,
-                    ("termination", t.id.to_string()),
-                    "data destroyed",
+                    (AuditTarget::Termination, t.id.to_string()),
+                    AuditOutcome::DataDestroyed,
                     false,
                 )
                 .await?;

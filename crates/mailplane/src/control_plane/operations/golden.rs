@@ -3,29 +3,58 @@
 //! `crates/mailplane/golden/operations.txt` so that a reviewer reads any change as a diff.
 //!
 //! Every column is derived from the code the control plane runs (the registry's names and
-//! activities, the dispatcher's export-window rule), so the file cannot drift from it. Run
+//! activities, the dispatcher's export-window rule) or, for the HTTP ids, from one explicit
+//! mapping checked against the OpenAPI document, so the file cannot drift from either. Run
 //! with `MAILPLANE_BLESS=1` to rewrite the file after a deliberate change.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use super::{Operation, OperationKind};
 
-/// The HTTP operation ids that differ today from the naming rule (the stored name with
-/// `_` for `.`), and the ids the routes carry instead. The rename to `resource_verb` is a
-/// separate step of issue 17; when it lands, its entries leave this list.
-const HTTP_TODAY: &[(&str, &[&str])] = &[
-    ("group.member.add", &["member_add"]),
-    ("group.member.remove", &["member_remove"]),
-    ("mailbox.forward", &["forwarding_set", "forwarding_clear"]),
-    ("tenant.password_policy", &["policy_set"]),
-    ("tenant.offer", &["offer_choose"]),
-    ("tenant.terminate", &["termination_create"]),
-];
-
-/// The HTTP operation id the naming rule gives an operation.
-fn by_rule(kind: OperationKind) -> String {
-    kind.name().replace('.', "_")
+/// The HTTP operation ids that run an operation directly, by an exhaustive match: one
+/// explicit mapping, so that a new kind fails to compile here until its routes are named.
+/// Most ids are `resource_verb` from the stored name; where the resource is named in full
+/// (`tenant_offer_choose`), the verb is spelled out (`subscription_seats_set`) or one
+/// operation has a route per direction (`mailbox_forwarding_set`, `..._clear`), the id is
+/// the route's, not a rule's. Filing a request (`request_create`) may carry any operation and
+/// is not listed. The test below checks each id against `openapi/mailplane.json`.
+fn http_ids(kind: OperationKind) -> &'static [&'static str] {
+    match kind {
+        OperationKind::TenantUpdate => &["tenant_update"],
+        OperationKind::TenantRebind => &["tenant_rebind"],
+        OperationKind::TenantDelete => &["tenant_delete"],
+        OperationKind::DomainCreate => &["domain_create"],
+        OperationKind::DomainDelete => &["domain_delete"],
+        OperationKind::MailboxCreate => &["mailbox_create"],
+        OperationKind::MailboxUpdate => &["mailbox_update"],
+        OperationKind::MailboxDelete => &["mailbox_delete"],
+        OperationKind::CredentialRegister => &["credential_register"],
+        OperationKind::CredentialRevoke => &["credential_revoke"],
+        OperationKind::AliasCreate => &["alias_create"],
+        OperationKind::AliasDelete => &["alias_delete"],
+        OperationKind::GroupCreate => &["group_create"],
+        OperationKind::GroupDelete => &["group_delete"],
+        OperationKind::GroupMemberAdd => &["group_member_add"],
+        OperationKind::GroupMemberRemove => &["group_member_remove"],
+        OperationKind::MailboxForward => &["mailbox_forwarding_set", "mailbox_forwarding_clear"],
+        OperationKind::RetentionSet => &["retention_set"],
+        OperationKind::HoldPlace => &["hold_place"],
+        OperationKind::HoldRelease => &["hold_release"],
+        OperationKind::PasswordPolicySet => &["password_policy_set"],
+        OperationKind::OfferChoose => &["tenant_offer_choose"],
+        OperationKind::TenantRelocate => &["tenant_relocate"],
+        OperationKind::SubscriptionCreate => &["subscription_create"],
+        OperationKind::SubscriptionSeats => &["subscription_seats_set"],
+        OperationKind::LicenceAssign => &["licence_assign"],
+        OperationKind::LicenceUnassign => &["licence_unassign"],
+        OperationKind::ExportCreate => &["export_create"],
+        OperationKind::TenantTerminate => &["termination_create"],
+        OperationKind::TerminationCancel => &["termination_cancel"],
+        OperationKind::TicketOpen => &["ticket_open"],
+        OperationKind::TicketComment => &["ticket_comment"],
+        OperationKind::TicketHandle => &["ticket_handle"],
+    }
 }
 
 /// The position of a kind, by an exhaustive match: adding a variant to [`OperationKind`]
@@ -105,37 +134,40 @@ fn every_stored_name_is_the_serde_tag_of_its_variant() {
     }
 }
 
+/// Each operation's HTTP ids are operations of the OpenAPI document, each carries the
+/// operation's activity in `x-mailplane-activity`, and no id is claimed by two operations.
 #[test]
-fn the_http_ids_of_today_are_in_the_openapi_document() {
+fn the_http_ids_are_in_the_openapi_document_with_the_same_activity() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi/mailplane.json");
     let document = std::fs::read_to_string(path).expect("the OpenAPI document");
     let document: serde_json::Value = serde_json::from_str(&document).expect("JSON");
-    let mut ids = BTreeSet::new();
+    let mut activities = BTreeMap::new();
     for item in document["paths"].as_object().expect("paths").values() {
         for op in item.as_object().expect("a path item").values() {
             if let Some(id) = op["operationId"].as_str() {
-                ids.insert(id.to_string());
+                activities.insert(id.to_string(), op["x-mailplane-activity"].clone());
             }
         }
     }
+    let mut claimed = BTreeSet::new();
     for kind in OperationKind::ALL {
-        let today = HTTP_TODAY.iter().find(|(n, _)| *n == kind.name());
-        let expected: Vec<String> = match today {
-            Some((_, list)) => list.iter().map(|s| s.to_string()).collect(),
-            None => vec![by_rule(kind)],
-        };
-        for id in expected {
+        for id in http_ids(kind) {
             assert!(
-                ids.contains(&id),
-                "`{}`: the OpenAPI document has no operation `{id}`; update HTTP_TODAY and bless the golden file",
-                kind.name()
+                claimed.insert(*id),
+                "`{id}` is named by two operations; each route runs one"
             );
-        }
-        if today.is_some() {
-            assert!(
-                !ids.contains(&by_rule(kind)),
-                "`{}` has its id by the rule now: remove it from HTTP_TODAY",
-                kind.name()
+            let activity = activities.get(*id).unwrap_or_else(|| {
+                panic!(
+                    "`{}`: the OpenAPI document has no operation `{id}`; correct http_ids and bless the golden file",
+                    kind.name()
+                )
+            });
+            assert_eq!(
+                activity.as_str(),
+                Some(kind.activity()),
+                "`{}` runs under `{}`, but the document gives `{id}` the activity {activity}",
+                kind.name(),
+                kind.activity()
             );
         }
     }
@@ -144,17 +176,12 @@ fn the_http_ids_of_today_are_in_the_openapi_document() {
 #[test]
 fn the_golden_file_lists_every_operation() {
     let mut text = String::from(
-        "# Every operation of the registry: stored name, activity, HTTP operation id by the naming\n\
-         # rule (the ids the routes carry today, where they differ), and whether it may run after\n\
-         # the export window of a termination closes. Generated by\n\
+        "# Every operation of the registry: stored name, activity, whether it may run after the\n\
+         # export window of a termination closes, and the HTTP operation ids that run it (checked\n\
+         # against openapi/mailplane.json). Generated by\n\
          # crates/mailplane/src/control_plane/operations/golden.rs (MAILPLANE_BLESS=1 rewrites it).\n\n",
     );
     for kind in OperationKind::ALL {
-        let today = HTTP_TODAY
-            .iter()
-            .find(|(n, _)| *n == kind.name())
-            .map(|(_, ids)| format!(" (today: {})", ids.join(", ")))
-            .unwrap_or_default();
         let after = if kind.runs_after_window() {
             "yes"
         } else {
@@ -162,11 +189,11 @@ fn the_golden_file_lists_every_operation() {
         };
         writeln!(
             text,
-            "{:<24} activity={:<26} after_window={:<4} http={}{today}",
+            "{:<24} activity={:<26} after_window={:<4} http={}",
             kind.name(),
             kind.activity(),
             after,
-            by_rule(kind),
+            http_ids(kind).join(", "),
         )
         .expect("a string");
     }
