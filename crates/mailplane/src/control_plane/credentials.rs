@@ -278,7 +278,7 @@ pub(super) fn credential_register_check<'a>(
 ) -> Option<Checked<'a>> {
     p.name("name", &input.name);
     check_public_key(p, &input.public_key);
-    if input.roles.is_empty() || input.roles.len() > 16 {
+    if input.roles.is_empty() || input.roles.len() > mailplane_types::limits::CREDENTIAL_ROLES {
         p.add("roles", "must name 1 to 16 roles");
     }
     check_roles(p, profile, &input.roles);

@@ -253,7 +253,7 @@ impl ControlPlane {
         let mut problems = Problems::default();
         let reason = input
             .reason
-            .map(|r| problems.prose("reason", &r, false, 2000))
+            .map(|r| problems.prose("reason", &r, false, mailplane_types::limits::NOTE_CHARS))
             .filter(|r| !r.is_empty());
         if reason.is_none() && how.needs_reason() {
             problems.add(

@@ -58,7 +58,7 @@ pub(super) fn retention_rules(p: &mut Problems, input: &RetentionSet) {
 
 /// A reason of 1 to 2000 characters of safe prose.
 pub(super) fn reason_rule(p: &mut Problems, reason: &str) {
-    p.prose("reason", reason, true, 2000);
+    p.prose("reason", reason, true, mailplane_types::limits::NOTE_CHARS);
 }
 
 impl ControlPlane {

@@ -135,7 +135,12 @@ pub(super) fn ticket_handle_check<'a>(
 
 /// A ticket's free text: 1 to 10000 characters of safe prose.
 fn text(p: &mut crate::input::Problems, field: &str, value: &str) {
-    p.prose(field, value, true, 10_000);
+    p.prose(
+        field,
+        value,
+        true,
+        mailplane_types::limits::TICKET_TEXT_CHARS,
+    );
 }
 
 impl ControlPlane {

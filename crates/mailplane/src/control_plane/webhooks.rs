@@ -127,7 +127,11 @@ impl ControlPlane {
         );
         let secret = match input.secret {
             Some(s) => {
-                if !(32..=256).contains(&s.len()) || !s.chars().all(|c| c.is_ascii_graphic()) {
+                if !(mailplane_types::limits::WEBHOOK_SECRET_MIN_BYTES
+                    ..=mailplane_types::limits::WEBHOOK_SECRET_MAX_BYTES)
+                    .contains(&s.len())
+                    || !s.chars().all(|c| c.is_ascii_graphic())
+                {
                     p.add("secret", "must be 32 to 256 printable ASCII characters");
                 }
                 s
@@ -463,7 +467,7 @@ fn check_url(p: &mut Problems, raw: &str, allow_private: bool) {
         );
         return;
     }
-    let ok = raw.len() <= 2000
+    let ok = raw.len() <= mailplane_types::limits::URL_CHARS
         && !raw.chars().any(|c| c.is_whitespace() || c.is_control())
         && reqwest::Url::parse(raw).is_ok_and(|u| {
             matches!(u.scheme(), "http" | "https")

@@ -518,7 +518,12 @@ impl ControlPlane {
 /// A requester's note: at most 2000 characters of safe prose.
 pub(super) fn check_note(note: Option<String>) -> Result<String> {
     let mut problems = Problems::default();
-    let note = problems.prose("note", note.as_deref().unwrap_or_default(), false, 2000);
+    let note = problems.prose(
+        "note",
+        note.as_deref().unwrap_or_default(),
+        false,
+        mailplane_types::limits::NOTE_CHARS,
+    );
     problems.finish()?;
     Ok(note)
 }
