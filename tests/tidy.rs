@@ -40,11 +40,6 @@ const EXEMPT: &[(&str, &str)] = &[
         "being split in issue 17",
     ),
     ("crates/mailplane/src/archive.rs", "being split in issue 17"),
-    ("crates/mailplane/src/auth.rs", "being split in issue 17"),
-    (
-        "crates/mailplane/src/certificate.rs",
-        "being split in issue 17",
-    ),
     (
         "crates/mailplane/src/control_plane.rs",
         "being split in issue 17",
@@ -59,10 +54,6 @@ const EXEMPT: &[(&str, &str)] = &[
     ),
     (
         "crates/mailplane/src/data_plane.rs",
-        "being split in issue 17",
-    ),
-    (
-        "crates/mailplane/src/special_purpose.rs",
         "being split in issue 17",
     ),
 ];
