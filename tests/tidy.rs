@@ -39,7 +39,6 @@ const EXEMPT: &[(&str, &str)] = &[
         "crates/mailplane-types/src/resources.rs",
         "being split in issue 17",
     ),
-    ("crates/mailplane/src/archive.rs", "being split in issue 17"),
     (
         "crates/mailplane/src/control_plane.rs",
         "being split in issue 17",
