@@ -18,6 +18,7 @@ mod free_text;
 mod golden;
 mod http_errors;
 mod inventory;
+mod job_steps;
 mod letters;
 mod library;
 mod lifecycle;

@@ -167,6 +167,13 @@ pub struct JobReport {
     pub failed: u64,
 }
 
+#[cfg(feature = "test-hooks")]
+tokio::task_local! {
+    /// Set while a step runs whose commit must be left out (see
+    /// `ControlPlane::jobs_run_due_each_step_twice`).
+    static UNCOMMITTED: bool;
+}
+
 /// The most steps one call runs, so that a caller gets control back.
 const MAX_STEPS_PER_CALL: u64 = 10_000;
 
@@ -288,9 +295,52 @@ impl ControlPlane {
         }
     }
 
+    /// Runs every due step like [`ControlPlane::jobs_run_due`], but each step twice: the
+    /// first run does all its work and then drops its transaction instead of committing it,
+    /// as a worker killed just before its commit would; the second run, under the same
+    /// claim, redoes the step and commits. Every step must leave the same state and the
+    /// same ledger as a single run (omicron's `actions_succeed_idempotently`). Only built
+    /// with the `test-hooks` feature, which the tests crate enables and nothing else does.
+    #[cfg(feature = "test-hooks")]
+    pub async fn jobs_run_due_each_step_twice(&self) -> Result<JobReport> {
+        let mut report = JobReport::default();
+        while report.steps + report.failed < MAX_STEPS_PER_CALL {
+            let now = self.clock.now();
+            let Some(claim) = self
+                .store
+                .job_claim(&self.jobs.owner, now, self.jobs.lease)
+                .await?
+            else {
+                break;
+            };
+            let first = UNCOMMITTED.scope(true, self.run_step(&claim)).await;
+            let second = match first {
+                Ok(()) => self.run_step(&claim).await,
+                Err(e) => Err(e),
+            };
+            match second {
+                Ok(()) => report.steps += 1,
+                Err(e) => {
+                    report.failed += 1;
+                    let now = self.clock.now();
+                    self.store
+                        .job_failed(&claim, &e.to_string(), now + self.jobs.retry, now)
+                        .await?;
+                }
+            }
+        }
+        Ok(report)
+    }
+
     /// Moves the claimed job on and commits `tx`. A step that waits waits at least a
     /// second, so that one call of the worker never spins on it.
     async fn advance(&self, tx: WriteTx, claim: &JobClaim, next: JobNext) -> Result<()> {
+        #[cfg(feature = "test-hooks")]
+        if UNCOMMITTED.try_with(|u| *u).unwrap_or(false) {
+            // A first run under `jobs_run_due_each_step_twice`: the worker "dies" here.
+            drop(tx);
+            return Ok(());
+        }
         let now = self.clock.now();
         let next = match next {
             JobNext::Wait { until, progress } => JobNext::Wait {

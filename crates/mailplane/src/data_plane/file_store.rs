@@ -1,0 +1,547 @@
+//! The embedded driver: a [`FileDataPlane`] keeps each message as one file under the data
+//! directory, sealed with XChaCha20-Poly1305 under the tenant's data key, which is stored
+//! only wrapped by the master key. Removing the wrapped key is the cryptographic erase.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use mailplane_types::{Error, MailboxId, Result, TenantId};
+
+use super::{DataPlane, StoredMessage, TenantErasure, Usage};
+use crate::files::{remove_dir_if_exists, remove_file_if_exists, sync_dir, write_atomically};
+
+/// The HKDF info label of the export-link key: changing it invalidates every link issued.
+const EXPORT_LINK_INFO: &[u8] = b"mailplane export download links v2";
+
+/// HKDF-SHA256 (RFC 5869) of one 32-byte block: extract with `salt`, expand with `info`.
+fn hkdf_sha256(salt: &[u8], ikm: &[u8], info: &[u8]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut extract =
+        <Hmac<Sha256> as Mac>::new_from_slice(salt).expect("HMAC takes a key of any length");
+    extract.update(ikm);
+    let prk = extract.finalize().into_bytes();
+    let mut expand =
+        <Hmac<Sha256> as Mac>::new_from_slice(&prk).expect("HMAC takes a key of any length");
+    expand.update(info);
+    expand.update(&[1]);
+    expand.finalize().into_bytes().into()
+}
+
+/// The largest message the embedded driver takes by default: 25 MiB, the common limit of
+/// hosted mail services.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 25 * 1024 * 1024;
+
+/// The length of XChaCha20's nonce.
+const NONCE: usize = 24;
+/// The length of Poly1305's tag.
+const TAG: usize = 16;
+
+/// A 256-bit key. Debug never shows it.
+#[derive(Clone)]
+struct Key([u8; 32]);
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Key(<secret>)")
+    }
+}
+
+impl Key {
+    fn random() -> Key {
+        let mut k = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut k);
+        Key(k)
+    }
+
+    fn cipher(&self) -> XChaCha20Poly1305 {
+        XChaCha20Poly1305::new((&self.0).into())
+    }
+
+    /// Encrypts with a random nonce; the output is the nonce followed by the ciphertext.
+    fn seal(&self, plain: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
+        let mut nonce = [0u8; NONCE];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let sealed = self
+            .cipher()
+            .encrypt(&XNonce::from(nonce), Payload { msg: plain, aad })
+            .map_err(|_| Error::internal("encrypting a message failed"))?;
+        let mut out = Vec::with_capacity(NONCE + sealed.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    /// Decrypts what [`Key::seal`] produced with the same associated data.
+    fn open(&self, sealed: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
+        if sealed.len() < NONCE + TAG {
+            return None;
+        }
+        let (nonce, body) = sealed.split_at(NONCE);
+        let nonce: [u8; NONCE] = nonce.try_into().ok()?;
+        self.cipher()
+            .decrypt(&XNonce::from(nonce), Payload { msg: body, aad })
+            .ok()
+    }
+}
+
+/// Reads the master key file, or creates it (32 random bytes, mode 0600) when it does not
+/// exist. A file of another length is refused: a truncated key must not pass for a key.
+pub fn master_key_file(path: &Path) -> Result<()> {
+    crate::files::key32_file(path, "master_key").map(|_| ())
+}
+
+/// The embedded data plane: encrypted files under a root folder.
+///
+/// Layout: `<root>/<tenant>/data.key` holds the tenant's data key wrapped by the master key;
+/// `<root>/<tenant>/<mailbox>/<received-unix-nanos>-<message-id>.msg` holds one message,
+/// sealed with the data key and bound to its tenant, mailbox and id.
+#[derive(Clone)]
+pub struct FileDataPlane {
+    root: PathBuf,
+    master: Key,
+    max_message_bytes: usize,
+    keys: Arc<Mutex<HashMap<TenantId, Key>>>,
+}
+
+impl std::fmt::Debug for FileDataPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileDataPlane")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileDataPlane {
+    /// A data plane storing under `root`, with the master key read from `master_key` (see
+    /// [`master_key_file`], which creates it).
+    pub fn open(root: &Path, master_key: &Path) -> Result<FileDataPlane> {
+        let master = crate::files::key32_file(master_key, "master_key")?;
+        std::fs::create_dir_all(root)
+            .map_err(|e| Error::internal(format!("creating {}: {e}", root.display())))?;
+        Ok(FileDataPlane {
+            root: root.to_path_buf(),
+            master: Key(master),
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            keys: Arc::new(Mutex::new(HashMap::new())),
+        })
+    }
+
+    /// The same data plane refusing messages larger than `bytes`.
+    pub fn with_max_message_bytes(mut self, bytes: usize) -> FileDataPlane {
+        self.max_message_bytes = bytes;
+        self
+    }
+
+    /// The largest message it takes.
+    pub fn max_message_bytes(&self) -> usize {
+        self.max_message_bytes
+    }
+
+    fn tenant_dir(&self, tenant: TenantId) -> PathBuf {
+        self.root.join(tenant.to_string())
+    }
+
+    fn mailbox_dir(&self, tenant: TenantId, mailbox: MailboxId) -> PathBuf {
+        self.tenant_dir(tenant).join(mailbox.to_string())
+    }
+
+    /// The tenant's data key: unwrapped from `data.key`, or, when `create` is set (a write),
+    /// made and wrapped on first use. A read never makes a key: after an erase, there is
+    /// nothing to read with.
+    fn data_key(&self, tenant: TenantId, create: bool) -> Result<Key> {
+        let mut keys = self
+            .keys
+            .lock()
+            .map_err(|_| Error::internal("the data key cache is poisoned"))?;
+        let dir = self.tenant_dir(tenant);
+        let path = dir.join("data.key");
+        // A cached key serves only while its file exists: another process may have erased
+        // it, and an erased key must not keep opening files here.
+        if let Some(k) = keys.get(&tenant) {
+            if path.exists() {
+                return Ok(k.clone());
+            }
+            keys.remove(&tenant);
+        }
+        let aad = format!("mailplane data key of tenant {tenant}");
+        let key = if path.exists() {
+            let stored = std::fs::read(&path)
+                .map_err(|e| Error::internal(format!("reading {}: {e}", path.display())))?;
+            let wrapped = stored.get(16..).ok_or_else(|| {
+                Error::internal(format!("the data key of tenant {tenant} is malformed"))
+            })?;
+            let aad = format!("{aad} id {}", key_id_of(&stored)?);
+            let plain = self.master.open(wrapped, aad.as_bytes()).ok_or_else(|| {
+                Error::internal(format!(
+                    "the data key of tenant {tenant} does not open with the master key"
+                ))
+            })?;
+            Key(plain.as_slice().try_into().map_err(|_| {
+                Error::internal(format!("the data key of tenant {tenant} is malformed"))
+            })?)
+        } else if dir.join(ERASURE_RECORD).exists() {
+            // An erased tenant never gets a new key: nothing is stored for it again.
+            return Err(Error::conflict(
+                None,
+                format!("the data of tenant {tenant} was destroyed: nothing can be stored for it"),
+            ));
+        } else if !create {
+            return Err(Error::not_found(
+                "data key",
+                format!("of tenant {tenant} (never written, or erased)"),
+            ));
+        } else {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
+            let key = Key::random();
+            let id = uuid::Uuid::now_v7();
+            let wrapped = self
+                .master
+                .seal(&key.0, format!("{aad} id {id}").as_bytes())?;
+            let mut stored = id.as_bytes().to_vec();
+            stored.extend_from_slice(&wrapped);
+            write_atomically(&path, &stored)?;
+            key
+        };
+        keys.insert(tenant, key.clone());
+        Ok(key)
+    }
+
+    /// Drops a tenant's key from this process's cache.
+    fn forget_key(&self, tenant: TenantId) -> Result<()> {
+        self.keys
+            .lock()
+            .map_err(|_| Error::internal("the data key cache is poisoned"))?
+            .remove(&tenant);
+        Ok(())
+    }
+
+    /// The mailboxes that have a folder under the tenant's.
+    fn mailbox_dirs(&self, tenant: TenantId) -> Result<Vec<MailboxId>> {
+        let dir = self.tenant_dir(tenant);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(Error::internal(format!("listing {}: {e}", dir.display()))),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let path = entry
+                .map_err(|e| Error::internal(format!("listing {}: {e}", dir.display())))?
+                .path();
+            if !path.is_dir() {
+                continue;
+            }
+            if let Some(m) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.parse::<uuid::Uuid>().ok())
+            {
+                out.push(m.into());
+            }
+        }
+        Ok(out)
+    }
+
+    fn files(&self, tenant: TenantId, mailbox: MailboxId) -> Result<Vec<(PathBuf, MessageName)>> {
+        let dir = self.mailbox_dir(tenant, mailbox);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(Error::internal(format!("listing {}: {e}", dir.display()))),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry =
+                entry.map_err(|e| Error::internal(format!("listing {}: {e}", dir.display())))?;
+            let path = entry.path();
+            if let Some(name) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(MessageName::parse)
+            {
+                out.push((path, name));
+            }
+        }
+        out.sort_by_key(|(_, n)| (n.received_nanos, n.id));
+        Ok(out)
+    }
+}
+
+/// The record of a tenant's cryptographic erase, written before its key is removed.
+const ERASURE_RECORD: &str = "erased.json";
+
+/// The id of a stored data key: its first 16 bytes.
+fn key_id_of(stored: &[u8]) -> Result<uuid::Uuid> {
+    stored
+        .get(..16)
+        .and_then(|b| uuid::Uuid::from_slice(b).ok())
+        .ok_or_else(|| Error::internal("a stored data key is malformed"))
+}
+
+/// What a message's file name says: when it was received and its id.
+#[derive(Debug, Clone, Copy)]
+struct MessageName {
+    received_nanos: i128,
+    id: uuid::Uuid,
+}
+
+impl MessageName {
+    fn parse(name: &str) -> Option<MessageName> {
+        let stem = name.strip_suffix(".msg")?;
+        let (nanos, id) = stem.split_once('-')?;
+        Some(MessageName {
+            received_nanos: nanos.parse().ok()?,
+            id: uuid::Uuid::parse_str(id).ok()?,
+        })
+    }
+
+    fn file_name(&self) -> String {
+        format!("{}-{}.msg", self.received_nanos, self.id.simple())
+    }
+
+    fn received_at(&self) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp_nanos(self.received_nanos)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+}
+
+/// Binds a sealed message to its place, so a file moved to another mailbox does not open.
+fn message_aad(tenant: TenantId, mailbox: MailboxId, id: uuid::Uuid) -> String {
+    format!("mailplane message {tenant}/{mailbox}/{id}")
+}
+
+/// The plaintext size of a sealed file.
+fn plain_size(sealed_len: u64) -> u64 {
+    sealed_len.saturating_sub((NONCE + TAG) as u64)
+}
+
+#[async_trait::async_trait]
+impl DataPlane for FileDataPlane {
+    async fn provision_mailbox(&self, tenant: TenantId, mailbox: MailboxId) -> Result<()> {
+        self.data_key(tenant, true)?;
+        let dir = self.mailbox_dir(tenant, mailbox);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))
+    }
+
+    async fn import(
+        &self,
+        tenant: TenantId,
+        mailbox: MailboxId,
+        message: &[u8],
+        at: OffsetDateTime,
+    ) -> Result<StoredMessage> {
+        self.provision_mailbox(tenant, mailbox).await?;
+        let key = self.data_key(tenant, true)?;
+        let id = uuid::Uuid::now_v7();
+        let name = MessageName {
+            received_nanos: at.unix_timestamp_nanos(),
+            id,
+        };
+        let sealed = key.seal(message, message_aad(tenant, mailbox, id).as_bytes())?;
+        let path = self.mailbox_dir(tenant, mailbox).join(name.file_name());
+        let this = path.clone();
+        tokio::task::spawn_blocking(move || write_atomically(&this, &sealed))
+            .await
+            .map_err(|e| Error::internal(format!("the write task failed: {e}")))??;
+        Ok(StoredMessage {
+            id,
+            size: message.len() as u64,
+            sha256: hex::encode(Sha256::digest(message)),
+            received_at: name.received_at(),
+        })
+    }
+
+    async fn usage(&self, tenant: TenantId, mailbox: MailboxId) -> Result<Usage> {
+        let mut usage = Usage::default();
+        for (path, _) in self.files(tenant, mailbox)? {
+            let len = std::fs::metadata(&path)
+                .map_err(|e| Error::internal(format!("reading {}: {e}", path.display())))?
+                .len();
+            usage.messages += 1;
+            usage.bytes += plain_size(len);
+        }
+        Ok(usage)
+    }
+
+    async fn export(
+        &self,
+        tenant: TenantId,
+        mailbox: MailboxId,
+        sink: &mut (dyn for<'m> FnMut(&'m StoredMessage, &'m [u8]) -> Result<()> + Send),
+    ) -> Result<()> {
+        let files = self.files(tenant, mailbox)?;
+        if files.is_empty() {
+            return Ok(());
+        }
+        let key = self.data_key(tenant, false)?;
+        for (path, name) in files {
+            let sealed = std::fs::read(&path)
+                .map_err(|e| Error::internal(format!("reading {}: {e}", path.display())))?;
+            let plain = key
+                .open(&sealed, message_aad(tenant, mailbox, name.id).as_bytes())
+                .ok_or_else(|| {
+                    Error::internal(format!("message {} does not open with its key", name.id))
+                })?;
+            let message = StoredMessage {
+                id: name.id,
+                size: plain.len() as u64,
+                sha256: hex::encode(Sha256::digest(&plain)),
+                received_at: name.received_at(),
+            };
+            sink(&message, &plain)?;
+        }
+        Ok(())
+    }
+
+    async fn read(&self, tenant: TenantId, mailbox: MailboxId, id: uuid::Uuid) -> Result<Vec<u8>> {
+        let key = self.data_key(tenant, false)?;
+        let (path, _) = self
+            .files(tenant, mailbox)?
+            .into_iter()
+            .find(|(_, n)| n.id == id)
+            .ok_or_else(|| Error::not_found("message", id))?;
+        let sealed = std::fs::read(&path)
+            .map_err(|e| Error::internal(format!("reading {}: {e}", path.display())))?;
+        key.open(&sealed, message_aad(tenant, mailbox, id).as_bytes())
+            .ok_or_else(|| Error::internal(format!("message {id} does not open with its key")))
+    }
+
+    async fn delete_older_than(
+        &self,
+        tenant: TenantId,
+        mailbox: MailboxId,
+        before: OffsetDateTime,
+    ) -> Result<Usage> {
+        let cutoff = before.unix_timestamp_nanos();
+        let mut deleted = Usage::default();
+        for (path, name) in self.files(tenant, mailbox)? {
+            if name.received_nanos >= cutoff {
+                continue;
+            }
+            let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            // A file deleted by an earlier try is not counted again: the step is idempotent.
+            if remove_file_if_exists(&path)? {
+                deleted.messages += 1;
+                deleted.bytes += plain_size(len);
+            }
+        }
+        Ok(deleted)
+    }
+
+    async fn destroy_mailbox(&self, tenant: TenantId, mailbox: MailboxId) -> Result<Usage> {
+        // Every message, whenever it was received.
+        let removed = self
+            .delete_older_than(
+                tenant,
+                mailbox,
+                OffsetDateTime::new_utc(time::Date::MAX, time::Time::MIDNIGHT),
+            )
+            .await?;
+        remove_dir_if_exists(&self.mailbox_dir(tenant, mailbox))?;
+        Ok(removed)
+    }
+
+    async fn crypto_erase_tenant(&self, tenant: TenantId) -> Result<TenantErasure> {
+        let dir = self.tenant_dir(tenant);
+        let record = dir.join(ERASURE_RECORD);
+        let key_path = dir.join("data.key");
+        // A retry after a crash between the record and the key's removal finds the record.
+        if let Ok(bytes) = std::fs::read(&record) {
+            let erasure: TenantErasure = serde_json::from_slice(&bytes)
+                .map_err(|e| Error::internal(format!("reading {}: {e}", record.display())))?;
+            remove_file_if_exists(&key_path)?;
+            self.forget_key(tenant)?;
+            return Ok(erasure);
+        }
+        let mut erasure = TenantErasure::default();
+        let stored = match std::fs::read(&key_path) {
+            Ok(s) => Some(s),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(Error::internal(format!(
+                    "reading {}: {e}",
+                    key_path.display()
+                )));
+            }
+        };
+        if let Some(stored) = &stored {
+            erasure.key_ids.push(key_id_of(stored)?);
+        }
+        // What the files hold, counted before the key goes: the certificate names it.
+        for mailbox in self.mailbox_dirs(tenant)? {
+            let usage = self.usage(tenant, mailbox).await?;
+            erasure.messages += usage.messages;
+            erasure.bytes += usage.bytes;
+            erasure.mailboxes += 1;
+        }
+        if stored.is_none() && !dir.exists() {
+            // Nothing was ever stored for the tenant.
+            self.forget_key(tenant)?;
+            return Ok(erasure);
+        }
+        let json = serde_json::to_vec(&erasure)
+            .map_err(|e| Error::internal(format!("serialising an erasure: {e}")))?;
+        write_atomically(&record, &json)?;
+        // The key: once it is gone, every file of the tenant is ciphertext without a key.
+        remove_file_if_exists(&key_path)?;
+        sync_dir(&dir)?;
+        self.forget_key(tenant)?;
+        Ok(erasure)
+    }
+
+    async fn purge_tenant(&self, tenant: TenantId) -> Result<Usage> {
+        let dir = self.tenant_dir(tenant);
+        if dir.join("data.key").exists() {
+            return Err(Error::conflict(
+                None,
+                format!(
+                    "the data key of tenant {tenant} still exists: erase it before removing the files"
+                ),
+            ));
+        }
+        let mut removed = Usage::default();
+        for mailbox in self.mailbox_dirs(tenant)? {
+            let r = self.destroy_mailbox(tenant, mailbox).await?;
+            removed.messages += r.messages;
+            removed.bytes += r.bytes;
+        }
+        remove_dir_if_exists(&dir)?;
+        Ok(removed)
+    }
+
+    async fn tenant_readable(&self, tenant: TenantId) -> Result<bool> {
+        if self.tenant_dir(tenant).join("data.key").exists() {
+            return Ok(true);
+        }
+        // Without the key file nothing decrypts, in this process or another: a key still
+        // cached here is never served once its file is gone (see `data_key`), so it is
+        // dropped now rather than counted. Counting it made a server that had read the tenant
+        // before another server erased it report the tenant as still readable.
+        self.forget_key(tenant)?;
+        Ok(false)
+    }
+
+    async fn export_key(&self, tenant: TenantId) -> Result<crate::sealed::SealingKey> {
+        let key = self.data_key(tenant, true)?;
+        Ok(crate::sealed::SealingKey::derive(
+            &key.0,
+            &format!("mailplane export files of tenant {tenant}"),
+        ))
+    }
+
+    fn export_link_key(&self) -> Result<[u8; 32]> {
+        Ok(hkdf_sha256(&[], &self.master.0, EXPORT_LINK_INFO))
+    }
+}
+
+#[cfg(test)]
+mod tests;
