@@ -23,38 +23,10 @@ const EXEMPT: &[(&str, &str)] = &[
         "crates/mailplane-bench/src/seed.rs",
         "being split in issue 17",
     ),
-    (
-        "crates/mailplane-store/src/direct.rs",
-        "being split in issue 17",
-    ),
-    (
-        "crates/mailplane-store/src/lib.rs",
-        "being split in issue 17",
-    ),
-    (
-        "crates/mailplane-store/src/write.rs",
-        "being split in issue 17",
-    ),
     ("crates/mailplane/src/archive.rs", "being split in issue 17"),
     ("crates/mailplane/src/auth.rs", "being split in issue 17"),
     (
         "crates/mailplane/src/certificate.rs",
-        "being split in issue 17",
-    ),
-    (
-        "crates/mailplane/src/control_plane.rs",
-        "being split in issue 17",
-    ),
-    (
-        "crates/mailplane/src/control_plane/jobs.rs",
-        "being split in issue 17",
-    ),
-    (
-        "crates/mailplane/src/control_plane/operations.rs",
-        "being split in issue 17",
-    ),
-    (
-        "crates/mailplane/src/control_plane/requests.rs",
         "being split in issue 17",
     ),
     (
