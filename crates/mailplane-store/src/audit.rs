@@ -349,7 +349,7 @@ impl WriteTx {
             for_customer: Set(audience.contains(&Party::Customer)),
             for_partner: Set(audience.contains(&Party::Partner)),
             for_provider: Set(audience.contains(&Party::Provider)),
-            request_id: Set(audit.request_id),
+            request_id: Set(audit.request_id.map(|r| r.0)),
         })
         .exec_without_returning(&self.tx)
         .await

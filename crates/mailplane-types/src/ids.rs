@@ -78,6 +78,66 @@ typed_id!(
     /// Identifies one row of the audit log.
     AuditId
 );
+typed_id!(
+    /// Identifies an alias: an extra address of a mailbox.
+    AliasId
+);
+typed_id!(
+    /// Identifies a distribution group.
+    GroupId
+);
+typed_id!(
+    /// Identifies a tenant's subscription to one licence (SKU) of the catalogue.
+    SubscriptionId
+);
+typed_id!(
+    /// Identifies a customer-managed API credential.
+    CredentialId
+);
+typed_id!(
+    /// Identifies a legal hold.
+    HoldId
+);
+typed_id!(
+    /// Identifies what one retention sweep did to one mailbox.
+    RetentionRunId
+);
+typed_id!(
+    /// Identifies a request, a proposal or a consultation between the parties.
+    RequestId
+);
+typed_id!(
+    /// Identifies an incident ticket.
+    TicketId
+);
+typed_id!(
+    /// Identifies a webhook an organisation registered.
+    WebhookId
+);
+typed_id!(
+    /// Identifies one event's delivery to one webhook.
+    DeliveryId
+);
+typed_id!(
+    /// Identifies one event of the feed.
+    EventId
+);
+typed_id!(
+    /// Identifies an export of a mailbox or of a whole tenant.
+    ExportId
+);
+typed_id!(
+    /// Identifies a tenant's end of service.
+    TerminationId
+);
+typed_id!(
+    /// Identifies a background job.
+    JobId
+);
+typed_id!(
+    /// Identifies a batch of mailboxes created in one call.
+    BatchId
+);
 
 /// The organisation a principal belongs to: the provider itself, a partner, or a tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

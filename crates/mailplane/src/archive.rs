@@ -414,7 +414,7 @@ fn write_zip(
         };
         folders.insert(folder.to_ascii_lowercase());
         let mut summary = ManifestMailbox {
-            mailbox_id: mailbox.id,
+            mailbox_id: mailbox.id.into(),
             address: mailbox.address.clone(),
             messages: 0,
             bytes: 0,
@@ -514,7 +514,7 @@ fn write_mbox(
     for (mailbox, files) in mailboxes.iter().zip(staged) {
         let sender = separator_sender(&mailbox.address);
         let mut summary = ManifestMailbox {
-            mailbox_id: mailbox.id,
+            mailbox_id: mailbox.id.into(),
             address: mailbox.address.clone(),
             messages: 0,
             bytes: 0,
@@ -959,7 +959,10 @@ mod tests {
                 .collect::<Vec<_>>()
         );
         assert_eq!(manifest.mailboxes.len(), 2);
-        assert_eq!(manifest.mailboxes[0].mailbox_id, staged[0].mailbox.id);
+        assert_eq!(
+            manifest.mailboxes[0].mailbox_id,
+            mailplane_types::MailboxId::from(staged[0].mailbox.id)
+        );
         assert_eq!(manifest.mailboxes[0].address, "alice@example.com");
         assert_eq!(manifest.mailboxes[0].messages, 3);
         assert_eq!(

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::{AuditId, Letters, Party, TenantId};
+use crate::{AuditId, EventId, Letters, Party, RequestId, TenantId};
 
 /// One row of the hash-chained audit log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,7 +41,7 @@ pub struct AuditEntry {
     /// The hash of this row: SHA-256 over the previous hash and this row's content.
     pub hash: String,
     /// The request or proposal this change carried out, if any.
-    pub request_id: Option<uuid::Uuid>,
+    pub request_id: Option<RequestId>,
 }
 
 /// A change a party is owed news of: it holds I for the activity, or it is accountable and
@@ -52,7 +52,7 @@ pub struct Event {
     /// Position in the feed: the audit row of the same change.
     pub seq: i64,
     /// The event's id.
-    pub id: uuid::Uuid,
+    pub id: EventId,
     /// When the change was committed.
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
@@ -73,5 +73,5 @@ pub struct Event {
     /// The parties the event is addressed to.
     pub audience: Vec<Party>,
     /// The request or proposal this change carried out, or that the event is about.
-    pub request_id: Option<uuid::Uuid>,
+    pub request_id: Option<RequestId>,
 }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::TenantId;
+use crate::{SubscriptionId, TenantId};
 
 /// A tenant's licences of one SKU: a seat count, never below the SKU's minimum, and the
 /// seats assigned to mailboxes, never above the seat count.
@@ -11,7 +11,7 @@ use crate::TenantId;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Subscription {
     /// The subscription's id.
-    pub id: uuid::Uuid,
+    pub id: SubscriptionId,
     /// The tenant that holds it.
     pub tenant_id: TenantId,
     /// The catalogue SKU.

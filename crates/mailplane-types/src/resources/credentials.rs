@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::TenantId;
+use crate::{CredentialId, TenantId};
 
 /// A customer-managed API credential: a public key the customer registered for the control
 /// plane (`access.control-plane`). The customer keeps the private key and signs its own
@@ -12,7 +12,7 @@ use crate::TenantId;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Credential {
     /// The credential's id; tokens name it as `kid` = `credential:<id>`.
-    pub id: uuid::Uuid,
+    pub id: CredentialId,
     /// The tenant it acts for.
     pub tenant_id: TenantId,
     /// A name for people, such as `provisioning-bot`.

@@ -3,14 +3,14 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::{DomainId, EmailAddress, MailboxId, TenantId};
+use crate::{AliasId, DomainId, EmailAddress, GroupId, MailboxId, TenantId};
 
 /// An extra address of a mailbox, on a verified domain of the same tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Alias {
     /// The alias's id.
-    pub id: uuid::Uuid,
+    pub id: AliasId,
     /// The tenant.
     pub tenant_id: TenantId,
     /// The mailbox that receives its mail.
@@ -29,7 +29,7 @@ pub struct Alias {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Group {
     /// The group's id.
-    pub id: uuid::Uuid,
+    pub id: GroupId,
     /// The tenant.
     pub tenant_id: TenantId,
     /// The domain of the address.

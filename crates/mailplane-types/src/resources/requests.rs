@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::{Party, TenantId};
+use crate::{Party, RequestId, TenantId};
 
 /// Where a request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,7 +129,7 @@ impl RequestState {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Request {
     /// The request's id.
-    pub id: uuid::Uuid,
+    pub id: RequestId,
     /// The tenant it concerns.
     pub tenant_id: TenantId,
     /// The activity asked for.

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::{Party, TenantId};
+use crate::{Party, TenantId, TicketId};
 
 /// How urgent an incident is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,7 +80,7 @@ pub struct TicketUpdate {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Ticket {
     /// The ticket's id.
-    pub id: uuid::Uuid,
+    pub id: TicketId,
     /// The tenant.
     pub tenant_id: TenantId,
     /// A one-line summary.

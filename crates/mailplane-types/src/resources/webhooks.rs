@@ -3,13 +3,15 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::{DeliveryId, EventId, WebhookId};
+
 /// A URL an organisation registered to receive its events. The secret that signs the
 /// deliveries is shown once, when the webhook is created.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Webhook {
     /// The webhook's id.
-    pub id: uuid::Uuid,
+    pub id: WebhookId,
     /// The organisation whose events it receives (`provider`, `partner:<id>`, `tenant:<id>`).
     pub org: String,
     /// Where deliveries are POSTed.
@@ -77,13 +79,13 @@ pub struct DeliveryAttempt {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Delivery {
     /// The delivery's id (the `Mailplane-Delivery` header).
-    pub id: uuid::Uuid,
+    pub id: DeliveryId,
     /// The webhook.
-    pub webhook_id: uuid::Uuid,
+    pub webhook_id: WebhookId,
     /// The event's position in the feed.
     pub event_seq: i64,
     /// The event's id (the `Mailplane-Event` header): receivers deduplicate on it.
-    pub event_id: uuid::Uuid,
+    pub event_id: EventId,
     /// Where it stands.
     pub state: DeliveryState,
     /// Attempts made.

@@ -9,7 +9,9 @@
 
 use mailplane_store::WriteTx;
 use mailplane_types::resources::{Alias, Domain, Group, Mailbox, Tenant};
-use mailplane_types::{DomainId, EmailAddress, Error, LocalPart, MailboxId, Result, TenantId};
+use mailplane_types::{
+    AliasId, DomainId, EmailAddress, Error, GroupId, LocalPart, MailboxId, Result, TenantId,
+};
 
 use super::dispatch::Checked;
 use super::workflow::{Applied, Made};
@@ -19,7 +21,6 @@ use crate::input::{
     AliasCreate, AliasCreateChecked, Forwarding, GroupCreate, GroupCreateChecked, GroupMemberRef,
     Member, Problems,
 };
-use uuid::Uuid;
 
 /// A domain of the tenant that may carry addresses: verified, or the default domain.
 pub(super) async fn address_domain(
@@ -94,7 +95,7 @@ impl ControlPlane {
         &self,
         actor: &Actor,
         tenant: TenantId,
-        alias: uuid::Uuid,
+        alias: AliasId,
     ) -> Result<Outcome<()>> {
         self.run(
             actor,
@@ -128,7 +129,7 @@ impl ControlPlane {
         &self,
         actor: &Actor,
         tenant: TenantId,
-        group: uuid::Uuid,
+        group: GroupId,
     ) -> Result<Outcome<()>> {
         self.run(
             actor,
@@ -151,7 +152,7 @@ impl ControlPlane {
         &self,
         actor: &Actor,
         tenant: TenantId,
-        group: uuid::Uuid,
+        group: GroupId,
         member: GroupMemberRef,
     ) -> Result<Outcome<Group>> {
         let op = Operation::GroupMemberAdd {
@@ -166,7 +167,7 @@ impl ControlPlane {
         &self,
         actor: &Actor,
         tenant: TenantId,
-        group: uuid::Uuid,
+        group: GroupId,
         member: GroupMemberRef,
     ) -> Result<Outcome<Group>> {
         let op = Operation::GroupMemberRemove {
@@ -270,7 +271,7 @@ impl ControlPlane {
         &self,
         tx: &WriteTx,
         tenant: &Tenant,
-        alias_id: Uuid,
+        alias_id: AliasId,
     ) -> Result<Made> {
         tx.alias_delete(tenant.id, alias_id).await?;
         Ok(Made::new(Applied::Deleted, "alias", alias_id, "deleted"))
@@ -302,7 +303,7 @@ impl ControlPlane {
         &self,
         tx: &WriteTx,
         tenant: &Tenant,
-        group_id: Uuid,
+        group_id: GroupId,
     ) -> Result<Made> {
         tx.group_delete(tenant.id, group_id).await?;
         Ok(Made::new(Applied::Deleted, "group", group_id, "deleted"))
@@ -313,7 +314,7 @@ impl ControlPlane {
         &self,
         tx: &WriteTx,
         tenant: &Tenant,
-        group: Uuid,
+        group: GroupId,
         member: Member,
         add: bool,
     ) -> Result<Made> {

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use mailplane_store::{AttemptResult, LeasedDelivery, Page, Scope};
 use mailplane_types::resources::{Delivery, Webhook, WebhookCreated};
-use mailplane_types::{ActivityId, Duty, Error, Letters, OrgId, Result};
+use mailplane_types::{ActivityId, Duty, Error, Letters, OrgId, Result, WebhookId};
 use uuid::Uuid;
 
 use super::{ControlPlane, page_request};
@@ -142,7 +142,8 @@ impl ControlPlane {
         p.finish()?;
         let tx = self.store.begin().await?;
         let webhook = tx.webhook_insert(&org, input.url.trim(), &secret).await?;
-        self.webhook_audit(tx, actor, webhook.id, "created").await?;
+        self.webhook_audit(tx, actor, webhook.id.uuid(), "created")
+            .await?;
         Ok(WebhookCreated { webhook, secret })
     }
 
@@ -159,7 +160,7 @@ impl ControlPlane {
     }
 
     /// One of the actor's organisation's webhooks.
-    pub async fn webhook_get(&self, actor: &Actor, id: Uuid) -> Result<Webhook> {
+    pub async fn webhook_get(&self, actor: &Actor, id: WebhookId) -> Result<Webhook> {
         let org = self.webhook_owner(actor).await?;
         self.store
             .webhook_get(&org, id)
@@ -169,7 +170,7 @@ impl ControlPlane {
 
     /// Removes a webhook with its deliveries and their log. The webhook is found in the
     /// actor's organisation first (else not found), and only then is the actor's role asked.
-    pub async fn webhook_delete(&self, actor: &Actor, id: Uuid) -> Result<()> {
+    pub async fn webhook_delete(&self, actor: &Actor, id: WebhookId) -> Result<()> {
         let org = self.webhook_owner(actor).await?;
         let tx = self.store.begin().await?;
         if !tx.webhook_exists(&org, id).await? {
@@ -179,7 +180,7 @@ impl ControlPlane {
         if !tx.webhook_delete(&org, id).await? {
             return Err(Error::not_found("webhook", id));
         }
-        self.webhook_audit(tx, actor, id, "deleted").await
+        self.webhook_audit(tx, actor, id.uuid(), "deleted").await
     }
 
     /// Writes the audit row of a webhook's registration or removal, in its transaction, and
@@ -218,7 +219,7 @@ impl ControlPlane {
     pub async fn webhook_deliveries(
         &self,
         actor: &Actor,
-        id: Uuid,
+        id: WebhookId,
         cursor: Option<&str>,
         limit: Option<u64>,
     ) -> Result<Page<Delivery>> {
@@ -291,7 +292,7 @@ impl ControlPlane {
     }
 
     /// Copies the events after `cursor` that `org` is owed into the webhook's queue.
-    async fn enqueue(&self, webhook: Uuid, org: &str, cursor: i64) -> Result<bool> {
+    async fn enqueue(&self, webhook: WebhookId, org: &str, cursor: i64) -> Result<bool> {
         let org: OrgId = org
             .parse()
             .map_err(|e| Error::internal(format!("webhook {webhook}: {e}")))?;

@@ -17,7 +17,7 @@ use mailplane_types::resources::{
     RequestState, Subscription, Tenant, Ticket,
 };
 use mailplane_types::retention::{LegalHold, RetentionPolicy};
-use mailplane_types::{Duty, Error, Letters, Party, Result};
+use mailplane_types::{Duty, Error, Letters, Party, RequestId, Result};
 
 use super::{ControlPlane, Operation, credentials};
 use crate::Actor;
@@ -350,7 +350,7 @@ impl ControlPlane {
             request.id,
             outcome,
         );
-        change.record.request_id = Some(request.id);
+        change.record.request_id = Some(request.id.uuid());
         // The parties whose answer it waits for are owed news of it, whatever their I.
         for p in addressed_to {
             if !change.audience.contains(&p) {
@@ -494,7 +494,7 @@ impl ControlPlane {
         decision: &Decision,
         tenant: &Tenant,
         op: &Operation,
-        request: uuid::Uuid,
+        request: RequestId,
         inform: Option<Party>,
     ) -> Result<Made> {
         let made = self.apply(tx, actor, tenant, op).await?;
@@ -506,7 +506,7 @@ impl ControlPlane {
             &made.target_id,
             made.outcome,
         );
-        change.record.request_id = Some(request);
+        change.record.request_id = Some(request.uuid());
         if let Some(p) = inform {
             add(&mut change.audience, p);
         }
@@ -617,7 +617,7 @@ impl ControlPlane {
             outcome,
         );
         change.record.letters = Letters::one(Duty::C);
-        change.record.request_id = Some(request.id);
+        change.record.request_id = Some(request.id.uuid());
         add(&mut change.audience, request.requester_party);
         let entry = tx.audit_append(change.record).await?;
         tx.event_append(&entry, &change.audience).await?;
