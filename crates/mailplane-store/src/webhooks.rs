@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use mailplane_types::resources::{Delivery, DeliveryAttempt, DeliveryState, Event, Webhook};
-use mailplane_types::{Error, Result, WebhookId};
+use mailplane_types::{DeliveryId, Error, Result, WebhookId};
 
 use crate::entity::{event, webhook, webhook_attempt, webhook_delivery};
 use crate::{DataStore, Page, PageRequest, WriteTx, db_error, rows};
@@ -26,7 +26,7 @@ use crate::{DataStore, Page, PageRequest, WriteTx, db_error, rows};
 #[derive(Debug, Clone)]
 pub struct LeasedDelivery {
     /// The delivery.
-    pub id: Uuid,
+    pub id: DeliveryId,
     /// The lease the result must be recorded under.
     pub lease: Uuid,
     /// The attempt this send is (1 for the first).
@@ -272,7 +272,7 @@ impl DataStore {
                 continue;
             }
             leased.push(LeasedDelivery {
-                id: d.id,
+                id: d.id.into(),
                 lease,
                 attempt: d.attempts + 1,
                 url: hook.url,
@@ -325,7 +325,7 @@ impl DataStore {
             update = update.col_expr(webhook_delivery::Column::DeliveredAt, Expr::value(now));
         }
         let res = update
-            .filter(webhook_delivery::Column::Id.eq(d.id))
+            .filter(webhook_delivery::Column::Id.eq(d.id.uuid()))
             .filter(webhook_delivery::Column::Lease.eq(d.lease))
             .exec(&tx)
             .await
@@ -335,7 +335,7 @@ impl DataStore {
         }
         webhook_attempt::ActiveModel {
             id: Set(Uuid::now_v7()),
-            delivery_id: Set(d.id),
+            delivery_id: Set(d.id.uuid()),
             attempt: Set(d.attempt),
             at: Set(now),
             status: Set(result.status),

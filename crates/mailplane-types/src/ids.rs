@@ -175,3 +175,47 @@ impl fmt::Display for OrgId {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every typed id is a bare UUID string on the wire, in both directions, so typing an id
+    /// never changes what callers send or receive.
+    #[test]
+    fn typed_ids_are_bare_uuid_strings_on_the_wire() {
+        let raw = "0190f2a4-5b6c-7d8e-9f00-112233445566";
+        let uuid = Uuid::parse_str(raw).unwrap();
+        macro_rules! check {
+            ($($t:ident),+) => {$(
+                let id: $t = serde_json::from_str(&format!("\"{raw}\"")).unwrap();
+                assert_eq!(id.uuid(), uuid, stringify!($t));
+                assert_eq!(serde_json::to_string(&id).unwrap(), format!("\"{raw}\""));
+                assert_eq!(raw.parse::<$t>().unwrap(), id, stringify!($t));
+                assert!("42".parse::<$t>().is_err(), stringify!($t));
+            )+};
+        }
+        check!(
+            PartnerId,
+            TenantId,
+            DomainId,
+            MailboxId,
+            AuditId,
+            AliasId,
+            GroupId,
+            SubscriptionId,
+            CredentialId,
+            HoldId,
+            RetentionRunId,
+            RequestId,
+            TicketId,
+            WebhookId,
+            DeliveryId,
+            EventId,
+            ExportId,
+            TerminationId,
+            JobId,
+            BatchId
+        );
+    }
+}
