@@ -2,7 +2,7 @@
 //! paths all get problem documents that name the field, never an undocumented status.
 
 use axum::body::Body;
-use axum::http::{Request, header};
+use axum::http::{Method, Request, header};
 use serde_json::json;
 
 use mailplane_tests::{Harness, fixtures};
@@ -111,6 +111,48 @@ async fn bad_input_is_a_400_naming_the_field() {
             r.body
         );
     }
+    // The same 400 on the routes whose ids became typed, whatever the method.
+    for (method, path, field) in [
+        (
+            Method::DELETE,
+            format!("/v1/tenants/{t}/aliases/42"),
+            "alias",
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/tenants/{t}/groups/42"),
+            "group",
+        ),
+        (
+            Method::POST,
+            format!("/v1/tenants/{t}/groups/42/members"),
+            "group",
+        ),
+        (
+            Method::POST,
+            format!("/v1/tenants/{t}/holds/42/release"),
+            "hold",
+        ),
+        (Method::GET, format!("/v1/tenants/{t}/exports/42"), "export"),
+        (
+            Method::PATCH,
+            format!("/v1/tenants/{t}/subscriptions/42"),
+            "subscription",
+        ),
+        (
+            Method::POST,
+            "/v1/requests/42/approve".to_string(),
+            "request",
+        ),
+    ] {
+        let r = provider.send(method.clone(), &path, Some(json!({}))).await;
+        assert_eq!(r.status, 400, "{method} {path}");
+        assert_eq!(r.body["errors"][0]["field"], field, "{method} {path}");
+        assert_eq!(
+            r.body["errors"][0]["rule"], "must be a UUID",
+            "{method} {path}"
+        );
+    }
     let r = provider
         .delete("/v1/tenants/x/mailboxes/y/licences/any-sku")
         .await;
@@ -122,7 +164,7 @@ async fn bad_input_is_a_400_naming_the_field() {
     let r = provider.get("/v1/partners?limit=5000").await;
     assert_eq!(r.status, 400);
     let r = provider
-        .send(axum::http::Method::PUT, "/v1/tenants", Some(json!({})))
+        .send(Method::PUT, "/v1/tenants", Some(json!({})))
         .await;
     assert_eq!(r.status, 405);
     assert_eq!(r.content_type, "application/problem+json");

@@ -209,7 +209,7 @@ async fn life_of_a_tenant(h: &Harness, twice: bool) -> Summary {
         jobs: vec![
             ("mailbox-destroy", mailboxes[2].uuid()),
             ("retention-sweep", tenant.id.uuid()),
-            ("export", export.id),
+            ("export", export.id.uuid()),
         ],
     };
     let mut phases = Vec::new();
@@ -233,7 +233,7 @@ async fn life_of_a_tenant(h: &Harness, twice: bool) -> Summary {
         .unwrap()
         .done()
         .unwrap();
-    subjects.jobs.push(("termination", termination.id));
+    subjects.jobs.push(("termination", termination.id.uuid()));
     let report = run(h, twice).await;
     phases.push(phase(h, &subjects, report).await);
     let termination = cp.termination_get(&admin, tenant.id).await.unwrap();
@@ -242,8 +242,8 @@ async fn life_of_a_tenant(h: &Harness, twice: bool) -> Summary {
     for (kind, subject) in [
         ("mailbox-destroy", mailboxes[2].uuid()),
         ("retention-sweep", tenant.id.uuid()),
-        ("export", export.id),
-        ("termination", termination.id),
+        ("export", export.id.uuid()),
+        ("termination", termination.id.uuid()),
     ] {
         let rows = cp.job_ledger(kind, subject).await.unwrap();
         assert!(!rows.is_empty(), "no {kind} job ran");

@@ -259,7 +259,7 @@ async fn earlier_profile_versions_keep_deciding_what_was_bound_to_them(h: Harnes
         )
         .await
         .expect(202);
-    let proposal: uuid::Uuid = proposal["id"].as_str().unwrap().parse().unwrap();
+    let proposal: mailplane::types::RequestId = proposal["id"].as_str().unwrap().parse().unwrap();
 
     // The deployment upgrades hosted-exchange to version 2, keeping version 1 loaded.
     let dir = policies_with_hosted_exchange_v2();

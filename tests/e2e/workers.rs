@@ -30,7 +30,7 @@ async fn export_state(
     cp: &ControlPlane,
     actor: &Actor,
     t: mailplane::types::TenantId,
-    id: uuid::Uuid,
+    id: mailplane::types::ExportId,
 ) -> ExportState {
     cp.export_get(actor, t, id).await.expect("the export").state
 }

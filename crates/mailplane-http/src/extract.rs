@@ -226,7 +226,8 @@ from_one_path_param!(
     mailplane::types::TenantId,
     mailplane::types::DomainId,
     mailplane::types::MailboxId,
-    uuid::Uuid,
+    mailplane::types::RequestId,
+    mailplane::types::WebhookId,
     String
 );
 

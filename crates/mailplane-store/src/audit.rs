@@ -49,7 +49,7 @@ pub struct Change {
     /// What happened.
     pub outcome: mailplane_types::AuditOutcome,
     /// The request or proposal the change carried out, if any.
-    pub request_id: Option<uuid::Uuid>,
+    pub request_id: Option<mailplane_types::RequestId>,
     /// The parties owed an event (none: an audit row only).
     pub audience: Vec<mailplane_types::Party>,
 }
@@ -74,7 +74,7 @@ impl crate::WriteTx {
                 target_kind: change.target.as_str(),
                 target_id: change.target_id,
                 outcome: change.outcome.as_str(),
-                request_id: change.request_id,
+                request_id: change.request_id.map(mailplane_types::RequestId::uuid),
             })
             .await?;
         self.event_append(&entry, &change.audience).await?;
@@ -349,7 +349,7 @@ impl WriteTx {
             for_customer: Set(audience.contains(&Party::Customer)),
             for_partner: Set(audience.contains(&Party::Partner)),
             for_provider: Set(audience.contains(&Party::Provider)),
-            request_id: Set(audit.request_id),
+            request_id: Set(audit.request_id.map(|r| r.0)),
         })
         .exec_without_returning(&self.tx)
         .await

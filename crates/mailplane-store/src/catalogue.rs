@@ -13,7 +13,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use mailplane_types::resources::{Mailbox, Subscription};
-use mailplane_types::{Error, MailboxId, Result, TenantId};
+use mailplane_types::{Error, MailboxId, Result, SubscriptionId, TenantId};
 
 use crate::entity::{domain, licence_assignment, subscription, tenant};
 use crate::mailboxes::CHUNK;
@@ -46,7 +46,7 @@ impl WriteTx {
             let rows: Vec<licence_assignment::ActiveModel> = chunk
                 .iter()
                 .map(|m| licence_assignment::ActiveModel {
-                    subscription_id: Set(subscription.id),
+                    subscription_id: Set(subscription.id.0),
                     mailbox_id: Set(m.id.uuid()),
                     tenant_id: Set(m.tenant_id.uuid()),
                     assigned_at: Set(t),
@@ -99,8 +99,12 @@ impl WriteTx {
     }
 
     /// A subscription of the tenant, locked for the rest of the transaction on PostgreSQL.
-    pub async fn subscription_get(&self, tenant: TenantId, id: Uuid) -> Result<Subscription> {
-        let mut q = subscription::Entity::find_by_id(id)
+    pub async fn subscription_get(
+        &self,
+        tenant: TenantId,
+        id: SubscriptionId,
+    ) -> Result<Subscription> {
+        let mut q = subscription::Entity::find_by_id(id.uuid())
             .filter(subscription::Column::TenantId.eq(tenant.uuid()));
         if self.backend == sea_orm::DbBackend::Postgres {
             q = sea_orm::QuerySelect::lock(q, sea_orm::sea_query::LockType::Update);
@@ -132,7 +136,7 @@ impl WriteTx {
     pub async fn subscription_set_seats(
         &self,
         tenant: TenantId,
-        id: Uuid,
+        id: SubscriptionId,
         seats: u32,
     ) -> Result<Subscription> {
         // The locked row says how many licences to unassign; the database's check is the
@@ -153,7 +157,7 @@ impl WriteTx {
         let res = subscription::Entity::update_many()
             .col_expr(subscription::Column::Seats, Expr::value(seats as i32))
             .col_expr(subscription::Column::UpdatedAt, Expr::value(now()))
-            .filter(subscription::Column::Id.eq(id))
+            .filter(subscription::Column::Id.eq(id.uuid()))
             .filter(subscription::Column::TenantId.eq(tenant.uuid()))
             .exec(&self.tx)
             .await;
@@ -176,7 +180,7 @@ impl WriteTx {
         mailbox: MailboxId,
     ) -> Result<()> {
         licence_assignment::ActiveModel {
-            subscription_id: Set(subscription.id),
+            subscription_id: Set(subscription.id.0),
             mailbox_id: Set(mailbox.uuid()),
             tenant_id: Set(tenant.uuid()),
             assigned_at: Set(now()),
@@ -206,9 +210,13 @@ impl WriteTx {
     }
 
     /// Removes a mailbox's seat of a subscription; false when it held none.
-    pub async fn licence_unassign(&self, subscription: Uuid, mailbox: MailboxId) -> Result<bool> {
+    pub async fn licence_unassign(
+        &self,
+        subscription: SubscriptionId,
+        mailbox: MailboxId,
+    ) -> Result<bool> {
         let res = licence_assignment::Entity::delete_many()
-            .filter(licence_assignment::Column::SubscriptionId.eq(subscription))
+            .filter(licence_assignment::Column::SubscriptionId.eq(subscription.uuid()))
             .filter(licence_assignment::Column::MailboxId.eq(mailbox.uuid()))
             .exec(&self.tx)
             .await

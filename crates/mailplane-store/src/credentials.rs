@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use mailplane_types::resources::Credential;
-use mailplane_types::{Result, TenantId};
+use mailplane_types::{CredentialId, Result, TenantId};
 
 use crate::entity::api_credential;
 use crate::{DataStore, Page, PageRequest, WriteTx, db_error, now, paginate, rows};
@@ -35,8 +35,8 @@ pub struct NewCredential {
 
 impl DataStore {
     /// A credential by id, whatever its tenant: for verifying a token that names it.
-    pub async fn credential_by_id(&self, id: Uuid) -> Result<Option<Credential>> {
-        Ok(api_credential::Entity::find_by_id(id)
+    pub async fn credential_by_id(&self, id: CredentialId) -> Result<Option<Credential>> {
+        Ok(api_credential::Entity::find_by_id(id.uuid())
             .one(self.reader())
             .await
             .map_err(db_error)?
@@ -44,8 +44,12 @@ impl DataStore {
     }
 
     /// A credential of a tenant.
-    pub async fn credential_get(&self, tenant: TenantId, id: Uuid) -> Result<Option<Credential>> {
-        Ok(api_credential::Entity::find_by_id(id)
+    pub async fn credential_get(
+        &self,
+        tenant: TenantId,
+        id: CredentialId,
+    ) -> Result<Option<Credential>> {
+        Ok(api_credential::Entity::find_by_id(id.uuid())
             .filter(api_credential::Column::TenantId.eq(tenant.uuid()))
             .one(self.reader())
             .await
@@ -92,18 +96,18 @@ impl WriteTx {
     pub async fn credential_revoke(
         &self,
         tenant: TenantId,
-        id: Uuid,
+        id: CredentialId,
         at: OffsetDateTime,
     ) -> Result<Option<(Credential, bool)>> {
         let res = api_credential::Entity::update_many()
             .col_expr(api_credential::Column::RevokedAt, Expr::value(at))
-            .filter(api_credential::Column::Id.eq(id))
+            .filter(api_credential::Column::Id.eq(id.uuid()))
             .filter(api_credential::Column::TenantId.eq(tenant.uuid()))
             .filter(api_credential::Column::RevokedAt.is_null())
             .exec(&self.tx)
             .await
             .map_err(db_error)?;
-        Ok(api_credential::Entity::find_by_id(id)
+        Ok(api_credential::Entity::find_by_id(id.uuid())
             .filter(api_credential::Column::TenantId.eq(tenant.uuid()))
             .one(&self.tx)
             .await

@@ -13,7 +13,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 use mailplane_types::resources::{Alias, Domain, Group, GroupMember, Mailbox};
-use mailplane_types::{DomainId, EmailAddress, Error, LocalPart, MailboxId, Result, TenantId};
+use mailplane_types::{
+    AliasId, DomainId, EmailAddress, Error, GroupId, LocalPart, MailboxId, Result, TenantId,
+};
 
 use crate::entity::{alias, group, group_member, mailbox};
 use crate::{DataStore, WriteTx, db_error, now, rows};
@@ -29,7 +31,7 @@ fn address_taken(e: DbErr, field: &str, address: &EmailAddress) -> Error {
 
 fn alias_row(r: alias::Model) -> Result<Alias> {
     Ok(Alias {
-        id: r.id,
+        id: r.id.into(),
         tenant_id: r.tenant_id.into(),
         mailbox_id: r.mailbox_id.into(),
         domain_id: r.domain_id.into(),
@@ -81,7 +83,7 @@ async fn group_row(db: &impl sea_orm::ConnectionTrait, r: group::Model) -> Resul
     // Mailboxes first, then external addresses, each in the order they were added.
     list.sort_by_key(|m| m.mailbox_id.is_none());
     Ok(Group {
-        id: r.id,
+        id: r.id.into(),
         tenant_id: r.tenant_id.into(),
         domain_id: r.domain_id.into(),
         address: EmailAddress::parse(&r.address)
@@ -118,9 +120,9 @@ impl WriteTx {
     }
 
     /// Removes an alias of the tenant.
-    pub async fn alias_delete(&self, tenant: TenantId, id: Uuid) -> Result<()> {
+    pub async fn alias_delete(&self, tenant: TenantId, id: AliasId) -> Result<()> {
         let res = alias::Entity::delete_many()
-            .filter(alias::Column::Id.eq(id))
+            .filter(alias::Column::Id.eq(id.uuid()))
             .filter(alias::Column::TenantId.eq(tenant.uuid()))
             .exec(&self.tx)
             .await
@@ -201,8 +203,8 @@ impl WriteTx {
     }
 
     /// A group of the tenant, with its members.
-    pub async fn group_get(&self, tenant: TenantId, id: Uuid) -> Result<Group> {
-        let row = group::Entity::find_by_id(id)
+    pub async fn group_get(&self, tenant: TenantId, id: GroupId) -> Result<Group> {
+        let row = group::Entity::find_by_id(id.uuid())
             .filter(group::Column::TenantId.eq(tenant.uuid()))
             .one(&self.tx)
             .await
@@ -212,14 +214,14 @@ impl WriteTx {
     }
 
     /// Deletes a group and its memberships.
-    pub async fn group_delete(&self, tenant: TenantId, id: Uuid) -> Result<()> {
+    pub async fn group_delete(&self, tenant: TenantId, id: GroupId) -> Result<()> {
         self.group_get(tenant, id).await?;
         group_member::Entity::delete_many()
-            .filter(group_member::Column::GroupId.eq(id))
+            .filter(group_member::Column::GroupId.eq(id.uuid()))
             .exec(&self.tx)
             .await
             .map_err(db_error)?;
-        group::Entity::delete_by_id(id)
+        group::Entity::delete_by_id(id.uuid())
             .exec(&self.tx)
             .await
             .map_err(db_error)?;
@@ -231,7 +233,7 @@ impl WriteTx {
     pub async fn group_member_add(
         &self,
         tenant: TenantId,
-        id: Uuid,
+        id: GroupId,
         member: Result<MailboxId, &EmailAddress>,
     ) -> Result<Group> {
         self.group_get(tenant, id).await?;
@@ -241,7 +243,7 @@ impl WriteTx {
         };
         group_member::ActiveModel {
             id: Set(Uuid::now_v7()),
-            group_id: Set(id),
+            group_id: Set(id.uuid()),
             mailbox_id: Set(mailbox_id),
             external_address: Set(external),
         }
@@ -258,12 +260,12 @@ impl WriteTx {
     pub async fn group_member_remove(
         &self,
         tenant: TenantId,
-        id: Uuid,
+        id: GroupId,
         member: Result<MailboxId, &EmailAddress>,
     ) -> Result<Group> {
         self.group_get(tenant, id).await?;
         let mut q =
-            group_member::Entity::delete_many().filter(group_member::Column::GroupId.eq(id));
+            group_member::Entity::delete_many().filter(group_member::Column::GroupId.eq(id.uuid()));
         q = match member {
             Ok(m) => q.filter(group_member::Column::MailboxId.eq(m.uuid())),
             Err(a) => q.filter(group_member::Column::ExternalAddress.eq(a.to_string())),
@@ -275,10 +277,10 @@ impl WriteTx {
         self.group_touch(tenant, id).await
     }
 
-    async fn group_touch(&self, tenant: TenantId, id: Uuid) -> Result<Group> {
+    async fn group_touch(&self, tenant: TenantId, id: GroupId) -> Result<Group> {
         group::Entity::update_many()
             .col_expr(group::Column::UpdatedAt, Expr::value(now()))
-            .filter(group::Column::Id.eq(id))
+            .filter(group::Column::Id.eq(id.uuid()))
             .exec(&self.tx)
             .await
             .map_err(db_error)?;

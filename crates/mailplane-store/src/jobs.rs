@@ -16,7 +16,7 @@ use sea_orm::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use mailplane_types::{Error, Result, TenantId};
+use mailplane_types::{Error, JobId, Result, TenantId};
 
 use crate::entity::{job, job_step};
 use crate::{DataStore, WriteTx, db_error};
@@ -25,7 +25,7 @@ use crate::{DataStore, WriteTx, db_error};
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobRow {
     /// The job's id.
-    pub id: Uuid,
+    pub id: JobId,
     /// What it does (`export`, `termination`, `retention-sweep`).
     pub kind: String,
     /// What it works on: an export, a termination, a tenant.
@@ -108,7 +108,7 @@ pub const JOB_DONE: &str = "done";
 
 fn job_row(r: job::Model) -> JobRow {
     JobRow {
-        id: r.id,
+        id: r.id.into(),
         kind: r.kind,
         subject: r.subject,
         tenant_id: r.tenant_id.map(Into::into),
@@ -131,7 +131,7 @@ fn unleased(now: OffsetDateTime) -> Condition {
 /// The condition of the job row as `claim` left it.
 fn held(claim: &JobClaim) -> Condition {
     Condition::all()
-        .add(job::Column::Id.eq(claim.job.id))
+        .add(job::Column::Id.eq(claim.job.id.uuid()))
         .add(job::Column::Step.eq(claim.job.step.clone()))
         .add(job::Column::LeaseOwner.eq(claim.owner.clone()))
         .add(job::Column::Attempts.eq(claim.job.attempts as i32))
@@ -281,9 +281,9 @@ impl DataStore {
     }
 
     /// Every claim of a job's steps, in order.
-    pub async fn job_steps(&self, job: Uuid) -> Result<Vec<JobStepRow>> {
+    pub async fn job_steps(&self, job: JobId) -> Result<Vec<JobStepRow>> {
         Ok(job_step::Entity::find()
-            .filter(job_step::Column::JobId.eq(job))
+            .filter(job_step::Column::JobId.eq(job.uuid()))
             .order_by_asc(job_step::Column::StartedAt)
             .order_by_asc(job_step::Column::Id)
             .all(self.reader())
@@ -326,7 +326,7 @@ impl WriteTx {
         run_after: OffsetDateTime,
         progress: &serde_json::Value,
         now: OffsetDateTime,
-    ) -> Result<Uuid> {
+    ) -> Result<JobId> {
         let existing = job::Entity::find()
             .filter(job::Column::Kind.eq(kind))
             .filter(job::Column::Subject.eq(subject))
@@ -347,7 +347,7 @@ impl WriteTx {
                     .await
                     .map_err(db_error)?;
             }
-            return Ok(j.id);
+            return Ok(j.id.into());
         }
         let id = Uuid::now_v7();
         job::ActiveModel {
@@ -369,7 +369,7 @@ impl WriteTx {
         .insert(&self.tx)
         .await
         .map_err(db_error)?;
-        Ok(id)
+        Ok(id.into())
     }
 
     /// Moves a claimed job to its next step (or finishes it) and closes the claim's ledger

@@ -13,7 +13,7 @@ use mailplane_types::lifecycle::{
     Export, ExportFormat, ExportManifest, ExportState, Termination, TerminationBlock,
     TerminationState,
 };
-use mailplane_types::{Error, MailboxId, Party, Result, TenantId};
+use mailplane_types::{Error, ExportId, MailboxId, Party, Result, TenantId, TerminationId};
 
 use crate::entity::{
     alias, api_credential, domain, export, group, group_member, licence_assignment, mailbox,
@@ -24,7 +24,7 @@ use crate::{DataStore, WriteTx, db_error};
 fn export_row(r: export::Model) -> Result<Export> {
     let bad = |what: &str| Error::internal(format!("export {}: bad {what}", r.id));
     Ok(Export {
-        id: r.id,
+        id: r.id.into(),
         tenant_id: r.tenant_id.into(),
         mailbox_id: r.mailbox_id.map(Into::into),
         format: ExportFormat::parse(&r.format).ok_or_else(|| bad("format"))?,
@@ -48,9 +48,9 @@ fn export_row(r: export::Model) -> Result<Export> {
 async fn export_get_on(
     db: &impl sea_orm::ConnectionTrait,
     tenant: TenantId,
-    id: Uuid,
+    id: ExportId,
 ) -> Result<Option<Export>> {
-    export::Entity::find_by_id(id)
+    export::Entity::find_by_id(id.uuid())
         .filter(export::Column::TenantId.eq(tenant.uuid()))
         .one(db)
         .await
@@ -98,7 +98,7 @@ fn termination_row(r: termination::Model) -> Result<TerminationRecord> {
         snapshot: json(&r.snapshot)?,
         erasure: json(&r.erasure)?,
         termination: Termination {
-            id: r.id,
+            id: r.id.into(),
             tenant_id: r.tenant_id.into(),
             state: TerminationState::parse(&r.state).ok_or_else(|| bad("state"))?,
             requested_by: r.requested_by.clone(),
@@ -191,7 +191,7 @@ impl WriteTx {
     }
 
     /// An export of a tenant, inside the transaction.
-    pub async fn export_get(&self, tenant: TenantId, id: Uuid) -> Result<Option<Export>> {
+    pub async fn export_get(&self, tenant: TenantId, id: ExportId) -> Result<Option<Export>> {
         export_get_on(&self.tx, tenant, id).await
     }
 
@@ -199,7 +199,7 @@ impl WriteTx {
     /// the state when it is not in `from`.
     pub async fn export_transition(
         &self,
-        id: Uuid,
+        id: ExportId,
         from: &[ExportState],
         to: ExportState,
         manifest: Option<&ExportManifest>,
@@ -208,7 +208,7 @@ impl WriteTx {
     ) -> Result<Export> {
         let mut q = export::Entity::update_many()
             .col_expr(export::Column::State, Expr::value(to.as_str()))
-            .filter(export::Column::Id.eq(id))
+            .filter(export::Column::Id.eq(id.uuid()))
             .filter(export::Column::State.is_in(from.iter().map(|s| s.as_str())));
         if let Some(m) = manifest {
             let json = serde_json::to_string(m)
@@ -227,7 +227,7 @@ impl WriteTx {
                 .col_expr(export::Column::AcknowledgedBy, Expr::value(by));
         }
         let r = q.exec(&self.tx).await.map_err(db_error)?;
-        let row = export::Entity::find_by_id(id)
+        let row = export::Entity::find_by_id(id.uuid())
             .one(&self.tx)
             .await
             .map_err(db_error)?
@@ -307,8 +307,8 @@ impl WriteTx {
     }
 
     /// A termination by id.
-    pub async fn termination_get(&self, id: Uuid) -> Result<TerminationRecord> {
-        termination::Entity::find_by_id(id)
+    pub async fn termination_get(&self, id: TerminationId) -> Result<TerminationRecord> {
+        termination::Entity::find_by_id(id.uuid())
             .one(&self.tx)
             .await
             .map_err(db_error)?
@@ -321,12 +321,12 @@ impl WriteTx {
     /// state otherwise.
     pub async fn termination_change(
         &self,
-        id: Uuid,
+        id: TerminationId,
         from: &[TerminationState],
         change: TerminationChange,
     ) -> Result<TerminationRecord> {
         let mut q = termination::Entity::update_many()
-            .filter(termination::Column::Id.eq(id))
+            .filter(termination::Column::Id.eq(id.uuid()))
             .filter(termination::Column::State.is_in(from.iter().map(|s| s.as_str())));
         let json = |v: &serde_json::Value| v.to_string();
         if let Some(s) = change.state {
@@ -488,7 +488,7 @@ impl WriteTx {
 
 impl DataStore {
     /// An export of a tenant.
-    pub async fn export_get(&self, tenant: TenantId, id: Uuid) -> Result<Option<Export>> {
+    pub async fn export_get(&self, tenant: TenantId, id: ExportId) -> Result<Option<Export>> {
         export_get_on(self.reader(), tenant, id).await
     }
 

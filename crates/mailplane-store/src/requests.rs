@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use mailplane_types::resources::{Request, RequestKind, RequestState};
-use mailplane_types::{Error, Party, Result, TenantId};
+use mailplane_types::{Error, Party, RequestId, Result, TenantId};
 
 use crate::entity::request;
 use crate::{
@@ -71,7 +71,7 @@ impl DataStore {
         &self,
         scope: Scope,
         partner_profiles: &[String],
-        id: uuid::Uuid,
+        id: RequestId,
     ) -> Result<Option<Request>> {
         request_get_on(self.reader(), scope, partner_profiles, id).await
     }
@@ -133,14 +133,14 @@ impl WriteTx {
         &self,
         scope: Scope,
         partner_profiles: &[String],
-        id: Uuid,
+        id: RequestId,
     ) -> Result<Option<Request>> {
         // Every answer locks the request before anything else (on PostgreSQL; SQLite has
         // one writer), so answers, cancellations and expiry take their locks in one order:
         // the request, then the tenant's data, then the audit head. Two different answers
         // racing wait for each other instead of deadlocking.
         if self.backend == DbBackend::Postgres {
-            request::Entity::find_by_id(id)
+            request::Entity::find_by_id(id.uuid())
                 .lock(LockType::Update)
                 .one(&self.tx)
                 .await
@@ -152,7 +152,7 @@ impl WriteTx {
     /// Moves a pending request to `to`. Only one transition out of `pending` can ever win:
     /// the update is conditional on the state, so of two operators clicking at once one
     /// succeeds and the other learns the request is no longer pending.
-    pub async fn request_decide(&self, id: Uuid, d: RequestDecision<'_>) -> Result<bool> {
+    pub async fn request_decide(&self, id: RequestId, d: RequestDecision<'_>) -> Result<bool> {
         let res = request::Entity::update_many()
             .col_expr(request::Column::State, Expr::value(d.to.as_str()))
             .col_expr(request::Column::DecidedBy, Expr::value(d.by.to_string()))
@@ -162,7 +162,7 @@ impl WriteTx {
                 Expr::value(d.result.map(|r| r.to_string())),
             )
             .col_expr(request::Column::UpdatedAt, Expr::value(now()))
-            .filter(request::Column::Id.eq(id))
+            .filter(request::Column::Id.eq(id.uuid()))
             .filter(request::Column::State.eq(RequestState::Pending.as_str()))
             .exec(&self.tx)
             .await
@@ -176,7 +176,7 @@ impl WriteTx {
     /// other.
     pub async fn consultation_answer(
         &self,
-        id: Uuid,
+        id: RequestId,
         answers: &[mailplane_types::resources::ConsultationAnswer],
         escalate: Option<(Party, OffsetDateTime)>,
     ) -> Result<bool> {
@@ -192,7 +192,7 @@ impl WriteTx {
                 .col_expr(request::Column::ExpiresAt, Expr::value(until));
         }
         let res = update
-            .filter(request::Column::Id.eq(id))
+            .filter(request::Column::Id.eq(id.uuid()))
             .filter(request::Column::State.eq(RequestState::Pending.as_str()))
             .exec(&self.tx)
             .await
@@ -233,10 +233,10 @@ pub(crate) async fn request_get_on<C: ConnectionTrait>(
     db: &C,
     scope: Scope,
     partner_profiles: &[String],
-    id: uuid::Uuid,
+    id: RequestId,
 ) -> Result<Option<Request>> {
     scoped_requests(scope, partner_profiles)
-        .filter(request::Column::Id.eq(id))
+        .filter(request::Column::Id.eq(id.uuid()))
         .one(db)
         .await
         .map_err(db_error)?

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use mailplane_types::retention::{LegalHold, RetentionPolicy, RetentionRun};
-use mailplane_types::{Error, MailboxId, Party, Result, TenantId};
+use mailplane_types::{Error, HoldId, MailboxId, Party, Result, TenantId};
 
 use crate::entity::{legal_hold, retention_policy, retention_run};
 use crate::{DataStore, WriteTx, db_error};
@@ -27,7 +27,7 @@ fn policy_row(r: retention_policy::Model) -> RetentionPolicy {
 
 fn hold_row(r: legal_hold::Model) -> Result<LegalHold> {
     Ok(LegalHold {
-        id: r.id,
+        id: r.id.into(),
         tenant_id: r.tenant_id.into(),
         mailbox_id: r.mailbox_id.map(Into::into),
         reason: r.reason,
@@ -46,13 +46,13 @@ fn hold_row(r: legal_hold::Model) -> Result<LegalHold> {
 
 fn run_row(r: retention_run::Model) -> RetentionRun {
     RetentionRun {
-        id: r.id,
+        id: r.id.into(),
         tenant_id: r.tenant_id.into(),
         mailbox_id: r.mailbox_id.into(),
         at: r.at,
         deleted_messages: u64::try_from(r.deleted_messages).unwrap_or(0),
         deleted_bytes: u64::try_from(r.deleted_bytes).unwrap_or(0),
-        blocked_by: r.blocked_by,
+        blocked_by: r.blocked_by.map(Into::into),
     }
 }
 
@@ -132,7 +132,7 @@ impl WriteTx {
     pub async fn hold_release(
         &self,
         tenant: TenantId,
-        id: Uuid,
+        id: HoldId,
         by: &str,
         reason: &str,
         at: OffsetDateTime,
@@ -144,13 +144,13 @@ impl WriteTx {
                 legal_hold::Column::ReleaseReason,
                 Expr::value(reason.to_string()),
             )
-            .filter(legal_hold::Column::Id.eq(id))
+            .filter(legal_hold::Column::Id.eq(id.uuid()))
             .filter(legal_hold::Column::TenantId.eq(tenant.uuid()))
             .filter(legal_hold::Column::ReleasedAt.is_null())
             .exec(&self.tx)
             .await
             .map_err(db_error)?;
-        let row = legal_hold::Entity::find_by_id(id)
+        let row = legal_hold::Entity::find_by_id(id.uuid())
             .filter(legal_hold::Column::TenantId.eq(tenant.uuid()))
             .one(&self.tx)
             .await
@@ -175,13 +175,13 @@ impl WriteTx {
     /// Records what a retention sweep did to a mailbox.
     pub async fn retention_run_insert(&self, run: &RetentionRun) -> Result<()> {
         retention_run::ActiveModel {
-            id: Set(run.id),
+            id: Set(run.id.0),
             tenant_id: Set(run.tenant_id.uuid()),
             mailbox_id: Set(run.mailbox_id.uuid()),
             at: Set(run.at),
             deleted_messages: Set(run.deleted_messages as i64),
             deleted_bytes: Set(run.deleted_bytes as i64),
-            blocked_by: Set(run.blocked_by),
+            blocked_by: Set(run.blocked_by.map(|h| h.0)),
         }
         .insert(&self.tx)
         .await

@@ -61,7 +61,7 @@ pub(crate) const DEFAULT_DOMAIN: &str = "default";
 pub(crate) fn subscription(r: subscription::Model) -> Subscription {
     let count = |v: i32| u32::try_from(v).unwrap_or(0);
     Subscription {
-        id: r.id,
+        id: r.id.into(),
         tenant_id: r.tenant_id.into(),
         sku: r.sku,
         seats: count(r.seats),
@@ -124,7 +124,7 @@ pub(crate) fn audit(r: audit_log::Model) -> Result<AuditEntry> {
             .map_err(|e| Error::internal(format!("audit row {}: {e}", r.seq)))?,
         prev_hash: r.prev_hash,
         hash: r.hash,
-        request_id: r.request_id,
+        request_id: r.request_id.map(Into::into),
     })
 }
 
@@ -139,7 +139,7 @@ pub(crate) fn event(r: event::Model) -> Result<Event> {
     .collect();
     Ok(Event {
         seq: r.seq,
-        id: r.id,
+        id: r.id.into(),
         at: r.at,
         tenant_id: r.tenant_id.map(Into::into),
         actor_party: r
@@ -158,14 +158,14 @@ pub(crate) fn event(r: event::Model) -> Result<Event> {
             .parse()
             .map_err(|e| Error::internal(format!("event {}: {e}", r.seq)))?,
         audience,
-        request_id: r.request_id,
+        request_id: r.request_id.map(Into::into),
     })
 }
 
 pub(crate) fn request(r: request::Model) -> Result<Request> {
     let bad = |what: &str| Error::internal(format!("request {}: bad {what}", r.id));
     Ok(Request {
-        id: r.id,
+        id: r.id.into(),
         tenant_id: r.tenant_id.into(),
         activity: r.activity.clone(),
         profile: r.profile.clone(),
@@ -211,7 +211,7 @@ fn parties(s: &str) -> Option<Vec<Party>> {
 
 pub(crate) fn credential(r: api_credential::Model) -> Credential {
     Credential {
-        id: r.id,
+        id: r.id.into(),
         tenant_id: r.tenant_id.into(),
         name: r.name,
         roles: r

@@ -10,7 +10,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use mailplane_types::resources::{Severity, Ticket, TicketState, TicketUpdate};
-use mailplane_types::{Error, Party, Result, TenantId};
+use mailplane_types::{Error, Party, Result, TenantId, TicketId};
 
 use crate::entity::{ticket, ticket_update};
 use crate::{DataStore, Page, PageRequest, WriteTx, db_error, now};
@@ -68,7 +68,7 @@ fn update_of(u: &ticket_update::Model) -> Result<TicketUpdate> {
 
 fn ticket_of(t: ticket::Model, updates: &[ticket_update::Model]) -> Result<Ticket> {
     Ok(Ticket {
-        id: t.id,
+        id: t.id.into(),
         tenant_id: t.tenant_id.into(),
         severity: Severity::parse(&t.severity).ok_or_else(|| bad(t.id, "severity"))?,
         state: TicketState::parse(&t.state).ok_or_else(|| bad(t.id, "state"))?,
@@ -89,9 +89,9 @@ fn ticket_of(t: ticket::Model, updates: &[ticket_update::Model]) -> Result<Ticke
 async fn ticket_get_on<C: ConnectionTrait>(
     db: &C,
     tenant: TenantId,
-    id: Uuid,
+    id: TicketId,
 ) -> Result<Option<Ticket>> {
-    let Some(t) = ticket::Entity::find_by_id(id)
+    let Some(t) = ticket::Entity::find_by_id(id.uuid())
         .filter(ticket::Column::TenantId.eq(tenant.uuid()))
         .one(db)
         .await
@@ -100,7 +100,7 @@ async fn ticket_get_on<C: ConnectionTrait>(
         return Ok(None);
     };
     let updates = ticket_update::Entity::find()
-        .filter(ticket_update::Column::TicketId.eq(id))
+        .filter(ticket_update::Column::TicketId.eq(id.uuid()))
         .order_by_asc(ticket_update::Column::Id)
         .all(db)
         .await
@@ -131,7 +131,7 @@ impl WriteTx {
     }
 
     /// A ticket of a tenant, inside the transaction.
-    pub async fn ticket_get(&self, tenant: TenantId, id: Uuid) -> Result<Option<Ticket>> {
+    pub async fn ticket_get(&self, tenant: TenantId, id: TicketId) -> Result<Option<Ticket>> {
         ticket_get_on(&self.tx, tenant, id).await
     }
 
@@ -140,7 +140,7 @@ impl WriteTx {
     pub async fn ticket_step(
         &self,
         tenant: TenantId,
-        id: Uuid,
+        id: TicketId,
         step: TicketStep,
     ) -> Result<Ticket> {
         let at = now();
@@ -153,7 +153,7 @@ impl WriteTx {
             update = update.col_expr(ticket::Column::Severity, Expr::value(s.as_str()));
         }
         let res = update
-            .filter(ticket::Column::Id.eq(id))
+            .filter(ticket::Column::Id.eq(id.uuid()))
             .filter(ticket::Column::TenantId.eq(tenant.uuid()))
             .filter(ticket::Column::State.ne(TicketState::Closed.as_str()))
             .exec(&self.tx)
@@ -167,7 +167,7 @@ impl WriteTx {
         }
         ticket_update::ActiveModel {
             id: Set(Uuid::now_v7()),
-            ticket_id: Set(id),
+            ticket_id: Set(id.uuid()),
             at: Set(at),
             author: Set(step.author.0),
             party: Set(step.author.1.to_string()),
@@ -186,7 +186,7 @@ impl WriteTx {
 
 impl DataStore {
     /// A ticket of a tenant with its history.
-    pub async fn ticket_get(&self, tenant: TenantId, id: Uuid) -> Result<Option<Ticket>> {
+    pub async fn ticket_get(&self, tenant: TenantId, id: TicketId) -> Result<Option<Ticket>> {
         ticket_get_on(self.reader(), tenant, id).await
     }
 

@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use mailplane_types::resources::{Delivery, DeliveryAttempt, DeliveryState, Event, Webhook};
-use mailplane_types::{Error, Result};
+use mailplane_types::{DeliveryId, Error, Result, WebhookId};
 
 use crate::entity::{event, webhook, webhook_attempt, webhook_delivery};
 use crate::{DataStore, Page, PageRequest, WriteTx, db_error, rows};
@@ -26,7 +26,7 @@ use crate::{DataStore, Page, PageRequest, WriteTx, db_error, rows};
 #[derive(Debug, Clone)]
 pub struct LeasedDelivery {
     /// The delivery.
-    pub id: Uuid,
+    pub id: DeliveryId,
     /// The lease the result must be recorded under.
     pub lease: Uuid,
     /// The attempt this send is (1 for the first).
@@ -56,7 +56,7 @@ pub struct AttemptResult {
 
 fn webhook_of(r: webhook::Model) -> Webhook {
     Webhook {
-        id: r.id,
+        id: r.id.into(),
         org: r.org,
         url: r.url,
         active: r.active,
@@ -93,8 +93,8 @@ impl WriteTx {
     }
 
     /// Whether `org` has a webhook `id`, inside the transaction.
-    pub async fn webhook_exists(&self, org: &str, id: Uuid) -> Result<bool> {
-        Ok(webhook::Entity::find_by_id(id)
+    pub async fn webhook_exists(&self, org: &str, id: WebhookId) -> Result<bool> {
+        Ok(webhook::Entity::find_by_id(id.uuid())
             .filter(webhook::Column::Org.eq(org))
             .one(&self.tx)
             .await
@@ -103,9 +103,9 @@ impl WriteTx {
     }
 
     /// Removes a webhook of `org` with its deliveries and their log.
-    pub async fn webhook_delete(&self, org: &str, id: Uuid) -> Result<bool> {
+    pub async fn webhook_delete(&self, org: &str, id: WebhookId) -> Result<bool> {
         let res = webhook::Entity::delete_many()
-            .filter(webhook::Column::Id.eq(id))
+            .filter(webhook::Column::Id.eq(id.uuid()))
             .filter(webhook::Column::Org.eq(org))
             .exec(&self.tx)
             .await
@@ -116,8 +116,8 @@ impl WriteTx {
 
 impl DataStore {
     /// A webhook of `org`.
-    pub async fn webhook_get(&self, org: &str, id: Uuid) -> Result<Option<Webhook>> {
-        Ok(webhook::Entity::find_by_id(id)
+    pub async fn webhook_get(&self, org: &str, id: WebhookId) -> Result<Option<Webhook>> {
+        Ok(webhook::Entity::find_by_id(id.uuid())
             .filter(webhook::Column::Org.eq(org))
             .one(self.reader())
             .await
@@ -133,7 +133,7 @@ impl DataStore {
     }
 
     /// Every active webhook: (id, org, cursor).
-    pub async fn webhooks_active(&self) -> Result<Vec<(Uuid, String, i64)>> {
+    pub async fn webhooks_active(&self) -> Result<Vec<(WebhookId, String, i64)>> {
         // Columns by name, never by position (see `sqlite/transport.rs`).
         #[derive(sea_orm::FromQueryResult)]
         struct Active {
@@ -155,7 +155,7 @@ impl DataStore {
             .map_err(db_error)?;
         Ok(rows
             .into_iter()
-            .map(|r| (r.id, r.org, r.cursor_seq))
+            .map(|r| (r.id.into(), r.org, r.cursor_seq))
             .collect())
     }
 
@@ -164,7 +164,7 @@ impl DataStore {
     /// (then nothing is written).
     pub async fn deliveries_enqueue(
         &self,
-        webhook_id: Uuid,
+        webhook_id: WebhookId,
         from: i64,
         to: i64,
         events: &[Event],
@@ -173,7 +173,7 @@ impl DataStore {
         let tx = self.transaction().await?;
         let moved = webhook::Entity::update_many()
             .col_expr(webhook::Column::CursorSeq, Expr::value(to))
-            .filter(webhook::Column::Id.eq(webhook_id))
+            .filter(webhook::Column::Id.eq(webhook_id.uuid()))
             .filter(webhook::Column::CursorSeq.eq(from))
             .exec(&tx)
             .await
@@ -184,9 +184,9 @@ impl DataStore {
         if !events.is_empty() {
             let rows = events.iter().map(|e| webhook_delivery::ActiveModel {
                 id: Set(Uuid::now_v7()),
-                webhook_id: Set(webhook_id),
+                webhook_id: Set(webhook_id.uuid()),
                 event_seq: Set(e.seq),
-                event_id: Set(e.id),
+                event_id: Set(e.id.0),
                 state: Set(DeliveryState::Pending.as_str().to_string()),
                 attempts: Set(0),
                 next_attempt_at: Set(now),
@@ -272,7 +272,7 @@ impl DataStore {
                 continue;
             }
             leased.push(LeasedDelivery {
-                id: d.id,
+                id: d.id.into(),
                 lease,
                 attempt: d.attempts + 1,
                 url: hook.url,
@@ -325,7 +325,7 @@ impl DataStore {
             update = update.col_expr(webhook_delivery::Column::DeliveredAt, Expr::value(now));
         }
         let res = update
-            .filter(webhook_delivery::Column::Id.eq(d.id))
+            .filter(webhook_delivery::Column::Id.eq(d.id.uuid()))
             .filter(webhook_delivery::Column::Lease.eq(d.lease))
             .exec(&tx)
             .await
@@ -335,7 +335,7 @@ impl DataStore {
         }
         webhook_attempt::ActiveModel {
             id: Set(Uuid::now_v7()),
-            delivery_id: Set(d.id),
+            delivery_id: Set(d.id.uuid()),
             attempt: Set(d.attempt),
             at: Set(now),
             status: Set(result.status),
@@ -352,11 +352,11 @@ impl DataStore {
     /// Deliveries of a webhook, newest event last, each with its attempts.
     pub async fn delivery_list(
         &self,
-        webhook_id: Uuid,
+        webhook_id: WebhookId,
         page: PageRequest,
     ) -> Result<Page<Delivery>> {
         let q = webhook_delivery::Entity::find()
-            .filter(webhook_delivery::Column::WebhookId.eq(webhook_id));
+            .filter(webhook_delivery::Column::WebhookId.eq(webhook_id.uuid()));
         let rows = self.keyset(q, webhook_delivery::Column::Id, page).await?;
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
         let attempts = webhook_attempt::Entity::find()
@@ -371,10 +371,10 @@ impl DataStore {
             |r| r.id,
             |r| {
                 Ok(Delivery {
-                    id: r.id,
-                    webhook_id: r.webhook_id,
+                    id: r.id.into(),
+                    webhook_id: r.webhook_id.into(),
                     event_seq: r.event_seq,
-                    event_id: r.event_id,
+                    event_id: r.event_id.into(),
                     state: DeliveryState::parse(&r.state)
                         .ok_or_else(|| Error::internal(format!("delivery {}: bad state", r.id)))?,
                     attempts: r.attempts,

@@ -78,6 +78,66 @@ typed_id!(
     /// Identifies one row of the audit log.
     AuditId
 );
+typed_id!(
+    /// Identifies an alias: an extra address of a mailbox.
+    AliasId
+);
+typed_id!(
+    /// Identifies a distribution group.
+    GroupId
+);
+typed_id!(
+    /// Identifies a tenant's subscription to one licence (SKU) of the catalogue.
+    SubscriptionId
+);
+typed_id!(
+    /// Identifies a customer-managed API credential.
+    CredentialId
+);
+typed_id!(
+    /// Identifies a legal hold.
+    HoldId
+);
+typed_id!(
+    /// Identifies what one retention sweep did to one mailbox.
+    RetentionRunId
+);
+typed_id!(
+    /// Identifies a request, a proposal or a consultation between the parties.
+    RequestId
+);
+typed_id!(
+    /// Identifies an incident ticket.
+    TicketId
+);
+typed_id!(
+    /// Identifies a webhook an organisation registered.
+    WebhookId
+);
+typed_id!(
+    /// Identifies one event's delivery to one webhook.
+    DeliveryId
+);
+typed_id!(
+    /// Identifies one event of the feed.
+    EventId
+);
+typed_id!(
+    /// Identifies an export of a mailbox or of a whole tenant.
+    ExportId
+);
+typed_id!(
+    /// Identifies a tenant's end of service.
+    TerminationId
+);
+typed_id!(
+    /// Identifies a background job.
+    JobId
+);
+typed_id!(
+    /// Identifies a batch of mailboxes created in one call.
+    BatchId
+);
 
 /// The organisation a principal belongs to: the provider itself, a partner, or a tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -113,5 +173,49 @@ impl fmt::Display for OrgId {
             OrgId::Partner(p) => write!(f, "partner:{p}"),
             OrgId::Tenant(t) => write!(f, "tenant:{t}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every typed id is a bare UUID string on the wire, in both directions, so typing an id
+    /// never changes what callers send or receive.
+    #[test]
+    fn typed_ids_are_bare_uuid_strings_on_the_wire() {
+        let raw = "0190f2a4-5b6c-7d8e-9f00-112233445566";
+        let uuid = Uuid::parse_str(raw).unwrap();
+        macro_rules! check {
+            ($($t:ident),+) => {$(
+                let id: $t = serde_json::from_str(&format!("\"{raw}\"")).unwrap();
+                assert_eq!(id.uuid(), uuid, stringify!($t));
+                assert_eq!(serde_json::to_string(&id).unwrap(), format!("\"{raw}\""));
+                assert_eq!(raw.parse::<$t>().unwrap(), id, stringify!($t));
+                assert!("42".parse::<$t>().is_err(), stringify!($t));
+            )+};
+        }
+        check!(
+            PartnerId,
+            TenantId,
+            DomainId,
+            MailboxId,
+            AuditId,
+            AliasId,
+            GroupId,
+            SubscriptionId,
+            CredentialId,
+            HoldId,
+            RetentionRunId,
+            RequestId,
+            TicketId,
+            WebhookId,
+            DeliveryId,
+            EventId,
+            ExportId,
+            TerminationId,
+            JobId,
+            BatchId
+        );
     }
 }

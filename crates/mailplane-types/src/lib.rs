@@ -25,7 +25,11 @@ pub mod text;
 pub use audit::{AuditOutcome, AuditTarget};
 pub use duty::{Duty, Letters};
 pub use error::{Error, FieldError, PartyLetters, Refusal, Result};
-pub use ids::{AuditId, DomainId, MailboxId, OrgId, PartnerId, TenantId};
+pub use ids::{
+    AliasId, AuditId, BatchId, CredentialId, DeliveryId, DomainId, EventId, ExportId, GroupId,
+    HoldId, JobId, MailboxId, OrgId, PartnerId, RequestId, RetentionRunId, SubscriptionId,
+    TenantId, TerminationId, TicketId, WebhookId,
+};
 pub use names::{ActivityId, DomainName, EmailAddress, LocalPart};
 pub use party::Party;
 pub use text::TextKind;

@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::{MailboxId, Party, TenantId};
+use crate::{ExportId, HoldId, MailboxId, Party, TenantId, TerminationId};
 
 /// The format of an export, chosen by the customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -83,7 +83,7 @@ pub struct ExportManifest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ManifestMailbox {
     /// The mailbox.
-    pub mailbox_id: uuid::Uuid,
+    pub mailbox_id: MailboxId,
     /// Its primary address.
     pub address: String,
     /// How many messages were exported.
@@ -147,7 +147,7 @@ impl ExportState {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Export {
     /// The export's id.
-    pub id: uuid::Uuid,
+    pub id: ExportId,
     /// The tenant.
     pub tenant_id: TenantId,
     /// The one mailbox exported; absent for the whole tenant.
@@ -236,7 +236,7 @@ pub struct TerminationBlock {
     /// `legal_hold` or `locked_retention`.
     pub kind: String,
     /// The hold's id, for a hold.
-    pub hold_id: Option<uuid::Uuid>,
+    pub hold_id: Option<HoldId>,
     /// What it is and how to lift it.
     pub reason: String,
 }
@@ -246,7 +246,7 @@ pub struct TerminationBlock {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Termination {
     /// The termination's id.
-    pub id: uuid::Uuid,
+    pub id: TerminationId,
     /// The tenant.
     pub tenant_id: TenantId,
     /// Where it is.

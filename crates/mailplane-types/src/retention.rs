@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::{MailboxId, Party, TenantId};
+use crate::{HoldId, MailboxId, Party, RetentionRunId, TenantId};
 
 /// A tenant's retention policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,7 +31,7 @@ pub struct RetentionPolicy {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LegalHold {
     /// The hold's id.
-    pub id: uuid::Uuid,
+    pub id: HoldId,
     /// The tenant.
     pub tenant_id: TenantId,
     /// The mailbox it covers; absent when it covers the whole tenant.
@@ -61,7 +61,7 @@ pub struct LegalHold {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RetentionRun {
     /// The run's id.
-    pub id: uuid::Uuid,
+    pub id: RetentionRunId,
     /// The tenant.
     pub tenant_id: TenantId,
     /// The mailbox.
@@ -74,5 +74,5 @@ pub struct RetentionRun {
     /// Bytes deleted.
     pub deleted_bytes: u64,
     /// The legal hold that stopped the deletion, if one did.
-    pub blocked_by: Option<uuid::Uuid>,
+    pub blocked_by: Option<HoldId>,
 }

@@ -351,7 +351,7 @@ async fn run(options: &Options, dir: &Path) -> Result<(), BoxError> {
 
     // Each step's claim and finish, from the job ledger: the stored timestamps of the
     // termination are taken when a step begins, the ledger also says when it ended.
-    let ledger = cp.job_ledger("termination", termination.id).await?;
+    let ledger = cp.job_ledger("termination", termination.id.uuid()).await?;
     let finished = |step: &str| {
         ledger
             .iter()

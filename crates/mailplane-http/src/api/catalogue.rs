@@ -13,7 +13,7 @@ use mailplane::input::{
 };
 use mailplane::types::catalogue::Catalogue;
 use mailplane::types::resources::{Subscription, Tenant};
-use mailplane::types::{MailboxId, TenantId};
+use mailplane::types::{MailboxId, SubscriptionId, TenantId};
 
 use crate::AppState;
 use crate::api::requests::respond;
@@ -180,7 +180,7 @@ async fn subscription_create(
 async fn subscription_seats_set(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    IdPath((tenant, subscription)): IdPath<(TenantId, uuid::Uuid)>,
+    IdPath((tenant, subscription)): IdPath<(TenantId, SubscriptionId)>,
     ApiJson(input): ApiJson<SeatsChange>,
 ) -> Result<Response, ApiError> {
     let outcome = s

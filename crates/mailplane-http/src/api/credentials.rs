@@ -9,8 +9,8 @@ use axum::response::Response;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use mailplane::input::CredentialCreate;
-use mailplane::types::TenantId;
 use mailplane::types::resources::Credential;
+use mailplane::types::{CredentialId, TenantId};
 
 use crate::AppState;
 use crate::api::page_of;
@@ -96,7 +96,7 @@ async fn credential_register(
 async fn credential_view(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    IdPath((tenant, id)): IdPath<(TenantId, uuid::Uuid)>,
+    IdPath((tenant, id)): IdPath<(TenantId, CredentialId)>,
 ) -> Result<Json<Credential>, ApiError> {
     Ok(Json(
         s.control_plane.credential_get(&actor, tenant, id).await?,
@@ -121,7 +121,7 @@ async fn credential_view(
 async fn credential_revoke(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    IdPath((tenant, id)): IdPath<(TenantId, uuid::Uuid)>,
+    IdPath((tenant, id)): IdPath<(TenantId, CredentialId)>,
 ) -> Result<Response, ApiError> {
     let outcome = s
         .control_plane

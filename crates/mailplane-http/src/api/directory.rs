@@ -11,7 +11,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use mailplane::input::{AliasCreate, Forwarding, GroupCreate, GroupMemberRef};
 use mailplane::types::resources::{Alias, Group, Mailbox};
-use mailplane::types::{MailboxId, TenantId};
+use mailplane::types::{AliasId, GroupId, MailboxId, TenantId};
 
 use crate::AppState;
 use crate::api::requests::respond;
@@ -122,7 +122,7 @@ async fn alias_create(
 async fn alias_delete(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    IdPath((tenant, alias)): IdPath<(TenantId, uuid::Uuid)>,
+    IdPath((tenant, alias)): IdPath<(TenantId, AliasId)>,
 ) -> Result<Response, ApiError> {
     let outcome = s.control_plane.alias_delete(&actor, tenant, alias).await?;
     Ok(respond(outcome, StatusCode::NO_CONTENT))
@@ -190,7 +190,7 @@ async fn group_create(
 async fn group_delete(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    IdPath((tenant, group)): IdPath<(TenantId, uuid::Uuid)>,
+    IdPath((tenant, group)): IdPath<(TenantId, GroupId)>,
 ) -> Result<Response, ApiError> {
     let outcome = s.control_plane.group_delete(&actor, tenant, group).await?;
     Ok(respond(outcome, StatusCode::NO_CONTENT))
@@ -215,7 +215,7 @@ async fn group_delete(
 async fn group_member_add(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    IdPath((tenant, group)): IdPath<(TenantId, uuid::Uuid)>,
+    IdPath((tenant, group)): IdPath<(TenantId, GroupId)>,
     ApiJson(member): ApiJson<GroupMemberRef>,
 ) -> Result<Response, ApiError> {
     let outcome = s
@@ -245,7 +245,7 @@ async fn group_member_add(
 async fn group_member_remove(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    IdPath((tenant, group)): IdPath<(TenantId, uuid::Uuid)>,
+    IdPath((tenant, group)): IdPath<(TenantId, GroupId)>,
     ApiQuery(q): ApiQuery<MemberQuery>,
 ) -> Result<Response, ApiError> {
     let mailbox_id = q

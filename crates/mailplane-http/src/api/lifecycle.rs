@@ -11,8 +11,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use mailplane::certificate::PublishedKeys;
 use mailplane::input::{ExportCreate, TerminationCreate};
-use mailplane::types::TenantId;
 use mailplane::types::lifecycle::{Export, Termination};
+use mailplane::types::{ExportId, TenantId};
 
 use crate::AppState;
 use crate::api::requests::respond;
@@ -112,7 +112,7 @@ async fn export_create(
 async fn export_view(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    IdPath((tenant, export)): IdPath<(TenantId, uuid::Uuid)>,
+    IdPath((tenant, export)): IdPath<(TenantId, ExportId)>,
 ) -> Result<Json<Export>, ApiError> {
     Ok(Json(
         s.control_plane.export_get(&actor, tenant, export).await?,
@@ -138,7 +138,7 @@ async fn export_view(
 async fn export_acknowledge(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    IdPath((tenant, export)): IdPath<(TenantId, uuid::Uuid)>,
+    IdPath((tenant, export)): IdPath<(TenantId, ExportId)>,
 ) -> Result<Json<Export>, ApiError> {
     Ok(Json(
         s.control_plane
@@ -169,7 +169,7 @@ async fn export_acknowledge(
     ))]
 async fn export_download(
     State(s): State<AppState>,
-    IdPath((tenant, export)): IdPath<(TenantId, uuid::Uuid)>,
+    IdPath((tenant, export)): IdPath<(TenantId, ExportId)>,
     ApiQuery(query): ApiQuery<DownloadQuery>,
 ) -> Result<Response, ApiError> {
     let (e, archive) = s

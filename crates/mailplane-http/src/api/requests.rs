@@ -13,8 +13,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use mailplane::Outcome;
 use mailplane::input::{RequestCreate, RequestResolution};
-use mailplane::types::TenantId;
 use mailplane::types::resources::{Request, RequestKind, RequestState};
+use mailplane::types::{RequestId, TenantId};
 
 use crate::AppState;
 use crate::extract::{ApiJson, ApiQuery, Authenticated, IdPath};
@@ -238,7 +238,7 @@ async fn request_list(
 async fn request_view(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    IdPath(id): IdPath<uuid::Uuid>,
+    IdPath(id): IdPath<RequestId>,
 ) -> Result<Json<RequestView>, ApiError> {
     Ok(Json(s.control_plane.request_get(&actor, id).await?.into()))
 }
@@ -259,7 +259,7 @@ async fn request_view(
 async fn request_fulfil(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    IdPath(id): IdPath<uuid::Uuid>,
+    IdPath(id): IdPath<RequestId>,
     ApiJson(input): ApiJson<RequestResolution>,
 ) -> Result<Json<RequestView>, ApiError> {
     Ok(Json(
@@ -285,7 +285,7 @@ async fn request_fulfil(
 async fn request_decline(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    IdPath(id): IdPath<uuid::Uuid>,
+    IdPath(id): IdPath<RequestId>,
     ApiJson(input): ApiJson<RequestResolution>,
 ) -> Result<Json<RequestView>, ApiError> {
     Ok(Json(
@@ -312,7 +312,7 @@ async fn request_decline(
 async fn request_cancel(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    IdPath(id): IdPath<uuid::Uuid>,
+    IdPath(id): IdPath<RequestId>,
 ) -> Result<Json<RequestView>, ApiError> {
     Ok(Json(
         s.control_plane.request_cancel(&actor, id).await?.into(),
@@ -335,7 +335,7 @@ async fn request_cancel(
 async fn request_approve(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    IdPath(id): IdPath<uuid::Uuid>,
+    IdPath(id): IdPath<RequestId>,
     ApiJson(input): ApiJson<RequestResolution>,
 ) -> Result<Json<RequestView>, ApiError> {
     Ok(Json(
@@ -361,7 +361,7 @@ async fn request_approve(
 async fn request_reject(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    IdPath(id): IdPath<uuid::Uuid>,
+    IdPath(id): IdPath<RequestId>,
     ApiJson(input): ApiJson<RequestResolution>,
 ) -> Result<Json<RequestView>, ApiError> {
     Ok(Json(
@@ -388,7 +388,7 @@ async fn request_reject(
 async fn request_consent(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    IdPath(id): IdPath<uuid::Uuid>,
+    IdPath(id): IdPath<RequestId>,
     ApiJson(input): ApiJson<RequestResolution>,
 ) -> Result<Json<RequestView>, ApiError> {
     Ok(Json(
@@ -415,7 +415,7 @@ async fn request_consent(
 async fn request_object(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    IdPath(id): IdPath<uuid::Uuid>,
+    IdPath(id): IdPath<RequestId>,
     ApiJson(input): ApiJson<RequestResolution>,
 ) -> Result<Json<RequestView>, ApiError> {
     Ok(Json(

@@ -9,8 +9,8 @@ use axum::response::Response;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use mailplane::input::{HoldPlace, HoldRelease, RetentionSet};
-use mailplane::types::TenantId;
 use mailplane::types::retention::{LegalHold, RetentionPolicy, RetentionRun};
+use mailplane::types::{HoldId, TenantId};
 
 use crate::AppState;
 use crate::api::requests::respond;
@@ -177,7 +177,7 @@ async fn hold_place(
 async fn hold_release(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    IdPath((tenant, hold)): IdPath<(TenantId, uuid::Uuid)>,
+    IdPath((tenant, hold)): IdPath<(TenantId, HoldId)>,
     ApiJson(input): ApiJson<HoldRelease>,
 ) -> Result<Response, ApiError> {
     let outcome = s

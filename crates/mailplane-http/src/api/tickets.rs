@@ -10,8 +10,8 @@ use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use mailplane::input::{TicketComment, TicketCreate, TicketHandle};
-use mailplane::types::TenantId;
 use mailplane::types::resources::Ticket;
+use mailplane::types::{TenantId, TicketId};
 
 use crate::AppState;
 use crate::api::page_of;
@@ -114,7 +114,7 @@ async fn ticket_open(
 async fn ticket_view(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    IdPath((tenant, id)): IdPath<(TenantId, uuid::Uuid)>,
+    IdPath((tenant, id)): IdPath<(TenantId, TicketId)>,
 ) -> Result<Json<Ticket>, ApiError> {
     Ok(Json(s.control_plane.ticket_get(&actor, tenant, id).await?))
 }
@@ -136,7 +136,7 @@ async fn ticket_view(
 async fn ticket_comment(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    IdPath((tenant, id)): IdPath<(TenantId, uuid::Uuid)>,
+    IdPath((tenant, id)): IdPath<(TenantId, TicketId)>,
     ApiJson(input): ApiJson<TicketComment>,
 ) -> Result<Response, ApiError> {
     let outcome = s
@@ -163,7 +163,7 @@ async fn ticket_comment(
 async fn ticket_handle(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    IdPath((tenant, id)): IdPath<(TenantId, uuid::Uuid)>,
+    IdPath((tenant, id)): IdPath<(TenantId, TicketId)>,
     ApiJson(input): ApiJson<TicketHandle>,
 ) -> Result<Response, ApiError> {
     let outcome = s

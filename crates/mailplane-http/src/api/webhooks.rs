@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use mailplane::input::WebhookCreate;
+use mailplane::types::WebhookId;
 use mailplane::types::resources::{Delivery, Webhook, WebhookCreated};
 
 use crate::AppState;
@@ -81,7 +82,7 @@ async fn webhook_create(
 async fn webhook_view(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    IdPath(id): IdPath<uuid::Uuid>,
+    IdPath(id): IdPath<WebhookId>,
 ) -> Result<Json<Webhook>, ApiError> {
     Ok(Json(s.control_plane.webhook_get(&actor, id).await?))
 }
@@ -100,7 +101,7 @@ async fn webhook_view(
 async fn webhook_delete(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    IdPath(id): IdPath<uuid::Uuid>,
+    IdPath(id): IdPath<WebhookId>,
 ) -> Result<StatusCode, ApiError> {
     s.control_plane.webhook_delete(&actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -119,7 +120,7 @@ async fn webhook_delete(
 async fn webhook_delivery_list(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
-    IdPath(id): IdPath<uuid::Uuid>,
+    IdPath(id): IdPath<WebhookId>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<DeliveryPage>, ApiError> {
     let limit = q.limit()?;

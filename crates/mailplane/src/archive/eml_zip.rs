@@ -56,7 +56,7 @@ pub(super) fn write_zip(
         };
         folders.insert(folder.to_ascii_lowercase());
         let mut summary = ManifestMailbox {
-            mailbox_id: mailbox.id,
+            mailbox_id: mailbox.id.into(),
             address: mailbox.address.clone(),
             messages: 0,
             bytes: 0,

@@ -47,7 +47,7 @@ pub(super) fn write_mbox(
     for (mailbox, files) in mailboxes.iter().zip(staged) {
         let sender = separator_sender(&mailbox.address);
         let mut summary = ManifestMailbox {
-            mailbox_id: mailbox.id,
+            mailbox_id: mailbox.id.into(),
             address: mailbox.address.clone(),
             messages: 0,
             bytes: 0,

@@ -190,7 +190,10 @@ fn eml_zip_holds_every_message_and_a_matching_manifest() {
             .collect::<Vec<_>>()
     );
     assert_eq!(manifest.mailboxes.len(), 2);
-    assert_eq!(manifest.mailboxes[0].mailbox_id, staged[0].mailbox.id);
+    assert_eq!(
+        manifest.mailboxes[0].mailbox_id,
+        staged[0].mailbox.id.into()
+    );
     assert_eq!(manifest.mailboxes[0].address, "alice@example.com");
     assert_eq!(manifest.mailboxes[0].messages, 3);
     assert_eq!(

@@ -175,7 +175,7 @@ async fn a_revoked_credential_is_refused_although_its_token_is_cached() {
         .done()
         .expect("automation fulfils the registration");
     let private_pem = key.to_pkcs8_pem(LineEnding::LF).unwrap();
-    let t = TokenIssuer::credential(credential.id, private_pem.as_bytes())
+    let t = TokenIssuer::credential(credential.id.uuid(), private_pem.as_bytes())
         .unwrap()
         .issue(&Actor::customer("bot", tenant, &["tenant-admin"]), 600)
         .unwrap();

@@ -13,7 +13,9 @@ use mailplane_policy::{Decision, Profile};
 use mailplane_store::{NewSubscription, WriteTx};
 use mailplane_types::catalogue::{Catalogue, Offer};
 use mailplane_types::resources::{MailboxStatus, Subscription, Tenant};
-use mailplane_types::{AuditOutcome, AuditTarget, Error, MailboxId, Result, TenantId};
+use mailplane_types::{
+    AuditOutcome, AuditTarget, Error, MailboxId, Result, SubscriptionId, TenantId,
+};
 
 use super::{AUTOMATION_ROLE, AUTOMATION_SUBJECT, ControlPlane, Operation, Outcome, activity};
 use crate::Actor;
@@ -176,7 +178,7 @@ impl ControlPlane {
         &self,
         actor: &Actor,
         tenant: TenantId,
-        subscription: uuid::Uuid,
+        subscription: SubscriptionId,
         change: SeatsChange,
     ) -> Result<Outcome<Subscription>> {
         let op = Operation::SubscriptionSeats {
@@ -355,7 +357,7 @@ impl ControlPlane {
         &self,
         tx: &WriteTx,
         tenant: TenantId,
-        subscription: uuid::Uuid,
+        subscription: SubscriptionId,
         change: &SeatsChange,
     ) -> Result<Subscription> {
         let current = tx.subscription_get(tenant, subscription).await?;
@@ -527,7 +529,7 @@ pub(super) fn subscription_create_check<'a>(
 /// within bounds.
 pub(super) fn subscription_seats_check<'a>(
     p: &mut crate::input::Problems,
-    id: uuid::Uuid,
+    id: SubscriptionId,
     change: &'a SeatsChange,
 ) -> Option<Checked<'a>> {
     let given = [change.seats, change.add, change.remove];
@@ -593,7 +595,7 @@ impl ControlPlane {
         &self,
         tx: &WriteTx,
         tenant: &Tenant,
-        subscription_id: uuid::Uuid,
+        subscription_id: SubscriptionId,
         change: &SeatsChange,
     ) -> Result<Made> {
         let s = self

@@ -11,7 +11,9 @@ use ed25519_dalek::pkcs8::{DecodePublicKey, EncodePublicKey};
 use mailplane_policy::Profile;
 use mailplane_store::{NewCredential, Page};
 use mailplane_types::resources::Credential;
-use mailplane_types::{AuditOutcome, AuditTarget, Error, OrgId, Party, Result, TenantId};
+use mailplane_types::{
+    AuditOutcome, AuditTarget, CredentialId, Error, OrgId, Party, Result, TenantId,
+};
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -149,7 +151,7 @@ impl ControlPlane {
         &self,
         actor: &Actor,
         tenant: TenantId,
-        id: Uuid,
+        id: CredentialId,
     ) -> Result<Credential> {
         self.tenant_for_read(actor, tenant, activity::CONTROL_PLANE_ACCESS)
             .await?;
@@ -195,7 +197,7 @@ impl ControlPlane {
         &self,
         actor: &Actor,
         tenant: TenantId,
-        id: Uuid,
+        id: CredentialId,
     ) -> Result<super::Outcome<Credential>> {
         let op = super::Operation::CredentialRevoke { credential_id: id };
         self.run(actor, tenant, op, None).await
@@ -218,7 +220,11 @@ impl ControlPlane {
             .ok()
             .filter(|u| u.hyphenated().to_string() == id)
             .ok_or_else(unknown)?;
-        let credential = self.store.credential_by_id(id).await?.ok_or_else(unknown)?;
+        let credential = self
+            .store
+            .credential_by_id(id.into())
+            .await?
+            .ok_or_else(unknown)?;
         // The signature first: a caller without the private key learns nothing about the
         // credential's state.
         let claims = keyring
@@ -314,7 +320,7 @@ impl ControlPlane {
         &self,
         tx: &mailplane_store::WriteTx,
         tenant: &mailplane_types::resources::Tenant,
-        credential_id: Uuid,
+        credential_id: CredentialId,
     ) -> Result<Made> {
         let now = self.clock.now();
         let (c, revoked) = tx

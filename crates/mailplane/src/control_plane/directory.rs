@@ -10,8 +10,8 @@
 use mailplane_store::WriteTx;
 use mailplane_types::resources::{Alias, Domain, Group, Mailbox, Tenant};
 use mailplane_types::{
-    AuditOutcome, AuditTarget, DomainId, EmailAddress, Error, LocalPart, MailboxId, Result,
-    TenantId,
+    AliasId, AuditOutcome, AuditTarget, DomainId, EmailAddress, Error, GroupId, LocalPart,
+    MailboxId, Result, TenantId,
 };
 
 use super::dispatch::Checked;
@@ -22,7 +22,6 @@ use crate::input::{
     AliasCreate, AliasCreateChecked, Forwarding, GroupCreate, GroupCreateChecked, GroupMemberRef,
     Member, Problems,
 };
-use uuid::Uuid;
 
 /// A domain of the tenant that may carry addresses: verified, or the default domain.
 pub(super) async fn address_domain(
@@ -97,7 +96,7 @@ impl ControlPlane {
         &self,
         actor: &Actor,
         tenant: TenantId,
-        alias: uuid::Uuid,
+        alias: AliasId,
     ) -> Result<Outcome<()>> {
         self.run(
             actor,
@@ -131,7 +130,7 @@ impl ControlPlane {
         &self,
         actor: &Actor,
         tenant: TenantId,
-        group: uuid::Uuid,
+        group: GroupId,
     ) -> Result<Outcome<()>> {
         self.run(
             actor,
@@ -154,7 +153,7 @@ impl ControlPlane {
         &self,
         actor: &Actor,
         tenant: TenantId,
-        group: uuid::Uuid,
+        group: GroupId,
         member: GroupMemberRef,
     ) -> Result<Outcome<Group>> {
         let op = Operation::GroupMemberAdd {
@@ -169,7 +168,7 @@ impl ControlPlane {
         &self,
         actor: &Actor,
         tenant: TenantId,
-        group: uuid::Uuid,
+        group: GroupId,
         member: GroupMemberRef,
     ) -> Result<Outcome<Group>> {
         let op = Operation::GroupMemberRemove {
@@ -278,7 +277,7 @@ impl ControlPlane {
         &self,
         tx: &WriteTx,
         tenant: &Tenant,
-        alias_id: Uuid,
+        alias_id: AliasId,
     ) -> Result<Made> {
         tx.alias_delete(tenant.id, alias_id).await?;
         Ok(Made::new(
@@ -320,7 +319,7 @@ impl ControlPlane {
         &self,
         tx: &WriteTx,
         tenant: &Tenant,
-        group_id: Uuid,
+        group_id: GroupId,
     ) -> Result<Made> {
         tx.group_delete(tenant.id, group_id).await?;
         Ok(Made::new(
@@ -336,7 +335,7 @@ impl ControlPlane {
         &self,
         tx: &WriteTx,
         tenant: &Tenant,
-        group: Uuid,
+        group: GroupId,
         member: Member,
         add: bool,
     ) -> Result<Made> {

@@ -12,8 +12,10 @@ use mailplane_policy::Profile;
 use mailplane_store::WriteTx;
 use mailplane_types::passwords::PasswordPolicy;
 use mailplane_types::resources::Tenant;
-use mailplane_types::{DomainId, DomainName, EmailAddress, Error, MailboxId, Result};
-use uuid::Uuid;
+use mailplane_types::{
+    AliasId, CredentialId, DomainId, DomainName, EmailAddress, Error, GroupId, HoldId, MailboxId,
+    Result, SubscriptionId, TicketId,
+};
 
 use super::workflow::Made;
 use super::{
@@ -41,30 +43,30 @@ pub(super) enum Checked<'a> {
     MailboxUpdate(MailboxId, &'a MailboxUpdate),
     MailboxDelete(MailboxId),
     CredentialRegister(&'a CredentialCreate),
-    CredentialRevoke(Uuid),
+    CredentialRevoke(CredentialId),
     AliasCreate(AliasCreateChecked),
-    AliasDelete(Uuid),
+    AliasDelete(AliasId),
     GroupCreate(GroupCreateChecked),
-    GroupDelete(Uuid),
-    GroupMemberAdd(Uuid, Member),
-    GroupMemberRemove(Uuid, Member),
+    GroupDelete(GroupId),
+    GroupMemberAdd(GroupId, Member),
+    GroupMemberRemove(GroupId, Member),
     MailboxForward(MailboxId, Option<EmailAddress>),
     RetentionSet(&'a RetentionSet),
     HoldPlace(&'a HoldPlace),
-    HoldRelease(Uuid, &'a HoldRelease),
+    HoldRelease(HoldId, &'a HoldRelease),
     PasswordPolicySet(&'a PasswordPolicy),
     OfferChoose(&'a OfferChoose),
     TenantRelocate(&'a TenantRelocate),
     SubscriptionCreate(&'a SubscriptionCreate),
-    SubscriptionSeats(Uuid, &'a SeatsChange),
+    SubscriptionSeats(SubscriptionId, &'a SeatsChange),
     LicenceAssign(MailboxId, &'a str),
     LicenceUnassign(MailboxId, &'a str),
     ExportCreate(&'a ExportCreate),
     TenantTerminate(&'a TerminationCreate),
     TerminationCancel,
     TicketOpen(&'a TicketCreate),
-    TicketComment(Uuid, &'a TicketComment),
-    TicketHandle(Uuid, &'a TicketHandle),
+    TicketComment(TicketId, &'a TicketComment),
+    TicketHandle(TicketId, &'a TicketHandle),
 }
 
 impl Operation {

@@ -14,7 +14,7 @@ use hmac::{Hmac, Mac};
 use mailplane_store::{TerminationRecord, WriteTx};
 use mailplane_types::lifecycle::{Export, ExportState, Termination, TerminationState};
 use mailplane_types::resources::Tenant;
-use mailplane_types::{AuditOutcome, AuditTarget, Duty, Error, Result, TenantId};
+use mailplane_types::{AuditOutcome, AuditTarget, Duty, Error, ExportId, Result, TenantId};
 use sha2::Sha256;
 
 use super::jobs::{EXPORT_JOB, TERMINATION_JOB};
@@ -157,7 +157,7 @@ impl ControlPlane {
             .await?;
         tx.job_insert(
             EXPORT_JOB,
-            export.id,
+            export.id.uuid(),
             Some(tenant.id),
             "start",
             now,
@@ -199,7 +199,7 @@ impl ControlPlane {
             .await?;
         tx.job_insert(
             TERMINATION_JOB,
-            t.id,
+            t.id.uuid(),
             Some(tenant.id),
             "window",
             t.window_ends_at,
@@ -251,7 +251,7 @@ impl ControlPlane {
                 other => other,
             })?;
         // The job wakes, sees the cancellation and ends.
-        tx.job_wake(TERMINATION_JOB, current.termination.id, now)
+        tx.job_wake(TERMINATION_JOB, current.termination.id.uuid(), now)
             .await?;
         Ok(changed.termination)
     }
@@ -326,8 +326,14 @@ impl ControlPlane {
             .await?;
         // The blocks are checked again, under a step name of its own.
         let step = format!("check#{}", uuid::Uuid::now_v7().simple());
-        tx.job_restart(TERMINATION_JOB, t.id, &step, &serde_json::json!({}), now)
-            .await?;
+        tx.job_restart(
+            TERMINATION_JOB,
+            t.id.uuid(),
+            &step,
+            &serde_json::json!({}),
+            now,
+        )
+        .await?;
         let change = Self::change(
             actor,
             &decision,
@@ -370,7 +376,7 @@ impl ControlPlane {
         &self,
         actor: &Actor,
         tenant: TenantId,
-        id: uuid::Uuid,
+        id: ExportId,
     ) -> Result<Export> {
         let (_, decision) = self
             .tenant_for_read(actor, tenant, activity::EXPORT)
@@ -391,7 +397,7 @@ impl ControlPlane {
         &self,
         actor: &Actor,
         tenant: TenantId,
-        id: uuid::Uuid,
+        id: ExportId,
     ) -> Result<Export> {
         let tx = self.store.begin().await?;
         let (tenant_row, decision) = self
@@ -427,7 +433,8 @@ impl ControlPlane {
         );
         // A termination blocked by locked retention may be satisfied by this export.
         if let Some(t) = tx.termination_current(tenant).await? {
-            tx.job_wake(TERMINATION_JOB, t.termination.id, now).await?;
+            tx.job_wake(TERMINATION_JOB, t.termination.id.uuid(), now)
+                .await?;
         }
         Self::record_and_commit(tx, change).await?;
         self.with_link(&mut e, true);
@@ -445,7 +452,7 @@ impl ControlPlane {
     pub async fn export_download(
         &self,
         tenant: TenantId,
-        id: uuid::Uuid,
+        id: ExportId,
         token: &str,
     ) -> Result<(Export, crate::archive::SealedArchive)> {
         let settings = self.lifecycle()?;

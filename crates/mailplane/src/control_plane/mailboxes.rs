@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 use mailplane_store::{MailboxChanges, NewMailbox, Page, StoredAnswer, WriteTx, needs_seat};
 use mailplane_types::resources::{Domain, Mailbox, MailboxKind, MailboxStatus, Tenant};
 use mailplane_types::{
-    AuditOutcome, AuditTarget, DomainId, EmailAddress, Error, LocalPart, MailboxId, Result,
-    TenantId,
+    AuditOutcome, AuditTarget, BatchId, DomainId, EmailAddress, Error, LocalPart, MailboxId,
+    Result, TenantId,
 };
 
 use super::dispatch::Checked;
@@ -58,7 +58,7 @@ pub struct BatchItem {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MailboxBatch {
     /// The batch's id: the audit row's target.
-    pub id: uuid::Uuid,
+    pub id: BatchId,
     /// How many mailboxes were created.
     pub created: usize,
     /// The mailboxes, in the order of the request.
@@ -350,7 +350,7 @@ impl ControlPlane {
                 tx.licences_assign_many(s, &licensed).await?;
             }
             let batch = MailboxBatch {
-                id: uuid::Uuid::now_v7(),
+                id: BatchId::new(),
                 created: created.len(),
                 mailboxes: created
                     .into_iter()

@@ -17,7 +17,10 @@
 
 use mailplane_types::passwords::PasswordPolicy;
 use mailplane_types::resources::Request;
-use mailplane_types::{DomainId, Error, MailboxId, Result};
+use mailplane_types::{
+    AliasId, CredentialId, DomainId, Error, GroupId, HoldId, MailboxId, Result, SubscriptionId,
+    TicketId,
+};
 use serde::{Deserialize, Serialize};
 
 use super::{ControlPlane, activity, lifecycle};
@@ -77,7 +80,7 @@ pub enum Operation {
     #[serde(rename = "credential.revoke")]
     CredentialRevoke {
         /// The credential.
-        credential_id: uuid::Uuid,
+        credential_id: CredentialId,
     },
     /// Adds an alias to a mailbox (`directory.administer`).
     #[serde(rename = "alias.create")]
@@ -91,7 +94,7 @@ pub enum Operation {
     #[serde(rename = "alias.delete")]
     AliasDelete {
         /// The alias.
-        alias_id: uuid::Uuid,
+        alias_id: AliasId,
     },
     /// Creates a distribution group (`directory.administer`).
     #[serde(rename = "group.create")]
@@ -100,13 +103,13 @@ pub enum Operation {
     #[serde(rename = "group.delete")]
     GroupDelete {
         /// The group.
-        group_id: uuid::Uuid,
+        group_id: GroupId,
     },
     /// Adds a member to a group (`directory.administer`).
     #[serde(rename = "group.member.add")]
     GroupMemberAdd {
         /// The group.
-        group_id: uuid::Uuid,
+        group_id: GroupId,
         /// The member.
         member: GroupMemberRef,
     },
@@ -114,7 +117,7 @@ pub enum Operation {
     #[serde(rename = "group.member.remove")]
     GroupMemberRemove {
         /// The group.
-        group_id: uuid::Uuid,
+        group_id: GroupId,
         /// The member.
         member: GroupMemberRef,
     },
@@ -136,7 +139,7 @@ pub enum Operation {
     #[serde(rename = "hold.release")]
     HoldRelease {
         /// The hold.
-        hold_id: uuid::Uuid,
+        hold_id: HoldId,
         /// Why.
         release: HoldRelease,
     },
@@ -156,7 +159,7 @@ pub enum Operation {
     #[serde(rename = "subscription.seats")]
     SubscriptionSeats {
         /// The subscription.
-        subscription_id: uuid::Uuid,
+        subscription_id: SubscriptionId,
         /// The change.
         change: SeatsChange,
     },
@@ -192,7 +195,7 @@ pub enum Operation {
     #[serde(rename = "ticket.comment")]
     TicketComment {
         /// The ticket.
-        ticket_id: uuid::Uuid,
+        ticket_id: TicketId,
         /// The information.
         comment: TicketComment,
     },
@@ -200,7 +203,7 @@ pub enum Operation {
     #[serde(rename = "ticket.handle")]
     TicketHandle {
         /// The ticket.
-        ticket_id: uuid::Uuid,
+        ticket_id: TicketId,
         /// The step.
         step: TicketHandle,
     },

@@ -14,8 +14,7 @@
 use mailplane_policy::{Decision, Profile, Verdict};
 use mailplane_store::{Page, RequestDecision, Scope, WriteTx};
 use mailplane_types::resources::{Request, RequestKind, RequestState};
-use mailplane_types::{AuditTarget, Duty, Error, Letters, Result, TenantId};
-use uuid::Uuid;
+use mailplane_types::{AuditTarget, Duty, Error, Letters, RequestId, Result, TenantId};
 
 use super::workflow::{AUTOMATION_ROLE, AUTOMATION_SUBJECT, Pending, add, check_note};
 use super::{ControlPlane, page_request};
@@ -147,7 +146,7 @@ impl ControlPlane {
     }
 
     /// A request the actor may see: of its tenant, its customers' tenants, or any (provider).
-    pub async fn request_get(&self, actor: &Actor, id: Uuid) -> Result<Request> {
+    pub async fn request_get(&self, actor: &Actor, id: RequestId) -> Result<Request> {
         let request = self
             .store
             .request_get(actor.scope(), &self.partner_scope_profiles(actor), id)
@@ -206,7 +205,7 @@ impl ControlPlane {
     pub async fn request_fulfil(
         &self,
         actor: &Actor,
-        id: Uuid,
+        id: RequestId,
         input: RequestResolution,
     ) -> Result<Request> {
         self.answer(actor, id, Answer::Fulfil, input).await
@@ -216,7 +215,7 @@ impl ControlPlane {
     pub async fn request_decline(
         &self,
         actor: &Actor,
-        id: Uuid,
+        id: RequestId,
         input: RequestResolution,
     ) -> Result<Request> {
         self.answer(actor, id, Answer::Decline, input).await
@@ -227,7 +226,7 @@ impl ControlPlane {
     pub async fn request_approve(
         &self,
         actor: &Actor,
-        id: Uuid,
+        id: RequestId,
         input: RequestResolution,
     ) -> Result<Request> {
         self.answer(actor, id, Answer::Approve, input).await
@@ -237,7 +236,7 @@ impl ControlPlane {
     pub async fn request_reject(
         &self,
         actor: &Actor,
-        id: Uuid,
+        id: RequestId,
         input: RequestResolution,
     ) -> Result<Request> {
         self.answer(actor, id, Answer::Reject, input).await
@@ -246,7 +245,7 @@ impl ControlPlane {
     async fn answer(
         &self,
         actor: &Actor,
-        id: Uuid,
+        id: RequestId,
         how: Answer,
         input: RequestResolution,
     ) -> Result<Request> {
@@ -356,7 +355,7 @@ impl ControlPlane {
     pub async fn request_consent(
         &self,
         actor: &Actor,
-        id: Uuid,
+        id: RequestId,
         input: RequestResolution,
     ) -> Result<Request> {
         self.answer(actor, id, Answer::Consent, input).await
@@ -367,7 +366,7 @@ impl ControlPlane {
     pub async fn request_object(
         &self,
         actor: &Actor,
-        id: Uuid,
+        id: RequestId,
         input: RequestResolution,
     ) -> Result<Request> {
         self.answer(actor, id, Answer::Object, input).await
@@ -382,7 +381,7 @@ impl ControlPlane {
         {
             tx.job_wake(
                 super::jobs::TERMINATION_JOB,
-                t.termination.id,
+                t.termination.id.uuid(),
                 self.clock.now(),
             )
             .await?;
@@ -392,7 +391,7 @@ impl ControlPlane {
 
     /// Withdraws a pending request or proposal: the caller's party must be the one that
     /// filed it, and the caller must exercise the letter it was filed with.
-    pub async fn request_cancel(&self, actor: &Actor, id: Uuid) -> Result<Request> {
+    pub async fn request_cancel(&self, actor: &Actor, id: RequestId) -> Result<Request> {
         let tx = self.store.begin().await?;
         let request = tx
             .request_get(actor.scope(), &self.partner_scope_profiles(actor), id)

@@ -9,7 +9,9 @@
 use mailplane_store::WriteTx;
 use mailplane_types::resources::Tenant;
 use mailplane_types::retention::{LegalHold, RetentionPolicy, RetentionRun};
-use mailplane_types::{AuditOutcome, AuditTarget, Error, MailboxId, Result, TenantId};
+use mailplane_types::{
+    AuditOutcome, AuditTarget, Error, HoldId, MailboxId, Result, RetentionRunId, TenantId,
+};
 
 use super::{ControlPlane, Operation, Outcome, activity};
 use crate::Actor;
@@ -117,7 +119,7 @@ impl ControlPlane {
         &self,
         actor: &Actor,
         tenant: TenantId,
-        hold: uuid::Uuid,
+        hold: HoldId,
         input: HoldRelease,
     ) -> Result<Outcome<LegalHold>> {
         let op = Operation::HoldRelease {
@@ -336,7 +338,7 @@ impl ControlPlane {
             }
             let tx = self.store.begin().await?;
             tx.retention_run_insert(&RetentionRun {
-                id: uuid::Uuid::now_v7(),
+                id: RetentionRunId::new(),
                 tenant_id: policy.tenant_id,
                 mailbox_id: mailbox,
                 at: now,
@@ -375,7 +377,7 @@ pub(super) fn hold_place_check<'a>(p: &mut Problems, input: &'a HoldPlace) -> Op
 /// Checks `hold.release`: a reason.
 pub(super) fn hold_release_check<'a>(
     p: &mut Problems,
-    hold_id: uuid::Uuid,
+    hold_id: HoldId,
     release: &'a HoldRelease,
 ) -> Option<Checked<'a>> {
     reason_rule(p, &release.reason);
@@ -423,7 +425,7 @@ impl ControlPlane {
         tx: &WriteTx,
         actor: &Actor,
         tenant: &Tenant,
-        hold_id: uuid::Uuid,
+        hold_id: HoldId,
         release: &HoldRelease,
     ) -> Result<Made> {
         let tid = tenant.id;
@@ -440,7 +442,7 @@ impl ControlPlane {
         if let Some(t) = tx.termination_current(tid).await? {
             tx.job_wake(
                 super::jobs::TERMINATION_JOB,
-                t.termination.id,
+                t.termination.id.uuid(),
                 self.clock.now(),
             )
             .await?;

@@ -6,8 +6,7 @@
 
 use mailplane_store::Page;
 use mailplane_types::resources::{Ticket, TicketState};
-use mailplane_types::{AuditOutcome, AuditTarget, Error, Result, TenantId};
-use uuid::Uuid;
+use mailplane_types::{AuditOutcome, AuditTarget, Error, Result, TenantId, TicketId};
 
 use super::{ControlPlane, Operation, Outcome, activity, page_request};
 use crate::Actor;
@@ -30,7 +29,7 @@ impl ControlPlane {
         &self,
         actor: &Actor,
         tenant: TenantId,
-        id: Uuid,
+        id: TicketId,
         input: TicketComment,
     ) -> Result<Outcome<Ticket>> {
         let op = Operation::TicketComment {
@@ -45,7 +44,7 @@ impl ControlPlane {
         &self,
         actor: &Actor,
         tenant: TenantId,
-        id: Uuid,
+        id: TicketId,
         input: TicketHandle,
     ) -> Result<Outcome<Ticket>> {
         let op = Operation::TicketHandle {
@@ -56,7 +55,12 @@ impl ControlPlane {
     }
 
     /// A ticket of a tenant, with its history.
-    pub async fn ticket_get(&self, actor: &Actor, tenant: TenantId, id: Uuid) -> Result<Ticket> {
+    pub async fn ticket_get(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        id: TicketId,
+    ) -> Result<Ticket> {
         self.tenant_for_read(actor, tenant, activity::INCIDENT_REPORT)
             .await?;
         self.store
@@ -110,7 +114,7 @@ pub(super) fn ticket_open_check<'a>(
 /// Checks `ticket.comment`: a comment.
 pub(super) fn ticket_comment_check<'a>(
     p: &mut crate::input::Problems,
-    ticket_id: Uuid,
+    ticket_id: TicketId,
     comment: &'a TicketComment,
 ) -> Option<Checked<'a>> {
     text(p, "comment", &comment.comment);
@@ -120,7 +124,7 @@ pub(super) fn ticket_comment_check<'a>(
 /// Checks `ticket.handle`: a comment, and never a step back to `open`.
 pub(super) fn ticket_handle_check<'a>(
     p: &mut crate::input::Problems,
-    ticket_id: Uuid,
+    ticket_id: TicketId,
     step: &'a TicketHandle,
 ) -> Option<Checked<'a>> {
     text(p, "comment", &step.comment);
@@ -178,7 +182,7 @@ impl ControlPlane {
         tx: &mailplane_store::WriteTx,
         actor: &Actor,
         tenant: &mailplane_types::resources::Tenant,
-        ticket_id: Uuid,
+        ticket_id: TicketId,
         comment: &TicketComment,
     ) -> Result<Made> {
         let step = mailplane_store::TicketStep {
@@ -202,7 +206,7 @@ impl ControlPlane {
         tx: &mailplane_store::WriteTx,
         actor: &Actor,
         tenant: &mailplane_types::resources::Tenant,
-        ticket_id: Uuid,
+        ticket_id: TicketId,
         step: &TicketHandle,
     ) -> Result<Made> {
         let outcome = match step.state {

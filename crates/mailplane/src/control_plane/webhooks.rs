@@ -12,8 +12,9 @@ use std::time::Instant;
 
 use mailplane_store::{AttemptResult, LeasedDelivery, Page, Scope};
 use mailplane_types::resources::{Delivery, Webhook, WebhookCreated};
-use mailplane_types::{ActivityId, AuditOutcome, AuditTarget, Duty, Error, Letters, OrgId, Result};
-use uuid::Uuid;
+use mailplane_types::{
+    ActivityId, AuditOutcome, AuditTarget, Duty, Error, Letters, OrgId, Result, WebhookId,
+};
 
 use super::{ControlPlane, page_request};
 use crate::Actor;
@@ -164,7 +165,7 @@ impl ControlPlane {
     }
 
     /// One of the actor's organisation's webhooks.
-    pub async fn webhook_get(&self, actor: &Actor, id: Uuid) -> Result<Webhook> {
+    pub async fn webhook_get(&self, actor: &Actor, id: WebhookId) -> Result<Webhook> {
         let org = self.webhook_owner(actor).await?;
         self.store
             .webhook_get(&org, id)
@@ -174,7 +175,7 @@ impl ControlPlane {
 
     /// Removes a webhook with its deliveries and their log. The webhook is found in the
     /// actor's organisation first (else not found), and only then is the actor's role asked.
-    pub async fn webhook_delete(&self, actor: &Actor, id: Uuid) -> Result<()> {
+    pub async fn webhook_delete(&self, actor: &Actor, id: WebhookId) -> Result<()> {
         let org = self.webhook_owner(actor).await?;
         let tx = self.store.begin().await?;
         if !tx.webhook_exists(&org, id).await? {
@@ -195,7 +196,7 @@ impl ControlPlane {
         &self,
         tx: mailplane_store::WriteTx,
         actor: &Actor,
-        id: Uuid,
+        id: WebhookId,
         outcome: AuditOutcome,
     ) -> Result<()> {
         // No event: the feed is what webhooks deliver, and a webhook's own registration
@@ -224,7 +225,7 @@ impl ControlPlane {
     pub async fn webhook_deliveries(
         &self,
         actor: &Actor,
-        id: Uuid,
+        id: WebhookId,
         cursor: Option<&str>,
         limit: Option<u64>,
     ) -> Result<Page<Delivery>> {
@@ -297,7 +298,7 @@ impl ControlPlane {
     }
 
     /// Copies the events after `cursor` that `org` is owed into the webhook's queue.
-    async fn enqueue(&self, webhook: Uuid, org: &str, cursor: i64) -> Result<bool> {
+    async fn enqueue(&self, webhook: WebhookId, org: &str, cursor: i64) -> Result<bool> {
         let org: OrgId = org
             .parse()
             .map_err(|e| Error::internal(format!("webhook {webhook}: {e}")))?;

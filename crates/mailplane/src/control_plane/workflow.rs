@@ -17,7 +17,7 @@ use mailplane_types::resources::{
     RequestState, Subscription, Tenant, Ticket,
 };
 use mailplane_types::retention::{LegalHold, RetentionPolicy};
-use mailplane_types::{AuditOutcome, AuditTarget, Duty, Error, Letters, Party, Result};
+use mailplane_types::{AuditOutcome, AuditTarget, Duty, Error, Letters, Party, RequestId, Result};
 
 use super::{ControlPlane, Operation, credentials};
 use crate::Actor;
@@ -494,7 +494,7 @@ impl ControlPlane {
         decision: &Decision,
         tenant: &Tenant,
         op: &Operation,
-        request: uuid::Uuid,
+        request: RequestId,
         inform: Option<Party>,
     ) -> Result<Made> {
         let made = self.apply(tx, actor, tenant, op).await?;

@@ -149,7 +149,7 @@ impl ControlPlane {
     pub(super) async fn termination_step(&self, claim: &JobClaim) -> Result<()> {
         let now = self.clock.now();
         let tx = self.store.begin().await?;
-        let record = tx.termination_get(claim.job.subject).await?;
+        let record = tx.termination_get(claim.job.subject.into()).await?;
         let t = record.termination.clone();
         let progress = claim.job.progress.clone();
         let wait = |until| JobNext::Wait {
@@ -421,7 +421,7 @@ impl ControlPlane {
                     note,
                 )
                 .await?;
-            typed.consultation = Some(request.id);
+            typed.consultation = Some(request.id.uuid());
             let until = request.expires_at.map_or(recheck, |e| e.min(recheck));
             return self
                 .advance(
@@ -435,7 +435,7 @@ impl ControlPlane {
                 .await;
         };
         let request = tx
-            .request_get(mailplane_store::Scope::All, &[], id)
+            .request_get(mailplane_store::Scope::All, &[], id.into())
             .await?
             .ok_or_else(|| Error::not_found("request", id))?;
         match request.state {
