@@ -219,10 +219,10 @@ async fn life_of_a_tenant(h: &Harness, twice: bool) -> Summary {
     h.clock.advance(Duration::days(8));
     let report = run(h, twice).await;
     phases.push(phase(h, &subjects, report).await);
-    let export = cp.export_get(&admin, tenant.id, export.id).await.unwrap();
+    let export = cp.export_view(&admin, tenant.id, export.id).await.unwrap();
     // The end of service, with no export window.
     let termination = cp
-        .tenant_terminate(
+        .termination_create(
             &admin,
             tenant.id,
             TerminationCreate {
@@ -236,7 +236,7 @@ async fn life_of_a_tenant(h: &Harness, twice: bool) -> Summary {
     subjects.jobs.push(("termination", termination.id.uuid()));
     let report = run(h, twice).await;
     phases.push(phase(h, &subjects, report).await);
-    let termination = cp.termination_get(&admin, tenant.id).await.unwrap();
+    let termination = cp.termination_view(&admin, tenant.id).await.unwrap();
     let body = &termination.certificate.as_ref().expect("a certificate")["certificate"];
     let mut ledgers = Vec::new();
     for (kind, subject) in [

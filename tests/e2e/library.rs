@@ -88,14 +88,14 @@ async fn the_library_authorizes_every_call(h: Harness) {
         mailplane::types::TenantId::new(),
         &["tenant-admin"],
     );
-    match cp.domain_get(&stranger, tenant.id, domain.id).await {
+    match cp.domain_view(&stranger, tenant.id, domain.id).await {
         Err(Error::NotFound { kind: "tenant", .. }) => {}
         other => panic!("expected not found, got {other:?}"),
     }
     // The customer publishes the verification record at its DNS host, and the library
     // checks it with a real resolver.
     let records = cp
-        .domain_records(&customer, tenant.id, domain.id)
+        .domain_records_view(&customer, tenant.id, domain.id)
         .await
         .unwrap();
     let txt = &records.records[0];

@@ -274,7 +274,7 @@ async fn earlier_profile_versions_keep_deciding_what_was_bound_to_them(h: Harnes
     let domain = |name: &str| DomainCreate { name: name.into() };
 
     // The tenant bound to version 1 is still decided by it: the provider may propose.
-    let early = cp.tenant_get(&provider, t).await.unwrap();
+    let early = cp.tenant_view(&provider, t).await.unwrap();
     assert_eq!(early.profile_version, 1);
     assert!(matches!(
         cp.domain_create(&provider, t, domain("more.example")).await,
@@ -326,7 +326,7 @@ async fn earlier_profile_versions_keep_deciding_what_was_bound_to_them(h: Harnes
         .await
         .unwrap();
     assert_eq!(
-        cp.tenant_get(&provider, t).await.unwrap().profile_version,
+        cp.tenant_view(&provider, t).await.unwrap().profile_version,
         2
     );
     assert!(matches!(

@@ -32,7 +32,10 @@ async fn export_state(
     t: mailplane::types::TenantId,
     id: mailplane::types::ExportId,
 ) -> ExportState {
-    cp.export_get(actor, t, id).await.expect("the export").state
+    cp.export_view(actor, t, id)
+        .await
+        .expect("the export")
+        .state
 }
 
 async fn the_library_runs_its_own_background_work(h: Harness) {
@@ -112,7 +115,7 @@ async fn the_library_runs_its_own_background_work(h: Harness) {
     .await;
 
     // A termination with no export window walks to `closed` on its own.
-    cp.tenant_terminate(
+    cp.termination_create(
         &admin,
         tenant.id,
         TerminationCreate {
@@ -122,7 +125,7 @@ async fn the_library_runs_its_own_background_work(h: Harness) {
     .await
     .unwrap();
     let closed = eventually("the termination closing", || async {
-        let t = cp.termination_get(&admin, tenant.id).await.unwrap();
+        let t = cp.termination_view(&admin, tenant.id).await.unwrap();
         (t.state == TerminationState::Closed).then_some(t)
     })
     .await;

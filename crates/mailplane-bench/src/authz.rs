@@ -18,7 +18,7 @@
 //!
 //! Two reference figures stand beside it: casbin-rs `enforce` on the same profile's model
 //! and policy (one letter; a decision asks for up to four), and the whole scoped read the
-//! library does before any tenant data (`ControlPlane::tenant_get`: the tenant's row, then
+//! library does before any tenant data (`ControlPlane::tenant_view`: the tenant's row, then
 //! the decision), once with every row read from SQLite and once from the store's read
 //! cache, which checks the file's version on every call.
 
@@ -178,7 +178,7 @@ pub async fn run(
                 Row::info(
                     PART,
                     format!(
-                        "scoped tenant read + decision through the library (`tenant_get`, SQLite, {source}), {n}"
+                        "scoped tenant read + decision through the library (`tenant_view`, SQLite, {source}), {n}"
                     ),
                     format!(
                         "p50 {}, p99 {}",
@@ -263,7 +263,7 @@ fn time_fresh(
     Ok(Percentiles::of(samples))
 }
 
-/// `ControlPlane::tenant_get` as the tenants' administrators, over up to 1,000 tenants.
+/// `ControlPlane::tenant_view` as the tenants' administrators, over up to 1,000 tenants.
 async fn library_read(cp: &ControlPlane, tenants: &[Tenant]) -> Result<Percentiles, String> {
     let actors: Vec<Actor> = tenants
         .iter()
@@ -274,7 +274,7 @@ async fn library_read(cp: &ControlPlane, tenants: &[Tenant]) -> Result<Percentil
     let order = Rng::new(7).permutation(ids.len());
     for i in 0..200.min(LIBRARY_CALLS) {
         let k = order[i % order.len()];
-        cp.tenant_get(&actors[k], ids[k])
+        cp.tenant_view(&actors[k], ids[k])
             .await
             .map_err(|e| e.to_string())?;
     }
@@ -284,7 +284,7 @@ async fn library_read(cp: &ControlPlane, tenants: &[Tenant]) -> Result<Percentil
         let k = order[n % order.len()];
         let (actor, id, failed) = (&actors[k], ids[k], &failed);
         async move {
-            if let Err(e) = cp.tenant_get(actor, id).await {
+            if let Err(e) = cp.tenant_view(actor, id).await {
                 failed.borrow_mut().get_or_insert(e.to_string());
             }
         }

@@ -44,7 +44,7 @@ impl DataStore {
     }
 
     /// A credential of a tenant.
-    pub async fn credential_get(
+    pub async fn credential_view(
         &self,
         tenant: TenantId,
         id: CredentialId,

@@ -20,7 +20,7 @@ use crate::{DataStore, Page, PageRequest, WriteTx, db_error, now, paginate, rows
 
 impl DataStore {
     /// A domain of a tenant (the caller has already resolved the tenant in its scope).
-    pub async fn domain_get(&self, tenant: TenantId, id: DomainId) -> Result<Option<Domain>> {
+    pub async fn domain_view(&self, tenant: TenantId, id: DomainId) -> Result<Option<Domain>> {
         domain_get_on(self.reader(), tenant, id).await
     }
 
@@ -34,7 +34,7 @@ impl DataStore {
 
 impl WriteTx {
     /// A domain of a tenant inside the transaction.
-    pub async fn domain_get(&self, tenant: TenantId, id: DomainId) -> Result<Option<Domain>> {
+    pub async fn domain_view(&self, tenant: TenantId, id: DomainId) -> Result<Option<Domain>> {
         domain_get_on(&self.tx, tenant, id).await
     }
 

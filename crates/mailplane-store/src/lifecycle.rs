@@ -191,7 +191,7 @@ impl WriteTx {
     }
 
     /// An export of a tenant, inside the transaction.
-    pub async fn export_get(&self, tenant: TenantId, id: ExportId) -> Result<Option<Export>> {
+    pub async fn export_view(&self, tenant: TenantId, id: ExportId) -> Result<Option<Export>> {
         export_get_on(&self.tx, tenant, id).await
     }
 
@@ -307,7 +307,7 @@ impl WriteTx {
     }
 
     /// A termination by id.
-    pub async fn termination_get(&self, id: TerminationId) -> Result<TerminationRecord> {
+    pub async fn termination_view(&self, id: TerminationId) -> Result<TerminationRecord> {
         termination::Entity::find_by_id(id.uuid())
             .one(&self.tx)
             .await
@@ -368,7 +368,7 @@ impl WriteTx {
             }
         }
         let r = q.exec(&self.tx).await.map_err(db_error)?;
-        let now = self.termination_get(id).await?;
+        let now = self.termination_view(id).await?;
         if r.rows_affected != 1 {
             return Err(Error::conflict(
                 None,
@@ -488,12 +488,12 @@ impl WriteTx {
 
 impl DataStore {
     /// An export of a tenant.
-    pub async fn export_get(&self, tenant: TenantId, id: ExportId) -> Result<Option<Export>> {
+    pub async fn export_view(&self, tenant: TenantId, id: ExportId) -> Result<Option<Export>> {
         export_get_on(self.reader(), tenant, id).await
     }
 
     /// A tenant's exports, newest first.
-    pub async fn exports_list(&self, tenant: TenantId) -> Result<Vec<Export>> {
+    pub async fn export_list(&self, tenant: TenantId) -> Result<Vec<Export>> {
         export::Entity::find()
             .filter(export::Column::TenantId.eq(tenant.uuid()))
             .order_by_desc(export::Column::Id)

@@ -111,7 +111,7 @@ impl DataStore {
     }
 
     /// A mailbox of a tenant.
-    pub async fn mailbox_get(&self, tenant: TenantId, id: MailboxId) -> Result<Option<Mailbox>> {
+    pub async fn mailbox_view(&self, tenant: TenantId, id: MailboxId) -> Result<Option<Mailbox>> {
         mailbox_get_on(self.reader(), tenant, id).await
     }
 
@@ -178,7 +178,7 @@ impl DataStore {
 
 impl WriteTx {
     /// A mailbox of a tenant inside the transaction.
-    pub async fn mailbox_get(&self, tenant: TenantId, id: MailboxId) -> Result<Option<Mailbox>> {
+    pub async fn mailbox_view(&self, tenant: TenantId, id: MailboxId) -> Result<Option<Mailbox>> {
         mailbox_get_on(&self.tx, tenant, id).await
     }
 
@@ -275,7 +275,7 @@ impl WriteTx {
     /// Deletes a mailbox.
     pub async fn mailbox_delete(&self, tenant: TenantId, id: MailboxId) -> Result<()> {
         // What hangs off the mailbox goes first, and only once the mailbox is the tenant's.
-        if self.mailbox_get(tenant, id).await?.is_none() {
+        if self.mailbox_view(tenant, id).await?.is_none() {
             return Err(Error::not_found("mailbox", id));
         }
         self.licences_release(id).await?;

@@ -18,7 +18,7 @@ use crate::{DataStore, Page, PageRequest, Scope, WriteTx, db_error, now, paginat
 
 impl DataStore {
     /// A partner by id, if the scope may see it (provider: all; partner: itself).
-    pub async fn partner_get(&self, scope: Scope, id: PartnerId) -> Result<Option<Partner>> {
+    pub async fn partner_view(&self, scope: Scope, id: PartnerId) -> Result<Option<Partner>> {
         if !partner_visible(scope, id) {
             return Ok(None);
         }
@@ -49,7 +49,7 @@ impl DataStore {
 
 impl WriteTx {
     /// A partner by id inside the transaction.
-    pub async fn partner_get(&self, id: PartnerId) -> Result<Option<Partner>> {
+    pub async fn partner_view(&self, id: PartnerId) -> Result<Option<Partner>> {
         Ok(partner::Entity::find_by_id(id.uuid())
             .one(&self.tx)
             .await

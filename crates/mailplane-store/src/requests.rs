@@ -67,7 +67,7 @@ pub struct RequestDecision<'a> {
 
 impl DataStore {
     /// A request within scope (a partner: of its customers' tenants under `partner_profiles`).
-    pub async fn request_get(
+    pub async fn request_view(
         &self,
         scope: Scope,
         partner_profiles: &[String],
@@ -129,7 +129,7 @@ impl WriteTx {
     }
 
     /// A request within scope, inside the transaction.
-    pub async fn request_get(
+    pub async fn request_view(
         &self,
         scope: Scope,
         partner_profiles: &[String],
@@ -172,7 +172,7 @@ impl WriteTx {
 
     /// Records a consulted party's answer on a pending consultation, and, when `escalate`
     /// names the accountable party, hands the decision to it with a new deadline. The
-    /// caller holds the request's lock (see `request_get`), so answers never overwrite each
+    /// caller holds the request's lock (see `request_view`), so answers never overwrite each
     /// other.
     pub async fn consultation_answer(
         &self,

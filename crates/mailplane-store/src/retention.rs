@@ -58,7 +58,7 @@ fn run_row(r: retention_run::Model) -> RetentionRun {
 
 impl WriteTx {
     /// The tenant's retention policy, if one is set.
-    pub async fn retention_get(&self, tenant: TenantId) -> Result<Option<RetentionPolicy>> {
+    pub async fn retention_view(&self, tenant: TenantId) -> Result<Option<RetentionPolicy>> {
         Ok(retention_policy::Entity::find_by_id(tenant.uuid())
             .one(&self.tx)
             .await
@@ -75,7 +75,7 @@ impl WriteTx {
         locked: bool,
         at: OffsetDateTime,
     ) -> Result<RetentionPolicy> {
-        let exists = self.retention_get(tenant).await?.is_some();
+        let exists = self.retention_view(tenant).await?.is_some();
         let am = retention_policy::ActiveModel {
             tenant_id: Set(tenant.uuid()),
             delete_after_days: Set(delete_after_days.map(|d| d as i32)),
@@ -236,7 +236,7 @@ async fn hold_covering(
 
 impl DataStore {
     /// The tenant's retention policy, if one is set.
-    pub async fn retention_get(&self, tenant: TenantId) -> Result<Option<RetentionPolicy>> {
+    pub async fn retention_view(&self, tenant: TenantId) -> Result<Option<RetentionPolicy>> {
         Ok(retention_policy::Entity::find_by_id(tenant.uuid())
             .one(self.reader())
             .await

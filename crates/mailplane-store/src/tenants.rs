@@ -44,7 +44,7 @@ pub struct NewTenant {
 
 impl DataStore {
     /// A tenant by id, if it is in scope.
-    pub async fn tenant_get(&self, scope: Scope, id: TenantId) -> Result<Option<Tenant>> {
+    pub async fn tenant_view(&self, scope: Scope, id: TenantId) -> Result<Option<Tenant>> {
         let Some(partner) = tenant_scope(scope, id) else {
             return Ok(None);
         };
@@ -74,7 +74,7 @@ impl DataStore {
 
 impl WriteTx {
     /// A tenant by id inside the transaction, if in scope.
-    pub async fn tenant_get(&self, scope: Scope, id: TenantId) -> Result<Option<Tenant>> {
+    pub async fn tenant_view(&self, scope: Scope, id: TenantId) -> Result<Option<Tenant>> {
         tenant_get_on(&self.tx, scope, id).await
     }
 

@@ -131,7 +131,7 @@ impl WriteTx {
     }
 
     /// A ticket of a tenant, inside the transaction.
-    pub async fn ticket_get(&self, tenant: TenantId, id: TicketId) -> Result<Option<Ticket>> {
+    pub async fn ticket_view(&self, tenant: TenantId, id: TicketId) -> Result<Option<Ticket>> {
         ticket_get_on(&self.tx, tenant, id).await
     }
 
@@ -186,7 +186,7 @@ impl WriteTx {
 
 impl DataStore {
     /// A ticket of a tenant with its history.
-    pub async fn ticket_get(&self, tenant: TenantId, id: TicketId) -> Result<Option<Ticket>> {
+    pub async fn ticket_view(&self, tenant: TenantId, id: TicketId) -> Result<Option<Ticket>> {
         ticket_get_on(self.reader(), tenant, id).await
     }
 

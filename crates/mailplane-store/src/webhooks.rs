@@ -116,7 +116,7 @@ impl WriteTx {
 
 impl DataStore {
     /// A webhook of `org`.
-    pub async fn webhook_get(&self, org: &str, id: WebhookId) -> Result<Option<Webhook>> {
+    pub async fn webhook_view(&self, org: &str, id: WebhookId) -> Result<Option<Webhook>> {
         Ok(webhook::Entity::find_by_id(id.uuid())
             .filter(webhook::Column::Org.eq(org))
             .one(self.reader())

@@ -296,7 +296,7 @@ async fn run(options: &Options, dir: &Path) -> Result<(), BoxError> {
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = sample_rss(stop.clone());
     let t0 = Instant::now();
-    cp.tenant_terminate(
+    cp.termination_create(
         &customer,
         tenant_id,
         TerminationCreate {
@@ -314,7 +314,7 @@ async fn run(options: &Options, dir: &Path) -> Result<(), BoxError> {
         if report.failed > 0 {
             return Err(format!("{} job steps failed: see the log", report.failed).into());
         }
-        let t = cp.termination_get(&customer, tenant_id).await?;
+        let t = cp.termination_view(&customer, tenant_id).await?;
         if t.state == TerminationState::Closed {
             break t;
         }

@@ -313,7 +313,7 @@ impl ControlPlane {
         id: TenantId,
         act: &str,
     ) -> Result<(Tenant, Decision)> {
-        let found = self.store.tenant_get(actor.scope(), id).await?;
+        let found = self.store.tenant_view(actor.scope(), id).await?;
         self.authorize_read(actor, found, id, act)
     }
 

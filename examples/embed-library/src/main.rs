@@ -275,7 +275,7 @@ async fn run(dir: &Path) -> Checked {
         other.name, other.id
     );
     let bob = Actor::customer("bob", other.id, &["tenant-admin"]);
-    match control_plane.tenant_get(&bob, tenant.id).await {
+    match control_plane.tenant_view(&bob, tenant.id).await {
         Err(Error::NotFound { kind, id }) => {
             println!(
                 "Its administrator bob asked for the first tenant and was told: {kind} {id} not found."
@@ -347,7 +347,7 @@ async fn run(dir: &Path) -> Checked {
     let deadline = Instant::now() + Duration::from_secs(30);
     let ready = loop {
         let now = control_plane
-            .export_get(&alice, tenant.id, export.id)
+            .export_view(&alice, tenant.id, export.id)
             .await
             .map_err(|e| format!("reading the export failed: {e}"))?;
         if now.state == ExportState::Ready {

@@ -82,7 +82,7 @@ async fn tenant_offer_choose(
 ) -> Result<Response, ApiError> {
     let outcome = s
         .control_plane
-        .tenant_choose_offer(&actor, id, input)
+        .tenant_offer_choose(&actor, id, input)
         .await?;
     Ok(respond(outcome, StatusCode::OK))
 }
@@ -185,7 +185,7 @@ async fn subscription_seats_set(
 ) -> Result<Response, ApiError> {
     let outcome = s
         .control_plane
-        .subscription_seats(&actor, tenant, subscription, input)
+        .subscription_seats_set(&actor, tenant, subscription, input)
         .await?;
     Ok(respond(outcome, StatusCode::OK))
 }

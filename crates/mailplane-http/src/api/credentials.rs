@@ -99,7 +99,7 @@ async fn credential_view(
     IdPath((tenant, id)): IdPath<(TenantId, CredentialId)>,
 ) -> Result<Json<Credential>, ApiError> {
     Ok(Json(
-        s.control_plane.credential_get(&actor, tenant, id).await?,
+        s.control_plane.credential_view(&actor, tenant, id).await?,
     ))
 }
 

@@ -97,7 +97,7 @@ async fn domain_view(
     IdPath((tenant, domain)): IdPath<(TenantId, DomainId)>,
 ) -> Result<Json<Domain>, ApiError> {
     Ok(Json(
-        s.control_plane.domain_get(&actor, tenant, domain).await?,
+        s.control_plane.domain_view(&actor, tenant, domain).await?,
     ))
 }
 
@@ -149,7 +149,7 @@ async fn domain_records_view(
 ) -> Result<Json<DomainRecords>, ApiError> {
     Ok(Json(
         s.control_plane
-            .domain_records(&actor, tenant, domain)
+            .domain_records_view(&actor, tenant, domain)
             .await?,
     ))
 }

@@ -62,7 +62,7 @@ async fn export_list(
     Authenticated(actor): Authenticated,
     IdPath(tenant): IdPath<TenantId>,
 ) -> Result<Json<ExportList>, ApiError> {
-    let items = s.control_plane.exports_list(&actor, tenant).await?;
+    let items = s.control_plane.export_list(&actor, tenant).await?;
     Ok(Json(ExportList { items }))
 }
 
@@ -115,7 +115,7 @@ async fn export_view(
     IdPath((tenant, export)): IdPath<(TenantId, ExportId)>,
 ) -> Result<Json<Export>, ApiError> {
     Ok(Json(
-        s.control_plane.export_get(&actor, tenant, export).await?,
+        s.control_plane.export_view(&actor, tenant, export).await?,
     ))
 }
 
@@ -248,7 +248,9 @@ async fn termination_view(
     Authenticated(actor): Authenticated,
     IdPath(tenant): IdPath<TenantId>,
 ) -> Result<Json<Termination>, ApiError> {
-    Ok(Json(s.control_plane.termination_get(&actor, tenant).await?))
+    Ok(Json(
+        s.control_plane.termination_view(&actor, tenant).await?,
+    ))
 }
 
 /// Terminates the tenant's contract (`contract.terminate`). The export window opens (the
@@ -275,7 +277,7 @@ async fn termination_create(
 ) -> Result<Response, ApiError> {
     let outcome = s
         .control_plane
-        .tenant_terminate(&actor, tenant, input)
+        .termination_create(&actor, tenant, input)
         .await?;
     Ok(respond(outcome, StatusCode::CREATED))
 }

@@ -98,7 +98,9 @@ async fn mailbox_view(
     IdPath((tenant, mailbox)): IdPath<(TenantId, MailboxId)>,
 ) -> Result<Json<Mailbox>, ApiError> {
     Ok(Json(
-        s.control_plane.mailbox_get(&actor, tenant, mailbox).await?,
+        s.control_plane
+            .mailbox_view(&actor, tenant, mailbox)
+            .await?,
     ))
 }
 

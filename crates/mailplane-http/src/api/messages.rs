@@ -98,7 +98,7 @@ async fn mailbox_usage_view(
 ) -> Result<Json<Usage>, ApiError> {
     Ok(Json(
         s.control_plane
-            .mailbox_usage(&actor, tenant, mailbox)
+            .mailbox_usage_view(&actor, tenant, mailbox)
             .await?,
     ))
 }

@@ -81,7 +81,7 @@ async fn partner_view(
     Authenticated(actor): Authenticated,
     IdPath(id): IdPath<PartnerId>,
 ) -> Result<Json<Partner>, ApiError> {
-    Ok(Json(s.control_plane.partner_get(&actor, id).await?))
+    Ok(Json(s.control_plane.partner_view(&actor, id).await?))
 }
 
 /// Renames a partner.

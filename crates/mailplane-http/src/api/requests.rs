@@ -240,7 +240,7 @@ async fn request_view(
     Authenticated(actor): Authenticated,
     IdPath(id): IdPath<RequestId>,
 ) -> Result<Json<RequestView>, ApiError> {
-    Ok(Json(s.control_plane.request_get(&actor, id).await?.into()))
+    Ok(Json(s.control_plane.request_view(&actor, id).await?.into()))
 }
 
 /// Fulfils a pending request (the responsible party). At most once: a second fulfilment,

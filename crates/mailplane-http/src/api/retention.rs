@@ -62,7 +62,7 @@ async fn retention_view(
     Authenticated(actor): Authenticated,
     IdPath(tenant): IdPath<TenantId>,
 ) -> Result<Json<RetentionState>, ApiError> {
-    let policy = s.control_plane.retention_get(&actor, tenant).await?;
+    let policy = s.control_plane.retention_view(&actor, tenant).await?;
     Ok(Json(RetentionState { policy }))
 }
 

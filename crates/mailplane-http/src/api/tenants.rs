@@ -85,7 +85,7 @@ async fn tenant_view(
     Authenticated(actor): Authenticated,
     IdPath(id): IdPath<TenantId>,
 ) -> Result<Json<Tenant>, ApiError> {
-    Ok(Json(s.control_plane.tenant_get(&actor, id).await?))
+    Ok(Json(s.control_plane.tenant_view(&actor, id).await?))
 }
 
 /// Renames a tenant or changes its status.

@@ -116,7 +116,7 @@ async fn ticket_view(
     Authenticated(actor): Authenticated,
     IdPath((tenant, id)): IdPath<(TenantId, TicketId)>,
 ) -> Result<Json<Ticket>, ApiError> {
-    Ok(Json(s.control_plane.ticket_get(&actor, tenant, id).await?))
+    Ok(Json(s.control_plane.ticket_view(&actor, tenant, id).await?))
 }
 
 /// Adds information to a ticket, as its reporting side (`incident.report`).

@@ -84,7 +84,7 @@ async fn webhook_view(
     Authenticated(actor): Authenticated,
     IdPath(id): IdPath<WebhookId>,
 ) -> Result<Json<Webhook>, ApiError> {
-    Ok(Json(s.control_plane.webhook_get(&actor, id).await?))
+    Ok(Json(s.control_plane.webhook_view(&actor, id).await?))
 }
 
 /// Removes a webhook with its delivery log (administrators only).

@@ -534,7 +534,7 @@ mod tests {
         assert_eq!(created, partner.created_at.format(&Rfc3339).unwrap());
 
         let read = store
-            .partner_get(Scope::All, partner.id)
+            .partner_view(Scope::All, partner.id)
             .await
             .unwrap()
             .expect("the partner reads back");

@@ -62,7 +62,7 @@ impl ControlPlane {
         let limit = page_limit(limit)?;
         let profile = match actor.org() {
             OrgId::Tenant(t) => {
-                let found = self.store.tenant_get(actor.scope(), t).await?;
+                let found = self.store.tenant_view(actor.scope(), t).await?;
                 self.visible(actor, found, t)?.1
             }
             _ => self.platform_profile(),
@@ -100,7 +100,7 @@ impl ControlPlane {
         let after = seq_cursor(cursor)?;
         let limit = page_limit(limit)?;
         if let OrgId::Tenant(t) = actor.org() {
-            let found = self.store.tenant_get(actor.scope(), t).await?;
+            let found = self.store.tenant_view(actor.scope(), t).await?;
             self.visible(actor, found, t)?;
         }
         let partner_profiles = self.profiles_naming_party(actor, |_| true);

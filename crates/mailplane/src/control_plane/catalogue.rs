@@ -140,7 +140,7 @@ impl ControlPlane {
     }
 
     /// Moves a tenant to a larger offer (`service.sizing.choose`); a downgrade is refused.
-    pub async fn tenant_choose_offer(
+    pub async fn tenant_offer_choose(
         &self,
         actor: &Actor,
         tenant: TenantId,
@@ -174,7 +174,7 @@ impl ControlPlane {
     }
 
     /// Adds or removes seats of a subscription (`service.customize`).
-    pub async fn subscription_seats(
+    pub async fn subscription_seats_set(
         &self,
         actor: &Actor,
         tenant: TenantId,
@@ -225,7 +225,7 @@ impl ControlPlane {
         tenant: TenantId,
         mailbox: MailboxId,
     ) -> Result<Vec<String>> {
-        self.mailbox_get(actor, tenant, mailbox).await?;
+        self.mailbox_view(actor, tenant, mailbox).await?;
         self.store.licences_of(mailbox).await
     }
 
@@ -399,7 +399,7 @@ impl ControlPlane {
         mailbox: MailboxId,
         sku: &str,
     ) -> Result<Subscription> {
-        tx.mailbox_get(tenant, mailbox)
+        tx.mailbox_view(tenant, mailbox)
             .await?
             .ok_or_else(|| Error::not_found("mailbox", mailbox))?;
         let s = self.subscription_of(tx, tenant, sku).await?;
@@ -419,7 +419,7 @@ impl ControlPlane {
         sku: &str,
     ) -> Result<Subscription> {
         let m = tx
-            .mailbox_get(tenant.id, mailbox)
+            .mailbox_view(tenant.id, mailbox)
             .await?
             .ok_or_else(|| Error::not_found("mailbox", mailbox))?;
         let s = self.subscription_of(tx, tenant.id, sku).await?;
@@ -458,7 +458,7 @@ impl ControlPlane {
             return Ok(());
         };
         let kind = tx
-            .mailbox_get(tenant.id, mailbox)
+            .mailbox_view(tenant.id, mailbox)
             .await?
             .map(|m| m.kind)
             .ok_or_else(|| Error::not_found("mailbox", mailbox))?;

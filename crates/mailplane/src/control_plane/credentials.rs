@@ -147,7 +147,7 @@ pub(super) fn new_credential(
 
 impl ControlPlane {
     /// A credential of a tenant.
-    pub async fn credential_get(
+    pub async fn credential_view(
         &self,
         actor: &Actor,
         tenant: TenantId,
@@ -156,7 +156,7 @@ impl ControlPlane {
         self.tenant_for_read(actor, tenant, activity::CONTROL_PLANE_ACCESS)
             .await?;
         self.store
-            .credential_get(tenant, id)
+            .credential_view(tenant, id)
             .await?
             .ok_or_else(|| Error::not_found("credential", id))
     }

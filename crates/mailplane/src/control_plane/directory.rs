@@ -33,7 +33,7 @@ pub(super) async fn address_domain(
     Ok(domain_rule(
         p,
         "domain_id",
-        tx.domain_get(tenant, id).await?,
+        tx.domain_view(tenant, id).await?,
     ))
 }
 
@@ -253,7 +253,7 @@ impl ControlPlane {
         let tid = tenant.id;
         let mut p = Problems::default();
         let domain = address_domain(tx, &mut p, tid, input.domain_id).await?;
-        if tx.mailbox_get(tid, input.mailbox_id).await?.is_none() {
+        if tx.mailbox_view(tid, input.mailbox_id).await?.is_none() {
             return Err(Error::not_found("mailbox", input.mailbox_id));
         }
         p.finish()?;
@@ -342,7 +342,7 @@ impl ControlPlane {
         let tid = tenant.id;
         let target = match &member {
             Member::Mailbox(m) => {
-                if tx.mailbox_get(tid, *m).await?.is_none() {
+                if tx.mailbox_view(tid, *m).await?.is_none() {
                     return Err(Error::invalid(
                         "mailbox_id",
                         "must be a mailbox of this tenant",
@@ -381,7 +381,7 @@ impl ControlPlane {
     ) -> Result<Made> {
         let tid = tenant.id;
         let m = tx
-            .mailbox_get(tid, mailbox)
+            .mailbox_view(tid, mailbox)
             .await?
             .ok_or_else(|| Error::not_found("mailbox", mailbox))?;
         if let Some(to) = &to

@@ -118,7 +118,7 @@ impl ControlPlane {
     }
 
     /// A domain of a tenant.
-    pub async fn domain_get(
+    pub async fn domain_view(
         &self,
         actor: &Actor,
         tenant: TenantId,
@@ -127,7 +127,7 @@ impl ControlPlane {
         self.tenant_for_read(actor, tenant, activity::DIRECTORY)
             .await?;
         self.store
-            .domain_get(tenant, id)
+            .domain_view(tenant, id)
             .await?
             .ok_or_else(|| Error::not_found("domain", id))
     }
@@ -200,13 +200,13 @@ impl ControlPlane {
 
     /// The records the customer publishes for a custom domain. The default domain needs
     /// none: the provider serves it.
-    pub async fn domain_records(
+    pub async fn domain_records_view(
         &self,
         actor: &Actor,
         tenant: TenantId,
         id: DomainId,
     ) -> Result<DomainRecords> {
-        let domain = self.domain_get(actor, tenant, id).await?;
+        let domain = self.domain_view(actor, tenant, id).await?;
         let records = match (&domain.verification_token, domain.default) {
             (Some(token), false) => expected_records(self.catalogue(), domain.name.as_str(), token),
             _ => vec![],
@@ -233,7 +233,7 @@ impl ControlPlane {
         }
         let domain = self
             .store
-            .domain_get(tenant, id)
+            .domain_view(tenant, id)
             .await?
             .ok_or_else(|| Error::not_found("domain", id))?;
         if domain.default {
@@ -341,7 +341,7 @@ impl ControlPlane {
     ) -> Result<Made> {
         let tid = tenant.id;
         let d = tx
-            .domain_get(tid, domain_id)
+            .domain_view(tid, domain_id)
             .await?
             .ok_or_else(|| Error::not_found("domain", domain_id))?;
         if d.default {

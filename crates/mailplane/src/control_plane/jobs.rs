@@ -390,7 +390,7 @@ impl ControlPlane {
             .job
             .tenant_id
             .ok_or_else(|| Error::internal(format!("job {} names no tenant", claim.job.id)))?;
-        tx.tenant_get(mailplane_store::Scope::All, id)
+        tx.tenant_view(mailplane_store::Scope::All, id)
             .await?
             .ok_or_else(|| Error::not_found("tenant", id))
     }

@@ -138,7 +138,7 @@ impl ControlPlane {
     ) -> Result<Export> {
         self.lifecycle()?;
         if let Some(m) = input.mailbox_id
-            && tx.mailbox_get(tenant.id, m).await?.is_none()
+            && tx.mailbox_view(tenant.id, m).await?.is_none()
         {
             return Err(Error::invalid(
                 "mailbox_id",
@@ -268,7 +268,7 @@ impl ControlPlane {
     }
 
     /// Terminates the tenant's contract (`contract.terminate`), opening the export window.
-    pub async fn tenant_terminate(
+    pub async fn termination_create(
         &self,
         actor: &Actor,
         tenant: TenantId,
@@ -347,7 +347,7 @@ impl ControlPlane {
     }
 
     /// The tenant's termination, under way or ended (`contract.terminate`, any letter).
-    pub async fn termination_get(&self, actor: &Actor, tenant: TenantId) -> Result<Termination> {
+    pub async fn termination_view(&self, actor: &Actor, tenant: TenantId) -> Result<Termination> {
         self.tenant_for_read(actor, tenant, activity::TERMINATE)
             .await?;
         self.store
@@ -359,12 +359,12 @@ impl ControlPlane {
 
     /// The tenant's exports, newest first (`export.pst.deliver`, any letter). The download
     /// link is shown to the parties holding R or A.
-    pub async fn exports_list(&self, actor: &Actor, tenant: TenantId) -> Result<Vec<Export>> {
+    pub async fn export_list(&self, actor: &Actor, tenant: TenantId) -> Result<Vec<Export>> {
         let (_, decision) = self
             .tenant_for_read(actor, tenant, activity::EXPORT)
             .await?;
         let links = sees_links(&decision);
-        let mut out = self.store.exports_list(tenant).await?;
+        let mut out = self.store.export_list(tenant).await?;
         for e in &mut out {
             self.with_link(e, links);
         }
@@ -372,7 +372,7 @@ impl ControlPlane {
     }
 
     /// One export (`export.pst.deliver`, any letter).
-    pub async fn export_get(
+    pub async fn export_view(
         &self,
         actor: &Actor,
         tenant: TenantId,
@@ -384,7 +384,7 @@ impl ControlPlane {
         let links = sees_links(&decision);
         let mut e = self
             .store
-            .export_get(tenant, id)
+            .export_view(tenant, id)
             .await?
             .ok_or_else(|| Error::not_found("export", id))?;
         self.with_link(&mut e, links);
@@ -404,7 +404,7 @@ impl ControlPlane {
             .accountable_in(&tx, actor, tenant, activity::EXPORT)
             .await?;
         let export = tx
-            .export_get(tenant, id)
+            .export_view(tenant, id)
             .await?
             .ok_or_else(|| Error::not_found("export", id))?;
         if export.state == ExportState::Acknowledged {
@@ -459,7 +459,7 @@ impl ControlPlane {
         let refused = || Error::not_found("export", id);
         let export = self
             .store
-            .export_get(tenant, id)
+            .export_view(tenant, id)
             .await?
             .ok_or_else(refused)?;
         let Some(expires_at) = export.expires_at else {
@@ -493,7 +493,7 @@ impl ControlPlane {
         tenant: TenantId,
         activity: &str,
     ) -> Result<(Tenant, mailplane_policy::Decision)> {
-        let found = tx.tenant_get(actor.scope(), tenant).await?;
+        let found = tx.tenant_view(actor.scope(), tenant).await?;
         let (tenant_row, profile) = self.visible(actor, found, tenant)?;
         let decision = profile.decide(actor.party(), actor.roles(), activity);
         if !decision.exercisable.has(Duty::A) {

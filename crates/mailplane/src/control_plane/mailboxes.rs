@@ -87,7 +87,7 @@ impl ControlPlane {
     }
 
     /// A mailbox of a tenant.
-    pub async fn mailbox_get(
+    pub async fn mailbox_view(
         &self,
         actor: &Actor,
         tenant: TenantId,
@@ -513,7 +513,7 @@ impl ControlPlane {
         changes: &MailboxUpdate,
     ) -> Result<Made> {
         let tid = tenant.id;
-        tx.mailbox_get(tid, mailbox_id)
+        tx.mailbox_view(tid, mailbox_id)
             .await?
             .ok_or_else(|| Error::not_found("mailbox", mailbox_id))?;
         if let Some(q) = changes.quota_bytes {
@@ -553,7 +553,7 @@ impl ControlPlane {
         mailbox_id: MailboxId,
     ) -> Result<Made> {
         let tid = tenant.id;
-        tx.mailbox_get(tid, mailbox_id)
+        tx.mailbox_view(tid, mailbox_id)
             .await?
             .ok_or_else(|| Error::not_found("mailbox", mailbox_id))?;
         self.not_held(tx, tid, Some(mailbox_id), "deleting the mailbox")

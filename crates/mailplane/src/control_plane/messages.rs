@@ -47,7 +47,7 @@ impl ControlPlane {
         mailbox: MailboxId,
         message: &[u8],
     ) -> Result<StoredMessage> {
-        let found = self.store.tenant_get(actor.scope(), tenant).await?;
+        let found = self.store.tenant_view(actor.scope(), tenant).await?;
         let (_, profile) = self.visible(actor, found, tenant)?;
         self.authorize(actor, profile, activity::DATA_PLANE_ACCESS, Need::Execute)?;
         // After the export window the mail is kept as it is for its destruction.
@@ -58,7 +58,7 @@ impl ControlPlane {
         )?;
         let m = self
             .store
-            .mailbox_get(tenant, mailbox)
+            .mailbox_view(tenant, mailbox)
             .await?
             .ok_or_else(|| Error::not_found("mailbox", mailbox))?;
         if message.len() > self.max_message_bytes {
@@ -93,7 +93,7 @@ impl ControlPlane {
     }
 
     /// How much a mailbox holds (`directory.administer`: anyone who sees the mailbox).
-    pub async fn mailbox_usage(
+    pub async fn mailbox_usage_view(
         &self,
         actor: &Actor,
         tenant: TenantId,
@@ -102,7 +102,7 @@ impl ControlPlane {
         self.tenant_for_read(actor, tenant, activity::DIRECTORY)
             .await?;
         self.store
-            .mailbox_get(tenant, mailbox)
+            .mailbox_view(tenant, mailbox)
             .await?
             .ok_or_else(|| Error::not_found("mailbox", mailbox))?;
         self.data_plane()?.usage(tenant, mailbox).await

@@ -42,10 +42,10 @@ impl ControlPlane {
     }
 
     /// A partner the actor may see: the provider sees all, a partner itself.
-    pub async fn partner_get(&self, actor: &Actor, id: PartnerId) -> Result<Partner> {
+    pub async fn partner_view(&self, actor: &Actor, id: PartnerId) -> Result<Partner> {
         let partner = self
             .store
-            .partner_get(actor.scope(), id)
+            .partner_view(actor.scope(), id)
             .await?
             .ok_or_else(|| Error::not_found("partner", id))?;
         self.authorize(
@@ -96,7 +96,7 @@ impl ControlPlane {
         id: PartnerId,
         input: PartnerUpdate,
     ) -> Result<Partner> {
-        self.partner_get(actor, id).await?;
+        self.partner_view(actor, id).await?;
         let decision = self.authorize(
             actor,
             self.platform_profile(),
@@ -107,7 +107,7 @@ impl ControlPlane {
         let name = p.name("name", &input.name);
         p.finish()?;
         let tx = self.store.begin().await?;
-        tx.partner_get(id)
+        tx.partner_view(id)
             .await?
             .ok_or_else(|| Error::not_found("partner", id))?;
         let partner = tx.partner_update(id, &name).await?;
@@ -128,7 +128,7 @@ impl ControlPlane {
 
     /// Deletes a partner that has no tenants.
     pub async fn partner_delete(&self, actor: &Actor, id: PartnerId) -> Result<()> {
-        self.partner_get(actor, id).await?;
+        self.partner_view(actor, id).await?;
         let decision = self.authorize(
             actor,
             self.platform_profile(),
@@ -136,7 +136,7 @@ impl ControlPlane {
             Need::Execute,
         )?;
         let tx = self.store.begin().await?;
-        tx.partner_get(id)
+        tx.partner_view(id)
             .await?
             .ok_or_else(|| Error::not_found("partner", id))?;
         tx.partner_delete(id).await?;

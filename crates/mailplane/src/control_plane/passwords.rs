@@ -84,7 +84,7 @@ impl ControlPlane {
         // the slow hashing runs.
         let m = self
             .store
-            .mailbox_get(tenant, mailbox)
+            .mailbox_view(tenant, mailbox)
             .await?
             .ok_or_else(|| Error::not_found("mailbox", mailbox))?;
         if m.kind == MailboxKind::Shared {
@@ -123,7 +123,7 @@ impl ControlPlane {
             self.clock.now(),
             false,
         )?;
-        tx.mailbox_get(tenant, mailbox)
+        tx.mailbox_view(tenant, mailbox)
             .await?
             .ok_or_else(|| Error::not_found("mailbox", mailbox))?;
         let now = self.clock.now();
@@ -151,7 +151,7 @@ impl ControlPlane {
             .await?;
         let m = self
             .store
-            .mailbox_get(tenant, mailbox)
+            .mailbox_view(tenant, mailbox)
             .await?
             .ok_or_else(|| Error::not_found("mailbox", mailbox))?;
         let set_at = m.password_set_at.ok_or_else(|| {

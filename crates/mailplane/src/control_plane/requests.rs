@@ -91,7 +91,7 @@ impl ControlPlane {
         input: RequestCreate,
     ) -> Result<Request> {
         let tx = self.store.begin().await?;
-        let found = tx.tenant_get(actor.scope(), tenant).await?;
+        let found = tx.tenant_view(actor.scope(), tenant).await?;
         let (tenant_row, profile) = self.visible(actor, found, tenant)?;
         let activity = input.activity.trim().to_string();
         if profile.activity(&activity).is_none() {
@@ -146,10 +146,10 @@ impl ControlPlane {
     }
 
     /// A request the actor may see: of its tenant, its customers' tenants, or any (provider).
-    pub async fn request_get(&self, actor: &Actor, id: RequestId) -> Result<Request> {
+    pub async fn request_view(&self, actor: &Actor, id: RequestId) -> Result<Request> {
         let request = self
             .store
-            .request_get(actor.scope(), &self.partner_scope_profiles(actor), id)
+            .request_view(actor.scope(), &self.partner_scope_profiles(actor), id)
             .await?
             .ok_or_else(|| Error::not_found("request", id))?;
         self.request_profile(actor, &request)?;
@@ -262,7 +262,7 @@ impl ControlPlane {
         }
         let tx = self.store.begin().await?;
         let request = tx
-            .request_get(actor.scope(), &self.partner_scope_profiles(actor), id)
+            .request_view(actor.scope(), &self.partner_scope_profiles(actor), id)
             .await?
             .ok_or_else(|| Error::not_found("request", id))?;
         let profile = self.request_profile(actor, &request)?;
@@ -296,7 +296,7 @@ impl ControlPlane {
             ));
         }
         let tenant = tx
-            .tenant_get(Scope::All, request.tenant_id)
+            .tenant_view(Scope::All, request.tenant_id)
             .await?
             .ok_or_else(|| Error::not_found("tenant", request.tenant_id))?;
         let op = Self::operation_of(&request)?;
@@ -394,7 +394,7 @@ impl ControlPlane {
     pub async fn request_cancel(&self, actor: &Actor, id: RequestId) -> Result<Request> {
         let tx = self.store.begin().await?;
         let request = tx
-            .request_get(actor.scope(), &self.partner_scope_profiles(actor), id)
+            .request_view(actor.scope(), &self.partner_scope_profiles(actor), id)
             .await?
             .ok_or_else(|| Error::not_found("request", id))?;
         let profile = self.request_profile(actor, &request)?;
@@ -441,7 +441,7 @@ impl ControlPlane {
         for request in due {
             let id = request.id;
             let tx = self.store.begin().await?;
-            let Some(request) = tx.request_get(Scope::All, &[], id).await? else {
+            let Some(request) = tx.request_view(Scope::All, &[], id).await? else {
                 continue;
             };
             if request.state != RequestState::Pending {
@@ -538,7 +538,7 @@ impl ControlPlane {
         // asked; one an objection handed back to the accountable party expires.
         if is_open_consultation(&request) {
             let tenant = tx
-                .tenant_get(Scope::All, request.tenant_id)
+                .tenant_view(Scope::All, request.tenant_id)
                 .await?
                 .ok_or_else(|| Error::not_found("tenant", request.tenant_id))?;
             let op = Self::operation_of(&request)?;
@@ -633,7 +633,7 @@ impl ControlPlane {
             add(&mut change.audience, *p);
         }
         tx.record(change).await?;
-        tx.request_get(Scope::All, &[], request.id)
+        tx.request_view(Scope::All, &[], request.id)
             .await?
             .ok_or_else(|| Error::not_found("request", request.id))
     }

@@ -65,14 +65,14 @@ pub(super) fn reason_rule(p: &mut Problems, reason: &str) {
 
 impl ControlPlane {
     /// The tenant's retention policy, if one is set.
-    pub async fn retention_get(
+    pub async fn retention_view(
         &self,
         actor: &Actor,
         tenant: TenantId,
     ) -> Result<Option<RetentionPolicy>> {
         self.tenant_for_read(actor, tenant, activity::RETENTION)
             .await?;
-        self.store.retention_get(tenant).await
+        self.store.retention_view(tenant).await
     }
 
     /// Sets the tenant's retention policy (`retention.manage`).
@@ -137,7 +137,7 @@ impl ControlPlane {
         tenant: &Tenant,
         input: &RetentionSet,
     ) -> Result<Option<RetentionPolicy>> {
-        let current = tx.retention_get(tenant.id).await?;
+        let current = tx.retention_view(tenant.id).await?;
         if let Some(c) = current.as_ref().filter(|c| c.locked) {
             let mut p = Problems::default();
             if !input.locked {
@@ -209,7 +209,7 @@ impl ControlPlane {
         input: &HoldPlace,
     ) -> Result<LegalHold> {
         if let Some(m) = input.mailbox_id
-            && tx.mailbox_get(tenant, m).await?.is_none()
+            && tx.mailbox_view(tenant, m).await?.is_none()
         {
             return Err(Error::invalid(
                 "mailbox_id",
@@ -294,7 +294,7 @@ impl ControlPlane {
         let Some(data_plane) = self.data_plane.clone() else {
             return Ok(report);
         };
-        let Some(policy) = self.store.retention_get(tenant).await? else {
+        let Some(policy) = self.store.retention_view(tenant).await? else {
             return Ok(report);
         };
         let Some(after) = policy.delete_after_days else {

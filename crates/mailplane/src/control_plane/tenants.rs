@@ -249,7 +249,7 @@ impl ControlPlane {
         checked: CheckedTenant,
     ) -> Result<Tenant> {
         if let Some(pid) = checked.partner_id
-            && tx.partner_get(pid).await?.is_none()
+            && tx.partner_view(pid).await?.is_none()
         {
             return Err(Error::invalid(
                 "partner_id",
@@ -307,7 +307,7 @@ impl ControlPlane {
     }
 
     /// A tenant the actor may see.
-    pub async fn tenant_get(&self, actor: &Actor, id: TenantId) -> Result<Tenant> {
+    pub async fn tenant_view(&self, actor: &Actor, id: TenantId) -> Result<Tenant> {
         Ok(self
             .tenant_for_read(actor, id, activity::TENANT_DELIVER)
             .await?

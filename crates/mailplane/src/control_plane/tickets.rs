@@ -55,7 +55,7 @@ impl ControlPlane {
     }
 
     /// A ticket of a tenant, with its history.
-    pub async fn ticket_get(
+    pub async fn ticket_view(
         &self,
         actor: &Actor,
         tenant: TenantId,
@@ -64,7 +64,7 @@ impl ControlPlane {
         self.tenant_for_read(actor, tenant, activity::INCIDENT_REPORT)
             .await?;
         self.store
-            .ticket_get(tenant, id)
+            .ticket_view(tenant, id)
             .await?
             .ok_or_else(|| Error::not_found("ticket", id))
     }

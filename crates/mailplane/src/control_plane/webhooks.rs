@@ -76,7 +76,7 @@ impl ControlPlane {
     /// is still visible.
     async fn webhook_owner(&self, actor: &Actor) -> Result<String> {
         if let OrgId::Tenant(t) = actor.org() {
-            let found = self.store.tenant_get(actor.scope(), t).await?;
+            let found = self.store.tenant_view(actor.scope(), t).await?;
             self.visible(actor, found, t)?;
         }
         Ok(actor.org().to_string())
@@ -165,10 +165,10 @@ impl ControlPlane {
     }
 
     /// One of the actor's organisation's webhooks.
-    pub async fn webhook_get(&self, actor: &Actor, id: WebhookId) -> Result<Webhook> {
+    pub async fn webhook_view(&self, actor: &Actor, id: WebhookId) -> Result<Webhook> {
         let org = self.webhook_owner(actor).await?;
         self.store
-            .webhook_get(&org, id)
+            .webhook_view(&org, id)
             .await?
             .ok_or_else(|| Error::not_found("webhook", id))
     }
@@ -230,7 +230,7 @@ impl ControlPlane {
         limit: Option<u64>,
     ) -> Result<Page<Delivery>> {
         let page = page_request(cursor, limit)?;
-        self.webhook_get(actor, id).await?;
+        self.webhook_view(actor, id).await?;
         self.store.delivery_list(id, page).await
     }
 

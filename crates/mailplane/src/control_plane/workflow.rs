@@ -215,7 +215,7 @@ impl ControlPlane {
         note: Option<String>,
     ) -> Result<Outcome<T>> {
         let tx = self.store.begin().await?;
-        let found = tx.tenant_get(actor.scope(), tenant).await?;
+        let found = tx.tenant_view(actor.scope(), tenant).await?;
         let (tenant_row, profile) = self.visible(actor, found, tenant)?;
         let decision = profile.decide(actor.party(), actor.roles(), op.activity());
         if let Operation::CredentialRegister(input) = &op {
@@ -633,7 +633,7 @@ impl ControlPlane {
             .iter()
             .all(|p| answers.iter().any(|a| a.party == *p));
         let request = tx
-            .request_get(Scope::All, &[], request.id)
+            .request_view(Scope::All, &[], request.id)
             .await?
             .ok_or_else(|| Error::not_found("request", request.id))?;
         if consent && everyone && answers.iter().all(|a| a.consent) {

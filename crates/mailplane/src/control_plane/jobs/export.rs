@@ -85,7 +85,7 @@ impl ControlPlane {
             .ok_or_else(|| Error::internal("an export job names no tenant"))?;
         let export = self
             .store
-            .export_get(tenant_id, claim.job.subject.into())
+            .export_view(tenant_id, claim.job.subject.into())
             .await?
             .ok_or_else(|| Error::not_found("export", claim.job.subject))?;
         let dir = export_dir(&settings, &export);

@@ -149,7 +149,7 @@ impl ControlPlane {
     pub(super) async fn termination_step(&self, claim: &JobClaim) -> Result<()> {
         let now = self.clock.now();
         let tx = self.store.begin().await?;
-        let record = tx.termination_get(claim.job.subject.into()).await?;
+        let record = tx.termination_view(claim.job.subject.into()).await?;
         let t = record.termination.clone();
         let progress = claim.job.progress.clone();
         let wait = |until| JobNext::Wait {
@@ -281,7 +281,7 @@ impl ControlPlane {
                     },
                 )
                 .await?;
-                for e in self.store.exports_list(t.tenant_id).await? {
+                for e in self.store.export_list(t.tenant_id).await? {
                     expire_export(&tx, &e).await?;
                 }
                 self.advance(tx, claim, step_to(TerminationStep::Verify))
@@ -435,7 +435,7 @@ impl ControlPlane {
                 .await;
         };
         let request = tx
-            .request_get(mailplane_store::Scope::All, &[], id.into())
+            .request_view(mailplane_store::Scope::All, &[], id.into())
             .await?
             .ok_or_else(|| Error::not_found("request", id))?;
         match request.state {
@@ -507,7 +507,7 @@ impl ControlPlane {
                 });
             }
         }
-        if let Some(p) = tx.retention_get(t.tenant_id).await?
+        if let Some(p) = tx.retention_view(t.tenant_id).await?
             && p.locked
             && !tx
                 .tenant_export_acknowledged_since(t.tenant_id, t.terminated_at)
