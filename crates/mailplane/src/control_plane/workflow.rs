@@ -187,8 +187,14 @@ impl Made {
     }
 
     fn result(&self) -> serde_json::Value {
-        serde_json::json!({ "kind": self.target, "id": self.target_id, "outcome": self.outcome })
+        change_result(self.target, &self.target_id, self.outcome)
     }
+}
+
+/// What a request's `result` says of the change it carried out: the audit row's target, id
+/// and outcome, in their one spelling.
+fn change_result(target: AuditTarget, id: &str, outcome: AuditOutcome) -> serde_json::Value {
+    serde_json::json!({ "kind": target, "id": id, "outcome": outcome })
 }
 
 /// A pending request or proposal about to be carried out: the profile version it was filed
@@ -445,11 +451,11 @@ impl ControlPlane {
         let (closer, closer_decision, to, reason) = closing;
         let inform = (doer.party() != request.requester_party).then_some(request.requester_party);
         if matches!(op, Operation::TenantDelete {}) {
-            let result = serde_json::json!({
-                "kind": "tenant",
-                "id": tenant.id.to_string(),
-                "outcome": "deleted",
-            });
+            let result = change_result(
+                AuditTarget::Tenant,
+                &tenant.id.to_string(),
+                AuditOutcome::Deleted,
+            );
             let closed = self
                 .transition_in(
                     tx,
