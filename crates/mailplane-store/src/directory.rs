@@ -287,8 +287,9 @@ impl WriteTx {
         self.group_get(tenant, id).await
     }
 
-    /// Sets or clears a mailbox's forwarding target.
-    pub async fn mailbox_forward(
+    /// Sets a mailbox's forwarding target; `None` clears it (both `mailbox_forwarding_set` and
+    /// `mailbox_forwarding_clear` land here).
+    pub async fn mailbox_forwarding_set(
         &self,
         id: MailboxId,
         to: Option<&EmailAddress>,

@@ -35,7 +35,7 @@ impl DataStore {
     }
 
     /// A tenant's stored password policy (JSON), if one was set.
-    pub async fn password_policy(&self, tenant: TenantId) -> Result<Option<String>> {
+    pub async fn password_policy_view(&self, tenant: TenantId) -> Result<Option<String>> {
         Ok(tenant::Entity::find_by_id(tenant.uuid())
             .one(self.reader())
             .await

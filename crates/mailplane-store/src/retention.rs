@@ -270,7 +270,7 @@ impl DataStore {
     }
 
     /// The tenant's retention runs, oldest first.
-    pub async fn retention_runs(&self, tenant: TenantId) -> Result<Vec<RetentionRun>> {
+    pub async fn retention_run_list(&self, tenant: TenantId) -> Result<Vec<RetentionRun>> {
         Ok(retention_run::Entity::find()
             .filter(retention_run::Column::TenantId.eq(tenant.uuid()))
             .order_by_asc(retention_run::Column::Id)

@@ -57,7 +57,7 @@ async fn catalogue_view(
     State(s): State<AppState>,
     Authenticated(_actor): Authenticated,
 ) -> Json<Catalogue> {
-    Json(s.control_plane.catalogue().clone())
+    Json(s.control_plane.catalogue_view().clone())
 }
 
 /// Moves a tenant to a larger offer (`service.sizing.choose`, customer RA in the reference
@@ -211,7 +211,7 @@ async fn licence_list(
 ) -> Result<Json<MailboxLicences>, ApiError> {
     let skus = s
         .control_plane
-        .mailbox_licences(&actor, tenant, mailbox)
+        .licence_list(&actor, tenant, mailbox)
         .await?;
     Ok(Json(MailboxLicences { skus }))
 }

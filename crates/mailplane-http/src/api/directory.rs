@@ -288,7 +288,7 @@ async fn mailbox_forwarding_set(
 ) -> Result<Response, ApiError> {
     let outcome = s
         .control_plane
-        .mailbox_forward(&actor, tenant, mailbox, Some(input))
+        .mailbox_forwarding_set(&actor, tenant, mailbox, input)
         .await?;
     Ok(respond(outcome, StatusCode::OK))
 }
@@ -316,7 +316,7 @@ async fn mailbox_forwarding_clear(
 ) -> Result<Response, ApiError> {
     let outcome = s
         .control_plane
-        .mailbox_forward(&actor, tenant, mailbox, None)
+        .mailbox_forwarding_clear(&actor, tenant, mailbox)
         .await?;
     Ok(respond(outcome, StatusCode::OK))
 }

@@ -62,7 +62,7 @@ async fn inventory_view(
         Some("csv") => true,
         Some(_) => return Err(Error::invalid("format", "must be json or csv").into()),
     };
-    let inv = s.control_plane.inventory(&actor, id).await?;
+    let inv = s.control_plane.inventory_view(&actor, id).await?;
     if !csv {
         return Ok(Json(inv).into_response());
     }

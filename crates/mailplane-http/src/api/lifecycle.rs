@@ -336,5 +336,5 @@ async fn termination_resume(
         (status = 503, description = "Destruction certificates are not configured on this deployment.", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn destruction_key_list(State(s): State<AppState>) -> Result<Json<PublishedKeys>, ApiError> {
-    Ok(Json(s.control_plane.destruction_keys()?))
+    Ok(Json(s.control_plane.destruction_key_list()?))
 }

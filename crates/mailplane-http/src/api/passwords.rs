@@ -38,7 +38,9 @@ async fn password_policy_view(
     Authenticated(actor): Authenticated,
     IdPath(tenant): IdPath<TenantId>,
 ) -> Result<Json<PasswordPolicy>, ApiError> {
-    Ok(Json(s.control_plane.password_policy(&actor, tenant).await?))
+    Ok(Json(
+        s.control_plane.password_policy_view(&actor, tenant).await?,
+    ))
 }
 
 /// Sets the tenant's password policy (`service.customize`, customer RA in the reference

@@ -110,7 +110,7 @@ async fn retention_run_list(
     Authenticated(actor): Authenticated,
     IdPath(tenant): IdPath<TenantId>,
 ) -> Result<Json<RetentionRunList>, ApiError> {
-    let items = s.control_plane.retention_runs(&actor, tenant).await?;
+    let items = s.control_plane.retention_run_list(&actor, tenant).await?;
     Ok(Json(RetentionRunList { items }))
 }
 

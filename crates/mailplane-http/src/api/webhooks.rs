@@ -126,7 +126,7 @@ async fn webhook_delivery_list(
     let limit = q.limit()?;
     Ok(Json(
         s.control_plane
-            .webhook_deliveries(&actor, id, q.cursor.as_deref(), limit)
+            .webhook_delivery_list(&actor, id, q.cursor.as_deref(), limit)
             .await?
             .into(),
     ))

@@ -123,7 +123,7 @@ pub(super) fn slug_rule(slug: &str) -> Option<&'static str> {
 impl ControlPlane {
     /// The provider's catalogue. Every authenticated principal may read it: it is the
     /// published offer, not tenant data.
-    pub fn catalogue(&self) -> &Catalogue {
+    pub fn catalogue_view(&self) -> &Catalogue {
         &self.config.catalogue
     }
 
@@ -219,7 +219,7 @@ impl ControlPlane {
     }
 
     /// The SKUs of the licences a mailbox holds.
-    pub async fn mailbox_licences(
+    pub async fn licence_list(
         &self,
         actor: &Actor,
         tenant: TenantId,
@@ -236,7 +236,7 @@ impl ControlPlane {
         tenant: &Tenant,
         input: &OfferChoose,
     ) -> Result<&'c Offer> {
-        let catalogue = self.catalogue();
+        let catalogue = self.catalogue_view();
         let to = catalogue.offer(input.offer.trim()).ok_or_else(|| {
             unknown(
                 "offer",
@@ -302,7 +302,7 @@ impl ControlPlane {
 
     /// A catalogue region open to new tenants, by id.
     pub(super) fn open_region(&self, id: &str) -> Result<String> {
-        let catalogue = self.catalogue();
+        let catalogue = self.catalogue_view();
         let r = catalogue
             .region(id.trim())
             .ok_or_else(|| unknown("region", id, catalogue.regions.iter().map(|r| &r.id)))?;
@@ -322,7 +322,7 @@ impl ControlPlane {
         tenant: TenantId,
         input: &SubscriptionCreate,
     ) -> Result<Subscription> {
-        let catalogue = self.catalogue();
+        let catalogue = self.catalogue_view();
         let sku = catalogue
             .sku(input.sku.trim())
             .ok_or_else(|| unknown("sku", &input.sku, catalogue.skus.iter().map(|s| &s.id)))?;
@@ -425,7 +425,7 @@ impl ControlPlane {
         let s = self.subscription_of(tx, tenant.id, sku).await?;
         if m.status == MailboxStatus::Enabled
             && m.kind == mailplane_types::resources::MailboxKind::User
-            && let Some(offer) = offer_of(self.catalogue(), tenant)
+            && let Some(offer) = offer_of(self.catalogue_view(), tenant)
             && offer.licence_required
             && offer.sku.as_deref() == Some(s.sku.as_str())
         {
@@ -454,7 +454,8 @@ impl ControlPlane {
         tenant: &Tenant,
         mailbox: MailboxId,
     ) -> Result<()> {
-        let Some(offer) = offer_of(self.catalogue(), tenant).filter(|o| o.licence_required) else {
+        let Some(offer) = offer_of(self.catalogue_view(), tenant).filter(|o| o.licence_required)
+        else {
             return Ok(());
         };
         let kind = tx

@@ -178,17 +178,32 @@ impl ControlPlane {
         self.run(actor, tenant, op, None).await
     }
 
-    /// Sets (or, with `None`, clears) a mailbox's forwarding target (`directory.administer`).
-    pub async fn mailbox_forward(
+    /// Sets a mailbox's forwarding target (`directory.administer`).
+    pub async fn mailbox_forwarding_set(
         &self,
         actor: &Actor,
         tenant: TenantId,
         mailbox: MailboxId,
-        to: Option<Forwarding>,
+        to: Forwarding,
     ) -> Result<Outcome<Mailbox>> {
         let op = Operation::MailboxForward {
             mailbox_id: mailbox,
-            forward_to: to.map(|f| f.address),
+            forward_to: Some(to.address),
+        };
+        self.run(actor, tenant, op, None).await
+    }
+
+    /// Stops forwarding a mailbox's mail (`directory.administer`); it is the same operation,
+    /// `mailbox.forward`, without a target.
+    pub async fn mailbox_forwarding_clear(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        mailbox: MailboxId,
+    ) -> Result<Outcome<Mailbox>> {
+        let op = Operation::MailboxForward {
+            mailbox_id: mailbox,
+            forward_to: None,
         };
         self.run(actor, tenant, op, None).await
     }
@@ -392,7 +407,7 @@ impl ControlPlane {
                 "must not be one of the mailbox's own addresses: mail would loop",
             ));
         }
-        let m = tx.mailbox_forward(mailbox, to.as_ref()).await?;
+        let m = tx.mailbox_forwarding_set(mailbox, to.as_ref()).await?;
         let outcome = if to.is_some() {
             AuditOutcome::ForwardingSet
         } else {

@@ -167,7 +167,7 @@ impl ControlPlane {
     /// Refuses a custom domain that is the provider's: the mail domain that holds tenants'
     /// default domains (and anything under it), and the hosts customers' records point to.
     pub(super) fn not_the_providers(&self, name: &mailplane_types::DomainName) -> Result<()> {
-        let c = self.catalogue();
+        let c = self.catalogue_view();
         let n = name.as_str();
         let under = |parent: &str| n == parent || n.ends_with(&format!(".{parent}"));
         if under(&c.mail_domain) {
@@ -208,7 +208,9 @@ impl ControlPlane {
     ) -> Result<DomainRecords> {
         let domain = self.domain_view(actor, tenant, id).await?;
         let records = match (&domain.verification_token, domain.default) {
-            (Some(token), false) => expected_records(self.catalogue(), domain.name.as_str(), token),
+            (Some(token), false) => {
+                expected_records(self.catalogue_view(), domain.name.as_str(), token)
+            }
             _ => vec![],
         };
         Ok(DomainRecords { domain, records })
@@ -256,7 +258,7 @@ impl ControlPlane {
                 )));
             }
         };
-        let expected = expected_records(self.catalogue(), domain.name.as_str(), &token);
+        let expected = expected_records(self.catalogue_view(), domain.name.as_str(), &token);
         let checks = checker.check(&expected).await;
         let found = |purpose: RecordPurpose| {
             checks

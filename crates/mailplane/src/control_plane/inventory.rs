@@ -24,11 +24,11 @@ impl ControlPlane {
     ///
     /// The parts are read one after another, not in one snapshot: a change that lands
     /// meanwhile may show in one part and not yet in another.
-    pub async fn inventory(&self, actor: &Actor, tenant: TenantId) -> Result<Inventory> {
+    pub async fn inventory_view(&self, actor: &Actor, tenant: TenantId) -> Result<Inventory> {
         let (t, _decision) = self
             .tenant_for_read(actor, tenant, super::activity::INVENTORY)
             .await?;
-        let catalogue = self.catalogue();
+        let catalogue = self.catalogue_view();
         let region = t
             .region
             .as_deref()

@@ -123,7 +123,7 @@ impl ControlPlane {
 
     /// The public keys destruction certificates are signed with, as a JWK set: what the
     /// provider publishes at its well-known address.
-    pub fn destruction_keys(&self) -> Result<PublishedKeys> {
+    pub fn destruction_key_list(&self) -> Result<PublishedKeys> {
         Ok(PublishedKeys {
             keys: vec![self.lifecycle()?.signer.published_key()],
         })

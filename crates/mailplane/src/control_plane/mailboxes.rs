@@ -212,8 +212,8 @@ impl ControlPlane {
                 .into_iter()
                 .map(|d| (d.id, d))
                 .collect();
-            let (default_quota, _) = catalogue::quota_bounds(self.catalogue(), &tenant_row);
-            let offer = catalogue::offer_of(self.catalogue(), &tenant_row);
+            let (default_quota, _) = catalogue::quota_bounds(self.catalogue_view(), &tenant_row);
+            let offer = catalogue::offer_of(self.catalogue_view(), &tenant_row);
             let mut p = Problems::default();
             let mut new = Vec::with_capacity(rows.len());
             let mut seen: HashSet<String> = HashSet::with_capacity(rows.len());
@@ -230,7 +230,7 @@ impl ControlPlane {
                 catalogue::offer_quota(
                     &mut p,
                     &field("quota_bytes"),
-                    self.catalogue(),
+                    self.catalogue_view(),
                     &tenant_row,
                     quota_bytes,
                 );
@@ -470,12 +470,18 @@ impl ControlPlane {
     ) -> Result<Made> {
         let tid = tenant.id;
         // Every field problem at once, the domain's existence included.
-        let (default_quota, _) = catalogue::quota_bounds(self.catalogue(), tenant);
+        let (default_quota, _) = catalogue::quota_bounds(self.catalogue_view(), tenant);
         let quota_bytes = match input.quota_bytes {
             Some(q) => q,
             None => p.quota("quota_bytes", default_quota),
         };
-        catalogue::offer_quota(&mut p, "quota_bytes", self.catalogue(), tenant, quota_bytes);
+        catalogue::offer_quota(
+            &mut p,
+            "quota_bytes",
+            self.catalogue_view(),
+            tenant,
+            quota_bytes,
+        );
         let domain = directory::address_domain(tx, &mut p, tid, input.domain_id).await?;
         p.finish()?;
         let (Some(local_part), Some(domain)) = (input.local_part, domain) else {
@@ -518,7 +524,7 @@ impl ControlPlane {
             .ok_or_else(|| Error::not_found("mailbox", mailbox_id))?;
         if let Some(q) = changes.quota_bytes {
             let mut p = Problems::default();
-            catalogue::offer_quota(&mut p, "quota_bytes", self.catalogue(), tenant, q);
+            catalogue::offer_quota(&mut p, "quota_bytes", self.catalogue_view(), tenant, q);
             p.finish()?;
         }
         if changes.status == Some(MailboxStatus::Enabled) {

@@ -29,10 +29,14 @@ pub(super) fn parse_policy(stored: Option<String>) -> Result<PasswordPolicy> {
 
 impl ControlPlane {
     /// The tenant's password policy (the default one until the customer sets its own).
-    pub async fn password_policy(&self, actor: &Actor, tenant: TenantId) -> Result<PasswordPolicy> {
+    pub async fn password_policy_view(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+    ) -> Result<PasswordPolicy> {
         self.tenant_for_read(actor, tenant, activity::CUSTOMIZE)
             .await?;
-        parse_policy(self.store.password_policy(tenant).await?)
+        parse_policy(self.store.password_policy_view(tenant).await?)
     }
 
     /// Sets the tenant's password policy (`service.customize`).
@@ -65,7 +69,7 @@ impl ControlPlane {
                 activity::DATA_PLANE_ACCESS
             ),
         )?;
-        let policy = parse_policy(self.store.password_policy(tenant).await?)?;
+        let policy = parse_policy(self.store.password_policy_view(tenant).await?)?;
         let rules = passwords::check(&policy, &input.password);
         if !rules.is_empty() {
             return Err(Error::Invalid(
@@ -157,7 +161,7 @@ impl ControlPlane {
         let set_at = m.password_set_at.ok_or_else(|| {
             Error::not_found("password", format!("of mailbox {mailbox} (none was set)"))
         })?;
-        let policy = parse_policy(self.store.password_policy(tenant).await?)?;
+        let policy = parse_policy(self.store.password_policy_view(tenant).await?)?;
         Ok(passwords::status(&policy, set_at, self.clock.now()))
     }
 }

@@ -87,14 +87,14 @@ impl ControlPlane {
     }
 
     /// What the retention sweep did to the tenant's mailboxes.
-    pub async fn retention_runs(
+    pub async fn retention_run_list(
         &self,
         actor: &Actor,
         tenant: TenantId,
     ) -> Result<Vec<RetentionRun>> {
         self.tenant_for_read(actor, tenant, activity::RETENTION)
             .await?;
-        self.store.retention_runs(tenant).await
+        self.store.retention_run_list(tenant).await
     }
 
     /// The tenant's legal holds, active and released.

@@ -107,7 +107,7 @@ impl ControlPlane {
         input: &TenantCreate,
         places: bool,
     ) -> Result<CheckedTenant> {
-        let catalogue = self.catalogue();
+        let catalogue = self.catalogue_view();
         let mut p = Problems::default();
         let name = p.name("name", &input.name);
         let partner_id = match (actor.org(), input.partner_id) {
@@ -157,7 +157,7 @@ impl ControlPlane {
         p: &mut Problems,
         input: &TenantCreate,
     ) -> (Option<String>, Option<SubscriptionCreate>) {
-        let catalogue = self.catalogue();
+        let catalogue = self.catalogue_view();
         let offer = match input.offer.as_deref() {
             Some(o) => match catalogue.offer(o.trim()) {
                 Some(o) if o.open => Some(o),
@@ -231,10 +231,10 @@ impl ControlPlane {
                 }
             }
         };
-        let default_domain = DomainName::parse(&format!("{slug}.{}", self.catalogue().mail_domain))
-            .map_err(|rule| {
-                Error::invalid("slug", format!("gives no valid default domain: {rule}"))
-            })?;
+        let default_domain =
+            DomainName::parse(&format!("{slug}.{}", self.catalogue_view().mail_domain)).map_err(
+                |rule| Error::invalid("slug", format!("gives no valid default domain: {rule}")),
+            )?;
         Ok((slug, default_domain))
     }
 

@@ -222,7 +222,7 @@ impl ControlPlane {
     }
 
     /// The delivery log of a webhook: each event sent or to send, with every attempt.
-    pub async fn webhook_deliveries(
+    pub async fn webhook_delivery_list(
         &self,
         actor: &Actor,
         id: WebhookId,
