@@ -401,12 +401,6 @@ mod tests {
                 "domain_create -> {target}"
             );
         }
-        // An alias is made under its mailbox and deleted under its tenant.
-        let (_, alias) = operation(&doc, "alias_create");
-        assert_eq!(
-            alias["responses"]["201"]["links"]["alias_delete"]["parameters"]["alias"],
-            "$response.body#/id"
-        );
         // A filed request (202) leads to the request's operations, not the mailbox's.
         let filed = &operation(&doc, "mailbox_create").1["responses"]["202"]["links"];
         assert!(filed.get("request_approve").is_some(), "{filed}");

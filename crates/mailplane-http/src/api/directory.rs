@@ -320,3 +320,24 @@ async fn mailbox_forwarding_clear(
         .await?;
     Ok(respond(outcome, StatusCode::OK))
 }
+
+#[cfg(test)]
+mod tests {
+    /// An alias is made under its mailbox and deleted under its tenant: the creation's link
+    /// to the deletion takes the alias's id from the created body.
+    #[test]
+    fn an_alias_creation_links_to_its_deletion() {
+        let doc = crate::openapi();
+        let create = doc["paths"]
+            .as_object()
+            .expect("paths")
+            .values()
+            .flat_map(|item| item.as_object().expect("a path item").values())
+            .find(|op| op["operationId"] == "alias_create")
+            .expect("the operation alias_create");
+        assert_eq!(
+            create["responses"]["201"]["links"]["alias_delete"]["parameters"]["alias"],
+            "$response.body#/id"
+        );
+    }
+}
