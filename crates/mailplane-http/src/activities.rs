@@ -1,6 +1,7 @@
-//! Which RACI activity governs each operation of the API: one table, which the OpenAPI
-//! document carries as the extension `x-mailplane-activity` on every operation, and from
-//! which the book's endpoint table is generated ([`endpoints_markdown`]).
+//! Which RACI activity governs each operation of the API: a table per resource, kept beside
+//! its routes (`api/<resource>.rs`) and listed here, which the OpenAPI document carries as the
+//! extension `x-mailplane-activity` on every operation, and from which the book's endpoint
+//! table is generated ([`endpoints_markdown`]).
 //!
 //! The table exists so that a client, a reviewer and the book read the activity of a route
 //! from the document instead of from prose. A value is an activity id of the tenant profiles
@@ -13,7 +14,6 @@
 //! ([`mailplane::activity`]), the same one the control plane decides with, so a renamed
 //! activity changes here too.
 
-use mailplane::activity;
 use serde_json::Value;
 
 /// The extension's name in the OpenAPI document.
@@ -25,115 +25,42 @@ pub const NONE: &str = "none";
 /// The value for an operation on a request, which takes the activity of the request it names.
 pub const PER_REQUEST: &str = "per-request";
 
-/// Every operation id of the API with the activity that governs it, in the order of the
-/// book's endpoint table.
-pub const OPERATIONS: &[(&str, &str)] = &[
-    ("partner_list", activity::PARTNER_MANAGE),
-    ("partner_create", activity::PARTNER_MANAGE),
-    ("partner_view", activity::PARTNER_MANAGE),
-    ("partner_update", activity::PARTNER_MANAGE),
-    ("partner_delete", activity::PARTNER_MANAGE),
-    ("tenant_list", activity::TENANT_DELIVER),
-    ("tenant_create", activity::TENANT_DELIVER),
-    ("tenant_view", activity::TENANT_DELIVER),
-    ("tenant_update", activity::TENANT_DELIVER),
-    ("tenant_delete", activity::TENANT_DESTROY),
-    ("tenant_rebind", activity::PROFILE_CHANGE),
-    ("tenant_relocate", activity::LOCATION),
-    ("tenant_offer_choose", activity::SIZING),
-    ("subscription_list", activity::LICENCES),
-    ("subscription_create", activity::LICENCES),
-    ("subscription_seats_set", activity::CUSTOMIZE),
-    ("password_policy_view", activity::CUSTOMIZE),
-    ("password_policy_set", activity::CUSTOMIZE),
-    ("inventory_view", activity::INVENTORY),
-    ("domain_list", activity::DIRECTORY),
-    ("domain_create", activity::DIRECTORY),
-    ("domain_view", activity::DIRECTORY),
-    ("domain_delete", activity::DIRECTORY),
-    ("domain_records_view", activity::DIRECTORY),
-    ("domain_verify", activity::DIRECTORY),
-    ("mailbox_list", activity::DIRECTORY),
-    ("mailbox_create", activity::DIRECTORY),
-    ("mailbox_batch_create", activity::DIRECTORY),
-    ("mailbox_view", activity::DIRECTORY),
-    ("mailbox_update", activity::DIRECTORY),
-    ("mailbox_delete", activity::DIRECTORY),
-    ("licence_list", activity::DIRECTORY),
-    ("licence_assign", activity::DIRECTORY),
-    ("licence_unassign", activity::DIRECTORY),
-    ("alias_create", activity::DIRECTORY),
-    ("mailbox_forwarding_set", activity::DIRECTORY),
-    ("mailbox_forwarding_clear", activity::DIRECTORY),
-    ("mailbox_password_status", activity::DATA_PLANE_ACCESS),
-    ("mailbox_password_set", activity::DATA_PLANE_ACCESS),
-    ("message_import", activity::DATA_PLANE_ACCESS),
-    ("mailbox_usage_view", activity::DIRECTORY),
-    ("retention_view", activity::RETENTION),
-    ("retention_set", activity::RETENTION),
-    ("retention_run_list", activity::RETENTION),
-    ("hold_list", activity::HOLDS),
-    ("hold_place", activity::HOLDS),
-    ("hold_release", activity::HOLDS),
-    ("alias_list", activity::DIRECTORY),
-    ("alias_delete", activity::DIRECTORY),
-    ("group_list", activity::DIRECTORY),
-    ("group_create", activity::DIRECTORY),
-    ("group_delete", activity::DIRECTORY),
-    ("group_member_add", activity::DIRECTORY),
-    ("group_member_remove", activity::DIRECTORY),
-    ("credential_list", activity::CONTROL_PLANE_ACCESS),
-    ("credential_register", activity::CONTROL_PLANE_ACCESS),
-    ("credential_view", activity::CONTROL_PLANE_ACCESS),
-    ("credential_revoke", activity::CONTROL_PLANE_ACCESS),
-    ("ticket_list", activity::INCIDENT_REPORT),
-    ("ticket_open", activity::INCIDENT_REPORT),
-    ("ticket_view", activity::INCIDENT_REPORT),
-    ("ticket_comment", activity::INCIDENT_REPORT),
-    ("ticket_handle", activity::INCIDENT_HANDLE),
-    ("export_list", activity::EXPORT),
-    ("export_create", activity::EXPORT),
-    ("export_view", activity::EXPORT),
-    ("export_acknowledge", activity::EXPORT),
-    ("export_download", NONE),
-    ("termination_view", activity::TERMINATE),
-    ("termination_create", activity::TERMINATE),
-    ("termination_cancel", activity::TERMINATE),
-    ("termination_resume", activity::TENANT_DESTROY),
-    ("destruction_key_list", NONE),
-    ("audit_list", activity::AUDIT_REVIEW),
-    ("request_create", PER_REQUEST),
-    ("request_list", NONE),
-    ("request_view", NONE),
-    ("request_fulfil", PER_REQUEST),
-    ("request_decline", PER_REQUEST),
-    ("request_approve", PER_REQUEST),
-    ("request_reject", PER_REQUEST),
-    ("request_consent", PER_REQUEST),
-    ("request_object", PER_REQUEST),
-    ("request_cancel", PER_REQUEST),
-    ("event_list", NONE),
-    ("webhook_list", NONE),
-    ("webhook_create", NONE),
-    ("webhook_view", NONE),
-    ("webhook_delete", NONE),
-    ("webhook_delivery_list", NONE),
-    ("profile_list", NONE),
-    ("profile_view", NONE),
-    ("catalogue_view", NONE),
-    ("health_live", NONE),
-    ("health_ready", NONE),
+/// Every resource's table of its operation ids with the activity that governs each, in the
+/// order of the book's endpoint table. Each table lives beside its routes (`api/<resource>.rs`).
+const TABLES: &[&[(&str, &str)]] = &[
+    crate::api::partners::ACTIVITIES,
+    crate::api::tenants::ACTIVITIES,
+    crate::api::catalogue::ACTIVITIES,
+    crate::api::passwords::ACTIVITIES,
+    crate::api::inventory::ACTIVITIES,
+    crate::api::domains::ACTIVITIES,
+    crate::api::mailboxes::ACTIVITIES,
+    crate::api::directory::ACTIVITIES,
+    crate::api::messages::ACTIVITIES,
+    crate::api::retention::ACTIVITIES,
+    crate::api::credentials::ACTIVITIES,
+    crate::api::tickets::ACTIVITIES,
+    crate::api::lifecycle::ACTIVITIES,
+    crate::api::audit::ACTIVITIES,
+    crate::api::requests::ACTIVITIES,
+    crate::api::webhooks::ACTIVITIES,
+    crate::api::profiles::ACTIVITIES,
+    crate::api::health::ACTIVITIES,
 ];
+
+/// Every operation id of the API with the activity that governs it.
+pub fn operations() -> impl Iterator<Item = (&'static str, &'static str)> {
+    TABLES.iter().flat_map(|table| table.iter().copied())
+}
 
 /// The activity of an operation, by its id.
 pub fn of(operation_id: &str) -> Option<&'static str> {
-    OPERATIONS
-        .iter()
+    operations()
         .find(|(id, _)| *id == operation_id)
-        .map(|(_, activity)| *activity)
+        .map(|(_, activity)| activity)
 }
 
-/// Writes each operation's activity into the document. An operation the table does not name
+/// Writes each operation's activity into the document. An operation no table names
 /// is a bug of this crate, caught when the document is built (every test builds it).
 pub fn annotate(doc: &mut Value) {
     let Some(paths) = doc["paths"].as_object_mut() else {
@@ -220,7 +147,7 @@ pub fn endpoints_markdown(doc: &Value) -> String {
 mod tests {
     use super::*;
 
-    /// The table names every operation of the document once, and nothing else.
+    /// The tables name every operation of the document once, and nothing else.
     #[test]
     fn the_table_names_every_operation_once() {
         let doc = crate::openapi();
@@ -232,35 +159,35 @@ mod tests {
                 }
             }
         }
-        for (id, _) in OPERATIONS {
+        for (id, _) in operations() {
             assert_eq!(
-                OPERATIONS.iter().filter(|(other, _)| other == id).count(),
+                operations().filter(|(other, _)| *other == id).count(),
                 1,
                 "`{id}` is named twice"
             );
             assert!(ids.iter().any(|i| i == id), "`{id}` is no operation");
         }
-        assert_eq!(ids.len(), OPERATIONS.len());
+        assert_eq!(ids.len(), operations().count());
     }
 
-    /// Every activity of the table is one of the shipped tenant profiles', or one of the two
+    /// Every activity of the tables is one of the shipped tenant profiles', or one of the two
     /// words that are none.
     #[test]
     fn every_activity_is_a_profile_activity() {
         let set = mailplane::PolicySet::builtin();
-        for (id, activity) in OPERATIONS {
-            if *activity == NONE || *activity == PER_REQUEST {
+        for (id, activity) in operations() {
+            if activity == NONE || activity == PER_REQUEST {
                 continue;
             }
             assert!(
                 set.iter()
-                    .any(|p| p.activities.iter().any(|a| a.id.as_str() == *activity)),
+                    .any(|p| p.activities.iter().any(|a| a.id.as_str() == activity)),
                 "`{id}`: `{activity}` is no activity of a shipped profile"
             );
         }
     }
 
-    /// The document carries the table's value on every operation.
+    /// The document carries the tables' value on every operation.
     #[test]
     fn the_document_carries_each_activity() {
         let doc = crate::openapi();

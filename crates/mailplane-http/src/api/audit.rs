@@ -14,6 +14,13 @@ use crate::api::page_of;
 use crate::extract::{ApiQuery, Authenticated, ListQuery};
 use crate::problem::{ApiError, Problem};
 
+/// The activity of each of this file's operations, in the order of the book's endpoint table;
+/// `activities.rs` lists this table with the other resources'.
+pub(crate) const ACTIVITIES: &[(&str, &str)] = &[
+    ("audit_list", mailplane::activity::AUDIT_REVIEW),
+    ("event_list", crate::activities::NONE),
+];
+
 page_of!(AuditPage, AuditEntry);
 page_of!(EventPage, Event);
 

@@ -20,6 +20,20 @@ use crate::api::requests::respond;
 use crate::extract::{ApiJson, Authenticated, IdPath};
 use crate::problem::{ApiError, Problem};
 
+/// The activity of each of this file's operations, in the order of the book's endpoint table;
+/// `activities.rs` lists this table with the other resources'.
+pub(crate) const ACTIVITIES: &[(&str, &str)] = &[
+    ("tenant_relocate", mailplane::activity::LOCATION),
+    ("tenant_offer_choose", mailplane::activity::SIZING),
+    ("subscription_list", mailplane::activity::LICENCES),
+    ("subscription_create", mailplane::activity::LICENCES),
+    ("subscription_seats_set", mailplane::activity::CUSTOMIZE),
+    ("licence_list", mailplane::activity::DIRECTORY),
+    ("licence_assign", mailplane::activity::DIRECTORY),
+    ("licence_unassign", mailplane::activity::DIRECTORY),
+    ("catalogue_view", crate::activities::NONE),
+];
+
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(catalogue_view))

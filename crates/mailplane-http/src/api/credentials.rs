@@ -18,6 +18,21 @@ use crate::api::requests::respond;
 use crate::extract::{ApiJson, ApiQuery, Authenticated, IdPath, ListQuery};
 use crate::problem::{ApiError, Problem};
 
+/// The activity of each of this file's operations, in the order of the book's endpoint table;
+/// `activities.rs` lists this table with the other resources'.
+pub(crate) const ACTIVITIES: &[(&str, &str)] = &[
+    ("credential_list", mailplane::activity::CONTROL_PLANE_ACCESS),
+    (
+        "credential_register",
+        mailplane::activity::CONTROL_PLANE_ACCESS,
+    ),
+    ("credential_view", mailplane::activity::CONTROL_PLANE_ACCESS),
+    (
+        "credential_revoke",
+        mailplane::activity::CONTROL_PLANE_ACCESS,
+    ),
+];
+
 page_of!(CredentialPage, Credential);
 
 pub fn routes() -> OpenApiRouter<AppState> {

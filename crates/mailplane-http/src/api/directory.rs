@@ -18,6 +18,21 @@ use crate::api::requests::respond;
 use crate::extract::{ApiJson, ApiQuery, Authenticated, IdPath, path_id};
 use crate::problem::{ApiError, Problem};
 
+/// The activity of each of this file's operations, in the order of the book's endpoint table;
+/// `activities.rs` lists this table with the other resources'.
+pub(crate) const ACTIVITIES: &[(&str, &str)] = &[
+    ("alias_create", mailplane::activity::DIRECTORY),
+    ("mailbox_forwarding_set", mailplane::activity::DIRECTORY),
+    ("mailbox_forwarding_clear", mailplane::activity::DIRECTORY),
+    ("alias_list", mailplane::activity::DIRECTORY),
+    ("alias_delete", mailplane::activity::DIRECTORY),
+    ("group_list", mailplane::activity::DIRECTORY),
+    ("group_create", mailplane::activity::DIRECTORY),
+    ("group_delete", mailplane::activity::DIRECTORY),
+    ("group_member_add", mailplane::activity::DIRECTORY),
+    ("group_member_remove", mailplane::activity::DIRECTORY),
+];
+
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(alias_list))

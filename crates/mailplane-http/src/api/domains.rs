@@ -19,6 +19,17 @@ use crate::api::requests::respond;
 use crate::extract::{ApiJson, ApiQuery, Authenticated, IdPath, ListQuery};
 use crate::problem::{ApiError, Problem};
 
+/// The activity of each of this file's operations, in the order of the book's endpoint table;
+/// `activities.rs` lists this table with the other resources'.
+pub(crate) const ACTIVITIES: &[(&str, &str)] = &[
+    ("domain_list", mailplane::activity::DIRECTORY),
+    ("domain_create", mailplane::activity::DIRECTORY),
+    ("domain_view", mailplane::activity::DIRECTORY),
+    ("domain_delete", mailplane::activity::DIRECTORY),
+    ("domain_records_view", mailplane::activity::DIRECTORY),
+    ("domain_verify", mailplane::activity::DIRECTORY),
+];
+
 page_of!(DomainPage, Domain);
 
 pub fn routes() -> OpenApiRouter<AppState> {

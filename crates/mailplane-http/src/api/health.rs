@@ -9,6 +9,13 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::AppState;
 use crate::problem::{ApiError, Problem};
 
+/// The activity of each of this file's operations, in the order of the book's endpoint table;
+/// `activities.rs` lists this table with the other resources'.
+pub(crate) const ACTIVITIES: &[(&str, &str)] = &[
+    ("health_live", crate::activities::NONE),
+    ("health_ready", crate::activities::NONE),
+];
+
 /// The state of a probe.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Health {

@@ -18,6 +18,11 @@ use crate::AppState;
 use crate::extract::{ApiQuery, Authenticated, IdPath};
 use crate::problem::{ApiError, Problem};
 
+/// The activity of each of this file's operations, in the order of the book's endpoint table;
+/// `activities.rs` lists this table with the other resources'.
+pub(crate) const ACTIVITIES: &[(&str, &str)] =
+    &[("inventory_view", mailplane::activity::INVENTORY)];
+
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(inventory_view))
 }

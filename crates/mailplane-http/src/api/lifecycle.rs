@@ -19,6 +19,21 @@ use crate::api::requests::respond;
 use crate::extract::{ApiJson, ApiQuery, Authenticated, IdPath};
 use crate::problem::{ApiError, Problem};
 
+/// The activity of each of this file's operations, in the order of the book's endpoint table;
+/// `activities.rs` lists this table with the other resources'.
+pub(crate) const ACTIVITIES: &[(&str, &str)] = &[
+    ("export_list", mailplane::activity::EXPORT),
+    ("export_create", mailplane::activity::EXPORT),
+    ("export_view", mailplane::activity::EXPORT),
+    ("export_acknowledge", mailplane::activity::EXPORT),
+    ("export_download", crate::activities::NONE),
+    ("termination_view", mailplane::activity::TERMINATE),
+    ("termination_create", mailplane::activity::TERMINATE),
+    ("termination_cancel", mailplane::activity::TERMINATE),
+    ("termination_resume", mailplane::activity::TENANT_DESTROY),
+    ("destruction_key_list", crate::activities::NONE),
+];
+
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(export_list, export_create))

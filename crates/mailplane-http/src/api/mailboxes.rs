@@ -20,6 +20,17 @@ use crate::api::requests::respond;
 use crate::extract::{ApiJson, ApiQuery, Authenticated, IdPath, ListQuery};
 use crate::problem::{ApiError, Problem};
 
+/// The activity of each of this file's operations, in the order of the book's endpoint table;
+/// `activities.rs` lists this table with the other resources'.
+pub(crate) const ACTIVITIES: &[(&str, &str)] = &[
+    ("mailbox_list", mailplane::activity::DIRECTORY),
+    ("mailbox_create", mailplane::activity::DIRECTORY),
+    ("mailbox_batch_create", mailplane::activity::DIRECTORY),
+    ("mailbox_view", mailplane::activity::DIRECTORY),
+    ("mailbox_update", mailplane::activity::DIRECTORY),
+    ("mailbox_delete", mailplane::activity::DIRECTORY),
+];
+
 page_of!(MailboxPage, Mailbox);
 
 pub fn routes() -> OpenApiRouter<AppState> {

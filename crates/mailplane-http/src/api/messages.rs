@@ -15,6 +15,13 @@ use crate::AppState;
 use crate::extract::{Authenticated, IdPath};
 use crate::problem::{ApiError, Problem};
 
+/// The activity of each of this file's operations, in the order of the book's endpoint table;
+/// `activities.rs` lists this table with the other resources'.
+pub(crate) const ACTIVITIES: &[(&str, &str)] = &[
+    ("message_import", mailplane::activity::DATA_PLANE_ACCESS),
+    ("mailbox_usage_view", mailplane::activity::DIRECTORY),
+];
+
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(message_import))

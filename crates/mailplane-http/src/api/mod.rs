@@ -1,23 +1,23 @@
 //! The API's handlers, one module per resource, and the router that collects them.
 
-mod audit;
-mod catalogue;
-mod credentials;
-mod directory;
-mod domains;
-mod health;
-mod inventory;
-mod lifecycle;
-mod mailboxes;
-mod messages;
-mod partners;
-mod passwords;
-mod profiles;
+pub(crate) mod audit;
+pub(crate) mod catalogue;
+pub(crate) mod credentials;
+pub(crate) mod directory;
+pub(crate) mod domains;
+pub(crate) mod health;
+pub(crate) mod inventory;
+pub(crate) mod lifecycle;
+pub(crate) mod mailboxes;
+pub(crate) mod messages;
+pub(crate) mod partners;
+pub(crate) mod passwords;
+pub(crate) mod profiles;
 pub(crate) mod requests;
-mod retention;
-mod tenants;
-mod tickets;
-mod webhooks;
+pub(crate) mod retention;
+pub(crate) mod tenants;
+pub(crate) mod tickets;
+pub(crate) mod webhooks;
 
 use utoipa_axum::router::OpenApiRouter;
 

@@ -14,6 +14,16 @@ use crate::api::page_of;
 use crate::extract::{ApiJson, ApiQuery, Authenticated, IdPath, ListQuery};
 use crate::problem::{ApiError, Problem};
 
+/// The activity of each of this file's operations, in the order of the book's endpoint table;
+/// `activities.rs` lists this table with the other resources'.
+pub(crate) const ACTIVITIES: &[(&str, &str)] = &[
+    ("partner_list", mailplane::activity::PARTNER_MANAGE),
+    ("partner_create", mailplane::activity::PARTNER_MANAGE),
+    ("partner_view", mailplane::activity::PARTNER_MANAGE),
+    ("partner_update", mailplane::activity::PARTNER_MANAGE),
+    ("partner_delete", mailplane::activity::PARTNER_MANAGE),
+];
+
 page_of!(PartnerPage, Partner);
 
 pub fn routes() -> OpenApiRouter<AppState> {

@@ -16,6 +16,21 @@ use crate::api::requests::respond;
 use crate::extract::{ApiJson, Authenticated, IdPath};
 use crate::problem::{ApiError, Problem};
 
+/// The activity of each of this file's operations, in the order of the book's endpoint table;
+/// `activities.rs` lists this table with the other resources'.
+pub(crate) const ACTIVITIES: &[(&str, &str)] = &[
+    ("password_policy_view", mailplane::activity::CUSTOMIZE),
+    ("password_policy_set", mailplane::activity::CUSTOMIZE),
+    (
+        "mailbox_password_status",
+        mailplane::activity::DATA_PLANE_ACCESS,
+    ),
+    (
+        "mailbox_password_set",
+        mailplane::activity::DATA_PLANE_ACCESS,
+    ),
+];
+
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(password_policy_view, password_policy_set))

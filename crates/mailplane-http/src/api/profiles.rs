@@ -10,6 +10,13 @@ use crate::AppState;
 use crate::extract::{ApiPath, Authenticated};
 use crate::problem::{ApiError, Problem};
 
+/// The activity of each of this file's operations, in the order of the book's endpoint table;
+/// `activities.rs` lists this table with the other resources'.
+pub(crate) const ACTIVITIES: &[(&str, &str)] = &[
+    ("profile_list", crate::activities::NONE),
+    ("profile_view", crate::activities::NONE),
+];
+
 /// The list of profiles.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ProfileList {

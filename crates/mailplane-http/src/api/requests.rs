@@ -20,6 +20,21 @@ use crate::AppState;
 use crate::extract::{ApiJson, ApiQuery, Authenticated, IdPath};
 use crate::problem::{ApiError, Problem};
 
+/// The activity of each of this file's operations, in the order of the book's endpoint table;
+/// `activities.rs` lists this table with the other resources'.
+pub(crate) const ACTIVITIES: &[(&str, &str)] = &[
+    ("request_create", crate::activities::PER_REQUEST),
+    ("request_list", crate::activities::NONE),
+    ("request_view", crate::activities::NONE),
+    ("request_fulfil", crate::activities::PER_REQUEST),
+    ("request_decline", crate::activities::PER_REQUEST),
+    ("request_approve", crate::activities::PER_REQUEST),
+    ("request_reject", crate::activities::PER_REQUEST),
+    ("request_consent", crate::activities::PER_REQUEST),
+    ("request_object", crate::activities::PER_REQUEST),
+    ("request_cancel", crate::activities::PER_REQUEST),
+];
+
 /// Where to act on a request. The answers that apply are present while it is pending.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct RequestLinks {

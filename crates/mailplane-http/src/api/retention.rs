@@ -17,6 +17,17 @@ use crate::api::requests::respond;
 use crate::extract::{ApiJson, Authenticated, IdPath};
 use crate::problem::{ApiError, Problem};
 
+/// The activity of each of this file's operations, in the order of the book's endpoint table;
+/// `activities.rs` lists this table with the other resources'.
+pub(crate) const ACTIVITIES: &[(&str, &str)] = &[
+    ("retention_view", mailplane::activity::RETENTION),
+    ("retention_set", mailplane::activity::RETENTION),
+    ("retention_run_list", mailplane::activity::RETENTION),
+    ("hold_list", mailplane::activity::HOLDS),
+    ("hold_place", mailplane::activity::HOLDS),
+    ("hold_release", mailplane::activity::HOLDS),
+];
+
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(retention_view, retention_set))

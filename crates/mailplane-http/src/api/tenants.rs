@@ -17,6 +17,17 @@ use crate::api::requests::respond;
 use crate::extract::{ApiJson, ApiQuery, Authenticated, IdPath, ListQuery};
 use crate::problem::{ApiError, Problem};
 
+/// The activity of each of this file's operations, in the order of the book's endpoint table;
+/// `activities.rs` lists this table with the other resources'.
+pub(crate) const ACTIVITIES: &[(&str, &str)] = &[
+    ("tenant_list", mailplane::activity::TENANT_DELIVER),
+    ("tenant_create", mailplane::activity::TENANT_DELIVER),
+    ("tenant_view", mailplane::activity::TENANT_DELIVER),
+    ("tenant_update", mailplane::activity::TENANT_DELIVER),
+    ("tenant_delete", mailplane::activity::TENANT_DESTROY),
+    ("tenant_rebind", mailplane::activity::PROFILE_CHANGE),
+];
+
 page_of!(TenantPage, Tenant);
 
 pub fn routes() -> OpenApiRouter<AppState> {

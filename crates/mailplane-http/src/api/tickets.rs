@@ -19,6 +19,16 @@ use crate::api::requests::respond;
 use crate::extract::{ApiJson, ApiQuery, Authenticated, IdPath};
 use crate::problem::{ApiError, Problem};
 
+/// The activity of each of this file's operations, in the order of the book's endpoint table;
+/// `activities.rs` lists this table with the other resources'.
+pub(crate) const ACTIVITIES: &[(&str, &str)] = &[
+    ("ticket_list", mailplane::activity::INCIDENT_REPORT),
+    ("ticket_open", mailplane::activity::INCIDENT_REPORT),
+    ("ticket_view", mailplane::activity::INCIDENT_REPORT),
+    ("ticket_comment", mailplane::activity::INCIDENT_REPORT),
+    ("ticket_handle", mailplane::activity::INCIDENT_HANDLE),
+];
+
 page_of!(TicketPage, Ticket);
 
 /// The query of `ticket_list`.

@@ -15,6 +15,16 @@ use crate::api::page_of;
 use crate::extract::{ApiJson, ApiQuery, Authenticated, IdPath, ListQuery};
 use crate::problem::{ApiError, Problem};
 
+/// The activity of each of this file's operations, in the order of the book's endpoint table;
+/// `activities.rs` lists this table with the other resources'.
+pub(crate) const ACTIVITIES: &[(&str, &str)] = &[
+    ("webhook_list", crate::activities::NONE),
+    ("webhook_create", crate::activities::NONE),
+    ("webhook_view", crate::activities::NONE),
+    ("webhook_delete", crate::activities::NONE),
+    ("webhook_delivery_list", crate::activities::NONE),
+];
+
 page_of!(WebhookPage, Webhook);
 page_of!(DeliveryPage, Delivery);
 
