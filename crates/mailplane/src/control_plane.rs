@@ -23,7 +23,7 @@ pub mod activity;
 mod audit;
 mod catalogue;
 mod credentials;
-mod directory;
+pub mod directory;
 mod dispatch;
 mod domains;
 mod idempotency;

@@ -26,6 +26,7 @@ pub mod workers;
 
 pub use actor::Actor;
 pub use control_plane::activity;
+pub use control_plane::directory;
 pub use control_plane::{
     AUTOMATION_ROLE, AUTOMATION_SUBJECT, Applied, BatchAnswer, BatchItem, ControlPlane,
     ControlPlaneConfig, DEFAULT_LINK_TTL, DEFAULT_PAGE, DomainRecords, DomainVerification,

@@ -54,7 +54,7 @@ pub(super) fn quota_bounds(catalogue: &Catalogue, tenant: &Tenant) -> (i64, i64)
 /// A quota above the tenant's offer's mailbox size is refused under `field`, naming the
 /// offer.
 pub(super) fn offer_quota(
-    p: &mut crate::input::Problems,
+    p: &mut Problems,
     field: &str,
     catalogue: &Catalogue,
     tenant: &Tenant,
@@ -510,26 +510,64 @@ fn unknown<'a>(field: &str, given: &str, known: impl Iterator<Item = &'a String>
     )
 }
 
-// The catalogue's operations (`subscription.*`, `licence.*`): their input rules and the
-// changes they make, which the registry's dispatchers call. Choosing an offer and a region
-// are the tenant's (`tenants.rs`).
+// The catalogue's operations (`subscription.*`, `licence.*`): their input rules and the changes
+// they make, reached by the dispatchers through `parse` and `catalogue_apply`. Choosing an
+// offer and a region are the tenant's (`tenants.rs`).
 
-use super::dispatch::Checked;
 use super::workflow::{Applied, Made};
+use crate::input::Problems;
 
-/// Checks `subscription.create`: a SKU is named.
-pub(super) fn subscription_create_check<'a>(
-    p: &mut crate::input::Problems,
-    input: &'a SubscriptionCreate,
-) -> Option<Checked<'a>> {
-    sku_rule(p, &input.sku);
-    Some(Checked::SubscriptionCreate(input))
+/// A subscription or licence operation whose input passed its check, with the values the check
+/// parsed (or borrowed as they are).
+pub(super) enum Checked<'a> {
+    SubscriptionCreate(&'a SubscriptionCreate),
+    SubscriptionSeats(SubscriptionId, &'a SeatsChange),
+    LicenceAssign(MailboxId, &'a str),
+    LicenceUnassign(MailboxId, &'a str),
+}
+
+/// Parses a subscription or licence operation's input into `p`'s problems and a checked value:
+/// `None` when `p` holds a problem, or for another resource's operation, which the dispatcher never
+/// routes here.
+pub(super) fn parse<'a>(op: &'a Operation, p: &mut Problems) -> Option<Checked<'a>> {
+    match op {
+        // `subscription.create` names a SKU.
+        Operation::SubscriptionCreate(i) => {
+            sku_rule(p, &i.sku);
+            Some(Checked::SubscriptionCreate(i))
+        }
+        Operation::SubscriptionSeats {
+            subscription_id,
+            change,
+        } => subscription_seats_check(p, *subscription_id, change),
+        Operation::LicenceAssign { mailbox_id, sku } => licence_check(p, *mailbox_id, sku, true),
+        Operation::LicenceUnassign { mailbox_id, sku } => licence_check(p, *mailbox_id, sku, false),
+        _ => None,
+    }
+}
+
+impl ControlPlane {
+    /// Makes the change of a subscription or licence operation whose input passed its check.
+    pub(super) async fn catalogue_apply(
+        &self,
+        tx: &WriteTx,
+        _actor: &Actor,
+        t: &Tenant,
+        checked: Checked<'_>,
+    ) -> Result<Made> {
+        match checked {
+            Checked::SubscriptionCreate(i) => self.subscription_create_apply(tx, t, i).await,
+            Checked::SubscriptionSeats(id, i) => self.subscription_seats_apply(tx, t, id, i).await,
+            Checked::LicenceAssign(id, sku) => self.licence_apply(tx, t, id, sku, true).await,
+            Checked::LicenceUnassign(id, sku) => self.licence_apply(tx, t, id, sku, false).await,
+        }
+    }
 }
 
 /// Checks `subscription.seats`: exactly one of a count, an addition and a removal, each
 /// within bounds.
-pub(super) fn subscription_seats_check<'a>(
-    p: &mut crate::input::Problems,
+fn subscription_seats_check<'a>(
+    p: &mut Problems,
     id: SubscriptionId,
     change: &'a SeatsChange,
 ) -> Option<Checked<'a>> {
@@ -552,8 +590,8 @@ pub(super) fn subscription_seats_check<'a>(
 }
 
 /// Checks `licence.assign` (`assign`) or `licence.unassign`: a SKU is named.
-pub(super) fn licence_check<'a>(
-    p: &mut crate::input::Problems,
+fn licence_check<'a>(
+    p: &mut Problems,
     mailbox_id: MailboxId,
     sku: &'a str,
     assign: bool,
@@ -567,7 +605,7 @@ pub(super) fn licence_check<'a>(
 }
 
 /// A SKU is named.
-fn sku_rule(p: &mut crate::input::Problems, sku: &str) {
+fn sku_rule(p: &mut Problems, sku: &str) {
     if sku.trim().is_empty() {
         p.add("sku", "must name a catalogue SKU");
     }
@@ -575,7 +613,7 @@ fn sku_rule(p: &mut crate::input::Problems, sku: &str) {
 
 impl ControlPlane {
     /// Applies `subscription.create`.
-    pub(super) async fn subscription_create_apply(
+    async fn subscription_create_apply(
         &self,
         tx: &WriteTx,
         tenant: &Tenant,
@@ -592,7 +630,7 @@ impl ControlPlane {
     }
 
     /// Applies `subscription.seats`.
-    pub(super) async fn subscription_seats_apply(
+    async fn subscription_seats_apply(
         &self,
         tx: &WriteTx,
         tenant: &Tenant,
@@ -612,7 +650,7 @@ impl ControlPlane {
     }
 
     /// Applies `licence.assign` (`assign`) or `licence.unassign`.
-    pub(super) async fn licence_apply(
+    async fn licence_apply(
         &self,
         tx: &WriteTx,
         tenant: &Tenant,

@@ -269,14 +269,57 @@ impl ControlPlane {
 }
 
 // The credential's operations (`credential.register`, `credential.revoke`): their input
-// rules and the changes they make, which the registry's dispatchers call.
+// rules and the changes they make, reached by the dispatchers through `parse` and
+// `credentials_apply`.
 
-use super::dispatch::Checked;
+use super::Operation;
 use super::workflow::{Applied, Made};
+use mailplane_store::WriteTx;
+use mailplane_types::resources::Tenant;
+
+/// A credential operation whose input passed its check, with the values the check parsed (or
+/// borrowed as they are).
+pub(super) enum Checked<'a> {
+    CredentialRegister(&'a CredentialCreate),
+    CredentialRevoke(CredentialId),
+}
+
+/// Parses a credential operation's input into `p`'s problems and a checked value: `None` when `p`
+/// holds a problem, or for another resource's operation, which the dispatcher never routes here.
+pub(super) fn parse<'a>(
+    op: &'a Operation,
+    p: &mut Problems,
+    profile: &Profile,
+    now: OffsetDateTime,
+) -> Option<Checked<'a>> {
+    match op {
+        Operation::CredentialRegister(i) => credential_register_check(p, profile, now, i),
+        Operation::CredentialRevoke { credential_id } => {
+            Some(Checked::CredentialRevoke(*credential_id))
+        }
+        _ => None,
+    }
+}
+
+impl ControlPlane {
+    /// Makes the change of a credential operation whose input passed its check.
+    pub(super) async fn credentials_apply(
+        &self,
+        tx: &WriteTx,
+        _actor: &Actor,
+        t: &Tenant,
+        checked: Checked<'_>,
+    ) -> Result<Made> {
+        match checked {
+            Checked::CredentialRegister(i) => self.credential_register_apply(tx, t, i).await,
+            Checked::CredentialRevoke(id) => self.credential_revoke_apply(tx, t, id).await,
+        }
+    }
+}
 
 /// Checks `credential.register`: a name, a public key, 1 to 16 roles of the profile, an
 /// expiry ahead.
-pub(super) fn credential_register_check<'a>(
+fn credential_register_check<'a>(
     p: &mut Problems,
     profile: &Profile,
     now: OffsetDateTime,
@@ -296,7 +339,7 @@ pub(super) fn credential_register_check<'a>(
 
 impl ControlPlane {
     /// Applies `credential.register`.
-    pub(super) async fn credential_register_apply(
+    async fn credential_register_apply(
         &self,
         tx: &mailplane_store::WriteTx,
         tenant: &mailplane_types::resources::Tenant,
@@ -316,7 +359,7 @@ impl ControlPlane {
     }
 
     /// Applies `credential.revoke`.
-    pub(super) async fn credential_revoke_apply(
+    async fn credential_revoke_apply(
         &self,
         tx: &mailplane_store::WriteTx,
         tenant: &mailplane_types::resources::Tenant,

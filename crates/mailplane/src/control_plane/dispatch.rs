@@ -2,20 +2,21 @@
 //! operation's input once into the typed values its change uses ([`Checked`]), and
 //! [`ControlPlane::apply`], which makes that change.
 //!
-//! Both are one line per operation: the rules and the change of each operation live beside
-//! its resource (`directory.rs` for aliases, `catalogue.rs` for subscriptions, ...). What
-//! every operation shares stays here, once: the input is checked before anything else, and
-//! once the export window of the tenant's termination closes, only the operations
-//! [`lifecycle::runs_after_window`] names go on.
+//! Both route by resource only. Each resource module of the control plane (`tenants`,
+//! `domains`, `mailboxes`, `credentials`, `directory`, `retention`, `passwords`,
+//! `catalogue`, `lifecycle`, `tickets`) owns its checked enum (`directory::Checked`), a
+//! `parse` function that turns its operations into it and an `apply` method
+//! (`directory_apply`) that carries it out; the rules and the change of each operation live
+//! there. What every operation shares stays here, once: the input is checked before
+//! anything else, once the export window of the tenant's termination closes only the
+//! operations [`lifecycle::runs_after_window`] names go on, and a check that fails without
+//! naming a problem is a defect. The routing matches every [`Operation`] variant, so a new
+//! operation fails to compile here until a resource claims it.
 
 use mailplane_policy::Profile;
 use mailplane_store::WriteTx;
-use mailplane_types::passwords::PasswordPolicy;
 use mailplane_types::resources::Tenant;
-use mailplane_types::{
-    AliasId, CredentialId, DomainId, DomainName, EmailAddress, Error, GroupId, HoldId, MailboxId,
-    Result, SubscriptionId, TicketId,
-};
+use mailplane_types::{Error, Result};
 
 use super::workflow::Made;
 use super::{
@@ -23,55 +24,29 @@ use super::{
     passwords, retention, tenants, tickets,
 };
 use crate::Actor;
-use crate::input::{
-    AliasCreateChecked, CredentialCreate, ExportCreate, GroupCreateChecked, HoldPlace, HoldRelease,
-    MailboxCreateChecked, MailboxUpdate, Member, OfferChoose, Problems, RetentionSet, SeatsChange,
-    SubscriptionCreate, TenantRebind, TenantRelocate, TenantUpdateChecked, TerminationCreate,
-    TicketComment, TicketCreate, TicketHandle,
-};
+use crate::input::Problems;
 
-/// An operation whose input passed its check: what [`ControlPlane::apply`] carries out.
-/// The values a check parses (local parts, domain names, addresses) are held typed, so no
-/// change parses them again; the inputs a check only reads are borrowed as they are.
+/// An operation whose input passed its check, as its resource's checked value: what
+/// [`ControlPlane::apply`] carries out. The values a check parses (local parts, domain
+/// names, addresses) are held typed, so no change parses them again; the inputs a check only
+/// reads are borrowed as they are.
 pub(super) enum Checked<'a> {
-    TenantUpdate(TenantUpdateChecked),
-    TenantRebind(&'a TenantRebind),
-    TenantDelete,
-    DomainCreate(DomainName),
-    DomainDelete(DomainId),
-    MailboxCreate(MailboxCreateChecked),
-    MailboxUpdate(MailboxId, &'a MailboxUpdate),
-    MailboxDelete(MailboxId),
-    CredentialRegister(&'a CredentialCreate),
-    CredentialRevoke(CredentialId),
-    AliasCreate(AliasCreateChecked),
-    AliasDelete(AliasId),
-    GroupCreate(GroupCreateChecked),
-    GroupDelete(GroupId),
-    GroupMemberAdd(GroupId, Member),
-    GroupMemberRemove(GroupId, Member),
-    MailboxForward(MailboxId, Option<EmailAddress>),
-    RetentionSet(&'a RetentionSet),
-    HoldPlace(&'a HoldPlace),
-    HoldRelease(HoldId, &'a HoldRelease),
-    PasswordPolicySet(&'a PasswordPolicy),
-    OfferChoose(&'a OfferChoose),
-    TenantRelocate(&'a TenantRelocate),
-    SubscriptionCreate(&'a SubscriptionCreate),
-    SubscriptionSeats(SubscriptionId, &'a SeatsChange),
-    LicenceAssign(MailboxId, &'a str),
-    LicenceUnassign(MailboxId, &'a str),
-    ExportCreate(&'a ExportCreate),
-    TenantTerminate(&'a TerminationCreate),
-    TerminationCancel,
-    TicketOpen(&'a TicketCreate),
-    TicketComment(TicketId, &'a TicketComment),
-    TicketHandle(TicketId, &'a TicketHandle),
+    Tenants(tenants::Checked<'a>),
+    Domains(domains::Checked),
+    Mailboxes(mailboxes::Checked<'a>),
+    Credentials(credentials::Checked<'a>),
+    Directory(directory::Checked),
+    Retention(retention::Checked<'a>),
+    Passwords(passwords::Checked<'a>),
+    Catalogue(catalogue::Checked<'a>),
+    Lifecycle(lifecycle::Checked<'a>),
+    Tickets(tickets::Checked<'a>),
 }
 
 impl Operation {
     /// Parses the input values that do not depend on the tenant's data into `p`'s list of
-    /// problems and a checked value. The value is `None` only when `p` holds a problem.
+    /// problems and a checked value, by the operation's resource. The value is `None` only
+    /// when `p` holds a problem.
     pub(super) fn parse<'a>(
         &'a self,
         p: &mut Problems,
@@ -79,68 +54,43 @@ impl Operation {
         now: time::OffsetDateTime,
     ) -> Option<Checked<'a>> {
         match self {
-            Operation::TenantUpdate(i) => tenants::tenant_update_check(p, i),
-            Operation::TenantRebind(i) => tenants::tenant_rebind_check(p, i),
-            Operation::TenantDelete {} => Some(Checked::TenantDelete),
-            Operation::DomainCreate(i) => domains::domain_create_check(p, i),
-            Operation::DomainDelete { domain_id } => Some(Checked::DomainDelete(*domain_id)),
-            Operation::MailboxCreate(i) => mailboxes::mailbox_create_check(p, i),
-            Operation::MailboxUpdate {
-                mailbox_id,
-                changes,
-            } => mailboxes::mailbox_update_check(p, *mailbox_id, changes),
-            Operation::MailboxDelete { mailbox_id } => Some(Checked::MailboxDelete(*mailbox_id)),
-            Operation::CredentialRegister(i) => {
-                credentials::credential_register_check(p, profile, now, i)
+            Operation::TenantUpdate(_)
+            | Operation::TenantRebind(_)
+            | Operation::TenantDelete {}
+            | Operation::OfferChoose(_)
+            | Operation::TenantRelocate(_) => tenants::parse(self, p).map(Checked::Tenants),
+            Operation::DomainCreate(_) | Operation::DomainDelete { .. } => {
+                domains::parse(self, p).map(Checked::Domains)
             }
-            Operation::CredentialRevoke { credential_id } => {
-                Some(Checked::CredentialRevoke(*credential_id))
+            Operation::MailboxCreate(_)
+            | Operation::MailboxUpdate { .. }
+            | Operation::MailboxDelete { .. } => mailboxes::parse(self, p).map(Checked::Mailboxes),
+            Operation::CredentialRegister(_) | Operation::CredentialRevoke { .. } => {
+                credentials::parse(self, p, profile, now).map(Checked::Credentials)
             }
-            Operation::AliasCreate { mailbox_id, alias } => {
-                directory::alias_create_check(p, *mailbox_id, alias)
+            Operation::AliasCreate(_)
+            | Operation::AliasDelete(_)
+            | Operation::GroupCreate(_)
+            | Operation::GroupDelete(_)
+            | Operation::GroupMemberAdd(_)
+            | Operation::GroupMemberRemove(_)
+            | Operation::MailboxForward(_) => directory::parse(self, p).map(Checked::Directory),
+            Operation::RetentionSet(_)
+            | Operation::HoldPlace(_)
+            | Operation::HoldRelease { .. } => retention::parse(self, p).map(Checked::Retention),
+            Operation::PasswordPolicySet(_) => passwords::parse(self, p).map(Checked::Passwords),
+            Operation::SubscriptionCreate(_)
+            | Operation::SubscriptionSeats { .. }
+            | Operation::LicenceAssign { .. }
+            | Operation::LicenceUnassign { .. } => {
+                catalogue::parse(self, p).map(Checked::Catalogue)
             }
-            Operation::AliasDelete { alias_id } => Some(Checked::AliasDelete(*alias_id)),
-            Operation::GroupCreate(i) => directory::group_create_check(p, i),
-            Operation::GroupDelete { group_id } => Some(Checked::GroupDelete(*group_id)),
-            Operation::GroupMemberAdd { group_id, member } => {
-                directory::member_rule(p, member).map(|m| Checked::GroupMemberAdd(*group_id, m))
-            }
-            Operation::GroupMemberRemove { group_id, member } => {
-                directory::member_rule(p, member).map(|m| Checked::GroupMemberRemove(*group_id, m))
-            }
-            Operation::MailboxForward {
-                mailbox_id,
-                forward_to,
-            } => directory::mailbox_forward_check(p, *mailbox_id, forward_to.as_deref()),
-            Operation::RetentionSet(i) => retention::retention_set_check(p, i),
-            Operation::HoldPlace(i) => retention::hold_place_check(p, i),
-            Operation::HoldRelease { hold_id, release } => {
-                retention::hold_release_check(p, *hold_id, release)
-            }
-            Operation::PasswordPolicySet(i) => passwords::password_policy_set_check(p, i),
-            Operation::OfferChoose(i) => tenants::offer_choose_check(p, i),
-            Operation::TenantRelocate(i) => tenants::tenant_relocate_check(p, i),
-            Operation::SubscriptionCreate(i) => catalogue::subscription_create_check(p, i),
-            Operation::SubscriptionSeats {
-                subscription_id,
-                change,
-            } => catalogue::subscription_seats_check(p, *subscription_id, change),
-            Operation::LicenceAssign { mailbox_id, sku } => {
-                catalogue::licence_check(p, *mailbox_id, sku, true)
-            }
-            Operation::LicenceUnassign { mailbox_id, sku } => {
-                catalogue::licence_check(p, *mailbox_id, sku, false)
-            }
-            Operation::ExportCreate(i) => Some(Checked::ExportCreate(i)),
-            Operation::TenantTerminate(i) => lifecycle::tenant_terminate_check(p, i),
-            Operation::TerminationCancel {} => Some(Checked::TerminationCancel),
-            Operation::TicketOpen(i) => tickets::ticket_open_check(p, i),
-            Operation::TicketComment { ticket_id, comment } => {
-                tickets::ticket_comment_check(p, *ticket_id, comment)
-            }
-            Operation::TicketHandle { ticket_id, step } => {
-                tickets::ticket_handle_check(p, *ticket_id, step)
-            }
+            Operation::ExportCreate(_)
+            | Operation::TenantTerminate(_)
+            | Operation::TerminationCancel {} => lifecycle::parse(self, p).map(Checked::Lifecycle),
+            Operation::TicketOpen(_)
+            | Operation::TicketComment { .. }
+            | Operation::TicketHandle { .. } => tickets::parse(self, p).map(Checked::Tickets),
         }
     }
 
@@ -158,7 +108,8 @@ impl Operation {
     }
 }
 
-/// The error of a check that failed without naming a problem: a defect of the check.
+/// The error of a check that failed without naming a problem: a defect of the check (or of
+/// the routing, had it sent an operation to a resource that does not claim it).
 fn unreported(op: &Operation) -> Error {
     Error::internal(format!(
         "the check of `{}` failed without naming a problem",
@@ -195,39 +146,16 @@ impl ControlPlane {
         };
         let t = tenant;
         match checked {
-            Checked::TenantUpdate(i) => self.tenant_update_apply(tx, t, i).await,
-            Checked::TenantRebind(i) => self.tenant_rebind_apply(tx, t, i).await,
-            Checked::TenantDelete => self.tenant_delete_apply(tx, t).await,
-            Checked::DomainCreate(name) => self.domain_create_apply(tx, t, name).await,
-            Checked::DomainDelete(id) => self.domain_delete_apply(tx, t, id).await,
-            Checked::MailboxCreate(i) => self.mailbox_create_apply(tx, t, i, p).await,
-            Checked::MailboxUpdate(id, i) => self.mailbox_update_apply(tx, t, id, i).await,
-            Checked::MailboxDelete(id) => self.mailbox_delete_apply(tx, t, id).await,
-            Checked::CredentialRegister(i) => self.credential_register_apply(tx, t, i).await,
-            Checked::CredentialRevoke(id) => self.credential_revoke_apply(tx, t, id).await,
-            Checked::AliasCreate(i) => self.alias_create_apply(tx, t, i).await,
-            Checked::AliasDelete(id) => self.alias_delete_apply(tx, t, id).await,
-            Checked::GroupCreate(i) => self.group_create_apply(tx, t, i).await,
-            Checked::GroupDelete(id) => self.group_delete_apply(tx, t, id).await,
-            Checked::GroupMemberAdd(id, m) => self.group_member_apply(tx, t, id, m, true).await,
-            Checked::GroupMemberRemove(id, m) => self.group_member_apply(tx, t, id, m, false).await,
-            Checked::MailboxForward(id, to) => self.mailbox_forward_apply(tx, t, id, to).await,
-            Checked::RetentionSet(i) => self.retention_set_apply(tx, t, i).await,
-            Checked::HoldPlace(i) => self.hold_place_apply(tx, actor, t, i).await,
-            Checked::HoldRelease(id, i) => self.hold_release_apply(tx, actor, t, id, i).await,
-            Checked::PasswordPolicySet(i) => self.password_policy_set_apply(tx, t, i).await,
-            Checked::OfferChoose(i) => self.offer_choose_apply(tx, t, i).await,
-            Checked::TenantRelocate(i) => self.tenant_relocate_apply(tx, t, i).await,
-            Checked::SubscriptionCreate(i) => self.subscription_create_apply(tx, t, i).await,
-            Checked::SubscriptionSeats(id, i) => self.subscription_seats_apply(tx, t, id, i).await,
-            Checked::LicenceAssign(id, sku) => self.licence_apply(tx, t, id, sku, true).await,
-            Checked::LicenceUnassign(id, sku) => self.licence_apply(tx, t, id, sku, false).await,
-            Checked::ExportCreate(i) => self.export_create_apply(tx, actor, t, i).await,
-            Checked::TenantTerminate(i) => self.tenant_terminate_apply(tx, actor, t, i).await,
-            Checked::TerminationCancel => self.termination_cancel_apply(tx, actor, t).await,
-            Checked::TicketOpen(i) => self.ticket_open_apply(tx, actor, t, i).await,
-            Checked::TicketComment(id, i) => self.ticket_comment_apply(tx, actor, t, id, i).await,
-            Checked::TicketHandle(id, i) => self.ticket_handle_apply(tx, actor, t, id, i).await,
+            Checked::Tenants(c) => self.tenants_apply(tx, actor, t, c).await,
+            Checked::Domains(c) => self.domains_apply(tx, actor, t, c).await,
+            Checked::Mailboxes(c) => self.mailboxes_apply(tx, actor, t, c, p).await,
+            Checked::Credentials(c) => self.credentials_apply(tx, actor, t, c).await,
+            Checked::Directory(c) => self.directory_apply(tx, actor, t, c).await,
+            Checked::Retention(c) => self.retention_apply(tx, actor, t, c).await,
+            Checked::Passwords(c) => self.passwords_apply(tx, actor, t, c).await,
+            Checked::Catalogue(c) => self.catalogue_apply(tx, actor, t, c).await,
+            Checked::Lifecycle(c) => self.lifecycle_apply(tx, actor, t, c).await,
+            Checked::Tickets(c) => self.tickets_apply(tx, actor, t, c).await,
         }
     }
 }

@@ -294,17 +294,51 @@ impl ControlPlane {
 }
 
 // The domain's operations (`domain.create`, `domain.delete`): their input rules and the
-// changes they make, which the registry's dispatchers call.
+// changes they make, reached by the dispatchers through `parse` and `domains_apply`.
 
-use super::dispatch::Checked;
+use super::Operation;
 use super::workflow::{Applied, Made};
+use crate::input::Problems;
+use mailplane_store::WriteTx;
+use mailplane_types::DomainName;
+use mailplane_types::resources::Tenant;
+
+/// A domain operation whose input passed its check, with the values the check parsed (or borrowed
+/// as they are).
+pub(super) enum Checked {
+    DomainCreate(DomainName),
+    DomainDelete(DomainId),
+}
+
+/// Parses a domain operation's input into `p`'s problems and a checked value: `None` when `p` holds
+/// a problem, or for another resource's operation, which the dispatcher never routes here.
+pub(super) fn parse(op: &Operation, p: &mut Problems) -> Option<Checked> {
+    match op {
+        Operation::DomainCreate(i) => domain_create_check(p, i),
+        Operation::DomainDelete { domain_id } => Some(Checked::DomainDelete(*domain_id)),
+        _ => None,
+    }
+}
+
+impl ControlPlane {
+    /// Makes the change of a domain operation whose input passed its check.
+    pub(super) async fn domains_apply(
+        &self,
+        tx: &WriteTx,
+        _actor: &Actor,
+        t: &Tenant,
+        checked: Checked,
+    ) -> Result<Made> {
+        match checked {
+            Checked::DomainCreate(name) => self.domain_create_apply(tx, t, name).await,
+            Checked::DomainDelete(id) => self.domain_delete_apply(tx, t, id).await,
+        }
+    }
+}
 
 /// Checks `domain.create`: the name parses, once, into the domain name the change uses.
-pub(super) fn domain_create_check<'a>(
-    p: &mut crate::input::Problems,
-    input: &'a crate::input::DomainCreate,
-) -> Option<Checked<'a>> {
-    match mailplane_types::DomainName::parse(&input.name) {
+fn domain_create_check(p: &mut Problems, input: &crate::input::DomainCreate) -> Option<Checked> {
+    match DomainName::parse(&input.name) {
         Ok(name) => Some(Checked::DomainCreate(name)),
         Err(rule) => {
             p.add("name", rule);
@@ -315,7 +349,7 @@ pub(super) fn domain_create_check<'a>(
 
 impl ControlPlane {
     /// Applies `domain.create`.
-    pub(super) async fn domain_create_apply(
+    async fn domain_create_apply(
         &self,
         tx: &mailplane_store::WriteTx,
         tenant: &mailplane_types::resources::Tenant,
@@ -335,7 +369,7 @@ impl ControlPlane {
     }
 
     /// Applies `domain.delete`.
-    pub(super) async fn domain_delete_apply(
+    async fn domain_delete_apply(
         &self,
         tx: &mailplane_store::WriteTx,
         tenant: &mailplane_types::resources::Tenant,

@@ -568,16 +568,53 @@ pub(super) fn archive_path(settings: &LifecycleSettings, e: &Export) -> PathBuf 
     export_dir(settings, e).join(format!("{}.{}", e.id, e.format.extension()))
 }
 
-// The end of service's operations (`export.create`, `tenant.terminate`,
-// `termination.cancel`): their input rules and the changes they make, which the registry's
-// dispatchers call.
+// The end of service's operations (`export.create`, `tenant.terminate`, `termination.cancel`):
+// their input rules and the changes they make, reached by the dispatchers through `parse`
+// and `lifecycle_apply`.
 
-use super::dispatch::Checked;
 use super::workflow::{Applied, Made};
+use crate::input::Problems;
+
+/// An end-of-service operation whose input passed its check, with the values the check parsed (or
+/// borrowed as they are).
+pub(super) enum Checked<'a> {
+    ExportCreate(&'a ExportCreate),
+    TenantTerminate(&'a TerminationCreate),
+    TerminationCancel,
+}
+
+/// Parses an end-of-service operation's input into `p`'s problems and a checked value: `None` when
+/// `p` holds a problem, or for another resource's operation, which the dispatcher never routes
+/// here.
+pub(super) fn parse<'a>(op: &'a Operation, p: &mut Problems) -> Option<Checked<'a>> {
+    match op {
+        Operation::ExportCreate(i) => Some(Checked::ExportCreate(i)),
+        Operation::TenantTerminate(i) => tenant_terminate_check(p, i),
+        Operation::TerminationCancel {} => Some(Checked::TerminationCancel),
+        _ => None,
+    }
+}
+
+impl ControlPlane {
+    /// Makes the change of an end-of-service operation whose input passed its check.
+    pub(super) async fn lifecycle_apply(
+        &self,
+        tx: &WriteTx,
+        actor: &Actor,
+        t: &Tenant,
+        checked: Checked<'_>,
+    ) -> Result<Made> {
+        match checked {
+            Checked::ExportCreate(i) => self.export_create_apply(tx, actor, t, i).await,
+            Checked::TenantTerminate(i) => self.tenant_terminate_apply(tx, actor, t, i).await,
+            Checked::TerminationCancel => self.termination_cancel_apply(tx, actor, t).await,
+        }
+    }
+}
 
 /// Checks `tenant.terminate`: an export window within bounds.
-pub(super) fn tenant_terminate_check<'a>(
-    p: &mut crate::input::Problems,
+fn tenant_terminate_check<'a>(
+    p: &mut Problems,
     input: &'a TerminationCreate,
 ) -> Option<Checked<'a>> {
     if let Some(d) = input.export_window_days
@@ -593,7 +630,7 @@ pub(super) fn tenant_terminate_check<'a>(
 
 impl ControlPlane {
     /// Applies `export.create`.
-    pub(super) async fn export_create_apply(
+    async fn export_create_apply(
         &self,
         tx: &WriteTx,
         actor: &Actor,
@@ -611,7 +648,7 @@ impl ControlPlane {
     }
 
     /// Applies `tenant.terminate`.
-    pub(super) async fn tenant_terminate_apply(
+    async fn tenant_terminate_apply(
         &self,
         tx: &WriteTx,
         actor: &Actor,
@@ -629,7 +666,7 @@ impl ControlPlane {
     }
 
     /// Applies `termination.cancel`.
-    pub(super) async fn termination_cancel_apply(
+    async fn termination_cancel_apply(
         &self,
         tx: &WriteTx,
         actor: &Actor,

@@ -24,7 +24,6 @@ use mailplane_types::{
     Result, TenantId,
 };
 
-use super::dispatch::Checked;
 use super::idempotency::{key_rule, key_scope};
 use super::workflow::{Applied, Made};
 use super::{ControlPlane, Operation, Outcome, activity, catalogue, directory, page_request};
@@ -413,13 +412,50 @@ fn replay(stored: StoredAnswer, request_hash: &str) -> Result<BatchAnswer> {
     })
 }
 
+/// A mailbox operation whose input passed its check, with the values the check parsed (or borrowed
+/// as they are).
+pub(super) enum Checked<'a> {
+    MailboxCreate(MailboxCreateChecked),
+    MailboxUpdate(MailboxId, &'a MailboxUpdate),
+    MailboxDelete(MailboxId),
+}
+
+/// Parses a mailbox operation's input into `p`'s problems and a checked value: `None` when `p`
+/// holds a problem, or for another resource's operation, which the dispatcher never routes here.
+pub(super) fn parse<'a>(op: &'a Operation, p: &mut Problems) -> Option<Checked<'a>> {
+    match op {
+        Operation::MailboxCreate(i) => mailbox_create_check(p, i),
+        Operation::MailboxUpdate {
+            mailbox_id,
+            changes,
+        } => mailbox_update_check(p, *mailbox_id, changes),
+        Operation::MailboxDelete { mailbox_id } => Some(Checked::MailboxDelete(*mailbox_id)),
+        _ => None,
+    }
+}
+
+impl ControlPlane {
+    /// Makes the change of a mailbox operation whose input passed its check.
+    pub(super) async fn mailboxes_apply(
+        &self,
+        tx: &WriteTx,
+        _actor: &Actor,
+        t: &Tenant,
+        checked: Checked<'_>,
+        p: Problems,
+    ) -> Result<Made> {
+        match checked {
+            Checked::MailboxCreate(i) => self.mailbox_create_apply(tx, t, i, p).await,
+            Checked::MailboxUpdate(id, i) => self.mailbox_update_apply(tx, t, id, i).await,
+            Checked::MailboxDelete(id) => self.mailbox_delete_apply(tx, t, id).await,
+        }
+    }
+}
+
 /// Checks `mailbox.create`'s fields: the local part parses, once, the display name and a
 /// given quota keep their rules. Always a value: its change reports these problems with
 /// those that depend on the tenant, so the local part is `None` when `p` names it.
-pub(super) fn mailbox_create_check<'a>(
-    p: &mut Problems,
-    input: &'a MailboxCreate,
-) -> Option<Checked<'a>> {
+fn mailbox_create_check<'a>(p: &mut Problems, input: &'a MailboxCreate) -> Option<Checked<'a>> {
     let local_part = LocalPart::parse(&input.local_part)
         .map_err(|rule| p.add("local_part", rule))
         .ok();
@@ -438,7 +474,7 @@ pub(super) fn mailbox_create_check<'a>(
 }
 
 /// Checks `mailbox.update`: at least one change, each keeping its rule.
-pub(super) fn mailbox_update_check<'a>(
+fn mailbox_update_check<'a>(
     p: &mut Problems,
     mailbox_id: MailboxId,
     changes: &'a MailboxUpdate,
@@ -461,7 +497,7 @@ pub(super) fn mailbox_update_check<'a>(
 impl ControlPlane {
     /// Applies `mailbox.create`, finishing `p`, the list of its field problems, with those
     /// that depend on the tenant.
-    pub(super) async fn mailbox_create_apply(
+    async fn mailbox_create_apply(
         &self,
         tx: &WriteTx,
         tenant: &Tenant,
@@ -511,7 +547,7 @@ impl ControlPlane {
     }
 
     /// Applies `mailbox.update`.
-    pub(super) async fn mailbox_update_apply(
+    async fn mailbox_update_apply(
         &self,
         tx: &WriteTx,
         tenant: &Tenant,
@@ -552,7 +588,7 @@ impl ControlPlane {
     }
 
     /// Applies `mailbox.delete`.
-    pub(super) async fn mailbox_delete_apply(
+    async fn mailbox_delete_apply(
         &self,
         tx: &WriteTx,
         tenant: &Tenant,

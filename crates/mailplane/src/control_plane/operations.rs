@@ -18,19 +18,18 @@
 use mailplane_types::passwords::PasswordPolicy;
 use mailplane_types::resources::Request;
 use mailplane_types::{
-    AliasId, CredentialId, DomainId, Error, GroupId, HoldId, MailboxId, Result, SubscriptionId,
-    TicketId,
+    CredentialId, DomainId, Error, HoldId, MailboxId, Result, SubscriptionId, TicketId,
 };
 use serde::{Deserialize, Serialize};
 
-use super::{ControlPlane, activity, lifecycle};
+use super::{ControlPlane, activity, directory, lifecycle};
 // The workflow's helpers, at the paths other modules of the control plane use.
 pub(super) use super::workflow::{add, consulted, unfiled};
 use crate::input::{
-    AliasCreate, CredentialCreate, DomainCreate, ExportCreate, GroupCreate, GroupMemberRef,
-    HoldPlace, HoldRelease, MailboxCreate, MailboxUpdate, OfferChoose, RetentionSet, SeatsChange,
-    SubscriptionCreate, TenantRebind, TenantRelocate, TenantUpdate, TerminationCreate,
-    TicketComment, TicketCreate, TicketHandle,
+    CredentialCreate, DomainCreate, ExportCreate, GroupCreate, HoldPlace, HoldRelease,
+    MailboxCreate, MailboxUpdate, OfferChoose, RetentionSet, SeatsChange, SubscriptionCreate,
+    TenantRebind, TenantRelocate, TenantUpdate, TerminationCreate, TicketComment, TicketCreate,
+    TicketHandle,
 };
 
 /// A change to a tenant, as data. The serialized form (`{"operation": "mailbox.create",
@@ -84,51 +83,25 @@ pub enum Operation {
     },
     /// Adds an alias to a mailbox (`directory.administer`).
     #[serde(rename = "alias.create")]
-    AliasCreate {
-        /// The mailbox.
-        mailbox_id: MailboxId,
-        /// The alias.
-        alias: AliasCreate,
-    },
+    AliasCreate(directory::AliasCreate),
     /// Removes an alias (`directory.administer`).
     #[serde(rename = "alias.delete")]
-    AliasDelete {
-        /// The alias.
-        alias_id: AliasId,
-    },
+    AliasDelete(directory::AliasDelete),
     /// Creates a distribution group (`directory.administer`).
     #[serde(rename = "group.create")]
     GroupCreate(GroupCreate),
     /// Deletes a group (`directory.administer`).
     #[serde(rename = "group.delete")]
-    GroupDelete {
-        /// The group.
-        group_id: GroupId,
-    },
+    GroupDelete(directory::GroupDelete),
     /// Adds a member to a group (`directory.administer`).
     #[serde(rename = "group.member.add")]
-    GroupMemberAdd {
-        /// The group.
-        group_id: GroupId,
-        /// The member.
-        member: GroupMemberRef,
-    },
+    GroupMemberAdd(directory::GroupMemberChange),
     /// Removes a member from a group (`directory.administer`).
     #[serde(rename = "group.member.remove")]
-    GroupMemberRemove {
-        /// The group.
-        group_id: GroupId,
-        /// The member.
-        member: GroupMemberRef,
-    },
+    GroupMemberRemove(directory::GroupMemberChange),
     /// Sets or clears a mailbox's forwarding target (`directory.administer`).
     #[serde(rename = "mailbox.forward")]
-    MailboxForward {
-        /// The mailbox.
-        mailbox_id: MailboxId,
-        /// The target, or none to stop forwarding.
-        forward_to: Option<String>,
-    },
+    MailboxForward(directory::MailboxForward),
     /// Sets the tenant's retention policy (`retention.manage`).
     #[serde(rename = "retention.set")]
     RetentionSet(RetentionSet),
@@ -420,13 +393,13 @@ impl Operation {
             Operation::MailboxDelete { .. } => OperationKind::MailboxDelete,
             Operation::CredentialRegister(_) => OperationKind::CredentialRegister,
             Operation::CredentialRevoke { .. } => OperationKind::CredentialRevoke,
-            Operation::AliasCreate { .. } => OperationKind::AliasCreate,
-            Operation::AliasDelete { .. } => OperationKind::AliasDelete,
+            Operation::AliasCreate(_) => OperationKind::AliasCreate,
+            Operation::AliasDelete(_) => OperationKind::AliasDelete,
             Operation::GroupCreate(_) => OperationKind::GroupCreate,
-            Operation::GroupDelete { .. } => OperationKind::GroupDelete,
-            Operation::GroupMemberAdd { .. } => OperationKind::GroupMemberAdd,
-            Operation::GroupMemberRemove { .. } => OperationKind::GroupMemberRemove,
-            Operation::MailboxForward { .. } => OperationKind::MailboxForward,
+            Operation::GroupDelete(_) => OperationKind::GroupDelete,
+            Operation::GroupMemberAdd(_) => OperationKind::GroupMemberAdd,
+            Operation::GroupMemberRemove(_) => OperationKind::GroupMemberRemove,
+            Operation::MailboxForward(_) => OperationKind::MailboxForward,
             Operation::PasswordPolicySet(_) => OperationKind::PasswordPolicySet,
             Operation::RetentionSet(_) => OperationKind::RetentionSet,
             Operation::HoldPlace(_) => OperationKind::HoldPlace,

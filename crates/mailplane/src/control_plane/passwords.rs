@@ -166,15 +166,48 @@ impl ControlPlane {
     }
 }
 
-// The password policy's operation (`tenant.password_policy`): its input rules and the
-// change it makes, which the registry's dispatchers call.
+// The password policy's operation (`tenant.password_policy`): its input rules and the change it
+// makes, reached by the dispatchers through `parse` and `passwords_apply`.
 
-use super::dispatch::Checked;
 use super::workflow::{Applied, Made};
+use crate::input::Problems;
+use mailplane_store::WriteTx;
+use mailplane_types::resources::Tenant;
+
+/// A password policy operation whose input passed its check, with the values the check parsed (or
+/// borrowed as they are).
+pub(super) enum Checked<'a> {
+    PasswordPolicySet(&'a PasswordPolicy),
+}
+
+/// Parses a password policy operation's input into `p`'s problems and a checked value: `None` when
+/// `p` holds a problem, or for another resource's operation, which the dispatcher never routes
+/// here.
+pub(super) fn parse<'a>(op: &'a Operation, p: &mut Problems) -> Option<Checked<'a>> {
+    match op {
+        Operation::PasswordPolicySet(i) => password_policy_set_check(p, i),
+        _ => None,
+    }
+}
+
+impl ControlPlane {
+    /// Makes the change of a password policy operation whose input passed its check.
+    pub(super) async fn passwords_apply(
+        &self,
+        tx: &WriteTx,
+        _actor: &Actor,
+        t: &Tenant,
+        checked: Checked<'_>,
+    ) -> Result<Made> {
+        match checked {
+            Checked::PasswordPolicySet(i) => self.password_policy_set_apply(tx, t, i).await,
+        }
+    }
+}
 
 /// Checks `tenant.password_policy`: every bound of the policy keeps its rule.
-pub(super) fn password_policy_set_check<'a>(
-    p: &mut crate::input::Problems,
+fn password_policy_set_check<'a>(
+    p: &mut Problems,
     policy: &'a PasswordPolicy,
 ) -> Option<Checked<'a>> {
     for (field, rule) in policy.problems() {
@@ -185,7 +218,7 @@ pub(super) fn password_policy_set_check<'a>(
 
 impl ControlPlane {
     /// Applies `tenant.password_policy`.
-    pub(super) async fn password_policy_set_apply(
+    async fn password_policy_set_apply(
         &self,
         tx: &mailplane_store::WriteTx,
         tenant: &mailplane_types::resources::Tenant,

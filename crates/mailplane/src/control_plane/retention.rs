@@ -353,29 +353,62 @@ impl ControlPlane {
     }
 }
 
-// The retention operations (`retention.set`, `hold.place`, `hold.release`): their input
-// rules and the changes they make, which the registry's dispatchers call.
+// The retention operations (`retention.set`, `hold.place`, `hold.release`): their input rules
+// and the changes they make, reached by the dispatchers through `parse` and `retention_apply`.
 
-use super::dispatch::Checked;
 use super::workflow::{Applied, Made};
 
+/// A retention or legal hold operation whose input passed its check, with the values the check
+/// parsed (or borrowed as they are).
+pub(super) enum Checked<'a> {
+    RetentionSet(&'a RetentionSet),
+    HoldPlace(&'a HoldPlace),
+    HoldRelease(HoldId, &'a HoldRelease),
+}
+
+/// Parses a retention or legal hold operation's input into `p`'s problems and a checked value:
+/// `None` when `p` holds a problem, or for another resource's operation, which the dispatcher never
+/// routes here.
+pub(super) fn parse<'a>(op: &'a Operation, p: &mut Problems) -> Option<Checked<'a>> {
+    match op {
+        Operation::RetentionSet(i) => retention_set_check(p, i),
+        Operation::HoldPlace(i) => hold_place_check(p, i),
+        Operation::HoldRelease { hold_id, release } => hold_release_check(p, *hold_id, release),
+        _ => None,
+    }
+}
+
+impl ControlPlane {
+    /// Makes the change of a retention or legal hold operation whose input passed its check.
+    pub(super) async fn retention_apply(
+        &self,
+        tx: &WriteTx,
+        actor: &Actor,
+        t: &Tenant,
+        checked: Checked<'_>,
+    ) -> Result<Made> {
+        match checked {
+            Checked::RetentionSet(i) => self.retention_set_apply(tx, t, i).await,
+            Checked::HoldPlace(i) => self.hold_place_apply(tx, actor, t, i).await,
+            Checked::HoldRelease(id, i) => self.hold_release_apply(tx, actor, t, id, i).await,
+        }
+    }
+}
+
 /// Checks `retention.set`.
-pub(super) fn retention_set_check<'a>(
-    p: &mut Problems,
-    input: &'a RetentionSet,
-) -> Option<Checked<'a>> {
+fn retention_set_check<'a>(p: &mut Problems, input: &'a RetentionSet) -> Option<Checked<'a>> {
     retention_rules(p, input);
     Some(Checked::RetentionSet(input))
 }
 
 /// Checks `hold.place`: a reason.
-pub(super) fn hold_place_check<'a>(p: &mut Problems, input: &'a HoldPlace) -> Option<Checked<'a>> {
+fn hold_place_check<'a>(p: &mut Problems, input: &'a HoldPlace) -> Option<Checked<'a>> {
     reason_rule(p, &input.reason);
     Some(Checked::HoldPlace(input))
 }
 
 /// Checks `hold.release`: a reason.
-pub(super) fn hold_release_check<'a>(
+fn hold_release_check<'a>(
     p: &mut Problems,
     hold_id: HoldId,
     release: &'a HoldRelease,
@@ -386,7 +419,7 @@ pub(super) fn hold_release_check<'a>(
 
 impl ControlPlane {
     /// Applies `retention.set`.
-    pub(super) async fn retention_set_apply(
+    async fn retention_set_apply(
         &self,
         tx: &WriteTx,
         tenant: &Tenant,
@@ -402,7 +435,7 @@ impl ControlPlane {
     }
 
     /// Applies `hold.place`.
-    pub(super) async fn hold_place_apply(
+    async fn hold_place_apply(
         &self,
         tx: &WriteTx,
         actor: &Actor,
@@ -420,7 +453,7 @@ impl ControlPlane {
     }
 
     /// Applies `hold.release`.
-    pub(super) async fn hold_release_apply(
+    async fn hold_release_apply(
         &self,
         tx: &WriteTx,
         actor: &Actor,

@@ -16,7 +16,6 @@ use mailplane_types::{
 };
 use uuid::Uuid;
 
-use super::dispatch::Checked;
 use super::workflow::{Applied, Made};
 use super::{
     ControlPlane, Need, Operation, OperationKind, Outcome, activity, catalogue, page_request,
@@ -384,11 +383,50 @@ struct CheckedTenant {
     subscription: Option<SubscriptionCreate>,
 }
 
+/// A tenant operation whose input passed its check, with the values the check parsed (or borrowed
+/// as they are).
+pub(super) enum Checked<'a> {
+    TenantUpdate(TenantUpdateChecked),
+    TenantRebind(&'a TenantRebind),
+    TenantDelete,
+    OfferChoose(&'a OfferChoose),
+    TenantRelocate(&'a TenantRelocate),
+}
+
+/// Parses a tenant operation's input into `p`'s problems and a checked value: `None` when `p` holds
+/// a problem, or for another resource's operation, which the dispatcher never routes here.
+pub(super) fn parse<'a>(op: &'a Operation, p: &mut Problems) -> Option<Checked<'a>> {
+    match op {
+        Operation::TenantUpdate(i) => tenant_update_check(p, i),
+        Operation::TenantRebind(i) => tenant_rebind_check(p, i),
+        Operation::TenantDelete {} => Some(Checked::TenantDelete),
+        Operation::OfferChoose(i) => offer_choose_check(p, i),
+        Operation::TenantRelocate(i) => tenant_relocate_check(p, i),
+        _ => None,
+    }
+}
+
+impl ControlPlane {
+    /// Makes the change of a tenant operation whose input passed its check.
+    pub(super) async fn tenants_apply(
+        &self,
+        tx: &WriteTx,
+        _actor: &Actor,
+        t: &Tenant,
+        checked: Checked<'_>,
+    ) -> Result<Made> {
+        match checked {
+            Checked::TenantUpdate(i) => self.tenant_update_apply(tx, t, i).await,
+            Checked::TenantRebind(i) => self.tenant_rebind_apply(tx, t, i).await,
+            Checked::TenantDelete => self.tenant_delete_apply(tx, t).await,
+            Checked::OfferChoose(i) => self.offer_choose_apply(tx, t, i).await,
+            Checked::TenantRelocate(i) => self.tenant_relocate_apply(tx, t, i).await,
+        }
+    }
+}
+
 /// Checks `tenant.update`: a valid name or a status, never `terminated`.
-pub(super) fn tenant_update_check<'a>(
-    p: &mut Problems,
-    input: &'a TenantUpdate,
-) -> Option<Checked<'a>> {
+fn tenant_update_check<'a>(p: &mut Problems, input: &'a TenantUpdate) -> Option<Checked<'a>> {
     let name = input.name.as_deref().map(|n| p.name("name", n));
     if input.name.is_none() && input.status.is_none() {
         p.add("name", "at least one of `name` and `status` must be given");
@@ -406,10 +444,7 @@ pub(super) fn tenant_update_check<'a>(
 }
 
 /// Checks `tenant.rebind`: a profile is named.
-pub(super) fn tenant_rebind_check<'a>(
-    p: &mut Problems,
-    input: &'a TenantRebind,
-) -> Option<Checked<'a>> {
+fn tenant_rebind_check<'a>(p: &mut Problems, input: &'a TenantRebind) -> Option<Checked<'a>> {
     if input.profile.trim().is_empty() {
         p.add("profile", "must name a profile");
     }
@@ -417,10 +452,7 @@ pub(super) fn tenant_rebind_check<'a>(
 }
 
 /// Checks `tenant.offer`: an offer is named.
-pub(super) fn offer_choose_check<'a>(
-    p: &mut Problems,
-    input: &'a OfferChoose,
-) -> Option<Checked<'a>> {
+fn offer_choose_check<'a>(p: &mut Problems, input: &'a OfferChoose) -> Option<Checked<'a>> {
     if input.offer.trim().is_empty() {
         p.add("offer", "must name a catalogue offer");
     }
@@ -428,10 +460,7 @@ pub(super) fn offer_choose_check<'a>(
 }
 
 /// Checks `tenant.relocate`: a region is named.
-pub(super) fn tenant_relocate_check<'a>(
-    p: &mut Problems,
-    input: &'a TenantRelocate,
-) -> Option<Checked<'a>> {
+fn tenant_relocate_check<'a>(p: &mut Problems, input: &'a TenantRelocate) -> Option<Checked<'a>> {
     if input.region.trim().is_empty() {
         p.add("region", "must name a catalogue region");
     }
@@ -440,7 +469,7 @@ pub(super) fn tenant_relocate_check<'a>(
 
 impl ControlPlane {
     /// Applies `tenant.update`.
-    pub(super) async fn tenant_update_apply(
+    async fn tenant_update_apply(
         &self,
         tx: &WriteTx,
         tenant: &Tenant,
@@ -459,7 +488,7 @@ impl ControlPlane {
     }
 
     /// Applies `tenant.rebind`.
-    pub(super) async fn tenant_rebind_apply(
+    async fn tenant_rebind_apply(
         &self,
         tx: &WriteTx,
         tenant: &Tenant,
@@ -477,7 +506,7 @@ impl ControlPlane {
     }
 
     /// Applies `tenant.delete`.
-    pub(super) async fn tenant_delete_apply(&self, tx: &WriteTx, tenant: &Tenant) -> Result<Made> {
+    async fn tenant_delete_apply(&self, tx: &WriteTx, tenant: &Tenant) -> Result<Made> {
         let tid = tenant.id;
         // A legal hold outranks the deletion, whatever else is left.
         self.not_held(tx, tid, None, "deleting the tenant").await?;
@@ -492,7 +521,7 @@ impl ControlPlane {
     }
 
     /// Applies `tenant.offer`.
-    pub(super) async fn offer_choose_apply(
+    async fn offer_choose_apply(
         &self,
         tx: &WriteTx,
         tenant: &Tenant,
@@ -509,7 +538,7 @@ impl ControlPlane {
     }
 
     /// Applies `tenant.relocate`.
-    pub(super) async fn tenant_relocate_apply(
+    async fn tenant_relocate_apply(
         &self,
         tx: &WriteTx,
         tenant: &Tenant,

@@ -95,25 +95,62 @@ impl ControlPlane {
     }
 }
 
-// The ticket's operations (`ticket.open`, `ticket.comment`, `ticket.handle`): their input
-// rules and the changes they make, which the registry's dispatchers call.
+// The ticket's operations (`ticket.open`, `ticket.comment`, `ticket.handle`): their input rules
+// and the changes they make, reached by the dispatchers through `parse` and `tickets_apply`.
 
-use super::dispatch::Checked;
 use super::workflow::{Applied, Made};
+use crate::input::Problems;
+use mailplane_store::WriteTx;
+use mailplane_types::resources::Tenant;
+
+/// A ticket operation whose input passed its check, with the values the check parsed (or borrowed
+/// as they are).
+pub(super) enum Checked<'a> {
+    TicketOpen(&'a TicketCreate),
+    TicketComment(TicketId, &'a TicketComment),
+    TicketHandle(TicketId, &'a TicketHandle),
+}
+
+/// Parses a ticket operation's input into `p`'s problems and a checked value: `None` when `p` holds
+/// a problem, or for another resource's operation, which the dispatcher never routes here.
+pub(super) fn parse<'a>(op: &'a Operation, p: &mut Problems) -> Option<Checked<'a>> {
+    match op {
+        Operation::TicketOpen(i) => ticket_open_check(p, i),
+        Operation::TicketComment { ticket_id, comment } => {
+            ticket_comment_check(p, *ticket_id, comment)
+        }
+        Operation::TicketHandle { ticket_id, step } => ticket_handle_check(p, *ticket_id, step),
+        _ => None,
+    }
+}
+
+impl ControlPlane {
+    /// Makes the change of a ticket operation whose input passed its check.
+    pub(super) async fn tickets_apply(
+        &self,
+        tx: &WriteTx,
+        actor: &Actor,
+        t: &Tenant,
+        checked: Checked<'_>,
+    ) -> Result<Made> {
+        match checked {
+            Checked::TicketOpen(i) => self.ticket_open_apply(tx, actor, t, i).await,
+            Checked::TicketComment(id, i) => self.ticket_comment_apply(tx, actor, t, id, i).await,
+            Checked::TicketHandle(id, i) => self.ticket_handle_apply(tx, actor, t, id, i).await,
+        }
+    }
+}
 
 /// Checks `ticket.open`: a title and a description.
-pub(super) fn ticket_open_check<'a>(
-    p: &mut crate::input::Problems,
-    input: &'a TicketCreate,
-) -> Option<Checked<'a>> {
+fn ticket_open_check<'a>(p: &mut Problems, input: &'a TicketCreate) -> Option<Checked<'a>> {
     p.name("title", &input.title);
     text(p, "description", &input.description);
     Some(Checked::TicketOpen(input))
 }
 
 /// Checks `ticket.comment`: a comment.
-pub(super) fn ticket_comment_check<'a>(
-    p: &mut crate::input::Problems,
+fn ticket_comment_check<'a>(
+    p: &mut Problems,
     ticket_id: TicketId,
     comment: &'a TicketComment,
 ) -> Option<Checked<'a>> {
@@ -122,8 +159,8 @@ pub(super) fn ticket_comment_check<'a>(
 }
 
 /// Checks `ticket.handle`: a comment, and never a step back to `open`.
-pub(super) fn ticket_handle_check<'a>(
-    p: &mut crate::input::Problems,
+fn ticket_handle_check<'a>(
+    p: &mut Problems,
     ticket_id: TicketId,
     step: &'a TicketHandle,
 ) -> Option<Checked<'a>> {
@@ -138,7 +175,7 @@ pub(super) fn ticket_handle_check<'a>(
 }
 
 /// A ticket's free text: 1 to 10000 characters of safe prose.
-fn text(p: &mut crate::input::Problems, field: &str, value: &str) {
+fn text(p: &mut Problems, field: &str, value: &str) {
     p.prose(
         field,
         value,
@@ -149,7 +186,7 @@ fn text(p: &mut crate::input::Problems, field: &str, value: &str) {
 
 impl ControlPlane {
     /// Applies `ticket.open`.
-    pub(super) async fn ticket_open_apply(
+    async fn ticket_open_apply(
         &self,
         tx: &mailplane_store::WriteTx,
         actor: &Actor,
@@ -177,7 +214,7 @@ impl ControlPlane {
     }
 
     /// Applies `ticket.comment`.
-    pub(super) async fn ticket_comment_apply(
+    async fn ticket_comment_apply(
         &self,
         tx: &mailplane_store::WriteTx,
         actor: &Actor,
@@ -201,7 +238,7 @@ impl ControlPlane {
     }
 
     /// Applies `ticket.handle`.
-    pub(super) async fn ticket_handle_apply(
+    async fn ticket_handle_apply(
         &self,
         tx: &mailplane_store::WriteTx,
         actor: &Actor,

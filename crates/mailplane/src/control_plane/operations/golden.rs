@@ -31,8 +31,8 @@ const EXCEPTIONS: &[(OperationKind, &[&str])] = &[
     (OperationKind::TenantTerminate, &["termination_create"]),
 ];
 
-/// A kind's default HTTP id: its variant's name in snake case (`AliasCreate` is run by
-/// `alias_create`, `GroupMemberAdd` by `group_member_add`).
+/// A kind's default HTTP id: its variant's name in snake case (`TicketOpen` is run by
+/// `ticket_open`, `GroupMemberAdd` by `group_member_add`).
 fn default_id(kind: OperationKind) -> String {
     let mut id = String::new();
     for c in format!("{kind:?}").chars() {
