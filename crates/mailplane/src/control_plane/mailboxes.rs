@@ -414,6 +414,8 @@ fn replay(stored: StoredAnswer, request_hash: &str) -> Result<BatchAnswer> {
 
 /// A mailbox operation whose input passed its check, with the values the check parsed (or borrowed
 /// as they are).
+// The variants repeat the names of the operations they check, as every resource's do.
+#[allow(clippy::enum_variant_names)]
 pub(super) enum Checked<'a> {
     MailboxCreate(MailboxCreateChecked),
     MailboxUpdate(MailboxId, &'a MailboxUpdate),

@@ -105,6 +105,8 @@ use mailplane_types::resources::Tenant;
 
 /// A ticket operation whose input passed its check, with the values the check parsed (or borrowed
 /// as they are).
+// The variants repeat the names of the operations they check, as every resource's do.
+#[allow(clippy::enum_variant_names)]
 pub(super) enum Checked<'a> {
     TicketOpen(&'a TicketCreate),
     TicketComment(TicketId, &'a TicketComment),
