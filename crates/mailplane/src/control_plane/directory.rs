@@ -1,11 +1,12 @@
 //! The directory beyond mailboxes: aliases, distribution groups with their members,
 //! forwarding targets and shared mailboxes, all `directory.administer`.
 //!
-//! Each change is an [`Operation`](super::Operation) routed by the matrix. The rules that
-//! depend on the tenant's data are checked here when the operation is applied: an address
-//! uses a verified domain of the tenant (or its default domain), a member mailbox belongs to
-//! the tenant. That every address is unique across mailboxes, aliases and groups is the
-//! database's rule.
+//! Each change is an [`Operation`](crate::Operation) routed by the matrix, whose stored input
+//! is defined here ([`AliasCreate`], [`AliasDelete`], [`GroupDelete`], [`GroupMemberChange`],
+//! [`MailboxForward`]). The rules that depend on the tenant's data are checked here when the
+//! operation is applied: an address uses a verified domain of the tenant (or its default
+//! domain), a member mailbox belongs to the tenant. That every address is unique across
+//! mailboxes, aliases and groups is the database's rule.
 
 use mailplane_store::WriteTx;
 use mailplane_types::resources::{Alias, Domain, Group, Mailbox, Tenant};
@@ -261,7 +262,7 @@ impl ControlPlane {
 }
 
 // The directory's operations (`alias.*`, `group.*`, `mailbox.forward`): their input rules
-// and the changes they make, which the registry's dispatchers reach through `parse` and
+// and the changes they make, reached by the dispatchers through `parse` and
 // `directory_apply`.
 
 /// A directory operation whose input passed its check, with the values the check parsed.
