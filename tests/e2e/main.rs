@@ -23,6 +23,7 @@ mod letters;
 mod library;
 mod lifecycle;
 mod mailboxes;
+mod mailstack;
 mod messages;
 mod passwords;
 mod plumbing;

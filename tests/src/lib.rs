@@ -7,6 +7,8 @@
 //! app through `tower::ServiceExt::oneshot`, without a socket.
 
 pub mod dns;
+pub mod mail_clients;
+pub mod mailstack;
 
 use std::path::PathBuf;
 use std::sync::Arc;

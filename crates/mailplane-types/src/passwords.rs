@@ -113,6 +113,82 @@ pub struct PasswordStatus {
     pub rotation_due: bool,
 }
 
+/// Whether a mailbox signs in to the mail servers (IMAP, SMTP submission) now, and if not,
+/// why. The mail stack's password lookup and the API answer from the same rule, so what the
+/// API says is what Dovecot does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SignIn {
+    /// Whether the mailbox's password signs in now.
+    pub allowed: bool,
+    /// Why it does not, when it does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<SignInRefusal>,
+    /// The reason in a sentence, as the mail server tells a client that gave the right
+    /// password; absent when sign-in is allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Why a mailbox does not sign in. When several hold, the first in this order is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SignInRefusal {
+    /// The tenant's contract ended and its configuration was destroyed.
+    TenantTerminated,
+    /// The provider suspended the tenant; its mail is still delivered.
+    TenantSuspended,
+    /// A shared mailbox has no sign-in of its own; people reach it from their own mailbox.
+    SharedMailbox,
+    /// The mailbox is disabled; its mail is still delivered.
+    MailboxDisabled,
+    /// No password was ever set.
+    NoPassword,
+    /// The password is older than the tenant's policy allows and must be changed.
+    PasswordExpired,
+}
+
+impl SignInRefusal {
+    /// The reason in a sentence, for the client of a mail server and for the API.
+    pub fn reason(self) -> &'static str {
+        match self {
+            SignInRefusal::TenantTerminated => "this organisation's service has ended",
+            SignInRefusal::TenantSuspended => {
+                "this organisation's service is suspended; mail is still received"
+            }
+            SignInRefusal::SharedMailbox => {
+                "a shared mailbox has no sign-in of its own; open it from your own mailbox"
+            }
+            SignInRefusal::MailboxDisabled => "this mailbox is disabled; mail is still received",
+            SignInRefusal::NoPassword => "no password was set for this mailbox",
+            SignInRefusal::PasswordExpired => {
+                "the password is older than the policy allows; set a new one through your administrator"
+            }
+        }
+    }
+}
+
+impl SignIn {
+    /// Sign-in is allowed.
+    pub fn allowed() -> SignIn {
+        SignIn {
+            allowed: true,
+            refused: None,
+            reason: None,
+        }
+    }
+
+    /// Sign-in is refused for `why`.
+    pub fn refused(why: SignInRefusal) -> SignIn {
+        SignIn {
+            allowed: false,
+            refused: Some(why),
+            reason: Some(why.reason().to_owned()),
+        }
+    }
+}
+
 fn default_min_length() -> u32 {
     12
 }

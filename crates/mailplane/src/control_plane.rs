@@ -239,6 +239,13 @@ impl ControlPlane {
         self.store.operational_counts(self.clock.now()).await
     }
 
+    /// The mail stack's lookups over this control plane's store and clock: like
+    /// [`Self::ready`], a service to the deployment's mail servers, not to a tenant's caller.
+    /// Serve them with [`crate::mailstack::MailstackServer`].
+    pub fn mail_lookups(&self) -> crate::mailstack::MailLookups {
+        crate::mailstack::MailLookups::new(self.store.clone(), self.clock.clone())
+    }
+
     /// The loaded profiles.
     pub fn policies(&self) -> &PolicySet {
         &self.policies

@@ -17,6 +17,7 @@ pub mod data_plane;
 pub mod dns;
 mod files;
 pub mod input;
+pub mod mailstack;
 pub mod passwords;
 pub mod profiles;
 pub mod sealed;

@@ -90,6 +90,15 @@ pub fn reused(history: &[String], password: &str) -> bool {
     history.iter().any(|phc| verify(phc, password))
 }
 
+/// A tenant's stored password policy (JSON), or the default one when none was set.
+pub fn parse_policy(stored: Option<String>) -> Result<PasswordPolicy> {
+    match stored {
+        None => Ok(PasswordPolicy::default()),
+        Some(json) => serde_json::from_str(&json)
+            .map_err(|e| Error::internal(format!("a stored password policy does not parse: {e}"))),
+    }
+}
+
 /// The status of a password set at `set_at`, as of `now`: it must be changed `max_age_days`
 /// days after it was set, and is due from that moment on. Without a maximum age it is never
 /// due. A deadline beyond the last date `time` can represent counts as none.

@@ -12,7 +12,7 @@ use crate::{DomainId, EmailAddress, MailboxId, TenantId};
 pub enum MailboxStatus {
     /// Receives and sends mail.
     Enabled,
-    /// Kept, but neither receives nor sends.
+    /// Kept and still receiving mail, but nobody signs in to it (so it sends nothing).
     Disabled,
 }
 

@@ -17,15 +17,7 @@ use super::{ControlPlane, Operation, Outcome, activity};
 use crate::Actor;
 use crate::input::PasswordSet;
 use crate::passwords;
-
-/// A stored policy, or the default one.
-pub(super) fn parse_policy(stored: Option<String>) -> Result<PasswordPolicy> {
-    match stored {
-        None => Ok(PasswordPolicy::default()),
-        Some(json) => serde_json::from_str(&json)
-            .map_err(|e| Error::internal(format!("a stored password policy does not parse: {e}"))),
-    }
-}
+use crate::passwords::parse_policy;
 
 impl ControlPlane {
     /// The tenant's password policy (the default one until the customer sets its own).

@@ -1,0 +1,179 @@
+//! The mail stack's lookups: what Postfix asks to route mail and what Dovecot asks to sign a
+//! mailbox in and deliver to it, answered from the control plane's state at the moment of
+//! the question.
+//!
+//! Mailplane serves these lookups itself ([`MailstackServer`]) instead of letting the mail
+//! servers read its tables: the rules (which domains receive mail, who may sign in, where a
+//! group goes) are written once, here, in Rust, and a lookup that cannot be answered becomes
+//! "try again later" for the mail server, never "no such user". Two protocols carry them:
+//! Postfix's `socketmap` tables ([`socketmap`]) and Dovecot's dict protocol ([`dict`]),
+//! both on loopback or a local socket only. The book's chapter "Running a mail stack" has the
+//! table of what each answer means.
+//!
+//! Every lookup is keyed by a domain name or an address, which the platform keeps unique, so
+//! it is tenant-blind only where it must be: an answer names addresses and, for Dovecot, the
+//! ids that place a mailbox's files, and nothing else of the tenant.
+
+mod config;
+mod dict;
+mod listeners;
+mod socketmap;
+
+use std::sync::Arc;
+
+use mailplane_store::{AddressOwner, DataStore, SignInRecord};
+use mailplane_types::passwords::{SignIn, SignInRefusal};
+use mailplane_types::resources::{MailboxKind, MailboxStatus, TenantStatus};
+use mailplane_types::{EmailAddress, MailboxId, Result, TenantId};
+use time::OffsetDateTime;
+
+use crate::clock::Clock;
+
+pub use config::MailstackConfig;
+pub use listeners::{MailstackServer, MailstackSettings, SocketmapListen};
+
+/// Answers the mail stack's lookups from the control plane's store. Cheap to clone.
+#[derive(Clone)]
+pub struct MailLookups {
+    store: DataStore,
+    clock: Arc<dyn Clock>,
+}
+
+/// Where mail to an address goes, beyond the mailbox of the same address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// The address is not rewritten: it is a mailbox's own address without forwarding, or
+    /// not hosted at all (the mailbox lookup then decides).
+    Unchanged,
+    /// Mail goes to these addresses instead (an alias's mailbox, a group's members, a
+    /// forwarding target).
+    To(Vec<EmailAddress>),
+}
+
+/// What Dovecot needs to sign a mailbox in: its password hash, and whether it may sign in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordRecord {
+    /// The Argon2id PHC string, as stored.
+    pub hash: String,
+    /// Whether the right password signs in now, and why not.
+    pub sign_in: SignIn,
+}
+
+/// What Dovecot needs to deliver to a mailbox and open it: where its files are and its quota.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxRecord {
+    /// The tenant, the first level of the mailbox's home directory.
+    pub tenant_id: TenantId,
+    /// The mailbox, the second level.
+    pub mailbox_id: MailboxId,
+    /// The storage quota in bytes.
+    pub quota_bytes: i64,
+}
+
+impl MailLookups {
+    /// Lookups over `store`, judging password age by `clock`.
+    pub fn new(store: DataStore, clock: Arc<dyn Clock>) -> MailLookups {
+        MailLookups { store, clock }
+    }
+
+    /// Whether mail to this domain is received here: a verified custom domain or a default
+    /// domain of a tenant whose configuration still exists.
+    pub async fn domain(&self, name: &str) -> Result<bool> {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        Ok(self
+            .store
+            .mailstack_domain(&name)
+            .await?
+            .is_some_and(|t| t.status != TenantStatus::Terminated))
+    }
+
+    /// Where mail to `address` goes instead of the address itself, if anywhere.
+    pub async fn route(&self, address: &str) -> Result<Route> {
+        let Some(address) = parse(address) else {
+            return Ok(Route::Unchanged);
+        };
+        let Some(record) = self.store.mailstack_address(address.as_str()).await? else {
+            return Ok(Route::Unchanged);
+        };
+        if record.tenant.status == TenantStatus::Terminated {
+            return Ok(Route::Unchanged);
+        }
+        Ok(match record.owner {
+            AddressOwner::Mailbox(m) => match m.forward_to {
+                // Forwarding keeps no copy: it is how a mailbox migrating away hands its mail
+                // to the new system.
+                Some(target) => Route::To(vec![target]),
+                None => Route::Unchanged,
+            },
+            AddressOwner::Alias(m) => Route::To(vec![m.address]),
+            AddressOwner::Group(members) if members.is_empty() => Route::Unchanged,
+            AddressOwner::Group(members) => Route::To(members),
+        })
+    }
+
+    /// The mailbox whose own address this is, if mail to it is delivered here. Disabled
+    /// mailboxes, shared mailboxes and suspended tenants' mailboxes receive mail; a
+    /// terminated tenant's do not exist.
+    pub async fn mailbox(&self, address: &str) -> Result<Option<MailboxRecord>> {
+        Ok(self.sign_in_record(address).await?.map(|r| MailboxRecord {
+            tenant_id: r.tenant.id,
+            mailbox_id: r.mailbox.id,
+            quota_bytes: r.mailbox.quota_bytes,
+        }))
+    }
+
+    /// The password record of the mailbox whose own address this is, if it has a password.
+    pub async fn password(&self, address: &str) -> Result<Option<PasswordRecord>> {
+        let Some(record) = self.sign_in_record(address).await? else {
+            return Ok(None);
+        };
+        let sign_in = sign_in(&record, self.clock.now())?;
+        Ok(record
+            .password
+            .map(|(hash, _)| PasswordRecord { hash, sign_in }))
+    }
+
+    async fn sign_in_record(&self, address: &str) -> Result<Option<SignInRecord>> {
+        let Some(address) = parse(address) else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .mailstack_sign_in(address.as_str())
+            .await?
+            .filter(|r| r.tenant.status != TenantStatus::Terminated))
+    }
+}
+
+/// Whether a mailbox signs in at `now`, and why not: the one rule behind Dovecot's password
+/// lookup and the API's answer.
+pub(crate) fn sign_in(record: &SignInRecord, now: OffsetDateTime) -> Result<SignIn> {
+    let refused = match (
+        record.tenant.status,
+        record.mailbox.kind,
+        record.mailbox.status,
+    ) {
+        (TenantStatus::Terminated, _, _) => Some(SignInRefusal::TenantTerminated),
+        (TenantStatus::Suspended, _, _) => Some(SignInRefusal::TenantSuspended),
+        (_, MailboxKind::Shared, _) => Some(SignInRefusal::SharedMailbox),
+        (_, _, MailboxStatus::Disabled) => Some(SignInRefusal::MailboxDisabled),
+        _ => None,
+    };
+    if let Some(why) = refused {
+        return Ok(SignIn::refused(why));
+    }
+    let Some((_, set_at)) = &record.password else {
+        return Ok(SignIn::refused(SignInRefusal::NoPassword));
+    };
+    let policy = crate::passwords::parse_policy(record.password_policy.clone())?;
+    if crate::passwords::status(&policy, *set_at, now).rotation_due {
+        return Ok(SignIn::refused(SignInRefusal::PasswordExpired));
+    }
+    Ok(SignIn::allowed())
+}
+
+/// A lookup key as an address, or `None` for the keys Postfix also tries (`@domain`, a bare
+/// local part) and anything else that is not one: those are never hosted addresses.
+fn parse(key: &str) -> Option<EmailAddress> {
+    EmailAddress::parse(key).ok()
+}

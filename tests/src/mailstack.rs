@@ -1,0 +1,234 @@
+//! A real Postfix and a real Dovecot for one test, configured by Mailplane's own
+//! configuration writer and asking their lookups of the test's control plane.
+//!
+//! Each [`MailStack`] runs private instances on loopback: every port free at start, every
+//! file in a folder of its own, Postfix's master and Dovecot's master started as children
+//! of the test and stopped by their pids when it ends. Mail for other domains is relayed to
+//! an [`SmtpSink`] on loopback, never to the internet. Without Postfix and Dovecot installed
+//! the mail tests are skipped, except under CI, where they must run.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mailplane::mailstack::{MailstackConfig, MailstackServer, MailstackSettings, SocketmapListen};
+
+use crate::Harness;
+use crate::mail_clients::SmtpSink;
+
+/// Postfix's master daemon.
+const POSTFIX_MASTER: &str = "/usr/lib/postfix/sbin/master";
+/// Dovecot's master.
+const DOVECOT: &str = "/usr/sbin/dovecot";
+/// The system user that owns the mailboxes' files in tests (Debian's `mail`).
+const MAIL_USER: &str = "mail";
+
+/// A running Postfix and Dovecot, and the lookups they ask.
+pub struct MailStack {
+    /// The configuration both run with.
+    pub config: MailstackConfig,
+    /// Where Postfix relays mail for other domains.
+    pub sink: SmtpSink,
+    lookups: Option<MailstackServer>,
+    settings: MailstackSettings,
+    control_plane: mailplane::ControlPlane,
+    postfix: Child,
+    dovecot: Child,
+}
+
+/// Whether the mail stack's programs are installed.
+fn installed() -> bool {
+    std::path::Path::new(POSTFIX_MASTER).exists() && std::path::Path::new(DOVECOT).exists()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+impl MailStack {
+    /// Starts Postfix and Dovecot for `h`, or `None` (the test is skipped) when they are not
+    /// installed and CI is not set.
+    pub async fn start(h: &Harness) -> Option<MailStack> {
+        if !installed() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set but Postfix or Dovecot is not installed: the mail tests would be skipped"
+            );
+            eprintln!("Postfix or Dovecot is not installed: mail test skipped");
+            return None;
+        }
+        let dir = std::env::temp_dir().join(format!(
+            "mp-mail-{}",
+            &uuid::Uuid::now_v7().simple().to_string()[20..]
+        ));
+        std::fs::create_dir_all(&dir).expect("state dir");
+        let sink = SmtpSink::start().await;
+        let socketmap = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+        let config = MailstackConfig {
+            socketmap: SocketmapListen::Tcp(socketmap),
+            dovecot_dict: dir.join("dict.sock"),
+            state_dir: dir.clone(),
+            listen: Ipv4Addr::LOCALHOST.into(),
+            hostname: "mx.mailplane.test".into(),
+            smtp_port: free_port(),
+            submission_port: free_port(),
+            imap_port: free_port(),
+            lmtp_port: free_port(),
+            auth_port: free_port(),
+            quota_status_port: free_port(),
+            mail_user: MAIL_USER.into(),
+            relay_host: Some(format!("[127.0.0.1]:{}", sink.addr.port())),
+            tls: None,
+        };
+        config
+            .write()
+            .expect("write the mail stack's configuration");
+        let settings = MailstackSettings {
+            socketmap: Some(config.socketmap.clone()),
+            dovecot_dict: Some(config.dovecot_dict.clone()),
+            // Dovecot's auth process runs as its own user; the test's folder is private.
+            socket_mode: 0o666,
+        };
+        let lookups = MailstackServer::start(h.control_plane.mail_lookups(), &settings)
+            .await
+            .expect("serve the lookups");
+        let conf = config.postfix_config_dir();
+        let postfix = Command::new(POSTFIX_MASTER)
+            .arg("-c")
+            .arg(&conf)
+            .arg("-d")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start Postfix");
+        let dovecot = Command::new(DOVECOT)
+            .arg("-F")
+            .arg("-c")
+            .arg(config.dovecot_config_file())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start Dovecot");
+        let stack = MailStack {
+            config,
+            sink,
+            lookups: Some(lookups),
+            settings,
+            control_plane: h.control_plane.clone(),
+            postfix,
+            dovecot,
+        };
+        for port in [
+            stack.config.smtp_port,
+            stack.config.imap_port,
+            stack.config.lmtp_port,
+        ] {
+            stack.wait_listening(port).await;
+        }
+        Some(stack)
+    }
+
+    async fn wait_listening(&self, port: u16) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+            .await
+            .is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "nothing listens on port {port}; logs:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The SMTP port for incoming mail.
+    pub fn smtp(&self) -> SocketAddr {
+        (Ipv4Addr::LOCALHOST, self.config.smtp_port).into()
+    }
+
+    /// The submission port.
+    pub fn submission(&self) -> SocketAddr {
+        (Ipv4Addr::LOCALHOST, self.config.submission_port).into()
+    }
+
+    /// The IMAP port.
+    pub fn imap(&self) -> SocketAddr {
+        (Ipv4Addr::LOCALHOST, self.config.imap_port).into()
+    }
+
+    /// Stops answering lookups, as a stopped Mailplane would.
+    pub fn stop_lookups(&mut self) {
+        if let Some(mut l) = self.lookups.take() {
+            l.stop();
+        }
+    }
+
+    /// Answers lookups again, on the same sockets.
+    pub async fn start_lookups(&mut self) {
+        self.lookups = Some(
+            MailstackServer::start(self.control_plane.mail_lookups(), &self.settings)
+                .await
+                .expect("serve the lookups again"),
+        );
+    }
+
+    /// Asks Postfix to try every queued message now.
+    pub fn flush(&self) {
+        let out = Command::new("/usr/sbin/postqueue")
+            .arg("-c")
+            .arg(self.config.postfix_config_dir())
+            .arg("-f")
+            .output()
+            .expect("postqueue -f");
+        assert!(out.status.success(), "postqueue -f: {out:?}");
+    }
+
+    /// Both servers' logs, for a failing assertion's message.
+    pub fn logs(&self) -> String {
+        let read = |p: PathBuf| std::fs::read_to_string(&p).unwrap_or_default();
+        format!(
+            "--- postfix\n{}\n--- dovecot\n{}",
+            read(self.config.postfix_log()),
+            read(self.config.dovecot_log())
+        )
+    }
+
+    /// Waits until `check` holds, up to ten seconds, then fails with the logs.
+    pub async fn eventually<F, Fut>(&self, what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !check().await {
+            assert!(Instant::now() < deadline, "{what}; logs:\n{}", self.logs());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for MailStack {
+    fn drop(&mut self) {
+        // Each master takes its children with it when asked to stop (SIGTERM); one that
+        // does not stop within five seconds is killed.
+        for child in [&mut self.postfix, &mut self.dovecot] {
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.stop_lookups();
+        if std::env::var_os("MAILPLANE_KEEP_MAILSTACK").is_none() {
+            let _ = std::fs::remove_dir_all(&self.config.state_dir);
+        }
+    }
+}
