@@ -9,7 +9,6 @@
 //! certificates the servers listen on loopback only, since passwords would otherwise cross
 //! the network in clear.
 
-use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -150,255 +149,80 @@ impl MailstackConfig {
         self.dovecot_dir().join("dovecot.log")
     }
 
-    fn socketmap_uri(&self) -> String {
-        match &self.socketmap {
+    /// The values the templates' `{{placeholders}}` take.
+    fn values(&self) -> Result<Vec<(&'static str, String)>> {
+        let (mail_uid, mail_gid) = user_ids(&self.mail_user)?;
+        let socketmap = match &self.socketmap {
             SocketmapListen::Tcp(addr) => format!("socketmap:inet:{addr}"),
             SocketmapListen::Unix(path) => format!("socketmap:unix:{}", path.display()),
-        }
-    }
-
-    /// Postfix's `main.cf`.
-    pub fn postfix_main_cf(&self) -> String {
-        let p = self.postfix_dir();
-        let map = self.socketmap_uri();
-        let mut s = String::new();
-        let _ = write!(
-            s,
-            "# Written by `mailplane mailstack config`: write it again rather than edit it.
-compatibility_level = 3.6
-queue_directory = {queue}
-data_directory = {data}
-mail_owner = postfix
-setgid_group = postdrop
-inet_interfaces = {listen}
-inet_protocols = {protocols}
-myhostname = {hostname}
-mydestination =
-mynetworks = 127.0.0.0/8
-local_recipient_maps =
-local_transport = error:5.1.1 no local delivery here
-alias_maps =
-alias_database =
-biff = no
-append_dot_mydomain = no
-maillog_file = {log}
-maillog_file_prefixes = {prefix}
-smtputf8_enable = no
-
-# Mailplane decides: which domains receive mail, which addresses exist, and where aliases,
-# groups and forwarding go. A lookup Mailplane cannot answer is a 451, never a bounce.
-virtual_mailbox_domains = {map}:domains
-virtual_mailbox_maps = {map}:mailboxes
-virtual_alias_maps = {map}:aliases
-virtual_transport = lmtp:inet:127.0.0.1:{lmtp}
-
-# Nobody relays without signing in; a full mailbox is refused at RCPT by Dovecot's
-# quota policy service.
-smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination
-smtpd_recipient_restrictions = reject_unlisted_recipient, check_policy_service inet:127.0.0.1:{quota}
-smtpd_sasl_type = dovecot
-smtpd_sasl_path = inet:127.0.0.1:{auth}
-smtpd_sasl_auth_enable = no
-relayhost = {relay}
-",
-            queue = p.join("queue").display(),
-            data = p.join("data").display(),
-            listen = self.listen,
-            protocols = if self.listen.is_ipv4() { "ipv4" } else { "ipv6" },
-            hostname = self.hostname,
-            log = self.postfix_log().display(),
-            prefix = p.display(),
-            lmtp = self.lmtp_port,
-            quota = self.quota_status_port,
-            auth = self.auth_port,
-            relay = self.relay_host.as_deref().unwrap_or(""),
-        );
-        match &self.tls {
-            Some((cert, key)) => {
-                let _ = write!(
-                    s,
-                    "smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\nsmtpd_tls_security_level = may\nsmtpd_tls_auth_only = yes\nsmtp_tls_security_level = may\n",
+        };
+        let (postfix_tls, submission_tls, dovecot_tls) = match &self.tls {
+            Some((cert, key)) => (
+                format!(
+                    "smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\nsmtpd_tls_security_level = may\nsmtpd_tls_auth_only = yes\nsmtp_tls_security_level = may",
                     cert.display(),
                     key.display()
-                );
-            }
-            None => {
-                s.push_str("# No TLS: loopback only, and SMTP AUTH without TLS.\nsmtpd_tls_auth_only = no\n");
-            }
-        }
-        s
-    }
-
-    /// Postfix's `master.cf`: the services of Debian's file, none chrooted, SMTP and
-    /// submission on the configured ports.
-    pub fn postfix_master_cf(&self) -> String {
-        let submission_tls = if self.tls.is_some() {
-            "  -o smtpd_tls_security_level=encrypt\n"
-        } else {
-            ""
-        };
-        format!(
-            "# Written by `mailplane mailstack config`: write it again rather than edit it.
-{smtp:<9} inet  n       -       n       -       -       smtpd
-{submission:<9} inet  n       -       n       -       -       smtpd
-  -o syslog_name=postfix/submission
-{submission_tls}  -o smtpd_sasl_auth_enable=yes
-  -o smtpd_client_restrictions=permit_sasl_authenticated,reject
-  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
-  -o smtpd_recipient_restrictions=
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-proxywrite unix -       -       n       -       1       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-lmtp      unix  -       -       n       -       -       lmtp
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-",
-            smtp = self.smtp_port,
-            submission = self.submission_port,
-        )
-    }
-
-    /// Dovecot's `dovecot.conf`.
-    pub fn dovecot_conf(&self) -> Result<String> {
-        let (uid, gid) = user_ids(&self.mail_user)?;
-        let d = self.dovecot_dir();
-        let tls = match &self.tls {
-            Some((cert, key)) => format!(
-                "ssl = required\nssl_cert = <{}\nssl_key = <{}\ndisable_plaintext_auth = yes\n",
-                cert.display(),
-                key.display()
+                ),
+                "  -o smtpd_tls_security_level=encrypt\n".to_owned(),
+                format!(
+                    "ssl = required\nssl_cert = <{}\nssl_key = <{}\ndisable_plaintext_auth = yes",
+                    cert.display(),
+                    key.display()
+                ),
             ),
-            None => "# No TLS: loopback only.\nssl = no\ndisable_plaintext_auth = no\n".into(),
+            None => (
+                "# No TLS: loopback only, and SMTP AUTH without TLS.\nsmtpd_tls_auth_only = no"
+                    .to_owned(),
+                String::new(),
+                "# No TLS: loopback only.\nssl = no\ndisable_plaintext_auth = no".to_owned(),
+            ),
         };
-        Ok(format!(
-            "# Written by `mailplane mailstack config`: write it again rather than edit it.
-instance_name = mailplane-{instance}
-base_dir = {run}
-state_dir = {state}
-log_path = {log}
-listen = {listen}
-protocols = imap lmtp
-{tls}auth_mechanisms = plain login
-auth_username_format = %Lu
-# Every login asks Mailplane, so a change is seen by the next one.
-auth_cache_size = 0
-first_valid_uid = {uid}
-last_valid_uid = {uid}
-first_valid_gid = {gid}
-last_valid_gid = {gid}
-mail_uid = {uid}
-mail_gid = {gid}
-mail_home = {root}/%{{userdb:mailplane_mailbox}}
-mail_location = maildir:~/Maildir
-mail_plugins = $mail_plugins quota
-
-passdb {{
-  driver = dict
-  args = {dict_auth}
-}}
-userdb {{
-  driver = dict
-  args = {dict_auth}
-}}
-
-service imap-login {{
-  inet_listener imap {{
-    address = {listen}
-    port = {imap}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-}}
-service lmtp {{
-  inet_listener lmtp {{
-    address = 127.0.0.1
-    port = {lmtp}
-  }}
-}}
-service auth {{
-  inet_listener {{
-    address = 127.0.0.1
-    port = {auth}
-  }}
-}}
-service quota-status {{
-  executable = quota-status -p postfix
-  inet_listener {{
-    address = 127.0.0.1
-    port = {quota}
-  }}
-  client_limit = 1
-}}
-protocol imap {{
-  mail_plugins = $mail_plugins imap_quota
-}}
-protocol lmtp {{
-  postmaster_address = postmaster@{hostname}
-}}
-plugin {{
-  quota = count:Mailbox quota
-  quota_vsizes = yes
-  quota_grace = 0%
-  quota_status_success = DUNNO
-  quota_status_nouser = DUNNO
-  quota_status_overquota = 552 5.2.2 Mailbox is full
-}}
-",
-            instance = self.smtp_port,
-            run = d.join("run").display(),
-            state = d.join("state").display(),
-            log = self.dovecot_log().display(),
-            listen = self.listen,
-            dict_auth = d.join("dict-auth.conf.ext").display(),
-            root = self.mail_root().display(),
-            imap = self.imap_port,
-            lmtp = self.lmtp_port,
-            auth = self.auth_port,
-            quota = self.quota_status_port,
-            hostname = self.hostname,
-        ))
+        Ok(vec![
+            ("postfix_dir", self.postfix_dir().display().to_string()),
+            ("dovecot_dir", self.dovecot_dir().display().to_string()),
+            ("mail_root", self.mail_root().display().to_string()),
+            ("listen", self.listen.to_string()),
+            (
+                "protocols",
+                if self.listen.is_ipv4() {
+                    "ipv4"
+                } else {
+                    "ipv6"
+                }
+                .to_owned(),
+            ),
+            ("hostname", self.hostname.clone()),
+            ("socketmap", socketmap),
+            ("dovecot_dict", self.dovecot_dict.display().to_string()),
+            ("smtp_port", self.smtp_port.to_string()),
+            ("submission_port", self.submission_port.to_string()),
+            ("imap_port", self.imap_port.to_string()),
+            ("lmtp_port", self.lmtp_port.to_string()),
+            ("auth_port", self.auth_port.to_string()),
+            ("quota_status_port", self.quota_status_port.to_string()),
+            ("relay_host", self.relay_host.clone().unwrap_or_default()),
+            ("mail_uid", mail_uid.to_string()),
+            ("mail_gid", mail_gid.to_string()),
+            ("postfix_tls", postfix_tls),
+            ("submission_tls", submission_tls),
+            ("dovecot_tls", dovecot_tls),
+        ])
     }
 
-    /// Dovecot's dict passdb and userdb: where to ask, and that each answer's fields are the
-    /// passdb's or userdb's fields as they are. (Dovecot 2.3's `%{dict:key.field}` in
-    /// `userdb_fields` crashes its auth worker, so the answers carry finished fields.)
-    pub fn dovecot_dict_auth(&self) -> String {
-        format!(
-            "# Written by `mailplane mailstack config`: write it again rather than edit it.
-uri = proxy:{socket}:mailplane
-default_pass_scheme = ARGON2ID
-iterate_disable = yes
-
-key passdb {{
-  key = passdb/%u
-  format = json
-}}
-key userdb {{
-  key = userdb/%u
-  format = json
-}}
-passdb_objects = passdb
-userdb_objects = userdb
-",
-            socket = self.dovecot_dict.display(),
-        )
+    /// The four files, each with its path and text.
+    pub fn files(&self) -> Result<Vec<(PathBuf, String)>> {
+        let values = self.values()?;
+        let dovecot = self.dovecot_dir();
+        TEMPLATES
+            .iter()
+            .map(|(name, template)| {
+                let path = match *name {
+                    "main.cf" | "master.cf" => self.postfix_config_dir().join(name),
+                    _ => dovecot.join(name),
+                };
+                render(name, template, &values).map(|text| (path, text))
+            })
+            .collect()
     }
 
     /// Writes the four files under the state folder and makes the folders the servers need,
@@ -420,18 +244,7 @@ userdb_objects = userdb
         ] {
             std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
         }
-        let files = [
-            (
-                self.postfix_config_dir().join("main.cf"),
-                self.postfix_main_cf(),
-            ),
-            (
-                self.postfix_config_dir().join("master.cf"),
-                self.postfix_master_cf(),
-            ),
-            (self.dovecot_config_file(), self.dovecot_conf()?),
-            (dovecot.join("dict-auth.conf.ext"), self.dovecot_dict_auth()),
-        ];
+        let files = self.files()?;
         for (path, text) in &files {
             std::fs::write(path, text).map_err(|e| io(path, e))?;
         }
@@ -461,6 +274,34 @@ userdb_objects = userdb
             }
         }
         Ok(files.into_iter().map(|(p, _)| p).collect())
+    }
+}
+
+/// The templates, in the folder `crates/mailplane/mailstack/` where a reviewer reads them as
+/// the configuration files they are. `{{name}}` is replaced by a value of
+/// [`MailstackConfig::values`]; the TLS parts are whole lines made in code.
+const TEMPLATES: [(&str, &str); 4] = [
+    ("main.cf", include_str!("../../mailstack/main.cf")),
+    ("master.cf", include_str!("../../mailstack/master.cf")),
+    ("dovecot.conf", include_str!("../../mailstack/dovecot.conf")),
+    (
+        "dict-auth.conf.ext",
+        include_str!("../../mailstack/dict-auth.conf.ext"),
+    ),
+];
+
+/// Fills a template's placeholders; a placeholder without a value is a defect.
+fn render(name: &str, template: &str, values: &[(&str, String)]) -> Result<String> {
+    let mut text = template.to_owned();
+    for (key, value) in values {
+        text = text.replace(&format!("{{{{{key}}}}}"), value);
+    }
+    match text.find("{{") {
+        Some(at) => Err(Error::internal(format!(
+            "the template {name} has a placeholder without a value: {}",
+            &text[at..text[at..].find("}}").map_or(text.len(), |e| at + e + 2)]
+        ))),
+        None => Ok(text),
     }
 }
 
@@ -516,4 +357,66 @@ fn is_root() -> bool {
     std::fs::metadata("/proc/self")
         .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+    use super::{MailstackConfig, SocketmapListen};
+
+    fn config() -> MailstackConfig {
+        MailstackConfig {
+            socketmap: SocketmapListen::Tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, 10027))),
+            dovecot_dict: "/run/mailplane/dict.sock".into(),
+            state_dir: "/srv/mailstack".into(),
+            listen: Ipv4Addr::LOCALHOST.into(),
+            hostname: "mx.example.net".into(),
+            smtp_port: 25,
+            submission_port: 587,
+            imap_port: 143,
+            lmtp_port: 24,
+            auth_port: 12345,
+            quota_status_port: 12340,
+            // A user every system has; the settings check refuses root, rendering does not.
+            mail_user: "root".into(),
+            relay_host: None,
+            tls: None,
+        }
+    }
+
+    #[test]
+    fn every_placeholder_of_every_template_is_filled() {
+        let files = config().files().expect("render");
+        assert_eq!(files.len(), 4);
+        for (path, text) in &files {
+            assert!(!text.contains("{{"), "{}: {text}", path.display());
+        }
+        let main = &files[0].1;
+        for map in ["domains", "mailboxes", "aliases"] {
+            assert!(
+                main.contains(&format!("socketmap:inet:127.0.0.1:10027:{map}")),
+                "{main}"
+            );
+        }
+        assert!(
+            files[3]
+                .1
+                .contains("uri = proxy:/run/mailplane/dict.sock:mailplane")
+        );
+    }
+
+    #[test]
+    fn settings_that_would_expose_passwords_or_collide_are_refused_by_name() {
+        let mut c = config();
+        c.listen = IpAddr::from([192, 0, 2, 1]);
+        c.imap_port = 25;
+        c.state_dir = "relative".into();
+        let err = c.check().expect_err("refused");
+        let mailplane_types::Error::Invalid(fields) = err else {
+            panic!("{err:?}");
+        };
+        let names: Vec<_> = fields.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(names, ["listen", "imap_port", "mail_user", "state_dir"]);
+    }
 }

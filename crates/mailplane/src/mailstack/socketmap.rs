@@ -8,7 +8,7 @@
 //! The maps, as `main.cf` names them (`socketmap:inet:127.0.0.1:PORT:<map>`):
 //! - `domains` (`virtual_mailbox_domains`): a hosted domain answers `OK`;
 //! - `mailboxes` (`virtual_mailbox_maps`): a mailbox's own address answers `OK`;
-//! - `aliases` (`virtual_alias_maps`): an alias, a group or a forwarding mailbox answers the
+//! - `aliases` (the virtual alias table): an alias, a group or a forwarding mailbox answers the
 //!   addresses mail goes to instead, separated by commas.
 
 use tokio::io::{
