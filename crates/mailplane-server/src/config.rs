@@ -149,6 +149,26 @@ pub struct Config {
         global = true
     )]
     pub webhooks_allow_private: bool,
+    /// Answer Postfix's socketmap lookups here: a loopback `host:port` or `unix:/path`
+    /// (see `mailplane mailstack config`). Off unless set.
+    #[arg(
+        long = "postfix-socketmap",
+        env = "MAILPLANE_POSTFIX_SOCKETMAP",
+        global = true
+    )]
+    pub postfix_socketmap: Option<String>,
+    /// Answer Dovecot's dict lookups on this Unix socket. Off unless set.
+    #[arg(long = "dovecot-dict", env = "MAILPLANE_DOVECOT_DICT", global = true)]
+    pub dovecot_dict: Option<PathBuf>,
+    /// The permission bits of those Unix sockets, in octal: give the mail servers' group
+    /// access to the socket's folder and keep others out.
+    #[arg(
+        long = "mailstack-socket-mode",
+        env = "MAILPLANE_MAILSTACK_SOCKET_MODE",
+        default_value = "660",
+        global = true
+    )]
+    pub mailstack_socket_mode: String,
     /// `text` (default) or `json`: one JSON object per line, with the request id.
     #[arg(
         long = "log-format",

@@ -3,6 +3,7 @@
 
 mod config;
 mod listen;
+mod mailstack;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -66,6 +67,11 @@ enum Command {
     Certificate {
         #[command(subcommand)]
         command: CertificateCommand,
+    },
+    /// Postfix and Dovecot: the configuration that makes them ask this Mailplane.
+    Mailstack {
+        #[command(subcommand)]
+        command: mailstack::MailstackCommand,
     },
 }
 
@@ -273,6 +279,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Certificate {
             command: CertificateCommand::Verify { file, key },
         } => certificate_verify(&file, key.as_deref()),
+        Command::Mailstack { command } => mailstack::run(command).map(|()| ExitCode::SUCCESS),
         Command::Catalogue {
             command: CatalogueCommand::Check { file },
         } => {
@@ -422,6 +429,19 @@ async fn serve(cfg: Config) -> Result<(), String> {
         control_plane = control_plane.with_dns(&dns).map_err(|e| e.to_string())?;
     }
     let backend = control_plane.ready().await.map_err(|e| e.to_string())?;
+    // The mail servers' lookups, when configured: they stop with the server.
+    let mailstack = match mailstack::serve_settings(
+        cfg.postfix_socketmap.as_deref(),
+        cfg.dovecot_dict.as_ref(),
+        &cfg.mailstack_socket_mode,
+    )? {
+        Some(settings) => Some(
+            mailplane::mailstack::MailstackServer::start(control_plane.mail_lookups(), &settings)
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+        None => None,
+    };
     let signing = mailplane::auth::ensure_signing_key(&cfg.data_dir).map_err(|e| e.to_string())?;
     let mut keyring = Keyring::new(
         mailplane::auth::DEFAULT_ISSUER,
@@ -463,6 +483,14 @@ async fn serve(cfg: Config) -> Result<(), String> {
     println!("Mailplane is serving on http://{addr} ({backend} database)");
     println!("API docs:     http://{addr}/docs");
     println!("OpenAPI:      http://{addr}/openapi.json");
+    if let Some(m) = &mailstack {
+        if let Some(a) = m.socketmap_addr() {
+            println!("Postfix socketmap lookups on {a}");
+        }
+    }
+    if let Some(path) = &cfg.dovecot_dict {
+        println!("Dovecot dict lookups on {}", path.display());
+    }
     if signing.created {
         let issuer = TokenIssuer::ed25519(LOCAL_KID, signing.private_pem.as_bytes())
             .map_err(|e| e.to_string())?;

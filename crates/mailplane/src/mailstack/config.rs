@@ -89,7 +89,12 @@ impl MailstackConfig {
                 ));
             }
         }
-        if self.mail_user == "root" {
+        if user_ids(&self.mail_user).is_err() {
+            errors.push(field_error(
+                "mail_user",
+                format!("no system user is named {}", self.mail_user),
+            ));
+        } else if self.mail_user == "root" {
             errors.push(field_error(
                 "mail_user",
                 "must not be root: Dovecot refuses to give mail processes root's rights",
