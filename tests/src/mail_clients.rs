@@ -109,7 +109,14 @@ pub async fn smtp_send(
             return Err(r);
         }
     }
-    c.send(&format!("MAIL FROM:<{from}>")).await;
+    let message = format!(
+        "From: <{from}>\r\nTo: <{}>\r\nSubject: {subject}\r\n\r\n{body}\r\n.",
+        to.join(">, <")
+    );
+    // The size is declared, as mail clients and servers do, so that a full mailbox is
+    // refused at RCPT.
+    c.send(&format!("MAIL FROM:<{from}> SIZE={}", message.len()))
+        .await;
     let r = c.reply().await;
     if r.code != 250 {
         return Err(r);
@@ -124,10 +131,6 @@ pub async fn smtp_send(
         c.send("DATA").await;
         let r = c.reply().await;
         assert_eq!(r.code, 354, "{r:?}");
-        let message = format!(
-            "From: <{from}>\r\nTo: <{}>\r\nSubject: {subject}\r\n\r\n{body}\r\n.",
-            to.join(">, <")
-        );
         c.send(&message).await;
         data = Some(c.reply().await);
     }

@@ -53,6 +53,11 @@ impl MailStack {
     /// Starts Postfix and Dovecot for `h`, or `None` (the test is skipped) when they are not
     /// installed and CI is not set.
     pub async fn start(h: &Harness) -> Option<MailStack> {
+        MailStack::start_with(h, &[]).await
+    }
+
+    /// Like [`MailStack::start`], with lines added to Postfix's `main.cf`.
+    pub async fn start_with(h: &Harness, postfix_extra: &[&str]) -> Option<MailStack> {
         if !installed() {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -87,6 +92,15 @@ impl MailStack {
         config
             .write()
             .expect("write the mail stack's configuration");
+        if !postfix_extra.is_empty() {
+            let main_cf = config.postfix_config_dir().join("main.cf");
+            let mut text = std::fs::read_to_string(&main_cf).expect("main.cf");
+            for line in postfix_extra {
+                text.push_str(line);
+                text.push('\n');
+            }
+            std::fs::write(&main_cf, text).expect("main.cf");
+        }
         let settings = MailstackSettings {
             socketmap: Some(config.socketmap.clone()),
             dovecot_dict: Some(config.dovecot_dict.clone()),
@@ -191,7 +205,9 @@ impl MailStack {
 
     /// Both servers' logs, for a failing assertion's message.
     pub fn logs(&self) -> String {
-        let read = |p: PathBuf| std::fs::read_to_string(&p).unwrap_or_default();
+        let read = |p: PathBuf| {
+            std::fs::read_to_string(&p).unwrap_or_else(|e| format!("{}: {e}", p.display()))
+        };
         format!(
             "--- postfix\n{}\n--- dovecot\n{}",
             read(self.config.postfix_log()),

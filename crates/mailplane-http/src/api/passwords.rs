@@ -8,7 +8,7 @@ use axum::response::Response;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use mailplane::input::PasswordSet;
-use mailplane::types::passwords::{PasswordPolicy, PasswordStatus};
+use mailplane::types::passwords::{PasswordPolicy, PasswordStatus, SignIn};
 use mailplane::types::{MailboxId, TenantId};
 
 use crate::AppState;
@@ -29,12 +29,17 @@ pub(crate) const ACTIVITIES: &[(&str, &str)] = &[
         "mailbox_password_set",
         mailplane::activity::DATA_PLANE_ACCESS,
     ),
+    (
+        "mailbox_sign_in_view",
+        mailplane::activity::DATA_PLANE_ACCESS,
+    ),
 ];
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(password_policy_view, password_policy_set))
         .routes(routes!(mailbox_password_set, mailbox_password_status))
+        .routes(routes!(mailbox_sign_in_view))
 }
 
 /// Shows the tenant's password policy (the default until the customer sets its own).
@@ -138,6 +143,33 @@ async fn mailbox_password_status(
     Ok(Json(
         s.control_plane
             .mailbox_password_status(&actor, tenant, mailbox)
+            .await?,
+    ))
+}
+
+/// Whether the mailbox signs in to the mail servers (IMAP, SMTP submission) now, and if not,
+/// why: the same rule Dovecot's password lookup answers with.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/mailboxes/{mailbox}/sign-in", operation_id = "mailbox_sign_in_view", tag = "directory",
+    params(
+        ("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
+        ("mailbox" = String, Path, format = Uuid, description = "The mailbox's id."),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Whether the mailbox signs in, and why not.", body = SignIn),
+        (status = 400, description = "An id is invalid.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party holds no letter for `access.data-plane`.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or mailbox, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn mailbox_sign_in_view(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    IdPath((tenant, mailbox)): IdPath<(TenantId, MailboxId)>,
+) -> Result<Json<SignIn>, ApiError> {
+    Ok(Json(
+        s.control_plane
+            .mailbox_sign_in_view(&actor, tenant, mailbox)
             .await?,
     ))
 }

@@ -158,6 +158,31 @@ impl ControlPlane {
     }
 }
 
+impl ControlPlane {
+    /// Whether a mailbox signs in to the mail servers now, and why not: the rule Dovecot's
+    /// password lookup answers with (`access.data-plane`).
+    pub async fn mailbox_sign_in_view(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        mailbox: MailboxId,
+    ) -> Result<mailplane_types::passwords::SignIn> {
+        self.tenant_for_read(actor, tenant, activity::DATA_PLANE_ACCESS)
+            .await?;
+        let m = self
+            .store
+            .mailbox_view(tenant, mailbox)
+            .await?
+            .ok_or_else(|| Error::not_found("mailbox", mailbox))?;
+        let record = self
+            .store
+            .mailstack_sign_in(m.address.as_str())
+            .await?
+            .ok_or_else(|| Error::not_found("mailbox", mailbox))?;
+        crate::mailstack::sign_in(&record, self.clock.now())
+    }
+}
+
 // The password policy's operation (`tenant.password_policy`): its input rules and the change it
 // makes, reached by the dispatchers through `parse` and `passwords_apply`.
 
