@@ -3,6 +3,7 @@
 //! over SMTP; mailboxes read over IMAP. Each test runs its own Postfix and Dovecot (see
 //! `mailplane_tests::mailstack`), on SQLite and on PostgreSQL.
 
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use mailplane::types::TenantId;
@@ -506,3 +507,98 @@ async fn while_mailplane_is_stopped_mail_waits_and_nothing_is_lost(h: Harness) {
         .await;
 }
 e2e!(while_mailplane_is_stopped_mail_waits_and_nothing_is_lost);
+
+async fn lookups_answer_from_the_committed_state_on_every_replica(h: Harness) {
+    // No mail servers here: the answers themselves, from this replica and from a second
+    // control plane on the same database, as a second host's Mailplane would be.
+    let t = fixtures::tenant(&h, "Acme").await;
+    let d = fixtures::domain(&h, t, "acme.example").await;
+    let alice = mailbox_with_password(&h, t, &d, "alice").await;
+    let here = h.control_plane.mail_lookups();
+    let replica = mailplane::ControlPlane::open(
+        &h.location,
+        mailplane::PolicySet::builtin(),
+        mailplane::ControlPlaneConfig::default(),
+    )
+    .await
+    .expect("a second replica")
+    .mail_lookups();
+    for lookups in [&here, &replica] {
+        assert!(lookups.domain("acme.example").await.unwrap());
+        assert!(
+            lookups.domain("ACME.example.").await.unwrap(),
+            "case and the root dot"
+        );
+        assert!(!lookups.domain("elsewhere.example").await.unwrap());
+        let record = lookups
+            .mailbox("Alice@Acme.Example")
+            .await
+            .unwrap()
+            .expect("a mailbox");
+        assert_eq!(record.tenant_id, t);
+        assert_eq!(record.mailbox_id.to_string(), alice);
+        let password = lookups
+            .password("alice@acme.example")
+            .await
+            .unwrap()
+            .expect("a hash");
+        assert!(
+            password.hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{}",
+            password.hash
+        );
+        assert!(password.sign_in.allowed);
+        // Postfix also asks for `@domain` and a bare local part; neither is an address here.
+        for key in ["@acme.example", "alice", ""] {
+            assert_eq!(
+                lookups.route(key).await.unwrap(),
+                mailplane::mailstack::Route::Unchanged
+            );
+            assert!(lookups.mailbox(key).await.unwrap().is_none());
+        }
+    }
+    // A change committed through one replica is the other's next answer.
+    h.customer_admin(t)
+        .put(
+            &format!("/v1/tenants/{t}/mailboxes/{alice}/forwarding"),
+            json!({ "address": "alice@new-host.test" }),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        replica.route("alice@acme.example").await.unwrap(),
+        mailplane::mailstack::Route::To(vec![
+            mailplane::types::EmailAddress::parse("alice@new-host.test").unwrap()
+        ])
+    );
+    // From configuration destroyed on, the tenant's domains and addresses no longer exist.
+    h.store
+        .sql_writer()
+        .execute_unprepared(
+            "UPDATE tenants SET status = 'terminated' WHERE id IN (SELECT tenant_id FROM domains WHERE name = 'acme.example')",
+        )
+        .await
+        .expect("mark the tenant terminated");
+    for lookups in [&here, &replica] {
+        assert!(!lookups.domain("acme.example").await.unwrap());
+        assert_eq!(
+            lookups.route("alice@acme.example").await.unwrap(),
+            mailplane::mailstack::Route::Unchanged
+        );
+        assert!(
+            lookups
+                .mailbox("alice@acme.example")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            lookups
+                .password("alice@acme.example")
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+}
+e2e!(lookups_answer_from_the_committed_state_on_every_replica);
