@@ -120,12 +120,19 @@ async fn send(stack: &MailStack, to: &[&str], subject: &str) -> SmtpOutcome {
     .expect("an SMTP session")
 }
 
-/// Waits until `address` (signing in with `password`) holds exactly `subjects`.
+/// Waits until `address` (signing in with `password`) holds exactly `subjects`, in any
+/// order (Postfix delivers messages in parallel).
 async fn inbox_is(stack: &MailStack, address: &str, password: &str, subjects: &[&str]) {
+    let mut expected: Vec<&str> = subjects.to_vec();
+    expected.sort_unstable();
     stack
         .eventually(&format!("{address} holds {subjects:?}"), || async {
             match Imap::login(stack.imap(), address, password).await {
-                Ok(mut imap) => imap.subjects().await == subjects,
+                Ok(mut imap) => {
+                    let mut got = imap.subjects().await;
+                    got.sort_unstable();
+                    got == expected
+                }
                 Err(_) => false,
             }
         })
