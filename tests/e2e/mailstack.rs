@@ -120,6 +120,12 @@ async fn send(stack: &MailStack, to: &[&str], subject: &str) -> SmtpOutcome {
     .expect("an SMTP session")
 }
 
+/// Sends like [`send`] and asserts that every recipient accepted the message.
+async fn accept(stack: &MailStack, to: &[&str], subject: &str) {
+    let outcome = send(stack, to, subject).await;
+    assert!(outcome.accepted(), "{outcome:?}\n{}", stack.logs());
+}
+
 /// Waits until `address` (signing in with `password`) holds exactly `subjects`, in any
 /// order (Postfix delivers messages in parallel).
 async fn inbox_is(stack: &MailStack, address: &str, password: &str, subjects: &[&str]) {
@@ -195,21 +201,9 @@ async fn aliases_groups_and_forwarding_route_mail_as_the_directory_says(h: Harne
         .await
         .expect(200);
 
-    assert!(
-        send(&stack, &["sales@acme.example"], "To sales")
-            .await
-            .accepted()
-    );
-    assert!(
-        send(&stack, &["team@acme.example"], "To the team")
-            .await
-            .accepted()
-    );
-    assert!(
-        send(&stack, &["carol@acme.example"], "To Carol")
-            .await
-            .accepted()
-    );
+    accept(&stack, &["sales@acme.example"], "To sales").await;
+    accept(&stack, &["team@acme.example"], "To the team").await;
+    accept(&stack, &["carol@acme.example"], "To Carol").await;
     inbox_is(
         &stack,
         "alice@acme.example",
@@ -321,11 +315,7 @@ async fn disabled_shared_suspended_and_expired_mailboxes_receive_mail_but_do_not
         )
         .await
         .expect(200);
-    assert!(
-        send(&stack, &["bob@acme.example", "info@acme.example"], "Kept")
-            .await
-            .accepted()
-    );
+    accept(&stack, &["bob@acme.example", "info@acme.example"], "Kept").await;
     let refused = Imap::login(stack.imap(), "bob@acme.example", PASSWORD).await;
     assert!(refused.is_err(), "a disabled mailbox signs in");
     assert_eq!(sign_in(&h, t, &bob).await["refused"], "mailbox_disabled");
@@ -352,11 +342,7 @@ async fn disabled_shared_suspended_and_expired_mailboxes_receive_mail_but_do_not
         )
         .await
         .expect(200);
-    assert!(
-        send(&stack, &["alice@acme.example"], "While suspended")
-            .await
-            .accepted()
-    );
+    accept(&stack, &["alice@acme.example"], "While suspended").await;
     let refused = Imap::login(stack.imap(), "alice@acme.example", PASSWORD).await;
     let reason = refused
         .err()
@@ -403,32 +389,17 @@ async fn a_full_mailbox_is_refused_at_rcpt_and_another_tenant_is_out_of_reach(h:
         .expect(200);
     let other = fixtures::tenant(&h, "Other").await;
     let od = fixtures::domain(&h, other, "other.example").await;
-    mailbox_with_password(&h, other, &od, "bob").await;
+    let bob = mailbox_with_password(&h, other, &od, "bob").await;
     h.customer_admin(other)
         .put(
-            &format!("/v1/tenants/{other}/mailboxes/{}/password", {
-                let list = h
-                    .customer_admin(other)
-                    .get(&format!("/v1/tenants/{other}/mailboxes"))
-                    .await
-                    .expect(200);
-                list["items"][0]["id"].as_str().unwrap().to_owned()
-            }),
+            &format!("/v1/tenants/{other}/mailboxes/{bob}/password"),
             json!({ "password": "Bobs-Own-Horse-77" }),
         )
         .await
         .expect(200);
 
-    assert!(
-        send(&stack, &["alice@acme.example"], "Small")
-            .await
-            .accepted()
-    );
-    assert!(
-        send(&stack, &["bob@other.example"], "For Bob only")
-            .await
-            .accepted()
-    );
+    accept(&stack, &["alice@acme.example"], "Small").await;
+    accept(&stack, &["bob@other.example"], "For Bob only").await;
     inbox_is(&stack, "alice@acme.example", PASSWORD, &["Small"]).await;
     // A message that does not fit is refused at RCPT, so the sender's server tells its user
     // at once; nothing is accepted and then lost.
@@ -470,11 +441,7 @@ async fn while_mailplane_is_stopped_mail_waits_and_nothing_is_lost(h: Harness) {
     let t = fixtures::tenant(&h, "Acme").await;
     let d = fixtures::domain(&h, t, "acme.example").await;
     mailbox_with_password(&h, t, &d, "alice").await;
-    assert!(
-        send(&stack, &["alice@acme.example"], "Queued")
-            .await
-            .accepted()
-    );
+    accept(&stack, &["alice@acme.example"], "Queued").await;
     // Postfix has resolved the address (with Mailplane's answers) and holds the message for
     // its LMTP delivery. (Had Mailplane stopped before that, Postfix would retry the
     // resolution too; its resolver remembers a failure for up to 30 s.)
