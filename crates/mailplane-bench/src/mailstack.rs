@@ -14,6 +14,7 @@
 mod clients;
 mod directory;
 mod floor;
+mod memory_map;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -248,14 +249,43 @@ async fn postfix_floor(
         .iter()
         .map(|d| (d.clone(), "hosted".to_owned()))
         .collect();
-    let tables: [(&str, &[(String, String)], &[Key]); 3] = [
+    let tables: [(&'static str, &[(String, String)], &[Key]); 3] = [
         ("domains", &domains, &keys.domains),
         ("mailboxes", &dir.mailboxes, &keys.mailboxes),
         ("aliases", &dir.aliases, &keys.aliases),
     ];
+    let memory = memory_map::start(
+        tables
+            .iter()
+            .map(|(name, entries, _)| (*name, entries.iter().cloned().collect()))
+            .collect(),
+    )
+    .await?;
+    let m = blocking({
+        let (target, keys, s) = (
+            Target::SocketmapTcp(memory.addr, "mailboxes"),
+            keys.mailboxes.clone(),
+            s.clone(),
+        );
+        move || clients::load(&target, &keys, s.clients, s.warmup, s.duration)
+    })
+    .await?;
+    report.push(
+        Row::info(
+            PART,
+            format!(
+                "socketmap `mailboxes` answered from a hash map in memory (TCP, the protocol alone), {} clients",
+                s.clients
+            ),
+            load_figure(&m),
+        )
+        .value(m.rate(), "lookups/s")
+        .reference(),
+    );
     for (name, entries, keys) in tables {
         let keys: Vec<String> = keys.iter().map(|k| k.key.clone()).collect();
-        let (hash, socketmap, built) = blocking({
+        let mem = memory.addr;
+        let (hash, socketmap, in_memory, built) = blocking({
             let (postmap, maps, entries, processes) = (
                 postmap.to_path_buf(),
                 maps.clone(),
@@ -268,11 +298,14 @@ async fn postfix_floor(
                 let hash = floor::query(&postmap, &map, &keys, processes)?;
                 let ours = format!("socketmap:inet:{addr}:{name}");
                 let socketmap = floor::query(&postmap, &ours, &keys, processes)?;
-                Ok((hash, socketmap, built))
+                let theirs = format!("socketmap:inet:{mem}:{name}");
+                let in_memory = floor::query(&postmap, &theirs, &keys, processes)?;
+                Ok((hash, socketmap, in_memory, built))
             }
         })
         .await?;
-        let differ = floor::differences(&hash.answers, &socketmap.answers);
+        let differ = floor::differences(&hash.answers, &socketmap.answers)
+            + floor::differences(&hash.answers, &in_memory.answers);
         let procs = crate::report::counted(s.postmap_processes as u64, "process", "processes");
         report.push(
             Row::info(
@@ -306,6 +339,22 @@ async fn postfix_floor(
                 ),
             )
             .value(socketmap.rate(), "lookups/s"),
+        );
+        report.push(
+            Row::info(
+                PART,
+                format!(
+                    "`postmap -q - socketmap:inet:127.0.0.1:…:{name}` answered from a hash map in memory (the protocol alone), the same keys, {procs}"
+                ),
+                format!(
+                    "{} lookups/s ({} found); Mailplane / this: {:.2}",
+                    count(in_memory.rate().round() as u64),
+                    count(in_memory.answers.len() as u64),
+                    socketmap.rate() / in_memory.rate().max(1e-9)
+                ),
+            )
+            .value(in_memory.rate(), "lookups/s")
+            .reference(),
         );
         let ratio = socketmap.rate() / hash.rate().max(1e-9);
         report.push(
