@@ -233,6 +233,9 @@ pub async fn run(
     Ok(())
 }
 
+/// A map's name, its entries and the keys it is asked.
+type Table<'a> = (&'static str, &'a [(String, String)], &'a [Key]);
+
 /// The floor: `postmap -q -` over the same keys, from a `hash` map and from Mailplane.
 async fn postfix_floor(
     report: &mut Report,
@@ -249,7 +252,7 @@ async fn postfix_floor(
         .iter()
         .map(|d| (d.clone(), "hosted".to_owned()))
         .collect();
-    let tables: [(&'static str, &[(String, String)], &[Key]); 3] = [
+    let tables: [Table; 3] = [
         ("domains", &domains, &keys.domains),
         ("mailboxes", &dir.mailboxes, &keys.mailboxes),
         ("aliases", &dir.aliases, &keys.aliases),

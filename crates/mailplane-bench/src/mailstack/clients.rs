@@ -165,6 +165,15 @@ impl Measured {
     }
 }
 
+/// What one client of a load saw.
+#[derive(Default)]
+struct Tally {
+    samples: Vec<f64>,
+    found: u64,
+    wrong: u64,
+    first_wrong: Option<String>,
+}
+
 /// Runs `clients` clients of `target` for `warmup` and then `window`, each asking the keys
 /// in turn from its own offset; only lookups started inside the window are counted.
 pub fn load(
@@ -177,63 +186,61 @@ pub fn load(
     let start = Instant::now() + Duration::from_millis(20);
     let open = start + warmup;
     let close = open + window;
-    let results: Vec<Result<(Vec<f64>, u64, u64, Option<String>), String>> =
-        std::thread::scope(|s| {
-            let handles: Vec<_> = (0..clients)
-                .map(|c| {
-                    let target = target.clone();
-                    s.spawn(move || {
-                        let mut client = Client::connect(&target)?;
-                        let mut samples = Vec::new();
-                        let (mut found, mut wrong, mut first_wrong) = (0, 0, None);
-                        let mut i = c * keys.len() / clients.max(1);
-                        while Instant::now() < start {
-                            std::thread::yield_now();
+    let results: Vec<Result<Tally, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..clients)
+            .map(|c| {
+                let target = target.clone();
+                s.spawn(move || {
+                    let mut client = Client::connect(&target)?;
+                    let mut t = Tally::default();
+                    let mut i = c * keys.len() / clients.max(1);
+                    while Instant::now() < start {
+                        std::thread::yield_now();
+                    }
+                    loop {
+                        let key = &keys[i % keys.len()];
+                        i += 1;
+                        let t0 = Instant::now();
+                        if t0 >= close {
+                            break;
                         }
-                        loop {
-                            let key = &keys[i % keys.len()];
-                            i += 1;
-                            let t0 = Instant::now();
-                            if t0 >= close {
-                                break;
-                            }
-                            let answer = client.lookup(&key.key)?;
-                            let took = t0.elapsed().as_secs_f64();
-                            if t0 < open {
-                                continue;
-                            }
-                            samples.push(took);
-                            match &answer {
-                                Answer::Found(_) if key.found => found += 1,
-                                Answer::NotFound if !key.found => {}
-                                other => {
-                                    wrong += 1;
-                                    first_wrong
-                                        .get_or_insert_with(|| format!("{}: {other:?}", key.key));
-                                }
+                        let answer = client.lookup(&key.key)?;
+                        let took = t0.elapsed().as_secs_f64();
+                        if t0 < open {
+                            continue;
+                        }
+                        t.samples.push(took);
+                        match &answer {
+                            Answer::Found(_) if key.found => t.found += 1,
+                            Answer::NotFound if !key.found => {}
+                            other => {
+                                t.wrong += 1;
+                                t.first_wrong
+                                    .get_or_insert_with(|| format!("{}: {other:?}", key.key));
                             }
                         }
-                        Ok((samples, found, wrong, first_wrong))
-                    })
+                    }
+                    Ok(t)
                 })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err("a client panicked".into())))
-                .collect()
-        });
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("a client panicked".into())))
+            .collect()
+    });
     let mut all = Vec::new();
     let mut m = Measured {
         window,
         ..Measured::default()
     };
     for r in results {
-        let (samples, found, wrong, first_wrong) = r?;
-        all.extend(samples);
-        m.found += found;
-        m.wrong += wrong;
+        let t = r?;
+        all.extend(t.samples);
+        m.found += t.found;
+        m.wrong += t.wrong;
         if m.first_wrong.is_none() {
-            m.first_wrong = first_wrong;
+            m.first_wrong = t.first_wrong;
         }
     }
     m.lookups = all.len() as u64;

@@ -171,3 +171,17 @@ pub fn differences(a: &[String], b: &[String]) -> usize {
     }
     diff + (a.len() - i) + (b.len() - j)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::differences;
+
+    #[test]
+    fn differences_count_lines_in_one_run_only() {
+        let a: Vec<String> = ["a\t1", "b\t2", "c\t3"].map(String::from).to_vec();
+        let b: Vec<String> = ["a\t1", "b\t9", "c\t3", "d\t4"].map(String::from).to_vec();
+        assert_eq!(differences(&a, &a), 0);
+        assert_eq!(differences(&a, &b), 3);
+        assert_eq!(differences(&[], &b), 4);
+    }
+}
