@@ -64,17 +64,24 @@ pub async fn run(
     s: &MailstackBench,
 ) -> Result<(), String> {
     let (dir, added) = directory::prepare(location, s.password_sample).await?;
-    report.push(Row::info(
-        PART,
-        "added to the main database: aliases, groups, passwords (Argon2id, a sample only)",
+    let what = if added.aliases + added.groups + added.passwords == 0 {
+        "nothing added (the database held them already)".to_owned()
+    } else {
         format!(
-            "{} aliases, {} groups of {} members, {} passwords in {} (hashing {}); the directory holds {} domains, {} mailboxes, {} rewritten addresses, {} passwords",
+            "{} aliases, {} groups of {} members, {} passwords in {} (hashing {})",
             count(added.aliases as u64),
             count(added.groups as u64),
             count(added.members as u64),
             count(added.passwords as u64),
             duration(added.elapsed.as_secs_f64()),
             duration(added.hashing.as_secs_f64()),
+        )
+    };
+    report.push(Row::info(
+        PART,
+        "added to the main database: aliases, groups, passwords (Argon2id, a sample only)",
+        format!(
+            "{what}; the directory holds {} domains, {} mailboxes, {} rewritten addresses, {} passwords",
             count(dir.domains.len() as u64),
             count(dir.mailboxes.len() as u64),
             count(dir.aliases.len() as u64),
