@@ -1,6 +1,6 @@
 //! Mailplane's scale and speed benchmark (issue 6): seeding, authorization decisions,
 //! authorized reads and EdDSA tokens over HTTP, writes, pagination, and the server's memory
-//! and readiness, measured side by side in one run on one machine and printed as one table
+//! and readiness, and the mail stack's lookups (issue 18), measured side by side in one run on one machine and printed as one table
 //! of figures, targets and whether each is met.
 //!
 //! Every part has a module; [`run`] seeds what a part needs and runs it. The numbers belong
@@ -9,6 +9,7 @@
 
 pub mod authz;
 pub mod loadgen;
+pub mod mailstack;
 pub mod memory;
 pub mod pagination;
 pub mod reads;
@@ -41,6 +42,9 @@ pub enum Part {
     Pagination,
     /// 7: readiness and memory of the real `mailplane serve`.
     Memory,
+    /// 8: the mail stack's lookups (Postfix's socketmap, Dovecot's dict) beside a static
+    /// Postfix map of the same data, and logins with Argon2id.
+    Mailstack,
     /// Every part, side by side, in one run.
     All,
 }
@@ -88,6 +92,12 @@ pub struct Options {
     pub keep: bool,
     /// The `mailplane` binary for part 7.
     pub server_bin: PathBuf,
+    /// `postmap` processes run at once in part 8.
+    pub postmap_processes: usize,
+    /// Keys of each lookup kind in part 8.
+    pub lookup_keys: usize,
+    /// Mailboxes given an Argon2id password in part 8.
+    pub password_sample: usize,
 }
 
 impl Options {
@@ -114,6 +124,9 @@ impl Options {
             data_dir: None,
             keep: false,
             server_bin: server::default_server_bin(),
+            postmap_processes: 4,
+            lookup_keys: 100_000,
+            password_sample: 1_000,
         }
     }
 
@@ -129,6 +142,8 @@ impl Options {
             batch_repeats: 1,
             page_mailboxes: 20_000,
             page_repeats: 100,
+            lookup_keys: 10_000,
+            password_sample: 100,
             ..Options::full()
         }
     }
@@ -149,6 +164,9 @@ impl Options {
             batch_repeats: 1,
             page_mailboxes: 2_000,
             page_repeats: 5,
+            postmap_processes: 2,
+            lookup_keys: 200,
+            password_sample: 4,
             work_dir: work_dir.to_path_buf(),
             ..Options::full()
         }
@@ -271,6 +289,18 @@ async fn run_in(part: Part, opts: &Options, report: &mut Report) -> Result<(), S
         )
         .await?;
         pagination::tenants(report, &main, tenants, &keys, opts.page_repeats).await?;
+    }
+    // Last: it adds aliases, groups and passwords to the main database.
+    if matches!(part, Part::Mailstack | Part::All) {
+        let settings = mailstack::MailstackBench {
+            clients: opts.connections,
+            warmup: opts.warmup,
+            duration: opts.duration,
+            postmap_processes: opts.postmap_processes.max(1),
+            keys: opts.lookup_keys,
+            password_sample: opts.password_sample.max(1),
+        };
+        mailstack::run(report, &main, &opts.work_dir, &settings).await?;
     }
     Ok(())
 }

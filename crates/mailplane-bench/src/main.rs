@@ -80,6 +80,15 @@ struct Cli {
     /// Keep the work directory at the end.
     #[arg(long, global = true)]
     keep: bool,
+    /// `postmap` processes run at once by the mail stack part's floor [4].
+    #[arg(long, global = true)]
+    postmap_processes: Option<usize>,
+    /// Keys of each lookup kind of the mail stack part [100000; quick: 10000].
+    #[arg(long, global = true)]
+    lookup_keys: Option<usize>,
+    /// Mailboxes given an Argon2id password by the mail stack part [1000; quick: 100].
+    #[arg(long, global = true)]
+    password_sample: Option<usize>,
     /// The `mailplane` binary for the memory part [target/release/mailplane].
     #[arg(long, global = true)]
     server_bin: Option<PathBuf>,
@@ -120,6 +129,9 @@ impl Cli {
             data_dir: self.data_dir.clone(),
             keep: self.keep,
             server_bin: self.server_bin.clone().unwrap_or(base.server_bin),
+            postmap_processes: self.postmap_processes.unwrap_or(base.postmap_processes),
+            lookup_keys: self.lookup_keys.unwrap_or(base.lookup_keys),
+            password_sample: self.password_sample.unwrap_or(base.password_sample),
         }
     }
 }

@@ -165,8 +165,9 @@ fn tenant_shape(i: usize, partners: &[Uuid]) -> (&'static str, Option<Uuid>, &'s
     (profile, partner, region, offer)
 }
 
-/// Rows for one table, flushed as multi-row inserts.
-struct Inserter {
+/// Rows for one table, flushed as multi-row inserts (part 8 adds aliases, groups and
+/// passwords with it too).
+pub(crate) struct Inserter {
     table: &'static str,
     columns: &'static [&'static str],
     backend: DbBackend,
@@ -176,7 +177,11 @@ struct Inserter {
 }
 
 impl Inserter {
-    fn new(table: &'static str, columns: &'static [&'static str], backend: DbBackend) -> Self {
+    pub(crate) fn new(
+        table: &'static str,
+        columns: &'static [&'static str],
+        backend: DbBackend,
+    ) -> Self {
         Inserter {
             table,
             columns,
@@ -192,7 +197,7 @@ impl Inserter {
     }
 
     /// Adds a row; writes a statement once enough rows are gathered.
-    async fn push<C: ConnectionTrait>(
+    pub(crate) async fn push<C: ConnectionTrait>(
         &mut self,
         db: &C,
         row: impl IntoIterator<Item = Value>,
@@ -206,7 +211,7 @@ impl Inserter {
     }
 
     /// Writes the rows gathered so far.
-    async fn flush<C: ConnectionTrait>(&mut self, db: &C) -> Result<(), String> {
+    pub(crate) async fn flush<C: ConnectionTrait>(&mut self, db: &C) -> Result<(), String> {
         if self.rows == 0 {
             return Ok(());
         }
@@ -298,11 +303,11 @@ const ASSIGNMENT_COLUMNS: &[&str] = &["subscription_id", "mailbox_id", "tenant_i
 const PARTNER_COLUMNS: &[&str] = &["id", "name", "created_at", "updated_at"];
 
 /// The current time to the microsecond, as the store writes it.
-fn now() -> OffsetDateTime {
+pub(crate) fn now() -> OffsetDateTime {
     mailplane_store::now()
 }
 
-fn text(s: impl Into<String>) -> Value {
+pub(crate) fn text(s: impl Into<String>) -> Value {
     Value::from(s.into())
 }
 

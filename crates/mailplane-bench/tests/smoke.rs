@@ -22,6 +22,7 @@ async fn every_part_runs_and_reports() {
         "5 writes",
         "6 pagination",
         "7 memory",
+        "8 mailstack",
     ] {
         assert!(
             report.rows.iter().any(|r| r.part == part),
