@@ -21,7 +21,7 @@ mod socketmap;
 
 use std::sync::Arc;
 
-use mailplane_store::{AddressOwner, DataStore, SignInRecord};
+use mailplane_store::{DataStore, RouteOwner, SignInRecord};
 use mailplane_types::passwords::{SignIn, SignInRefusal};
 use mailplane_types::resources::{MailboxKind, MailboxStatus, TenantStatus};
 use mailplane_types::{EmailAddress, MailboxId, Result, TenantId};
@@ -84,7 +84,7 @@ impl MailLookups {
             .store
             .mailstack_domain(&name)
             .await?
-            .is_some_and(|t| t.status != TenantStatus::Terminated))
+            .is_some_and(|status| status != TenantStatus::Terminated))
     }
 
     /// Where mail to `address` goes instead of the address itself, if anywhere.
@@ -92,22 +92,20 @@ impl MailLookups {
         let Some(address) = parse(address) else {
             return Ok(Route::Unchanged);
         };
-        let Some(record) = self.store.mailstack_address(address.as_str()).await? else {
+        let Some(record) = self.store.mailstack_route(address.as_str()).await? else {
             return Ok(Route::Unchanged);
         };
-        if record.tenant.status == TenantStatus::Terminated {
+        if record.tenant_status == TenantStatus::Terminated {
             return Ok(Route::Unchanged);
         }
         Ok(match record.owner {
-            AddressOwner::Mailbox(m) => match m.forward_to {
-                // Forwarding keeps no copy: it is how a mailbox migrating away hands its mail
-                // to the new system.
-                Some(target) => Route::To(vec![target]),
-                None => Route::Unchanged,
-            },
-            AddressOwner::Alias(m) => Route::To(vec![m.address]),
-            AddressOwner::Group(members) if members.is_empty() => Route::Unchanged,
-            AddressOwner::Group(members) => Route::To(members),
+            // Forwarding keeps no copy: it is how a mailbox migrating away hands its mail to
+            // the new system.
+            RouteOwner::Mailbox(Some(target)) => Route::To(vec![target]),
+            RouteOwner::Mailbox(None) => Route::Unchanged,
+            RouteOwner::Alias(mailbox) => Route::To(vec![mailbox]),
+            RouteOwner::Group(members) if members.is_empty() => Route::Unchanged,
+            RouteOwner::Group(members) => Route::To(members),
         })
     }
 
@@ -115,11 +113,19 @@ impl MailLookups {
     /// mailboxes, shared mailboxes and suspended tenants' mailboxes receive mail; a
     /// terminated tenant's do not exist.
     pub async fn mailbox(&self, address: &str) -> Result<Option<MailboxRecord>> {
-        Ok(self.sign_in_record(address).await?.map(|r| MailboxRecord {
-            tenant_id: r.tenant.id,
-            mailbox_id: r.mailbox.id,
-            quota_bytes: r.mailbox.quota_bytes,
-        }))
+        let Some(address) = parse(address) else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .mailstack_mailbox(address.as_str())
+            .await?
+            .filter(|r| r.tenant_status != TenantStatus::Terminated)
+            .map(|r| MailboxRecord {
+                tenant_id: r.tenant_id,
+                mailbox_id: r.mailbox_id,
+                quota_bytes: r.quota_bytes,
+            }))
     }
 
     /// The password record of the mailbox whose own address this is, if it has a password.
@@ -141,18 +147,14 @@ impl MailLookups {
             .store
             .mailstack_sign_in(address.as_str())
             .await?
-            .filter(|r| r.tenant.status != TenantStatus::Terminated))
+            .filter(|r| r.tenant_status != TenantStatus::Terminated))
     }
 }
 
 /// Whether a mailbox signs in at `now`, and why not: the one rule behind Dovecot's password
 /// lookup and the API's answer.
 pub(crate) fn sign_in(record: &SignInRecord, now: OffsetDateTime) -> Result<SignIn> {
-    let refused = match (
-        record.tenant.status,
-        record.mailbox.kind,
-        record.mailbox.status,
-    ) {
+    let refused = match (record.tenant_status, record.kind, record.status) {
         (TenantStatus::Terminated, _, _) => Some(SignInRefusal::TenantTerminated),
         (TenantStatus::Suspended, _, _) => Some(SignInRefusal::TenantSuspended),
         (_, MailboxKind::Shared, _) => Some(SignInRefusal::SharedMailbox),
