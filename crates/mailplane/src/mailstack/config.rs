@@ -249,6 +249,23 @@ impl MailstackConfig {
         ] {
             std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
         }
+        // Postfix and Dovecot work as their own users under the state folder: every folder
+        // above it must let them pass.
+        for dir in self.state_dir.ancestors() {
+            use std::os::unix::fs::PermissionsExt;
+            if let Ok(meta) = std::fs::metadata(dir)
+                && meta.permissions().mode() & 0o001 == 0
+            {
+                return Err(Error::invalid(
+                    "state_dir",
+                    format!(
+                        "{} lets only its owner and group in: Postfix and Dovecot work as their own users under it (chmod o+x {})",
+                        dir.display(),
+                        dir.display()
+                    ),
+                ));
+            }
+        }
         let files = self.files()?;
         for (path, text) in &files {
             std::fs::write(path, text).map_err(|e| io(path, e))?;
