@@ -7,7 +7,7 @@ use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use mailplane::types::TenantId;
-use mailplane_tests::mail_clients::{Imap, SmtpOutcome, smtp_send};
+use mailplane_tests::mail_clients::{Imap, SmtpOutcome, smtp_send, smtp_send_declaring};
 use mailplane_tests::mailstack::MailStack;
 use mailplane_tests::{Harness, e2e, fixtures};
 
@@ -415,6 +415,32 @@ async fn a_full_mailbox_is_refused_at_rcpt_and_another_tenant_is_out_of_reach(h:
     .expect("a session");
     assert_eq!(big.rcpt[0].code, 552, "{big:?}\n{}", stack.logs());
     assert!(big.rcpt[0].text.contains("5.2.2"), "{big:?}");
+    // A sender that declares no size passes RCPT; Dovecot refuses the message at delivery
+    // and Postfix returns it to the sender with the same reason: a bounce, not a loss.
+    let undeclared = smtp_send_declaring(
+        stack.smtp(),
+        None,
+        "sender@elsewhere.test",
+        &["alice@acme.example"],
+        "Too big, undeclared",
+        &"x".repeat(4000),
+        false,
+    )
+    .await
+    .expect("a session");
+    assert!(undeclared.accepted(), "{undeclared:?}\n{}", stack.logs());
+    stack
+        .eventually(
+            "the sender gets the message back as undeliverable",
+            || async {
+                stack.sink.received().iter().any(|m| {
+                    m.rcpt == ["sender@elsewhere.test"]
+                        && m.data.contains("5.2.2")
+                        && m.data.contains("Too big, undeclared")
+                })
+            },
+        )
+        .await;
 
     // Alice's password does not open Bob's mailbox, and Alice's mailbox holds nothing of his.
     assert!(

@@ -84,7 +84,8 @@ impl Lines {
 }
 
 /// Sends one message over SMTP, signing in first when `auth` gives an address and a
-/// password (AUTH PLAIN, as a mail client does on the submission port).
+/// password (AUTH PLAIN, as a mail client does on the submission port). The message's size
+/// is declared, as mail servers do.
 pub async fn smtp_send(
     addr: SocketAddr,
     auth: Option<(&str, &str)>,
@@ -92,6 +93,19 @@ pub async fn smtp_send(
     to: &[&str],
     subject: &str,
     body: &str,
+) -> Result<SmtpOutcome, SmtpReply> {
+    smtp_send_declaring(addr, auth, from, to, subject, body, true).await
+}
+
+/// Like [`smtp_send`], declaring the message's size (`MAIL FROM:<…> SIZE=n`) or not.
+pub async fn smtp_send_declaring(
+    addr: SocketAddr,
+    auth: Option<(&str, &str)>,
+    from: &str,
+    to: &[&str],
+    subject: &str,
+    body: &str,
+    declare_size: bool,
 ) -> Result<SmtpOutcome, SmtpReply> {
     let mut c = Lines::connect(addr).await.expect("connect to SMTP");
     let greeting = c.reply().await;
@@ -115,8 +129,12 @@ pub async fn smtp_send(
     );
     // The size is declared, as mail clients and servers do, so that a full mailbox is
     // refused at RCPT.
-    c.send(&format!("MAIL FROM:<{from}> SIZE={}", message.len()))
-        .await;
+    if declare_size {
+        c.send(&format!("MAIL FROM:<{from}> SIZE={}", message.len()))
+            .await;
+    } else {
+        c.send(&format!("MAIL FROM:<{from}>")).await;
+    }
     let r = c.reply().await;
     if r.code != 250 {
         return Err(r);
