@@ -483,10 +483,8 @@ async fn serve(cfg: Config) -> Result<(), String> {
     println!("Mailplane is serving on http://{addr} ({backend} database)");
     println!("API docs:     http://{addr}/docs");
     println!("OpenAPI:      http://{addr}/openapi.json");
-    if let Some(m) = &mailstack {
-        if let Some(a) = m.socketmap_addr() {
-            println!("Postfix socketmap lookups on {a}");
-        }
+    if let Some(a) = mailstack.as_ref().and_then(|m| m.socketmap_addr()) {
+        println!("Postfix socketmap lookups on {a}");
     }
     if let Some(path) = &cfg.dovecot_dict {
         println!("Dovecot dict lookups on {}", path.display());

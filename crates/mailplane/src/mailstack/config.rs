@@ -81,10 +81,10 @@ impl MailstackConfig {
         ];
         for (i, (field, port)) in ports.iter().enumerate() {
             if *port == 0 {
-                errors.push(field_error(*field, "must be a port, 1 to 65535"));
+                errors.push(field_error(field, "must be a port, 1 to 65535"));
             } else if let Some((other, _)) = ports[..i].iter().find(|(_, p)| p == port) {
                 errors.push(field_error(
-                    *field,
+                    field,
                     format!("must differ from {other} ({port})"),
                 ));
             }
