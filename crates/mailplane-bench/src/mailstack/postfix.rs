@@ -460,3 +460,25 @@ fn load(
         latency: Percentiles::of(all),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Directory, recipients};
+
+    #[test]
+    fn four_recipients_in_five_are_hosted_mailboxes_and_aliases_in_turn() {
+        let dir = Directory {
+            domains: vec!["a.example".into(), "b.example".into()],
+            mailboxes: vec![("m@a.example".into(), "t/m/".into())],
+            aliases: vec![("team@b.example".into(), "m@a.example".into())],
+            passwords: Vec::new(),
+        };
+        let r = recipients(&dir, 10);
+        let hosted: Vec<bool> = r.iter().map(|r| r.hosted).collect();
+        assert_eq!(hosted.iter().filter(|h| **h).count(), 8);
+        assert!(!hosted[4] && !hosted[9]);
+        assert_eq!(r[0].address, "m@a.example");
+        assert_eq!(r[1].address, "team@b.example");
+        assert!(r[4].address.starts_with("nobody.4@"));
+    }
+}
