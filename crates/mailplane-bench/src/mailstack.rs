@@ -9,12 +9,15 @@
 //! ([`clients`]) ask random keys, one in five of them not hosted, from many threads at once,
 //! and time each lookup. The floor ([`floor`]) is Postfix's `postmap` answering the same
 //! keys from a `hash` map of the same data, against the same `postmap` asking Mailplane.
+//! Inside Postfix ([`postfix`]), a private Postfix's SMTP server answers `RCPT TO` for the
+//! same recipients with `hash` maps and then with Mailplane's socketmaps.
 //! Logins are the passdb lookup followed by the Argon2id verification Dovecot makes.
 
 mod clients;
 mod directory;
 mod floor;
 mod memory_map;
+mod postfix;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -190,7 +193,18 @@ pub async fn run(
     }
 
     match floor::postmap() {
-        Some(postmap) => postfix_floor(report, &postmap, work_dir, addr, &dir, &keys, s).await?,
+        Some(postmap) => {
+            postfix_floor(report, &postmap, work_dir, addr, &dir, &keys, s).await?;
+            if postfix::available() {
+                postfix::measure(report, &postmap, addr, &dir, s).await?;
+            } else {
+                report.push(Row::info(
+                    PART,
+                    "inside Postfix: RCPT TO with `hash` maps and with Mailplane's socketmaps",
+                    "not measured: Postfix's master is not installed, or the benchmark does not run as root",
+                ));
+            }
+        }
         None => report.push(Row::info(
             PART,
             "floor: Postfix's static maps",

@@ -21,7 +21,7 @@ use crate::seed::{self, Inserter};
 use crate::stats::Rng;
 
 /// Everything the lookups answer, as the floor's maps hold it.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Directory {
     /// The hosted domains.
     pub domains: Vec<String>,
