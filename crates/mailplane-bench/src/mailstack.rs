@@ -11,10 +11,13 @@
 //! keys from a `hash` map of the same data, against the same `postmap` asking Mailplane.
 //! Inside Postfix ([`postfix`]), a private Postfix's SMTP server answers `RCPT TO` for the
 //! same recipients with `hash` maps and then with Mailplane's socketmaps.
+//! Inside Dovecot ([`dovecot`]), a private Dovecot's LMTP deliveries and IMAP sign-ins
+//! are measured with a `passwd-file` of the same mailboxes and then with Mailplane's dict.
 //! Logins are the passdb lookup followed by the Argon2id verification Dovecot makes.
 
 mod clients;
 mod directory;
+mod dovecot;
 mod floor;
 mod memory_map;
 mod postfix;
@@ -211,11 +214,16 @@ pub async fn run(
             "not measured: `postmap` is not installed",
         )),
     }
-    report.push(Row::info(
-        PART,
-        "floor: Dovecot's `passwd-file` of the same users",
-        "not measured: `doveadm auth lookup` and `doveadm user` answer one key per process, so their rate is the process's start, not the lookup",
-    ));
+    if dovecot::available() {
+        let lookups = cp.mail_lookups();
+        dovecot::measure(report, &lookups, &sockets.join("dict.sock"), &dir, s).await?;
+    } else {
+        report.push(Row::info(
+            PART,
+            "inside Dovecot: deliveries and sign-ins with `passwd-file` and with Mailplane's dict",
+            "not measured: Dovecot is not installed, or the benchmark does not run as root",
+        ));
+    }
 
     let dict = Target::Dict(sockets.join("dict.sock"), "passdb");
     for threads in [1, 2] {
