@@ -76,35 +76,23 @@ impl MailstackServer {
                 })?;
                 server.socketmap_addr = listener.local_addr().ok();
                 let lookups = lookups.clone();
-                server.tasks.push(tokio::spawn(async move {
-                    let mut connections = JoinSet::new();
-                    while let Ok((stream, _)) = listener.accept().await {
-                        connections.spawn(socketmap::serve(lookups.clone(), stream));
-                        while connections.try_join_next().is_some() {}
-                    }
+                server.tasks.push(serve_each(listener, move |stream| {
+                    socketmap::serve(lookups.clone(), stream)
                 }));
             }
             Some(SocketmapListen::Unix(path)) => {
                 let listener = server.bind_unix("socketmap", path, settings.socket_mode)?;
                 let lookups = lookups.clone();
-                server.tasks.push(tokio::spawn(async move {
-                    let mut connections = JoinSet::new();
-                    while let Ok((stream, _)) = listener.accept().await {
-                        connections.spawn(socketmap::serve(lookups.clone(), stream));
-                        while connections.try_join_next().is_some() {}
-                    }
+                server.tasks.push(serve_each(listener, move |stream| {
+                    socketmap::serve(lookups.clone(), stream)
                 }));
             }
             None => {}
         }
         if let Some(path) = &settings.dovecot_dict {
             let listener = server.bind_unix("dovecot_dict", path, settings.socket_mode)?;
-            server.tasks.push(tokio::spawn(async move {
-                let mut connections = JoinSet::new();
-                while let Ok((stream, _)) = listener.accept().await {
-                    connections.spawn(dict::serve(lookups.clone(), stream));
-                    while connections.try_join_next().is_some() {}
-                }
+            server.tasks.push(serve_each(listener, move |stream| {
+                dict::serve(lookups.clone(), stream)
             }));
         }
         Ok(server)
@@ -158,6 +146,43 @@ impl MailstackServer {
         self.sockets.push(path.to_path_buf());
         Ok(listener)
     }
+}
+
+/// A listener of either transport, as [`serve_each`] uses it.
+trait Accept: Send + 'static {
+    type Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static;
+    fn accept_one(&self) -> impl Future<Output = std::io::Result<Self::Stream>> + Send;
+}
+
+impl Accept for TcpListener {
+    type Stream = tokio::net::TcpStream;
+    async fn accept_one(&self) -> std::io::Result<Self::Stream> {
+        self.accept().await.map(|(stream, _)| stream)
+    }
+}
+
+impl Accept for UnixListener {
+    type Stream = tokio::net::UnixStream;
+    async fn accept_one(&self) -> std::io::Result<Self::Stream> {
+        self.accept().await.map(|(stream, _)| stream)
+    }
+}
+
+/// Accepts connections until the listener fails, serving each in a task of its own. The
+/// tasks live in a set owned by the accepting task, so aborting it aborts them all.
+fn serve_each<L, F, Fut>(listener: L, serve: F) -> JoinHandle<()>
+where
+    L: Accept,
+    F: Fn(L::Stream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut connections = JoinSet::new();
+        while let Ok(stream) = listener.accept_one().await {
+            connections.spawn(serve(stream));
+            while connections.try_join_next().is_some() {}
+        }
+    })
 }
 
 impl Drop for MailstackServer {
