@@ -19,6 +19,7 @@ mod clients;
 mod directory;
 mod dovecot;
 mod floor;
+mod instance;
 mod memory_map;
 mod postfix;
 

@@ -14,22 +14,19 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use mailplane::mailstack::{MailLookups, MailstackConfig, SocketmapListen};
+use mailplane::mailstack::MailLookups;
 
 use super::directory::Directory;
+use super::instance::{Server, StateDir, configuration};
 use super::{MailstackBench, PART, TARGET_FLOOR_RATIO, blocking};
 use crate::report::{Report, Row, count, counted, duration};
 use crate::stats::{Percentiles, Rng};
 
 /// Dovecot's master.
 const DOVECOT: &str = "/usr/sbin/dovecot";
-
-/// The system user that owns the mailboxes' files (Debian's `mail`).
-const MAIL_USER: &str = "mail";
 
 /// The message each LMTP delivery carries, 200 bytes with its headers.
 const MESSAGE: &str = "From: x@example.org\r\nSubject: bench\r\nMessage-ID: <b@example.org>\r\n\r\nThe Mailplane benchmark's delivery, measured inside Dovecot's LMTP server; its body pads the message to two hundred bytes in all......\r\n";
@@ -163,7 +160,7 @@ struct User {
     line: String,
 }
 
-/// A fresh state folder, runs Dovecot in it, and removes it.
+/// Runs Dovecot in a fresh state folder, removed afterwards.
 fn run_in(
     what: &str,
     dict: &Path,
@@ -171,53 +168,8 @@ fn run_in(
     users: &[User],
     s: &MailstackBench,
 ) -> Result<(Load, Load), String> {
-    let state =
-        std::env::temp_dir().join(format!("mp-bench-dovecot-{what}-{}", std::process::id()));
-    std::fs::remove_dir_all(&state).ok();
-    std::fs::create_dir_all(&state).map_err(|e| format!("{}: {e}", state.display()))?;
-    std::fs::set_permissions(
-        &state,
-        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755),
-    )
-    .map_err(|e| format!("{}: {e}", state.display()))?;
-    let result = run(&state, dict, passwd_file, users, s);
-    std::fs::remove_dir_all(&state).ok();
-    result
-}
-
-fn free_port() -> Result<u16, String> {
-    std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free port: {e}"))
-}
-
-/// A running Dovecot master; dropping it stops it (SIGTERM, then a kill after five seconds).
-struct Dovecot {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Drop for Dovecot {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Dovecot {
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(15)..].join("\n")
-    }
+    let state = StateDir::new(&format!("dovecot-{what}"))?;
+    run(state.path(), dict, passwd_file, users, s)
 }
 
 /// Replaces the `passdb { … }` and `userdb { … }` blocks of `conf` by `passwd-file` ones
@@ -257,25 +209,7 @@ fn run(
     users: &[User],
     s: &MailstackBench,
 ) -> Result<(Load, Load), String> {
-    let config = MailstackConfig {
-        socketmap: SocketmapListen::Tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?))),
-        dovecot_dict: dict.to_path_buf(),
-        state_dir: state.to_path_buf(),
-        listen: Ipv4Addr::LOCALHOST.into(),
-        hostname: "mx.mailplane.test".into(),
-        smtp_port: free_port()?,
-        submission_port: free_port()?,
-        imap_port: free_port()?,
-        lmtp_port: free_port()?,
-        auth_port: free_port()?,
-        quota_status_port: free_port()?,
-        mail_user: MAIL_USER.into(),
-        relay_host: None,
-        tls: None,
-    };
-    config
-        .write()
-        .map_err(|e| format!("writing Dovecot's configuration: {e}"))?;
+    let config = configuration(state, None, dict.to_path_buf())?;
     let file = config.dovecot_config_file();
     if passwd_file {
         let users_file = state.join("users.passwd");
@@ -285,30 +219,16 @@ fn run(
         std::fs::write(&file, with_passwd_file(&conf, &users_file))
             .map_err(|e| format!("dovecot.conf: {e}"))?;
     }
-    let mut dovecot = Dovecot {
-        child: Command::new(DOVECOT)
-            .arg("-F")
-            .arg("-c")
-            .arg(&file)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("starting Dovecot: {e}"))?,
-        log: config.dovecot_log(),
-    };
+    let dovecot = Server::start(
+        "Dovecot",
+        DOVECOT,
+        &["-F".as_ref(), "-c".as_ref(), file.as_os_str()],
+        config.dovecot_log(),
+        &[config.lmtp_port, config.imap_port],
+    )?;
     let lmtp = SocketAddr::from((Ipv4Addr::LOCALHOST, config.lmtp_port));
     let imap = SocketAddr::from((Ipv4Addr::LOCALHOST, config.imap_port));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(lmtp).is_err() || TcpStream::connect(imap).is_err() {
-        if Instant::now() > deadline || !matches!(dovecot.child.try_wait(), Ok(None)) {
-            return Err(format!(
-                "Dovecot does not listen on {lmtp} and {imap}; its log:\n{}",
-                dovecot.log_tail()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let tail = |e: String| format!("{e}; Dovecot's log:\n{}", dovecot.log_tail());
+    let tail = |e: String| dovecot.failed(e);
     let deliveries =
         drive(s, |c, open, close| deliver(lmtp, users, c, open, close)).map_err(tail)?;
     let sign_ins = drive(s, |c, open, close| sign_in(imap, users, c, open, close)).map_err(tail)?;

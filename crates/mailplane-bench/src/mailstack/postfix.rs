@@ -16,22 +16,17 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use mailplane::mailstack::{MailstackConfig, SocketmapListen};
-
 use super::directory::Directory;
+use super::instance::{Server, StateDir, configuration};
 use super::{MISSING_EVERY, MailstackBench, PART, TARGET_FLOOR_RATIO, blocking, floor};
 use crate::report::{Report, Row, count, duration};
 use crate::stats::{Percentiles, Rng};
 
 /// Postfix's master daemon.
 const POSTFIX_MASTER: &str = "/usr/lib/postfix/sbin/master";
-
-/// The system user that owns the mailboxes' files (Debian's `mail`); nothing is delivered.
-const MAIL_USER: &str = "mail";
 
 /// `RCPT TO` commands in each transaction.
 const RECIPIENTS: usize = 10;
@@ -96,8 +91,9 @@ pub async fn measure(
     let (hash, ours) = blocking({
         let (postmap, dir, s) = (postmap.to_path_buf(), dir.clone(), s.clone());
         move || {
-            let state = state_dir("hash")?;
-            let result = (|| {
+            let hash = {
+                let state = StateDir::new("postfix-hash")?;
+                let state = state.path();
                 let maps = state.join("maps");
                 let domains: Vec<(String, String)> = dir
                     .domains
@@ -112,14 +108,11 @@ pub async fn measure(
                     mailboxes: &mailboxes,
                     aliases: &aliases,
                 };
-                run(&state, socketmap, &maps, &recipients, &s)
-            })();
-            std::fs::remove_dir_all(&state).ok();
-            let hash = result?;
-            let state = state_dir("socketmap")?;
-            let result = run(&state, socketmap, &Maps::Socketmap, &recipients, &s);
-            std::fs::remove_dir_all(&state).ok();
-            Ok((hash, result?))
+                run(state, socketmap, &maps, &recipients, &s)?
+            };
+            let state = StateDir::new("postfix-socketmap")?;
+            let ours = run(state.path(), socketmap, &Maps::Socketmap, &recipients, &s)?;
+            Ok((hash, ours))
         }
     })
     .await?;
@@ -201,55 +194,6 @@ fn recipients(dir: &Directory, n: usize) -> Vec<Recipient> {
         .collect()
 }
 
-/// A fresh state folder under the system's temporary folder, mode 0755 (Postfix works as
-/// its own user under it).
-fn state_dir(what: &str) -> Result<PathBuf, String> {
-    let dir = std::env::temp_dir().join(format!("mp-bench-postfix-{what}-{}", std::process::id()));
-    std::fs::remove_dir_all(&dir).ok();
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    std::fs::set_permissions(
-        &dir,
-        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755),
-    )
-    .map_err(|e| format!("{}: {e}", dir.display()))?;
-    Ok(dir)
-}
-
-fn free_port() -> Result<u16, String> {
-    std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free port: {e}"))
-}
-
-/// A running Postfix master; dropping it stops it (SIGTERM, then a kill after five seconds).
-struct Postfix {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Drop for Postfix {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Postfix {
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(15)..].join("\n")
-    }
-}
-
 /// Writes a Postfix configuration in `state`, starts Postfix and drives it.
 fn run(
     state: &Path,
@@ -258,25 +202,7 @@ fn run(
     recipients: &[Recipient],
     s: &MailstackBench,
 ) -> Result<SmtpRun, String> {
-    let config = MailstackConfig {
-        socketmap: SocketmapListen::Tcp(socketmap),
-        dovecot_dict: state.join("dict.sock"),
-        state_dir: state.to_path_buf(),
-        listen: Ipv4Addr::LOCALHOST.into(),
-        hostname: "mx.mailplane.test".into(),
-        smtp_port: free_port()?,
-        submission_port: free_port()?,
-        imap_port: free_port()?,
-        lmtp_port: free_port()?,
-        auth_port: free_port()?,
-        quota_status_port: free_port()?,
-        mail_user: MAIL_USER.into(),
-        relay_host: None,
-        tls: None,
-    };
-    config
-        .write()
-        .map_err(|e| format!("writing Postfix's configuration: {e}"))?;
+    let config = configuration(state, Some(socketmap), state.join("dict.sock"))?;
     let main_cf = config.postfix_config_dir().join("main.cf");
     let text = std::fs::read_to_string(&main_cf).map_err(|e| format!("main.cf: {e}"))?;
     let mut out = String::new();
@@ -304,30 +230,16 @@ fn run(
         s.clients + 50
     ));
     std::fs::write(&main_cf, out).map_err(|e| format!("main.cf: {e}"))?;
-    let mut postfix = Postfix {
-        child: Command::new(POSTFIX_MASTER)
-            .arg("-d")
-            .arg("-c")
-            .arg(config.postfix_config_dir())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("starting Postfix: {e}"))?,
-        log: config.postfix_log(),
-    };
+    let conf = config.postfix_config_dir();
+    let postfix = Server::start(
+        "Postfix",
+        POSTFIX_MASTER,
+        &["-d".as_ref(), "-c".as_ref(), conf.as_os_str()],
+        config.postfix_log(),
+        &[config.smtp_port],
+    )?;
     let smtp = SocketAddr::from((Ipv4Addr::LOCALHOST, config.smtp_port));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(smtp).is_err() {
-        if Instant::now() > deadline || !matches!(postfix.child.try_wait(), Ok(None)) {
-            return Err(format!(
-                "Postfix does not listen on {smtp}; its log:\n{}",
-                postfix.log_tail()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    load(smtp, recipients, s.clients, s.warmup, s.duration)
-        .map_err(|e| format!("{e}; Postfix's log:\n{}", postfix.log_tail()))
+    load(smtp, recipients, s.clients, s.warmup, s.duration).map_err(|e| postfix.failed(e))
 }
 
 /// One SMTP session.
