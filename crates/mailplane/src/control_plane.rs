@@ -243,7 +243,11 @@ impl ControlPlane {
     /// [`Self::ready`], a service to the deployment's mail servers, not to a tenant's caller.
     /// Serve them with [`crate::mailstack::MailstackServer`].
     pub fn mail_lookups(&self) -> crate::mailstack::MailLookups {
-        crate::mailstack::MailLookups::new(self.store.clone(), self.clock.clone())
+        crate::mailstack::MailLookups::new(
+            self.store.clone(),
+            self.clock.clone(),
+            self.data_plane.clone(),
+        )
     }
 
     /// The loaded profiles.

@@ -22,8 +22,10 @@ use time::OffsetDateTime;
 use mailplane_types::{MailboxId, Result, TenantId};
 
 mod file_store;
+mod keys;
 
 pub use file_store::{DEFAULT_MAX_MESSAGE_BYTES, FileDataPlane, master_key_file};
+pub use keys::TenantKeys;
 
 /// A message as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -121,6 +123,19 @@ pub trait DataPlane: Send + Sync + 'static {
     /// so that the tenant's cryptographic erase makes its exports unreadable like its
     /// messages. Made with the data key on first use; refused once the tenant is erased.
     async fn export_key(&self, tenant: TenantId) -> Result<crate::sealed::SealingKey>;
+    /// The password Dovecot's `mail_crypt` opens the mailbox's private key with, handed to
+    /// Dovecot by the userdb lookup (`mail_crypt_private_password`). It must follow from the
+    /// tenant's data key, so that the tenant's cryptographic erase also locks every message
+    /// Dovecot holds for it. `None` when this data plane gives Dovecot no key; Dovecot then
+    /// refuses to store for the mailbox (`mail_crypt_require_encrypted_user_key`).
+    async fn mail_crypt_password(
+        &self,
+        tenant: TenantId,
+        mailbox: MailboxId,
+    ) -> Result<Option<String>> {
+        let _ = (tenant, mailbox);
+        Ok(None)
+    }
     /// The key export download links are authenticated with (an HMAC key, the same for
     /// every process of a deployment, so that a link made by one replica opens on another).
     /// It must be a secret of its own, never derived from the certificate signing key.

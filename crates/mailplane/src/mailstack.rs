@@ -28,6 +28,7 @@ use mailplane_types::{EmailAddress, MailboxId, Result, TenantId};
 use time::OffsetDateTime;
 
 use crate::clock::Clock;
+use crate::data_plane::DataPlane;
 
 pub use config::MailstackConfig;
 pub use listeners::{MailstackServer, MailstackSettings, SocketmapListen};
@@ -37,6 +38,7 @@ pub use listeners::{MailstackServer, MailstackSettings, SocketmapListen};
 pub struct MailLookups {
     store: DataStore,
     clock: Arc<dyn Clock>,
+    data_plane: Option<Arc<dyn DataPlane>>,
 }
 
 /// Where mail to an address goes, beyond the mailbox of the same address.
@@ -68,12 +70,25 @@ pub struct MailboxRecord {
     pub mailbox_id: MailboxId,
     /// The storage quota in bytes.
     pub quota_bytes: i64,
+    /// The password Dovecot's `mail_crypt` opens the mailbox's private key with, derived
+    /// from the tenant's data key by the data plane; `None` without a data plane that gives
+    /// one, and Dovecot then stores nothing for the mailbox.
+    pub mail_crypt_password: Option<String>,
 }
 
 impl MailLookups {
-    /// Lookups over `store`, judging password age by `clock`.
-    pub fn new(store: DataStore, clock: Arc<dyn Clock>) -> MailLookups {
-        MailLookups { store, clock }
+    /// Lookups over `store`, judging password age by `clock`, with the mailboxes' storage
+    /// passwords from `data_plane`.
+    pub fn new(
+        store: DataStore,
+        clock: Arc<dyn Clock>,
+        data_plane: Option<Arc<dyn DataPlane>>,
+    ) -> MailLookups {
+        MailLookups {
+            store,
+            clock,
+            data_plane,
+        }
     }
 
     /// Whether mail to this domain is received here: a verified custom domain or a default
@@ -116,16 +131,24 @@ impl MailLookups {
         let Some(address) = parse(address) else {
             return Ok(None);
         };
-        Ok(self
+        let Some(r) = self
             .store
             .mailstack_mailbox(address.as_str())
             .await?
             .filter(|r| r.tenant_status != TenantStatus::Terminated)
-            .map(|r| MailboxRecord {
-                tenant_id: r.tenant_id,
-                mailbox_id: r.mailbox_id,
-                quota_bytes: r.quota_bytes,
-            }))
+        else {
+            return Ok(None);
+        };
+        let mail_crypt_password = match &self.data_plane {
+            Some(plane) => plane.mail_crypt_password(r.tenant_id, r.mailbox_id).await?,
+            None => None,
+        };
+        Ok(Some(MailboxRecord {
+            tenant_id: r.tenant_id,
+            mailbox_id: r.mailbox_id,
+            quota_bytes: r.quota_bytes,
+            mail_crypt_password,
+        }))
     }
 
     /// The password record of the mailbox whose own address this is, if it has a password.

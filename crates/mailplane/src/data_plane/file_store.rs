@@ -2,94 +2,25 @@
 //! directory, sealed with XChaCha20-Poly1305 under the tenant's data key, which is stored
 //! only wrapped by the master key. Removing the wrapped key is the cryptographic erase.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use rand::RngCore;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use mailplane_types::{Error, MailboxId, Result, TenantId};
 
+#[cfg(test)]
+use super::keys::key_id_of;
+use super::keys::{Key, NONCE, TAG, TenantKeys, hkdf_sha256};
 use super::{DataPlane, StoredMessage, TenantErasure, Usage};
-use crate::files::{remove_dir_if_exists, remove_file_if_exists, sync_dir, write_atomically};
+use crate::files::{remove_dir_if_exists, remove_file_if_exists, write_atomically};
 
 /// The HKDF info label of the export-link key: changing it invalidates every link issued.
 const EXPORT_LINK_INFO: &[u8] = b"mailplane export download links v2";
 
-/// HKDF-SHA256 (RFC 5869) of one 32-byte block: extract with `salt`, expand with `info`.
-fn hkdf_sha256(salt: &[u8], ikm: &[u8], info: &[u8]) -> [u8; 32] {
-    use hmac::{Hmac, Mac};
-    let mut extract =
-        <Hmac<Sha256> as Mac>::new_from_slice(salt).expect("HMAC takes a key of any length");
-    extract.update(ikm);
-    let prk = extract.finalize().into_bytes();
-    let mut expand =
-        <Hmac<Sha256> as Mac>::new_from_slice(&prk).expect("HMAC takes a key of any length");
-    expand.update(info);
-    expand.update(&[1]);
-    expand.finalize().into_bytes().into()
-}
-
 /// The largest message the embedded driver takes by default: 25 MiB, the common limit of
 /// hosted mail services.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 25 * 1024 * 1024;
-
-/// The length of XChaCha20's nonce.
-const NONCE: usize = 24;
-/// The length of Poly1305's tag.
-const TAG: usize = 16;
-
-/// A 256-bit key. Debug never shows it.
-#[derive(Clone)]
-struct Key([u8; 32]);
-
-impl std::fmt::Debug for Key {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Key(<secret>)")
-    }
-}
-
-impl Key {
-    fn random() -> Key {
-        let mut k = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut k);
-        Key(k)
-    }
-
-    fn cipher(&self) -> XChaCha20Poly1305 {
-        XChaCha20Poly1305::new((&self.0).into())
-    }
-
-    /// Encrypts with a random nonce; the output is the nonce followed by the ciphertext.
-    fn seal(&self, plain: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
-        let mut nonce = [0u8; NONCE];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let sealed = self
-            .cipher()
-            .encrypt(&XNonce::from(nonce), Payload { msg: plain, aad })
-            .map_err(|_| Error::internal("encrypting a message failed"))?;
-        let mut out = Vec::with_capacity(NONCE + sealed.len());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&sealed);
-        Ok(out)
-    }
-
-    /// Decrypts what [`Key::seal`] produced with the same associated data.
-    fn open(&self, sealed: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
-        if sealed.len() < NONCE + TAG {
-            return None;
-        }
-        let (nonce, body) = sealed.split_at(NONCE);
-        let nonce: [u8; NONCE] = nonce.try_into().ok()?;
-        self.cipher()
-            .decrypt(&XNonce::from(nonce), Payload { msg: body, aad })
-            .ok()
-    }
-}
 
 /// Reads the master key file, or creates it (32 random bytes, mode 0600) when it does not
 /// exist. A file of another length is refused: a truncated key must not pass for a key.
@@ -105,9 +36,8 @@ pub fn master_key_file(path: &Path) -> Result<()> {
 #[derive(Clone)]
 pub struct FileDataPlane {
     root: PathBuf,
-    master: Key,
+    keys: TenantKeys,
     max_message_bytes: usize,
-    keys: Arc<Mutex<HashMap<TenantId, Key>>>,
 }
 
 impl std::fmt::Debug for FileDataPlane {
@@ -127,9 +57,8 @@ impl FileDataPlane {
             .map_err(|e| Error::internal(format!("creating {}: {e}", root.display())))?;
         Ok(FileDataPlane {
             root: root.to_path_buf(),
-            master: Key(master),
+            keys: TenantKeys::new(root, Key(master)),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
-            keys: Arc::new(Mutex::new(HashMap::new())),
         })
     }
 
@@ -152,75 +81,14 @@ impl FileDataPlane {
         self.tenant_dir(tenant).join(mailbox.to_string())
     }
 
-    /// The tenant's data key: unwrapped from `data.key`, or, when `create` is set (a write),
-    /// made and wrapped on first use. A read never makes a key: after an erase, there is
-    /// nothing to read with.
-    fn data_key(&self, tenant: TenantId, create: bool) -> Result<Key> {
-        let mut keys = self
-            .keys
-            .lock()
-            .map_err(|_| Error::internal("the data key cache is poisoned"))?;
-        let dir = self.tenant_dir(tenant);
-        let path = dir.join("data.key");
-        // A cached key serves only while its file exists: another process may have erased
-        // it, and an erased key must not keep opening files here.
-        if let Some(k) = keys.get(&tenant) {
-            if path.exists() {
-                return Ok(k.clone());
-            }
-            keys.remove(&tenant);
-        }
-        let aad = format!("mailplane data key of tenant {tenant}");
-        let key = if path.exists() {
-            let stored = std::fs::read(&path)
-                .map_err(|e| Error::internal(format!("reading {}: {e}", path.display())))?;
-            let wrapped = stored.get(16..).ok_or_else(|| {
-                Error::internal(format!("the data key of tenant {tenant} is malformed"))
-            })?;
-            let aad = format!("{aad} id {}", key_id_of(&stored)?);
-            let plain = self.master.open(wrapped, aad.as_bytes()).ok_or_else(|| {
-                Error::internal(format!(
-                    "the data key of tenant {tenant} does not open with the master key"
-                ))
-            })?;
-            Key(plain.as_slice().try_into().map_err(|_| {
-                Error::internal(format!("the data key of tenant {tenant} is malformed"))
-            })?)
-        } else if dir.join(ERASURE_RECORD).exists() {
-            // An erased tenant never gets a new key: nothing is stored for it again.
-            return Err(Error::conflict(
-                None,
-                format!("the data of tenant {tenant} was destroyed: nothing can be stored for it"),
-            ));
-        } else if !create {
-            return Err(Error::not_found(
-                "data key",
-                format!("of tenant {tenant} (never written, or erased)"),
-            ));
-        } else {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
-            let key = Key::random();
-            let id = uuid::Uuid::now_v7();
-            let wrapped = self
-                .master
-                .seal(&key.0, format!("{aad} id {id}").as_bytes())?;
-            let mut stored = id.as_bytes().to_vec();
-            stored.extend_from_slice(&wrapped);
-            write_atomically(&path, &stored)?;
-            key
-        };
-        keys.insert(tenant, key.clone());
-        Ok(key)
+    /// The tenants' data keys, kept beside their messages: `<root>/<tenant>/data.key`.
+    /// Other data planes of the deployment share them, so that one erase covers every store.
+    pub fn keys(&self) -> &TenantKeys {
+        &self.keys
     }
 
-    /// Drops a tenant's key from this process's cache.
-    fn forget_key(&self, tenant: TenantId) -> Result<()> {
-        self.keys
-            .lock()
-            .map_err(|_| Error::internal("the data key cache is poisoned"))?
-            .remove(&tenant);
-        Ok(())
+    fn data_key(&self, tenant: TenantId, create: bool) -> Result<Key> {
+        self.keys.data_key(tenant, create)
     }
 
     /// The mailboxes that have a folder under the tenant's.
@@ -273,17 +141,6 @@ impl FileDataPlane {
         out.sort_by_key(|(_, n)| (n.received_nanos, n.id));
         Ok(out)
     }
-}
-
-/// The record of a tenant's cryptographic erase, written before its key is removed.
-const ERASURE_RECORD: &str = "erased.json";
-
-/// The id of a stored data key: its first 16 bytes.
-fn key_id_of(stored: &[u8]) -> Result<uuid::Uuid> {
-    stored
-        .get(..16)
-        .and_then(|b| uuid::Uuid::from_slice(b).ok())
-        .ok_or_else(|| Error::internal("a stored data key is malformed"))
 }
 
 /// What a message's file name says: when it was received and its id.
@@ -451,31 +308,14 @@ impl DataPlane for FileDataPlane {
     }
 
     async fn crypto_erase_tenant(&self, tenant: TenantId) -> Result<TenantErasure> {
-        let dir = self.tenant_dir(tenant);
-        let record = dir.join(ERASURE_RECORD);
-        let key_path = dir.join("data.key");
         // A retry after a crash between the record and the key's removal finds the record.
-        if let Ok(bytes) = std::fs::read(&record) {
-            let erasure: TenantErasure = serde_json::from_slice(&bytes)
-                .map_err(|e| Error::internal(format!("reading {}: {e}", record.display())))?;
-            remove_file_if_exists(&key_path)?;
-            self.forget_key(tenant)?;
+        if let Some(erasure) = self.keys.erasure(tenant)? {
+            self.keys.erase(tenant, &erasure)?;
             return Ok(erasure);
         }
         let mut erasure = TenantErasure::default();
-        let stored = match std::fs::read(&key_path) {
-            Ok(s) => Some(s),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => {
-                return Err(Error::internal(format!(
-                    "reading {}: {e}",
-                    key_path.display()
-                )));
-            }
-        };
-        if let Some(stored) = &stored {
-            erasure.key_ids.push(key_id_of(stored)?);
-        }
+        let key_id = self.keys.key_id(tenant)?;
+        erasure.key_ids.extend(key_id);
         // What the files hold, counted before the key goes: the certificate names it.
         for mailbox in self.mailbox_dirs(tenant)? {
             let usage = self.usage(tenant, mailbox).await?;
@@ -483,24 +323,17 @@ impl DataPlane for FileDataPlane {
             erasure.bytes += usage.bytes;
             erasure.mailboxes += 1;
         }
-        if stored.is_none() && !dir.exists() {
+        if key_id.is_none() && !self.tenant_dir(tenant).exists() {
             // Nothing was ever stored for the tenant.
-            self.forget_key(tenant)?;
+            self.keys.forget(tenant)?;
             return Ok(erasure);
         }
-        let json = serde_json::to_vec(&erasure)
-            .map_err(|e| Error::internal(format!("serialising an erasure: {e}")))?;
-        write_atomically(&record, &json)?;
-        // The key: once it is gone, every file of the tenant is ciphertext without a key.
-        remove_file_if_exists(&key_path)?;
-        sync_dir(&dir)?;
-        self.forget_key(tenant)?;
+        self.keys.erase(tenant, &erasure)?;
         Ok(erasure)
     }
 
     async fn purge_tenant(&self, tenant: TenantId) -> Result<Usage> {
-        let dir = self.tenant_dir(tenant);
-        if dir.join("data.key").exists() {
+        if self.keys.exists(tenant) {
             return Err(Error::conflict(
                 None,
                 format!(
@@ -514,20 +347,28 @@ impl DataPlane for FileDataPlane {
             removed.messages += r.messages;
             removed.bytes += r.bytes;
         }
-        remove_dir_if_exists(&dir)?;
+        remove_dir_if_exists(&self.tenant_dir(tenant))?;
         Ok(removed)
     }
 
     async fn tenant_readable(&self, tenant: TenantId) -> Result<bool> {
-        if self.tenant_dir(tenant).join("data.key").exists() {
+        if self.keys.exists(tenant) {
             return Ok(true);
         }
         // Without the key file nothing decrypts, in this process or another: a key still
-        // cached here is never served once its file is gone (see `data_key`), so it is
-        // dropped now rather than counted. Counting it made a server that had read the tenant
-        // before another server erased it report the tenant as still readable.
-        self.forget_key(tenant)?;
+        // cached here is never served once its file is gone (see `TenantKeys::data_key`), so
+        // it is dropped now rather than counted. Counting it made a server that had read the
+        // tenant before another server erased it report the tenant as still readable.
+        self.keys.forget(tenant)?;
         Ok(false)
+    }
+
+    async fn mail_crypt_password(
+        &self,
+        tenant: TenantId,
+        mailbox: MailboxId,
+    ) -> Result<Option<String>> {
+        self.keys.mailbox_password(tenant, mailbox).map(Some)
     }
 
     async fn export_key(&self, tenant: TenantId) -> Result<crate::sealed::SealingKey> {
@@ -539,7 +380,7 @@ impl DataPlane for FileDataPlane {
     }
 
     fn export_link_key(&self) -> Result<[u8; 32]> {
-        Ok(hkdf_sha256(&[], &self.master.0, EXPORT_LINK_INFO))
+        Ok(hkdf_sha256(&[], &self.keys.master().0, EXPORT_LINK_INFO))
     }
 }
 

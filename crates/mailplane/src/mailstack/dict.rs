@@ -11,8 +11,10 @@
 //! - `passdb/<address>`: `{"password": "{ARGON2ID}<phc>"}`, with `"nologin": "y"` and a
 //!   `"reason"` when the right password must still not sign in;
 //! - `userdb/<address>`: `{"mailplane_mailbox": "<tenant>/<mailbox>", "quota_rule":
-//!   "*:bytes=<quota>"}`; Dovecot's `mail_home` puts the mailbox's files under the mail
-//!   root at that path.
+//!   "*:bytes=<quota>", "mail_crypt_private_password": "<hex>"}`; Dovecot's `mail_home` puts
+//!   the mailbox's files under the mail root at that path, and `mail_crypt` opens the
+//!   mailbox's private key with the password, which the data plane derives from the
+//!   tenant's data key.
 
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -98,10 +100,14 @@ pub(super) async fn answer(lookups: &MailLookups, key: &str) -> String {
     } else if let Some(user) = key.strip_prefix("userdb/") {
         lookups.mailbox(user).await.map(|m| {
             m.map(|m| {
-                json!({
+                let mut v = json!({
                     "mailplane_mailbox": format!("{}/{}", m.tenant_id, m.mailbox_id),
                     "quota_rule": format!("*:bytes={}", m.quota_bytes),
-                })
+                });
+                if let Some(password) = m.mail_crypt_password {
+                    v["mail_crypt_private_password"] = json!(password);
+                }
+                v
             })
         })
     } else {

@@ -26,7 +26,7 @@ fn the_export_link_key_follows_the_master_key_alone() {
     let again = FileDataPlane::open(&dir.join("other"), &dir.join("master.key")).unwrap();
     assert_eq!(again.export_link_key().unwrap(), key);
     // It is neither the master key nor its export files' key material.
-    assert_ne!(key, dp.master.0);
+    assert_ne!(key, dp.keys.master().0);
     let other = FileDataPlane::open(&dir.join("mail2"), &dir.join("master2.key")).unwrap();
     assert_ne!(other.export_link_key().unwrap(), key);
     std::fs::remove_dir_all(&dir).ok();
