@@ -13,6 +13,7 @@ mod cross_tenant;
 mod directory;
 mod dns;
 mod domain_claims;
+mod dovecot_store;
 mod exports;
 mod free_text;
 mod golden;

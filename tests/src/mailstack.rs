@@ -90,6 +90,7 @@ impl MailStack {
             lmtp_port: free_port(),
             auth_port: free_port(),
             quota_status_port: free_port(),
+            doveadm_port: free_port(),
             mail_user: MAIL_USER.into(),
             relay_host: Some(format!("[127.0.0.1]:{}", sink.addr.port())),
             tls: None,
@@ -145,6 +146,7 @@ impl MailStack {
             stack.config.smtp_port,
             stack.config.imap_port,
             stack.config.lmtp_port,
+            stack.config.doveadm_port,
         ] {
             stack.wait_listening(port).await;
         }
@@ -164,6 +166,24 @@ impl MailStack {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// A data plane over this Dovecot, with the tenants' data keys of the harness's own
+    /// (the keys the lookups derive each mailbox's storage password from).
+    pub fn dovecot_data_plane(
+        &self,
+        h: &crate::Harness,
+    ) -> mailplane::data_plane::DovecotDataPlane {
+        let files = mailplane::data_plane::FileDataPlane::open(
+            &h.mail_dir.join("mail"),
+            &h.mail_dir.join("master.key"),
+        )
+        .expect("the harness's data plane");
+        mailplane::data_plane::DovecotDataPlane::new(
+            files.keys().clone(),
+            self.config.dovecot_settings().expect("Dovecot's settings"),
+        )
+        .expect("the Dovecot data plane")
     }
 
     /// The SMTP port for incoming mail.

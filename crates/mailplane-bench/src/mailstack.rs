@@ -101,7 +101,16 @@ pub async fn run(
 
     let sockets = work_dir.join("mailstack");
     std::fs::create_dir_all(&sockets).map_err(|e| format!("{}: {e}", sockets.display()))?;
-    let cp = server::control_plane(location).await?;
+    // The data plane gives each mailbox's storage password, as `serve`'s does.
+    let data_plane = mailplane::data_plane::FileDataPlane::open(
+        &work_dir.join("mail"),
+        &work_dir.join("master.key"),
+    )
+    .map_err(|e| format!("opening the data plane: {e}"))?;
+    let cp = server::control_plane(location).await?.with_data_plane(
+        std::sync::Arc::new(data_plane),
+        mailplane::data_plane::DEFAULT_MAX_MESSAGE_BYTES,
+    );
     let tcp = MailstackServer::start(
         cp.mail_lookups(),
         &MailstackSettings {

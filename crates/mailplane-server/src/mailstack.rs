@@ -55,6 +55,10 @@ pub struct ConfigArgs {
     /// Dovecot's quota policy service for Postfix (loopback).
     #[arg(long, default_value_t = 12340)]
     quota_status_port: u16,
+    /// Dovecot's doveadm HTTP API, driven by Mailplane's Dovecot data plane with the API
+    /// key written beside the configuration.
+    #[arg(long, default_value_t = 10080)]
+    doveadm_port: u16,
     /// The system user that owns the mailboxes' files (not root).
     #[arg(long, default_value = "vmail")]
     mail_user: String,
@@ -127,6 +131,7 @@ pub fn run(command: MailstackCommand) -> Result<(), String> {
         lmtp_port: a.lmtp_port,
         auth_port: a.auth_port,
         quota_status_port: a.quota_status_port,
+        doveadm_port: a.doveadm_port,
         mail_user: a.mail_user,
         relay_host: a.relay_host,
         tls: a.tls_cert.zip(a.tls_key),

@@ -14,16 +14,20 @@
 //! embedded driver derives from the master key by HKDF under a label of its own: it shares
 //! no material with the destruction certificates' signing key, so neither a leaked link key
 //! nor a rotated certificate key affects the other. The embedded driver lives in
-//! `file_store.rs`; this module holds the trait and the values it speaks in.
+//! `file_store.rs`, the Dovecot driver in `dovecot.rs`, the tenants' data keys they share in
+//! `keys.rs`; this module holds the trait and the values it speaks in.
 
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use mailplane_types::{MailboxId, Result, TenantId};
 
+mod dovecot;
 mod file_store;
 mod keys;
 
+pub(crate) use dovecot::parse_dovecot_user;
+pub use dovecot::{DovecotDataPlane, DovecotSettings, dovecot_user};
 pub use file_store::{DEFAULT_MAX_MESSAGE_BYTES, FileDataPlane, master_key_file};
 pub use keys::TenantKeys;
 

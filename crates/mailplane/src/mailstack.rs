@@ -70,9 +70,22 @@ pub struct MailboxRecord {
     pub mailbox_id: MailboxId,
     /// The storage quota in bytes.
     pub quota_bytes: i64,
+}
+
+/// What Dovecot's userdb gets for a user: the mailbox's place, its quota and the password
+/// of its storage keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// The tenant, the first level of the mailbox's home directory.
+    pub tenant_id: TenantId,
+    /// The mailbox, the second level.
+    pub mailbox_id: MailboxId,
+    /// The storage quota in bytes; `None` for the data plane's own sessions, which are
+    /// never refused for space.
+    pub quota_bytes: Option<i64>,
     /// The password Dovecot's `mail_crypt` opens the mailbox's private key with, derived
     /// from the tenant's data key by the data plane; `None` without a data plane that gives
-    /// one, and Dovecot then stores nothing for the mailbox.
+    /// one (Dovecot then stores nothing for the mailbox), and after the tenant's erase.
     pub mail_crypt_password: Option<String>,
 }
 
@@ -131,22 +144,45 @@ impl MailLookups {
         let Some(address) = parse(address) else {
             return Ok(None);
         };
-        let Some(r) = self
+        Ok(self
             .store
             .mailstack_mailbox(address.as_str())
             .await?
             .filter(|r| r.tenant_status != TenantStatus::Terminated)
-        else {
-            return Ok(None);
+            .map(|r| MailboxRecord {
+                tenant_id: r.tenant_id,
+                mailbox_id: r.mailbox_id,
+                quota_bytes: r.quota_bytes,
+            }))
+    }
+
+    /// What Dovecot's userdb answers for `user`: a mailbox's own address, as
+    /// [`Self::mailbox`] finds it, or the name Mailplane's Dovecot data plane gives a mailbox
+    /// ([`crate::data_plane::dovecot_user`]), which is found by its ids alone, whatever the
+    /// state of the mailbox and its tenant, so that its storage can be read for an export
+    /// and destroyed at the end; the data plane's own sessions have no quota.
+    pub async fn userdb(&self, user: &str) -> Result<Option<UserRecord>> {
+        let (tenant_id, mailbox_id, quota_bytes) = match crate::data_plane::parse_dovecot_user(user)
+        {
+            Some((tenant, mailbox)) => (tenant, mailbox, None),
+            None => match self.mailbox(user).await? {
+                Some(m) => (m.tenant_id, m.mailbox_id, Some(m.quota_bytes)),
+                None => return Ok(None),
+            },
         };
         let mail_crypt_password = match &self.data_plane {
-            Some(plane) => plane.mail_crypt_password(r.tenant_id, r.mailbox_id).await?,
             None => None,
+            Some(plane) => match plane.mail_crypt_password(tenant_id, mailbox_id).await {
+                Ok(password) => password,
+                // The tenant's key is erased: its storage is only destroyed, never opened.
+                Err(mailplane_types::Error::Conflict { .. }) if quota_bytes.is_none() => None,
+                Err(e) => return Err(e),
+            },
         };
-        Ok(Some(MailboxRecord {
-            tenant_id: r.tenant_id,
-            mailbox_id: r.mailbox_id,
-            quota_bytes: r.quota_bytes,
+        Ok(Some(UserRecord {
+            tenant_id,
+            mailbox_id,
+            quota_bytes,
             mail_crypt_password,
         }))
     }

@@ -68,7 +68,7 @@ pub async fn measure(
             .ok_or_else(|| format!("{address} has no password"))?
             .hash;
         let m = lookups
-            .mailbox(address)
+            .userdb(address)
             .await
             .map_err(|e| format!("{address}: {e}"))?
             .ok_or_else(|| format!("{address} is not a mailbox"))?;
@@ -76,8 +76,13 @@ pub async fn measure(
             address: address.clone(),
             password: password.clone(),
             line: format!(
-                "{address}:{{ARGON2ID}}{hash}::::::userdb_mailplane_mailbox={}/{} userdb_quota_rule=*:bytes={}",
-                m.tenant_id, m.mailbox_id, m.quota_bytes
+                "{address}:{{ARGON2ID}}{hash}::::::userdb_mailplane_mailbox={}/{} userdb_quota_rule=*:bytes={} userdb_mail_crypt_private_password={}",
+                m.tenant_id,
+                m.mailbox_id,
+                m.quota_bytes.unwrap_or_default(),
+                m.mail_crypt_password
+                    .as_deref()
+                    .ok_or_else(|| format!("{address}: the lookups give no storage password"))?,
             ),
         });
     }

@@ -72,6 +72,7 @@ pub(super) fn configuration(
         lmtp_port: free_port()?,
         auth_port: free_port()?,
         quota_status_port: free_port()?,
+        doveadm_port: free_port()?,
         mail_user: MAIL_USER.into(),
         relay_host: None,
         tls: None,

@@ -10,13 +10,12 @@ use time::OffsetDateTime;
 use mailplane_types::{Error, MailboxId, Result, TenantId};
 
 #[cfg(test)]
+use super::keys::hkdf_sha256;
+#[cfg(test)]
 use super::keys::key_id_of;
-use super::keys::{Key, NONCE, TAG, TenantKeys, hkdf_sha256};
+use super::keys::{Key, NONCE, TAG, TenantKeys};
 use super::{DataPlane, StoredMessage, TenantErasure, Usage};
 use crate::files::{remove_dir_if_exists, remove_file_if_exists, write_atomically};
-
-/// The HKDF info label of the export-link key: changing it invalidates every link issued.
-const EXPORT_LINK_INFO: &[u8] = b"mailplane export download links v2";
 
 /// The largest message the embedded driver takes by default: 25 MiB, the common limit of
 /// hosted mail services.
@@ -372,15 +371,11 @@ impl DataPlane for FileDataPlane {
     }
 
     async fn export_key(&self, tenant: TenantId) -> Result<crate::sealed::SealingKey> {
-        let key = self.data_key(tenant, true)?;
-        Ok(crate::sealed::SealingKey::derive(
-            &key.0,
-            &format!("mailplane export files of tenant {tenant}"),
-        ))
+        self.keys.export_key(tenant)
     }
 
     fn export_link_key(&self) -> Result<[u8; 32]> {
-        Ok(hkdf_sha256(&[], &self.keys.master().0, EXPORT_LINK_INFO))
+        Ok(self.keys.export_link_key())
     }
 }
 

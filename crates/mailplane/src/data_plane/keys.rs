@@ -37,6 +37,9 @@ const KEY_FILE: &str = "data.key";
 /// The record of a tenant's cryptographic erase, written before its key is removed.
 const ERASURE_RECORD: &str = "erased.json";
 
+/// The HKDF info label of the export-link key: changing it invalidates every link issued.
+const EXPORT_LINK_INFO: &[u8] = b"mailplane export download links v2";
+
 /// The HKDF info label of a mailbox's `mail_crypt` password: changing it locks every
 /// mailbox out of its private key.
 const MAIL_CRYPT_INFO: &str = "mailplane mail_crypt private key password v1";
@@ -130,6 +133,7 @@ impl TenantKeys {
     }
 
     /// The master key, for keys the deployment derives from it alone.
+    #[cfg(test)]
     pub(super) fn master(&self) -> &Key {
         &self.master
     }
@@ -287,6 +291,22 @@ impl TenantKeys {
     pub(super) fn forget(&self, tenant: TenantId) -> Result<()> {
         self.cache()?.remove(&tenant);
         Ok(())
+    }
+
+    /// The key the tenant's export files are sealed with, derived from its data key (see
+    /// [`super::DataPlane::export_key`]).
+    pub(super) fn export_key(&self, tenant: TenantId) -> Result<crate::sealed::SealingKey> {
+        let key = self.data_key(tenant, true)?;
+        Ok(crate::sealed::SealingKey::derive(
+            &key.0,
+            &format!("mailplane export files of tenant {tenant}"),
+        ))
+    }
+
+    /// The key export download links are authenticated with, derived from the master key
+    /// under a label of its own (see [`super::DataPlane::export_link_key`]).
+    pub(super) fn export_link_key(&self) -> [u8; 32] {
+        hkdf_sha256(&[], &self.master.0, EXPORT_LINK_INFO)
     }
 
     /// The password Dovecot's `mail_crypt` encrypts the mailbox's private key with: HKDF of

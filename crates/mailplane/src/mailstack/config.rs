@@ -41,6 +41,9 @@ pub struct MailstackConfig {
     pub auth_port: u16,
     /// Dovecot's quota policy service for Postfix, on loopback.
     pub quota_status_port: u16,
+    /// Dovecot's doveadm HTTP API, which Mailplane's Dovecot data plane drives with the API
+    /// key written beside the configuration.
+    pub doveadm_port: u16,
     /// The system user that owns the mailboxes' files (not root).
     pub mail_user: String,
     /// Where mail to other domains goes (`[host]:port`), or none to deliver it by DNS.
@@ -78,6 +81,7 @@ impl MailstackConfig {
             ("lmtp_port", self.lmtp_port),
             ("auth_port", self.auth_port),
             ("quota_status_port", self.quota_status_port),
+            ("doveadm_port", self.doveadm_port),
         ];
         for (i, (field, port)) in ports.iter().enumerate() {
             if *port == 0 {
@@ -154,6 +158,84 @@ impl MailstackConfig {
         self.dovecot_dir().join("dovecot.log")
     }
 
+    /// What Mailplane's Dovecot data plane needs to drive this Dovecot: its doveadm API and
+    /// IMAP addresses, and the API key and master password [`Self::write`] made.
+    pub fn dovecot_settings(&self) -> Result<crate::data_plane::DovecotSettings> {
+        let read = |name: &str| {
+            let path = self.dovecot_dir().join(name);
+            std::fs::read_to_string(&path)
+                .map(|s| s.trim().to_owned())
+                .map_err(|e| Error::internal(format!("reading {}: {e}", path.display())))
+        };
+        let host = if self.listen.is_unspecified() {
+            IpAddr::from([127, 0, 0, 1])
+        } else {
+            self.listen
+        };
+        Ok(crate::data_plane::DovecotSettings {
+            doveadm_url: format!(
+                "http://{}",
+                std::net::SocketAddr::new(host, self.doveadm_port)
+            ),
+            api_key: read(DOVEADM_API_KEY)?,
+            imap: std::net::SocketAddr::new(host, self.imap_port),
+            master_user: MASTER_USER.to_owned(),
+            master_password: read(MASTER_PASSWORD)?,
+            mail_root: Some(self.mail_root()),
+            timeout: std::time::Duration::from_secs(30),
+        })
+    }
+
+    /// Makes the secrets Mailplane and Dovecot share, once: the doveadm API key, and the
+    /// master user's password with its `passwd-file` entry. Written again, the configuration
+    /// keeps them, so a running Mailplane keeps its access.
+    fn write_secrets(&self) -> Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = self.dovecot_dir();
+        let make = |name: &str| -> Result<String> {
+            let path = dir.join(name);
+            if let Ok(existing) = std::fs::read_to_string(&path) {
+                return Ok(existing.trim().to_owned());
+            }
+            let mut bytes = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+            let secret = hex::encode(bytes);
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .and_then(|mut f| f.write_all(secret.as_bytes()))
+                .map_err(|e| Error::internal(format!("writing {}: {e}", path.display())))?;
+            Ok(secret)
+        };
+        make(DOVEADM_API_KEY)?;
+        let password = make(MASTER_PASSWORD)?;
+        // Dovecot's `{SHA256}` scheme: the base64 of the digest. The password is 256 random
+        // bits, so a salt or a slow hash would add nothing.
+        let digest = {
+            use base64::Engine;
+            use sha2::Digest;
+            base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(password))
+        };
+        let path = dir.join("master-users");
+        std::fs::write(&path, format!("{MASTER_USER}:{{SHA256}}{digest}\n"))
+            .map_err(|e| Error::internal(format!("writing {}: {e}", path.display())))?;
+        // Dovecot's auth process reads it as Dovecot's user: the group `dovecot` may read.
+        let io = |e: std::io::Error| Error::internal(format!("writing {}: {e}", path.display()));
+        use std::os::unix::fs::PermissionsExt;
+        if is_root() {
+            let dovecot = group_id("dovecot").map_err(|_| {
+                Error::internal("no system group is named dovecot: is Dovecot installed?")
+            })?;
+            std::os::unix::fs::chown(&path, Some(0), Some(dovecot)).map_err(io)?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).map_err(io)
+        } else {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(io)
+        }
+    }
+
     /// The values the templates' `{{placeholders}}` take.
     fn values(&self) -> Result<Vec<(&'static str, String)>> {
         let (mail_uid, mail_gid) = user_ids(&self.mail_user)?;
@@ -205,6 +287,7 @@ impl MailstackConfig {
             ("lmtp_port", self.lmtp_port.to_string()),
             ("auth_port", self.auth_port.to_string()),
             ("quota_status_port", self.quota_status_port.to_string()),
+            ("doveadm_port", self.doveadm_port.to_string()),
             ("relay_host", self.relay_host.clone().unwrap_or_default()),
             ("mail_uid", mail_uid.to_string()),
             ("mail_gid", mail_gid.to_string()),
@@ -266,6 +349,7 @@ impl MailstackConfig {
                 ));
             }
         }
+        self.write_secrets()?;
         let files = self.files()?;
         for (path, text) in &files {
             std::fs::write(path, text).map_err(|e| io(path, e))?;
@@ -298,6 +382,13 @@ impl MailstackConfig {
         Ok(files.into_iter().map(|(p, _)| p).collect())
     }
 }
+
+/// The master user Mailplane's data plane signs in to IMAP as (`<mailbox user>*mailplane`).
+const MASTER_USER: &str = "mailplane";
+/// The file of the doveadm API key, in Dovecot's folder.
+const DOVEADM_API_KEY: &str = "doveadm-api-key";
+/// The file of the master user's password, in Dovecot's folder.
+const MASTER_PASSWORD: &str = "master-password";
 
 /// The templates, in the folder `crates/mailplane/mailstack/` where a reviewer reads them as
 /// the configuration files they are. `{{name}}` is replaced by a value of
@@ -400,6 +491,7 @@ mod tests {
             lmtp_port: 24,
             auth_port: 12345,
             quota_status_port: 12340,
+            doveadm_port: 12341,
             // A user every system has; the settings check refuses root, rendering does not.
             mail_user: "root".into(),
             relay_host: None,

@@ -98,12 +98,14 @@ pub(super) async fn answer(lookups: &MailLookups, key: &str) -> String {
             })
         })
     } else if let Some(user) = key.strip_prefix("userdb/") {
-        lookups.mailbox(user).await.map(|m| {
+        lookups.userdb(user).await.map(|m| {
             m.map(|m| {
                 let mut v = json!({
                     "mailplane_mailbox": format!("{}/{}", m.tenant_id, m.mailbox_id),
-                    "quota_rule": format!("*:bytes={}", m.quota_bytes),
                 });
+                if let Some(quota) = m.quota_bytes {
+                    v["quota_rule"] = json!(format!("*:bytes={quota}"));
+                }
                 if let Some(password) = m.mail_crypt_password {
                     v["mail_crypt_private_password"] = json!(password);
                 }

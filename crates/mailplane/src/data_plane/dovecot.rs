@@ -1,0 +1,624 @@
+//! The Dovecot driver: a [`DovecotDataPlane`] keeps mailboxes in a Dovecot 2.3 back end, the
+//! same store Postfix delivers to over LMTP, so retention, holds, exports and the end of
+//! service act on the mail people actually receive.
+//!
+//! Dovecot encrypts every message at rest with its `mail_crypt` plugin: each mailbox has a
+//! key pair whose private key is encrypted with a password derived from the tenant's data
+//! key ([`TenantKeys::mailbox_password`]), which Dovecot gets from Mailplane's userdb
+//! lookup. Erasing the tenant's data key leaves Dovecot no way to open any private key of the
+//! tenant: that is the cryptographic erase, on the real store.
+//!
+//! Two Dovecot interfaces carry the work, each where the other fails (measured, see the book
+//! chapter "Running a mail stack"):
+//! - the doveadm HTTP API ([`doveadm`]) for keys, counts, finding messages and deleting them;
+//!   it can neither set a message's received date nor return its exact bytes;
+//! - IMAP as a master user ([`imap`]) to import a message with its received date (`APPEND`
+//!   with an internal date) and to read its exact bytes (`BODY.PEEK[]`).
+//!
+//! Dovecot knows each mailbox under two names: its addresses, for delivery and sign-in, and
+//! a name made of its ids, [`dovecot_user`], for this driver. The userdb answers the second
+//! from the ids alone, so a mailbox stays reachable for its destruction after its addresses
+//! are gone. Dovecot cannot list the mailboxes of a tenant, so the driver records each one
+//! it provisions beside the tenant's key (`<tenant>/dovecot-mailboxes/<mailbox>`).
+
+mod doveadm;
+mod imap;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use mailplane_types::{Error, MailboxId, Result, TenantId};
+
+use self::doveadm::{Doveadm, Failure, field, number};
+use self::imap::ImapSession;
+use super::{DataPlane, StoredMessage, TenantErasure, TenantKeys, Usage};
+use crate::files::{remove_dir_if_exists, remove_file_if_exists};
+
+/// The folder, under a tenant's key folder, that records its mailboxes in Dovecot.
+const MAILBOXES: &str = "dovecot-mailboxes";
+
+/// The domain of the names Dovecot knows mailboxes by for this driver. `.invalid` is
+/// reserved (RFC 2606), so no hosted address can take one of these names.
+const USER_DOMAIN_SUFFIX: &str = ".invalid";
+
+/// The name Dovecot knows a mailbox by for Mailplane's data plane:
+/// `mailbox-<mailbox id>@tenant-<tenant id>.invalid`.
+pub fn dovecot_user(tenant: TenantId, mailbox: MailboxId) -> String {
+    format!("mailbox-{mailbox}@tenant-{tenant}{USER_DOMAIN_SUFFIX}")
+}
+
+/// The ids in a name made by [`dovecot_user`], or `None` for any other name.
+pub(crate) fn parse_dovecot_user(user: &str) -> Option<(TenantId, MailboxId)> {
+    let (local, domain) = user.split_once('@')?;
+    let mailbox = local.strip_prefix("mailbox-")?.parse::<uuid::Uuid>().ok()?;
+    let tenant = domain
+        .strip_prefix("tenant-")?
+        .strip_suffix(USER_DOMAIN_SUFFIX)?
+        .parse::<uuid::Uuid>()
+        .ok()?;
+    Some((tenant.into(), mailbox.into()))
+}
+
+/// How to reach and drive one Dovecot back end.
+#[derive(Clone)]
+pub struct DovecotSettings {
+    /// The doveadm HTTP API, `http://host:port`.
+    pub doveadm_url: String,
+    /// The doveadm API key (`doveadm_api_key`).
+    pub api_key: String,
+    /// Dovecot's IMAP, for the master user.
+    pub imap: SocketAddr,
+    /// The master user (a `master = yes` passdb), signed in as `<mailbox>*<master user>`.
+    pub master_user: String,
+    /// The master user's password.
+    pub master_password: String,
+    /// Dovecot's mail root when its files are on this machine: a destroyed mailbox's home
+    /// (`<mail root>/<tenant>/<mailbox>`, its indexes and its encrypted keys) is then
+    /// removed too. Without it, Dovecot keeps those files, which hold no message.
+    pub mail_root: Option<PathBuf>,
+    /// The limit of each request to Dovecot.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for DovecotSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DovecotSettings")
+            .field("doveadm_url", &self.doveadm_url)
+            .field("imap", &self.imap)
+            .field("master_user", &self.master_user)
+            .field("mail_root", &self.mail_root)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The Dovecot data plane. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct DovecotDataPlane {
+    keys: TenantKeys,
+    doveadm: Doveadm,
+    settings: DovecotSettings,
+}
+
+/// A message as doveadm lists it.
+#[derive(Debug, Clone)]
+struct Listed {
+    guid: uuid::Uuid,
+    folder: String,
+    uid: u32,
+    received_at: OffsetDateTime,
+    size: u64,
+}
+
+impl DovecotDataPlane {
+    /// A data plane over the Dovecot `settings` name, with the tenants' data keys of `keys`
+    /// (the deployment's, shared with its other data planes).
+    pub fn new(keys: TenantKeys, settings: DovecotSettings) -> Result<DovecotDataPlane> {
+        let doveadm = Doveadm::new(&settings.doveadm_url, &settings.api_key, settings.timeout)?;
+        Ok(DovecotDataPlane {
+            keys,
+            doveadm,
+            settings,
+        })
+    }
+
+    fn registry(&self, tenant: TenantId) -> PathBuf {
+        self.keys.tenant_dir(tenant).join(MAILBOXES)
+    }
+
+    /// Records that the mailbox has storage in Dovecot.
+    fn record(&self, tenant: TenantId, mailbox: MailboxId) -> Result<()> {
+        let dir = self.registry(tenant);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
+        let path = dir.join(mailbox.to_string());
+        std::fs::write(&path, b"")
+            .map_err(|e| Error::internal(format!("writing {}: {e}", path.display())))
+    }
+
+    /// The mailboxes of the tenant that have storage in Dovecot.
+    fn recorded(&self, tenant: TenantId) -> Result<Vec<MailboxId>> {
+        let dir = self.registry(tenant);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(Error::internal(format!("listing {}: {e}", dir.display()))),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry =
+                entry.map_err(|e| Error::internal(format!("listing {}: {e}", dir.display())))?;
+            if let Some(id) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<uuid::Uuid>().ok())
+            {
+                out.push(id.into());
+            }
+        }
+        out.sort_by_key(|m: &MailboxId| m.to_string());
+        Ok(out)
+    }
+
+    async fn imap(&self, tenant: TenantId, mailbox: MailboxId) -> Result<ImapSession> {
+        ImapSession::login(
+            self.settings.imap,
+            &format!(
+                "{}*{}",
+                dovecot_user(tenant, mailbox),
+                self.settings.master_user
+            ),
+            &self.settings.master_password,
+            self.settings.timeout,
+        )
+        .await
+    }
+
+    /// The messages of the mailbox that `query` matches (a doveadm search query, built
+    /// here), oldest first.
+    async fn list(
+        &self,
+        tenant: TenantId,
+        mailbox: MailboxId,
+        query: Value,
+    ) -> Result<Vec<Listed>> {
+        let rows = match self
+            .doveadm
+            .run(
+                "fetch",
+                json!({
+                    "user": dovecot_user(tenant, mailbox),
+                    "field": ["guid", "mailbox", "uid", "date.received.unixtime", "size.virtual"],
+                    "query": query,
+                }),
+            )
+            .await?
+        {
+            Ok(rows) => rows,
+            // A mailbox Dovecot has never seen holds nothing.
+            Err(Failure::NoUser | Failure::NotFound) => return Ok(vec![]),
+            Err(f) => return Err(Error::internal(format!("doveadm fetch failed: {f:?}"))),
+        };
+        let mut out = rows
+            .iter()
+            .map(|row| {
+                let guid = field(row, "guid")?;
+                Ok(Listed {
+                    guid: guid.parse().map_err(|_| {
+                        Error::internal(format!(
+                            "Dovecot's message guid {guid} is not 128 bits: the mailboxes must be in sdbox or mdbox format"
+                        ))
+                    })?,
+                    folder: field(row, "mailbox")?.to_owned(),
+                    uid: u32::try_from(number(row, "uid")?)
+                        .map_err(|_| Error::internal(format!("a uid out of range: {row}")))?,
+                    received_at: OffsetDateTime::from_unix_timestamp(
+                        number(row, "date.received.unixtime")? as i64,
+                    )
+                    .map_err(|_| Error::internal(format!("a date out of range: {row}")))?,
+                    size: number(row, "size.virtual")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        out.sort_by_key(|m| (m.received_at, m.guid));
+        Ok(out)
+    }
+
+    /// Reads the listed messages' bytes over IMAP, folder by folder, in the list's order.
+    async fn read_listed(
+        &self,
+        tenant: TenantId,
+        mailbox: MailboxId,
+        listed: &[Listed],
+        sink: &mut (dyn FnMut(&Listed, Vec<u8>) -> Result<()> + Send),
+    ) -> Result<()> {
+        if listed.is_empty() {
+            return Ok(());
+        }
+        let mut session = self.imap(tenant, mailbox).await?;
+        let mut open: Option<&str> = None;
+        for message in listed {
+            if open != Some(message.folder.as_str()) {
+                session.examine(&message.folder).await?;
+                open = Some(message.folder.as_str());
+            }
+            let bytes = session.fetch(message.uid).await?.ok_or_else(|| {
+                Error::Unavailable(format!(
+                    "message {} went away while it was read; try again",
+                    message.guid
+                ))
+            })?;
+            sink(message, bytes)?;
+        }
+        session.logout().await;
+        Ok(())
+    }
+
+    /// Deletes the messages `query` matches; returns what they held.
+    async fn expunge(&self, tenant: TenantId, mailbox: MailboxId, query: Value) -> Result<Usage> {
+        let listed = self.list(tenant, mailbox, query.clone()).await?;
+        if listed.is_empty() {
+            return Ok(Usage::default());
+        }
+        self.doveadm
+            .rows(
+                "expunge",
+                json!({ "user": dovecot_user(tenant, mailbox), "query": query }),
+            )
+            .await?;
+        Ok(Usage {
+            messages: listed.len() as u64,
+            bytes: listed.iter().map(|m| m.size).sum(),
+        })
+    }
+
+    fn home(&self, root: &Path, tenant: TenantId, mailbox: MailboxId) -> PathBuf {
+        root.join(tenant.to_string()).join(mailbox.to_string())
+    }
+}
+
+/// The message with every line ended by CRLF, as IMAP gives it back.
+fn crlf(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + message.len() / 32);
+    let mut previous = 0u8;
+    for &b in message {
+        if b == b'\n' && previous != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(b);
+        previous = b;
+    }
+    out
+}
+
+/// A time as doveadm's search query takes it: a Unix timestamp, compared to the second.
+fn unix(at: OffsetDateTime) -> String {
+    at.unix_timestamp().to_string()
+}
+
+#[async_trait::async_trait]
+impl DataPlane for DovecotDataPlane {
+    async fn provision_mailbox(&self, tenant: TenantId, mailbox: MailboxId) -> Result<()> {
+        // The key first: without the password it gives, Dovecot cannot make the mailbox's
+        // key pair (and its doveadm process dies trying).
+        self.keys.data_key(tenant, true)?;
+        self.record(tenant, mailbox)?;
+        // Idempotent: a second call answers the key pair the first made.
+        self.doveadm
+            .rows(
+                "mailboxCryptokeyGenerate",
+                json!({ "user": dovecot_user(tenant, mailbox), "userKeyOnly": true }),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn import(
+        &self,
+        tenant: TenantId,
+        mailbox: MailboxId,
+        message: &[u8],
+        at: OffsetDateTime,
+    ) -> Result<StoredMessage> {
+        if message.contains(&0) {
+            return Err(Error::invalid(
+                "message",
+                "must not contain NUL bytes: Dovecot's IMAP cannot store them",
+            ));
+        }
+        // Dovecot keeps lines without their CR and gives them back with it: the message is
+        // stored, and its size and digest taken, in that form, so that it reads back exactly.
+        let message = crlf(message);
+        let message = message.as_slice();
+        self.provision_mailbox(tenant, mailbox).await?;
+        let mut session = self.imap(tenant, mailbox).await?;
+        let uid = session.append("INBOX", message, at).await?;
+        session.logout().await;
+        let uid = uid.ok_or_else(|| {
+            Error::internal("Dovecot answered APPEND without the new message's uid (UIDPLUS)")
+        })?;
+        let listed = self
+            .list(
+                tenant,
+                mailbox,
+                json!(["mailbox", "INBOX", "uid", uid.to_string()]),
+            )
+            .await?;
+        let stored = listed.first().ok_or_else(|| {
+            Error::Unavailable(format!(
+                "the message appended as uid {uid} is not listed; try again"
+            ))
+        })?;
+        Ok(StoredMessage {
+            id: stored.guid,
+            size: message.len() as u64,
+            sha256: hex::encode(Sha256::digest(message)),
+            received_at: stored.received_at,
+        })
+    }
+
+    async fn usage(&self, tenant: TenantId, mailbox: MailboxId) -> Result<Usage> {
+        let rows = match self
+            .doveadm
+            .run(
+                "mailboxStatus",
+                json!({
+                    "user": dovecot_user(tenant, mailbox),
+                    "field": ["messages", "vsize"],
+                    "mailboxMask": ["*"],
+                }),
+            )
+            .await?
+        {
+            Ok(rows) => rows,
+            Err(Failure::NoUser | Failure::NotFound) => return Ok(Usage::default()),
+            Err(f) => {
+                return Err(Error::internal(format!(
+                    "doveadm mailboxStatus failed: {f:?}"
+                )));
+            }
+        };
+        let mut usage = Usage::default();
+        for row in &rows {
+            usage.messages += number(row, "messages")?;
+            usage.bytes += number(row, "vsize")?;
+        }
+        Ok(usage)
+    }
+
+    async fn export(
+        &self,
+        tenant: TenantId,
+        mailbox: MailboxId,
+        sink: &mut (dyn for<'m> FnMut(&'m StoredMessage, &'m [u8]) -> Result<()> + Send),
+    ) -> Result<()> {
+        let listed = self
+            .list(tenant, mailbox, json!(["mailbox", "*", "all"]))
+            .await?;
+        if !listed.is_empty() && !self.keys.exists(tenant) {
+            return Err(Error::not_found(
+                "data key",
+                format!("of tenant {tenant} (never written, or erased)"),
+            ));
+        }
+        self.read_listed(tenant, mailbox, &listed, &mut |m, bytes| {
+            let stored = StoredMessage {
+                id: m.guid,
+                size: bytes.len() as u64,
+                sha256: hex::encode(Sha256::digest(&bytes)),
+                received_at: m.received_at,
+            };
+            sink(&stored, &bytes)
+        })
+        .await
+    }
+
+    async fn read(&self, tenant: TenantId, mailbox: MailboxId, id: uuid::Uuid) -> Result<Vec<u8>> {
+        if !self.keys.exists(tenant) {
+            return Err(Error::not_found(
+                "data key",
+                format!("of tenant {tenant} (never written, or erased)"),
+            ));
+        }
+        let listed = self
+            .list(tenant, mailbox, json!(["guid", id.simple().to_string()]))
+            .await?;
+        if listed.is_empty() {
+            return Err(Error::not_found("message", id));
+        }
+        let mut out = None;
+        self.read_listed(tenant, mailbox, &listed[..1], &mut |_, bytes| {
+            out = Some(bytes);
+            Ok(())
+        })
+        .await?;
+        out.ok_or_else(|| Error::not_found("message", id))
+    }
+
+    async fn delete_older_than(
+        &self,
+        tenant: TenantId,
+        mailbox: MailboxId,
+        before: OffsetDateTime,
+    ) -> Result<Usage> {
+        self.expunge(
+            tenant,
+            mailbox,
+            json!(["mailbox", "*", "before", unix(before)]),
+        )
+        .await
+    }
+
+    async fn destroy_mailbox(&self, tenant: TenantId, mailbox: MailboxId) -> Result<Usage> {
+        let removed = self
+            .expunge(tenant, mailbox, json!(["mailbox", "*", "all"]))
+            .await?;
+        let user = dovecot_user(tenant, mailbox);
+        // The folders besides INBOX, which Dovecot never deletes.
+        let folders = match self
+            .doveadm
+            .run("mailboxList", json!({ "user": user }))
+            .await?
+        {
+            Ok(rows) => rows,
+            Err(Failure::NoUser | Failure::NotFound) => vec![],
+            Err(f) => {
+                return Err(Error::internal(format!(
+                    "doveadm mailboxList failed: {f:?}"
+                )));
+            }
+        };
+        let others: Vec<&str> = folders
+            .iter()
+            .filter_map(|row| row.get("mailbox").and_then(Value::as_str))
+            .filter(|name| !name.eq_ignore_ascii_case("INBOX"))
+            .collect();
+        if !others.is_empty() {
+            match self
+                .doveadm
+                .run(
+                    "mailboxDelete",
+                    json!({ "user": user, "mailbox": others, "recursive": true }),
+                )
+                .await?
+            {
+                // A folder deleted by an earlier try is not found now.
+                Ok(_) | Err(Failure::NotFound) => {}
+                Err(f) => {
+                    return Err(Error::internal(format!(
+                        "doveadm mailboxDelete failed: {f:?}"
+                    )));
+                }
+            }
+        }
+        if let Some(root) = &self.settings.mail_root {
+            remove_dir_if_exists(&self.home(root, tenant, mailbox))?;
+        }
+        remove_file_if_exists(&self.registry(tenant).join(mailbox.to_string()))?;
+        Ok(removed)
+    }
+
+    async fn crypto_erase_tenant(&self, tenant: TenantId) -> Result<TenantErasure> {
+        // A retry after a crash between the record and the key's removal finds the record.
+        if let Some(erasure) = self.keys.erasure(tenant)? {
+            self.keys.erase(tenant, &erasure)?;
+            return Ok(erasure);
+        }
+        let mut erasure = TenantErasure::default();
+        let key_id = self.keys.key_id(tenant)?;
+        erasure.key_ids.extend(key_id);
+        // What Dovecot holds, counted before the key goes: the certificate names it.
+        for mailbox in self.recorded(tenant)? {
+            let usage = self.usage(tenant, mailbox).await?;
+            erasure.messages += usage.messages;
+            erasure.bytes += usage.bytes;
+            erasure.mailboxes += 1;
+        }
+        if key_id.is_none() && erasure.mailboxes == 0 {
+            self.keys.forget(tenant)?;
+            return Ok(erasure);
+        }
+        self.keys.erase(tenant, &erasure)?;
+        Ok(erasure)
+    }
+
+    async fn purge_tenant(&self, tenant: TenantId) -> Result<Usage> {
+        if self.keys.exists(tenant) {
+            return Err(Error::conflict(
+                None,
+                format!(
+                    "the data key of tenant {tenant} still exists: erase it before removing the files"
+                ),
+            ));
+        }
+        let mut removed = Usage::default();
+        for mailbox in self.recorded(tenant)? {
+            let r = self.destroy_mailbox(tenant, mailbox).await?;
+            removed.messages += r.messages;
+            removed.bytes += r.bytes;
+        }
+        remove_dir_if_exists(&self.registry(tenant))?;
+        if let Some(root) = &self.settings.mail_root {
+            remove_dir_if_exists(&root.join(tenant.to_string()))?;
+        }
+        Ok(removed)
+    }
+
+    async fn tenant_readable(&self, tenant: TenantId) -> Result<bool> {
+        if self.keys.exists(tenant) {
+            return Ok(true);
+        }
+        self.keys.forget(tenant)?;
+        // Without the key nobody can give Dovecot a mailbox's password. Dovecot is asked all
+        // the same: a message whose text it still returns is readable, whatever the reason.
+        for mailbox in self.recorded(tenant)? {
+            let answer = self
+                .doveadm
+                .run(
+                    "fetch",
+                    json!({
+                        "user": dovecot_user(tenant, mailbox),
+                        "field": ["text"],
+                        "query": ["mailbox", "*", "all"],
+                    }),
+                )
+                .await;
+            match answer {
+                Ok(Ok(rows)) if !rows.is_empty() => return Ok(true),
+                // Nothing stored, or Dovecot cannot open the private key (its temporary
+                // failure, exit code 75): nothing of the mailbox reads.
+                Ok(_) | Err(Error::Unavailable(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(false)
+    }
+
+    async fn mail_crypt_password(
+        &self,
+        tenant: TenantId,
+        mailbox: MailboxId,
+    ) -> Result<Option<String>> {
+        self.keys.mailbox_password(tenant, mailbox).map(Some)
+    }
+
+    async fn export_key(&self, tenant: TenantId) -> Result<crate::sealed::SealingKey> {
+        self.keys.export_key(tenant)
+    }
+
+    fn export_link_key(&self) -> Result<[u8; 32]> {
+        Ok(self.keys.export_link_key())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{crlf, dovecot_user, parse_dovecot_user};
+
+    #[test]
+    fn lines_end_with_crlf_and_nothing_else_changes() {
+        assert_eq!(crlf(b"a\nb\r\nc\r\r\n\n"), b"a\r\nb\r\nc\r\r\n\r\n");
+        assert_eq!(crlf(b"no newline \xe9"), b"no newline \xe9");
+    }
+
+    #[test]
+    fn a_mailbox_name_carries_its_ids_and_nothing_else_parses() {
+        let tenant = uuid::Uuid::now_v7().into();
+        let mailbox = uuid::Uuid::now_v7().into();
+        let user = dovecot_user(tenant, mailbox);
+        assert!(user.ends_with(".invalid"), "{user}");
+        assert_eq!(parse_dovecot_user(&user), Some((tenant, mailbox)));
+        for other in [
+            "alice@example.org",
+            "mailbox-x@tenant-y.invalid",
+            &user.replace(".invalid", ".example"),
+            &user.replace("mailbox-", ""),
+        ] {
+            assert_eq!(parse_dovecot_user(other), None, "{other}");
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! The Dovecot data plane on a real Postfix and Dovecot: mail that arrives over SMTP and mail
+//! imported through Mailplane live in the same encrypted store, are exported byte for byte,
+//! age out, and become unreadable at once when the tenant's data key is erased.
+
+use std::path::Path;
+
+use serde_json::json;
+use time::macros::datetime;
+
+use mailplane::data_plane::DataPlane;
+use mailplane::types::{MailboxId, TenantId};
+use mailplane_tests::mail_clients::{Imap, smtp_send};
+use mailplane_tests::mailstack::MailStack;
+use mailplane_tests::{Harness, e2e, fixtures};
+
+const PASSWORD: &str = "Correct-Horse-42-Battery";
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                stack.push(path);
+            } else if !kind.is_file() {
+                // Sockets and FIFOs hold nothing at rest (and reading a FIFO would block).
+                continue;
+            } else if let Ok(bytes) = std::fs::read(&path)
+                && bytes.windows(needle.len()).any(|w| w == needle)
+            {
+                found.push(path.display().to_string());
+            }
+        }
+    }
+    found
+}
+
+/// The exact bytes of message `uid` in INBOX as the mailbox itself reads them over IMAP.
+async fn body_over_imap(imap: &mut Imap, uid: u32) -> Vec<u8> {
+    let select = imap.command("SELECT INBOX").await;
+    assert!(select.status.starts_with("OK"), "{select:?}");
+    let fetch = imap
+        .command(&format!("UID FETCH {uid} (BODY.PEEK[])"))
+        .await;
+    assert!(fetch.status.starts_with("OK"), "{fetch:?}");
+    // The test client inlines a literal after a newline, and the answer's `)` after it.
+    let line = fetch.data.first().expect("a FETCH answer");
+    let open = line.find('{').expect("a literal");
+    let close = line[open..].find('}').expect("a literal") + open;
+    let n: usize = line[open + 1..close].parse().expect("a literal's length");
+    line.as_bytes()[close + 2..close + 2 + n].to_vec()
+}
+
+async fn mail_delivered_and_imported_is_encrypted_exported_exactly_and_erased_with_the_tenant_key(
+    h: Harness,
+) {
+    let Some(stack) = MailStack::start(&h).await else {
+        return;
+    };
+    let t = fixtures::tenant(&h, "Acme").await;
+    let d = fixtures::domain(&h, t, "acme.example").await;
+    let m = fixtures::mailbox(&h, t, &d, "alice").await;
+    h.customer_admin(t)
+        .put(
+            &format!("/v1/tenants/{t}/mailboxes/{m}/password"),
+            json!({ "password": PASSWORD }),
+        )
+        .await
+        .expect(200);
+    let (tenant, mailbox): (TenantId, MailboxId) = (t, m.parse().expect("a mailbox id"));
+    let store = stack.dovecot_data_plane(&h);
+    store
+        .provision_mailbox(tenant, mailbox)
+        .await
+        .expect("provisioned");
+    store
+        .provision_mailbox(tenant, mailbox)
+        .await
+        .expect("provisioning again changes nothing");
+    assert_eq!(
+        store.usage(tenant, mailbox).await.expect("usage").messages,
+        0
+    );
+
+    // Mail from the world, through Postfix and Dovecot's LMTP.
+    let marker = format!("MARKER{}", uuid::Uuid::now_v7().simple());
+    let sent = smtp_send(
+        stack.smtp(),
+        None,
+        "bob@elsewhere.test",
+        &["alice@acme.example"],
+        &format!("Subject {marker}"),
+        &format!("Body {marker}"),
+    )
+    .await
+    .expect("a session");
+    assert!(sent.accepted(), "{sent:?}\n{}", stack.logs());
+    stack
+        .eventually("the message reaches Dovecot", || async {
+            store.usage(tenant, mailbox).await.expect("usage").messages == 1
+        })
+        .await;
+
+    // Mail imported through Mailplane, with its own received date and 8-bit bytes.
+    let imported: &[u8] = b"From: Old System <old@example.net>\r\nDate: Fri, 5 Jan 2024 10:00:00 +0000\r\nSubject: migrated\r\n\r\ncaf\xc3\xa9 \xe9\xff\r\n.\r\n) a line that looks like the end\r\n";
+    let stored = store
+        .import(
+            tenant,
+            mailbox,
+            imported,
+            datetime!(2024-01-05 10:00:00 UTC),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("imported: {e:?}\n{}", stack.logs()));
+    assert_eq!(stored.received_at, datetime!(2024-01-05 10:00:00 UTC));
+    assert_eq!(stored.size, imported.len() as u64);
+    assert_eq!(
+        store.read(tenant, mailbox, stored.id).await.expect("read"),
+        imported,
+        "an imported message reads back byte for byte"
+    );
+
+    // Nothing of either message is on disk in clear: not the files, the indexes, the keys.
+    // (The search reaches the messages' files, which mail_crypt marks as its own.)
+    assert_eq!(
+        files_containing(&stack.config.mail_root(), b"CRYPTED").len(),
+        2,
+        "the two messages' files"
+    );
+    for dir in [
+        stack.config.mail_root(),
+        stack.config.state_dir.join("dovecot"),
+    ] {
+        let leaks = files_containing(&dir, marker.as_bytes());
+        assert!(leaks.is_empty(), "the marker is readable in {leaks:?}");
+        let leaks = files_containing(&dir, b"migrated");
+        assert!(
+            leaks.is_empty(),
+            "the imported subject is readable in {leaks:?}"
+        );
+    }
+
+    // The export: oldest first, each message as the mailbox itself reads it over IMAP.
+    let mut exported = Vec::new();
+    store
+        .export(tenant, mailbox, &mut |message, bytes| {
+            exported.push((message.clone(), bytes.to_vec()));
+            Ok(())
+        })
+        .await
+        .expect("exported");
+    assert_eq!(exported.len(), 2);
+    assert_eq!(exported[0].1, imported);
+    assert_eq!(exported[0].0.id, stored.id);
+    let delivered = &exported[1].1;
+    let text = String::from_utf8_lossy(delivered);
+    assert!(
+        text.contains(&format!("Subject: Subject {marker}\r\n")),
+        "{text}"
+    );
+    assert!(text.contains(&format!("Body {marker}")), "{text}");
+    let mut imap = Imap::login(stack.imap(), "alice@acme.example", PASSWORD)
+        .await
+        .expect("alice signs in");
+    // The delivered message was the mailbox's first.
+    assert_eq!(
+        &body_over_imap(&mut imap, 1).await,
+        delivered,
+        "the export holds the delivered message byte for byte"
+    );
+
+    // Retention: the imported message is older than the cutoff, the delivered one is not.
+    let deleted = store
+        .delete_older_than(tenant, mailbox, datetime!(2025-01-01 00:00:00 UTC))
+        .await
+        .expect("deleted by age");
+    assert_eq!(deleted.messages, 1);
+    let again = store
+        .delete_older_than(tenant, mailbox, datetime!(2025-01-01 00:00:00 UTC))
+        .await
+        .expect("deleting again");
+    assert_eq!(again.messages, 0, "a retry deletes nothing more");
+    assert_eq!(
+        store.usage(tenant, mailbox).await.expect("usage").messages,
+        1
+    );
+
+    // The erase: from the key's removal on, nothing of the tenant opens.
+    assert!(store.tenant_readable(tenant).await.expect("readable"));
+    let erasure = store.crypto_erase_tenant(tenant).await.expect("erased");
+    assert_eq!((erasure.mailboxes, erasure.messages), (1, 1));
+    assert_eq!(erasure.key_ids.len(), 1);
+    assert!(!store.tenant_readable(tenant).await.expect("readable"));
+    assert!(
+        store.read(tenant, mailbox, exported[1].0.id).await.is_err(),
+        "a message read after the erase"
+    );
+    assert_eq!(
+        store
+            .crypto_erase_tenant(tenant)
+            .await
+            .expect("erased again"),
+        erasure,
+        "a retry answers what the first erase destroyed"
+    );
+
+    // The purge removes the files, and says what they held.
+    let purged = store.purge_tenant(tenant).await.expect("purged");
+    assert_eq!(purged.messages, 1);
+    assert!(!stack.config.mail_root().join(tenant.to_string()).exists());
+    assert_eq!(
+        store.usage(tenant, mailbox).await.expect("usage").messages,
+        0
+    );
+}
+e2e!(mail_delivered_and_imported_is_encrypted_exported_exactly_and_erased_with_the_tenant_key);
