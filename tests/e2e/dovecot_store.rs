@@ -222,3 +222,105 @@ async fn mail_delivered_and_imported_is_encrypted_exported_exactly_and_erased_wi
     );
 }
 e2e!(mail_delivered_and_imported_is_encrypted_exported_exactly_and_erased_with_the_tenant_key);
+
+async fn a_region_with_a_dovecot_back_end_gets_its_mail_there_and_others_wait(h: Harness) {
+    // The mail stack's own transport leads nowhere: only the region's mail host delivers.
+    let Some(mut stack) =
+        MailStack::start_with(&h, &["virtual_transport = lmtp:inet:127.0.0.1:9"]).await
+    else {
+        return;
+    };
+    let files = mailplane::data_plane::FileDataPlane::open(
+        &h.mail_dir.join("mail"),
+        &h.mail_dir.join("master.key"),
+    )
+    .expect("the harness's data plane");
+    let control_plane = h
+        .control_plane
+        .clone()
+        .with_mail_hosts(&stack.mail_hosts("eu"), files.keys())
+        .expect("mail hosts");
+    stack.serve_lookups_from(control_plane.clone()).await;
+
+    // A tenant of the region `eu`, whose back end is this Dovecot.
+    let t = fixtures::tenant(&h, "Acme").await;
+    let d = fixtures::domain(&h, t, "acme.example").await;
+    let m: MailboxId = fixtures::mailbox(&h, t, &d, "alice")
+        .await
+        .parse()
+        .expect("a mailbox id");
+    // A tenant of the region `ca`, which has no back end of its own.
+    let other = h
+        .provider_admin()
+        .post("/v1/tenants", json!({ "name": "Maple", "region": "ca" }))
+        .await
+        .expect(201);
+    let other: TenantId = other["id"].as_str().unwrap().parse().unwrap();
+    let d2 = fixtures::domain(&h, other, "maple.example").await;
+    fixtures::mailbox(&h, other, &d2, "bob").await;
+
+    let lookups = control_plane.mail_lookups();
+    assert_eq!(
+        lookups
+            .transport("acme.example")
+            .await
+            .expect("a transport"),
+        Some((std::net::Ipv4Addr::LOCALHOST, stack.config.lmtp_port).into())
+    );
+    assert_eq!(
+        lookups
+            .transport("alice@acme.example")
+            .await
+            .expect("a transport"),
+        lookups
+            .transport("acme.example")
+            .await
+            .expect("a transport"),
+        "Postfix asks with the whole address"
+    );
+    assert_eq!(
+        lookups
+            .transport("maple.example")
+            .await
+            .expect("a transport"),
+        None
+    );
+    for to in ["alice@acme.example", "bob@maple.example"] {
+        let sent = smtp_send(
+            stack.smtp(),
+            None,
+            "x@elsewhere.test",
+            &[to],
+            "Hi",
+            "Hello.",
+        )
+        .await
+        .expect("a session");
+        assert!(sent.accepted(), "{to}: {sent:?}\n{}", stack.logs());
+    }
+    let planes = control_plane.data_planes().expect("data planes");
+    let eu = planes.for_region("eu").clone();
+    stack
+        .eventually("alice's message reaches the region's back end", || async {
+            eu.usage(t, m).await.expect("usage").messages == 1
+        })
+        .await;
+    // Bob's region has no mail host: his mail waits in Postfix's queue for the default
+    // transport, deferred and never bounced.
+    stack
+        .eventually("bob's message is deferred", || async {
+            stack.logs().contains("to=<bob@maple.example>")
+                && stack.logs().contains("status=deferred")
+        })
+        .await;
+    assert!(!stack.logs().contains("status=bounced"), "{}", stack.logs());
+
+    // The mailbox was recorded when Dovecot first asked for it, without any provisioning:
+    // the tenant's erase counts it, and its purge removes its files.
+    let erasure = planes.crypto_erase_tenant(t).await.expect("erased");
+    assert_eq!((erasure.mailboxes, erasure.messages), (1, 1));
+    assert!(!planes.tenant_readable(t).await.expect("readable"));
+    planes.purge_tenant(t).await.expect("purged");
+    assert!(!stack.config.mail_root().join(t.to_string()).exists());
+}
+e2e!(a_region_with_a_dovecot_back_end_gets_its_mail_there_and_others_wait);

@@ -201,6 +201,31 @@ impl MailStack {
         (Ipv4Addr::LOCALHOST, self.config.imap_port).into()
     }
 
+    /// The mail hosts file's content for this Dovecot as the back end of `region`.
+    pub fn mail_hosts(&self, region: &str) -> mailplane::data_plane::MailHosts {
+        mailplane::data_plane::MailHosts {
+            regions: vec![mailplane::data_plane::RegionMailHost {
+                region: region.into(),
+                dovecot: mailplane::data_plane::DovecotHost {
+                    doveadm: format!("http://127.0.0.1:{}", self.config.doveadm_port),
+                    imap: self.imap(),
+                    lmtp: (Ipv4Addr::LOCALHOST, self.config.lmtp_port).into(),
+                    secrets: self.config.state_dir.join("dovecot"),
+                    mail_root: Some(self.config.mail_root()),
+                    timeout_seconds: 30,
+                },
+            }],
+        }
+    }
+
+    /// Answers the lookups from `control_plane` from now on (for example, the harness's
+    /// with mail hosts).
+    pub async fn serve_lookups_from(&mut self, control_plane: mailplane::ControlPlane) {
+        self.stop_lookups();
+        self.control_plane = control_plane;
+        self.start_lookups().await;
+    }
+
     /// Stops answering lookups, as a stopped Mailplane would.
     pub fn stop_lookups(&mut self) {
         if let Some(mut l) = self.lookups.take() {
@@ -210,11 +235,21 @@ impl MailStack {
 
     /// Answers lookups again, on the same sockets.
     pub async fn start_lookups(&mut self) {
-        self.lookups = Some(
-            MailstackServer::start(self.control_plane.mail_lookups(), &self.settings)
-                .await
-                .expect("serve the lookups again"),
-        );
+        // A stopped server's accept loops are aborted, and release their sockets a moment
+        // later.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match MailstackServer::start(self.control_plane.mail_lookups(), &self.settings).await {
+                Ok(server) => {
+                    self.lookups = Some(server);
+                    return;
+                }
+                Err(e) if Instant::now() < deadline && e.to_string().contains("in use") => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("serve the lookups again: {e:?}"),
+            }
+        }
     }
 
     /// Asks Postfix to try every queued message now.

@@ -157,6 +157,12 @@ pub struct Config {
         global = true
     )]
     pub postfix_socketmap: Option<String>,
+    /// The regions whose mailboxes live in a Dovecot back end of their own: a TOML file of
+    /// `[[regions]]` entries, each naming a catalogue region and its back end (see the
+    /// book's "Running a mail stack"). Regions not listed keep their mailboxes in the
+    /// embedded file store.
+    #[arg(long = "mail-hosts", env = "MAILPLANE_MAIL_HOSTS", global = true)]
+    pub mail_hosts: Option<PathBuf>,
     /// Answer Dovecot's dict lookups on this Unix socket. Off unless set.
     #[arg(long = "dovecot-dict", env = "MAILPLANE_DOVECOT_DICT", global = true)]
     pub dovecot_dict: Option<PathBuf>,

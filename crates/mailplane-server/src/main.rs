@@ -392,7 +392,16 @@ async fn serve(cfg: Config) -> Result<(), String> {
         mailplane::data_plane::FileDataPlane::open(&cfg.data_dir.join("mail"), &master_key)
             .map_err(|e| e.to_string())?;
     let max_message = data_plane.max_message_bytes();
+    let keys = data_plane.keys().clone();
     control_plane = control_plane.with_data_plane(std::sync::Arc::new(data_plane), max_message);
+    // Regions with a Dovecot back end of their own keep their mailboxes there, with the
+    // same tenants' keys.
+    if let Some(path) = &cfg.mail_hosts {
+        let hosts = mailplane::data_plane::MailHosts::load(path).map_err(|e| e.to_string())?;
+        control_plane = control_plane
+            .with_mail_hosts(&hosts, &keys)
+            .map_err(|e| e.to_string())?;
+    }
     // Exports are written under the data directory; certificates are signed with a key of
     // their own, published at /.well-known/mailplane/destruction-keys.
     let certificate_key = cfg

@@ -67,7 +67,7 @@ pub use idempotency::StoredAnswer;
 pub use jobs::{JOB_DONE, JOB_PENDING, JobClaim, JobNext, JobRow, JobStepRow};
 pub use lifecycle::{ConfigurationRemoved, TerminationChange, TerminationRecord};
 pub use mailboxes::{MailboxChanges, NewMailbox, needs_seat};
-pub use mailstack::{DeliveryRecord, RouteOwner, RouteRecord, SignInRecord};
+pub use mailstack::{DeliveryRecord, DomainRecord, RouteOwner, RouteRecord, SignInRecord};
 pub use requests::{NewRequest, RequestDecision};
 pub use sqlite::read_cache::{DEFAULT_READ_CACHE, ReadCacheStats};
 use sqlite::read_cache::{Lookup, ReadCache};

@@ -17,6 +17,15 @@ use mailplane_types::{EmailAddress, Error, MailboxId, Result, TenantId};
 
 use crate::{DataStore, db_error};
 
+/// A hosted domain's tenant, as routing needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainRecord {
+    /// The status of the tenant that holds the domain.
+    pub tenant_status: TenantStatus,
+    /// The region the tenant's mailboxes live in.
+    pub region: Option<String>,
+}
+
 /// Where mail to a hosted address goes, with its tenant's status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteRecord {
@@ -65,8 +74,8 @@ pub struct SignInRecord {
     pub password: Option<(String, OffsetDateTime)>,
 }
 
-/// The hosted domain's tenant status.
-const DOMAIN: &str = "SELECT t.status AS tenant_status FROM domains d \
+/// The hosted domain's tenant status and region.
+const DOMAIN: &str = "SELECT t.status AS tenant_status, t.region FROM domains d \
      JOIN tenants t ON t.id = d.tenant_id \
      WHERE d.name = ? AND d.verified_at IS NOT NULL";
 
@@ -103,11 +112,14 @@ const PASSWORD: &str = "SELECT p.hash, p.set_at FROM addresses a \
      ORDER BY p.id DESC LIMIT 1";
 
 impl DataStore {
-    /// The status of the tenant that hosts a verified domain of this name (default domains
-    /// count as verified), if any.
-    pub async fn mailstack_domain(&self, name: &str) -> Result<Option<TenantStatus>> {
+    /// The tenant that hosts a verified domain of this name (default domains count as
+    /// verified), if any: its status and region.
+    pub async fn mailstack_domain(&self, name: &str) -> Result<Option<DomainRecord>> {
         match self.mailstack_one(DOMAIN, name).await? {
-            Some(row) => Ok(Some(tenant_status(&row)?)),
+            Some(row) => Ok(Some(DomainRecord {
+                tenant_status: tenant_status(&row)?,
+                region: optional_text(&row, "region")?,
+            })),
             None => Ok(None),
         }
     }

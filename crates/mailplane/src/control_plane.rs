@@ -99,7 +99,10 @@ pub struct ControlPlane {
     http: reqwest::Client,
     webhook_settings: WebhookSettings,
     dns: Arc<domains::Resolver>,
+    /// The data plane every call goes through: [`Self::data_planes`], which sends each call
+    /// to the data plane of the tenant's region.
     data_plane: Option<Arc<dyn crate::data_plane::DataPlane>>,
+    data_planes: Option<Arc<crate::data_plane::RegionalDataPlane>>,
     max_message_bytes: usize,
     lifecycle: Option<Arc<LifecycleSettings>>,
     jobs: JobSettings,
@@ -189,6 +192,7 @@ impl ControlPlane {
                 &crate::dns::DnsSettings::default(),
             )),
             data_plane: None,
+            data_planes: None,
             max_message_bytes: crate::data_plane::DEFAULT_MAX_MESSAGE_BYTES,
             lifecycle: None,
             jobs: JobSettings::default(),
@@ -246,7 +250,7 @@ impl ControlPlane {
         crate::mailstack::MailLookups::new(
             self.store.clone(),
             self.clock.clone(),
-            self.data_plane.clone(),
+            self.data_planes.clone(),
         )
     }
 

@@ -25,11 +25,13 @@ use mailplane_types::{MailboxId, Result, TenantId};
 mod dovecot;
 mod file_store;
 mod keys;
+mod regions;
 
 pub(crate) use dovecot::parse_dovecot_user;
 pub use dovecot::{DovecotDataPlane, DovecotSettings, dovecot_user};
 pub use file_store::{DEFAULT_MAX_MESSAGE_BYTES, FileDataPlane, master_key_file};
 pub use keys::TenantKeys;
+pub use regions::{DovecotHost, MailHosts, RegionMailHost, RegionalDataPlane};
 
 /// A message as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

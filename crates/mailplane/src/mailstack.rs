@@ -28,7 +28,7 @@ use mailplane_types::{EmailAddress, MailboxId, Result, TenantId};
 use time::OffsetDateTime;
 
 use crate::clock::Clock;
-use crate::data_plane::DataPlane;
+use crate::data_plane::{DataPlane, RegionalDataPlane};
 
 pub use config::MailstackConfig;
 pub use listeners::{MailstackServer, MailstackSettings, SocketmapListen};
@@ -38,7 +38,7 @@ pub use listeners::{MailstackServer, MailstackSettings, SocketmapListen};
 pub struct MailLookups {
     store: DataStore,
     clock: Arc<dyn Clock>,
-    data_plane: Option<Arc<dyn DataPlane>>,
+    data_planes: Option<Arc<RegionalDataPlane>>,
 }
 
 /// Where mail to an address goes, beyond the mailbox of the same address.
@@ -91,16 +91,16 @@ pub struct UserRecord {
 
 impl MailLookups {
     /// Lookups over `store`, judging password age by `clock`, with the mailboxes' storage
-    /// passwords from `data_plane`.
+    /// passwords and the regions' mail hosts from `data_planes`.
     pub fn new(
         store: DataStore,
         clock: Arc<dyn Clock>,
-        data_plane: Option<Arc<dyn DataPlane>>,
+        data_planes: Option<Arc<RegionalDataPlane>>,
     ) -> MailLookups {
         MailLookups {
             store,
             clock,
-            data_plane,
+            data_planes,
         }
     }
 
@@ -112,7 +112,27 @@ impl MailLookups {
             .store
             .mailstack_domain(&name)
             .await?
-            .is_some_and(|status| status != TenantStatus::Terminated))
+            .is_some_and(|d| d.tenant_status != TenantStatus::Terminated))
+    }
+
+    /// Where Postfix delivers mail for this domain or an address of it: the LMTP of the Dovecot back end of its
+    /// tenant's region, or `None` for the mail stack's default transport (a region without
+    /// a back end of its own, or a domain not hosted).
+    pub async fn transport(&self, name: &str) -> Result<Option<std::net::SocketAddr>> {
+        let Some(planes) = self.data_planes.as_ref().filter(|p| p.has_mail_hosts()) else {
+            return Ok(None);
+        };
+        // Postfix asks a socketmap (a pattern table to it) with the whole address only: the
+        // domain decides.
+        let name = name.rsplit_once('@').map_or(name, |(_, domain)| domain);
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        Ok(self
+            .store
+            .mailstack_domain(&name)
+            .await?
+            .filter(|d| d.tenant_status != TenantStatus::Terminated)
+            .and_then(|d| d.region)
+            .and_then(|region| planes.lmtp_of(&region)))
     }
 
     /// Where mail to `address` goes instead of the address itself, if anywhere.
@@ -170,7 +190,7 @@ impl MailLookups {
                 None => return Ok(None),
             },
         };
-        let mail_crypt_password = match &self.data_plane {
+        let mail_crypt_password = match &self.data_planes {
             None => None,
             Some(plane) => match plane.mail_crypt_password(tenant_id, mailbox_id).await {
                 Ok(password) => password,

@@ -23,9 +23,45 @@ impl ControlPlane {
         data_plane: Arc<dyn DataPlane>,
         max_message_bytes: usize,
     ) -> Self {
-        self.data_plane = Some(data_plane);
+        self.set_data_planes(crate::data_plane::RegionalDataPlane::new(
+            self.store.clone(),
+            data_plane,
+        ));
         self.max_message_bytes = max_message_bytes;
         self
+    }
+
+    /// The same control plane keeping each region of `hosts` on its Dovecot back end, with
+    /// the tenants' data keys of `keys` (the default data plane's: every data plane of a
+    /// deployment shares them). Regions not listed stay on the default data plane, which
+    /// [`Self::with_data_plane`] must have set first.
+    pub fn with_mail_hosts(
+        mut self,
+        hosts: &crate::data_plane::MailHosts,
+        keys: &crate::data_plane::TenantKeys,
+    ) -> Result<Self> {
+        hosts.check(&self.config.catalogue)?;
+        let planes = self
+            .data_planes
+            .as_deref()
+            .cloned()
+            .ok_or_else(|| {
+                Error::invalid("mail_hosts", "needs a default data plane to be set first")
+            })?
+            .with_mail_hosts(hosts, keys)?;
+        self.set_data_planes(planes);
+        Ok(self)
+    }
+
+    fn set_data_planes(&mut self, planes: crate::data_plane::RegionalDataPlane) {
+        let planes = Arc::new(planes);
+        self.data_plane = Some(planes.clone());
+        self.data_planes = Some(planes);
+    }
+
+    /// The deployment's data planes by region, if a data plane is set.
+    pub fn data_planes(&self) -> Option<&crate::data_plane::RegionalDataPlane> {
+        self.data_planes.as_deref()
     }
 
     /// The largest message an import takes.

@@ -19,7 +19,7 @@
 //! a name made of its ids, [`dovecot_user`], for this driver. The userdb answers the second
 //! from the ids alone, so a mailbox stays reachable for its destruction after its addresses
 //! are gone. Dovecot cannot list the mailboxes of a tenant, so the driver records each one
-//! it provisions beside the tenant's key (`<tenant>/dovecot-mailboxes/<mailbox>`).
+//! it provisions beside the tenant's key (`<tenant>/dovecot-mailboxes-<back end>/<mailbox>`).
 
 mod doveadm;
 mod imap;
@@ -39,7 +39,8 @@ use self::imap::ImapSession;
 use super::{DataPlane, StoredMessage, TenantErasure, TenantKeys, Usage};
 use crate::files::{remove_dir_if_exists, remove_file_if_exists};
 
-/// The folder, under a tenant's key folder, that records its mailboxes in Dovecot.
+/// The prefix of the folder, under a tenant's key folder, that records its mailboxes in a
+/// Dovecot back end.
 const MAILBOXES: &str = "dovecot-mailboxes";
 
 /// The domain of the names Dovecot knows mailboxes by for this driver. `.invalid` is
@@ -102,6 +103,9 @@ pub struct DovecotDataPlane {
     keys: TenantKeys,
     doveadm: Doveadm,
     settings: DovecotSettings,
+    /// The folder name, under each tenant's key folder, of this back end's record of the
+    /// tenant's mailboxes: one per back end, named after its doveadm address.
+    registry: String,
 }
 
 /// A message as doveadm lists it.
@@ -119,23 +123,31 @@ impl DovecotDataPlane {
     /// (the deployment's, shared with its other data planes).
     pub fn new(keys: TenantKeys, settings: DovecotSettings) -> Result<DovecotDataPlane> {
         let doveadm = Doveadm::new(&settings.doveadm_url, &settings.api_key, settings.timeout)?;
+        let registry = format!(
+            "{MAILBOXES}-{}",
+            &hex::encode(Sha256::digest(settings.doveadm_url.as_bytes()))[..16]
+        );
         Ok(DovecotDataPlane {
             keys,
             doveadm,
             settings,
+            registry,
         })
     }
 
     fn registry(&self, tenant: TenantId) -> PathBuf {
-        self.keys.tenant_dir(tenant).join(MAILBOXES)
+        self.keys.tenant_dir(tenant).join(&self.registry)
     }
 
-    /// Records that the mailbox has storage in Dovecot.
+    /// Records that the mailbox has storage in Dovecot (once; a second call only looks).
     fn record(&self, tenant: TenantId, mailbox: MailboxId) -> Result<()> {
         let dir = self.registry(tenant);
+        let path = dir.join(mailbox.to_string());
+        if path.exists() {
+            return Ok(());
+        }
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
-        let path = dir.join(mailbox.to_string());
         std::fs::write(&path, b"")
             .map_err(|e| Error::internal(format!("writing {}: {e}", path.display())))
     }
@@ -583,7 +595,12 @@ impl DataPlane for DovecotDataPlane {
         tenant: TenantId,
         mailbox: MailboxId,
     ) -> Result<Option<String>> {
-        self.keys.mailbox_password(tenant, mailbox).map(Some)
+        let password = self.keys.mailbox_password(tenant, mailbox)?;
+        // Dovecot asks for the password before it stores anything for a mailbox, mail from
+        // Postfix included: the mailbox is recorded then, so that the tenant's end finds
+        // every mailbox this back end holds.
+        self.record(tenant, mailbox)?;
+        Ok(Some(password))
     }
 
     async fn export_key(&self, tenant: TenantId) -> Result<crate::sealed::SealingKey> {

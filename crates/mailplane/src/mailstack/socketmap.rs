@@ -9,7 +9,11 @@
 //! - `domains` (`virtual_mailbox_domains`): a hosted domain answers `OK`;
 //! - `mailboxes` (`virtual_mailbox_maps`): a mailbox's own address answers `OK`;
 //! - `aliases` (the virtual alias table): an alias, a group or a forwarding mailbox answers the
-//!   addresses mail goes to instead, separated by commas.
+//!   addresses mail goes to instead, separated by commas;
+//! - `transports` (`transport_maps`): an address (Postfix asks a socketmap with the whole
+//!   address only) of a hosted domain whose tenant's region has a Dovecot back end of its own
+//!   answers `lmtp:inet:<its LMTP>`; every other key is `NOTFOUND`, and Postfix delivers with
+//!   `virtual_transport`.
 
 use tokio::io::{
     AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt,
@@ -65,9 +69,13 @@ pub(super) async fn answer(lookups: &MailLookups, request: &str) -> String {
             Route::Unchanged => None,
             Route::To(to) => Some(to.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(",")),
         }),
+        "transports" => lookups
+            .transport(key)
+            .await
+            .map(|lmtp| lmtp.map(|addr| format!("lmtp:inet:{addr}"))),
         other => {
             return format!(
-                "PERM no map named {other}: the maps are domains, mailboxes and aliases"
+                "PERM no map named {other}: the maps are domains, mailboxes, aliases and transports"
             );
         }
     };
