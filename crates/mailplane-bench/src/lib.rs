@@ -1,6 +1,7 @@
 //! Mailplane's scale and speed benchmark (issue 6): seeding, authorization decisions,
 //! authorized reads and EdDSA tokens over HTTP, writes, pagination, and the server's memory
-//! and readiness, and the mail stack's lookups (issue 18), measured side by side in one run on one machine and printed as one table
+//! and readiness, the mail stack's lookups (issue 18) and the mail store on Dovecot (issue
+//! 19), measured side by side in one run on one machine and printed as one table
 //! of figures, targets and whether each is met.
 //!
 //! Every part has a module; [`run`] seeds what a part needs and runs it. The numbers belong
@@ -10,6 +11,7 @@
 pub mod authz;
 pub mod loadgen;
 pub mod mailstack;
+pub mod mailstore;
 pub mod memory;
 pub mod pagination;
 pub mod reads;
@@ -45,6 +47,9 @@ pub enum Part {
     /// 8: the mail stack's lookups (Postfix's socketmap, Dovecot's dict) beside a static
     /// Postfix map of the same data, and logins with Argon2id.
     Mailstack,
+    /// 9: the mail store on Dovecot: imports through Mailplane beside LMTP, and the end of a
+    /// tenant of many mailboxes.
+    Store,
     /// Every part, side by side, in one run.
     All,
 }
@@ -98,6 +103,14 @@ pub struct Options {
     pub lookup_keys: usize,
     /// Mailboxes given an Argon2id password in part 8.
     pub password_sample: usize,
+    /// Messages imported into Dovecot in part 9 (and as many delivered over LMTP).
+    pub store_imports: usize,
+    /// Mailboxes of the tenant destroyed in part 9.
+    pub store_mailboxes: usize,
+    /// Messages in each of them.
+    pub store_messages_per_mailbox: usize,
+    /// The size of part 9's messages, in bytes.
+    pub store_message_bytes: usize,
 }
 
 impl Options {
@@ -127,6 +140,10 @@ impl Options {
             postmap_processes: 4,
             lookup_keys: 100_000,
             password_sample: 1_000,
+            store_imports: 2_000,
+            store_mailboxes: 1_000,
+            store_messages_per_mailbox: 10,
+            store_message_bytes: 10_000,
         }
     }
 
@@ -144,6 +161,8 @@ impl Options {
             page_repeats: 100,
             lookup_keys: 10_000,
             password_sample: 100,
+            store_imports: 200,
+            store_mailboxes: 100,
             ..Options::full()
         }
     }
@@ -167,6 +186,10 @@ impl Options {
             postmap_processes: 2,
             lookup_keys: 200,
             password_sample: 4,
+            store_imports: 8,
+            store_mailboxes: 3,
+            store_messages_per_mailbox: 2,
+            store_message_bytes: 2_000,
             work_dir: work_dir.to_path_buf(),
             ..Options::full()
         }
@@ -301,6 +324,16 @@ async fn run_in(part: Part, opts: &Options, report: &mut Report) -> Result<(), S
             password_sample: opts.password_sample.max(1),
         };
         mailstack::run(report, &main, &opts.work_dir, &settings).await?;
+    }
+    if matches!(part, Part::Store | Part::All) {
+        let settings = mailstore::StoreBench {
+            imports: opts.store_imports.max(1),
+            clients: opts.connections,
+            message_bytes: opts.store_message_bytes.max(200),
+            mailboxes: opts.store_mailboxes.max(1),
+            messages_per_mailbox: opts.store_messages_per_mailbox.max(1),
+        };
+        mailstore::run(report, &opts.work_dir, &settings).await?;
     }
     Ok(())
 }

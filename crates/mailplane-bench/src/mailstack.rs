@@ -19,7 +19,7 @@ mod clients;
 mod directory;
 mod dovecot;
 mod floor;
-mod instance;
+pub(crate) mod instance;
 mod memory_map;
 mod postfix;
 

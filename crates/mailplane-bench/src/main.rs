@@ -89,6 +89,13 @@ struct Cli {
     /// Mailboxes given an Argon2id password by the mail stack part [1000; quick: 100].
     #[arg(long, global = true)]
     password_sample: Option<usize>,
+    /// Messages imported into Dovecot by the mail store part, and as many delivered over
+    /// LMTP [2000; quick: 200].
+    #[arg(long, global = true)]
+    store_imports: Option<usize>,
+    /// Mailboxes of the tenant the mail store part destroys [1000; quick: 100].
+    #[arg(long, global = true)]
+    store_mailboxes: Option<usize>,
     /// The `mailplane` binary for the memory part [target/release/mailplane].
     #[arg(long, global = true)]
     server_bin: Option<PathBuf>,
@@ -132,6 +139,9 @@ impl Cli {
             postmap_processes: self.postmap_processes.unwrap_or(base.postmap_processes),
             lookup_keys: self.lookup_keys.unwrap_or(base.lookup_keys),
             password_sample: self.password_sample.unwrap_or(base.password_sample),
+            store_imports: self.store_imports.unwrap_or(base.store_imports),
+            store_mailboxes: self.store_mailboxes.unwrap_or(base.store_mailboxes),
+            ..base
         }
     }
 }

@@ -72,6 +72,10 @@ pub struct ConfigArgs {
     /// The TLS private key (PEM).
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// The catalogue region whose mailboxes this Dovecot keeps: written to
+    /// `OUT/mail-hosts.toml` for `mailplane serve --mail-hosts`.
+    #[arg(long, default_value = "eu")]
+    region: String,
 }
 
 /// Parses a socketmap address: `unix:/path` or a `host:port`.
@@ -151,8 +155,27 @@ pub fn run(command: MailstackCommand) -> Result<(), String> {
             .join("\n"),
         other => other.to_string(),
     })?;
+    // The mail hosts file: this Dovecot as the back end of the region, for `serve`.
+    let dovecot = config.dovecot_settings().map_err(|e| e.to_string())?;
+    let mail_hosts = out.join("mail-hosts.toml");
+    std::fs::write(
+        &mail_hosts,
+        format!(
+            "# Written by `mailplane mailstack config`: the region whose mailboxes this Dovecot keeps.\n\
+             # Give it to `mailplane serve --mail-hosts`; list more regions to add back ends.\n\
+             [[regions]]\nregion = {:?}\n\n[regions.dovecot]\ndoveadm = {:?}\nimap = \"{}\"\n\
+             lmtp = \"127.0.0.1:{}\"\nsecrets = {:?}\nmail_root = {:?}\n",
+            a.region,
+            dovecot.doveadm_url,
+            dovecot.imap,
+            config.lmtp_port,
+            out.join("dovecot").display().to_string(),
+            config.mail_root().display().to_string(),
+        ),
+    )
+    .map_err(|e| format!("writing {}: {e}", mail_hosts.display()))?;
     println!("Wrote:");
-    for f in files {
+    for f in files.iter().chain([&mail_hosts]) {
         println!("  {}", f.display());
     }
     let socketmap = match &config.socketmap {
@@ -164,8 +187,9 @@ pub fn run(command: MailstackCommand) -> Result<(), String> {
         "Start, in this order (each in the foreground; see the book's \"Running a mail stack\"):"
     );
     println!(
-        "  mailplane serve --postfix-socketmap {socketmap} --dovecot-dict {}",
-        config.dovecot_dict.display()
+        "  mailplane serve --postfix-socketmap {socketmap} --dovecot-dict {} --mail-hosts {}",
+        config.dovecot_dict.display(),
+        mail_hosts.display()
     );
     println!("  dovecot -F -c {}", config.dovecot_config_file().display());
     println!(

@@ -13,12 +13,12 @@ use mailplane::mailstack::{MailstackConfig, SocketmapListen};
 const MAIL_USER: &str = "mail";
 
 /// A state folder, removed when dropped.
-pub(super) struct StateDir(PathBuf);
+pub(crate) struct StateDir(PathBuf);
 
 impl StateDir {
     /// A fresh folder under the system's temporary folder, mode 0755: Postfix and Dovecot
     /// work as their own users under it.
-    pub(super) fn new(name: &str) -> Result<StateDir, String> {
+    pub(crate) fn new(name: &str) -> Result<StateDir, String> {
         let dir = std::env::temp_dir().join(format!("mp-bench-{name}-{}", std::process::id()));
         std::fs::remove_dir_all(&dir).ok();
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -31,7 +31,7 @@ impl StateDir {
     }
 
     /// The folder.
-    pub(super) fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }
@@ -51,7 +51,7 @@ fn free_port() -> Result<u16, String> {
 
 /// A mail stack configuration in `state` on free loopback ports, asking the socketmap at
 /// `socketmap` (or a free port when none) and the dict at `dict`, written to its files.
-pub(super) fn configuration(
+pub(crate) fn configuration(
     state: &Path,
     socketmap: Option<SocketAddr>,
     dict: PathBuf,
@@ -85,7 +85,7 @@ pub(super) fn configuration(
 
 /// A running Postfix or Dovecot master; dropping it stops it (SIGTERM, then a kill after
 /// five seconds). Each master takes its children with it.
-pub(super) struct Server {
+pub(crate) struct Server {
     name: &'static str,
     child: Child,
     log: PathBuf,
@@ -94,7 +94,7 @@ pub(super) struct Server {
 impl Server {
     /// Starts `program` with `args` in the foreground, logging to `log`, and waits until
     /// something listens on each of `ports` (up to 20 s).
-    pub(super) fn start(
+    pub(crate) fn start(
         name: &'static str,
         program: &str,
         args: &[&std::ffi::OsStr],
@@ -122,7 +122,7 @@ impl Server {
     }
 
     /// `error` with the last lines of the server's log.
-    pub(super) fn failed(&self, error: String) -> String {
+    pub(crate) fn failed(&self, error: String) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         let tail = lines[lines.len().saturating_sub(15)..].join("\n");

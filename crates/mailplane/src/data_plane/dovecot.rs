@@ -346,30 +346,31 @@ impl DataPlane for DovecotDataPlane {
         // stored, and its size and digest taken, in that form, so that it reads back exactly.
         let message = crlf(message);
         let message = message.as_slice();
-        self.provision_mailbox(tenant, mailbox).await?;
+        // The key and the record; Dovecot makes the mailbox's key pair at its first save,
+        // with the password the userdb gives.
+        self.keys.data_key(tenant, true)?;
+        self.record(tenant, mailbox)?;
         let mut session = self.imap(tenant, mailbox).await?;
-        let uid = session.append("INBOX", message, at).await?;
-        session.logout().await;
-        let uid = uid.ok_or_else(|| {
+        let uid = session.append("INBOX", message, at).await?.ok_or_else(|| {
             Error::internal("Dovecot answered APPEND without the new message's uid (UIDPLUS)")
         })?;
-        let listed = self
-            .list(
-                tenant,
-                mailbox,
-                json!(["mailbox", "INBOX", "uid", uid.to_string()]),
-            )
-            .await?;
-        let stored = listed.first().ok_or_else(|| {
+        session.examine("INBOX").await?;
+        let guid = session.guid(uid).await?.ok_or_else(|| {
             Error::Unavailable(format!(
-                "the message appended as uid {uid} is not listed; try again"
+                "the message appended as uid {uid} is gone; try again"
             ))
         })?;
+        session.logout().await;
         Ok(StoredMessage {
-            id: stored.guid,
+            id: guid.parse().map_err(|_| {
+                Error::internal(format!(
+                    "Dovecot's message guid {guid} is not 128 bits: the mailboxes must be in sdbox or mdbox format"
+                ))
+            })?,
             size: message.len() as u64,
             sha256: hex::encode(Sha256::digest(message)),
-            received_at: stored.received_at,
+            // IMAP's internal date has whole seconds.
+            received_at: at.replace_nanosecond(0).unwrap_or(at),
         })
     }
 
