@@ -547,7 +547,6 @@ impl ControlPlane {
         tenant: &Tenant,
         input: &TenantRelocate,
     ) -> Result<Made> {
-        let region = self.relocation(tenant, input)?;
         use super::jobs::relocation::{FIRST_STEP, RelocationProgress};
         let job = super::jobs::RELOCATION_JOB;
         if let Some(j) = self.store.job_get(job, tenant.id.uuid()).await?
@@ -558,6 +557,7 @@ impl ControlPlane {
                 "the tenant is moving to another region already: wait for the move to end (GET /v1/tenants/{tenant}/relocation)",
             ));
         }
+        let region = self.relocation(tenant, input)?;
         if let Some(planes) = self.data_planes.as_deref()
             && planes.moves_mail(tenant.region.as_deref(), &region)
         {
