@@ -216,7 +216,7 @@ fn relocation_digest(message: &[u8]) -> [u8; 32] {
 
 /// The messages of the source mailbox that `dest` lacks (by digest, each copy counted), with
 /// their bytes and received dates.
-async fn missing_by_digest<S: DataPlane + ?Sized>(
+pub(crate) async fn missing_by_digest<S: DataPlane + ?Sized>(
     source: &S,
     tenant: TenantId,
     mailbox: MailboxId,
@@ -242,7 +242,7 @@ async fn missing_by_digest<S: DataPlane + ?Sized>(
 }
 
 /// Copies what `dest` lacks of the mailbox by export and import; returns what was copied.
-async fn copy_by_export<S: DataPlane + ?Sized>(
+pub(crate) async fn copy_by_export<S: DataPlane + ?Sized>(
     source: &S,
     tenant: TenantId,
     mailbox: MailboxId,

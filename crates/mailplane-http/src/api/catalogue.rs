@@ -25,7 +25,7 @@ use crate::problem::{ApiError, Problem};
 /// `activities.rs` lists this table with the other resources'.
 pub(crate) const ACTIVITIES: &[(&str, &str)] = &[
     ("tenant_relocate", mailplane::activity::LOCATION),
-    ("relocation_view", mailplane::activity::LOCATION),
+    ("tenant_relocation_view", mailplane::activity::LOCATION),
     ("tenant_offer_choose", mailplane::activity::SIZING),
     ("subscription_list", mailplane::activity::LICENCES),
     ("subscription_create", mailplane::activity::LICENCES),
@@ -41,7 +41,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(catalogue_view))
         .routes(routes!(tenant_offer_choose))
         .routes(routes!(tenant_relocate))
-        .routes(routes!(relocation_view))
+        .routes(routes!(tenant_relocation_view))
         .routes(routes!(subscription_list, subscription_create))
         .routes(routes!(subscription_seats_set))
         .routes(routes!(licence_list, licence_assign))
@@ -110,7 +110,7 @@ async fn tenant_offer_choose(
 /// is copied there, then the region (and with it the mail routing) changes, mail that
 /// arrived meanwhile is copied too, and the old copy is destroyed once the new one is
 /// verified complete; the answer is the tenant as it is until the switch, and
-/// `relocation_view` shows the move. Otherwise the region changes at once.
+/// `tenant_relocation_view` shows the move. Otherwise the region changes at once.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/region", operation_id = "tenant_relocate", tag = "catalogue",
     params(("tenant" = String, Path, format = Uuid, description = "The tenant's id.")),
     request_body = TenantRelocate, security(("bearer" = [])),
@@ -136,7 +136,7 @@ async fn tenant_relocate(
 /// Shows the tenant's move to another region (`service.location.choose`, any letter): where
 /// it is (`copying`, `switching`, `catching_up`, `erasing`, `done`), what was copied, what the
 /// new region still lacks, and the last step's error while it is retried.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/relocation", operation_id = "relocation_view", tag = "catalogue",
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/relocation", operation_id = "tenant_relocation_view", tag = "catalogue",
     params(("tenant" = String, Path, format = Uuid, description = "The tenant's id.")),
     security(("bearer" = [])),
     responses(
@@ -146,12 +146,16 @@ async fn tenant_relocate(
         (status = 403, description = "The caller's party holds no letter for `service.location.choose`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant, or its mail never moved between stores.", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn relocation_view(
+async fn tenant_relocation_view(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
     IdPath(tenant): IdPath<TenantId>,
 ) -> Result<Json<Relocation>, ApiError> {
-    Ok(Json(s.control_plane.relocation_view(&actor, tenant).await?))
+    Ok(Json(
+        s.control_plane
+            .tenant_relocation_view(&actor, tenant)
+            .await?,
+    ))
 }
 
 /// Lists a tenant's licence subscriptions with their seats (`licenses.provide`).

@@ -288,23 +288,6 @@ impl ControlPlane {
         Ok(to)
     }
 
-    /// The tenant's move to another region: where its mail is on its way (any letter of
-    /// `service.location.choose`). Not found when the tenant never moved its mail.
-    pub async fn relocation_view(
-        &self,
-        actor: &Actor,
-        tenant: TenantId,
-    ) -> Result<mailplane_types::lifecycle::Relocation> {
-        self.tenant_for_read(actor, tenant, activity::LOCATION)
-            .await?;
-        let job = self
-            .store
-            .job_get(super::jobs::RELOCATION_JOB, tenant.uuid())
-            .await?
-            .ok_or_else(|| Error::not_found("relocation", tenant))?;
-        super::jobs::relocation::relocation_of(&job)
-    }
-
     /// Checks a relocation: a known, open region other than the current one.
     pub(super) fn relocation(&self, tenant: &Tenant, input: &TenantRelocate) -> Result<String> {
         let region = self.open_region(&input.region)?;

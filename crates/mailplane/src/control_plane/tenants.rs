@@ -537,6 +537,23 @@ impl ControlPlane {
         ))
     }
 
+    /// The tenant's move to another region: where its mail is on its way (any letter of
+    /// `service.location.choose`). Not found when the tenant never moved its mail.
+    pub async fn tenant_relocation_view(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+    ) -> Result<mailplane_types::lifecycle::Relocation> {
+        self.tenant_for_read(actor, tenant, activity::LOCATION)
+            .await?;
+        let job = self
+            .store
+            .job_get(super::jobs::RELOCATION_JOB, tenant.uuid())
+            .await?
+            .ok_or_else(|| Error::not_found("relocation", tenant))?;
+        super::jobs::relocation::relocation_of(&job)
+    }
+
     /// Applies `tenant.relocate`. When the two regions keep mail on different data planes,
     /// the move is a job (`control_plane/jobs/relocation.rs`) enqueued with the operation:
     /// the region changes once the mail is copied, and the answer is the tenant as it is

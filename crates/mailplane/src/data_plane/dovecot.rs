@@ -26,9 +26,11 @@
 //! `doveadm_password`): the messages keep their guids, received dates and flags, and the
 //! encrypted keys travel in the mailbox's attributes, opened there by the same password
 //! (derived from the tenant's key, which every data plane shares). The copy is checked by
-//! comparing guids. To or from any other data plane, the trait's export and import serve.
+//! comparing guids (`dsync.rs`). To or from any other data plane, the trait's export and import
+//! serve.
 
 mod doveadm;
+mod dsync;
 mod imap;
 
 use std::net::SocketAddr;
@@ -638,31 +640,7 @@ impl DataPlane for DovecotDataPlane {
         dest: &dyn DataPlane,
         mode: CopyMode,
     ) -> Result<Usage> {
-        let Some(address) = dest.dsync_address() else {
-            return super::copy_by_export(self, tenant, mailbox, dest).await;
-        };
-        // The destination records the mailbox (so that its end finds it) and has its key
-        // pair; dsync then brings the source's keys, which become the active ones.
-        dest.provision_mailbox(tenant, mailbox).await?;
-        let before = dest.usage(tenant, mailbox).await?;
-        let command = match mode {
-            CopyMode::Backup => "backup",
-            CopyMode::Sync => "sync",
-        };
-        self.doveadm
-            .rows(
-                command,
-                json!({
-                    "user": dovecot_user(tenant, mailbox),
-                    "destination": [format!("tcp:{address}")],
-                }),
-            )
-            .await?;
-        let after = dest.usage(tenant, mailbox).await?;
-        Ok(Usage {
-            messages: after.messages.saturating_sub(before.messages),
-            bytes: after.bytes.saturating_sub(before.bytes),
-        })
+        self.dsync_to(tenant, mailbox, dest, mode).await
     }
 
     async fn missing_at(
@@ -671,23 +649,7 @@ impl DataPlane for DovecotDataPlane {
         mailbox: MailboxId,
         dest: &dyn DataPlane,
     ) -> Result<u64> {
-        if dest.dsync_address().is_none() {
-            return Ok(super::missing_by_digest(self, tenant, mailbox, dest)
-                .await?
-                .len() as u64);
-        }
-        // dsync keeps each message's guid: every guid here must be there.
-        let there: std::collections::HashSet<uuid::Uuid> = dest
-            .message_ids(tenant, mailbox)
-            .await?
-            .into_iter()
-            .collect();
-        Ok(self
-            .message_ids(tenant, mailbox)
-            .await?
-            .iter()
-            .filter(|id| !there.contains(id))
-            .count() as u64)
+        self.missing_there(tenant, mailbox, dest).await
     }
 
     fn export_link_key(&self) -> Result<[u8; 32]> {
