@@ -30,6 +30,7 @@ mod passwords;
 mod plumbing;
 mod profiles;
 mod proposals;
+mod relocation;
 mod requests;
 mod retention;
 mod strict_json;

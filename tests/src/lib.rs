@@ -68,6 +68,15 @@ pub struct Harness {
 }
 
 impl Harness {
+    /// Serves the HTTP app (and runs the jobs) from `control_plane` from now on: the
+    /// harness's own with more settings, such as mail hosts.
+    pub fn use_control_plane(&mut self, control_plane: ControlPlane) {
+        let mut keyring = Keyring::new(DEFAULT_ISSUER, DEFAULT_AUDIENCE);
+        keyring.add_hs256("hs256", TEST_SECRET).expect("hs256 key");
+        self.app = mailplane_http::app(AppState::new(control_plane.clone(), Arc::new(keyring)));
+        self.control_plane = control_plane;
+    }
+
     /// Runs every due job step, as the server's worker does each second, until none is due.
     pub async fn run_jobs(&self) -> mailplane::JobReport {
         self.control_plane.jobs_run_due().await.expect("job worker")

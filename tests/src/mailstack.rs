@@ -63,6 +63,20 @@ impl MailStack {
 
     /// Like [`MailStack::start`], with lines added to Postfix's `main.cf`.
     pub async fn start_with(h: &Harness, postfix_extra: &[&str]) -> Option<MailStack> {
+        MailStack::start_sharing(h, postfix_extra, None).await
+    }
+
+    /// Like [`MailStack::start`], as another back end of the same deployment as `other`:
+    /// both share the doveadm password, so that dsync between them (a relocation) signs in.
+    pub async fn start_beside(h: &Harness, other: &MailStack) -> Option<MailStack> {
+        MailStack::start_sharing(h, &[], Some(other)).await
+    }
+
+    async fn start_sharing(
+        h: &Harness,
+        postfix_extra: &[&str],
+        share_with: Option<&MailStack>,
+    ) -> Option<MailStack> {
         if !available() {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -91,10 +105,18 @@ impl MailStack {
             auth_port: free_port(),
             quota_status_port: free_port(),
             doveadm_port: free_port(),
+            dsync_port: free_port(),
             mail_user: MAIL_USER.into(),
             relay_host: Some(format!("[127.0.0.1]:{}", sink.addr.port())),
             tls: None,
         };
+        if let Some(other) = share_with {
+            let name = mailplane::mailstack::DOVEADM_PASSWORD;
+            let password = std::fs::read(other.config.dovecot_dir().join(name))
+                .expect("the other back end's doveadm password");
+            std::fs::create_dir_all(config.dovecot_dir()).expect("Dovecot's folder");
+            std::fs::write(config.dovecot_dir().join(name), password).expect("doveadm password");
+        }
         config
             .write()
             .expect("write the mail stack's configuration");
@@ -147,6 +169,7 @@ impl MailStack {
             stack.config.imap_port,
             stack.config.lmtp_port,
             stack.config.doveadm_port,
+            stack.config.dsync_port,
         ] {
             stack.wait_listening(port).await;
         }
@@ -210,6 +233,7 @@ impl MailStack {
                     doveadm: format!("http://127.0.0.1:{}", self.config.doveadm_port),
                     imap: self.imap(),
                     lmtp: (Ipv4Addr::LOCALHOST, self.config.lmtp_port).into(),
+                    dsync: Some((Ipv4Addr::LOCALHOST, self.config.dsync_port).into()),
                     secrets: self.config.state_dir.join("dovecot"),
                     mail_root: Some(self.config.mail_root()),
                     timeout_seconds: 30,

@@ -99,6 +99,17 @@ pub struct Config {
         global = true
     )]
     pub job_throttle_ms: u64,
+    /// How long, in seconds, a tenant's relocation waits after switching its region before
+    /// it copies the mail the old region accepted meanwhile and destroys the old copy: the
+    /// time for deliveries Postfix routed before the switch to land.
+    #[arg(
+        long = "relocation-grace",
+        env = "MAILPLANE_RELOCATION_GRACE",
+        default_value_t = 600,
+        value_parser = clap::value_parser!(u64).range(0..=86_400),
+        global = true
+    )]
+    pub relocation_grace: u64,
     /// Requests a second each authenticated principal may send (sustained), per replica;
     /// 0 turns rate limiting off (for benchmarks).
     #[arg(

@@ -59,6 +59,11 @@ pub struct ConfigArgs {
     /// key written beside the configuration.
     #[arg(long, default_value_t = 10080)]
     doveadm_port: u16,
+    /// Dovecot's doveadm TCP listener, where other back ends' dsync connects when a tenant
+    /// moves between regions (the doveadm password written beside the configuration must be
+    /// the same on every back end).
+    #[arg(long, default_value_t = 10081)]
+    dsync_port: u16,
     /// The system user that owns the mailboxes' files (not root).
     #[arg(long, default_value = "vmail")]
     mail_user: String,
@@ -136,6 +141,7 @@ pub fn run(command: MailstackCommand) -> Result<(), String> {
         auth_port: a.auth_port,
         quota_status_port: a.quota_status_port,
         doveadm_port: a.doveadm_port,
+        dsync_port: a.dsync_port,
         mail_user: a.mail_user,
         relay_host: a.relay_host,
         tls: a.tls_cert.zip(a.tls_key),

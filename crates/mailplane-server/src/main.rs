@@ -428,6 +428,7 @@ async fn serve(cfg: Config) -> Result<(), String> {
         .with_job_settings(mailplane::JobSettings {
             lease: time::Duration::seconds(cfg.job_lease as i64),
             throttle: std::time::Duration::from_millis(cfg.job_throttle_ms),
+            relocation_grace: time::Duration::seconds(cfg.relocation_grace as i64),
             ..mailplane::JobSettings::default()
         });
     let dns = mailplane::dns::DnsSettings {

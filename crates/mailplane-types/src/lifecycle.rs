@@ -283,3 +283,50 @@ pub struct Termination {
     /// The signed destruction certificate (a JSON document), once issued.
     pub certificate: Option<serde_json::Value>,
 }
+
+/// Where a tenant's move to another region is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RelocationState {
+    /// Every mailbox is being copied to the new region's store; mail still arrives at the
+    /// old one.
+    Copying,
+    /// The copy is done; the tenant's region (and so its mail routing) changes next.
+    Switching,
+    /// The region has changed: mail the old store accepted just before is copied over, and
+    /// the copy is checked message by message.
+    CatchingUp,
+    /// The copy is complete: the old copy of each mailbox is being destroyed.
+    Erasing,
+    /// The move is finished: all the tenant's mail is in the new region.
+    Done,
+}
+
+/// A tenant's move between regions: its mail is copied to the new region's store, its
+/// routing switched, mail that arrived meanwhile caught up, then the old copy destroyed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Relocation {
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// The region it leaves (absent for a tenant placed before the catalogue existed).
+    pub from: Option<String>,
+    /// The region it moves to.
+    pub to: String,
+    /// Where the move is.
+    pub state: RelocationState,
+    /// The mailboxes copied by the last copy or catch-up.
+    pub mailboxes: u64,
+    /// Messages the new region held of the tenant after the last copy.
+    pub copied_messages: u64,
+    /// Messages of the old copy not yet found at the new region, at the last check.
+    pub missing_messages: u64,
+    /// Old copies of mailboxes destroyed.
+    pub erased_mailboxes: u64,
+    /// When the tenant's region changed.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub switched_at: Option<OffsetDateTime>,
+    /// Why the last step failed (it is tried again), if it did.
+    pub last_error: Option<String>,
+}

@@ -16,8 +16,19 @@
 //! nor a rotated certificate key affects the other. The embedded driver lives in
 //! `file_store.rs`, the Dovecot driver in `dovecot.rs`, the tenants' data keys they share in
 //! `keys.rs`; this module holds the trait and the values it speaks in.
+//!
+//! A tenant relocated to another region has its mailboxes copied from one data plane to
+//! another ([`DataPlane::copy_mailbox_to`]): between two Dovecot back ends by dsync, which
+//! keeps every message's guid, received date and flags; otherwise by export and import, which
+//! copies what the destination lacks, compared by the digest of each message's bytes with
+//! CRLF line ends (the form Dovecot gives back). [`DataPlane::missing_at`] counts what the
+//! destination still lacks, the check before the old copy is destroyed.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use mailplane_types::{MailboxId, Result, TenantId};
@@ -70,6 +81,17 @@ pub struct Usage {
     pub messages: u64,
     /// Their total size in bytes.
     pub bytes: u64,
+}
+
+/// How [`DataPlane::copy_mailbox_to`] copies a mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyMode {
+    /// The first copy, while mail still arrives at the source: the destination is made to
+    /// hold what the source holds (dsync `backup`).
+    Backup,
+    /// The catch-up after routing moved: both sides keep what they hold and get what the
+    /// other has (dsync `sync`), so mail already delivered to the destination stays.
+    Sync,
 }
 
 /// Where mailboxes' messages live. Implementations must make every method safe to repeat:
@@ -142,10 +164,98 @@ pub trait DataPlane: Send + Sync + 'static {
         let _ = (tenant, mailbox);
         Ok(None)
     }
+    /// Where another Dovecot back end's dsync reaches this data plane (its doveadm TCP
+    /// listener), or `None` when this data plane takes copies only by import.
+    fn dsync_address(&self) -> Option<SocketAddr> {
+        None
+    }
+    /// The ids of the mailbox's messages, as [`StoredMessage::id`] names them.
+    async fn message_ids(&self, tenant: TenantId, mailbox: MailboxId) -> Result<Vec<uuid::Uuid>> {
+        let mut ids = Vec::new();
+        self.export(tenant, mailbox, &mut |m, _| {
+            ids.push(m.id);
+            Ok(())
+        })
+        .await?;
+        Ok(ids)
+    }
+    /// Copies the mailbox's messages to the same mailbox in `dest` (a tenant's relocation).
+    /// Safe to repeat: a message `dest` holds already is not copied again. This default
+    /// exports and imports what `dest` lacks, whatever the mode: it never deletes.
+    async fn copy_mailbox_to(
+        &self,
+        tenant: TenantId,
+        mailbox: MailboxId,
+        dest: &dyn DataPlane,
+        mode: CopyMode,
+    ) -> Result<Usage> {
+        let _ = mode;
+        copy_by_export(self, tenant, mailbox, dest).await
+    }
+    /// How many messages of the mailbox `dest` lacks: none means the copy is complete and
+    /// the mailbox may be destroyed here.
+    async fn missing_at(
+        &self,
+        tenant: TenantId,
+        mailbox: MailboxId,
+        dest: &dyn DataPlane,
+    ) -> Result<u64> {
+        Ok(missing_by_digest(self, tenant, mailbox, dest).await?.len() as u64)
+    }
     /// The key export download links are authenticated with (an HMAC key, the same for
     /// every process of a deployment, so that a link made by one replica opens on another).
     /// It must be a secret of its own, never derived from the certificate signing key.
     fn export_link_key(&self) -> Result<[u8; 32]>;
+}
+
+/// A message's digest as relocations compare it: SHA-256 of its bytes with every line
+/// ended by CRLF, the form Dovecot stores and gives back.
+fn relocation_digest(message: &[u8]) -> [u8; 32] {
+    Sha256::digest(dovecot::crlf(message)).into()
+}
+
+/// The messages of the source mailbox that `dest` lacks (by digest, each copy counted), with
+/// their bytes and received dates.
+pub(crate) async fn missing_by_digest<S: DataPlane + ?Sized>(
+    source: &S,
+    tenant: TenantId,
+    mailbox: MailboxId,
+    dest: &dyn DataPlane,
+) -> Result<Vec<(Vec<u8>, OffsetDateTime)>> {
+    let mut held: HashMap<[u8; 32], u64> = HashMap::new();
+    dest.export(tenant, mailbox, &mut |_, bytes| {
+        *held.entry(relocation_digest(bytes)).or_default() += 1;
+        Ok(())
+    })
+    .await?;
+    let mut missing = Vec::new();
+    source
+        .export(tenant, mailbox, &mut |m, bytes| {
+            match held.get_mut(&relocation_digest(bytes)) {
+                Some(n) if *n > 0 => *n -= 1,
+                _ => missing.push((bytes.to_vec(), m.received_at)),
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(missing)
+}
+
+/// Copies what `dest` lacks of the mailbox by export and import; returns what was copied.
+pub(crate) async fn copy_by_export<S: DataPlane + ?Sized>(
+    source: &S,
+    tenant: TenantId,
+    mailbox: MailboxId,
+    dest: &dyn DataPlane,
+) -> Result<Usage> {
+    dest.provision_mailbox(tenant, mailbox).await?;
+    let mut copied = Usage::default();
+    for (bytes, at) in missing_by_digest(source, tenant, mailbox, dest).await? {
+        dest.import(tenant, mailbox, &bytes, at).await?;
+        copied.messages += 1;
+        copied.bytes += bytes.len() as u64;
+    }
+    Ok(copied)
 }
 
 /// Checks that bytes look like an RFC 5322 message: a header section of `Name: value`

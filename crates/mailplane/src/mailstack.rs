@@ -30,7 +30,7 @@ use time::OffsetDateTime;
 use crate::clock::Clock;
 use crate::data_plane::{DataPlane, RegionalDataPlane};
 
-pub use config::MailstackConfig;
+pub use config::{DOVEADM_PASSWORD, MailstackConfig};
 pub use listeners::{MailstackServer, MailstackSettings, SocketmapListen};
 
 /// Answers the mail stack's lookups from the control plane's store. Cheap to clone.

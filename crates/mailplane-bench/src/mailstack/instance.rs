@@ -73,6 +73,7 @@ pub(crate) fn configuration(
         auth_port: free_port()?,
         quota_status_port: free_port()?,
         doveadm_port: free_port()?,
+        dsync_port: free_port()?,
         mail_user: MAIL_USER.into(),
         relay_host: None,
         tls: None,

@@ -12,6 +12,7 @@ use mailplane::input::{
     LicenceAssign, OfferChoose, SeatsChange, SubscriptionCreate, TenantRelocate,
 };
 use mailplane::types::catalogue::Catalogue;
+use mailplane::types::lifecycle::Relocation;
 use mailplane::types::resources::{Subscription, Tenant};
 use mailplane::types::{MailboxId, SubscriptionId, TenantId};
 
@@ -24,6 +25,7 @@ use crate::problem::{ApiError, Problem};
 /// `activities.rs` lists this table with the other resources'.
 pub(crate) const ACTIVITIES: &[(&str, &str)] = &[
     ("tenant_relocate", mailplane::activity::LOCATION),
+    ("tenant_relocation_view", mailplane::activity::LOCATION),
     ("tenant_offer_choose", mailplane::activity::SIZING),
     ("subscription_list", mailplane::activity::LICENCES),
     ("subscription_create", mailplane::activity::LICENCES),
@@ -39,6 +41,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(catalogue_view))
         .routes(routes!(tenant_offer_choose))
         .routes(routes!(tenant_relocate))
+        .routes(routes!(tenant_relocation_view))
         .routes(routes!(subscription_list, subscription_create))
         .routes(routes!(subscription_seats_set))
         .routes(routes!(licence_list, licence_assign))
@@ -101,9 +104,13 @@ async fn tenant_offer_choose(
     Ok(respond(outcome, StatusCode::OK))
 }
 
-/// Records another region as the tenant's region (`service.location.choose`, provider RA
-/// and customer I in the reference matrix): the only way a tenant's region changes. It moves
-/// no data: the tenant's messages and files stay on the stores that hold them.
+/// Moves the tenant to another region (`service.location.choose`, provider RA and customer
+/// I in the reference matrix): the only way a tenant's region changes. When the new region
+/// keeps mail on another store (its own Dovecot back end), the move is a job: every mailbox
+/// is copied there, then the region (and with it the mail routing) changes, mail that
+/// arrived meanwhile is copied too, and the old copy is destroyed once the new one is
+/// verified complete; the answer is the tenant as it is until the switch, and
+/// `tenant_relocation_view` shows the move. Otherwise the region changes at once.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/region", operation_id = "tenant_relocate", tag = "catalogue",
     params(("tenant" = String, Path, format = Uuid, description = "The tenant's id.")),
     request_body = TenantRelocate, security(("bearer" = [])),
@@ -114,7 +121,7 @@ async fn tenant_offer_choose(
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller's party holds neither R nor A for `service.location.choose`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The tenant is at end of service: its configuration is destroyed or being destroyed.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The tenant is at end of service, or its mail is moving to another region already.", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn tenant_relocate(
     State(s): State<AppState>,
@@ -124,6 +131,31 @@ async fn tenant_relocate(
 ) -> Result<Response, ApiError> {
     let outcome = s.control_plane.tenant_relocate(&actor, id, input).await?;
     Ok(respond(outcome, StatusCode::OK))
+}
+
+/// Shows the tenant's move to another region (`service.location.choose`, any letter): where
+/// it is (`copying`, `switching`, `catching_up`, `erasing`, `done`), what was copied, what the
+/// new region still lacks, and the last step's error while it is retried.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/relocation", operation_id = "tenant_relocation_view", tag = "catalogue",
+    params(("tenant" = String, Path, format = Uuid, description = "The tenant's id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The relocation.", body = Relocation),
+        (status = 400, description = "The id is invalid.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party holds no letter for `service.location.choose`.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant, or its mail never moved between stores.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn tenant_relocation_view(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    IdPath(tenant): IdPath<TenantId>,
+) -> Result<Json<Relocation>, ApiError> {
+    Ok(Json(
+        s.control_plane
+            .tenant_relocation_view(&actor, tenant)
+            .await?,
+    ))
 }
 
 /// Lists a tenant's licence subscriptions with their seats (`licenses.provide`).

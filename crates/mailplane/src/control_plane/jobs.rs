@@ -1,6 +1,6 @@
 //! The durable job worker: it claims due steps, runs them under a lease and moves their
 //! jobs on. The steps of each kind of job live in a file of their own: `export.rs`,
-//! `termination.rs`, `mailbox_destroy.rs` and `retention_sweep.rs`.
+//! `termination.rs`, `mailbox_destroy.rs`, `retention_sweep.rs` and `relocation.rs`.
 //!
 //! A worker claims a due job with a lease in the database (`mailplane_store::jobs`), runs
 //! its current step while renewing the lease, and commits the step's changes with the
@@ -29,6 +29,7 @@ use crate::Actor;
 
 mod export;
 mod mailbox_destroy;
+pub(super) mod relocation;
 mod retention_sweep;
 mod termination;
 
@@ -44,15 +45,18 @@ pub(crate) enum JobKind {
     MailboxDestroy,
     /// Applies a tenant's retention policy, again and again.
     RetentionSweep,
+    /// Moves a tenant's mail to another region ([`relocation::RelocationStep`]).
+    Relocation,
 }
 
 impl JobKind {
     /// Every kind.
-    pub(crate) const ALL: [JobKind; 4] = [
+    pub(crate) const ALL: [JobKind; 5] = [
         JobKind::Export,
         JobKind::Termination,
         JobKind::MailboxDestroy,
         JobKind::RetentionSweep,
+        JobKind::Relocation,
     ];
 
     /// The stored name.
@@ -62,6 +66,7 @@ impl JobKind {
             JobKind::Termination => "termination",
             JobKind::MailboxDestroy => "mailbox-destroy",
             JobKind::RetentionSweep => "retention-sweep",
+            JobKind::Relocation => "relocation",
         }
     }
 
@@ -79,6 +84,8 @@ pub(super) const TERMINATION_JOB: &str = JobKind::Termination.as_str();
 pub(super) const MAILBOX_JOB: &str = JobKind::MailboxDestroy.as_str();
 /// The recurring retention sweep, by its stored name.
 pub(super) const SWEEP_JOB: &str = JobKind::RetentionSweep.as_str();
+/// The job that moves a tenant's mail to another region, by its stored name.
+pub(super) const RELOCATION_JOB: &str = JobKind::Relocation.as_str();
 
 /// A step of a kind of job: written with `Display` in its one spelling, read back with
 /// [`Step::parse`], which also reads what earlier versions stored.
@@ -139,6 +146,10 @@ pub struct JobSettings {
     pub sweep_interval: time::Duration,
     /// A pause before each step, to spread background I/O.
     pub throttle: std::time::Duration,
+    /// How long a relocation waits after switching a tenant's region before it copies the
+    /// mail the old region's store accepted meanwhile and destroys the old copy: the time
+    /// for deliveries Postfix routed before the switch to arrive.
+    pub relocation_grace: time::Duration,
 }
 
 impl Default for JobSettings {
@@ -154,6 +165,7 @@ impl Default for JobSettings {
             recheck: time::Duration::hours(1),
             sweep_interval: time::Duration::hours(1),
             throttle: std::time::Duration::ZERO,
+            relocation_grace: time::Duration::minutes(10),
         }
     }
 }
@@ -291,6 +303,7 @@ impl ControlPlane {
             Some(JobKind::Termination) => self.termination_step(claim).await,
             Some(JobKind::RetentionSweep) => self.sweep_step(claim).await,
             Some(JobKind::MailboxDestroy) => self.mailbox_step(claim).await,
+            Some(JobKind::Relocation) => self.relocation_step(claim).await,
             None => Err(Error::internal(format!("no job kind `{}`", claim.job.kind))),
         }
     }
@@ -330,6 +343,30 @@ impl ControlPlane {
             }
         }
         Ok(report)
+    }
+
+    /// Runs the one step that is due first, as [`ControlPlane::jobs_run_due`] would, and
+    /// returns its job's kind and step, or `None` when nothing is due: a test acts between
+    /// two steps of a job (mail delivered between a relocation's copy and its switch). Only
+    /// built with the `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
+    pub async fn jobs_run_one_due(&self) -> Result<Option<(String, String)>> {
+        let now = self.clock.now();
+        let Some(claim) = self
+            .store
+            .job_claim(&self.jobs.owner, now, self.jobs.lease)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if let Err(e) = self.run_step(&claim).await {
+            let now = self.clock.now();
+            self.store
+                .job_failed(&claim, &e.to_string(), now + self.jobs.retry, now)
+                .await?;
+            return Err(e);
+        }
+        Ok(Some((claim.job.kind.clone(), claim.job.step.clone())))
     }
 
     /// Moves the claimed job on and commits `tx`. A step that waits waits at least a
@@ -431,6 +468,7 @@ mod tests {
             ("termination", JobKind::Termination),
             ("mailbox-destroy", JobKind::MailboxDestroy),
             ("retention-sweep", JobKind::RetentionSweep),
+            ("relocation", JobKind::Relocation),
         ] {
             assert_eq!(JobKind::parse(stored), Some(kind));
         }

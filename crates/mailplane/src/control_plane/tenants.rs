@@ -537,14 +537,68 @@ impl ControlPlane {
         ))
     }
 
-    /// Applies `tenant.relocate`.
+    /// The tenant's move to another region: where its mail is on its way (any letter of
+    /// `service.location.choose`). Not found when the tenant never moved its mail.
+    pub async fn tenant_relocation_view(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+    ) -> Result<mailplane_types::lifecycle::Relocation> {
+        self.tenant_for_read(actor, tenant, activity::LOCATION)
+            .await?;
+        let job = self
+            .store
+            .job_get(super::jobs::RELOCATION_JOB, tenant.uuid())
+            .await?
+            .ok_or_else(|| Error::not_found("relocation", tenant))?;
+        super::jobs::relocation::relocation_of(&job)
+    }
+
+    /// Applies `tenant.relocate`. When the two regions keep mail on different data planes,
+    /// the move is a job (`control_plane/jobs/relocation.rs`) enqueued with the operation:
+    /// the region changes once the mail is copied, and the answer is the tenant as it is
+    /// until then. Otherwise no mail moves and the region changes at once.
     async fn tenant_relocate_apply(
         &self,
         tx: &WriteTx,
         tenant: &Tenant,
         input: &TenantRelocate,
     ) -> Result<Made> {
+        use super::jobs::relocation::{FIRST_STEP, RelocationProgress};
+        let job = super::jobs::RELOCATION_JOB;
+        if let Some(j) = self.store.job_get(job, tenant.id.uuid()).await?
+            && j.state == mailplane_store::JOB_PENDING
+        {
+            return Err(Error::conflict(
+                Some("region"),
+                "the tenant is moving to another region already: wait for the move to end (GET /v1/tenants/{tenant}/relocation)",
+            ));
+        }
         let region = self.relocation(tenant, input)?;
+        if let Some(planes) = self.data_planes.as_deref()
+            && planes.moves_mail(tenant.region.as_deref(), &region)
+        {
+            let now = self.clock.now();
+            let progress = RelocationProgress::new(tenant.region.clone(), region);
+            let progress = serde_json::to_value(&progress)
+                .map_err(|e| Error::internal(format!("serialising a job record: {e}")))?;
+            tx.job_insert(
+                job,
+                tenant.id.uuid(),
+                Some(tenant.id),
+                &FIRST_STEP.to_string(),
+                now,
+                &progress,
+                now,
+            )
+            .await?;
+            return Ok(Made::new(
+                Applied::Tenant(tenant.clone()),
+                AuditTarget::Tenant,
+                tenant.id,
+                AuditOutcome::Relocated,
+            ));
+        }
         let t = tx.tenant_relocate(tenant.id, &region).await?;
         Ok(Made::new(
             Applied::Tenant(t),

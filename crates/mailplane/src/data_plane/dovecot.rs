@@ -20,8 +20,17 @@
 //! from the ids alone, so a mailbox stays reachable for its destruction after its addresses
 //! are gone. Dovecot cannot list the mailboxes of a tenant, so the driver records each one
 //! it provisions beside the tenant's key (`<tenant>/dovecot-mailboxes-<back end>/<mailbox>`).
+//!
+//! A relocated tenant's mailbox goes to another Dovecot back end by dsync (doveadm `backup`,
+//! then `sync`, to the other back end's doveadm TCP listener, both sharing
+//! `doveadm_password`): the messages keep their guids, received dates and flags, and the
+//! encrypted keys travel in the mailbox's attributes, opened there by the same password
+//! (derived from the tenant's key, which every data plane shares). The copy is checked by
+//! comparing guids (`dsync.rs`). To or from any other data plane, the trait's export and import
+//! serve.
 
 mod doveadm;
+mod dsync;
 mod imap;
 
 use std::net::SocketAddr;
@@ -36,7 +45,7 @@ use mailplane_types::{Error, MailboxId, Result, TenantId};
 
 use self::doveadm::{Doveadm, Failure, field, number};
 use self::imap::ImapSession;
-use super::{DataPlane, StoredMessage, TenantErasure, TenantKeys, Usage};
+use super::{CopyMode, DataPlane, StoredMessage, TenantErasure, TenantKeys, Usage};
 use crate::files::{remove_dir_if_exists, remove_file_if_exists};
 
 /// The prefix of the folder, under a tenant's key folder, that records its mailboxes in a
@@ -82,6 +91,9 @@ pub struct DovecotSettings {
     /// (`<mail root>/<tenant>/<mailbox>`, its indexes and its encrypted keys) is then
     /// removed too. Without it, Dovecot keeps those files, which hold no message.
     pub mail_root: Option<PathBuf>,
+    /// Dovecot's doveadm TCP listener, where another back end's dsync connects to copy
+    /// mailboxes here (`doveadm_password` shared by both), or `None`.
+    pub dsync: Option<SocketAddr>,
     /// The limit of each request to Dovecot.
     pub timeout: Duration,
 }
@@ -93,6 +105,7 @@ impl std::fmt::Debug for DovecotSettings {
             .field("imap", &self.imap)
             .field("master_user", &self.master_user)
             .field("mail_root", &self.mail_root)
+            .field("dsync", &self.dsync)
             .finish_non_exhaustive()
     }
 }
@@ -294,7 +307,7 @@ impl DovecotDataPlane {
 }
 
 /// The message with every line ended by CRLF, as IMAP gives it back.
-fn crlf(message: &[u8]) -> Vec<u8> {
+pub(super) fn crlf(message: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(message.len() + message.len() / 32);
     let mut previous = 0u8;
     for &b in message {
@@ -606,6 +619,38 @@ impl DataPlane for DovecotDataPlane {
 
     async fn export_key(&self, tenant: TenantId) -> Result<crate::sealed::SealingKey> {
         self.keys.export_key(tenant)
+    }
+
+    fn dsync_address(&self) -> Option<SocketAddr> {
+        self.settings.dsync
+    }
+
+    async fn message_ids(&self, tenant: TenantId, mailbox: MailboxId) -> Result<Vec<uuid::Uuid>> {
+        Ok(self
+            .list(tenant, mailbox, json!(["mailbox", "*", "all"]))
+            .await?
+            .into_iter()
+            .map(|m| m.guid)
+            .collect())
+    }
+
+    async fn copy_mailbox_to(
+        &self,
+        tenant: TenantId,
+        mailbox: MailboxId,
+        dest: &dyn DataPlane,
+        mode: CopyMode,
+    ) -> Result<Usage> {
+        self.dsync_to(tenant, mailbox, dest, mode).await
+    }
+
+    async fn missing_at(
+        &self,
+        tenant: TenantId,
+        mailbox: MailboxId,
+        dest: &dyn DataPlane,
+    ) -> Result<u64> {
+        self.missing_there(tenant, mailbox, dest).await
     }
 
     fn export_link_key(&self) -> Result<[u8; 32]> {

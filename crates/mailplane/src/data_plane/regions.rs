@@ -55,6 +55,11 @@ pub struct DovecotHost {
     pub imap: SocketAddr,
     /// LMTP, where Postfix delivers the region's mail.
     pub lmtp: SocketAddr,
+    /// The doveadm TCP listener, where another back end's dsync connects to copy a
+    /// relocated tenant's mailboxes here. Without it, mail is copied to this back end by
+    /// export and import (which loses nothing but is slower).
+    #[serde(default)]
+    pub dsync: Option<SocketAddr>,
     /// The folder holding `doveadm-api-key` and `master-password` (the `dovecot` folder
     /// `mailplane mailstack config` writes).
     pub secrets: PathBuf,
@@ -147,6 +152,7 @@ impl DovecotHost {
             master_user: MASTER_USER.into(),
             master_password: read("master-password")?,
             mail_root: self.mail_root.clone(),
+            dsync: self.dsync,
             timeout: Duration::from_secs(self.timeout_seconds),
         })
     }
@@ -209,6 +215,17 @@ impl RegionalDataPlane {
             .get(region)
             .map(|r| &r.plane)
             .unwrap_or(&self.default)
+    }
+
+    /// The data plane of `region`, or the default one for a tenant without a region.
+    pub fn plane_of(&self, region: Option<&str>) -> &Arc<dyn DataPlane> {
+        region.map_or(&self.default, |r| self.for_region(r))
+    }
+
+    /// Whether moving a tenant from region `from` to `to` moves its mail: their data planes
+    /// differ.
+    pub fn moves_mail(&self, from: Option<&str>, to: &str) -> bool {
+        !Arc::ptr_eq(self.plane_of(from), self.for_region(to))
     }
 
     /// Whether any region has a mail host of its own.

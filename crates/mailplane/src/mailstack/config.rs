@@ -44,6 +44,10 @@ pub struct MailstackConfig {
     /// Dovecot's doveadm HTTP API, which Mailplane's Dovecot data plane drives with the API
     /// key written beside the configuration.
     pub doveadm_port: u16,
+    /// Dovecot's doveadm TCP listener, where another back end's dsync connects (a tenant's
+    /// relocation between regions), authenticated with the doveadm password written beside
+    /// the configuration. Every back end of a deployment must share that password.
+    pub dsync_port: u16,
     /// The system user that owns the mailboxes' files (not root).
     pub mail_user: String,
     /// Where mail to other domains goes (`[host]:port`), or none to deliver it by DNS.
@@ -82,6 +86,7 @@ impl MailstackConfig {
             ("auth_port", self.auth_port),
             ("quota_status_port", self.quota_status_port),
             ("doveadm_port", self.doveadm_port),
+            ("dsync_port", self.dsync_port),
         ];
         for (i, (field, port)) in ports.iter().enumerate() {
             if *port == 0 {
@@ -124,7 +129,8 @@ impl MailstackConfig {
         self.state_dir.join("postfix")
     }
 
-    fn dovecot_dir(&self) -> PathBuf {
+    /// Dovecot's folder: its configuration, secrets, sockets and logs.
+    pub fn dovecot_dir(&self) -> PathBuf {
         self.state_dir.join("dovecot")
     }
 
@@ -182,12 +188,15 @@ impl MailstackConfig {
             master_user: MASTER_USER.to_owned(),
             master_password: read(MASTER_PASSWORD)?,
             mail_root: Some(self.mail_root()),
+            dsync: Some(std::net::SocketAddr::new(host, self.dsync_port)),
             timeout: std::time::Duration::from_secs(30),
         })
     }
 
-    /// Makes the secrets Mailplane and Dovecot share, once: the doveadm API key, and the
-    /// master user's password with its `passwd-file` entry. Written again, the configuration
+    /// Makes the secrets Mailplane and Dovecot share, once: the doveadm API key, the doveadm
+    /// password dsync between back ends signs in with (copy it to every back end of a
+    /// deployment before its configuration is written), and the master user's password
+    /// with its `passwd-file` entry. Written again, the configuration
     /// keeps them, so a running Mailplane keeps its access.
     fn write_secrets(&self) -> Result<()> {
         use std::io::Write;
@@ -211,6 +220,7 @@ impl MailstackConfig {
             Ok(secret)
         };
         make(DOVEADM_API_KEY)?;
+        make(DOVEADM_PASSWORD)?;
         let password = make(MASTER_PASSWORD)?;
         // Dovecot's `{SHA256}` scheme: the base64 of the digest. The password is 256 random
         // bits, so a salt or a slow hash would add nothing.
@@ -288,6 +298,7 @@ impl MailstackConfig {
             ("auth_port", self.auth_port.to_string()),
             ("quota_status_port", self.quota_status_port.to_string()),
             ("doveadm_port", self.doveadm_port.to_string()),
+            ("dsync_port", self.dsync_port.to_string()),
             ("relay_host", self.relay_host.clone().unwrap_or_default()),
             ("mail_uid", mail_uid.to_string()),
             ("mail_gid", mail_gid.to_string()),
@@ -387,6 +398,8 @@ impl MailstackConfig {
 const MASTER_USER: &str = "mailplane";
 /// The file of the doveadm API key, in Dovecot's folder.
 const DOVEADM_API_KEY: &str = "doveadm-api-key";
+/// The file of the doveadm password (dsync between back ends), in Dovecot's folder.
+pub const DOVEADM_PASSWORD: &str = "doveadm-password";
 /// The file of the master user's password, in Dovecot's folder.
 const MASTER_PASSWORD: &str = "master-password";
 
@@ -492,6 +505,7 @@ mod tests {
             auth_port: 12345,
             quota_status_port: 12340,
             doveadm_port: 12341,
+            dsync_port: 12342,
             // A user every system has; the settings check refuses root, rendering does not.
             mail_user: "root".into(),
             relay_host: None,
