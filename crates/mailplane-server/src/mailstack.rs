@@ -170,11 +170,15 @@ pub fn run(command: MailstackCommand) -> Result<(), String> {
             "# Written by `mailplane mailstack config`: the region whose mailboxes this Dovecot keeps.\n\
              # Give it to `mailplane serve --mail-hosts`; list more regions to add back ends.\n\
              [[regions]]\nregion = {:?}\n\n[regions.dovecot]\ndoveadm = {:?}\nimap = \"{}\"\n\
-             lmtp = \"127.0.0.1:{}\"\nsecrets = {:?}\nmail_root = {:?}\n",
+             lmtp = \"127.0.0.1:{}\"\n{}secrets = {:?}\nmail_root = {:?}\n",
             a.region,
             dovecot.doveadm_url,
             dovecot.imap,
             config.lmtp_port,
+            dovecot
+                .dsync
+                .map(|d| format!("dsync = \"{d}\"\n"))
+                .unwrap_or_default(),
             out.join("dovecot").display().to_string(),
             config.mail_root().display().to_string(),
         ),
