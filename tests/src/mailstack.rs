@@ -63,12 +63,30 @@ impl MailStack {
 
     /// Like [`MailStack::start`], with lines added to Postfix's `main.cf`.
     pub async fn start_with(h: &Harness, postfix_extra: &[&str]) -> Option<MailStack> {
+        MailStack::start_for(&h.control_plane, postfix_extra).await
+    }
+
+    /// Whether a mail stack can run here: `false` (the test is skipped, and says so) when
+    /// Postfix or Dovecot is not installed or the test does not run as root, except under
+    /// CI, where that fails the test.
+    pub fn runs() -> bool {
         if !available() {
             assert!(
                 std::env::var_os("CI").is_none(),
                 "CI is set but Postfix or Dovecot is not installed, or the tests do not run as root: the mail tests would be skipped"
             );
             eprintln!("Postfix or Dovecot is not installed, or not root: mail test skipped");
+            return false;
+        }
+        true
+    }
+
+    /// Like [`MailStack::start_with`], asking its lookups of `control_plane`.
+    pub async fn start_for(
+        control_plane: &mailplane::ControlPlane,
+        postfix_extra: &[&str],
+    ) -> Option<MailStack> {
+        if !MailStack::runs() {
             return None;
         }
         let dir = std::env::temp_dir().join(format!(
@@ -113,7 +131,7 @@ impl MailStack {
             // Dovecot asks from its auth worker, which runs as root: the default mode serves.
             socket_mode: 0o660,
         };
-        let lookups = MailstackServer::start(h.control_plane.mail_lookups(), &settings)
+        let lookups = MailstackServer::start(control_plane.mail_lookups(), &settings)
             .await
             .expect("serve the lookups");
         let conf = config.postfix_config_dir();
@@ -138,7 +156,7 @@ impl MailStack {
             sink,
             lookups: Some(lookups),
             settings,
-            control_plane: h.control_plane.clone(),
+            control_plane: control_plane.clone(),
             postfix,
             dovecot,
         };
