@@ -135,11 +135,29 @@ pub fn files_holding(folders: &[PathBuf], needle: &[u8]) -> Vec<String> {
 }
 
 /// Runs a lifecycle test on every database and data plane: `sqlite_files`,
-/// `postgres_files`, `sqlite_dovecot` and `postgres_dovecot`. The PostgreSQL runs need
+/// `postgres_files`, `sqlite_dovecot` and `postgres_dovecot`; with `dovecot_only`, for a
+/// test of mail that arrives over SMTP, the last two. The PostgreSQL runs need
 /// `MAILPLANE_TEST_DATABASE_URL` and the Dovecot runs a mail stack ([`MailStack::runs`]);
 /// without them they are skipped and say so, except under CI, where they fail.
 #[macro_export]
 macro_rules! e2e_stores {
+    ($name:ident, dovecot_only) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite_dovecot() {
+                if let Some(h) = $crate::Harness::sqlite_on($crate::Plane::Dovecot).await {
+                    super::$name(h).await;
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_dovecot() {
+                if let Some(h) = $crate::postgres_or_skip($crate::Plane::Dovecot).await {
+                    super::$name(h).await;
+                }
+            }
+        }
+    };
     ($name:ident) => {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
