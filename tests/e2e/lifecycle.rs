@@ -12,7 +12,7 @@ use time::Duration;
 
 use mailplane::clock::Clock;
 use mailplane::types::{PartnerId, TenantId};
-use mailplane_tests::{Harness, e2e, e2e_stores, field_errors, fixtures};
+use mailplane_tests::{Harness, Plane, e2e, e2e_stores, field_errors, fixtures};
 
 fn message(n: usize) -> Vec<u8> {
     format!(
@@ -290,6 +290,30 @@ async fn a_termination_ends_in_a_certificate_that_verifies_offline(h: Harness) {
         (2 * message(0).len() + message(1).len()) as u64
     );
     assert_eq!(body["standard"], "NIST SP 800-88 Rev. 1");
+    // It names the store that held the data, and how the erase destroyed it there.
+    let store = &body["store"];
+    match h.plane {
+        Plane::Files => assert_eq!(store["name"], "Mailplane embedded file store"),
+        Plane::Dovecot => assert_eq!(
+            store["name"],
+            format!(
+                "Dovecot with mail_crypt at http://127.0.0.1:{}",
+                h.stack().config.doveadm_port
+            )
+        ),
+    }
+    let method = store["method"].as_str().unwrap();
+    assert!(
+        method.starts_with("cryptographic erase of the tenant's data key"),
+        "{method}"
+    );
+    assert!(
+        method.contains(match h.plane {
+            Plane::Files => "XChaCha20-Poly1305",
+            Plane::Dovecot => "mail_crypt",
+        }),
+        "{method}"
+    );
     assert_eq!(body["responsible"]["party"], "provider");
     assert_eq!(body["accountable_informed"][0]["party"], "customer");
     // Offline: the document and the published key are all an auditor needs.
