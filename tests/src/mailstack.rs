@@ -33,7 +33,9 @@ pub struct MailStack {
     pub sink: SmtpSink,
     lookups: Option<MailstackServer>,
     settings: MailstackSettings,
-    control_plane: mailplane::ControlPlane,
+    /// Whose lookups the stack's own listeners answer; `None` when another process (a
+    /// `mailplane serve`) answers them.
+    control_plane: Option<mailplane::ControlPlane>,
     postfix: Child,
     dovecot: Child,
 }
@@ -86,6 +88,19 @@ impl MailStack {
         control_plane: &mailplane::ControlPlane,
         postfix_extra: &[&str],
     ) -> Option<MailStack> {
+        MailStack::start_asking(Some(control_plane.clone()), postfix_extra).await
+    }
+
+    /// A mail stack whose lookups nobody answers yet: a `mailplane serve` started with
+    /// [`MailStack::serve_args`] answers them.
+    pub async fn start_unanswered() -> Option<MailStack> {
+        MailStack::start_asking(None, &[]).await
+    }
+
+    async fn start_asking(
+        control_plane: Option<mailplane::ControlPlane>,
+        postfix_extra: &[&str],
+    ) -> Option<MailStack> {
         if !MailStack::runs() {
             return None;
         }
@@ -131,9 +146,14 @@ impl MailStack {
             // Dovecot asks from its auth worker, which runs as root: the default mode serves.
             socket_mode: 0o660,
         };
-        let lookups = MailstackServer::start(control_plane.mail_lookups(), &settings)
-            .await
-            .expect("serve the lookups");
+        let lookups = match &control_plane {
+            Some(c) => Some(
+                MailstackServer::start(c.mail_lookups(), &settings)
+                    .await
+                    .expect("serve the lookups"),
+            ),
+            None => None,
+        };
         let conf = config.postfix_config_dir();
         let postfix = Command::new(POSTFIX_MASTER)
             .arg("-c")
@@ -154,9 +174,9 @@ impl MailStack {
         let stack = MailStack {
             config,
             sink,
-            lookups: Some(lookups),
+            lookups,
             settings,
-            control_plane: control_plane.clone(),
+            control_plane,
             postfix,
             dovecot,
         };
@@ -236,11 +256,46 @@ impl MailStack {
         }
     }
 
+    /// The arguments of a `mailplane serve` that answers this stack's lookups, with the mail
+    /// hosts file at `mail_hosts_file` (written here) making this Dovecot the back end of
+    /// `region`.
+    pub fn serve_args(&self, region: &str, mail_hosts_file: &std::path::Path) -> Vec<String> {
+        let hosts = self.mail_hosts(region);
+        let mut toml = String::new();
+        for r in &hosts.regions {
+            let d = &r.dovecot;
+            toml.push_str(&format!(
+                "[[regions]]\nregion = \"{}\"\n[regions.dovecot]\ndoveadm = \"{}\"\nimap = \"{}\"\nlmtp = \"{}\"\nsecrets = \"{}\"\n",
+                r.region,
+                d.doveadm,
+                d.imap,
+                d.lmtp,
+                d.secrets.display()
+            ));
+            if let Some(root) = &d.mail_root {
+                toml.push_str(&format!("mail_root = \"{}\"\n", root.display()));
+            }
+        }
+        std::fs::write(mail_hosts_file, toml).expect("write the mail hosts file");
+        let socketmap = match &self.config.socketmap {
+            SocketmapListen::Tcp(addr) => addr.to_string(),
+            SocketmapListen::Unix(path) => format!("unix:{}", path.display()),
+        };
+        vec![
+            "--mail-hosts".into(),
+            mail_hosts_file.display().to_string(),
+            "--postfix-socketmap".into(),
+            socketmap,
+            "--dovecot-dict".into(),
+            self.config.dovecot_dict.display().to_string(),
+        ]
+    }
+
     /// Answers the lookups from `control_plane` from now on (for example, the harness's
     /// with mail hosts).
     pub async fn serve_lookups_from(&mut self, control_plane: mailplane::ControlPlane) {
         self.stop_lookups();
-        self.control_plane = control_plane;
+        self.control_plane = Some(control_plane);
         self.start_lookups().await;
     }
 
@@ -256,8 +311,12 @@ impl MailStack {
         // A stopped server's accept loops are aborted, and release their sockets a moment
         // later.
         let deadline = Instant::now() + Duration::from_secs(5);
+        let control_plane = self
+            .control_plane
+            .clone()
+            .expect("a mail stack whose lookups another process answers");
         loop {
-            match MailstackServer::start(self.control_plane.mail_lookups(), &self.settings).await {
+            match MailstackServer::start(control_plane.mail_lookups(), &self.settings).await {
                 Ok(server) => {
                     self.lookups = Some(server);
                     return;
