@@ -49,11 +49,13 @@ fn available() -> bool {
     root && std::path::Path::new(POSTFIX_MASTER).exists() && std::path::Path::new(DOVECOT).exists()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+/// `N` ports free at once, all different: each listener is held until every one is bound
+/// (ports taken one at a time may come back twice).
+fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("a free port"))
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().expect("a free port").port())
 }
 
 impl MailStack {
@@ -110,20 +112,30 @@ impl MailStack {
         ));
         std::fs::create_dir_all(&dir).expect("state dir");
         let sink = SmtpSink::start().await;
-        let socketmap = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+        let [
+            socketmap,
+            smtp,
+            submission,
+            imap,
+            lmtp,
+            auth,
+            quota_status,
+            doveadm,
+        ] = free_ports();
+        let socketmap = SocketAddr::from((Ipv4Addr::LOCALHOST, socketmap));
         let config = MailstackConfig {
             socketmap: SocketmapListen::Tcp(socketmap),
             dovecot_dict: dir.join("dict.sock"),
             state_dir: dir.clone(),
             listen: Ipv4Addr::LOCALHOST.into(),
             hostname: "mx.mailplane.test".into(),
-            smtp_port: free_port(),
-            submission_port: free_port(),
-            imap_port: free_port(),
-            lmtp_port: free_port(),
-            auth_port: free_port(),
-            quota_status_port: free_port(),
-            doveadm_port: free_port(),
+            smtp_port: smtp,
+            submission_port: submission,
+            imap_port: imap,
+            lmtp_port: lmtp,
+            auth_port: auth,
+            quota_status_port: quota_status,
+            doveadm_port: doveadm,
             mail_user: MAIL_USER.into(),
             relay_host: Some(format!("[127.0.0.1]:{}", sink.addr.port())),
             tls: None,
