@@ -1,17 +1,20 @@
 //! The Dovecot data plane on a real Postfix and Dovecot: mail that arrives over SMTP and mail
 //! imported through Mailplane live in the same encrypted store, are exported byte for byte,
-//! age out, and become unreadable at once when the tenant's data key is erased.
+//! age out, and become unreadable at once when the tenant's data key is erased; the tenant's
+//! exports (zip of .eml files and mbox) hold mail that arrived over SMTP byte for byte.
 
+use std::io::Read;
 use std::path::Path;
 
-use serde_json::json;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use time::macros::datetime;
 
 use mailplane::data_plane::DataPlane;
 use mailplane::types::{MailboxId, TenantId};
 use mailplane_tests::mail_clients::{Imap, smtp_send};
 use mailplane_tests::mailstack::MailStack;
-use mailplane_tests::{Harness, e2e, fixtures};
+use mailplane_tests::{Harness, e2e, e2e_stores, fixtures};
 
 const PASSWORD: &str = "Correct-Horse-42-Battery";
 
@@ -324,3 +327,150 @@ async fn a_region_with_a_dovecot_back_end_gets_its_mail_there_and_others_wait(h:
     assert!(!stack.config.mail_root().join(t.to_string()).exists());
 }
 e2e!(a_region_with_a_dovecot_back_end_gets_its_mail_there_and_others_wait);
+
+/// Asks for an export of the whole tenant in `format`, runs the jobs and downloads it.
+async fn downloaded_export(h: &Harness, t: TenantId, format: &str) -> (Value, Vec<u8>) {
+    let path = format!("/v1/tenants/{t}/exports");
+    let customer = h.customer_admin(t);
+    let created = customer
+        .post(&path, json!({ "format": format }))
+        .await
+        .expect(201);
+    assert_eq!(h.run_jobs().await.failed, 0);
+    let ready = customer
+        .get(&format!("{path}/{}", created["id"].as_str().unwrap()))
+        .await
+        .expect(200);
+    assert_eq!(ready["state"], "ready", "{ready}");
+    let got = h
+        .anonymous()
+        .get(ready["download_url"].as_str().unwrap())
+        .await;
+    assert_eq!(got.status, 200, "{}", got.text);
+    (ready["manifest"].clone(), got.bytes)
+}
+
+/// The messages of an mboxrd file, as they were before it was written: the separator lines
+/// and the empty line after each message dropped, one `>` taken from each `>…From ` line.
+fn mbox_messages(mbox: &[u8]) -> Vec<Vec<u8>> {
+    let mut messages: Vec<Vec<u8>> = Vec::new();
+    for line in mbox.split_inclusive(|b| *b == b'\n') {
+        if line.starts_with(b"From ") {
+            messages.push(Vec::new());
+            continue;
+        }
+        let current = messages.last_mut().expect("a separator line first");
+        let quoted = line.iter().take_while(|b| **b == b'>').count();
+        if quoted > 0 && line[quoted..].starts_with(b"From ") {
+            current.extend_from_slice(&line[1..]);
+        } else {
+            current.extend_from_slice(line);
+        }
+    }
+    for message in &mut messages {
+        assert_eq!(
+            message.pop(),
+            Some(b'\n'),
+            "each message ends with an empty line"
+        );
+    }
+    messages
+}
+
+async fn mail_that_arrives_over_smtp_is_exported_as_the_mailbox_reads_it(h: Harness) {
+    let t = fixtures::tenant(&h, "Acme").await;
+    let d = fixtures::domain(&h, t, "acme.example").await;
+    let m = fixtures::mailbox(&h, t, &d, "alice").await;
+    h.customer_admin(t)
+        .put(
+            &format!("/v1/tenants/{t}/mailboxes/{m}/password"),
+            json!({ "password": PASSWORD }),
+        )
+        .await
+        .expect(200);
+    let mailbox: MailboxId = m.parse().expect("a mailbox id");
+    // Two messages from the world, one with lines an mbox must quote.
+    let bodies = [
+        "Hello Alice.\r\nSee you on Monday.".to_string(),
+        "From the start, a line an mbox quotes.\r\n>From an already quoted one.\r\nEnd."
+            .to_string(),
+    ];
+    for (n, body) in bodies.iter().enumerate() {
+        let sent = smtp_send(
+            h.stack().smtp(),
+            None,
+            "bob@elsewhere.test",
+            &["alice@acme.example"],
+            &format!("Message {n}"),
+            body,
+        )
+        .await
+        .expect("a session");
+        assert!(sent.accepted(), "{sent:?}\n{}", h.stack().logs());
+    }
+    h.stack()
+        .eventually("both messages reach Dovecot", || async {
+            h.data_plane()
+                .usage(t, mailbox)
+                .await
+                .expect("usage")
+                .messages
+                == 2
+        })
+        .await;
+    let mut imap = Imap::login(h.stack().imap(), "alice@acme.example", PASSWORD)
+        .await
+        .expect("alice signs in");
+    let mut read = vec![
+        body_over_imap(&mut imap, 1).await,
+        body_over_imap(&mut imap, 2).await,
+    ];
+    read.sort();
+
+    // The zip of .eml files: one file per message, as the mailbox reads it, listed in the
+    // manifest with its digest.
+    let (manifest, zip) = downloaded_export(&h, t, "eml-zip").await;
+    assert_eq!(manifest["messages"], 2);
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(zip)).expect("a zip");
+    let mut inner = String::new();
+    zip.by_name("manifest.json")
+        .expect("a manifest")
+        .read_to_string(&mut inner)
+        .unwrap();
+    let inner: Value = serde_json::from_str(&inner).unwrap();
+    let mut exported = Vec::new();
+    for file in inner["files"].as_array().unwrap() {
+        let mut bytes = Vec::new();
+        zip.by_name(file["path"].as_str().unwrap())
+            .unwrap()
+            .read_to_end(&mut bytes)
+            .unwrap();
+        assert_eq!(
+            hex::encode(Sha256::digest(&bytes)),
+            file["sha256"].as_str().unwrap()
+        );
+        exported.push(bytes);
+    }
+    exported.sort();
+    assert_eq!(
+        exported, read,
+        "the .eml files are the messages as IMAP reads them"
+    );
+
+    // The mbox: the same messages, quoted and unquoted again.
+    let (manifest, mbox) = downloaded_export(&h, t, "mbox").await;
+    assert_eq!(manifest["messages"], 2);
+    let text = String::from_utf8_lossy(&mbox);
+    assert!(text.contains("\n>From the start"), "{text}");
+    assert!(text.contains("\n>>From an already quoted"), "{text}");
+    let mut exported = mbox_messages(&mbox);
+    exported.sort();
+    assert_eq!(
+        exported, read,
+        "the mbox holds the messages as IMAP reads them"
+    );
+}
+e2e_stores!(
+    mail_that_arrives_over_smtp_is_exported_as_the_mailbox_reads_it,
+    dovecot_only
+);

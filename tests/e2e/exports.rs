@@ -14,7 +14,8 @@ use tower::ServiceExt;
 
 use mailplane::data_plane::DataPlane;
 use mailplane::types::TenantId;
-use mailplane_tests::{Harness, e2e, fixtures};
+use mailplane_tests::planes::{files_holding, files_under};
+use mailplane_tests::{Harness, e2e, e2e_stores, fixtures};
 
 /// A tenant with one mailbox holding one message that carries `marker`, `copies` times over
 /// (a large body makes an archive of several sealed chunks).
@@ -57,25 +58,6 @@ async fn ready_export(h: &Harness, t: TenantId, format: &str) -> Value {
     ready
 }
 
-/// Every file under `dir` whose bytes hold `marker`.
-fn files_holding(dir: &std::path::Path, marker: &[u8]) -> (Vec<String>, usize) {
-    let mut found = Vec::new();
-    let mut seen = 0;
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(path) = todo.pop() {
-        if path.is_dir() {
-            todo.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-            continue;
-        }
-        seen += 1;
-        let bytes = std::fs::read(&path).unwrap();
-        if bytes.windows(marker.len()).any(|w| w == marker) {
-            found.push(path.display().to_string());
-        }
-    }
-    (found, seen)
-}
-
 /// The zip's entries, decompressed, joined.
 fn unzipped(bytes: &[u8]) -> Vec<u8> {
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
@@ -106,10 +88,13 @@ async fn a_ready_export_leaves_no_message_readable_on_disk(h: Harness) {
     let t = tenant_with_marked_mail(&h, "Acme", &marker, 1).await;
     let mbox = ready_export(&h, t, "mbox").await;
     let zip = ready_export(&h, t, "eml-zip").await;
-    // While both exports are ready, no file under the data directory holds the marker.
-    let (found, seen) = files_holding(&h.mail_dir, marker.as_bytes());
+    // While both exports are ready, no file under the data directory (nor, on Dovecot,
+    // under its mail root) holds the marker.
+    let at_rest = h.folders_at_rest();
+    let found = files_holding(&at_rest, marker.as_bytes());
     assert!(found.is_empty(), "plaintext at rest in {found:?}");
     assert!(archive_file(&h, &mbox).exists() && archive_file(&h, &zip).exists());
+    let seen = files_under(&at_rest).len();
     assert!(seen >= 5, "{seen} files");
     // The downloads are the archives, decrypted, with the manifest's digest.
     let got = h
@@ -135,12 +120,7 @@ async fn a_ready_export_leaves_no_message_readable_on_disk(h: Harness) {
     assert!(inside.windows(marker.len()).any(|w| w == marker.as_bytes()));
     // The tenant's cryptographic erase covers its exports: the archive is still on disk,
     // and nothing opens it.
-    let other = mailplane::data_plane::FileDataPlane::open(
-        &h.mail_dir.join("mail"),
-        &h.mail_dir.join("master.key"),
-    )
-    .unwrap();
-    other.crypto_erase_tenant(t).await.unwrap();
+    h.data_plane().crypto_erase_tenant(t).await.unwrap();
     assert!(archive_file(&h, &mbox).exists());
     let after = h
         .anonymous()
@@ -149,7 +129,7 @@ async fn a_ready_export_leaves_no_message_readable_on_disk(h: Harness) {
     assert_ne!(after.status, 200);
     assert!(!after.text.contains(&marker));
 }
-e2e!(a_ready_export_leaves_no_message_readable_on_disk);
+e2e_stores!(a_ready_export_leaves_no_message_readable_on_disk);
 
 /// Sends a GET through the app and collects the body; Err when the body fails midway.
 async fn fetch(h: &Harness, url: &str) -> (StatusCode, Result<Vec<u8>, String>) {
@@ -225,7 +205,7 @@ async fn a_damaged_or_truncated_archive_is_never_served(h: Harness) {
     assert_eq!(status, 200);
     assert_eq!(body.unwrap(), whole);
 }
-e2e!(a_damaged_or_truncated_archive_is_never_served);
+e2e_stores!(a_damaged_or_truncated_archive_is_never_served);
 
 /// A reply's raw body with the given ids replaced, for comparing answers about different
 /// ids byte for byte.

@@ -12,7 +12,7 @@ use time::Duration;
 
 use mailplane::clock::Clock;
 use mailplane::types::{PartnerId, TenantId};
-use mailplane_tests::{Harness, e2e, field_errors, fixtures};
+use mailplane_tests::{Harness, Plane, e2e, e2e_stores, field_errors, fixtures};
 
 fn message(n: usize) -> Vec<u8> {
     format!(
@@ -177,7 +177,7 @@ async fn an_export_is_delivered_downloaded_and_acknowledged(h: Harness) {
             .all(|e| e["download_url"].is_null())
     );
 }
-e2e!(an_export_is_delivered_downloaded_and_acknowledged);
+e2e_stores!(an_export_is_delivered_downloaded_and_acknowledged);
 
 async fn a_termination_ends_in_a_certificate_that_verifies_offline(h: Harness) {
     let (t, mailboxes) = tenant_with_mail(&h).await;
@@ -227,10 +227,8 @@ async fn a_termination_ends_in_a_certificate_that_verifies_offline(h: Harness) {
         )
         .await
         .expect(200);
-    let tenant_files = h.mail_dir.join("mail").join(t.to_string());
-    let key_id =
-        uuid::Uuid::from_slice(&std::fs::read(tenant_files.join("data.key")).unwrap()[..16])
-            .unwrap();
+    let tenant_files = h.tenant_files(t);
+    let key_id = uuid::Uuid::from_slice(&std::fs::read(h.data_key_file(t)).unwrap()[..16]).unwrap();
     let term = customer.post(&path, json!({})).await.expect(201);
     assert_eq!(term["state"], "terminating");
     assert_eq!(term["export_window_days"], 30);
@@ -292,6 +290,30 @@ async fn a_termination_ends_in_a_certificate_that_verifies_offline(h: Harness) {
         (2 * message(0).len() + message(1).len()) as u64
     );
     assert_eq!(body["standard"], "NIST SP 800-88 Rev. 1");
+    // It names the store that held the data, and how the erase destroyed it there.
+    let store = &body["store"];
+    match h.plane {
+        Plane::Files => assert_eq!(store["name"], "Mailplane embedded file store"),
+        Plane::Dovecot => assert_eq!(
+            store["name"],
+            format!(
+                "Dovecot with mail_crypt at http://127.0.0.1:{}",
+                h.stack().config.doveadm_port
+            )
+        ),
+    }
+    let method = store["method"].as_str().unwrap();
+    assert!(
+        method.starts_with("cryptographic erase of the tenant's data key"),
+        "{method}"
+    );
+    assert!(
+        method.contains(match h.plane {
+            Plane::Files => "XChaCha20-Poly1305",
+            Plane::Dovecot => "mail_crypt",
+        }),
+        "{method}"
+    );
     assert_eq!(body["responsible"]["party"], "provider");
     assert_eq!(body["accountable_informed"][0]["party"], "customer");
     // Offline: the document and the published key are all an auditor needs.
@@ -377,7 +399,7 @@ async fn a_termination_ends_in_a_certificate_that_verifies_offline(h: Harness) {
     );
     assert!(outcomes.contains(&"data_destroyed"), "{outcomes:?}");
 }
-e2e!(a_termination_ends_in_a_certificate_that_verifies_offline);
+e2e_stores!(a_termination_ends_in_a_certificate_that_verifies_offline);
 
 async fn holds_and_locked_retention_block_the_destruction(h: Harness) {
     let (t, mailboxes) = tenant_with_mail(&h).await;
@@ -455,7 +477,7 @@ async fn holds_and_locked_retention_block_the_destruction(h: Harness) {
     h.clock.advance(Duration::days(3));
     h.run_jobs().await;
     assert_eq!(customer.get(&path).await.expect(200)["state"], "blocked");
-    assert!(h.mail_dir.join("mail").join(t.to_string()).exists());
+    assert!(h.tenant_files(t).exists());
     // Releasing the hold leaves the locked retention.
     customer
         .post(
@@ -493,9 +515,9 @@ async fn holds_and_locked_retention_block_the_destruction(h: Harness) {
     h.run_jobs().await;
     let closed = customer.get(&path).await.expect(200);
     assert_eq!(closed["state"], "closed", "{closed}");
-    assert!(!h.mail_dir.join("mail").join(t.to_string()).exists());
+    assert!(!h.tenant_files(t).exists());
 }
-e2e!(holds_and_locked_retention_block_the_destruction);
+e2e_stores!(holds_and_locked_retention_block_the_destruction);
 
 async fn the_customer_cancels_during_the_window_only(h: Harness) {
     let (t, mailboxes) = tenant_with_mail(&h).await;
@@ -609,15 +631,9 @@ async fn without_automation_the_provider_fulfils_the_export_request(h: Harness) 
         .unwrap();
     assert_eq!(ledger.len(), 1);
     assert_eq!(ledger[0].outcome.as_deref(), Some("done"));
-    assert!(
-        !h.mail_dir
-            .join("mail")
-            .join(t.to_string())
-            .join(&m)
-            .exists()
-    );
+    assert!(!h.mailbox_files(t, &m).exists());
 }
-e2e!(without_automation_the_provider_fulfils_the_export_request);
+e2e_stores!(without_automation_the_provider_fulfils_the_export_request);
 
 /// The partner's pending consultation on destroying a configuration, if any.
 async fn pending_consultation(h: &Harness, p: PartnerId) -> Option<Value> {
@@ -831,7 +847,7 @@ async fn an_export_abandoned_by_a_dead_worker_is_taken_over(h: Harness) {
     assert_eq!(ledger[1].attempt, 2);
     assert_eq!(ledger[1].outcome.as_deref(), Some("done"));
 }
-e2e!(an_export_abandoned_by_a_dead_worker_is_taken_over);
+e2e_stores!(an_export_abandoned_by_a_dead_worker_is_taken_over);
 
 async fn a_tenant_wide_hold_blocks_the_destruction_until_released(h: Harness) {
     let (t, _) = tenant_with_mail(&h).await;
@@ -859,13 +875,7 @@ async fn a_tenant_wide_hold_blocks_the_destruction_until_released(h: Harness) {
             .unwrap()
             .contains("regulator's inquiry")
     );
-    assert!(
-        h.mail_dir
-            .join("mail")
-            .join(t.to_string())
-            .join("data.key")
-            .exists()
-    );
+    assert!(h.data_key_file(t).exists());
     customer
         .post(
             &format!(
@@ -879,4 +889,4 @@ async fn a_tenant_wide_hold_blocks_the_destruction_until_released(h: Harness) {
     h.run_jobs().await;
     assert_eq!(customer.get(&path).await.expect(200)["state"], "closed");
 }
-e2e!(a_tenant_wide_hold_blocks_the_destruction_until_released);
+e2e_stores!(a_tenant_wide_hold_blocks_the_destruction_until_released);

@@ -9,6 +9,7 @@
 pub mod dns;
 pub mod mail_clients;
 pub mod mailstack;
+pub mod planes;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,6 +29,8 @@ use mailplane::{
 };
 use mailplane_http::AppState;
 use mailplane_store::DataStore;
+
+pub use planes::Plane;
 
 /// The largest message the harness's data plane takes: 1 MiB.
 pub const MAX_TEST_MESSAGE: usize = 1 << 20;
@@ -62,8 +65,14 @@ pub struct Harness {
     pub location: DatabaseLocation,
     /// The authoritative name server the control plane checks customers' records with.
     pub dns: dns::DnsServer,
-    /// Where the data plane keeps its files and master key.
+    /// Where the data plane keeps its files and master key (and, on Dovecot, the tenants'
+    /// data keys).
     pub mail_dir: PathBuf,
+    /// The data plane of the default region (`eu`).
+    pub plane: Plane,
+    /// On Dovecot, the real Postfix and Dovecot the default region's mail lives in, asking
+    /// their lookups of [`Harness::control_plane`]; stopped with the harness.
+    pub mail_stack: Option<mailstack::MailStack>,
     dir: Option<PathBuf>,
 }
 
@@ -85,6 +94,8 @@ impl Harness {
 
 impl Drop for Harness {
     fn drop(&mut self) {
+        // The mail servers first, while their files are still there.
+        drop(self.mail_stack.take());
         let _ = std::fs::remove_dir_all(&self.mail_dir);
         if let Some(dir) = &self.dir {
             let _ = std::fs::remove_dir_all(dir);
@@ -114,16 +125,36 @@ pub fn postgres_url() -> Option<String> {
 impl Harness {
     /// A harness on a fresh SQLite file.
     pub async fn sqlite() -> Harness {
+        Harness::sqlite_on(Plane::Files)
+            .await
+            .expect("the file store needs no mail stack")
+    }
+
+    /// A harness on a fresh SQLite file and `plane`, or `None` when that data plane cannot
+    /// run here ([`mailstack::MailStack::runs`]).
+    pub async fn sqlite_on(plane: Plane) -> Option<Harness> {
+        if !plane.runs() {
+            return None;
+        }
         let dir =
             std::env::temp_dir().join(format!("mailplane-test-{}", uuid::Uuid::now_v7().simple()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let location = DatabaseLocation::Sqlite(dir.join("test.db"));
-        Harness::open(location, Backend::Sqlite, Some(dir)).await
+        Harness::open(location, Backend::Sqlite, Some(dir), plane).await
     }
 
     /// A harness on a fresh PostgreSQL database, or `None` when no server is configured.
     pub async fn postgres() -> Option<Harness> {
+        Harness::postgres_on(Plane::Files).await
+    }
+
+    /// A harness on a fresh PostgreSQL database and `plane`, or `None` when no server is
+    /// configured or the data plane cannot run here.
+    pub async fn postgres_on(plane: Plane) -> Option<Harness> {
         let url = postgres_url()?;
+        if !plane.runs() {
+            return None;
+        }
         let name = format!("mp_test_{}", uuid::Uuid::now_v7().simple());
         let admin = sea_orm::Database::connect(&url)
             .await
@@ -138,14 +169,32 @@ impl Harness {
             Some((base, _)) => format!("{base}/{name}"),
             None => panic!("MAILPLANE_TEST_DATABASE_URL must end in /<database>"),
         };
-        Some(Harness::open(DatabaseLocation::Postgres(db_url), Backend::Postgres, None).await)
+        Harness::open(
+            DatabaseLocation::Postgres(db_url),
+            Backend::Postgres,
+            None,
+            plane,
+        )
+        .await
     }
 
-    async fn open(location: DatabaseLocation, backend: Backend, dir: Option<PathBuf>) -> Harness {
+    async fn open(
+        location: DatabaseLocation,
+        backend: Backend,
+        dir: Option<PathBuf>,
+        plane: Plane,
+    ) -> Option<Harness> {
         let clock = Arc::new(ManualClock::starting_now());
         let dns = dns::DnsServer::start().await;
         let mail_dir =
             std::env::temp_dir().join(format!("mailplane-mail-{}", uuid::Uuid::now_v7().simple()));
+        let files = Arc::new(
+            mailplane::data_plane::FileDataPlane::open(
+                &mail_dir.join("mail"),
+                &mail_dir.join("master.key"),
+            )
+            .expect("data plane"),
+        );
         let control_plane = ControlPlane::open(
             &location,
             PolicySet::builtin(),
@@ -167,16 +216,7 @@ impl Harness {
         })
         .expect("dns settings")
         // Messages as encrypted files in a folder of the test's own, at most 1 MiB each.
-        .with_data_plane(
-            Arc::new(
-                mailplane::data_plane::FileDataPlane::open(
-                    &mail_dir.join("mail"),
-                    &mail_dir.join("master.key"),
-                )
-                .expect("data plane"),
-            ),
-            MAX_TEST_MESSAGE,
-        )
+        .with_data_plane(files.clone(), MAX_TEST_MESSAGE)
         // Exports in the test's folder; certificates signed with a key made for the test.
         .with_lifecycle(mailplane::LifecycleSettings {
             exports_dir: mail_dir.join("exports"),
@@ -189,12 +229,22 @@ impl Harness {
             issuer: "mailplane.example".into(),
             link_ttl: mailplane::DEFAULT_LINK_TTL,
         });
+        // On Dovecot, the default region's mail lives in a real Postfix and Dovecot that ask
+        // this control plane their lookups; its data keys are the file store's.
+        let (control_plane, mail_stack) = match plane {
+            Plane::Files => (control_plane, None),
+            Plane::Dovecot => {
+                let (control_plane, stack) =
+                    planes::on_dovecot(control_plane, files.keys()).await?;
+                (control_plane, Some(stack))
+            }
+        };
         // A second handle on the same database, for tests that tamper with rows.
         let store = DataStore::open(&location).await.expect("store");
         let mut keyring = Keyring::new(DEFAULT_ISSUER, DEFAULT_AUDIENCE);
         keyring.add_hs256("hs256", TEST_SECRET).expect("hs256 key");
         let app = mailplane_http::app(AppState::new(control_plane.clone(), Arc::new(keyring)));
-        Harness {
+        Some(Harness {
             control_plane,
             store,
             app,
@@ -204,8 +254,10 @@ impl Harness {
             location,
             dns,
             mail_dir,
+            plane,
+            mail_stack,
             dir,
-        }
+        })
     }
 
     /// A client acting as `actor`.
@@ -433,18 +485,26 @@ macro_rules! e2e {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                match $crate::Harness::postgres().await {
-                    Some(h) => super::$name(h).await,
-                    None if std::env::var_os("CI").is_some() => panic!(
-                        "CI is set but MAILPLANE_TEST_DATABASE_URL is not: the PostgreSQL run would be skipped"
-                    ),
-                    None => {
-                        eprintln!("MAILPLANE_TEST_DATABASE_URL is not set: PostgreSQL run skipped")
-                    }
+                if let Some(h) = $crate::postgres_or_skip($crate::Plane::Files).await {
+                    super::$name(h).await;
                 }
             }
         }
     };
+}
+
+/// A harness on a fresh PostgreSQL database and `plane`, or `None` (said on stderr) when no
+/// server is configured or the plane cannot run here; without a server under CI, a panic.
+pub async fn postgres_or_skip(plane: Plane) -> Option<Harness> {
+    if postgres_url().is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but MAILPLANE_TEST_DATABASE_URL is not: the PostgreSQL run would be skipped"
+        );
+        eprintln!("MAILPLANE_TEST_DATABASE_URL is not set: PostgreSQL run skipped");
+        return None;
+    }
+    Harness::postgres_on(plane).await
 }
 
 /// Test fixtures built through the API.

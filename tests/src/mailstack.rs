@@ -33,7 +33,9 @@ pub struct MailStack {
     pub sink: SmtpSink,
     lookups: Option<MailstackServer>,
     settings: MailstackSettings,
-    control_plane: mailplane::ControlPlane,
+    /// Whose lookups the stack's own listeners answer; `None` when another process (a
+    /// `mailplane serve`) answers them.
+    control_plane: Option<mailplane::ControlPlane>,
     postfix: Child,
     dovecot: Child,
 }
@@ -47,11 +49,13 @@ fn available() -> bool {
     root && std::path::Path::new(POSTFIX_MASTER).exists() && std::path::Path::new(DOVECOT).exists()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+/// `N` ports free at once, all different: each listener is held until every one is bound
+/// (ports taken one at a time may come back twice).
+fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("a free port"))
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().expect("a free port").port())
 }
 
 impl MailStack {
@@ -63,26 +67,50 @@ impl MailStack {
 
     /// Like [`MailStack::start`], with lines added to Postfix's `main.cf`.
     pub async fn start_with(h: &Harness, postfix_extra: &[&str]) -> Option<MailStack> {
-        MailStack::start_sharing(h, postfix_extra, None).await
+        MailStack::start_for(&h.control_plane, postfix_extra).await
     }
 
     /// Like [`MailStack::start`], as another back end of the same deployment as `other`:
     /// both share the doveadm password, so that dsync between them (a relocation) signs in.
     pub async fn start_beside(h: &Harness, other: &MailStack) -> Option<MailStack> {
-        MailStack::start_sharing(h, &[], Some(other)).await
+        MailStack::start_asking(Some(h.control_plane.clone()), &[], Some(other)).await
     }
 
-    async fn start_sharing(
-        h: &Harness,
-        postfix_extra: &[&str],
-        share_with: Option<&MailStack>,
-    ) -> Option<MailStack> {
+    /// Whether a mail stack can run here: `false` (the test is skipped, and says so) when
+    /// Postfix or Dovecot is not installed or the test does not run as root, except under
+    /// CI, where that fails the test.
+    pub fn runs() -> bool {
         if !available() {
             assert!(
                 std::env::var_os("CI").is_none(),
                 "CI is set but Postfix or Dovecot is not installed, or the tests do not run as root: the mail tests would be skipped"
             );
             eprintln!("Postfix or Dovecot is not installed, or not root: mail test skipped");
+            return false;
+        }
+        true
+    }
+
+    /// Like [`MailStack::start_with`], asking its lookups of `control_plane`.
+    pub async fn start_for(
+        control_plane: &mailplane::ControlPlane,
+        postfix_extra: &[&str],
+    ) -> Option<MailStack> {
+        MailStack::start_asking(Some(control_plane.clone()), postfix_extra, None).await
+    }
+
+    /// A mail stack whose lookups nobody answers yet: a `mailplane serve` started with
+    /// [`MailStack::serve_args`] answers them.
+    pub async fn start_unanswered() -> Option<MailStack> {
+        MailStack::start_asking(None, &[], None).await
+    }
+
+    async fn start_asking(
+        control_plane: Option<mailplane::ControlPlane>,
+        postfix_extra: &[&str],
+        share_with: Option<&MailStack>,
+    ) -> Option<MailStack> {
+        if !MailStack::runs() {
             return None;
         }
         let dir = std::env::temp_dir().join(format!(
@@ -91,21 +119,32 @@ impl MailStack {
         ));
         std::fs::create_dir_all(&dir).expect("state dir");
         let sink = SmtpSink::start().await;
-        let socketmap = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+        let [
+            socketmap,
+            smtp,
+            submission,
+            imap,
+            lmtp,
+            auth,
+            quota_status,
+            doveadm,
+            dsync,
+        ] = free_ports();
+        let socketmap = SocketAddr::from((Ipv4Addr::LOCALHOST, socketmap));
         let config = MailstackConfig {
             socketmap: SocketmapListen::Tcp(socketmap),
             dovecot_dict: dir.join("dict.sock"),
             state_dir: dir.clone(),
             listen: Ipv4Addr::LOCALHOST.into(),
             hostname: "mx.mailplane.test".into(),
-            smtp_port: free_port(),
-            submission_port: free_port(),
-            imap_port: free_port(),
-            lmtp_port: free_port(),
-            auth_port: free_port(),
-            quota_status_port: free_port(),
-            doveadm_port: free_port(),
-            dsync_port: free_port(),
+            smtp_port: smtp,
+            submission_port: submission,
+            imap_port: imap,
+            lmtp_port: lmtp,
+            auth_port: auth,
+            quota_status_port: quota_status,
+            doveadm_port: doveadm,
+            dsync_port: dsync,
             mail_user: MAIL_USER.into(),
             relay_host: Some(format!("[127.0.0.1]:{}", sink.addr.port())),
             tls: None,
@@ -129,15 +168,28 @@ impl MailStack {
             }
             std::fs::write(&main_cf, text).expect("main.cf");
         }
+        // Postfix reads a main.cf changed within the last second only once it has "cooled
+        // down", polling every 300 ms: dated a minute back, it is read at once (two seconds
+        // less for every stack).
+        std::fs::File::options()
+            .write(true)
+            .open(config.postfix_config_dir().join("main.cf"))
+            .and_then(|f| f.set_modified(std::time::SystemTime::now() - Duration::from_secs(60)))
+            .expect("date main.cf back");
         let settings = MailstackSettings {
             socketmap: Some(config.socketmap.clone()),
             dovecot_dict: Some(config.dovecot_dict.clone()),
             // Dovecot asks from its auth worker, which runs as root: the default mode serves.
             socket_mode: 0o660,
         };
-        let lookups = MailstackServer::start(h.control_plane.mail_lookups(), &settings)
-            .await
-            .expect("serve the lookups");
+        let lookups = match &control_plane {
+            Some(c) => Some(
+                MailstackServer::start(c.mail_lookups(), &settings)
+                    .await
+                    .expect("serve the lookups"),
+            ),
+            None => None,
+        };
         let conf = config.postfix_config_dir();
         let postfix = Command::new(POSTFIX_MASTER)
             .arg("-c")
@@ -158,9 +210,9 @@ impl MailStack {
         let stack = MailStack {
             config,
             sink,
-            lookups: Some(lookups),
+            lookups,
             settings,
-            control_plane: h.control_plane.clone(),
+            control_plane,
             postfix,
             dovecot,
         };
@@ -242,11 +294,49 @@ impl MailStack {
         }
     }
 
+    /// The arguments of a `mailplane serve` that answers this stack's lookups, with the mail
+    /// hosts file at `mail_hosts_file` (written here) making this Dovecot the back end of
+    /// `region`.
+    pub fn serve_args(&self, region: &str, mail_hosts_file: &std::path::Path) -> Vec<String> {
+        let hosts = self.mail_hosts(region);
+        let mut toml = String::new();
+        for r in &hosts.regions {
+            let d = &r.dovecot;
+            toml.push_str(&format!(
+                "[[regions]]\nregion = \"{}\"\n[regions.dovecot]\ndoveadm = \"{}\"\nimap = \"{}\"\nlmtp = \"{}\"\nsecrets = \"{}\"\n",
+                r.region,
+                d.doveadm,
+                d.imap,
+                d.lmtp,
+                d.secrets.display()
+            ));
+            if let Some(root) = &d.mail_root {
+                toml.push_str(&format!("mail_root = \"{}\"\n", root.display()));
+            }
+            if let Some(dsync) = &d.dsync {
+                toml.push_str(&format!("dsync = \"{dsync}\"\n"));
+            }
+        }
+        std::fs::write(mail_hosts_file, toml).expect("write the mail hosts file");
+        let socketmap = match &self.config.socketmap {
+            SocketmapListen::Tcp(addr) => addr.to_string(),
+            SocketmapListen::Unix(path) => format!("unix:{}", path.display()),
+        };
+        vec![
+            "--mail-hosts".into(),
+            mail_hosts_file.display().to_string(),
+            "--postfix-socketmap".into(),
+            socketmap,
+            "--dovecot-dict".into(),
+            self.config.dovecot_dict.display().to_string(),
+        ]
+    }
+
     /// Answers the lookups from `control_plane` from now on (for example, the harness's
     /// with mail hosts).
     pub async fn serve_lookups_from(&mut self, control_plane: mailplane::ControlPlane) {
         self.stop_lookups();
-        self.control_plane = control_plane;
+        self.control_plane = Some(control_plane);
         self.start_lookups().await;
     }
 
@@ -262,8 +352,12 @@ impl MailStack {
         // A stopped server's accept loops are aborted, and release their sockets a moment
         // later.
         let deadline = Instant::now() + Duration::from_secs(5);
+        let control_plane = self
+            .control_plane
+            .clone()
+            .expect("a mail stack whose lookups another process answers");
         loop {
-            match MailstackServer::start(self.control_plane.mail_lookups(), &self.settings).await {
+            match MailstackServer::start(control_plane.mail_lookups(), &self.settings).await {
                 Ok(server) => {
                     self.lookups = Some(server);
                     return;
@@ -315,11 +409,14 @@ impl MailStack {
 
 impl Drop for MailStack {
     fn drop(&mut self) {
-        // Each master takes its children with it when asked to stop (SIGTERM); one that
-        // does not stop within five seconds is killed.
-        for child in [&mut self.postfix, &mut self.dovecot] {
+        // Each master takes its children with it when asked to stop (SIGTERM), which takes
+        // each about a second: both are asked at once. One that does not stop within five
+        // seconds is killed.
+        for child in [&self.postfix, &self.dovecot] {
             let _ = Command::new("kill").arg(child.id().to_string()).status();
-            let deadline = Instant::now() + Duration::from_secs(5);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for child in [&mut self.postfix, &mut self.dovecot] {
             while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(20));
             }

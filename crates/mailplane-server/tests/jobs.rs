@@ -1,6 +1,7 @@
 //! Durable jobs across real `mailplane serve` processes: a server killed in the middle of a
 //! termination leaves a claim that a restarted server takes over once its lease runs out,
-//! and two servers on one PostgreSQL database share the job steps without ever running one
+//! with the tenant's mail in the embedded file store or in a real Dovecot whose lookups the
+//! servers answer, and two servers on one PostgreSQL database share the job steps without ever running one
 //! twice.
 //!
 //! The servers are the real binary, spoken to over HTTP/1.1 on loopback; the job ledger is
@@ -19,6 +20,8 @@ use mailplane::auth::TokenIssuer;
 use mailplane::types::TenantId;
 use mailplane::{Actor, DatabaseLocation};
 use mailplane_store::{DataStore, JobStepRow};
+use mailplane_tests::Plane;
+use mailplane_tests::mailstack::MailStack;
 
 mod support;
 
@@ -694,15 +697,53 @@ fn json_logs_carry_the_request_id_of_every_answer() {
 
 #[test]
 fn a_killed_server_resumes_a_termination_and_finishes_it() {
+    a_killed_server_resumes_a_termination(Plane::Files);
+}
+
+#[test]
+fn a_killed_server_resumes_a_termination_on_dovecot_and_finishes_it() {
+    a_killed_server_resumes_a_termination(Plane::Dovecot);
+}
+
+fn a_killed_server_resumes_a_termination(plane: Plane) {
     let dir = TempDir::new();
     let data = dir.path().join("data");
     let deployment = Deployment::sqlite(dir.path(), &data);
+    let rt = runtime();
+    // On Dovecot, the default region's mail lives in a real Postfix and Dovecot, whose
+    // lookups (the mailboxes' storage passwords among them) the servers answer.
+    let stack = match plane {
+        Plane::Files => None,
+        Plane::Dovecot => match rt.block_on(MailStack::start_unanswered()) {
+            Some(stack) => Some(stack),
+            None => return,
+        },
+    };
+    let mail_args = stack
+        .as_ref()
+        .map(|s| s.serve_args("eu", &dir.path().join("mail-hosts.toml")))
+        .unwrap_or_default();
+    let args = |extra: &[&'static str]| -> Vec<String> {
+        let mut args: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+        args.extend(mail_args.iter().cloned());
+        args
+    };
+    let start = |name: &str, extra: &[&'static str]| {
+        let args = args(extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        deployment.start(name, &args)
+    };
     // A short lease, and a pause before each step long enough to kill the server while it
     // holds a claim.
-    let mut first = deployment.start("first", &["--job-lease", "2", "--job-throttle-ms", "1500"]);
+    let mut first = start("first", &["--job-lease", "2", "--job-throttle-ms", "1500"]);
     let (mailboxes, per_mailbox) = (5, 3);
     let tenant = tenant_with_mail(&first, "Acme", mailboxes, per_mailbox);
-    let tenant_files = data.join("mail").join(tenant.to_string());
+    let key_file = data.join("mail").join(tenant.to_string()).join("data.key");
+    let tenant_files = match &stack {
+        None => data.join("mail"),
+        Some(stack) => stack.config.mail_root(),
+    }
+    .join(tenant.to_string());
     assert!(tenant_files.is_dir(), "the tenant's mail is on disk");
 
     let path = format!("/v1/tenants/{tenant}/termination");
@@ -715,7 +756,6 @@ fn a_killed_server_resumes_a_termination_and_finishes_it() {
 
     // Wait until the first server holds the claim of the erase step, then kill it before
     // the step commits: the destruction is interrupted halfway.
-    let rt = runtime();
     let store = rt
         .block_on(DataStore::connect(&DatabaseLocation::Sqlite(
             data.join("mailplane.db"),
@@ -746,12 +786,12 @@ fn a_killed_server_resumes_a_termination_and_finishes_it() {
     assert!(interrupted.owner.starts_with(&first_worker));
     assert_eq!(interrupted.outcome, None);
     assert!(
-        tenant_files.join("data.key").is_file(),
+        key_file.is_file(),
         "the server died before the erase removed the tenant's key"
     );
 
     // A new server on the same data takes the step over once the lease runs out.
-    let second = deployment.start("second", &["--job-lease", "2"]);
+    let second = start("second", &["--job-lease", "2"]);
     let second_worker = second.worker_prefix();
     let customer = second.client(&customer_token(tenant));
     let closed = wait_for(Duration::from_secs(60), "the termination to close", || {
@@ -779,6 +819,15 @@ fn a_killed_server_resumes_a_termination_and_finishes_it() {
     );
     assert_eq!(body["mailboxes"].as_array().unwrap().len(), mailboxes);
     assert_eq!(body["key_ids"].as_array().unwrap().len(), 1);
+    // It names the store that held the mail.
+    let store_name = body["store"]["name"].as_str().unwrap_or_default();
+    assert!(
+        store_name.starts_with(match plane {
+            Plane::Files => "Mailplane embedded file store",
+            Plane::Dovecot => "Dovecot with mail_crypt at http://127.0.0.1:",
+        }),
+        "{body:#}"
+    );
 
     // The ledger: the dead worker's claim stays open, its step was claimed again by the new
     // worker, and every step finished exactly once.

@@ -69,6 +69,10 @@ pub struct CertificateBody {
     pub method: String,
     /// The standard the method follows; [`STANDARD`] for certificates issued by Mailplane.
     pub standard: String,
+    /// The store that held the data and how its erase destroyed the data there; absent
+    /// from certificates issued before certificates named it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<CertifiedStore>,
     /// When the service was terminated.
     #[serde(with = "time::serde::rfc3339")]
     pub terminated_at: OffsetDateTime,
@@ -112,6 +116,16 @@ pub struct CertifiedMailbox {
     pub id: Uuid,
     /// The mailbox's address.
     pub address: String,
+}
+
+/// The store that held a tenant's data, as a certificate names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CertifiedStore {
+    /// The store: its kind and where it runs (`Dovecot with mail_crypt at http://…`).
+    pub name: String,
+    /// How the tenant's data was made unreadable in it.
+    pub method: String,
 }
 
 /// A party named in a certificate, with the subject who acted or was informed for it.
@@ -583,6 +597,10 @@ impl Verified {
             format!("Data keys destroyed: {keys}"),
             format!("Method: {}", shown(&b.method)),
             format!("Standard: {}", shown(&b.standard)),
+            match &b.store {
+                Some(s) => format!("Store: {} ({})", shown(&s.name), shown(&s.method)),
+                None => "Store: not named".into(),
+            },
             format!("Terminated at: {}", time(&b.terminated_at)),
             format!(
                 "Configuration destroyed at: {}",

@@ -202,6 +202,16 @@ pub trait DataPlane: Send + Sync + 'static {
     ) -> Result<u64> {
         Ok(missing_by_digest(self, tenant, mailbox, dest).await?.len() as u64)
     }
+    /// The store that holds the tenant's data and how its cryptographic erase destroys it
+    /// there, as the destruction certificate names them; asked before the erase. `None`
+    /// when this data plane does not say.
+    async fn describe(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Option<crate::certificate::CertifiedStore>> {
+        let _ = tenant;
+        Ok(None)
+    }
     /// The key export download links are authenticated with (an HMAC key, the same for
     /// every process of a deployment, so that a link made by one replica opens on another).
     /// It must be a secret of its own, never derived from the certificate signing key.

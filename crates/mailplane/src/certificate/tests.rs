@@ -29,6 +29,10 @@ fn body() -> CertificateBody {
         key_ids: vec![Uuid::now_v7()],
         method: METHOD.to_string(),
         standard: STANDARD.to_string(),
+        store: Some(CertifiedStore {
+            name: "Mailplane embedded file store".to_string(),
+            method: "cryptographic erase of the tenant's data key".to_string(),
+        }),
         terminated_at: datetime!(2025-01-01 00:00:00 UTC),
         configuration_destroyed_at: datetime!(2025-01-02 10:00:00.123456789 UTC),
         erased_at: datetime!(2025-01-02 10:05:00 UTC),

@@ -653,6 +653,16 @@ impl DataPlane for DovecotDataPlane {
         self.missing_there(tenant, mailbox, dest).await
     }
 
+    async fn describe(
+        &self,
+        _tenant: TenantId,
+    ) -> Result<Option<crate::certificate::CertifiedStore>> {
+        Ok(Some(crate::certificate::CertifiedStore {
+            name: format!("Dovecot with mail_crypt at {}", self.settings.doveadm_url),
+            method: "cryptographic erase of the tenant's data key, from which the password of every mailbox's mail_crypt private key (EC) is derived, then the mailboxes removed".into(),
+        }))
+    }
+
     fn export_link_key(&self) -> Result<[u8; 32]> {
         Ok(self.keys.export_link_key())
     }

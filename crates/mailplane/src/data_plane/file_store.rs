@@ -374,6 +374,16 @@ impl DataPlane for FileDataPlane {
         self.keys.export_key(tenant)
     }
 
+    async fn describe(
+        &self,
+        _tenant: TenantId,
+    ) -> Result<Option<crate::certificate::CertifiedStore>> {
+        Ok(Some(crate::certificate::CertifiedStore {
+            name: "Mailplane embedded file store".into(),
+            method: "cryptographic erase of the tenant's data key (XChaCha20-Poly1305, one key per tenant, wrapped by the master key), then the files removed".into(),
+        }))
+    }
+
     fn export_link_key(&self) -> Result<[u8; 32]> {
         Ok(self.keys.export_link_key())
     }

@@ -371,6 +371,13 @@ impl DataPlane for RegionalDataPlane {
         self.for_tenant(tenant).await?.export_key(tenant).await
     }
 
+    async fn describe(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Option<crate::certificate::CertifiedStore>> {
+        self.for_tenant(tenant).await?.describe(tenant).await
+    }
+
     fn export_link_key(&self) -> Result<[u8; 32]> {
         self.default.export_link_key()
     }

@@ -117,6 +117,9 @@ pub(crate) struct ErasureRecord {
     /// When the keys were destroyed.
     #[serde(with = "time::serde::rfc3339")]
     pub(crate) erased_at: time::OffsetDateTime,
+    /// The store that held the data, and its method (none in records of earlier versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) store: Option<crate::certificate::CertifiedStore>,
 }
 
 /// The tenant and its mailboxes as they were when the configuration was destroyed.
@@ -264,6 +267,7 @@ impl ControlPlane {
                 crate::files::remove_dir_if_exists(
                     &settings.exports_dir.join(t.tenant_id.to_string()),
                 )?;
+                let store = self.data_plane()?.describe(t.tenant_id).await?;
                 let erasure = self.data_plane()?.crypto_erase_tenant(t.tenant_id).await?;
                 let tx = self.store.begin().await?;
                 tx.termination_change(
@@ -276,6 +280,7 @@ impl ControlPlane {
                             bytes: erasure.bytes,
                             mailboxes: erasure.mailboxes,
                             erased_at: now,
+                            store,
                         })?),
                         ..Default::default()
                     },
@@ -586,6 +591,7 @@ impl ControlPlane {
             key_ids: erasure.key_ids,
             method: METHOD.into(),
             standard: STANDARD.into(),
+            store: erasure.store,
             terminated_at: t.terminated_at,
             configuration_destroyed_at: t
                 .configuration_destroyed_at
