@@ -47,6 +47,25 @@ async fn a_migration_tool_fills_a_mailbox(h: Harness) {
         usage["bytes"].as_u64().unwrap(),
         (first.len() + message("second", 10).len()) as u64
     );
+    // The inventory counts the same, from the same mail store.
+    let inventory = admin
+        .get(&format!("/v1/tenants/{t}/inventory"))
+        .await
+        .expect(200);
+    assert_eq!(inventory["storage"]["mailboxes"], 1);
+    assert_eq!(inventory["storage"]["messages"], 2);
+    assert_eq!(inventory["storage"]["bytes"], usage["bytes"]);
+    let csv = admin
+        .get(&format!("/v1/tenants/{t}/inventory?format=csv"))
+        .await;
+    assert!(
+        csv.text.contains(&format!(
+            "storage,used,,2,{},mailboxes=1\r\n",
+            usage["bytes"]
+        )),
+        "{}",
+        csv.text
+    );
     // Encrypted at rest: no file under the data plane holds the subject in clear.
     let leaks = files_holding(&h.folders_at_rest(), b"the merger plans");
     assert!(leaks.is_empty(), "the message in clear in {leaks:?}");

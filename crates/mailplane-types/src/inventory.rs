@@ -48,6 +48,9 @@ pub struct Inventory {
     pub aliases: u64,
     /// How many distribution groups the tenant has.
     pub groups: u64,
+    /// What the tenant's mailboxes hold in its region's mail store, counted there when the
+    /// inventory is taken; absent when the deployment has no data plane.
+    pub storage: Option<StorageUse>,
     /// When the inventory was taken.
     #[serde(with = "time::serde::rfc3339")]
     pub generated_at: OffsetDateTime,
@@ -108,4 +111,16 @@ pub struct MailboxTotals {
     pub quota_bytes_disabled: i64,
     /// The quota of the shared mailboxes, in bytes.
     pub quota_bytes_shared: i64,
+}
+
+/// What a tenant's mailboxes hold in the mail store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StorageUse {
+    /// The mailboxes counted.
+    pub mailboxes: u64,
+    /// The messages they hold.
+    pub messages: u64,
+    /// The messages' size in bytes, as the mail store counts it (the size a client reads).
+    pub bytes: u64,
 }

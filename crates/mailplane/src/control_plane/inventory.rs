@@ -1,6 +1,7 @@
 //! A tenant's inventory (`inventory.provide`: the provider provides it, the customer is
 //! informed): its offer and region from the catalogue, its subscriptions and the licences
-//! assigned from them, its domains with their verification state, and its directory totals.
+//! assigned from them, its domains with their verification state, its directory totals, and
+//! what its mailboxes hold in the mail store.
 //!
 //! The inventory is a read, so any letter on `inventory.provide` lets a caller see it. It is
 //! served as JSON and, for spreadsheets and procurement, as CSV: [`ControlPlane::inventory_csv`]
@@ -9,7 +10,7 @@
 
 use std::fmt::Write as _;
 
-use mailplane_types::inventory::{DomainState, Inventory};
+use mailplane_types::inventory::{DomainState, Inventory, StorageUse};
 use mailplane_types::{Result, TenantId};
 
 use super::ControlPlane;
@@ -52,6 +53,21 @@ impl ControlPlane {
             .collect();
         let mailboxes = self.store.inventory_mailboxes(t.id).await?;
         let (aliases, groups) = self.store.inventory_directory_counts(t.id).await?;
+        // What the mailboxes hold, asked of the tenant's region's mail store one mailbox at
+        // a time: the figure a bill or a migration plan uses.
+        let storage = match &self.data_plane {
+            Some(plane) => {
+                let mut used = StorageUse::default();
+                for mailbox in self.store.mailbox_ids(t.id).await? {
+                    let u = plane.usage(t.id, mailbox).await?;
+                    used.mailboxes += 1;
+                    used.messages += u.messages;
+                    used.bytes += u.bytes;
+                }
+                Some(used)
+            }
+            None => None,
+        };
         Ok(Inventory {
             tenant_id: t.id,
             name: t.name,
@@ -68,6 +84,7 @@ impl ControlPlane {
             mailboxes,
             aliases,
             groups,
+            storage,
             generated_at: self.clock.now(),
         })
     }
@@ -75,7 +92,8 @@ impl ControlPlane {
     /// Renders an inventory as CSV (RFC 4180, CRLF line ends): a header row
     /// `section,name,state,count,bytes,detail`, then one row for the tenant, its region and
     /// its offer, one per subscription, assignment and domain, four for the mailbox totals
-    /// (`all`, `enabled`, `disabled`, `shared`) and one each for aliases and groups.
+    /// (`all`, `enabled`, `disabled`, `shared`), one each for aliases and groups, and one for
+    /// the storage used (`storage,used,,<messages>,<bytes>,mailboxes=<n>`) when it is known.
     ///
     /// A field that a spreadsheet would read as a formula (starting with `=`, `+`, `-`, `@`,
     /// a tab or a carriage return) gets a leading `'`.
@@ -159,6 +177,14 @@ impl ControlPlane {
         for (section, count) in [("aliases", inv.aliases), ("groups", inv.groups)] {
             let count = count.to_string();
             row(&mut out, [section, "all", "", &count, "", ""]);
+        }
+        if let Some(s) = &inv.storage {
+            let (messages, bytes) = (s.messages.to_string(), s.bytes.to_string());
+            let detail = format!("mailboxes={}", s.mailboxes);
+            row(
+                &mut out,
+                ["storage", "used", "", &messages, &bytes, &detail],
+            );
         }
         out
     }
