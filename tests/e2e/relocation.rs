@@ -2,7 +2,8 @@
 //! (delivered over SMTP and imported) is copied by dsync, its routing switched, mail
 //! delivered during the move kept, the old copy destroyed, and all of it reads the same in
 //! the new region, also when every step of the move runs twice (a worker killed before its
-//! commit).
+//! commit); and a move from a region on the embedded file store into Dovecot, by export and
+//! import.
 
 use std::sync::Arc;
 
@@ -313,3 +314,87 @@ async fn a_move_whose_every_step_runs_twice_still_ends_complete(mut h: Harness) 
     assert_eq!(old.usage(t, m).await.expect("usage").messages, 0);
 }
 e2e!(a_move_whose_every_step_runs_twice_still_ends_complete);
+
+async fn a_tenant_moves_from_the_file_store_to_dovecot_with_its_mail(mut h: Harness) {
+    // `eu` keeps its mail in Dovecot; `ca` has no mail host and keeps it in the file store.
+    let Some(mut eu) = MailStack::start(&h).await else {
+        return;
+    };
+    let files = mailplane::data_plane::FileDataPlane::open(
+        &h.mail_dir.join("mail"),
+        &h.mail_dir.join("master.key"),
+    )
+    .expect("the harness's data plane");
+    let control_plane = h
+        .control_plane
+        .clone()
+        .with_mail_hosts(&eu.mail_hosts("eu"), files.keys())
+        .expect("mail hosts");
+    eu.serve_lookups_from(control_plane.clone()).await;
+    h.use_control_plane(control_plane);
+    let (old, new) = (plane(&h, "ca"), plane(&h, "eu"));
+
+    let t = h
+        .provider_admin()
+        .post("/v1/tenants", json!({ "name": "Maple", "region": "ca" }))
+        .await
+        .expect(201);
+    let t: TenantId = t["id"].as_str().unwrap().parse().unwrap();
+    let d = fixtures::domain(&h, t, "maple.example").await;
+    let m: MailboxId = fixtures::mailbox(&h, t, &d, "bob")
+        .await
+        .parse()
+        .expect("a mailbox id");
+    for subject in ["first", "second"] {
+        let message = format!(
+            "From: Old System <old@example.net>\r\nDate: Fri, 5 Jan 2024 10:00:00 +0000\r\nSubject: {subject}\r\n\r\nThe {subject} message, caf\u{e9}.\r\n"
+        );
+        h.customer_admin(t)
+            .post_raw(
+                &format!("/v1/tenants/{t}/mailboxes/{m}/messages"),
+                "message/rfc822",
+                message.into_bytes(),
+            )
+            .await
+            .expect(201);
+    }
+    let before = exported(&old, t, m).await;
+    assert_eq!(before.len(), 2);
+    assert_eq!(new.usage(t, m).await.expect("usage").messages, 0);
+
+    h.provider_admin()
+        .post(
+            &format!("/v1/tenants/{t}/region"),
+            json!({ "region": "eu" }),
+        )
+        .await
+        .expect(200);
+    let report = h.run_jobs().await;
+    assert_eq!(report.failed, 0, "{report:?}");
+    h.clock.advance(time::Duration::minutes(11));
+    let report = h.run_jobs().await;
+    assert_eq!(report.failed, 0, "{report:?}");
+    let r = relocation(&h, t).await;
+    assert_eq!(r["state"], "done", "{r}");
+
+    // Every message is in Dovecot, byte for byte with its received time (to the second, as
+    // IMAP keeps it), and the file store holds none of them any more.
+    let after = exported(&new, t, m).await;
+    assert_eq!(after.len(), 2);
+    for (message, bytes) in &before {
+        assert!(
+            after.iter().any(|(m, b)| b == bytes
+                && m.received_at.unix_timestamp() == message.received_at.unix_timestamp()),
+            "message {} is not in Dovecot as it was in the file store",
+            message.id
+        );
+    }
+    assert_eq!(old.usage(t, m).await.expect("usage").messages, 0);
+    let usage = h
+        .customer_admin(t)
+        .get(&format!("/v1/tenants/{t}/mailboxes/{m}/usage"))
+        .await
+        .expect(200);
+    assert_eq!(usage["messages"], 2, "{usage}");
+}
+e2e!(a_tenant_moves_from_the_file_store_to_dovecot_with_its_mail);
