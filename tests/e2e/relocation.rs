@@ -398,3 +398,48 @@ async fn a_tenant_moves_from_the_file_store_to_dovecot_with_its_mail(mut h: Harn
     assert_eq!(usage["messages"], 2, "{usage}");
 }
 e2e!(a_tenant_moves_from_the_file_store_to_dovecot_with_its_mail);
+
+async fn a_mailbox_deleted_during_a_move_leaves_no_copy_in_either_region(mut h: Harness) {
+    let Some((eu, ca)) = two_regions(&mut h).await else {
+        return;
+    };
+    let (old, new) = (plane(&h, "eu"), plane(&h, "ca"));
+    let (t, m) = tenant_with_mail(&h, &eu).await;
+    h.provider_admin()
+        .post(
+            &format!("/v1/tenants/{t}/region"),
+            json!({ "region": "ca" }),
+        )
+        .await
+        .expect(200);
+    let ran = h.control_plane.jobs_run_one_due().await.expect("a step");
+    assert_eq!(ran, Some(("relocation".into(), "copy".into())));
+    assert_eq!(new.usage(t, m).await.expect("usage").messages, 2);
+
+    // Deleted between the copy and the switch: gone from both regions.
+    h.customer_admin(t)
+        .delete(&format!("/v1/tenants/{t}/mailboxes/{m}"))
+        .await
+        .expect(204);
+    let report = h.run_jobs().await;
+    assert_eq!(report.failed, 0, "{report:?}");
+    for (plane, stack, region) in [(&old, &eu, "eu"), (&new, &ca, "ca")] {
+        let home = stack
+            .config
+            .mail_root()
+            .join(t.to_string())
+            .join(m.to_string());
+        assert!(!home.exists(), "{} is left", home.display());
+        assert_eq!(
+            plane.usage(t, m).await.expect("usage").messages,
+            0,
+            "a copy is left in {region}"
+        );
+    }
+    // The move itself goes on and ends.
+    h.clock.advance(time::Duration::minutes(11));
+    let report = h.run_jobs().await;
+    assert_eq!(report.failed, 0, "{report:?}");
+    assert_eq!(relocation(&h, t).await["state"], "done");
+}
+e2e!(a_mailbox_deleted_during_a_move_leaves_no_copy_in_either_region);

@@ -165,6 +165,13 @@ impl DovecotDataPlane {
             .map_err(|e| Error::internal(format!("writing {}: {e}", path.display())))
     }
 
+    /// Whether the mailbox is recorded here. Dovecot stores nothing for a mailbox before its
+    /// password is asked, which records it: an unrecorded mailbox holds nothing here, and is
+    /// not asked about (doveadm would make its home).
+    fn is_recorded(&self, tenant: TenantId, mailbox: MailboxId) -> bool {
+        self.registry(tenant).join(mailbox.to_string()).exists()
+    }
+
     /// The mailboxes of the tenant that have storage in Dovecot.
     fn recorded(&self, tenant: TenantId) -> Result<Vec<MailboxId>> {
         let dir = self.registry(tenant);
@@ -211,6 +218,9 @@ impl DovecotDataPlane {
         mailbox: MailboxId,
         query: Value,
     ) -> Result<Vec<Listed>> {
+        if !self.is_recorded(tenant, mailbox) {
+            return Ok(vec![]);
+        }
         let rows = match self
             .doveadm
             .run(
@@ -388,6 +398,9 @@ impl DataPlane for DovecotDataPlane {
     }
 
     async fn usage(&self, tenant: TenantId, mailbox: MailboxId) -> Result<Usage> {
+        if !self.is_recorded(tenant, mailbox) {
+            return Ok(Usage::default());
+        }
         let rows = match self
             .doveadm
             .run(
@@ -480,6 +493,14 @@ impl DataPlane for DovecotDataPlane {
     }
 
     async fn destroy_mailbox(&self, tenant: TenantId, mailbox: MailboxId) -> Result<Usage> {
+        // An unrecorded mailbox holds no message here (see `is_recorded`); a home made since
+        // a first destruction is still removed.
+        if !self.is_recorded(tenant, mailbox) {
+            if let Some(root) = &self.settings.mail_root {
+                remove_dir_if_exists(&self.home(root, tenant, mailbox))?;
+            }
+            return Ok(Usage::default());
+        }
         let removed = self
             .expunge(tenant, mailbox, json!(["mailbox", "*", "all"]))
             .await?;

@@ -311,11 +311,25 @@ impl DataPlane for RegionalDataPlane {
             .await
     }
 
+    /// Destroys the mailbox in its tenant's region and wherever else a copy of it is: a
+    /// relocation under way may have copied it to the region the tenant is moving to.
     async fn destroy_mailbox(&self, tenant: TenantId, mailbox: MailboxId) -> Result<Usage> {
-        self.for_tenant(tenant)
+        let mut removed = self
+            .for_tenant(tenant)
             .await?
             .destroy_mailbox(tenant, mailbox)
-            .await
+            .await?;
+        for plane in self
+            .regions
+            .values()
+            .map(|r| &r.plane)
+            .chain(std::iter::once(&self.default))
+        {
+            let r = plane.destroy_mailbox(tenant, mailbox).await?;
+            removed.messages += r.messages;
+            removed.bytes += r.bytes;
+        }
+        Ok(removed)
     }
 
     /// Erases the tenant's key in its region and removes what every other region still
