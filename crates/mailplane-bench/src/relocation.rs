@@ -27,6 +27,9 @@ use crate::report::{Report, Row, count, duration};
 
 const PART: &str = "10 relocation";
 
+/// The fewest seats the entry offer's licence sells.
+const MIN_SEATS: usize = 5;
+
 /// The longest the relocation job may take before the run fails.
 const RELOCATION_LIMIT: Duration = Duration::from_secs(3600);
 
@@ -225,7 +228,7 @@ async fn measure(
             TenantCreate {
                 name: format!("Relocated {tag}"),
                 region: Some("eu".into()),
-                seats: Some(s.mailboxes as u32),
+                seats: Some(s.mailboxes.max(MIN_SEATS) as u32),
                 ..Default::default()
             },
         )
