@@ -1,8 +1,8 @@
 //! Mailplane's scale and speed benchmark (issue 6): seeding, authorization decisions,
 //! authorized reads and EdDSA tokens over HTTP, writes, pagination, and the server's memory
-//! and readiness, the mail stack's lookups (issue 18) and the mail store on Dovecot (issue
-//! 19), measured side by side in one run on one machine and printed as one table
-//! of figures, targets and whether each is met.
+//! and readiness, the mail stack's lookups (issue 18), the mail store on Dovecot and a
+//! tenant's relocation between two Dovecots (issue 19), measured side by side in one run on
+//! one machine and printed as one table of figures, targets and whether each is met.
 //!
 //! Every part has a module; [`run`] seeds what a part needs and runs it. The numbers belong
 //! in the book (`book/src/benchmarks.md`), never in timed tests: the smoke test only checks
@@ -15,6 +15,7 @@ pub mod mailstore;
 pub mod memory;
 pub mod pagination;
 pub mod reads;
+pub mod relocation;
 pub mod report;
 pub mod seed;
 pub mod server;
@@ -50,6 +51,9 @@ pub enum Part {
     /// 9: the mail store on Dovecot: imports through Mailplane beside LMTP, and the end of a
     /// tenant of many mailboxes.
     Store,
+    /// 10: a tenant's relocation between two Dovecot back ends (regions `eu` and `ca`),
+    /// timed to the end of its job and checked mailbox by mailbox.
+    Relocation,
     /// Every part, side by side, in one run.
     All,
 }
@@ -111,6 +115,10 @@ pub struct Options {
     pub store_messages_per_mailbox: usize,
     /// The size of part 9's messages, in bytes.
     pub store_message_bytes: usize,
+    /// Mailboxes of the tenant relocated in part 10.
+    pub reloc_mailboxes: usize,
+    /// Messages delivered to each of them (of `store_message_bytes` each).
+    pub reloc_messages_per_mailbox: usize,
 }
 
 impl Options {
@@ -144,6 +152,8 @@ impl Options {
             store_mailboxes: 1_000,
             store_messages_per_mailbox: 10,
             store_message_bytes: 10_000,
+            reloc_mailboxes: 100,
+            reloc_messages_per_mailbox: 10,
         }
     }
 
@@ -163,6 +173,7 @@ impl Options {
             password_sample: 100,
             store_imports: 200,
             store_mailboxes: 100,
+            reloc_mailboxes: 20,
             ..Options::full()
         }
     }
@@ -190,6 +201,8 @@ impl Options {
             store_mailboxes: 3,
             store_messages_per_mailbox: 2,
             store_message_bytes: 2_000,
+            reloc_mailboxes: 2,
+            reloc_messages_per_mailbox: 2,
             work_dir: work_dir.to_path_buf(),
             ..Options::full()
         }
@@ -334,6 +347,14 @@ async fn run_in(part: Part, opts: &Options, report: &mut Report) -> Result<(), S
             messages_per_mailbox: opts.store_messages_per_mailbox.max(1),
         };
         mailstore::run(report, &opts.work_dir, &settings).await?;
+    }
+    if matches!(part, Part::Relocation | Part::All) {
+        let settings = relocation::RelocationBench {
+            mailboxes: opts.reloc_mailboxes.max(1),
+            messages_per_mailbox: opts.reloc_messages_per_mailbox.max(1),
+            message_bytes: opts.store_message_bytes.max(200),
+        };
+        relocation::run(report, &opts.work_dir, &settings).await?;
     }
     Ok(())
 }

@@ -26,7 +26,7 @@ use crate::server;
 const PART: &str = "9 mail store";
 
 /// Dovecot's master.
-const DOVECOT: &str = "/usr/sbin/dovecot";
+pub(crate) const DOVECOT: &str = "/usr/sbin/dovecot";
 
 /// The part's sizes.
 #[derive(Debug, Clone)]
@@ -44,7 +44,7 @@ pub struct StoreBench {
 }
 
 /// A message of about `size` bytes, different for each `n`.
-fn message(n: usize, size: usize) -> Vec<u8> {
+pub(crate) fn message(n: usize, size: usize) -> Vec<u8> {
     let mut m = format!(
         "From: Sender <sender@example.org>\r\nTo: someone@example.net\r\nDate: Mon, 7 Dec 2026 06:00:00 +0000\r\nSubject: message {n}\r\nMessage-ID: <{n}.{}@bench.mailplane.test>\r\n\r\n",
         uuid::Uuid::now_v7().simple()
@@ -319,7 +319,7 @@ async fn measure(
 
 /// Delivers `per_recipient` messages of `size` bytes to each recipient over LMTP, one
 /// session per recipient at once (one thread each); returns the seconds it took.
-fn lmtp_deliver_all(
+pub(crate) fn lmtp_deliver_all(
     lmtp: SocketAddr,
     recipients: &[String],
     per_recipient: usize,

@@ -96,6 +96,12 @@ struct Cli {
     /// Mailboxes of the tenant the mail store part destroys [1000; quick: 100].
     #[arg(long, global = true)]
     store_mailboxes: Option<usize>,
+    /// Mailboxes of the tenant the relocation part moves [100; quick: 20].
+    #[arg(long, global = true)]
+    reloc_mailboxes: Option<usize>,
+    /// Messages delivered to each mailbox the relocation part moves [10].
+    #[arg(long, global = true)]
+    reloc_messages: Option<usize>,
     /// The `mailplane` binary for the memory part [target/release/mailplane].
     #[arg(long, global = true)]
     server_bin: Option<PathBuf>,
@@ -141,6 +147,10 @@ impl Cli {
             password_sample: self.password_sample.unwrap_or(base.password_sample),
             store_imports: self.store_imports.unwrap_or(base.store_imports),
             store_mailboxes: self.store_mailboxes.unwrap_or(base.store_mailboxes),
+            reloc_mailboxes: self.reloc_mailboxes.unwrap_or(base.reloc_mailboxes),
+            reloc_messages_per_mailbox: self
+                .reloc_messages
+                .unwrap_or(base.reloc_messages_per_mailbox),
             ..base
         }
     }

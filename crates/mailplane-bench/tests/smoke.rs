@@ -23,6 +23,7 @@ async fn every_part_runs_and_reports() {
         "6 pagination",
         "7 memory",
         "8 mailstack",
+        "10 relocation",
     ] {
         assert!(
             report.rows.iter().any(|r| r.part == part),

@@ -56,6 +56,18 @@ pub(crate) fn configuration(
     socketmap: Option<SocketAddr>,
     dict: PathBuf,
 ) -> Result<MailstackConfig, String> {
+    configuration_beside(state, socketmap, dict, None)
+}
+
+/// Like [`configuration`], as another back end of the same deployment as `other`: its
+/// doveadm password is copied from `other` before the configuration is written (which then
+/// keeps it), so that dsync between the two signs in.
+pub(crate) fn configuration_beside(
+    state: &Path,
+    socketmap: Option<SocketAddr>,
+    dict: PathBuf,
+    other: Option<&MailstackConfig>,
+) -> Result<MailstackConfig, String> {
     let socketmap = match socketmap {
         Some(addr) => addr,
         None => SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?)),
@@ -78,6 +90,22 @@ pub(crate) fn configuration(
         relay_host: None,
         tls: None,
     };
+    if let Some(other) = other {
+        let name = mailplane::mailstack::DOVEADM_PASSWORD;
+        let from = other.dovecot_dir().join(name);
+        let password = std::fs::read(&from).map_err(|e| format!("{}: {e}", from.display()))?;
+        let dir = config.dovecot_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let to = dir.join(name);
+        std::fs::write(&to, password)
+            .and_then(|()| {
+                std::fs::set_permissions(
+                    &to,
+                    <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600),
+                )
+            })
+            .map_err(|e| format!("{}: {e}", to.display()))?;
+    }
     config
         .write()
         .map_err(|e| format!("writing the mail stack's configuration: {e}"))?;
