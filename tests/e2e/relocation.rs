@@ -443,3 +443,49 @@ async fn a_mailbox_deleted_during_a_move_leaves_no_copy_in_either_region(mut h: 
     assert_eq!(relocation(&h, t).await["state"], "done");
 }
 e2e!(a_mailbox_deleted_during_a_move_leaves_no_copy_in_either_region);
+
+async fn a_tenant_moves_there_and_back_with_all_its_mail(mut h: Harness) {
+    let Some((eu, ca)) = two_regions(&mut h).await else {
+        return;
+    };
+    let (first, second) = (plane(&h, "eu"), plane(&h, "ca"));
+    let (t, m) = tenant_with_mail(&h, &eu).await;
+    let before = exported(&first, t, m).await;
+    for (to, here, there, stack) in [("ca", &second, &first, &eu), ("eu", &first, &second, &ca)] {
+        h.provider_admin()
+            .post(&format!("/v1/tenants/{t}/region"), json!({ "region": to }))
+            .await
+            .expect(200);
+        let report = h.run_jobs().await;
+        assert_eq!(report.failed, 0, "{report:?} {}", relocation(&h, t).await);
+        h.clock.advance(time::Duration::minutes(11));
+        let report = h.run_jobs().await;
+        assert_eq!(report.failed, 0, "{report:?}");
+        let r = relocation(&h, t).await;
+        assert_eq!(
+            (r["state"].as_str(), r["to"].as_str()),
+            (Some("done"), Some(to)),
+            "{r}"
+        );
+        let after = exported(here, t, m).await;
+        assert_eq!(
+            after
+                .iter()
+                .map(|(m, b)| (m.id, b.clone()))
+                .collect::<Vec<_>>(),
+            before
+                .iter()
+                .map(|(m, b)| (m.id, b.clone()))
+                .collect::<Vec<_>>(),
+            "the mail in {to} is the mail the tenant had, once each"
+        );
+        let home = stack
+            .config
+            .mail_root()
+            .join(t.to_string())
+            .join(m.to_string());
+        assert!(!home.exists(), "{} is left", home.display());
+        assert_eq!(there.usage(t, m).await.expect("usage").messages, 0);
+    }
+}
+e2e!(a_tenant_moves_there_and_back_with_all_its_mail);

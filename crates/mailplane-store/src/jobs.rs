@@ -335,6 +335,14 @@ impl WriteTx {
             .map_err(db_error)?;
         if let Some(j) = existing {
             if j.state == JOB_DONE {
+                // A finished job started again (the tenant's next relocation) runs its steps
+                // anew: the ledger guards one run's steps, and the finished run's rows would
+                // make each step look finished already. The audit log keeps the history.
+                job_step::Entity::delete_many()
+                    .filter(job_step::Column::JobId.eq(j.id))
+                    .exec(&self.tx)
+                    .await
+                    .map_err(db_error)?;
                 job::Entity::update_many()
                     .col_expr(job::Column::State, Expr::value(JOB_PENDING))
                     .col_expr(job::Column::Step, Expr::value(step))
