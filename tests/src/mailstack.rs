@@ -119,8 +119,27 @@ impl MailStack {
         ));
         std::fs::create_dir_all(&dir).expect("state dir");
         let sink = SmtpSink::start().await;
+        // The lookups listen first, on a port the system picks, and the configuration names
+        // it: a port found free and then released could be taken by another test meanwhile.
+        // The servers' ports are found while that listener holds its own.
+        let dict = dir.join("dict.sock");
+        let lookups = match &control_plane {
+            Some(c) => Some(
+                MailstackServer::start(
+                    c.mail_lookups(),
+                    &MailstackSettings {
+                        socketmap: Some(SocketmapListen::Tcp((Ipv4Addr::LOCALHOST, 0).into())),
+                        dovecot_dict: Some(dict.clone()),
+                        socket_mode: 0o660,
+                    },
+                )
+                .await
+                .expect("serve the lookups"),
+            ),
+            None => None,
+        };
         let [
-            socketmap,
+            free_socketmap,
             smtp,
             submission,
             imap,
@@ -130,10 +149,13 @@ impl MailStack {
             doveadm,
             dsync,
         ] = free_ports();
-        let socketmap = SocketAddr::from((Ipv4Addr::LOCALHOST, socketmap));
+        let socketmap = match &lookups {
+            Some(server) => server.socketmap_addr().expect("the socketmap's address"),
+            None => SocketAddr::from((Ipv4Addr::LOCALHOST, free_socketmap)),
+        };
         let config = MailstackConfig {
             socketmap: SocketmapListen::Tcp(socketmap),
-            dovecot_dict: dir.join("dict.sock"),
+            dovecot_dict: dict,
             state_dir: dir.clone(),
             listen: Ipv4Addr::LOCALHOST.into(),
             hostname: "mx.mailplane.test".into(),
@@ -181,14 +203,6 @@ impl MailStack {
             dovecot_dict: Some(config.dovecot_dict.clone()),
             // Dovecot asks from its auth worker, which runs as root: the default mode serves.
             socket_mode: 0o660,
-        };
-        let lookups = match &control_plane {
-            Some(c) => Some(
-                MailstackServer::start(c.mail_lookups(), &settings)
-                    .await
-                    .expect("serve the lookups"),
-            ),
-            None => None,
         };
         let conf = config.postfix_config_dir();
         let postfix = Command::new(POSTFIX_MASTER)
