@@ -295,16 +295,25 @@ impl MailStack {
         mailplane::data_plane::MailHosts {
             regions: vec![mailplane::data_plane::RegionMailHost {
                 region: region.into(),
-                dovecot: mailplane::data_plane::DovecotHost {
-                    doveadm: format!("http://127.0.0.1:{}", self.config.doveadm_port),
-                    imap: self.imap(),
-                    lmtp: (Ipv4Addr::LOCALHOST, self.config.lmtp_port).into(),
-                    dsync: Some((Ipv4Addr::LOCALHOST, self.config.dsync_port).into()),
-                    secrets: self.config.state_dir.join("dovecot"),
-                    mail_root: Some(self.config.mail_root()),
-                    timeout_seconds: 30,
-                },
+                dovecot: Some(self.dovecot_host(None)),
+                backends: vec![],
             }],
+        }
+    }
+
+    /// This Dovecot as a back end of a mail hosts file, named `name` (a region's one
+    /// back end needs no name).
+    pub fn dovecot_host(&self, name: Option<&str>) -> mailplane::data_plane::DovecotHost {
+        mailplane::data_plane::DovecotHost {
+            name: name.map(str::to_owned),
+            draining: false,
+            doveadm: format!("http://127.0.0.1:{}", self.config.doveadm_port),
+            imap: self.imap(),
+            lmtp: (Ipv4Addr::LOCALHOST, self.config.lmtp_port).into(),
+            dsync: Some((Ipv4Addr::LOCALHOST, self.config.dsync_port).into()),
+            secrets: self.config.state_dir.join("dovecot"),
+            mail_root: Some(self.config.mail_root()),
+            timeout_seconds: 30,
         }
     }
 
@@ -315,7 +324,7 @@ impl MailStack {
         let hosts = self.mail_hosts(region);
         let mut toml = String::new();
         for r in &hosts.regions {
-            let d = &r.dovecot;
+            let d = r.dovecot.as_ref().expect("one back end");
             toml.push_str(&format!(
                 "[[regions]]\nregion = \"{}\"\n[regions.dovecot]\ndoveadm = \"{}\"\nimap = \"{}\"\nlmtp = \"{}\"\nsecrets = \"{}\"\n",
                 r.region,

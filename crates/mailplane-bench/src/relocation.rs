@@ -56,7 +56,9 @@ impl BackEnd {
         let c = &self.config;
         RegionMailHost {
             region: region.into(),
-            dovecot: DovecotHost {
+            dovecot: Some(DovecotHost {
+                name: None,
+                draining: false,
                 doveadm: format!("http://127.0.0.1:{}", c.doveadm_port),
                 imap: (Ipv4Addr::LOCALHOST, c.imap_port).into(),
                 lmtp: (Ipv4Addr::LOCALHOST, c.lmtp_port).into(),
@@ -64,7 +66,8 @@ impl BackEnd {
                 secrets: c.dovecot_dir(),
                 mail_root: Some(c.mail_root()),
                 timeout_seconds: 300,
-            },
+            }),
+            backends: vec![],
         }
     }
 
@@ -312,6 +315,7 @@ async fn measure(
             t,
             TenantRelocate {
                 region: "ca".into(),
+                backend: None,
             },
         )
         .await

@@ -12,6 +12,7 @@
 // One module per resource, each with both its reads (`impl DataStore`) and its writes
 // (`impl WriteTx`); the same names as the control plane's modules and the HTTP API's.
 pub mod audit;
+mod backends;
 mod catalogue;
 mod credentials;
 mod directory;
@@ -60,6 +61,7 @@ use mailplane_types::resources::{Mailbox, Tenant};
 use mailplane_types::{Error, PartnerId, Result, TenantId};
 
 pub use audit::{AuditReport, Change};
+pub use backends::{MailPlacement, least_loaded};
 pub use catalogue::NewSubscription;
 pub use credentials::NewCredential;
 pub use gauges::OperationalCounts;

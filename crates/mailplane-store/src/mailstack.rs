@@ -22,8 +22,12 @@ use crate::{DataStore, db_error};
 pub struct DomainRecord {
     /// The status of the tenant that holds the domain.
     pub tenant_status: TenantStatus,
+    /// The tenant.
+    pub tenant_id: TenantId,
     /// The region the tenant's mailboxes live in.
     pub region: Option<String>,
+    /// The mail back end of its region the tenant is placed on, if it was placed.
+    pub mail_backend: Option<String>,
 }
 
 /// Where mail to a hosted address goes, with its tenant's status.
@@ -74,8 +78,9 @@ pub struct SignInRecord {
     pub password: Option<(String, OffsetDateTime)>,
 }
 
-/// The hosted domain's tenant status and region.
-const DOMAIN: &str = "SELECT t.status AS tenant_status, t.region FROM domains d \
+/// The hosted domain's tenant, its status, region and back end.
+const DOMAIN: &str = "SELECT t.id AS tenant_id, t.status AS tenant_status, t.region, \
+     t.mail_backend FROM domains d \
      JOIN tenants t ON t.id = d.tenant_id \
      WHERE d.name = ? AND d.verified_at IS NOT NULL";
 
@@ -113,12 +118,14 @@ const PASSWORD: &str = "SELECT p.hash, p.set_at FROM addresses a \
 
 impl DataStore {
     /// The tenant that hosts a verified domain of this name (default domains count as
-    /// verified), if any: its status and region.
+    /// verified), if any: its status, region and back end.
     pub async fn mailstack_domain(&self, name: &str) -> Result<Option<DomainRecord>> {
         match self.mailstack_one(DOMAIN, name).await? {
             Some(row) => Ok(Some(DomainRecord {
+                tenant_id: uuid(&row, "tenant_id")?.into(),
                 tenant_status: tenant_status(&row)?,
                 region: optional_text(&row, "region")?,
+                mail_backend: optional_text(&row, "mail_backend")?,
             })),
             None => Ok(None),
         }

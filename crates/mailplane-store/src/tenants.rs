@@ -93,6 +93,7 @@ impl WriteTx {
             region_preference: Set(t.region_preference),
             offer: Set(Some(t.offer)),
             password_policy: Set(None),
+            mail_backend: Set(None),
             created_at: Set(at),
             updated_at: Set(at),
         }

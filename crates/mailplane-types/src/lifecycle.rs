@@ -303,7 +303,8 @@ pub enum RelocationState {
     Done,
 }
 
-/// A tenant's move between regions: its mail is copied to the new region's store, its
+/// A tenant's move between regions, or between two mail back ends of its region: its mail is
+/// copied to the new region's store (back end), its
 /// routing switched, mail that arrived meanwhile caught up, then the old copy destroyed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -314,6 +315,12 @@ pub struct Relocation {
     pub from: Option<String>,
     /// The region it moves to.
     pub to: String,
+    /// The mail back end it leaves, when its region has several (or it was placed on one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_backend: Option<String>,
+    /// The mail back end it moves to, when the new region has several (or one was asked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_backend: Option<String>,
     /// Where the move is.
     pub state: RelocationState,
     /// The mailboxes copied by the last copy or catch-up.

@@ -36,13 +36,15 @@ use mailplane_types::{MailboxId, Result, TenantId};
 mod dovecot;
 mod file_store;
 mod keys;
+mod mail_hosts;
 mod regions;
 
 pub(crate) use dovecot::parse_dovecot_user;
 pub use dovecot::{DovecotDataPlane, DovecotSettings, dovecot_user};
 pub use file_store::{DEFAULT_MAX_MESSAGE_BYTES, FileDataPlane, master_key_file};
 pub use keys::TenantKeys;
-pub use regions::{DovecotHost, MailHosts, RegionMailHost, RegionalDataPlane};
+pub use mail_hosts::{DovecotHost, MailHosts, RegionMailHost};
+pub use regions::RegionalDataPlane;
 
 /// A message as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -168,6 +170,13 @@ pub trait DataPlane: Send + Sync + 'static {
     /// listener), or `None` when this data plane takes copies only by import.
     fn dsync_address(&self) -> Option<SocketAddr> {
         None
+    }
+    /// Whether this data plane holds mailboxes of the tenant (a Dovecot back end's record of
+    /// them); the default says no. A tenant from before its region had several back ends is
+    /// placed on the one that holds its mail.
+    async fn holds_tenant(&self, tenant: TenantId) -> Result<bool> {
+        let _ = tenant;
+        Ok(false)
     }
     /// The ids of the mailbox's messages, as [`StoredMessage::id`] names them.
     async fn message_ids(&self, tenant: TenantId, mailbox: MailboxId) -> Result<Vec<uuid::Uuid>> {

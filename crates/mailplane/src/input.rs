@@ -86,8 +86,14 @@ pub struct OfferChoose {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TenantRelocate {
-    /// A catalogue region open to new tenants, other than the current one.
+    /// A catalogue region open to new tenants, other than the current one; or the tenant's
+    /// own region, with a `backend` to move its mail to.
     pub region: String,
+    /// A mail back end of `region` taking new tenants, named as in the deployment's mail
+    /// hosts file: the tenant's mail moves there. Without it, a region with several back
+    /// ends places the tenant on the one with the fewest tenants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
 }
 
 /// Takes a licence subscription for a tenant.

@@ -115,9 +115,11 @@ impl MailLookups {
             .is_some_and(|d| d.tenant_status != TenantStatus::Terminated))
     }
 
-    /// Where Postfix delivers mail for this domain or an address of it: the LMTP of the Dovecot back end of its
-    /// tenant's region, or `None` for the mail stack's default transport (a region without
-    /// a back end of its own, or a domain not hosted).
+    /// Where Postfix delivers mail for this domain or an address of it: the LMTP of the
+    /// Dovecot back end its tenant is placed on (placing the tenant if its region has several
+    /// and it was never placed), or `None` for the mail stack's default transport (a region
+    /// without a back end of its own, or a domain not hosted). A tenant placed on a back end
+    /// the mail hosts file no longer lists is an error, which Postfix defers.
     pub async fn transport(&self, name: &str) -> Result<Option<std::net::SocketAddr>> {
         let Some(planes) = self.data_planes.as_ref().filter(|p| p.has_mail_hosts()) else {
             return Ok(None);
@@ -126,13 +128,17 @@ impl MailLookups {
         // domain decides.
         let name = name.rsplit_once('@').map_or(name, |(_, domain)| domain);
         let name = name.trim_end_matches('.').to_ascii_lowercase();
-        Ok(self
+        let Some(d) = self
             .store
             .mailstack_domain(&name)
             .await?
             .filter(|d| d.tenant_status != TenantStatus::Terminated)
-            .and_then(|d| d.region)
-            .and_then(|region| planes.lmtp_of(&region)))
+        else {
+            return Ok(None);
+        };
+        planes
+            .lmtp_of(d.tenant_id, d.region.as_deref(), d.mail_backend.as_deref())
+            .await
     }
 
     /// Where mail to `address` goes instead of the address itself, if anywhere.

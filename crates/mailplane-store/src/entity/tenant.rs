@@ -16,6 +16,7 @@ pub struct Model {
     pub region_preference: Option<String>,
     pub offer: Option<String>,
     pub password_policy: Option<String>,
+    pub mail_backend: Option<String>,
     pub created_at: TimeDateTimeWithTimeZone,
     pub updated_at: TimeDateTimeWithTimeZone,
 }

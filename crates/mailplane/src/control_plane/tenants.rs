@@ -554,17 +554,18 @@ impl ControlPlane {
         super::jobs::relocation::relocation_of(&job)
     }
 
-    /// Applies `tenant.relocate`. When the two regions keep mail on different data planes,
-    /// the move is a job (`control_plane/jobs/relocation.rs`) enqueued with the operation:
-    /// the region changes once the mail is copied, and the answer is the tenant as it is
-    /// until then. Otherwise no mail moves and the region changes at once.
+    /// Applies `tenant.relocate`. When the tenant's mail is on another data plane (or back
+    /// end) than the one it goes to, the move is a job (`control_plane/jobs/relocation.rs`)
+    /// enqueued with the operation: the region changes once the mail is copied, and the
+    /// answer is the tenant as it is until then. Otherwise no mail moves and the region
+    /// changes at once.
     async fn tenant_relocate_apply(
         &self,
         tx: &WriteTx,
         tenant: &Tenant,
         input: &TenantRelocate,
     ) -> Result<Made> {
-        use super::jobs::relocation::{FIRST_STEP, RelocationProgress};
+        use super::jobs::relocation::FIRST_STEP;
         let job = super::jobs::RELOCATION_JOB;
         if let Some(j) = self.store.job_get(job, tenant.id.uuid()).await?
             && j.state == mailplane_store::JOB_PENDING
@@ -574,12 +575,9 @@ impl ControlPlane {
                 "the tenant is moving to another region already: wait for the move to end (GET /v1/tenants/{tenant}/relocation)",
             ));
         }
-        let region = self.relocation(tenant, input)?;
-        if let Some(planes) = self.data_planes.as_deref()
-            && planes.moves_mail(tenant.region.as_deref(), &region)
-        {
+        let (progress, moves_mail) = self.relocation_target(tx, tenant, input).await?;
+        if moves_mail {
             let now = self.clock.now();
-            let progress = RelocationProgress::new(tenant.region.clone(), region);
             let progress = serde_json::to_value(&progress)
                 .map_err(|e| Error::internal(format!("serialising a job record: {e}")))?;
             tx.job_insert(
@@ -599,7 +597,9 @@ impl ControlPlane {
                 AuditOutcome::Relocated,
             ));
         }
-        let t = tx.tenant_relocate(tenant.id, &region).await?;
+        let t = tx
+            .tenant_relocate_to(tenant.id, &progress.to, progress.to_backend.as_deref())
+            .await?;
         Ok(Made::new(
             Applied::Tenant(t),
             AuditTarget::Tenant,

@@ -611,6 +611,10 @@ impl DataPlane for DovecotDataPlane {
         self.keys.export_key(tenant)
     }
 
+    async fn holds_tenant(&self, tenant: TenantId) -> Result<bool> {
+        Ok(!self.recorded(tenant)?.is_empty())
+    }
+
     fn dsync_address(&self) -> Option<SocketAddr> {
         self.settings.dsync
     }

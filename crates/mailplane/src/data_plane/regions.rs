@@ -1,177 +1,54 @@
-//! Regions as mail hosts: each region of the catalogue keeps its tenants' mailboxes in its
-//! own data plane (a Dovecot back end), or in the deployment's default one (the embedded file
-//! store), and [`RegionalDataPlane`] sends each call to the data plane of the tenant's region.
+//! Regions as mail hosts: each region of the catalogue keeps its tenants' mailboxes on its
+//! own Dovecot back ends, or in the deployment's default data plane (the embedded file
+//! store), and [`RegionalDataPlane`] sends each call to the back end the tenant is placed on.
 //!
-//! Which region has which back end is the deployment's business, not the published
+//! Which region has which back ends is the deployment's business, not the published
 //! catalogue's (the catalogue is shown to every principal): it is a file of its own,
 //! [`MailHosts`], whose entries name catalogue regions. Every data plane of a deployment
-//! shares the tenants' data keys ([`super::TenantKeys`]), so a tenant moved between regions
-//! keeps the key its mail opens with, and one erase covers every region.
+//! shares the tenants' data keys ([`super::TenantKeys`]), so a tenant moved between back ends
+//! keeps the key its mail opens with, and one erase covers every back end.
+//!
+//! Placement: a tenant of a region with one back end is on it, with nothing stored. In a
+//! region with several, the tenant is placed at its first need (the first call or lookup
+//! that must know its back end: a delivery's routing, a mailbox's storage password, an
+//! import), and the placement is stored (`tenants.mail_backend`): on a back end that holds
+//! the tenant's mailboxes already (a tenant from before its region had several back ends),
+//! or else on the back end taking new tenants with the fewest tenants, ties by name (see
+//! `mailplane_store::DataStore::tenant_place_mail_backend`). A placed tenant moves only by a
+//! relocation. A stored back end the mail hosts file no longer lists is an error naming it,
+//! which the mail servers turn into a temporary failure, never an unknown user.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
-use serde::Deserialize;
 use time::OffsetDateTime;
 
-use mailplane_store::{DataStore, Scope};
-use mailplane_types::catalogue::Catalogue;
-use mailplane_types::{Error, FieldError, MailboxId, Result, TenantId};
+use mailplane_store::DataStore;
+use mailplane_types::{Error, MailboxId, Result, TenantId};
 
 use super::{
-    DataPlane, DovecotDataPlane, DovecotSettings, StoredMessage, TenantErasure, TenantKeys, Usage,
+    DataPlane, DovecotDataPlane, MailHosts, StoredMessage, TenantErasure, TenantKeys, Usage,
 };
 
-/// The deployment's mail hosts: the Dovecot back end of each region that has one.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MailHosts {
-    /// One entry per region with a back end; a region not listed keeps its mailboxes in the
-    /// default data plane.
-    #[serde(default)]
-    pub regions: Vec<RegionMailHost>,
-}
-
-/// A region's mail host.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RegionMailHost {
-    /// The catalogue region (`eu`).
-    pub region: String,
-    /// Its Dovecot back end.
-    pub dovecot: DovecotHost,
-}
-
-/// How to reach a Dovecot back end, as `mailplane mailstack config` lays it out.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DovecotHost {
-    /// The doveadm HTTP API, `http://host:port`.
-    pub doveadm: String,
-    /// IMAP, for the data plane's master user.
-    pub imap: SocketAddr,
-    /// LMTP, where Postfix delivers the region's mail.
-    pub lmtp: SocketAddr,
-    /// The doveadm TCP listener, where another back end's dsync connects to copy a
-    /// relocated tenant's mailboxes here. Without it, mail is copied to this back end by
-    /// export and import (which loses nothing but is slower).
-    #[serde(default)]
-    pub dsync: Option<SocketAddr>,
-    /// The folder holding `doveadm-api-key` and `master-password` (the `dovecot` folder
-    /// `mailplane mailstack config` writes).
-    pub secrets: PathBuf,
-    /// Dovecot's mail root, when its files are on this machine: destroyed mailboxes' homes
-    /// are then removed too.
-    #[serde(default)]
-    pub mail_root: Option<PathBuf>,
-    /// The limit of each request to the back end, in seconds (30).
-    #[serde(default = "default_timeout")]
-    pub timeout_seconds: u64,
-}
-
-fn default_timeout() -> u64 {
-    30
-}
-
-/// The master user `mailplane mailstack config` writes.
-const MASTER_USER: &str = "mailplane";
-
-impl MailHosts {
-    /// Reads a mail hosts file (TOML), naming the field of each problem.
-    pub fn load(path: &Path) -> Result<MailHosts> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::invalid("mail_hosts", format!("{}: {e}", path.display())))?;
-        toml::from_str(&text)
-            .map_err(|e| Error::invalid("mail_hosts", format!("{}: {e}", path.display())))
-    }
-
-    /// The problems of these hosts against the catalogue, each naming its field.
-    pub fn check(&self, catalogue: &Catalogue) -> Result<()> {
-        let mut errors = Vec::new();
-        for (i, host) in self.regions.iter().enumerate() {
-            let at = |field: &str| format!("regions[{i}].{field}");
-            if catalogue.region(&host.region).is_none() {
-                errors.push(FieldError {
-                    field: at("region"),
-                    rule: format!("`{}` is not a region of the catalogue", host.region),
-                });
-            }
-            if self.regions[..i].iter().any(|h| h.region == host.region) {
-                errors.push(FieldError {
-                    field: at("region"),
-                    rule: format!(
-                        "`{}` is listed twice: a region has one mail host",
-                        host.region
-                    ),
-                });
-            }
-            let d = &host.dovecot;
-            if !(d.doveadm.starts_with("http://") || d.doveadm.starts_with("https://")) {
-                errors.push(FieldError {
-                    field: at("dovecot.doveadm"),
-                    rule: "must be an http:// or https:// address".into(),
-                });
-            }
-            if !d.secrets.is_absolute() {
-                errors.push(FieldError {
-                    field: at("dovecot.secrets"),
-                    rule: "must be an absolute path".into(),
-                });
-            }
-            if d.timeout_seconds == 0 {
-                errors.push(FieldError {
-                    field: at("dovecot.timeout_seconds"),
-                    rule: "must be at least 1".into(),
-                });
-            }
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Invalid(errors))
-        }
-    }
-}
-
-impl DovecotHost {
-    /// The data plane's settings, with the secrets read from their folder.
-    pub fn settings(&self) -> Result<DovecotSettings> {
-        let read = |name: &str| {
-            let path = self.secrets.join(name);
-            std::fs::read_to_string(&path)
-                .map(|s| s.trim().to_owned())
-                .map_err(|e| Error::invalid("dovecot.secrets", format!("{}: {e}", path.display())))
-        };
-        Ok(DovecotSettings {
-            doveadm_url: self.doveadm.clone(),
-            api_key: read("doveadm-api-key")?,
-            imap: self.imap,
-            master_user: MASTER_USER.into(),
-            master_password: read("master-password")?,
-            mail_root: self.mail_root.clone(),
-            dsync: self.dsync,
-            timeout: Duration::from_secs(self.timeout_seconds),
-        })
-    }
-}
-
-/// A region's data plane and where Postfix delivers its mail.
+/// A Dovecot back end: its data plane and where Postfix delivers its tenants' mail.
 #[derive(Clone)]
-struct RegionPlane {
+struct Backend {
+    name: String,
     plane: Arc<dyn DataPlane>,
     lmtp: Option<SocketAddr>,
+    /// Takes no new tenants.
+    draining: bool,
 }
 
-/// The data planes of a deployment: the default one and one per region that has its own.
-/// As a [`DataPlane`], it sends each call to the data plane of the tenant's region.
+/// The data planes of a deployment: the default one and the back ends of each region that
+/// has its own. As a [`DataPlane`], it sends each call to the tenant's back end.
 #[derive(Clone)]
 pub struct RegionalDataPlane {
     store: DataStore,
     default: Arc<dyn DataPlane>,
-    regions: BTreeMap<String, RegionPlane>,
+    /// Each region's back ends, in the order the mail hosts file lists them.
+    regions: BTreeMap<String, Vec<Backend>>,
 }
 
 impl RegionalDataPlane {
@@ -184,37 +61,70 @@ impl RegionalDataPlane {
         }
     }
 
-    /// The same, with `region` on `plane`, whose mail Postfix delivers over LMTP to `lmtp`.
-    pub(crate) fn with_region(
+    /// The same, with the back end `name` added to `region`'s.
+    pub(crate) fn with_backend(
         mut self,
         region: &str,
+        name: &str,
         plane: Arc<dyn DataPlane>,
         lmtp: Option<SocketAddr>,
+        draining: bool,
     ) -> RegionalDataPlane {
         self.regions
-            .insert(region.to_owned(), RegionPlane { plane, lmtp });
+            .entry(region.to_owned())
+            .or_default()
+            .push(Backend {
+                name: name.to_owned(),
+                plane,
+                lmtp,
+                draining,
+            });
         self
     }
 
-    /// The same, with every region of `hosts` on its Dovecot back end, sharing `keys`.
+    /// The same, with every back end of `hosts`, sharing `keys`.
     pub(crate) fn with_mail_hosts(
         mut self,
         hosts: &MailHosts,
         keys: &TenantKeys,
     ) -> Result<RegionalDataPlane> {
         for host in &hosts.regions {
-            let plane = DovecotDataPlane::new(keys.clone(), host.dovecot.settings()?)?;
-            self = self.with_region(&host.region, Arc::new(plane), Some(host.dovecot.lmtp));
+            for (name, d) in host.named() {
+                let plane = DovecotDataPlane::new(keys.clone(), d.settings()?)?;
+                self = self.with_backend(
+                    &host.region,
+                    &name,
+                    Arc::new(plane),
+                    Some(d.lmtp),
+                    d.draining,
+                );
+            }
         }
         Ok(self)
     }
 
-    /// The data plane of `region`.
+    /// The data plane of `region`'s first back end, or the default one for a region
+    /// without back ends.
     pub fn for_region(&self, region: &str) -> &Arc<dyn DataPlane> {
         self.regions
             .get(region)
-            .map(|r| &r.plane)
+            .and_then(|b| b.first())
+            .map(|b| &b.plane)
             .unwrap_or(&self.default)
+    }
+
+    /// The data plane of the back end named `name`, if the mail hosts list it.
+    pub fn backend(&self, name: &str) -> Option<&Arc<dyn DataPlane>> {
+        self.named(name).map(|b| &b.plane)
+    }
+
+    /// The names of `region`'s back ends, in the order listed, each with whether it takes
+    /// new tenants.
+    pub fn backends_of(&self, region: &str) -> Vec<(&str, bool)> {
+        self.regions
+            .get(region)
+            .map(|b| b.iter().map(|b| (b.name.as_str(), !b.draining)).collect())
+            .unwrap_or_default()
     }
 
     /// The data plane of `region`, or the default one for a tenant without a region.
@@ -222,10 +132,19 @@ impl RegionalDataPlane {
         region.map_or(&self.default, |r| self.for_region(r))
     }
 
-    /// Whether moving a tenant from region `from` to `to` moves its mail: their data planes
-    /// differ.
-    pub fn moves_mail(&self, from: Option<&str>, to: &str) -> bool {
-        !Arc::ptr_eq(self.plane_of(from), self.for_region(to))
+    /// The data plane of the back end `backend` when it is named, or else of `region`'s
+    /// first back end (a region's one back end is not stored).
+    pub fn plane_at(
+        &self,
+        region: Option<&str>,
+        backend: Option<&str>,
+    ) -> Result<&Arc<dyn DataPlane>> {
+        match backend {
+            Some(name) => self
+                .backend(name)
+                .ok_or_else(|| Error::Unavailable(unlisted(name))),
+            None => Ok(self.plane_of(region)),
+        }
     }
 
     /// Whether any region has a mail host of its own.
@@ -233,25 +152,158 @@ impl RegionalDataPlane {
         !self.regions.is_empty()
     }
 
-    /// Where Postfix delivers the mail of `region`: its back end's LMTP, or `None` for the
-    /// default transport of the mail stack's configuration.
-    pub fn lmtp_of(&self, region: &str) -> Option<SocketAddr> {
-        self.regions.get(region).and_then(|r| r.lmtp)
+    fn named(&self, name: &str) -> Option<&Backend> {
+        self.regions.values().flatten().find(|b| b.name == name)
     }
 
-    /// The data plane of the tenant's region (the default one for a tenant that is gone).
-    async fn for_tenant(&self, tenant: TenantId) -> Result<&Arc<dyn DataPlane>> {
-        if self.regions.is_empty() {
-            return Ok(&self.default);
+    /// The back end the tenant's mail is on, or `None` for the default data plane: the one
+    /// stored for it (`stored`), its region's only one, one of its region's back ends that
+    /// holds its mailboxes already, or, with `place`, the one it is placed on now (see the
+    /// module header). Without `place`, a tenant of a region with several back ends that
+    /// none of them holds is on none yet (`None`).
+    async fn resolve(
+        &self,
+        tenant: TenantId,
+        region: Option<&str>,
+        stored: Option<&str>,
+        place: bool,
+    ) -> Result<Option<&Backend>> {
+        if let Some(name) = stored {
+            return self
+                .named(name)
+                .map(Some)
+                .ok_or_else(|| Error::Unavailable(format!("tenant {tenant}: {}", unlisted(name))));
         }
-        Ok(match self.store.tenant_view(Scope::All, tenant).await? {
-            Some(t) => t
-                .region
-                .as_deref()
-                .map_or(&self.default, |r| self.for_region(r)),
+        let Some((region, backends)) = region.and_then(|r| self.regions.get_key_value(r)) else {
+            return Ok(None);
+        };
+        if let [only] = backends.as_slice() {
+            return Ok(Some(only));
+        }
+        let mut candidates = None;
+        for b in backends {
+            if b.plane.holds_tenant(tenant).await? {
+                if !place {
+                    return Ok(Some(b));
+                }
+                candidates = Some(vec![b.name.clone()]);
+                break;
+            }
+        }
+        if !place {
+            return Ok(None);
+        }
+        let candidates = candidates.unwrap_or_else(|| {
+            backends
+                .iter()
+                .filter(|b| !b.draining)
+                .map(|b| b.name.clone())
+                .collect()
+        });
+        let name = self
+            .store
+            .tenant_place_mail_backend(tenant, region, &candidates)
+            .await?;
+        self.named(&name)
+            .map(Some)
+            .ok_or_else(|| Error::Unavailable(format!("tenant {tenant}: {}", unlisted(&name))))
+    }
+
+    /// The name of the back end the tenant's mail is on now, placing it if its region has
+    /// several and it was never placed; `None` for the default data plane or a tenant that
+    /// is gone.
+    pub async fn placement(&self, tenant: TenantId) -> Result<Option<String>> {
+        Ok(self
+            .tenant_backend(tenant, true)
+            .await?
+            .map(|b| b.name.clone()))
+    }
+
+    /// The same without placing: `None` also for a tenant that no back end of its region
+    /// holds yet (it has no mail there).
+    pub async fn current_backend(&self, tenant: TenantId) -> Result<Option<String>> {
+        Ok(self
+            .tenant_backend(tenant, false)
+            .await?
+            .map(|b| b.name.clone()))
+    }
+
+    async fn tenant_backend(&self, tenant: TenantId, place: bool) -> Result<Option<&Backend>> {
+        if self.regions.is_empty() {
+            return Ok(None);
+        }
+        let Some(p) = self.store.tenant_mail_placement(tenant).await? else {
+            return Ok(None);
+        };
+        self.resolve(tenant, p.region.as_deref(), p.backend.as_deref(), place)
+            .await
+    }
+
+    /// Where Postfix delivers the mail of a tenant of `region` placed on `stored` (as the
+    /// domain lookup read them): its back end's LMTP, placing the tenant at need, or `None`
+    /// for the default transport of the mail stack's configuration.
+    pub async fn lmtp_of(
+        &self,
+        tenant: TenantId,
+        region: Option<&str>,
+        stored: Option<&str>,
+    ) -> Result<Option<SocketAddr>> {
+        Ok(self
+            .resolve(tenant, region, stored, true)
+            .await?
+            .and_then(|b| b.lmtp))
+    }
+
+    /// The back end of `region` a tenant moving there goes to, of those taking new tenants:
+    /// the one with the fewest tenants in `counts`, ties by name; `None` for a region with one
+    /// back end or none.
+    pub fn arrival_backend(
+        &self,
+        region: &str,
+        counts: &BTreeMap<String, u64>,
+    ) -> Result<Option<String>> {
+        let backends = self.regions.get(region).map(Vec::as_slice).unwrap_or(&[]);
+        if backends.len() < 2 {
+            return Ok(None);
+        }
+        let open: Vec<String> = backends
+            .iter()
+            .filter(|b| !b.draining)
+            .map(|b| b.name.clone())
+            .collect();
+        mailplane_store::least_loaded(&open, counts)
+            .map(Some)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "region",
+                    format!("every mail back end of `{region}` is draining: it takes no tenant"),
+                )
+            })
+    }
+
+    /// The data plane of the tenant's back end (the default one for a tenant that is gone).
+    async fn for_tenant(&self, tenant: TenantId) -> Result<&Arc<dyn DataPlane>> {
+        Ok(match self.tenant_backend(tenant, true).await? {
+            Some(b) => &b.plane,
             None => &self.default,
         })
     }
+
+    /// Every back end's data plane and the default one, the default last.
+    fn every_plane(&self) -> impl Iterator<Item = &Arc<dyn DataPlane>> {
+        self.regions
+            .values()
+            .flatten()
+            .map(|b| &b.plane)
+            .chain(std::iter::once(&self.default))
+    }
+}
+
+/// Why a back end name the mail hosts file does not list cannot be reached.
+fn unlisted(name: &str) -> String {
+    format!(
+        "the mail back end `{name}` is not in the mail hosts file (was it renamed or removed while tenants are placed on it?)"
+    )
 }
 
 #[async_trait::async_trait]
@@ -311,20 +363,15 @@ impl DataPlane for RegionalDataPlane {
             .await
     }
 
-    /// Destroys the mailbox in its tenant's region and wherever else a copy of it is: a
-    /// relocation under way may have copied it to the region the tenant is moving to.
+    /// Destroys the mailbox on its tenant's back end and wherever else a copy of it is: a
+    /// relocation under way may have copied it to the back end the tenant is moving to.
     async fn destroy_mailbox(&self, tenant: TenantId, mailbox: MailboxId) -> Result<Usage> {
         let mut removed = self
             .for_tenant(tenant)
             .await?
             .destroy_mailbox(tenant, mailbox)
             .await?;
-        for plane in self
-            .regions
-            .values()
-            .map(|r| &r.plane)
-            .chain(std::iter::once(&self.default))
-        {
+        for plane in self.every_plane() {
             let r = plane.destroy_mailbox(tenant, mailbox).await?;
             removed.messages += r.messages;
             removed.bytes += r.bytes;
@@ -332,8 +379,8 @@ impl DataPlane for RegionalDataPlane {
         Ok(removed)
     }
 
-    /// Erases the tenant's key in its region and removes what every other region still
-    /// holds of the tenant: the key is shared, so one erase covers them all.
+    /// Erases the tenant's key on its back end: the key is shared, so one erase covers every
+    /// back end.
     async fn crypto_erase_tenant(&self, tenant: TenantId) -> Result<TenantErasure> {
         self.for_tenant(tenant)
             .await?
@@ -343,12 +390,12 @@ impl DataPlane for RegionalDataPlane {
 
     async fn purge_tenant(&self, tenant: TenantId) -> Result<Usage> {
         // Every data plane: a tenant relocated before its end may have left files anywhere
-        // its erase made unreadable. The regions' back ends first: the default one, the
+        // its erase made unreadable. The back ends first: the default one, the
         // file store, removes the tenant's folder beside its key, where the others record
         // the tenant's mailboxes.
         let mut removed = Usage::default();
-        for region in self.regions.values() {
-            let r = region.plane.purge_tenant(tenant).await?;
+        for backend in self.regions.values().flatten() {
+            let r = backend.plane.purge_tenant(tenant).await?;
             removed.messages += r.messages;
             removed.bytes += r.bytes;
         }
@@ -362,8 +409,8 @@ impl DataPlane for RegionalDataPlane {
         if self.default.tenant_readable(tenant).await? {
             return Ok(true);
         }
-        for region in self.regions.values() {
-            if region.plane.tenant_readable(tenant).await? {
+        for backend in self.regions.values().flatten() {
+            if backend.plane.tenant_readable(tenant).await? {
                 return Ok(true);
             }
         }

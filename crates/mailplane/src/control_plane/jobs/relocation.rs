@@ -1,12 +1,13 @@
-//! The job that moves a tenant's mail to another region (`tenant.relocate` when the two
-//! regions keep mail on different data planes). Its steps, each safe to run twice:
+//! The job that moves a tenant's mail to another region, or to another mail back end of its
+//! own region (`tenant.relocate` when the tenant's mail is on another data plane than the one
+//! it goes to). Its steps, each safe to run twice:
 //!
 //! 1. `copy`: every mailbox of the tenant is copied from the old region's data plane to the
 //!    new one ([`crate::data_plane::DataPlane::copy_mailbox_to`] in [`CopyMode::Backup`]: dsync between two
 //!    Dovecot back ends, export and import otherwise). Mail still arrives at the old region.
-//! 2. `switch`: the tenant's region becomes the new one, audited, with its event, in one
-//!    transaction. From then on Postfix's transport lookup routes the tenant's mail to the
-//!    new region's LMTP.
+//! 2. `switch`: the tenant's region and back end become the new ones, audited, with its
+//!    event, in one transaction. From then on Postfix's transport lookup routes the tenant's
+//!    mail to the new back end's LMTP.
 //! 3. `catch-up`, due a grace period later ([`super::JobSettings::relocation_grace`]), so
 //!    that deliveries Postfix routed before the switch have landed: every mailbox is copied
 //!    again, two-way ([`CopyMode::Sync`]: mail already delivered to the new side stays), and
@@ -26,13 +27,19 @@
 //! litigation lasts.
 //!
 //! The job lists the tenant's mailboxes at each step, so a mailbox created during the move
-//! is copied too. Its progress ([`RelocationProgress`]) is what `GET
+//! is copied too. The back end the tenant leaves is recorded when the move is asked for, or,
+//! for a tenant never placed in a region of several back ends, placed by the `copy` step
+//! (the first lookup during the move would place it anyway). When the two are the same data
+//! plane, the steps copy and erase nothing. Its progress ([`RelocationProgress`]) is what `GET
 //! /v1/tenants/{tenant}/relocation` shows.
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
-use mailplane_store::{JOB_DONE, JobClaim, JobNext, JobRow};
+use mailplane_store::{JOB_DONE, JobClaim, JobNext, JobRow, WriteTx};
 use mailplane_types::lifecycle::{Relocation, RelocationState};
+use mailplane_types::resources::Tenant;
 use mailplane_types::{AuditOutcome, AuditTarget, Error, Result, TenantId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -41,6 +48,7 @@ use super::{Step, json_of, record_of, step_of};
 use crate::control_plane::ControlPlane;
 use crate::control_plane::activity::LOCATION;
 use crate::data_plane::{CopyMode, RegionalDataPlane};
+use crate::input::TenantRelocate;
 
 /// The steps of a relocation, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +103,13 @@ pub(crate) struct RelocationProgress {
     pub(crate) from: Option<String>,
     /// The region it moves to.
     pub(crate) to: String,
+    /// The back end it leaves (`None`: its region's only one, or the default data plane).
+    #[serde(default)]
+    pub(crate) from_backend: Option<String>,
+    /// The back end it moves to (`None`: the new region's only one, or the default data
+    /// plane).
+    #[serde(default)]
+    pub(crate) to_backend: Option<String>,
     /// The mailboxes the last copy or catch-up went through.
     pub(crate) mailboxes: u64,
     /// Messages the new region held of the tenant after the last copy.
@@ -110,10 +125,15 @@ pub(crate) struct RelocationProgress {
 
 impl RelocationProgress {
     /// A relocation of a tenant from `from` to `to`, not started.
-    pub(crate) fn new(from: Option<String>, to: String) -> RelocationProgress {
+    pub(crate) fn new(
+        from: (Option<String>, Option<String>),
+        to: (String, Option<String>),
+    ) -> RelocationProgress {
         RelocationProgress {
-            from,
-            to,
+            from: from.0,
+            to: to.0,
+            from_backend: from.1,
+            to_backend: to.1,
             mailboxes: 0,
             copied_messages: 0,
             missing_messages: 0,
@@ -144,6 +164,8 @@ pub(crate) fn relocation_of(job: &JobRow) -> Result<Relocation> {
         tenant_id,
         from: p.from,
         to: p.to,
+        from_backend: p.from_backend,
+        to_backend: p.to_backend,
         state,
         mailboxes: p.mailboxes,
         copied_messages: p.copied_messages,
@@ -164,6 +186,82 @@ fn step_of_row(job: &JobRow) -> Result<RelocationStep> {
 }
 
 impl ControlPlane {
+    /// Where `tenant.relocate` moves the tenant, as a relocation not started, and whether its
+    /// mail moves (the data planes differ). `input.backend` must name a back end of the
+    /// region taking new tenants; with it, the region may be the tenant's own.
+    pub(crate) async fn relocation_target(
+        &self,
+        tx: &WriteTx,
+        tenant: &Tenant,
+        input: &TenantRelocate,
+    ) -> Result<(RelocationProgress, bool)> {
+        let wanted = input.backend.as_deref().map(str::trim);
+        let region = match wanted {
+            Some(_) if tenant.region.as_deref() == Some(input.region.trim()) => {
+                input.region.trim().to_owned()
+            }
+            _ => self.relocation(tenant, input)?,
+        };
+        let Some(planes) = self.data_planes.as_deref().filter(|p| p.has_mail_hosts()) else {
+            if wanted.is_some() {
+                return Err(Error::invalid(
+                    "backend",
+                    "this deployment lists no mail back ends (no mail hosts file)",
+                ));
+            }
+            let none = RelocationProgress::new((tenant.region.clone(), None), (region, None));
+            return Ok((none, false));
+        };
+        let backends = planes.backends_of(&region);
+        let from_backend = planes.current_backend(tenant.id).await?;
+        let to_backend = match wanted {
+            Some(name) => {
+                let Some(&(_, open)) = backends.iter().find(|(n, _)| *n == name) else {
+                    let names: Vec<String> =
+                        backends.iter().map(|(n, _)| format!("`{n}`")).collect();
+                    return Err(Error::invalid(
+                        "backend",
+                        if names.is_empty() {
+                            format!(
+                                "`{name}` is not a mail back end of `{region}`, which has none of its own"
+                            )
+                        } else {
+                            format!(
+                                "`{name}` is not a mail back end of `{region}` (it has {})",
+                                names.join(", ")
+                            )
+                        },
+                    ));
+                };
+                if !open {
+                    return Err(Error::invalid(
+                        "backend",
+                        format!("`{name}` is draining: it takes no new tenants"),
+                    ));
+                }
+                if from_backend.as_deref() == Some(name) {
+                    return Err(Error::invalid(
+                        "backend",
+                        format!("the tenant's mail is on `{name}` already"),
+                    ));
+                }
+                Some(name.to_owned())
+            }
+            None => {
+                let names: Vec<String> = backends.iter().map(|(n, _)| n.to_string()).collect();
+                let counts: BTreeMap<String, u64> = tx.mail_backend_counts(&names).await?;
+                planes.arrival_backend(&region, &counts)?
+            }
+        };
+        let from = planes.plane_at(tenant.region.as_deref(), from_backend.as_deref())?;
+        let to = planes.plane_at(Some(&region), to_backend.as_deref())?;
+        let moves = !Arc::ptr_eq(from, to);
+        Ok((
+            RelocationProgress::new((tenant.region.clone(), from_backend), (region, to_backend)),
+            moves,
+        ))
+    }
+
     /// Runs a step of a relocation (see the module header).
     pub(super) async fn relocation_step(&self, claim: &JobClaim) -> Result<()> {
         let step: RelocationStep = step_of(claim)?;
@@ -177,15 +275,35 @@ impl ControlPlane {
             .data_planes
             .as_deref()
             .ok_or_else(|| Error::Unavailable("no data plane is configured".into()))?;
-        let from = planes.plane_of(progress.from.as_deref()).clone();
-        let to = planes.for_region(&progress.to).clone();
-        let mailboxes: Vec<_> = self
-            .store
-            .mailbox_addresses(tenant)
-            .await?
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect();
+        if step == RelocationStep::Copy
+            && progress.from_backend.is_none()
+            && progress
+                .from
+                .as_deref()
+                .is_some_and(|r| planes.backends_of(r).len() > 1)
+        {
+            // A tenant never placed in a region of several back ends: placed now, where the
+            // mail that arrives during the move will go.
+            progress.from_backend = planes.placement(tenant).await?;
+        }
+        let from = planes
+            .plane_at(progress.from.as_deref(), progress.from_backend.as_deref())?
+            .clone();
+        let to = planes
+            .plane_at(Some(&progress.to), progress.to_backend.as_deref())?
+            .clone();
+        // The tenant is where it goes already: nothing to copy, and above all nothing to erase.
+        let same = Arc::ptr_eq(&from, &to);
+        let mailboxes: Vec<_> = if same {
+            vec![]
+        } else {
+            self.store
+                .mailbox_addresses(tenant)
+                .await?
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect()
+        };
         let now = self.clock.now();
         let next = |step: RelocationStep, run_after: OffsetDateTime, p: &RelocationProgress| {
             Ok::<_, Error>(JobNext::Step {
@@ -210,8 +328,12 @@ impl ControlPlane {
             RelocationStep::Switch => {
                 let tx = self.store.begin().await?;
                 let t = self.job_tenant(&tx, claim).await?;
-                if t.region.as_deref() != Some(progress.to.as_str()) {
-                    tx.tenant_relocate(tenant, &progress.to).await?;
+                let stored = tx.tenant_mail_backend(tenant).await?;
+                if t.region.as_deref() != Some(progress.to.as_str())
+                    || stored != progress.to_backend
+                {
+                    tx.tenant_relocate_to(tenant, &progress.to, progress.to_backend.as_deref())
+                        .await?;
                     self.automation_audit(
                         &tx,
                         &t,
