@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod backends;
 mod batch;
 mod bounds;
 mod catalogue;

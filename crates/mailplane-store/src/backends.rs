@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, Statement,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
+    QuerySelect, Statement,
 };
 
 use mailplane_types::resources::{Tenant, TenantStatus};
@@ -106,20 +107,20 @@ impl WriteTx {
 
     /// The number of tenants not terminated placed on each of `names`.
     pub async fn mail_backend_counts(&self, names: &[String]) -> Result<BTreeMap<String, u64>> {
-        let rows: Vec<(Option<String>, i64)> = tenant::Entity::find()
+        let rows: Vec<Count> = tenant::Entity::find()
             .select_only()
-            .column(tenant::Column::MailBackend)
+            .column_as(tenant::Column::MailBackend, "name")
             .column_as(tenant::Column::Id.count(), "n")
             .filter(tenant::Column::MailBackend.is_in(names.iter().cloned()))
             .filter(tenant::Column::Status.ne(TenantStatus::Terminated.as_str()))
             .group_by(tenant::Column::MailBackend)
-            .into_tuple()
+            .into_model()
             .all(&self.tx)
             .await
             .map_err(db_error)?;
         Ok(rows
             .into_iter()
-            .filter_map(|(name, n)| name.map(|name| (name, n as u64)))
+            .filter_map(|c| c.name.map(|name| (name, c.n as u64)))
             .collect())
     }
 
@@ -155,25 +156,46 @@ pub fn least_loaded(candidates: &[String], counts: &BTreeMap<String, u64>) -> Op
         .cloned()
 }
 
+/// A back end's count of tenants.
+#[derive(FromQueryResult)]
+struct Count {
+    name: Option<String>,
+    n: i64,
+}
+
+/// A tenant's placement columns.
+#[derive(FromQueryResult)]
+struct Placed {
+    status: String,
+    region: Option<String>,
+    mail_backend: Option<String>,
+}
+
 async fn placement_on(db: &impl ConnectionTrait, id: TenantId) -> Result<Option<MailPlacement>> {
-    let row: Option<(String, Option<String>, Option<String>)> = tenant::Entity::find()
+    let row: Option<Placed> = tenant::Entity::find()
         .select_only()
         .column(tenant::Column::Status)
         .column(tenant::Column::Region)
         .column(tenant::Column::MailBackend)
         .filter(tenant::Column::Id.eq(id.uuid()))
-        .into_tuple()
+        .into_model()
         .one(db)
         .await
         .map_err(db_error)?;
-    row.map(|(status, region, backend)| {
-        Ok(MailPlacement {
-            status: TenantStatus::parse(&status)
-                .ok_or_else(|| Error::internal(format!("a tenant of status {status}")))?,
-            region,
-            backend,
-        })
-    })
+    row.map(
+        |Placed {
+             status,
+             region,
+             mail_backend: backend,
+         }| {
+            Ok(MailPlacement {
+                status: TenantStatus::parse(&status)
+                    .ok_or_else(|| Error::internal(format!("a tenant of status {status}")))?,
+                region,
+                backend,
+            })
+        },
+    )
     .transpose()
 }
 
@@ -202,5 +224,80 @@ mod tests {
             "a tie goes by name"
         );
         assert_eq!(least_loaded(&[], &counts), None);
+    }
+}
+#[cfg(test)]
+mod placement_tests {
+    use crate::{DataStore, DatabaseLocation, NewTenant};
+    use mailplane_types::{DomainName, TenantId};
+
+    async fn tenant(store: &DataStore, slug: &str) -> TenantId {
+        let tx = store.begin().await.unwrap();
+        let (t, _) = tx
+            .tenant_insert(NewTenant {
+                name: slug.into(),
+                slug: slug.into(),
+                profile: ("p".into(), 1),
+                partner_id: None,
+                region: "eu".into(),
+                region_preference: None,
+                offer: "o".into(),
+                default_domain: DomainName::parse(&format!("{slug}.mail.example")).unwrap(),
+            })
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        t.id
+    }
+
+    #[tokio::test]
+    async fn tenants_are_placed_on_the_least_loaded_back_end_and_stay_there() {
+        let dir = std::env::temp_dir().join(format!("mp-placement-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = DataStore::open(&DatabaseLocation::Sqlite(dir.join("p.db")))
+            .await
+            .unwrap();
+        let both = ["eu-1".to_string(), "eu-2".to_string()];
+        let (a, b, c) = (
+            tenant(&store, "a").await,
+            tenant(&store, "b").await,
+            tenant(&store, "c").await,
+        );
+        let placement = store.tenant_mail_placement(a).await.unwrap().unwrap();
+        assert_eq!(
+            (placement.region.as_deref(), placement.backend),
+            (Some("eu"), None)
+        );
+        let place = |t| store.tenant_place_mail_backend(t, "eu", &both);
+        assert_eq!(place(a).await.unwrap(), "eu-1");
+        assert_eq!(place(b).await.unwrap(), "eu-2");
+        // Placed for good, whatever the candidates say now.
+        assert_eq!(
+            store
+                .tenant_place_mail_backend(a, "eu", &["eu-2".to_string()])
+                .await
+                .unwrap(),
+            "eu-1"
+        );
+        let e = store
+            .tenant_place_mail_backend(c, "ca", &both)
+            .await
+            .expect_err("c is in eu");
+        assert!(e.to_string().contains("moved out of region"), "{e}");
+        let e = store
+            .tenant_place_mail_backend(c, "eu", &[])
+            .await
+            .expect_err("no candidate");
+        assert!(
+            e.to_string()
+                .contains("no mail back end taking new tenants"),
+            "{e}"
+        );
+        let tx = store.begin().await.unwrap();
+        let counts = tx.mail_backend_counts(&both).await.unwrap();
+        assert_eq!(counts.get("eu-1"), Some(&1));
+        assert_eq!(counts.get("eu-2"), Some(&1));
+        drop(tx);
+        std::fs::remove_dir_all(&dir).ok();
     }
 }
