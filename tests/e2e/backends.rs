@@ -133,6 +133,24 @@ async fn subjects(plane: &dyn DataPlane, t: TenantId, m: MailboxId) -> Vec<Strin
     out
 }
 
+/// One lookup over the dict protocol on the socket `stack`'s Dovecot asks; the reply line.
+async fn dict_lookup(stack: &MailStack, key: &str) -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::UnixStream::connect(&stack.config.dovecot_dict)
+        .await
+        .expect("the dict socket");
+    socket
+        .write_all(format!("H3\t2\t0\t\tmailplane\nL{key}\t\n").as_bytes())
+        .await
+        .expect("a lookup");
+    let mut line = String::new();
+    tokio::io::BufReader::new(socket)
+        .read_line(&mut line)
+        .await
+        .expect("a reply");
+    line.trim_end().to_owned()
+}
+
 /// The message files (`u.<uid>`, sdbox) of the tenant in a Dovecot's mail root.
 fn message_files(stack: &MailStack, t: TenantId) -> usize {
     fn walk(dir: &std::path::Path) -> usize {
@@ -223,6 +241,48 @@ async fn each_tenant_is_placed_on_one_back_end_and_its_mail_goes_there(mut h: Ha
         .await
         .expect(200);
     assert_eq!(usage["messages"], 1, "{usage}");
+
+    // A Dovecot front proxy's passdb answer sends each tenant's IMAP clients to its back end.
+    for (tenant, mailbox, address, stack) in [
+        (acme, alice, "alice@acme.example", &s.one),
+        (bolt, bob, "bob@bolt.example", &s.two),
+    ] {
+        h.customer_admin(tenant)
+            .put(
+                &format!("/v1/tenants/{tenant}/mailboxes/{mailbox}/password"),
+                json!({ "password": "Correct-Horse-7-Staple" }),
+            )
+            .await
+            .expect(200);
+        let answer = dict_lookup(&s.one, &format!("shared/proxydb/{address}")).await;
+        let fields: Value = serde_json::from_str(
+            answer
+                .strip_prefix('O')
+                .unwrap_or_else(|| panic!("found: {answer}")),
+        )
+        .expect("JSON");
+        assert_eq!(fields["proxy"], "y", "{fields}");
+        assert_eq!(fields["host"], "127.0.0.1", "{fields}");
+        assert_eq!(
+            fields["port"],
+            stack.config.imap_port.to_string(),
+            "{fields}"
+        );
+        assert!(
+            fields["password"]
+                .as_str()
+                .unwrap()
+                .starts_with("{ARGON2ID}"),
+            "{fields}"
+        );
+        // The back end's own passdb answer has no proxy fields.
+        let own = dict_lookup(&s.one, &format!("shared/passdb/{address}")).await;
+        assert!(own.starts_with('O') && !own.contains("proxy"), "{own}");
+    }
+    assert_eq!(
+        dict_lookup(&s.one, "shared/proxydb/nobody@acme.example").await,
+        "N"
+    );
 
     // Two tenants placed at once are counted one after the other: one on each back end.
     let (c, _) = tenant(&h, "Cole", "cole.example", "carl").await;

@@ -224,6 +224,27 @@ impl MailLookups {
             .map(|(hash, _)| PasswordRecord { hash, sign_in }))
     }
 
+    /// What a Dovecot front proxy's passdb gets for `address`: the password record, and the
+    /// IMAP address of the back end the mailbox's tenant is placed on (placing it at need), or
+    /// `None` when the tenant's region has no back end of its own (the proxy then has nowhere
+    /// to send the client). A back end the mail hosts file no longer lists is an error.
+    pub async fn proxy(
+        &self,
+        address: &str,
+    ) -> Result<Option<(PasswordRecord, Option<std::net::SocketAddr>)>> {
+        let Some(record) = self.password(address).await? else {
+            return Ok(None);
+        };
+        let Some(planes) = self.data_planes.as_ref().filter(|p| p.has_mail_hosts()) else {
+            return Ok(Some((record, None)));
+        };
+        let Some(mailbox) = self.mailbox(address).await? else {
+            return Ok(None);
+        };
+        let imap = planes.imap_of(mailbox.tenant_id).await?;
+        Ok(Some((record, imap)))
+    }
+
     async fn sign_in_record(&self, address: &str) -> Result<Option<SignInRecord>> {
         let Some(address) = parse(address) else {
             return Ok(None);

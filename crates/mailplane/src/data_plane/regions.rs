@@ -37,6 +37,8 @@ struct Backend {
     name: String,
     plane: Arc<dyn DataPlane>,
     lmtp: Option<SocketAddr>,
+    /// Its IMAP address, where a front proxy sends the clients of its tenants.
+    imap: Option<SocketAddr>,
     /// Takes no new tenants.
     draining: bool,
 }
@@ -61,13 +63,14 @@ impl RegionalDataPlane {
         }
     }
 
-    /// The same, with the back end `name` added to `region`'s.
+    /// The same, with the back end `name` added to `region`'s: its data plane, where Postfix
+    /// delivers its mail (`lmtp`) and where a front proxy sends its clients (`imap`).
     pub(crate) fn with_backend(
         mut self,
         region: &str,
         name: &str,
         plane: Arc<dyn DataPlane>,
-        lmtp: Option<SocketAddr>,
+        (lmtp, imap): (Option<SocketAddr>, Option<SocketAddr>),
         draining: bool,
     ) -> RegionalDataPlane {
         self.regions
@@ -77,6 +80,7 @@ impl RegionalDataPlane {
                 name: name.to_owned(),
                 plane,
                 lmtp,
+                imap,
                 draining,
             });
         self
@@ -95,7 +99,7 @@ impl RegionalDataPlane {
                     &host.region,
                     &name,
                     Arc::new(plane),
-                    Some(d.lmtp),
+                    (Some(d.lmtp), Some(d.imap)),
                     d.draining,
                 );
             }
@@ -252,6 +256,15 @@ impl RegionalDataPlane {
             .resolve(tenant, region, stored, true)
             .await?
             .and_then(|b| b.lmtp))
+    }
+
+    /// Where a front proxy sends the IMAP clients of the tenant: its back end's IMAP address,
+    /// placing the tenant at need; `None` for a tenant on the default data plane.
+    pub async fn imap_of(&self, tenant: TenantId) -> Result<Option<SocketAddr>> {
+        Ok(self
+            .tenant_backend(tenant, true)
+            .await?
+            .and_then(|b| b.imap))
     }
 
     /// The back end of `region` a tenant moving there goes to, of those taking new tenants:

@@ -14,7 +14,11 @@
 //!   "*:bytes=<quota>", "mail_crypt_private_password": "<hex>"}`; Dovecot's `mail_home` puts
 //!   the mailbox's files under the mail root at that path, and `mail_crypt` opens the
 //!   mailbox's private key with the password, which the data plane derives from the
-//!   tenant's data key.
+//!   tenant's data key;
+//! - `proxydb/<address>`: for a Dovecot front proxy in front of several back ends, the
+//!   `passdb` answer with `"proxy": "y"`, `"host"` and `"port"`, the IMAP address of the back
+//!   end the mailbox's tenant is placed on (without them when its region has no back end of
+//!   its own). A proxy's own dict-auth file names this key instead of `passdb/%u`.
 
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -87,12 +91,18 @@ where
 pub(super) async fn answer(lookups: &MailLookups, key: &str) -> String {
     let key = key.strip_prefix("shared/").unwrap_or(key);
     let found = if let Some(user) = key.strip_prefix("passdb/") {
-        lookups.password(user).await.map(|p| {
-            p.map(|p| {
-                let mut v = json!({ "password": format!("{{ARGON2ID}}{}", p.hash) });
-                if let Some(reason) = p.sign_in.reason {
-                    v["nologin"] = json!("y");
-                    v["reason"] = json!(reason);
+        lookups
+            .password(user)
+            .await
+            .map(|p| p.map(|p| password_fields(&p)))
+    } else if let Some(user) = key.strip_prefix("proxydb/") {
+        lookups.proxy(user).await.map(|p| {
+            p.map(|(p, imap)| {
+                let mut v = password_fields(&p);
+                if let Some(imap) = imap {
+                    v["proxy"] = json!("y");
+                    v["host"] = json!(imap.ip().to_string());
+                    v["port"] = json!(imap.port().to_string());
                 }
                 v
             })
@@ -123,6 +133,16 @@ pub(super) async fn answer(lookups: &MailLookups, key: &str) -> String {
             "Fthe control plane cannot answer now\n".into()
         }
     }
+}
+
+/// The passdb fields of a password record: the hash, and why it must not sign in, if so.
+fn password_fields(p: &super::PasswordRecord) -> serde_json::Value {
+    let mut v = json!({ "password": format!("{{ARGON2ID}}{}", p.hash) });
+    if let Some(reason) = &p.sign_in.reason {
+        v["nologin"] = json!("y");
+        v["reason"] = json!(reason);
+    }
+    v
 }
 
 /// Dovecot's tab escaping: `\x01` followed by a letter for the bytes that delimit.
