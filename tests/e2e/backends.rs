@@ -3,7 +3,8 @@
 //! back end and the exports read it there; a back end the mail hosts file no longer lists is
 //! a temporary failure naming it; a draining back end takes no new tenant; and a tenant moves
 //! from one back end to the other of its region with a message delivered during the move,
-//! all of its mail ending on the new back end and none on the old.
+//! all of its mail ending on the new back end and none on the old; and a tenant from before
+//! its region had two back ends is placed where its mail is.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -446,3 +447,51 @@ async fn a_tenant_moves_to_the_other_back_end_of_its_region_and_loses_nothing(mu
     assert_eq!(tenant["region"], "eu");
 }
 e2e!(a_tenant_moves_to_the_other_back_end_of_its_region_and_loses_nothing);
+
+async fn a_tenant_from_before_its_region_had_two_back_ends_stays_where_its_mail_is(mut h: Harness) {
+    let Some(mut s) = two_backends(&mut h).await else {
+        return;
+    };
+    // The region had one back end, the first Dovecot, as `[regions.dovecot]` (named `eu`).
+    let before = s.control_plane(&s.one.mail_hosts("eu"));
+    s.one.serve_lookups_from(before.clone()).await;
+    h.use_control_plane(before);
+    let (t, m) = tenant(&h, "Acme", "acme.example", "alice").await;
+    send(&s.one, "alice@acme.example", "from the one back end days").await;
+    let old = backend(&h, "eu");
+    s.one
+        .eventually("the message reaches the one back end", || async {
+            old.usage(t, m).await.expect("usage").messages == 1
+        })
+        .await;
+
+    // Now the region has two: the old one, still `eu`, and a new one whose name sorts first
+    // (a tie of counts would place a tenant there).
+    let hosts = MailHosts {
+        regions: vec![RegionMailHost {
+            region: "eu".into(),
+            dovecot: None,
+            backends: vec![
+                s.two.dovecot_host(Some("a-new")),
+                s.one.dovecot_host(Some("eu")),
+            ],
+        }],
+    };
+    let after = s.control_plane(&hosts);
+    s.one.serve_lookups_from(after.clone()).await;
+    s.two.serve_lookups_from(after.clone()).await;
+    h.use_control_plane(after);
+    // The tenant is placed where its mail is, and its mail keeps going there.
+    assert_eq!(placement(&h, t).await.as_deref(), Some("eu"));
+    send(&s.one, "alice@acme.example", "with two back ends").await;
+    s.one
+        .eventually("the second message reaches the old back end", || async {
+            old.usage(t, m).await.expect("usage").messages == 2
+        })
+        .await;
+    assert_eq!(message_files(&s.two, t), 0);
+    // A new tenant goes to the new back end, which has fewer tenants.
+    let (u, _) = tenant(&h, "Bolt", "bolt.example", "bob").await;
+    assert_eq!(placement(&h, u).await.as_deref(), Some("a-new"));
+}
+e2e!(a_tenant_from_before_its_region_had_two_back_ends_stays_where_its_mail_is);
