@@ -212,10 +212,6 @@ async fn a_tenant_hold_stops_every_delete_path(h: Harness) {
     let hold_id = hold["id"].as_str().unwrap().to_string();
     assert_eq!(hold["mailbox_id"], serde_json::Value::Null);
     admin
-        .delete(&format!("/v1/tenants/{t}/mailboxes/{m}"))
-        .await
-        .expect(409);
-    admin
         .post_raw(
             &format!("/v1/tenants/{t}/mailboxes/{m}/messages"),
             "message/rfc822",
@@ -223,6 +219,16 @@ async fn a_tenant_hold_stops_every_delete_path(h: Harness) {
         )
         .await
         .expect(201);
+    // Deleting the held mailbox keeps it, inactive, with its data.
+    admin
+        .delete(&format!("/v1/tenants/{t}/mailboxes/{m}"))
+        .await
+        .expect(204);
+    let kept = admin
+        .get(&format!("/v1/tenants/{t}/mailboxes/{m}"))
+        .await
+        .expect(200);
+    assert_eq!(kept["status"], "inactive");
     h.clock.advance(time::Duration::days(40));
     admin
         .put(
@@ -256,9 +262,11 @@ async fn a_tenant_hold_stops_every_delete_path(h: Harness) {
         )
         .await
         .expect(200);
-    admin
-        .delete(&format!("/v1/tenants/{t}/mailboxes/{m}"))
+    // Released, the mailbox enters its undelete window.
+    let deleted = admin
+        .get(&format!("/v1/tenants/{t}/mailboxes/{m}"))
         .await
-        .expect(204);
+        .expect(200);
+    assert_eq!(deleted["status"], "deleted");
 }
 e2e_stores!(a_tenant_hold_stops_every_delete_path);
