@@ -633,8 +633,15 @@ async fn without_automation_the_provider_fulfils_the_export_request(h: Harness) 
         .job_ledger("mailbox-destroy", m.parse().unwrap())
         .await
         .unwrap();
-    assert_eq!(ledger.len(), 1, "the job was due when the window closed");
-    assert_eq!(ledger[0].outcome.as_deref(), Some("done"));
+    let steps: Vec<_> = ledger
+        .iter()
+        .map(|r| (r.step.as_str(), r.outcome.as_deref()))
+        .collect();
+    assert_eq!(
+        steps,
+        [("window", Some("done")), ("destroy", Some("done"))],
+        "the job was first due when the window closed"
+    );
     assert!(!h.mailbox_files(t, &m).exists());
 }
 e2e_stores!(without_automation_the_provider_fulfils_the_export_request);

@@ -210,6 +210,21 @@ async fn a_deleted_mailbox_is_refused_reserved_and_restored_whole(h: Harness) {
         clash["detail"].as_str().unwrap().contains(&alice),
         "{clash}"
     );
+    // It gains no alias and no group while deleted.
+    admin
+        .post(
+            &format!("/v1/tenants/{t}/mailboxes/{alice}/aliases"),
+            json!({ "local_part": "extra", "domain_id": d }),
+        )
+        .await
+        .expect(409);
+    admin
+        .post(
+            &format!("/v1/tenants/{t}/groups/{g}/members"),
+            json!({ "mailbox_id": alice }),
+        )
+        .await
+        .expect(409);
     // The mailbox list shows it only when asked.
     let listed = admin
         .get(&format!("/v1/tenants/{t}/mailboxes?status=deleted"))

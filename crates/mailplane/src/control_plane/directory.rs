@@ -485,10 +485,22 @@ impl ControlPlane {
         let tid = tenant.id;
         let target = match &member {
             Member::Mailbox(m) => {
-                if tx.mailbox_view(tid, *m).await?.is_none() {
+                let Some(found) = tx.mailbox_view(tid, *m).await? else {
                     return Err(Error::invalid(
                         "mailbox_id",
                         "must be a mailbox of this tenant",
+                    ));
+                };
+                // A deleted mailbox keeps its memberships, but gains none.
+                if add && found.status.is_deleted() {
+                    return Err(Error::conflict(
+                        Some("mailbox_id"),
+                        format!(
+                            "mailbox {} ({}) is {}: restore it before adding it to a group",
+                            found.id,
+                            found.address,
+                            found.status.as_str()
+                        ),
                     ));
                 }
                 Ok(*m)

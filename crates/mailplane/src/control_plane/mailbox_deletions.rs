@@ -253,7 +253,7 @@ impl ControlPlane {
             super::jobs::MAILBOX_JOB,
             id.uuid(),
             Some(tenant),
-            "destroy",
+            "window",
             at,
             &serde_json::json!({}),
             self.clock.now(),
