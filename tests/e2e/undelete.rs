@@ -474,5 +474,49 @@ async fn a_restore_needs_a_free_seat(h: Harness) {
         "{refused}"
     );
     assert_eq!(status(&h, t, &ids[0]).await, "deleted", "nothing changed");
+    // Nor does a deleted mailbox take a licence another way.
+    admin
+        .post(
+            &format!("/v1/tenants/{t}/mailboxes/{}/licences", ids[0]),
+            json!({ "sku": "exchange-mailbox" }),
+        )
+        .await
+        .expect(409);
 }
 e2e!(a_restore_needs_a_free_seat);
+
+async fn end_of_service_destroys_a_mailbox_inside_its_window_with_the_rest(h: Harness) {
+    let (t, d, m) = mailbox_with_mail(&h, "alice").await;
+    let bob = fixtures::mailbox(&h, t, &d, "bob").await;
+    let admin = h.customer_admin(t);
+    admin
+        .delete(&format!("/v1/tenants/{t}/mailboxes/{m}"))
+        .await
+        .expect(204);
+    let path = format!("/v1/tenants/{t}/termination");
+    admin
+        .post(&path, json!({ "export_window_days": 0 }))
+        .await
+        .expect(201);
+    let report = h.run_jobs().await;
+    assert_eq!(report.failed, 0, "{report:?}");
+    let closed = admin.get(&path).await.expect(200);
+    assert_eq!(closed["state"], "closed", "{closed}");
+    // The certificate names the deleted mailbox too: the tenant's erase destroyed its data.
+    let named: Vec<&str> = closed["certificate"]["certificate"]["mailboxes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        named.contains(&m.as_str()) && named.contains(&bob.as_str()),
+        "{closed}"
+    );
+    assert_eq!(closed["certificate"]["certificate"]["objects"], 1);
+    // The window's job, when it comes, finds the mailbox gone and fails nothing.
+    h.clock.advance(time::Duration::days(31));
+    let report = h.run_jobs().await;
+    assert_eq!(report.failed, 0, "{report:?}");
+}
+e2e_stores!(end_of_service_destroys_a_mailbox_inside_its_window_with_the_rest);

@@ -232,6 +232,28 @@ impl ControlPlane {
         ))
     }
 
+    /// Refuses a change that would give a deleted or inactive mailbox something (a licence):
+    /// it is restored first.
+    pub(super) async fn not_deleted(
+        &self,
+        tx: &WriteTx,
+        tenant: TenantId,
+        id: MailboxId,
+    ) -> Result<()> {
+        match tx.mailbox_view(tenant, id).await? {
+            Some(m) if m.status.is_deleted() => Err(Error::conflict(
+                None,
+                format!(
+                    "mailbox {} ({}) is {}: restore it first (POST /v1/tenants/{tenant}/mailboxes/{id}/restore)",
+                    m.id,
+                    m.address,
+                    m.status.as_str()
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The tenant's profile's undelete window.
     fn undelete_window(&self, tenant: &Tenant) -> Result<time::Duration> {
         let w = self.profile_of(tenant)?.undelete_window;
