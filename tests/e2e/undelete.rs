@@ -231,6 +231,45 @@ async fn a_deleted_mailbox_is_refused_reserved_and_restored_whole(h: Harness) {
         .await
         .expect(200);
     assert_eq!(listed["items"][0]["id"], alice.as_str());
+    // A mailbox deleted under a legal hold is inactive: no mail, no sign-in either.
+    let carol = fixtures::mailbox(&h, t, &d, "carol").await;
+    admin
+        .put(
+            &format!("/v1/tenants/{t}/mailboxes/{carol}/password"),
+            json!({ "password": PASSWORD }),
+        )
+        .await
+        .expect(200);
+    admin
+        .post(
+            &format!("/v1/tenants/{t}/holds"),
+            json!({ "reason": "Case 2026-21", "mailbox_id": carol }),
+        )
+        .await
+        .expect(201);
+    admin
+        .delete(&format!("/v1/tenants/{t}/mailboxes/{carol}"))
+        .await
+        .expect(204);
+    assert_eq!(status(&h, t, &carol).await, "inactive");
+    let refused = smtp_send(
+        stack.smtp(),
+        None,
+        "bob@elsewhere.test",
+        &["carol@acme.example"],
+        "Held",
+        "Nobody reads this.",
+    )
+    .await
+    .expect("a session");
+    let codes: Vec<u16> = refused.rcpt.iter().map(|r| r.code).collect();
+    assert_eq!(codes, [550], "{refused:?}\n{}", stack.logs());
+    assert!(
+        Imap::login(stack.imap(), "carol@acme.example", PASSWORD)
+            .await
+            .is_err(),
+        "an inactive mailbox signs in"
+    );
 
     // Restored inside the window: its status, seat, data, alias and membership are back.
     h.clock.advance(time::Duration::days(29));
