@@ -228,6 +228,12 @@ def _victim(op):
         # (409): it is lifted first, so that the deletion meets the mailbox alone.
         _release_tenant_holds()
         return {"mailbox": _fresh_mailbox()}
+    if op == "mailbox_restore":
+        # Only a deleted mailbox is restored: a fresh one is deleted first.
+        mailbox = _fresh_mailbox()
+        if mailbox:
+            customer.call("DELETE", f"{t}/mailboxes/{mailbox}")
+        return {"mailbox": mailbox}
     if op == "request_view" and PASS == "tenant":
         # The standing request sits on the ticketed tenant: its own customer reads it.
         return {"request": FIX["request"], "!token": FIX["ticketed_token"]}

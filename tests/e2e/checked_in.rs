@@ -84,6 +84,7 @@ const VERBS: &[&str] = &[
     "release",
     "relocate",
     "remove",
+    "restore",
     "resume",
     "revoke",
     "set",

@@ -127,13 +127,22 @@ async fn aliases_and_groups_share_one_namespace(h: Harness) {
         .expect(200);
     assert_eq!(groups["items"][0]["address"], "team@acme.example");
 
-    // The domain cannot go while an alias or a group uses it; the mailbox takes its aliases
-    // and memberships with it.
+    // The domain cannot go while an alias or a group uses it; a deleted mailbox keeps its
+    // aliases and memberships for its undelete window, and takes them with it when the
+    // window closes.
     let a = alias["id"].as_str().unwrap();
     admin
         .delete(&format!("/v1/tenants/{t}/mailboxes/{alice}"))
         .await
         .expect(204);
+    let kept = admin
+        .get(&format!("/v1/tenants/{t}/aliases"))
+        .await
+        .expect(200);
+    assert_eq!(kept["items"].as_array().unwrap().len(), 1, "{kept}");
+    h.clock.advance(time::Duration::days(31));
+    let report = h.run_jobs().await;
+    assert_eq!(report.failed, 0, "{report:?}");
     assert!(
         admin
             .get(&format!("/v1/tenants/{t}/aliases"))

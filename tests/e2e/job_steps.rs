@@ -175,10 +175,12 @@ async fn life_of_a_tenant(h: &Harness, twice: bool) -> Summary {
         }
         mailboxes.push(m.id);
     }
-    // A deleted mailbox: its messages go by a job.
+    // A deleted mailbox whose undelete window closed: its messages go by a job, which
+    // issues a receipt.
     cp.mailbox_delete(&admin, tenant.id, mailboxes[2])
         .await
         .unwrap();
+    h.clock.advance(Duration::days(31));
     // A retention policy that deletes: a recurring sweep job.
     cp.retention_set(
         &admin,

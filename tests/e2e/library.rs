@@ -124,7 +124,7 @@ async fn the_library_authorizes_every_call(h: Harness) {
     ));
     assert_eq!(cp.audit_verify().await.unwrap().rows, before);
     let list = cp
-        .mailbox_list(&customer, tenant.id, None, None)
+        .mailbox_list(&customer, tenant.id, None, None, None)
         .await
         .unwrap();
     assert_eq!(list.items.len(), 1);

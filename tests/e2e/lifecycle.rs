@@ -618,19 +618,30 @@ async fn without_automation_the_provider_fulfils_the_export_request(h: Harness) 
         .expect(200);
     assert_eq!(exports["items"][0]["state"], "ready");
     assert_eq!(exports["items"][0]["manifest"]["messages"], 1);
-    // Deleting the mailbox leaves a durable job that removes its messages.
+    // Deleting the mailbox leaves a durable job that waits for its undelete window, then
+    // removes its messages.
     customer
         .delete(&format!("/v1/tenants/{t}/mailboxes/{m}"))
         .await
         .expect(204);
+    h.run_jobs().await;
+    assert!(h.mailbox_files(t, &m).exists());
+    h.clock.advance(time::Duration::days(31));
     h.run_jobs().await;
     let ledger = h
         .control_plane
         .job_ledger("mailbox-destroy", m.parse().unwrap())
         .await
         .unwrap();
-    assert_eq!(ledger.len(), 1);
-    assert_eq!(ledger[0].outcome.as_deref(), Some("done"));
+    let steps: Vec<_> = ledger
+        .iter()
+        .map(|r| (r.step.as_str(), r.outcome.as_deref()))
+        .collect();
+    assert_eq!(
+        steps,
+        [("window", Some("done")), ("destroy", Some("done"))],
+        "the job was first due when the window closed"
+    );
     assert!(!h.mailbox_files(t, &m).exists());
 }
 e2e_stores!(without_automation_the_provider_fulfils_the_export_request);

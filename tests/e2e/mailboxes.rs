@@ -76,10 +76,28 @@ async fn customers_administer_their_directory(h: Harness) {
         .delete(&format!("/v1/tenants/{t}/mailboxes/{mid}"))
         .await
         .expect(204);
-    admin
+    // Deleted, it is kept for its undelete window: it reads with its status, and the list
+    // shows it only when asked for.
+    let deleted = admin
         .get(&format!("/v1/tenants/{t}/mailboxes/{mid}"))
         .await
-        .expect(404);
+        .expect(200);
+    assert_eq!(deleted["status"], "deleted");
+    let list = admin
+        .get(&format!("/v1/tenants/{t}/mailboxes"))
+        .await
+        .expect(200);
+    assert!(list["items"].as_array().unwrap().is_empty(), "{list}");
+    let list = admin
+        .get(&format!("/v1/tenants/{t}/mailboxes?status=deleted"))
+        .await
+        .expect(200);
+    assert_eq!(list["items"][0]["id"], mid);
+    let bad = admin
+        .get(&format!("/v1/tenants/{t}/mailboxes?status=gone"))
+        .await
+        .expect(400);
+    assert!(bad.to_string().contains("status"), "{bad}");
 }
 e2e!(customers_administer_their_directory);
 
@@ -222,11 +240,11 @@ async fn a_remembered_mailbox_is_never_served_after_a_change(h: Harness) {
         "Acme Renamed"
     );
 
-    // A deleted mailbox is gone, however often it was read before.
+    // A deleted mailbox reads as deleted, however often it was read before.
     let deleted = admin.delete(&path).await;
     assert!(deleted.status.is_success(), "{:#}", deleted.body);
-    let gone = admin.get(&path).await.expect(404);
-    assert_eq!(gone["detail"], format!("mailbox {m} not found"));
+    let read = admin.get(&path).await.expect(200);
+    assert_eq!(read["status"], "deleted");
 }
 e2e!(a_remembered_mailbox_is_never_served_after_a_change);
 

@@ -37,5 +37,6 @@ mod retention;
 mod strict_json;
 mod tenants;
 mod tickets;
+mod undelete;
 mod webhooks;
 mod workers;

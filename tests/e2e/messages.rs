@@ -178,6 +178,17 @@ async fn deleting_a_mailbox_removes_its_messages(h: Harness) {
         .delete(&format!("/v1/tenants/{t}/mailboxes/{m}"))
         .await
         .expect(204);
-    assert!(!dir.exists(), "the mailbox's messages are removed with it");
+    h.run_jobs().await;
+    assert!(
+        dir.exists(),
+        "the messages are kept for the undelete window"
+    );
+    h.clock.advance(time::Duration::days(31));
+    let report = h.run_jobs().await;
+    assert_eq!(report.failed, 0, "{report:?}");
+    assert!(
+        !dir.exists(),
+        "the mailbox's messages are removed when its window closes"
+    );
 }
 e2e_stores!(deleting_a_mailbox_removes_its_messages);

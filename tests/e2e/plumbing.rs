@@ -280,6 +280,19 @@ async fn entity_tags_guard_updates_and_deletes(h: Harness) {
         .send_with_headers(Method::DELETE, &path, None, &[("If-Match", &new_tag)])
         .await;
     assert_eq!(deleted.status, 204, "{:#}", deleted.body);
+    // A deleted mailbox changes no more; once its undelete window closes, it is gone.
+    let kept = customer
+        .send_with_headers(
+            Method::PATCH,
+            &path,
+            Some(json!({ "display_name": "Ghost" })),
+            &[("If-Match", "*")],
+        )
+        .await;
+    assert_eq!(kept.status, 409, "{:#}", kept.body);
+    h.clock.advance(time::Duration::days(31));
+    let report = h.run_jobs().await;
+    assert_eq!(report.failed, 0, "{report:?}");
 
     // A resource that does not exist is not found, before any precondition is checked: a
     // random id answers exactly as the deleted mailbox does.

@@ -416,11 +416,16 @@ async fn a_mailbox_deleted_during_a_move_leaves_no_copy_in_either_region(mut h: 
     assert_eq!(ran, Some(("relocation".into(), "copy".into())));
     assert_eq!(new.usage(t, m).await.expect("usage").messages, 2);
 
-    // Deleted between the copy and the switch: gone from both regions.
+    // Deleted between the copy and the switch, it is kept for its undelete window; when
+    // the window closes, it is gone from both regions.
     h.customer_admin(t)
         .delete(&format!("/v1/tenants/{t}/mailboxes/{m}"))
         .await
         .expect(204);
+    let report = h.run_jobs().await;
+    assert_eq!(report.failed, 0, "{report:?}");
+    assert_eq!(new.usage(t, m).await.expect("usage").messages, 2);
+    h.clock.advance(time::Duration::days(31));
     let report = h.run_jobs().await;
     assert_eq!(report.failed, 0, "{report:?}");
     for (plane, stack, region) in [(&old, &eu, "eu"), (&new, &ca, "ca")] {

@@ -140,16 +140,23 @@ async fn the_sweep_deletes_by_age_and_holds_stop_it(h: Harness) {
     assert_eq!((held.deleted_messages, held.held), (0, 1));
     let usage = format!("/v1/tenants/{t}/mailboxes/{m}/usage");
     assert_eq!(admin.get(&usage).await.expect(200)["messages"], 2);
-    // The hold also stops the mailbox's deletion, and says so.
-    let refused = admin
+    // The hold keeps a deleted mailbox inactive, with its messages, and the directory's
+    // administrator may still restore it.
+    admin
         .delete(&format!("/v1/tenants/{t}/mailboxes/{m}"))
         .await
-        .expect(409);
-    assert!(
-        refused["detail"].as_str().unwrap().contains(&hold_id)
-            && refused["detail"].as_str().unwrap().contains("Case 2026-17"),
-        "{refused}"
-    );
+        .expect(204);
+    let inactive = admin
+        .get(&format!("/v1/tenants/{t}/mailboxes/{m}"))
+        .await
+        .expect(200);
+    assert_eq!(inactive["status"], "inactive");
+    assert_eq!(admin.get(&usage).await.expect(200)["messages"], 2);
+    let restored = admin
+        .post(&format!("/v1/tenants/{t}/mailboxes/{m}/restore"), json!({}))
+        .await
+        .expect(200);
+    assert_eq!(restored["status"], "enabled");
     // Released, the sweep deletes the old message only, and records it.
     admin
         .post(
@@ -212,10 +219,6 @@ async fn a_tenant_hold_stops_every_delete_path(h: Harness) {
     let hold_id = hold["id"].as_str().unwrap().to_string();
     assert_eq!(hold["mailbox_id"], serde_json::Value::Null);
     admin
-        .delete(&format!("/v1/tenants/{t}/mailboxes/{m}"))
-        .await
-        .expect(409);
-    admin
         .post_raw(
             &format!("/v1/tenants/{t}/mailboxes/{m}/messages"),
             "message/rfc822",
@@ -223,6 +226,16 @@ async fn a_tenant_hold_stops_every_delete_path(h: Harness) {
         )
         .await
         .expect(201);
+    // Deleting the held mailbox keeps it, inactive, with its data.
+    admin
+        .delete(&format!("/v1/tenants/{t}/mailboxes/{m}"))
+        .await
+        .expect(204);
+    let kept = admin
+        .get(&format!("/v1/tenants/{t}/mailboxes/{m}"))
+        .await
+        .expect(200);
+    assert_eq!(kept["status"], "inactive");
     h.clock.advance(time::Duration::days(40));
     admin
         .put(
@@ -256,9 +269,11 @@ async fn a_tenant_hold_stops_every_delete_path(h: Harness) {
         )
         .await
         .expect(200);
-    admin
-        .delete(&format!("/v1/tenants/{t}/mailboxes/{m}"))
+    // Released, the mailbox enters its undelete window.
+    let deleted = admin
+        .get(&format!("/v1/tenants/{t}/mailboxes/{m}"))
         .await
-        .expect(204);
+        .expect(200);
+    assert_eq!(deleted["status"], "deleted");
 }
 e2e_stores!(a_tenant_hold_stops_every_delete_path);

@@ -153,6 +153,9 @@ pub struct Profile {
     /// How long the customer may still export its data after terminating the contract,
     /// before destruction begins (`export_window` in `profile.conf`).
     pub export_window: Duration,
+    /// How long a deleted mailbox may be restored before its data is destroyed
+    /// (`undelete_window` in `profile.conf`).
+    pub undelete_window: Duration,
     /// Activities that provider automation carries out at once when they are requested
     /// (`automated` in `profile.conf`): the customer's call answers with the result.
     pub automated: BTreeSet<String>,
@@ -218,6 +221,9 @@ pub const DEFAULT_CONSULTATION_DEADLINE: Duration = Duration::from_secs(2 * 24 *
 /// How long the export window after a termination lasts when the profile does not say:
 /// 30 days.
 pub const DEFAULT_EXPORT_WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How long a deleted mailbox may be restored when the profile does not say: 30 days, as
+/// Microsoft 365 and AWS WorkMail keep one.
+pub const DEFAULT_UNDELETE_WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Parses `30m`, `72h` or `14d` (from 1, at most ten years).
 fn parse_duration(v: &str) -> Option<Duration> {
@@ -292,6 +298,7 @@ impl Profile {
         let consultation_deadline =
             deadline("consultation_deadline", DEFAULT_CONSULTATION_DEADLINE);
         let export_window = deadline("export_window", DEFAULT_EXPORT_WINDOW);
+        let undelete_window = deadline("undelete_window", DEFAULT_UNDELETE_WINDOW);
         let automated_list: Vec<String> = header
             .get("automated")
             .map(|v| {
@@ -619,6 +626,7 @@ impl Profile {
             request_deadline,
             consultation_deadline,
             export_window,
+            undelete_window,
             automated,
             index,
             source,

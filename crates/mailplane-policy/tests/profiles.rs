@@ -229,6 +229,33 @@ fn deadlines_and_automation_come_from_profile_conf() {
         std::time::Duration::from_secs(48 * 3600)
     );
     assert!(he.automated.contains("access.control-plane"));
+    assert_eq!(
+        he.undelete_window,
+        std::time::Duration::from_secs(30 * 86_400)
+    );
+}
+
+#[test]
+fn the_undelete_window_defaults_to_30_days_and_is_linted() {
+    let mut s = hosted_exchange_source();
+    s.header = s
+        .header
+        .lines()
+        .filter(|l| !l.starts_with("undelete_window"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let absent = Profile::from_source(s.clone()).unwrap();
+    assert_eq!(
+        absent.undelete_window,
+        mailplane_policy::DEFAULT_UNDELETE_WINDOW
+    );
+    s.header.push_str("undelete_window = 0d\n");
+    let msgs = lint_messages(s);
+    assert!(
+        msgs.iter()
+            .any(|m| m.contains("`undelete_window` must be a whole number")),
+        "{msgs:?}"
+    );
 }
 
 #[test]

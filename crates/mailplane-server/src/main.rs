@@ -77,8 +77,9 @@ enum Command {
 
 #[derive(Subcommand)]
 enum CertificateCommand {
-    /// Verify a destruction certificate offline: its Ed25519 signature over the canonical
-    /// document, and, with `--key`, that it was signed by the provider's published key.
+    /// Verify a destruction certificate, or a mailbox's destruction receipt, offline: its
+    /// Ed25519 signature over the canonical document, and, with `--key`, that it was signed
+    /// by the provider's published key.
     /// Exit 0 when it verifies, 1 when it does not.
     Verify {
         /// The certificate (a JSON file, as the termination's `certificate`).
@@ -320,6 +321,20 @@ fn certificate_verify(
         }
         None => vec![],
     };
+    // A mailbox's destruction receipt is signed with the same key and verified here too.
+    if mailplane::certificate::receipt::is_receipt(&document) {
+        return match mailplane::certificate::receipt::verify_receipt(&document, &trusted) {
+            Ok(v) => {
+                println!("VALID: {}", file.display());
+                println!("{}", v.summary());
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("INVALID: {}: {e}", file.display());
+                Ok(ExitCode::from(1))
+            }
+        };
+    }
     match mailplane::certificate::verify(&document, &trusted) {
         Ok(v) => {
             println!("VALID: {}", file.display());

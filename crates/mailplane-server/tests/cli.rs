@@ -282,3 +282,60 @@ fn a_configuration_file_sets_defaults_that_the_environment_and_flags_override() 
     );
     let _ = std::fs::remove_dir_all(&parent);
 }
+
+/// A mailbox's destruction receipt verifies with the certificate's tool and key, and an
+/// altered one does not.
+#[test]
+fn certificate_verify_checks_a_mailbox_receipt() {
+    use mailplane::certificate::receipt::{RECEIPT_VERSION, ReceiptBody};
+    use mailplane::certificate::{CertificateSigner, CertifiedMailbox, CertifiedParty};
+    let dir = temp_dir();
+    let signer = CertificateSigner::generate();
+    let at = time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+    let receipt = signer
+        .sign_receipt(ReceiptBody {
+            version: RECEIPT_VERSION,
+            receipt_id: uuid::Uuid::now_v7(),
+            issuer: "Example Provider".into(),
+            tenant_id: uuid::Uuid::now_v7(),
+            mailbox: CertifiedMailbox {
+                id: uuid::Uuid::now_v7(),
+                address: "ana@example.com".into(),
+            },
+            objects: 2,
+            bytes: 300,
+            method: "deleted from Mailplane embedded file store".into(),
+            deleted_at: at,
+            window_closed_at: at,
+            destroyed_at: at,
+            issued_at: at,
+            responsible: CertifiedParty {
+                party: "provider".into(),
+                subject: "mailplane-automation".into(),
+            },
+        })
+        .unwrap();
+    let file = dir.join("receipt.json");
+    let key = dir.join("keys.json");
+    std::fs::write(&file, serde_json::to_vec_pretty(&receipt).unwrap()).unwrap();
+    std::fs::write(
+        &key,
+        serde_json::to_vec(&serde_json::json!({ "keys": [signer.published_key()] })).unwrap(),
+    )
+    .unwrap();
+    let (file_arg, key_arg) = (file.to_str().unwrap(), key.to_str().unwrap());
+    let ok = mailplane(&dir, &["certificate", "verify", file_arg, "--key", key_arg]);
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("Mailbox destruction receipt") && stdout.contains("ana@example.com"),
+        "{stdout}"
+    );
+    let mut forged = serde_json::to_value(&receipt).unwrap();
+    forged["receipt"]["objects"] = serde_json::json!(0);
+    std::fs::write(&file, serde_json::to_vec(&forged).unwrap()).unwrap();
+    let refused = mailplane(&dir, &["certificate", "verify", file_arg, "--key", key_arg]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("INVALID"));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -62,6 +62,11 @@ impl DataStore {
                 .ok_or_else(|| Error::internal(format!("mailbox status `{status}` is unknown")))?;
             let kind = MailboxKind::parse(&kind)
                 .ok_or_else(|| Error::internal(format!("mailbox kind `{kind}` is unknown")))?;
+            // A deleted or inactive mailbox is no longer part of the tenant's directory: it
+            // takes no seat and receives nothing, so the totals leave it out.
+            if status.is_deleted() {
+                continue;
+            }
             let count = u64::try_from(count)
                 .map_err(|_| Error::internal(format!("a negative mailbox count: {count}")))?;
             totals.total += count;
@@ -74,7 +79,7 @@ impl DataStore {
                         totals.enabled_users += count;
                     }
                 }
-                MailboxStatus::Disabled => {
+                MailboxStatus::Disabled | MailboxStatus::Deleted | MailboxStatus::Inactive => {
                     totals.disabled += count;
                     totals.quota_bytes_disabled = totals.quota_bytes_disabled.saturating_add(bytes);
                 }

@@ -115,9 +115,22 @@ impl DataStore {
         mailbox_get_on(self.reader(), tenant, id).await
     }
 
-    /// Mailboxes of a tenant, in id order.
-    pub async fn mailbox_list(&self, tenant: TenantId, page: PageRequest) -> Result<Page<Mailbox>> {
+    /// Mailboxes of a tenant, in id order: those of `status` when given, else those not
+    /// deleted (neither `deleted` nor `inactive`).
+    pub async fn mailbox_list(
+        &self,
+        tenant: TenantId,
+        page: PageRequest,
+        status: Option<MailboxStatus>,
+    ) -> Result<Page<Mailbox>> {
         let q = mailbox::Entity::find().filter(mailbox::Column::TenantId.eq(tenant.uuid()));
+        let q = match status {
+            Some(s) => q.filter(mailbox::Column::Status.eq(s.as_str())),
+            None => q.filter(mailbox::Column::Status.is_not_in([
+                MailboxStatus::Deleted.as_str(),
+                MailboxStatus::Inactive.as_str(),
+            ])),
+        };
         let rows = self.keyset(q, mailbox::Column::Id, page).await?;
         paginate(rows, page.limit, |r| r.id, rows::mailbox)
     }

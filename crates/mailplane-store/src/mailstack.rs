@@ -84,7 +84,9 @@ const DOMAIN: &str = "SELECT t.id AS tenant_id, t.status AS tenant_status, t.reg
      JOIN tenants t ON t.id = d.tenant_id \
      WHERE d.name = ? AND d.verified_at IS NOT NULL";
 
-/// An address's owner: the mailbox's forwarding, or the alias's mailbox address.
+/// An address's owner: the mailbox's forwarding, or the alias's mailbox address. The
+/// address of a deleted or inactive mailbox, and an alias of one, are not found: mail to
+/// them is refused as to an unknown address.
 const ADDRESS: &str = "SELECT a.owner_kind, t.status AS tenant_status, \
      m.forward_to AS forward_to, am.address AS alias_target \
      FROM addresses a \
@@ -92,23 +94,38 @@ const ADDRESS: &str = "SELECT a.owner_kind, t.status AS tenant_status, \
      LEFT JOIN mailboxes m ON a.owner_kind = 'mailbox' AND m.id = a.owner_id \
      LEFT JOIN aliases al ON a.owner_kind = 'alias' AND al.id = a.owner_id \
      LEFT JOIN mailboxes am ON am.id = al.mailbox_id \
-     WHERE a.address = ?";
+     WHERE a.address = ? \
+     AND (m.status IS NULL OR m.status NOT IN ('deleted', 'inactive')) \
+     AND (am.status IS NULL OR am.status NOT IN ('deleted', 'inactive'))";
 
-/// A group's members, mailboxes first, each in the order added.
+/// A group's members, mailboxes first, each in the order added; a deleted or inactive
+/// mailbox stays a member, inert, and receives nothing.
 const MEMBERS: &str = "SELECT COALESCE(mb.address, gm.external_address) AS member \
      FROM addresses a \
      JOIN group_members gm ON gm.group_id = a.owner_id \
      LEFT JOIN mailboxes mb ON mb.id = gm.mailbox_id \
      WHERE a.address = ? AND a.owner_kind = 'group' \
+     AND (gm.mailbox_id IS NULL OR mb.status NOT IN ('deleted', 'inactive')) \
      ORDER BY CASE WHEN gm.mailbox_id IS NULL THEN 1 ELSE 0 END, gm.id";
 
-/// A mailbox by its own address, with its tenant.
+/// A mailbox by its own address, with its tenant, whatever its status: sign-in reads the
+/// status to say why it refuses.
 const MAILBOX: &str = "SELECT m.id AS mailbox_id, m.tenant_id, m.quota_bytes, m.kind, \
      m.status AS mailbox_status, t.status AS tenant_status, t.password_policy \
      FROM addresses a \
      JOIN mailboxes m ON m.id = a.owner_id \
      JOIN tenants t ON t.id = m.tenant_id \
      WHERE a.address = ? AND a.owner_kind = 'mailbox'";
+
+/// A mailbox that receives mail, by its own address: a deleted or inactive one is not
+/// found, so Dovecot's userdb and delivery treat it as unknown.
+const DELIVERABLE: &str = "SELECT m.id AS mailbox_id, m.tenant_id, m.quota_bytes, \
+     t.status AS tenant_status \
+     FROM addresses a \
+     JOIN mailboxes m ON m.id = a.owner_id \
+     JOIN tenants t ON t.id = m.tenant_id \
+     WHERE a.address = ? AND a.owner_kind = 'mailbox' \
+     AND m.status NOT IN ('deleted', 'inactive')";
 
 /// A mailbox's newest password.
 const PASSWORD: &str = "SELECT p.hash, p.set_at FROM addresses a \
@@ -164,7 +181,7 @@ impl DataStore {
 
     /// The delivery record of the mailbox whose own address this is, if there is one.
     pub async fn mailstack_mailbox(&self, address: &str) -> Result<Option<DeliveryRecord>> {
-        let Some(row) = self.mailstack_one(MAILBOX, address).await? else {
+        let Some(row) = self.mailstack_one(DELIVERABLE, address).await? else {
             return Ok(None);
         };
         Ok(Some(DeliveryRecord {

@@ -210,6 +210,12 @@ spelled! {
         Approved = "approved",
         /// A proposal rejected.
         Rejected = "rejected",
+        /// A deleted mailbox restored inside its undelete window.
+        Restored = "restored",
+        /// A mailbox deleted under a legal hold, kept inactive.
+        Inactivated = "inactivated",
+        /// A deleted mailbox's data destroyed when its undelete window closed.
+        Purged = "purged",
     }
 }
 

@@ -143,6 +143,10 @@ pub enum SignInRefusal {
     SharedMailbox,
     /// The mailbox is disabled; its mail is still delivered.
     MailboxDisabled,
+    /// The mailbox was deleted and may still be restored; it receives no mail.
+    MailboxDeleted,
+    /// The mailbox was deleted under a legal hold and is kept, inactive; it receives no mail.
+    MailboxInactive,
     /// No password was ever set.
     NoPassword,
     /// The password is older than the tenant's policy allows and must be changed.
@@ -161,6 +165,12 @@ impl SignInRefusal {
                 "a shared mailbox has no sign-in of its own; open it from your own mailbox"
             }
             SignInRefusal::MailboxDisabled => "this mailbox is disabled; mail is still received",
+            SignInRefusal::MailboxDeleted => {
+                "this mailbox was deleted; an administrator may still restore it"
+            }
+            SignInRefusal::MailboxInactive => {
+                "this mailbox was deleted and is kept under a legal hold; it receives no mail"
+            }
             SignInRefusal::NoPassword => "no password was set for this mailbox",
             SignInRefusal::PasswordExpired => {
                 "the password is older than the policy allows; set a new one through your administrator"

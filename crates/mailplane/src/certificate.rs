@@ -632,5 +632,7 @@ fn shown(text: &str) -> String {
         .collect()
 }
 
+pub mod receipt;
+
 #[cfg(test)]
 mod tests;

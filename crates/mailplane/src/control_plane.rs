@@ -30,6 +30,7 @@ mod idempotency;
 mod inventory;
 mod jobs;
 mod lifecycle;
+mod mailbox_deletions;
 mod mailboxes;
 mod messages;
 mod operations;

@@ -262,9 +262,13 @@ impl MailLookups {
 pub(crate) fn sign_in(record: &SignInRecord, now: OffsetDateTime) -> Result<SignIn> {
     let refused = match (record.tenant_status, record.kind, record.status) {
         (TenantStatus::Terminated, _, _) => Some(SignInRefusal::TenantTerminated),
+        // A deleted mailbox is refused for that first: a restore is what would let it in.
+        (_, _, MailboxStatus::Deleted) => Some(SignInRefusal::MailboxDeleted),
+        (_, _, MailboxStatus::Inactive) => Some(SignInRefusal::MailboxInactive),
         (TenantStatus::Suspended, _, _) => Some(SignInRefusal::TenantSuspended),
         (_, MailboxKind::Shared, _) => Some(SignInRefusal::SharedMailbox),
         (_, _, MailboxStatus::Disabled) => Some(SignInRefusal::MailboxDisabled),
+
         _ => None,
     };
     if let Some(why) = refused {

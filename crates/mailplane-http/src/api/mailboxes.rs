@@ -9,15 +9,16 @@ use axum::response::Response;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use axum::response::IntoResponse;
+use mailplane::certificate::receipt::Receipt;
 use mailplane::input::{MailboxCreate, MailboxUpdate};
-use mailplane::types::resources::Mailbox;
+use mailplane::types::resources::{Mailbox, MailboxStatus};
 use mailplane::types::{MailboxId, TenantId};
 use mailplane::{MailboxBatch, MailboxBatchCreate};
 
 use crate::AppState;
 use crate::api::page_of;
 use crate::api::requests::respond;
-use crate::extract::{ApiJson, ApiQuery, Authenticated, IdPath, ListQuery};
+use crate::extract::{ApiJson, ApiQuery, Authenticated, IdPath};
 use crate::problem::{ApiError, Problem};
 
 /// The activity of each of this file's operations, in the order of the book's endpoint table;
@@ -29,6 +30,8 @@ pub(crate) const ACTIVITIES: &[(&str, &str)] = &[
     ("mailbox_view", mailplane::activity::DIRECTORY),
     ("mailbox_update", mailplane::activity::DIRECTORY),
     ("mailbox_delete", mailplane::activity::DIRECTORY),
+    ("mailbox_restore", mailplane::activity::DIRECTORY),
+    ("mailbox_receipt_view", mailplane::activity::DIRECTORY),
 ];
 
 page_of!(MailboxPage, Mailbox);
@@ -37,14 +40,31 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(mailbox_list, mailbox_create))
         .routes(routes!(mailbox_view, mailbox_update, mailbox_delete))
+        .routes(routes!(mailbox_restore))
+        .routes(routes!(mailbox_receipt_view))
+}
+
+/// The query of the mailbox list: a page, and the status to list.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MailboxListQuery {
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page, 1 to 1000 (default 50).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
+    pub limit: Option<String>,
+    /// Only mailboxes of this status (`enabled`, `disabled`, `deleted`, `inactive`);
+    /// absent: every mailbox that is not deleted (neither `deleted` nor `inactive`).
+    #[param(value_type = Option<MailboxStatus>)]
+    pub status: Option<String>,
 }
 
 /// Lists a tenant's mailboxes.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/mailboxes", operation_id = "mailbox_list", tag = "mailboxes",
-    params(("tenant" = String, Path, format = Uuid, description = "The tenant's id."), ListQuery),
+    params(("tenant" = String, Path, format = Uuid, description = "The tenant's id."), MailboxListQuery),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "A page of mailboxes.", body = MailboxPage),
+        (status = 200, description = "A page of mailboxes: those not deleted, or those of the status asked for.", body = MailboxPage),
         (status = 400, description = "The id or a query parameter is invalid.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller's party holds no letter for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
@@ -54,12 +74,24 @@ async fn mailbox_list(
     State(s): State<AppState>,
     Authenticated(actor): Authenticated,
     IdPath(tenant): IdPath<TenantId>,
-    ApiQuery(q): ApiQuery<ListQuery>,
+    ApiQuery(q): ApiQuery<MailboxListQuery>,
 ) -> Result<Json<MailboxPage>, ApiError> {
-    let limit = q.limit()?;
+    let limit = crate::extract::parse_limit(q.limit.as_deref())?;
+    let status = q
+        .status
+        .as_deref()
+        .map(|v| {
+            MailboxStatus::parse(v).ok_or_else(|| {
+                ApiError(mailplane::types::Error::invalid(
+                    "status",
+                    "must be one of `enabled`, `disabled`, `deleted`, `inactive`",
+                ))
+            })
+        })
+        .transpose()?;
     Ok(Json(
         s.control_plane
-            .mailbox_list(&actor, tenant, q.cursor.as_deref(), limit)
+            .mailbox_list(&actor, tenant, q.cursor.as_deref(), limit, status)
             .await?
             .into(),
     ))
@@ -148,13 +180,13 @@ async fn mailbox_update(
            ("mailbox" = String, Path, format = Uuid, description = "The mailbox's id.")),
     security(("bearer" = [])),
     responses(
-        (status = 204, description = "The mailbox was deleted.", headers(("Mailplane-Request" = String, description = "The request provider automation fulfilled to make this change, if any."))),
+        (status = 204, description = "The mailbox was deleted: it is `deleted` for the profile's undelete window (or `inactive` while a legal hold covers it), restorable, then its data is destroyed and a receipt issued.", headers(("Mailplane-Request" = String, description = "The request provider automation fulfilled to make this change, if any."))),
         (status = 202, description = "Filed: the caller's party holds only A (a request to the responsible party) or only R (a proposal to the accountable party); the body is the request.", body = crate::api::requests::RequestView, headers(("Location" = String, description = "The request's URL."))),
         (status = 400, description = "An id is not a UUID.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller's party holds neither R nor A for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant or mailbox, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A legal hold covers the mailbox, or the tenant is at end of service (its configuration is destroyed or being destroyed).", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The mailbox is deleted already, or the tenant is at end of service (its configuration is destroyed or being destroyed).", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn mailbox_delete(
     State(s): State<AppState>,
@@ -166,6 +198,58 @@ async fn mailbox_delete(
         .mailbox_delete(&actor, tenant, mailbox)
         .await?;
     Ok(respond(outcome, StatusCode::NO_CONTENT))
+}
+
+/// Restores a deleted or inactive mailbox inside its undelete window, with its address,
+/// data, aliases, group memberships and seats.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/mailboxes/{mailbox}/restore", operation_id = "mailbox_restore", tag = "mailboxes",
+    params(("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
+           ("mailbox" = String, Path, format = Uuid, description = "The mailbox's id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The restored mailbox, with the status it had before its deletion.", body = Mailbox, headers(("Mailplane-Request" = String, description = "The request provider automation fulfilled to make this change, if any."))),
+        (status = 202, description = "Filed: the caller's party holds only A (a request to the responsible party) or only R (a proposal to the accountable party); the body is the request.", body = crate::api::requests::RequestView, headers(("Location" = String, description = "The request's URL."))),
+        (status = 400, description = "An id is not a UUID.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party holds neither R nor A for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or mailbox, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The mailbox is not deleted; its window closed (the message names its receipt); or no seat is free for it.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn mailbox_restore(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    IdPath((tenant, mailbox)): IdPath<(TenantId, MailboxId)>,
+) -> Result<Response, ApiError> {
+    let outcome = s
+        .control_plane
+        .mailbox_restore(&actor, tenant, mailbox)
+        .await?;
+    Ok(respond(outcome, StatusCode::OK))
+}
+
+/// The signed destruction receipt of a mailbox whose undelete window closed; it verifies
+/// offline with `mailplane certificate verify`, like a destruction certificate.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/mailboxes/{mailbox}/receipt", operation_id = "mailbox_receipt_view", tag = "mailboxes",
+    params(("tenant" = String, Path, format = Uuid, description = "The tenant's id."),
+           ("mailbox" = String, Path, format = Uuid, description = "The mailbox's id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The signed receipt.", body = Receipt),
+        (status = 400, description = "An id is not a UUID.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party holds no letter for `directory.administer`.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or receipt (the mailbox's window has not closed), or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn mailbox_receipt_view(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    IdPath((tenant, mailbox)): IdPath<(TenantId, MailboxId)>,
+) -> Result<Json<Receipt>, ApiError> {
+    Ok(Json(
+        s.control_plane
+            .mailbox_receipt(&actor, tenant, mailbox)
+            .await?,
+    ))
 }
 
 /// Creates up to 10,000 mailboxes in one call, all or nothing (`directory.administer`; the

@@ -14,6 +14,13 @@ pub enum MailboxStatus {
     Enabled,
     /// Kept and still receiving mail, but nobody signs in to it (so it sends nothing).
     Disabled,
+    /// Deleted, inside its undelete window: nobody signs in, mail to it is refused as to an
+    /// unknown address, its address stays reserved and its data is kept until the window
+    /// closes; the directory's administrator can restore it until then.
+    Deleted,
+    /// Deleted while under a legal hold: nobody signs in, it receives no mail and takes no
+    /// seat, and its data is kept until every hold on it is released; then it is `deleted`.
+    Inactive,
 }
 
 impl MailboxStatus {
@@ -22,7 +29,15 @@ impl MailboxStatus {
         match self {
             MailboxStatus::Enabled => "enabled",
             MailboxStatus::Disabled => "disabled",
+            MailboxStatus::Deleted => "deleted",
+            MailboxStatus::Inactive => "inactive",
         }
+    }
+
+    /// Whether the mailbox was deleted (inside its undelete window, or kept under a hold):
+    /// then it signs nobody in, receives nothing and takes no seat.
+    pub fn is_deleted(self) -> bool {
+        matches!(self, MailboxStatus::Deleted | MailboxStatus::Inactive)
     }
 
     /// Parses the stored string.
@@ -30,6 +45,8 @@ impl MailboxStatus {
         match s {
             "enabled" => Some(MailboxStatus::Enabled),
             "disabled" => Some(MailboxStatus::Disabled),
+            "deleted" => Some(MailboxStatus::Deleted),
+            "inactive" => Some(MailboxStatus::Inactive),
             _ => None,
         }
     }

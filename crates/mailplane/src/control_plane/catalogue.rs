@@ -659,6 +659,7 @@ impl ControlPlane {
         assign: bool,
     ) -> Result<Made> {
         let (s, outcome) = if assign {
+            self.not_deleted(tx, tenant.id, mailbox_id).await?;
             let s = self.assign_licence(tx, tenant.id, mailbox_id, sku).await?;
             (s, AuditOutcome::LicenceAssigned)
         } else {

@@ -373,13 +373,30 @@ impl ControlPlane {
         let tid = tenant.id;
         let mut p = Problems::default();
         let domain = address_domain(tx, &mut p, tid, input.domain_id).await?;
-        if tx.mailbox_view(tid, input.mailbox_id).await?.is_none() {
+        let Some(m) = tx.mailbox_view(tid, input.mailbox_id).await? else {
             return Err(Error::not_found("mailbox", input.mailbox_id));
+        };
+        if m.status.is_deleted() {
+            return Err(Error::conflict(
+                None,
+                format!(
+                    "mailbox {} ({}) is {}: restore it before giving it an alias",
+                    m.id,
+                    m.address,
+                    m.status.as_str()
+                ),
+            ));
         }
         p.finish()?;
         let Some(domain) = domain else {
             return Err(Error::internal("alias problems were not reported"));
         };
+        self.address_not_reserved(
+            tx,
+            "local_part",
+            &EmailAddress::new(&input.local_part, &domain.name).to_string(),
+        )
+        .await?;
         let a = tx
             .alias_insert(tid, input.mailbox_id, &domain, &input.local_part)
             .await?;
@@ -422,6 +439,12 @@ impl ControlPlane {
         let Some(domain) = domain else {
             return Err(Error::internal("group problems were not reported"));
         };
+        self.address_not_reserved(
+            tx,
+            "local_part",
+            &EmailAddress::new(&input.local_part, &domain.name).to_string(),
+        )
+        .await?;
         let g = tx
             .group_insert(tid, &domain, &input.local_part, &input.display_name)
             .await?;
@@ -462,10 +485,22 @@ impl ControlPlane {
         let tid = tenant.id;
         let target = match &member {
             Member::Mailbox(m) => {
-                if tx.mailbox_view(tid, *m).await?.is_none() {
+                let Some(found) = tx.mailbox_view(tid, *m).await? else {
                     return Err(Error::invalid(
                         "mailbox_id",
                         "must be a mailbox of this tenant",
+                    ));
+                };
+                // A deleted mailbox keeps its memberships, but gains none.
+                if add && found.status.is_deleted() {
+                    return Err(Error::conflict(
+                        Some("mailbox_id"),
+                        format!(
+                            "mailbox {} ({}) is {}: restore it before adding it to a group",
+                            found.id,
+                            found.address,
+                            found.status.as_str()
+                        ),
                     ));
                 }
                 Ok(*m)

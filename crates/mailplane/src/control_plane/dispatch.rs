@@ -64,7 +64,8 @@ impl Operation {
             }
             Operation::MailboxCreate(_)
             | Operation::MailboxUpdate { .. }
-            | Operation::MailboxDelete { .. } => mailboxes::parse(self, p).map(Checked::Mailboxes),
+            | Operation::MailboxDelete { .. }
+            | Operation::MailboxRestore { .. } => mailboxes::parse(self, p).map(Checked::Mailboxes),
             Operation::CredentialRegister(_) | Operation::CredentialRevoke { .. } => {
                 credentials::parse(self, p, profile, now).map(Checked::Credentials)
             }

@@ -105,18 +105,20 @@ impl ControlPlane {
         mailbox.ok_or_else(|| Error::not_found("mailbox", id))
     }
 
-    /// Mailboxes of a tenant.
+    /// Mailboxes of a tenant: those not deleted, or those of `status` when given (`deleted`
+    /// and `inactive` mailboxes are listed only when asked for).
     pub async fn mailbox_list(
         &self,
         actor: &Actor,
         tenant: TenantId,
         cursor: Option<&str>,
         limit: Option<u64>,
+        status: Option<MailboxStatus>,
     ) -> Result<Page<Mailbox>> {
         let page = page_request(cursor, limit)?;
         self.tenant_for_read(actor, tenant, activity::DIRECTORY)
             .await?;
-        self.store.mailbox_list(tenant, page).await
+        self.store.mailbox_list(tenant, page, status).await
     }
 
     /// Changes a mailbox's display name, quota or status.
@@ -134,32 +136,21 @@ impl ControlPlane {
         self.run(actor, tenant, op, None).await
     }
 
-    /// Deletes a mailbox.
+    /// Deletes a mailbox: it is kept, `deleted`, for the profile's undelete window (or
+    /// `inactive` while a legal hold covers it), then a durable job destroys its data.
     pub async fn mailbox_delete(
         &self,
         actor: &Actor,
         tenant: TenantId,
         id: MailboxId,
     ) -> Result<Outcome<()>> {
-        let outcome = self
-            .run(
-                actor,
-                tenant,
-                Operation::MailboxDelete { mailbox_id: id },
-                None,
-            )
-            .await?;
-        // Once the mailbox is gone from the directory, its messages go from the data plane
-        // at once. The durable job committed with the deletion repeats this (a no-op then)
-        // and is what removes them after a crash, or when the deletion was approved or
-        // fulfilled later.
-        if matches!(outcome, Outcome::Done(_) | Outcome::Automated { .. })
-            && let Some(data_plane) = &self.data_plane
-            && let Err(e) = data_plane.destroy_mailbox(tenant, id).await
-        {
-            tracing::warn!(%tenant, mailbox = %id, error = %e, "removing a deleted mailbox's messages failed");
-        }
-        Ok(outcome)
+        self.run(
+            actor,
+            tenant,
+            Operation::MailboxDelete { mailbox_id: id },
+            None,
+        )
+        .await
     }
 
     /// Creates up to 10,000 mailboxes in one transaction, or none. With a key, a second call
@@ -222,6 +213,7 @@ impl ControlPlane {
                     .map_err(|rule| p.add(&field("local_part"), rule))
                     .ok();
                 let display_name = p.name(&field("display_name"), &r.display_name);
+                status_rule(&mut p, &field("status"), r.status);
                 let quota_bytes = p.quota(
                     &field("quota_bytes"),
                     r.quota_bytes.unwrap_or(default_quota),
@@ -420,6 +412,7 @@ pub(super) enum Checked<'a> {
     MailboxCreate(MailboxCreateChecked),
     MailboxUpdate(MailboxId, &'a MailboxUpdate),
     MailboxDelete(MailboxId),
+    MailboxRestore(MailboxId),
 }
 
 /// Parses a mailbox operation's input into `p`'s problems and a checked value: `None` when `p`
@@ -432,6 +425,7 @@ pub(super) fn parse<'a>(op: &'a Operation, p: &mut Problems) -> Option<Checked<'
             changes,
         } => mailbox_update_check(p, *mailbox_id, changes),
         Operation::MailboxDelete { mailbox_id } => Some(Checked::MailboxDelete(*mailbox_id)),
+        Operation::MailboxRestore { mailbox_id } => Some(Checked::MailboxRestore(*mailbox_id)),
         _ => None,
     }
 }
@@ -441,7 +435,7 @@ impl ControlPlane {
     pub(super) async fn mailboxes_apply(
         &self,
         tx: &WriteTx,
-        _actor: &Actor,
+        actor: &Actor,
         t: &Tenant,
         checked: Checked<'_>,
         p: Problems,
@@ -449,7 +443,8 @@ impl ControlPlane {
         match checked {
             Checked::MailboxCreate(i) => self.mailbox_create_apply(tx, t, i, p).await,
             Checked::MailboxUpdate(id, i) => self.mailbox_update_apply(tx, t, id, i).await,
-            Checked::MailboxDelete(id) => self.mailbox_delete_apply(tx, t, id).await,
+            Checked::MailboxDelete(id) => self.mailbox_delete_apply(tx, actor, t, id).await,
+            Checked::MailboxRestore(id) => self.mailbox_restore_apply(tx, t, id).await,
         }
     }
 }
@@ -465,6 +460,7 @@ fn mailbox_create_check<'a>(p: &mut Problems, input: &'a MailboxCreate) -> Optio
     if let Some(q) = input.quota_bytes {
         p.quota("quota_bytes", q);
     }
+    status_rule(p, "status", input.status);
     Some(Checked::MailboxCreate(MailboxCreateChecked {
         local_part,
         domain_id: input.domain_id,
@@ -473,6 +469,17 @@ fn mailbox_create_check<'a>(p: &mut Problems, input: &'a MailboxCreate) -> Optio
         status: input.status,
         kind: input.kind,
     }))
+}
+
+/// A status given as input is `enabled` or `disabled`: deleting and restoring are
+/// operations of their own.
+fn status_rule(p: &mut Problems, field: &str, status: Option<MailboxStatus>) {
+    if status.is_some_and(MailboxStatus::is_deleted) {
+        p.add(
+            field,
+            "must be `enabled` or `disabled`: a mailbox is deleted by `mailbox.delete` and restored by `mailbox.restore`",
+        );
+    }
 }
 
 /// Checks `mailbox.update`: at least one change, each keeping its rule.
@@ -487,6 +494,7 @@ fn mailbox_update_check<'a>(
     if let Some(q) = changes.quota_bytes {
         p.quota("quota_bytes", q);
     }
+    status_rule(p, "status", changes.status);
     if changes.display_name.is_none() && changes.quota_bytes.is_none() && changes.status.is_none() {
         p.add(
             "display_name",
@@ -525,6 +533,12 @@ impl ControlPlane {
         let (Some(local_part), Some(domain)) = (input.local_part, domain) else {
             unreachable!("problems were reported above")
         };
+        self.address_not_reserved(
+            tx,
+            "local_part",
+            &EmailAddress::new(&local_part, &domain.name).to_string(),
+        )
+        .await?;
         let m = tx
             .mailbox_insert(NewMailbox {
                 tenant_id: tid,
@@ -557,9 +571,21 @@ impl ControlPlane {
         changes: &MailboxUpdate,
     ) -> Result<Made> {
         let tid = tenant.id;
-        tx.mailbox_view(tid, mailbox_id)
+        let m = tx
+            .mailbox_view(tid, mailbox_id)
             .await?
             .ok_or_else(|| Error::not_found("mailbox", mailbox_id))?;
+        if m.status.is_deleted() {
+            return Err(Error::conflict(
+                None,
+                format!(
+                    "mailbox {} ({}) is {}: restore it first (POST /v1/tenants/{tid}/mailboxes/{mailbox_id}/restore)",
+                    m.id,
+                    m.address,
+                    m.status.as_str()
+                ),
+            ));
+        }
         if let Some(q) = changes.quota_bytes {
             let mut p = Problems::default();
             catalogue::offer_quota(&mut p, "quota_bytes", self.catalogue_view(), tenant, q);
@@ -586,42 +612,6 @@ impl ControlPlane {
             AuditTarget::Mailbox,
             mailbox_id,
             AuditOutcome::Updated,
-        ))
-    }
-
-    /// Applies `mailbox.delete`.
-    async fn mailbox_delete_apply(
-        &self,
-        tx: &WriteTx,
-        tenant: &Tenant,
-        mailbox_id: MailboxId,
-    ) -> Result<Made> {
-        let tid = tenant.id;
-        tx.mailbox_view(tid, mailbox_id)
-            .await?
-            .ok_or_else(|| Error::not_found("mailbox", mailbox_id))?;
-        self.not_held(tx, tid, Some(mailbox_id), "deleting the mailbox")
-            .await?;
-        tx.mailbox_delete(tid, mailbox_id).await?;
-        // Its messages go from the data plane by a durable job, committed with the
-        // deletion, so that no path (direct, approved, fulfilled) and no crash
-        // leaves them behind.
-        let now = self.clock.now();
-        tx.job_insert(
-            super::jobs::MAILBOX_JOB,
-            mailbox_id.uuid(),
-            Some(tid),
-            "destroy",
-            now,
-            &serde_json::json!({}),
-            now,
-        )
-        .await?;
-        Ok(Made::new(
-            Applied::Deleted,
-            AuditTarget::Mailbox,
-            mailbox_id,
-            AuditOutcome::Deleted,
         ))
     }
 }

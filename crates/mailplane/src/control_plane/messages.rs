@@ -97,6 +97,18 @@ impl ControlPlane {
             .mailbox_view(tenant, mailbox)
             .await?
             .ok_or_else(|| Error::not_found("mailbox", mailbox))?;
+        // A deleted or inactive mailbox receives nothing, imports included.
+        if m.status.is_deleted() {
+            return Err(Error::conflict(
+                None,
+                format!(
+                    "mailbox {} ({}) is {} and receives no mail: restore it first",
+                    m.id,
+                    m.address,
+                    m.status.as_str()
+                ),
+            ));
+        }
         if message.len() > self.max_message_bytes {
             return Err(Error::TooLarge {
                 field: "message".into(),

@@ -72,6 +72,13 @@ pub enum Operation {
         /// The mailbox.
         mailbox_id: MailboxId,
     },
+    /// Restores a deleted or inactive mailbox inside its undelete window
+    /// (`directory.administer`, as its deletion).
+    #[serde(rename = "mailbox.restore")]
+    MailboxRestore {
+        /// The mailbox.
+        mailbox_id: MailboxId,
+    },
     /// Registers a customer-managed API credential (`access.control-plane`).
     #[serde(rename = "credential.register")]
     CredentialRegister(CredentialCreate),
@@ -202,6 +209,8 @@ pub enum OperationKind {
     MailboxUpdate,
     /// `mailbox.delete`.
     MailboxDelete,
+    /// `mailbox.restore`.
+    MailboxRestore,
     /// `credential.register`.
     CredentialRegister,
     /// `credential.revoke`.
@@ -256,7 +265,7 @@ pub enum OperationKind {
 
 impl OperationKind {
     /// Every kind of operation, in the order of [`Operation`]'s variants.
-    pub const ALL: [OperationKind; 33] = [
+    pub const ALL: [OperationKind; 34] = [
         OperationKind::TenantUpdate,
         OperationKind::TenantRebind,
         OperationKind::TenantDelete,
@@ -265,6 +274,7 @@ impl OperationKind {
         OperationKind::MailboxCreate,
         OperationKind::MailboxUpdate,
         OperationKind::MailboxDelete,
+        OperationKind::MailboxRestore,
         OperationKind::CredentialRegister,
         OperationKind::CredentialRevoke,
         OperationKind::AliasCreate,
@@ -304,6 +314,7 @@ impl OperationKind {
             OperationKind::MailboxCreate => "mailbox.create",
             OperationKind::MailboxUpdate => "mailbox.update",
             OperationKind::MailboxDelete => "mailbox.delete",
+            OperationKind::MailboxRestore => "mailbox.restore",
             OperationKind::CredentialRegister => "credential.register",
             OperationKind::CredentialRevoke => "credential.revoke",
             OperationKind::AliasCreate => "alias.create",
@@ -343,6 +354,7 @@ impl OperationKind {
             | OperationKind::MailboxCreate
             | OperationKind::MailboxUpdate
             | OperationKind::MailboxDelete
+            | OperationKind::MailboxRestore
             | OperationKind::LicenceAssign
             | OperationKind::LicenceUnassign
             | OperationKind::AliasCreate
@@ -391,6 +403,7 @@ impl Operation {
             Operation::MailboxCreate(_) => OperationKind::MailboxCreate,
             Operation::MailboxUpdate { .. } => OperationKind::MailboxUpdate,
             Operation::MailboxDelete { .. } => OperationKind::MailboxDelete,
+            Operation::MailboxRestore { .. } => OperationKind::MailboxRestore,
             Operation::CredentialRegister(_) => OperationKind::CredentialRegister,
             Operation::CredentialRevoke { .. } => OperationKind::CredentialRevoke,
             Operation::AliasCreate(_) => OperationKind::AliasCreate,

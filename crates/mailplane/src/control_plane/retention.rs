@@ -471,6 +471,9 @@ impl ControlPlane {
                 self.clock.now(),
             )
             .await?;
+        // Mailboxes the hold kept enter their undelete window, or their destruction checks
+        // again.
+        self.holds_released(tx, tenant).await?;
         // A termination blocked by the hold checks again at once.
         if let Some(t) = tx.termination_current(tid).await? {
             tx.job_wake(
