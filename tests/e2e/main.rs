@@ -34,6 +34,7 @@ mod relocation;
 mod requests;
 mod retention;
 mod strict_json;
+mod suspensions;
 mod tenants;
 mod tickets;
 mod webhooks;

@@ -459,6 +459,7 @@ impl WriteTx {
         removed.domains += 1;
         self.tenant_catalogue_delete(tenant).await?;
         self.tenant_retention_delete(tenant).await?;
+        self.tenant_suspensions_delete(tenant).await?;
         removed.credentials = api_credential::Entity::delete_many()
             .filter(api_credential::Column::TenantId.eq(t))
             .exec(&self.tx)

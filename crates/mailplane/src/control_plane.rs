@@ -37,6 +37,7 @@ mod partners;
 mod passwords;
 mod requests;
 mod retention;
+mod suspensions;
 mod tenants;
 mod tickets;
 mod webhooks;

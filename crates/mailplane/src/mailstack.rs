@@ -236,6 +236,7 @@ pub(crate) fn sign_in(record: &SignInRecord, now: OffsetDateTime) -> Result<Sign
     let refused = match (record.tenant_status, record.kind, record.status) {
         (TenantStatus::Terminated, _, _) => Some(SignInRefusal::TenantTerminated),
         (TenantStatus::Suspended, _, _) => Some(SignInRefusal::TenantSuspended),
+        _ if record.mailbox_suspended => Some(SignInRefusal::MailboxSuspended),
         (_, MailboxKind::Shared, _) => Some(SignInRefusal::SharedMailbox),
         (_, _, MailboxStatus::Disabled) => Some(SignInRefusal::MailboxDisabled),
         _ => None,

@@ -20,6 +20,7 @@ mod m0011_retention;
 mod m0012_lifecycle;
 mod m0013_address_updates;
 mod m0014_domain_claims;
+mod m0015_suspensions;
 
 /// Applies Mailplane's migrations in order.
 pub struct Migrator;
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0012_lifecycle::Migration),
             Box::new(m0013_address_updates::Migration),
             Box::new(m0014_domain_claims::Migration),
+            Box::new(m0015_suspensions::Migration),
         ]
     }
 }

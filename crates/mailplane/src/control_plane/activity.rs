@@ -49,6 +49,8 @@ pub const EXPORT: &str = "export.pst.deliver";
 pub const TERMINATE: &str = "contract.terminate";
 /// Destroying the customer's data at end of service.
 pub const DATA_DESTROY: &str = "data.destroy";
+/// Suspending a tenant or one of its mailboxes for a reason, and lifting the suspension.
+pub const SUSPEND: &str = "service.suspend";
 
 /// Every activity the code uses. A constant missing here escapes the start-up check; the
 /// test below reads this file and fails when one is.
@@ -73,6 +75,7 @@ pub const ALL: &[&str] = &[
     EXPORT,
     TERMINATE,
     DATA_DESTROY,
+    SUSPEND,
 ];
 
 /// The activities decided on the platform profile: objects that belong to no tenant.

@@ -21,7 +21,7 @@ use mailplane_types::{Error, Result};
 use super::workflow::Made;
 use super::{
     ControlPlane, Operation, catalogue, credentials, directory, domains, lifecycle, mailboxes,
-    passwords, retention, tenants, tickets,
+    passwords, retention, suspensions, tenants, tickets,
 };
 use crate::Actor;
 use crate::input::Problems;
@@ -41,6 +41,7 @@ pub(super) enum Checked<'a> {
     Catalogue(catalogue::Checked<'a>),
     Lifecycle(lifecycle::Checked<'a>),
     Tickets(tickets::Checked<'a>),
+    Suspensions(suspensions::Checked<'a>),
 }
 
 impl Operation {
@@ -78,6 +79,9 @@ impl Operation {
             Operation::RetentionSet(_)
             | Operation::HoldPlace(_)
             | Operation::HoldRelease { .. } => retention::parse(self, p).map(Checked::Retention),
+            Operation::SuspensionPlace(_) | Operation::SuspensionLift { .. } => {
+                suspensions::parse(self, p).map(Checked::Suspensions)
+            }
             Operation::PasswordPolicySet(_) => passwords::parse(self, p).map(Checked::Passwords),
             Operation::SubscriptionCreate(_)
             | Operation::SubscriptionSeats { .. }
@@ -156,6 +160,7 @@ impl ControlPlane {
             Checked::Catalogue(c) => self.catalogue_apply(tx, actor, t, c).await,
             Checked::Lifecycle(c) => self.lifecycle_apply(tx, actor, t, c).await,
             Checked::Tickets(c) => self.tickets_apply(tx, actor, t, c).await,
+            Checked::Suspensions(c) => self.suspensions_apply(tx, actor, t, c).await,
         }
     }
 }

@@ -18,7 +18,8 @@
 use mailplane_types::passwords::PasswordPolicy;
 use mailplane_types::resources::Request;
 use mailplane_types::{
-    CredentialId, DomainId, Error, HoldId, MailboxId, Result, SubscriptionId, TicketId,
+    CredentialId, DomainId, Error, HoldId, MailboxId, Result, SubscriptionId, SuspensionId,
+    TicketId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -28,8 +29,8 @@ pub(super) use super::workflow::{add, consulted, unfiled};
 use crate::input::{
     CredentialCreate, DomainCreate, ExportCreate, GroupCreate, HoldPlace, HoldRelease,
     MailboxCreate, MailboxUpdate, OfferChoose, RetentionSet, SeatsChange, SubscriptionCreate,
-    TenantRebind, TenantRelocate, TenantUpdate, TerminationCreate, TicketComment, TicketCreate,
-    TicketHandle,
+    SuspensionLift, SuspensionPlace, TenantRebind, TenantRelocate, TenantUpdate, TerminationCreate,
+    TicketComment, TicketCreate, TicketHandle,
 };
 
 /// A change to a tenant, as data. The serialized form (`{"operation": "mailbox.create",
@@ -180,6 +181,17 @@ pub enum Operation {
         /// The step.
         step: TicketHandle,
     },
+    /// Suspends the tenant or one of its mailboxes for a reason (`service.suspend`).
+    #[serde(rename = "suspension.place")]
+    SuspensionPlace(SuspensionPlace),
+    /// Lifts a suspension (`service.suspend`).
+    #[serde(rename = "suspension.lift")]
+    SuspensionLift {
+        /// The suspension.
+        suspension_id: SuspensionId,
+        /// Why.
+        lift: SuspensionLift,
+    },
 }
 
 /// The kind of an [`Operation`], without its input: what the registry knows of every
@@ -252,11 +264,15 @@ pub enum OperationKind {
     TicketComment,
     /// `ticket.handle`.
     TicketHandle,
+    /// `suspension.place`.
+    SuspensionPlace,
+    /// `suspension.lift`.
+    SuspensionLift,
 }
 
 impl OperationKind {
     /// Every kind of operation, in the order of [`Operation`]'s variants.
-    pub const ALL: [OperationKind; 33] = [
+    pub const ALL: [OperationKind; 35] = [
         OperationKind::TenantUpdate,
         OperationKind::TenantRebind,
         OperationKind::TenantDelete,
@@ -290,6 +306,8 @@ impl OperationKind {
         OperationKind::TicketOpen,
         OperationKind::TicketComment,
         OperationKind::TicketHandle,
+        OperationKind::SuspensionPlace,
+        OperationKind::SuspensionLift,
     ];
 
     /// The stable name stored on requests (`mailbox.create`): the one spelling, which the
@@ -317,6 +335,8 @@ impl OperationKind {
             OperationKind::RetentionSet => "retention.set",
             OperationKind::HoldPlace => "hold.place",
             OperationKind::HoldRelease => "hold.release",
+            OperationKind::SuspensionPlace => "suspension.place",
+            OperationKind::SuspensionLift => "suspension.lift",
             OperationKind::OfferChoose => "tenant.offer",
             OperationKind::TenantRelocate => "tenant.relocate",
             OperationKind::SubscriptionCreate => "subscription.create",
@@ -355,6 +375,7 @@ impl OperationKind {
             OperationKind::OfferChoose => activity::SIZING,
             OperationKind::RetentionSet => activity::RETENTION,
             OperationKind::HoldPlace | OperationKind::HoldRelease => activity::HOLDS,
+            OperationKind::SuspensionPlace | OperationKind::SuspensionLift => activity::SUSPEND,
             OperationKind::TenantRelocate => activity::LOCATION,
             OperationKind::SubscriptionCreate => activity::LICENCES,
             OperationKind::SubscriptionSeats | OperationKind::PasswordPolicySet => {
@@ -404,6 +425,8 @@ impl Operation {
             Operation::RetentionSet(_) => OperationKind::RetentionSet,
             Operation::HoldPlace(_) => OperationKind::HoldPlace,
             Operation::HoldRelease { .. } => OperationKind::HoldRelease,
+            Operation::SuspensionPlace(_) => OperationKind::SuspensionPlace,
+            Operation::SuspensionLift { .. } => OperationKind::SuspensionLift,
             Operation::OfferChoose(_) => OperationKind::OfferChoose,
             Operation::TenantRelocate(_) => OperationKind::TenantRelocate,
             Operation::SubscriptionCreate(_) => OperationKind::SubscriptionCreate,

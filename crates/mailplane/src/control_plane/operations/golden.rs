@@ -106,6 +106,8 @@ fn position(kind: OperationKind) -> usize {
         OperationKind::TicketOpen => 30,
         OperationKind::TicketComment => 31,
         OperationKind::TicketHandle => 32,
+        OperationKind::SuspensionPlace => 33,
+        OperationKind::SuspensionLift => 34,
     }
 }
 
