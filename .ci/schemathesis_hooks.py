@@ -223,6 +223,12 @@ def _victim(op):
         return {"group": FIX["group"]}
     if op == "hold_release":
         return {"hold": _id(customer.call("POST", f"{t}/holds", {"reason": "victim"}))}
+    if op == "contract_end":
+        # Ending the pass's own tenant's contract would freeze it for the rest of the pass:
+        # each case ends a tenant of its own, as the provider (contract.end is provider RA).
+        fresh = _fresh_tenant()
+        fresh.pop("!token", None)
+        return fresh
     if op in ("suspension_place", "suspension_lift"):
         # A suspension of the pass's own tenant would stop its customer's directory changes
         # (409) for the rest of the pass: each case suspends a tenant of its own, as the

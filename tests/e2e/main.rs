@@ -14,6 +14,7 @@ mod directory;
 mod dns;
 mod domain_claims;
 mod dovecot_store;
+mod dunning;
 mod exports;
 mod free_text;
 mod golden;

@@ -153,6 +153,9 @@ pub struct Profile {
     /// How long the customer may still export its data after terminating the contract,
     /// before destruction begins (`export_window` in `profile.conf`).
     pub export_window: Duration,
+    /// How long a tenant suspended for `non_payment` has to pay before its contract is ended
+    /// for cause (`contract.end`) by the dunning ladder (`dunning_grace` in `profile.conf`).
+    pub dunning_grace: Duration,
     /// Activities that provider automation carries out at once when they are requested
     /// (`automated` in `profile.conf`): the customer's call answers with the result.
     pub automated: BTreeSet<String>,
@@ -218,6 +221,8 @@ pub const DEFAULT_CONSULTATION_DEADLINE: Duration = Duration::from_secs(2 * 24 *
 /// How long the export window after a termination lasts when the profile does not say:
 /// 30 days.
 pub const DEFAULT_EXPORT_WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How long the dunning ladder's grace lasts when the profile does not say: 14 days.
+pub const DEFAULT_DUNNING_GRACE: Duration = Duration::from_secs(14 * 24 * 3600);
 
 /// Parses `30m`, `72h` or `14d` (from 1, at most ten years).
 fn parse_duration(v: &str) -> Option<Duration> {
@@ -292,6 +297,7 @@ impl Profile {
         let consultation_deadline =
             deadline("consultation_deadline", DEFAULT_CONSULTATION_DEADLINE);
         let export_window = deadline("export_window", DEFAULT_EXPORT_WINDOW);
+        let dunning_grace = deadline("dunning_grace", DEFAULT_DUNNING_GRACE);
         let automated_list: Vec<String> = header
             .get("automated")
             .map(|v| {
@@ -619,6 +625,7 @@ impl Profile {
             request_deadline,
             consultation_deadline,
             export_window,
+            dunning_grace,
             automated,
             index,
             source,

@@ -12,8 +12,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use mailplane_types::resources::TenantStatus;
-use mailplane_types::suspensions::{Suspension, SuspensionReason};
-use mailplane_types::{Error, MailboxId, Party, Result, SuspensionId, TenantId};
+use mailplane_types::suspensions::{Dunning, DunningState, Suspension, SuspensionReason};
+use mailplane_types::{Error, MailboxId, Party, Result, SuspensionId, TenantId, TerminationId};
 
 use crate::entity::{suspension, tenant};
 use crate::{DataStore, WriteTx, db_error};
@@ -38,6 +38,15 @@ fn suspension_row(r: suspension::Model) -> Result<Suspension> {
             .transpose()
             .map_err(bad)?,
         lift_note: r.lift_note,
+        dunning: r.grace_ends_at.map(|grace_ends_at| Dunning {
+            state: match (r.termination_id, r.lifted_at) {
+                (Some(_), _) => DunningState::Ended,
+                (None, Some(_)) => DunningState::Stopped,
+                (None, None) => DunningState::Grace,
+            },
+            grace_ends_at,
+            termination_id: r.termination_id.map(Into::into),
+        }),
     })
 }
 
@@ -51,6 +60,8 @@ pub struct SuspensionAct<'a> {
     pub at: OffsetDateTime,
     /// What it wrote, if anything.
     pub note: Option<&'a str>,
+    /// When the dunning ladder's grace ends, for a tenant's suspension for non-payment.
+    pub grace_ends_at: Option<OffsetDateTime>,
 }
 
 impl WriteTx {
@@ -92,6 +103,8 @@ impl WriteTx {
             lifted_by: Set(None),
             lifted_by_party: Set(None),
             lift_note: Set(None),
+            grace_ends_at: Set(act.grace_ends_at),
+            termination_id: Set(None),
         }
         .insert(&self.tx)
         .await
@@ -140,6 +153,35 @@ impl WriteTx {
         }
         self.suspension_status(tenant, act.at).await?;
         suspension_row(row)
+    }
+
+    /// A suspension of the tenant, lifted or not.
+    pub async fn suspension_get(&self, tenant: TenantId, id: SuspensionId) -> Result<Suspension> {
+        suspension::Entity::find_by_id(id.uuid())
+            .filter(suspension::Column::TenantId.eq(tenant.uuid()))
+            .one(&self.tx)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| Error::not_found("suspension", id))
+            .and_then(suspension_row)
+    }
+
+    /// Records the termination the dunning ladder opened for a suspension.
+    pub async fn suspension_ended(
+        &self,
+        id: SuspensionId,
+        termination: TerminationId,
+    ) -> Result<()> {
+        suspension::Entity::update_many()
+            .col_expr(
+                suspension::Column::TerminationId,
+                Expr::value(termination.uuid()),
+            )
+            .filter(suspension::Column::Id.eq(id.uuid()))
+            .exec(&self.tx)
+            .await
+            .map_err(db_error)?;
+        Ok(())
     }
 
     /// The tenant's active suspensions (of the whole tenant and of its mailboxes), oldest

@@ -11,7 +11,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::{MailboxId, Party, SuspensionId, TenantId};
+use crate::{MailboxId, Party, SuspensionId, TenantId, TerminationId};
 
 /// Why a tenant or a mailbox is suspended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -103,6 +103,35 @@ pub struct Suspension {
     pub lifted_by_party: Option<Party>,
     /// What the party that lifted it wrote, if anything.
     pub lift_note: Option<String>,
+    /// The dunning ladder of a tenant's suspension for `non_payment`; absent otherwise.
+    pub dunning: Option<Dunning>,
+}
+
+/// Where the dunning ladder of a tenant's suspension for `non_payment` is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum DunningState {
+    /// The grace runs: lifting the suspension before it ends stops the ladder.
+    Grace,
+    /// The suspension was lifted before the contract was ended: the ladder stopped.
+    Stopped,
+    /// The grace passed with the suspension still placed: the contract was ended for cause
+    /// (`contract.end`), and the termination walks the end of service.
+    Ended,
+}
+
+/// The dunning ladder of a tenant's suspension for `non_payment`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Dunning {
+    /// Where it is.
+    pub state: DunningState,
+    /// When the grace ends (from the profile's `dunning_grace`).
+    #[serde(with = "time::serde::rfc3339")]
+    pub grace_ends_at: OffsetDateTime,
+    /// The termination the ladder opened, once it ended the contract.
+    pub termination_id: Option<TerminationId>,
 }
 
 #[cfg(test)]

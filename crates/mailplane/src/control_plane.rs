@@ -26,6 +26,7 @@ mod credentials;
 pub mod directory;
 mod dispatch;
 mod domains;
+mod dunning;
 mod idempotency;
 mod inventory;
 mod jobs;

@@ -560,6 +560,20 @@ pub struct SuspensionLift {
     pub note: Option<String>,
 }
 
+/// Ends the tenant's contract for cause (`contract.end`), opening the export window.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ContractEnd {
+    /// Why: `non_payment`, `abuse`, `legal` or `other` (a customer ends its own contract with
+    /// `termination_create`).
+    pub reason: mailplane_types::suspensions::SuspensionReason,
+    /// What the parties should know, up to 2000 characters; required for `other`.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
+    pub note: Option<String>,
+}
+
 /// The longest retention: 100 years.
 pub const MAX_RETENTION_DAYS: u32 = limits::RETENTION_DAYS;
 

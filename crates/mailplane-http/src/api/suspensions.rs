@@ -2,6 +2,8 @@
 //! each with a reason (`service.suspend`). Reasons overlap: the tenant (or the mailbox) stays
 //! suspended until every one of its suspensions is lifted; nobody signs in meanwhile, mail is
 //! still delivered, and the customer reads and exports but changes nothing in its directory.
+//! Also `/v1/tenants/{tenant}/termination/for-cause`: ending the contract for cause
+//! (`contract.end`), where the dunning ladder of a suspension for non-payment leads.
 
 use axum::Json;
 use axum::extract::State;
@@ -9,7 +11,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use mailplane::input::{SuspensionLift, SuspensionPlace};
+use mailplane::input::{ContractEnd, SuspensionLift, SuspensionPlace};
+use mailplane::types::lifecycle::Termination;
 use mailplane::types::suspensions::Suspension;
 use mailplane::types::{SuspensionId, TenantId};
 
@@ -24,12 +27,14 @@ pub(crate) const ACTIVITIES: &[(&str, &str)] = &[
     ("suspension_list", mailplane::activity::SUSPEND),
     ("suspension_place", mailplane::activity::SUSPEND),
     ("suspension_lift", mailplane::activity::SUSPEND),
+    ("contract_end", mailplane::activity::CONTRACT_END),
 ];
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(suspension_list, suspension_place))
         .routes(routes!(suspension_lift))
+        .routes(routes!(contract_end))
 }
 
 /// A tenant's suspensions.
@@ -114,4 +119,30 @@ async fn suspension_lift(
         .suspension_lift(&actor, tenant, suspension, input)
         .await?;
     Ok(respond(outcome, StatusCode::OK))
+}
+
+/// Ends the tenant's contract for cause (`contract.end`): a termination with its reason,
+/// which opens the profile's export window and then walks the end of service. The dunning
+/// ladder makes the same call as provider automation once a suspension for non-payment
+/// outlives its grace.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/termination/for-cause", operation_id = "contract_end", tag = "suspensions",
+    params(("tenant" = String, Path, format = Uuid, description = "The tenant's id.")),
+    request_body = ContractEnd, security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The termination.", body = Termination, headers(("Mailplane-Request" = String, description = "The request provider automation fulfilled to make this change, if any."))),
+        (status = 202, description = "Filed: a request to the responsible party, or a proposal to the accountable party; the body is the request.", body = crate::api::requests::RequestView, headers(("Location" = String, description = "The request's URL."))),
+        (status = 400, description = "The id or the body is invalid (a note is required for `other`; `customer_request` is the customer's own termination).", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's party holds neither R nor A for `contract.end`.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant, or not in the caller's scope.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The contract was already terminated.", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn contract_end(
+    State(s): State<AppState>,
+    Authenticated(actor): Authenticated,
+    IdPath(tenant): IdPath<TenantId>,
+    ApiJson(input): ApiJson<ContractEnd>,
+) -> Result<Response, ApiError> {
+    let outcome = s.control_plane.contract_end(&actor, tenant, input).await?;
+    Ok(respond(outcome, StatusCode::CREATED))
 }

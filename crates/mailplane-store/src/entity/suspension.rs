@@ -17,6 +17,8 @@ pub struct Model {
     pub lifted_by: Option<String>,
     pub lifted_by_party: Option<String>,
     pub lift_note: Option<String>,
+    pub grace_ends_at: Option<TimeDateTimeWithTimeZone>,
+    pub termination_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

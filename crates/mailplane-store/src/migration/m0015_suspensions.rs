@@ -1,9 +1,13 @@
-//! Suspensions of a tenant or of one of its mailboxes, each with its reason.
+//! Suspensions of a tenant or of one of its mailboxes, each with its reason, and the dunning
+//! ladder's traces.
 //!
 //! A row is one suspension, active until it is lifted; a tenant or a mailbox is suspended
 //! while any of its rows is active. A partial unique index keeps one active suspension per
 //! subject (the mailbox, or the tenant when the row names no mailbox) and reason, so that two
-//! placements of the same reason at once cannot both commit.
+//! placements of the same reason at once cannot both commit. A tenant's suspension for
+//! non-payment carries the end of its grace and, once the ladder ended the contract, the
+//! termination it opened. A termination for cause (`contract.end`) records its reason and
+//! note in two new columns of `terminations` (absent on a customer's own termination).
 
 use sea_orm::ConnectionTrait;
 use sea_orm_migration::{prelude::*, schema::*};
@@ -33,6 +37,8 @@ impl MigrationTrait for Migration {
                     .col(string_null("lifted_by"))
                     .col(string_null("lifted_by_party"))
                     .col(text_null("lift_note"))
+                    .col(timestamp_with_time_zone_null("grace_ends_at"))
+                    .col(uuid_null("termination_id"))
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_suspensions_tenant")
@@ -60,10 +66,31 @@ impl MigrationTrait for Migration {
                  (tenant_id, COALESCE(mailbox_id, tenant_id), reason) WHERE lifted_at IS NULL"
             ))
             .await?;
+        // SQLite adds one column per statement.
+        for column in [string_null("cause"), text_null("cause_note")] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table("terminations")
+                        .add_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for column in ["cause", "cause_note"] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table("terminations")
+                        .drop_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
         manager
             .drop_table(Table::drop().table("suspensions").to_owned())
             .await

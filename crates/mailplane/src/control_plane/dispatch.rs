@@ -20,8 +20,8 @@ use mailplane_types::{Error, Result};
 
 use super::workflow::Made;
 use super::{
-    ControlPlane, Operation, catalogue, credentials, directory, domains, lifecycle, mailboxes,
-    passwords, retention, suspensions, tenants, tickets,
+    ControlPlane, Operation, catalogue, credentials, directory, domains, dunning, lifecycle,
+    mailboxes, passwords, retention, suspensions, tenants, tickets,
 };
 use crate::Actor;
 use crate::input::Problems;
@@ -42,6 +42,7 @@ pub(super) enum Checked<'a> {
     Lifecycle(lifecycle::Checked<'a>),
     Tickets(tickets::Checked<'a>),
     Suspensions(suspensions::Checked<'a>),
+    Dunning(dunning::Checked<'a>),
 }
 
 impl Operation {
@@ -82,6 +83,7 @@ impl Operation {
             Operation::SuspensionPlace(_) | Operation::SuspensionLift { .. } => {
                 suspensions::parse(self, p).map(Checked::Suspensions)
             }
+            Operation::ContractEnd(_) => dunning::parse(self, p).map(Checked::Dunning),
             Operation::PasswordPolicySet(_) => passwords::parse(self, p).map(Checked::Passwords),
             Operation::SubscriptionCreate(_)
             | Operation::SubscriptionSeats { .. }
@@ -161,6 +163,7 @@ impl ControlPlane {
             Checked::Lifecycle(c) => self.lifecycle_apply(tx, actor, t, c).await,
             Checked::Tickets(c) => self.tickets_apply(tx, actor, t, c).await,
             Checked::Suspensions(c) => self.suspensions_apply(tx, actor, t, c).await,
+            Checked::Dunning(c) => self.dunning_apply(tx, actor, t, c).await,
         }
     }
 }

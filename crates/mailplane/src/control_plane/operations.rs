@@ -27,7 +27,7 @@ use super::{ControlPlane, activity, directory, lifecycle};
 // The workflow's helpers, at the paths other modules of the control plane use.
 pub(super) use super::workflow::{add, consulted, unfiled};
 use crate::input::{
-    CredentialCreate, DomainCreate, ExportCreate, GroupCreate, HoldPlace, HoldRelease,
+    ContractEnd, CredentialCreate, DomainCreate, ExportCreate, GroupCreate, HoldPlace, HoldRelease,
     MailboxCreate, MailboxUpdate, OfferChoose, RetentionSet, SeatsChange, SubscriptionCreate,
     SuspensionLift, SuspensionPlace, TenantRebind, TenantRelocate, TenantUpdate, TerminationCreate,
     TicketComment, TicketCreate, TicketHandle,
@@ -192,6 +192,9 @@ pub enum Operation {
         /// Why.
         lift: SuspensionLift,
     },
+    /// Ends the contract for cause, opening the export window (`contract.end`).
+    #[serde(rename = "contract.end")]
+    ContractEnd(ContractEnd),
 }
 
 /// The kind of an [`Operation`], without its input: what the registry knows of every
@@ -268,11 +271,13 @@ pub enum OperationKind {
     SuspensionPlace,
     /// `suspension.lift`.
     SuspensionLift,
+    /// `contract.end`.
+    ContractEnd,
 }
 
 impl OperationKind {
     /// Every kind of operation, in the order of [`Operation`]'s variants.
-    pub const ALL: [OperationKind; 35] = [
+    pub const ALL: [OperationKind; 36] = [
         OperationKind::TenantUpdate,
         OperationKind::TenantRebind,
         OperationKind::TenantDelete,
@@ -308,6 +313,7 @@ impl OperationKind {
         OperationKind::TicketHandle,
         OperationKind::SuspensionPlace,
         OperationKind::SuspensionLift,
+        OperationKind::ContractEnd,
     ];
 
     /// The stable name stored on requests (`mailbox.create`): the one spelling, which the
@@ -337,6 +343,7 @@ impl OperationKind {
             OperationKind::HoldRelease => "hold.release",
             OperationKind::SuspensionPlace => "suspension.place",
             OperationKind::SuspensionLift => "suspension.lift",
+            OperationKind::ContractEnd => "contract.end",
             OperationKind::OfferChoose => "tenant.offer",
             OperationKind::TenantRelocate => "tenant.relocate",
             OperationKind::SubscriptionCreate => "subscription.create",
@@ -376,6 +383,7 @@ impl OperationKind {
             OperationKind::RetentionSet => activity::RETENTION,
             OperationKind::HoldPlace | OperationKind::HoldRelease => activity::HOLDS,
             OperationKind::SuspensionPlace | OperationKind::SuspensionLift => activity::SUSPEND,
+            OperationKind::ContractEnd => activity::CONTRACT_END,
             OperationKind::TenantRelocate => activity::LOCATION,
             OperationKind::SubscriptionCreate => activity::LICENCES,
             OperationKind::SubscriptionSeats | OperationKind::PasswordPolicySet => {
@@ -427,6 +435,7 @@ impl Operation {
             Operation::HoldRelease { .. } => OperationKind::HoldRelease,
             Operation::SuspensionPlace(_) => OperationKind::SuspensionPlace,
             Operation::SuspensionLift { .. } => OperationKind::SuspensionLift,
+            Operation::ContractEnd(_) => OperationKind::ContractEnd,
             Operation::OfferChoose(_) => OperationKind::OfferChoose,
             Operation::TenantRelocate(_) => OperationKind::TenantRelocate,
             Operation::SubscriptionCreate(_) => OperationKind::SubscriptionCreate,

@@ -19,6 +19,7 @@ use mailplane_types::{
     AuditOutcome, AuditTarget, Error, Party, Result, SuspensionId, TenantId, limits,
 };
 
+use super::jobs::DUNNING_JOB;
 use super::workflow::{Applied, Made};
 use super::{ControlPlane, Operation, OperationKind, Outcome, activity};
 use crate::Actor;
@@ -180,6 +181,7 @@ impl ControlPlane {
                 party: actor.party(),
                 at,
                 note: note.as_deref(),
+                grace_ends_at: None,
             }
         }
         let (s, outcome) = match &checked {
@@ -192,13 +194,45 @@ impl ControlPlane {
                         "must be a mailbox of this tenant",
                     ));
                 }
+                // A tenant's suspension for non-payment starts the dunning ladder.
+                let dunning =
+                    input.reason == SuspensionReason::NonPayment && input.mailbox_id.is_none();
+                let grace_ends_at = dunning
+                    .then(|| self.profile_of(t))
+                    .transpose()?
+                    .map(|p| now + p.dunning_grace);
                 let s = tx
-                    .suspension_insert(t.id, input.mailbox_id, input.reason, act(actor, note, now))
+                    .suspension_insert(
+                        t.id,
+                        input.mailbox_id,
+                        input.reason,
+                        SuspensionAct {
+                            grace_ends_at,
+                            ..act(actor, note, now)
+                        },
+                    )
                     .await?;
+                if let Some(at) = grace_ends_at {
+                    let json = serde_json::json!({});
+                    tx.job_insert(
+                        DUNNING_JOB,
+                        s.id.uuid(),
+                        Some(t.id),
+                        "grace",
+                        at,
+                        &json,
+                        now,
+                    )
+                    .await?;
+                }
                 (s, AuditOutcome::Placed)
             }
             Checked::Lift(id, note) => {
                 let s = tx.suspension_lift(t.id, *id, act(actor, note, now)).await?;
+                // A ladder in its grace ends at once: its job finds the suspension lifted.
+                if s.dunning.is_some() {
+                    tx.job_wake(DUNNING_JOB, s.id.uuid(), now).await?;
+                }
                 (s, AuditOutcome::Lifted)
             }
         };

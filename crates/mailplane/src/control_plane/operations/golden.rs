@@ -108,6 +108,7 @@ fn position(kind: OperationKind) -> usize {
         OperationKind::TicketHandle => 32,
         OperationKind::SuspensionPlace => 33,
         OperationKind::SuspensionLift => 34,
+        OperationKind::ContractEnd => 35,
     }
 }
 
