@@ -202,3 +202,42 @@ async fn lifting_the_suspension_within_the_grace_stops_the_ladder(h: Harness) {
     assert_eq!(tenant["status"], "suspended");
 }
 e2e!(lifting_the_suspension_within_the_grace_stops_the_ladder);
+
+async fn a_contract_that_ended_otherwise_during_the_grace_ends_the_ladder(h: Harness) {
+    let t = tenant_with_mail(&h).await;
+    let s = h
+        .provider_admin()
+        .post(
+            &format!("/v1/tenants/{t}/suspensions"),
+            json!({ "reason": "non_payment" }),
+        )
+        .await
+        .expect(201);
+    let id = s["id"].as_str().unwrap().to_string();
+    // The customer ends its own contract with no export window: its end of service runs to
+    // the end, and its suspensions go with its configuration.
+    let termination = format!("/v1/tenants/{t}/termination");
+    h.customer_admin(t)
+        .post(&termination, json!({ "export_window_days": 0 }))
+        .await
+        .expect(201);
+    h.clock.advance(Duration::days(1));
+    let report = h.run_jobs().await;
+    assert_eq!(report.failed, 0, "{report:?}");
+    let closed = h.customer_admin(t).get(&termination).await.expect(200);
+    assert_eq!(closed["state"], "closed", "{closed}");
+    assert!(closed["cause"].is_null(), "{closed}");
+    // The ladder's job finds nothing left to end when its grace passes, and finishes.
+    h.clock.advance(Duration::days(14));
+    let report = h.run_jobs().await;
+    assert_eq!(report.failed, 0, "{report:?}");
+    assert!(report.steps >= 1, "{report:?}");
+    let job = h
+        .store
+        .job_get("dunning", id.parse().unwrap())
+        .await
+        .unwrap()
+        .expect("the ladder's job");
+    assert_eq!(job.state, "done", "{job:?}");
+}
+e2e!(a_contract_that_ended_otherwise_during_the_grace_ends_the_ladder);

@@ -155,15 +155,20 @@ impl WriteTx {
         suspension_row(row)
     }
 
-    /// A suspension of the tenant, lifted or not.
-    pub async fn suspension_get(&self, tenant: TenantId, id: SuspensionId) -> Result<Suspension> {
+    /// A suspension of the tenant, lifted or not; `None` once it went with the tenant's
+    /// configuration.
+    pub async fn suspension_get(
+        &self,
+        tenant: TenantId,
+        id: SuspensionId,
+    ) -> Result<Option<Suspension>> {
         suspension::Entity::find_by_id(id.uuid())
             .filter(suspension::Column::TenantId.eq(tenant.uuid()))
             .one(&self.tx)
             .await
             .map_err(db_error)?
-            .ok_or_else(|| Error::not_found("suspension", id))
-            .and_then(suspension_row)
+            .map(suspension_row)
+            .transpose()
     }
 
     /// Records the termination the dunning ladder opened for a suspension.

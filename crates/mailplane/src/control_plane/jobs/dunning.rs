@@ -45,13 +45,22 @@ impl ControlPlane {
     pub(super) async fn dunning_step(&self, claim: &JobClaim) -> Result<()> {
         let DunningStep::Grace = step_of(claim)?;
         let tx = self.store.begin().await?;
-        let tenant = self.job_tenant(&tx, claim).await?;
-        let s = tx
-            .suspension_get(tenant.id, claim.job.subject.into())
-            .await?;
         let progress = claim.job.progress.clone();
         let done = JobNext::Done {
             progress: progress.clone(),
+        };
+        // A tenant deleted, or whose configuration (its suspensions with it) was destroyed
+        // at the end of its service, has no ladder left to climb.
+        let tenant = match self.job_tenant(&tx, claim).await {
+            Ok(t) => t,
+            Err(Error::NotFound { .. }) => return self.advance(tx, claim, done).await,
+            Err(e) => return Err(e),
+        };
+        let Some(s) = tx
+            .suspension_get(tenant.id, claim.job.subject.into())
+            .await?
+        else {
+            return self.advance(tx, claim, done).await;
         };
         let Some(dunning) = s.dunning.as_ref().filter(|d| d.termination_id.is_none()) else {
             return self.advance(tx, claim, done).await;
