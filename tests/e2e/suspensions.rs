@@ -182,6 +182,7 @@ async fn a_suspended_tenants_customer_reads_and_exports_but_changes_no_directory
     let t = fixtures::tenant(&h, "Acme").await;
     let d = fixtures::domain(&h, t, "acme.example").await;
     let m = fixtures::mailbox(&h, t, &d, "alice").await;
+    let claim = fixtures::unverified_domain(&h, t, "claim.example").await;
     let legal = place(
         &h,
         t,
@@ -224,6 +225,17 @@ async fn a_suspended_tenants_customer_reads_and_exports_but_changes_no_directory
             "POST",
             format!("/v1/tenants/{t}/domains"),
             json!({ "name": "other.example" }),
+        ),
+        // The paths that change the directory without filing an operation.
+        (
+            "POST",
+            format!("/v1/tenants/{t}/mailboxes/batch"),
+            json!({ "mailboxes": [{ "local_part": "carol", "domain_id": d, "display_name": "Carol" }] }),
+        ),
+        (
+            "POST",
+            format!("/v1/tenants/{t}/domains/{claim}/verify"),
+            json!({}),
         ),
     ];
     for (method, path, body) in &changes {

@@ -114,11 +114,7 @@ impl ControlPlane {
             ));
         }
         let tx = self.store.begin().await?;
-        let t = tx
-            .tenant_view(actor.scope(), tenant)
-            .await?
-            .ok_or_else(|| Error::not_found("tenant", tenant))?;
-        self.customer_not_suspended(&tx, actor, &t, None).await?;
+        self.customer_not_suspended_in(&tx, actor, tenant).await?;
         super::lifecycle::frozen(
             tx.termination_current(tenant).await?.as_ref(),
             self.clock.now(),

@@ -162,6 +162,25 @@ impl ControlPlane {
         ))
     }
 
+    /// [`Self::customer_not_suspended`] for the paths that change a tenant's directory
+    /// without filing an operation (mailbox batches, domain checks, mailbox passwords): the
+    /// caller authorized first, so the tenant is read in the transaction as it is now.
+    pub(super) async fn customer_not_suspended_in(
+        &self,
+        tx: &WriteTx,
+        actor: &Actor,
+        tenant: TenantId,
+    ) -> Result<()> {
+        if actor.party() != Party::Customer {
+            return Ok(());
+        }
+        let t = tx
+            .tenant_view(mailplane_store::Scope::All, tenant)
+            .await?
+            .ok_or_else(|| Error::not_found("tenant", tenant))?;
+        self.customer_not_suspended(tx, actor, &t, None).await
+    }
+
     /// Makes the change of a suspension operation whose input passed its check.
     pub(super) async fn suspensions_apply(
         &self,
