@@ -117,6 +117,18 @@ async fn overlapping_reasons_keep_the_tenant_suspended_until_each_is_lifted(h: H
     // A reason lifted may be placed again.
     let again = place(&h, t, json!({ "reason": "non_payment" })).await;
     lift(&h, t, &again).await;
+    // A `suspended` status stored before suspensions had reasons still reads, and refuses
+    // sign-in like one with reasons; `tenant.update` clears it.
+    h.store
+        .execute_unprepared_for_tests("UPDATE tenants SET status = 'suspended'")
+        .await
+        .unwrap();
+    assert_eq!(status(&h, t).await, "suspended");
+    h.provider_admin()
+        .patch(&format!("/v1/tenants/{t}"), json!({ "status": "active" }))
+        .await
+        .expect(200);
+    assert_eq!(status(&h, t).await, "active");
 
     // The customer reads every suspension, active and lifted, oldest first.
     let list = h.customer_admin(t).get(&path).await.expect(200);
