@@ -223,6 +223,25 @@ def _victim(op):
         return {"group": FIX["group"]}
     if op == "hold_release":
         return {"hold": _id(customer.call("POST", f"{t}/holds", {"reason": "victim"}))}
+    if op == "contract_end":
+        # Ending the pass's own tenant's contract would freeze it for the rest of the pass:
+        # each case ends a tenant of its own, as the provider (contract.end is provider RA),
+        # or is refused to that tenant's customer (I only).
+        fresh = _fresh_tenant()
+        if PASS == "provider":
+            fresh.pop("!token", None)
+        return fresh
+    if op in ("suspension_place", "suspension_lift"):
+        # A suspension of the pass's own tenant would stop its customer's directory changes
+        # (409) for the rest of the pass: each case suspends a tenant of its own, as the
+        # provider (service.suspend is provider RA), or is refused to its customer (I only).
+        fresh = _fresh_tenant()
+        if PASS == "provider":
+            fresh.pop("!token", None)
+        if op == "suspension_lift" and fresh.get("tenant"):
+            path = f"/v1/tenants/{fresh['tenant']}/suspensions"
+            fresh["suspension"] = _id(PROVIDER.call("POST", path, {"reason": "abuse"}))
+        return fresh
     if op == "mailbox_delete":
         # A tenant-wide hold that a `hold_place` case of this pass made keeps every mailbox
         # (409): it is lifted first, so that the deletion meets the mailbox alone.

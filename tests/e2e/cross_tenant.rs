@@ -168,6 +168,12 @@ async fn victims(h: &Harness, partner_b: PartnerId, b: TenantId, tenant_a: Tenan
         json!({ "mailbox_id": m, "reason": "Case 7" }),
     )
     .await;
+    let suspension = create(
+        &callers,
+        &format!("/v1/tenants/{b}/suspensions"),
+        json!({ "mailbox_id": m, "reason": "abuse" }),
+    )
+    .await;
     let subscriptions = owner
         .get(&format!("/v1/tenants/{b}/subscriptions"))
         .await
@@ -202,6 +208,7 @@ async fn victims(h: &Harness, partner_b: PartnerId, b: TenantId, tenant_a: Tenan
         ("ticket", vec![id_of(&ticket)]),
         ("request", vec![id_of(&proposal)]),
         ("hold", vec![id_of(&hold)]),
+        ("suspension", vec![id_of(&suspension)]),
         ("subscription", vec![id_of(&subscription)]),
         ("sku", vec![sku]),
         ("export", vec![id_of(&export)]),

@@ -334,14 +334,18 @@ async fn disabled_shared_suspended_and_expired_mailboxes_receive_mail_but_do_not
             .is_err()
     );
 
-    // Suspended: nobody of the tenant signs in; mail is still delivered.
-    h.provider_admin()
-        .patch(
-            &format!("/v1/tenants/{t}"),
-            json!({ "status": "suspended" }),
-        )
-        .await
-        .expect(200);
+    // Suspended for two reasons: nobody of the tenant signs in until both are lifted;
+    // mail is still delivered.
+    let suspensions = format!("/v1/tenants/{t}/suspensions");
+    let mut placed = Vec::new();
+    for reason in ["non_payment", "abuse"] {
+        let s = h
+            .provider_admin()
+            .post(&suspensions, json!({ "reason": reason }))
+            .await
+            .expect(201);
+        placed.push(s["id"].as_str().unwrap().to_string());
+    }
     accept(&stack, &["alice@acme.example"], "While suspended").await;
     let refused = Imap::login(stack.imap(), "alice@acme.example", PASSWORD).await;
     let reason = refused
@@ -349,10 +353,20 @@ async fn disabled_shared_suspended_and_expired_mailboxes_receive_mail_but_do_not
         .expect("a suspended tenant's mailbox signs in");
     assert!(reason.contains("suspended"), "{reason}");
     assert_eq!(sign_in(&h, t, &alice).await["refused"], "tenant_suspended");
-    h.provider_admin()
-        .patch(&format!("/v1/tenants/{t}"), json!({ "status": "active" }))
-        .await
-        .expect(200);
+    for (i, id) in placed.iter().enumerate() {
+        h.provider_admin()
+            .post(&format!("{suspensions}/{id}/lift"), json!({}))
+            .await
+            .expect(200);
+        if i == 0 {
+            // One reason remains: still no sign-in.
+            assert!(
+                Imap::login(stack.imap(), "alice@acme.example", PASSWORD)
+                    .await
+                    .is_err()
+            );
+        }
+    }
     inbox_is(&stack, "alice@acme.example", PASSWORD, &["While suspended"]).await;
 
     // A password past the policy's maximum age (90 days by default) no longer signs in.

@@ -42,7 +42,7 @@ async fn every_principal_reads_the_matrices(h: Harness) {
         .expect(200);
     assert_eq!(he["version"], 1);
     assert_eq!(he["parties"], json!(["customer", "provider"]));
-    assert_eq!(he["activities"].as_array().unwrap().len(), 54);
+    assert_eq!(he["activities"].as_array().unwrap().len(), 56);
     let dir = he["activities"]
         .as_array()
         .unwrap()

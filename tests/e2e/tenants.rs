@@ -131,12 +131,26 @@ async fn tenants_update_and_delete(h: Harness) {
     let u = provider
         .patch(
             &format!("/v1/tenants/{t}"),
-            json!({ "name": "Acme Ltd", "status": "suspended" }),
+            json!({ "name": "Acme Ltd", "status": "active" }),
         )
         .await
         .expect(200);
     assert_eq!(u["name"], "Acme Ltd");
-    assert_eq!(u["status"], "suspended");
+    assert_eq!(u["status"], "active");
+    // A tenant is suspended through its suspensions, with a reason, not by its status.
+    let r = provider
+        .patch(
+            &format!("/v1/tenants/{t}"),
+            json!({ "status": "suspended" }),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body["errors"][0]["rule"]
+            .as_str()
+            .unwrap()
+            .contains("suspension_place")
+    );
     let r = provider.patch(&format!("/v1/tenants/{t}"), json!({})).await;
     assert_eq!(r.status, 400);
     // The customer is only informed of service delivery: it sees but cannot change.

@@ -38,6 +38,7 @@ const TABLES: &[&[(&str, &str)]] = &[
     crate::api::directory::ACTIVITIES,
     crate::api::messages::ACTIVITIES,
     crate::api::retention::ACTIVITIES,
+    crate::api::suspensions::ACTIVITIES,
     crate::api::credentials::ACTIVITIES,
     crate::api::tickets::ACTIVITIES,
     crate::api::lifecycle::ACTIVITIES,

@@ -17,7 +17,7 @@ mod set;
 
 pub use decision::{Decision, Verdict};
 pub use loader::{
-    AUTOMATION_ROLE, ActivityDef, DEFAULT_UNDELETE_WINDOW, LintError, LintErrors, Profile,
+    AUTOMATION_ROLE, ActivityDef, DEFAULT_DUNNING_GRACE, DEFAULT_UNDELETE_WINDOW, LintError, LintErrors, Profile,
     ProfileSource, RoleDef,
 };
 pub use render::render_markdown;

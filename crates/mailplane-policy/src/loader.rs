@@ -156,6 +156,9 @@ pub struct Profile {
     /// How long a deleted mailbox may be restored before its data is destroyed
     /// (`undelete_window` in `profile.conf`).
     pub undelete_window: Duration,
+    /// How long a tenant suspended for `non_payment` has to pay before its contract is ended
+    /// for cause (`contract.end`) by the dunning ladder (`dunning_grace` in `profile.conf`).
+    pub dunning_grace: Duration,
     /// Activities that provider automation carries out at once when they are requested
     /// (`automated` in `profile.conf`): the customer's call answers with the result.
     pub automated: BTreeSet<String>,
@@ -224,6 +227,8 @@ pub const DEFAULT_EXPORT_WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
 /// How long a deleted mailbox may be restored when the profile does not say: 30 days, as
 /// Microsoft 365 and AWS WorkMail keep one.
 pub const DEFAULT_UNDELETE_WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How long the dunning ladder's grace lasts when the profile does not say: 14 days.
+pub const DEFAULT_DUNNING_GRACE: Duration = Duration::from_secs(14 * 24 * 3600);
 
 /// Parses `30m`, `72h` or `14d` (from 1, at most ten years).
 fn parse_duration(v: &str) -> Option<Duration> {
@@ -299,6 +304,7 @@ impl Profile {
             deadline("consultation_deadline", DEFAULT_CONSULTATION_DEADLINE);
         let export_window = deadline("export_window", DEFAULT_EXPORT_WINDOW);
         let undelete_window = deadline("undelete_window", DEFAULT_UNDELETE_WINDOW);
+        let dunning_grace = deadline("dunning_grace", DEFAULT_DUNNING_GRACE);
         let automated_list: Vec<String> = header
             .get("automated")
             .map(|v| {
@@ -627,6 +633,7 @@ impl Profile {
             consultation_deadline,
             export_window,
             undelete_window,
+            dunning_grace,
             automated,
             index,
             source,

@@ -233,6 +233,22 @@ fn deadlines_and_automation_come_from_profile_conf() {
         he.undelete_window,
         std::time::Duration::from_secs(30 * 86_400)
     );
+    assert_eq!(
+        he.dunning_grace,
+        std::time::Duration::from_secs(14 * 86_400)
+    );
+    // Without the line, the grace is the default's.
+    let mut s = hosted_exchange_source();
+    s.header = s
+        .header
+        .lines()
+        .filter(|l| !l.starts_with("dunning_grace"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(
+        Profile::from_source(s).unwrap().dunning_grace,
+        mailplane_policy::DEFAULT_DUNNING_GRACE
+    );
 }
 
 #[test]
@@ -262,12 +278,13 @@ fn the_undelete_window_defaults_to_30_days_and_is_linted() {
 fn lint_rejects_bad_deadlines_and_automation_the_provider_cannot_do() {
     let mut s = hosted_exchange_source();
     s.header.push_str(
-        "request_deadline = 3 weeks\nconsultation_deadline = 0h\nautomated = access.panel-and-mailboxes, storage.encrypt, no.such\n",
+        "request_deadline = 3 weeks\nconsultation_deadline = 0h\ndunning_grace = soon\nautomated = access.panel-and-mailboxes, storage.encrypt, no.such\n",
     );
     let msgs = lint_messages(s);
     for expected in [
         "`request_deadline` must be a whole number of minutes, hours or days",
         "`consultation_deadline` must be a whole number",
+        "`dunning_grace` must be a whole number of minutes, hours or days",
         // Customer RA, provider I: automation could not carry it out.
         "the provider does not hold R on `access.panel-and-mailboxes`",
         "the provider is accountable for `storage.encrypt`",

@@ -148,7 +148,7 @@ fn policy_lint_names_the_line_of_a_malformed_profile() {
         "{}",
         String::from_utf8_lossy(&ok.stdout)
     );
-    assert!(String::from_utf8_lossy(&ok.stdout).contains("ok: hosted-exchange@1 (54 activities"));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("ok: hosted-exchange@1 (56 activities"));
 
     let broken = temp_dir();
     let profile = broken.join("hosted-exchange");

@@ -13,6 +13,7 @@ use mailplane_types::lifecycle::{
     Export, ExportFormat, ExportManifest, ExportState, Termination, TerminationBlock,
     TerminationState,
 };
+use mailplane_types::suspensions::SuspensionReason;
 use mailplane_types::{Error, ExportId, MailboxId, Party, Result, TenantId, TerminationId};
 
 use crate::entity::{
@@ -102,6 +103,13 @@ fn termination_row(r: termination::Model) -> Result<TerminationRecord> {
             tenant_id: r.tenant_id.into(),
             state: TerminationState::parse(&r.state).ok_or_else(|| bad("state"))?,
             requested_by: r.requested_by.clone(),
+            cause: r
+                .cause
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|_| bad("cause"))?,
+            cause_note: r.cause_note.clone(),
             requested_by_party: r.requested_by_party.parse().map_err(|_| bad("party"))?,
             terminated_at: r.terminated_at,
             export_window_days: u32::try_from(r.export_window_days).unwrap_or(0),
@@ -274,6 +282,7 @@ impl WriteTx {
         by: (&str, Party),
         at: OffsetDateTime,
         window_days: u32,
+        cause: Option<(SuspensionReason, Option<&str>)>,
     ) -> Result<Termination> {
         let row = termination::ActiveModel {
             id: Set(Uuid::now_v7()),
@@ -294,6 +303,8 @@ impl WriteTx {
             snapshot: Set(None),
             erasure: Set(None),
             certificate: Set(None),
+            cause: Set(cause.map(|c| c.0.as_str().to_string())),
+            cause_note: Set(cause.and_then(|c| c.1).map(str::to_string)),
         }
         .insert(&self.tx)
         .await
@@ -459,6 +470,7 @@ impl WriteTx {
         removed.domains += 1;
         self.tenant_catalogue_delete(tenant).await?;
         self.tenant_retention_delete(tenant).await?;
+        self.tenant_suspensions_delete(tenant).await?;
         removed.credentials = api_credential::Entity::delete_many()
             .filter(api_credential::Column::TenantId.eq(t))
             .exec(&self.tx)

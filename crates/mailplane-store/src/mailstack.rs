@@ -76,6 +76,8 @@ pub struct SignInRecord {
     pub password_policy: Option<String>,
     /// The current password hash and when it was set, if a password was ever set.
     pub password: Option<(String, OffsetDateTime)>,
+    /// Whether a suspension of the mailbox itself is active.
+    pub mailbox_suspended: bool,
 }
 
 /// The hosted domain's tenant, its status, region and back end.
@@ -111,7 +113,9 @@ const MEMBERS: &str = "SELECT COALESCE(mb.address, gm.external_address) AS membe
 /// A mailbox by its own address, with its tenant, whatever its status: sign-in reads the
 /// status to say why it refuses.
 const MAILBOX: &str = "SELECT m.id AS mailbox_id, m.tenant_id, m.quota_bytes, m.kind, \
-     m.status AS mailbox_status, t.status AS tenant_status, t.password_policy \
+     m.status AS mailbox_status, t.status AS tenant_status, t.password_policy, \
+     (SELECT COUNT(*) FROM suspensions s WHERE s.mailbox_id = m.id AND s.lifted_at IS NULL) \
+     AS mailbox_suspensions \
      FROM addresses a \
      JOIN mailboxes m ON m.id = a.owner_id \
      JOIN tenants t ON t.id = m.tenant_id \
@@ -215,6 +219,10 @@ impl DataStore {
                 .ok_or_else(|| Error::internal(format!("a mailbox of status {status}")))?,
             password_policy: optional_text(&row, "password_policy")?,
             password,
+            mailbox_suspended: row
+                .try_get::<i64>("", "mailbox_suspensions")
+                .map_err(db_error)?
+                > 0,
         }))
     }
 

@@ -262,6 +262,7 @@ impl WriteTx {
         }
         self.tenant_catalogue_delete(id).await?;
         self.tenant_retention_delete(id).await?;
+        self.tenant_suspensions_delete(id).await?;
         // What belongs to the tenant alone goes with it: its answered requests, its tickets,
         // its API credentials and its organisation's webhooks. The audit trail keeps their history.
         request::Entity::delete_many()

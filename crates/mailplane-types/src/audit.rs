@@ -104,6 +104,8 @@ spelled! {
         Retention = "retention",
         /// A legal hold.
         LegalHold = "legal_hold",
+        /// A suspension of a tenant or a mailbox.
+        Suspension = "suspension",
         /// A customer-managed API credential.
         Credential = "credential",
         /// A request, proposal or consultation.
@@ -160,6 +162,8 @@ spelled! {
         Set = "set",
         /// A legal hold released.
         Released = "released",
+        /// A suspension lifted.
+        Lifted = "lifted",
         /// A credential revoked.
         Revoked = "revoked",
         /// A ticket opened.
@@ -270,6 +274,7 @@ mod tests {
             "subscription",
             "retention",
             "legal_hold",
+            "suspension",
             "credential",
             "request",
             "ticket",
@@ -300,6 +305,7 @@ mod tests {
             ("licence_unassigned", AuditOutcome::LicenceUnassigned),
             ("set", AuditOutcome::Set),
             ("released", AuditOutcome::Released),
+            ("lifted", AuditOutcome::Lifted),
             ("revoked", AuditOutcome::Revoked),
             ("opened", AuditOutcome::Opened),
             ("commented", AuditOutcome::Commented),

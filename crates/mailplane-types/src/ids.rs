@@ -99,6 +99,10 @@ typed_id!(
     HoldId
 );
 typed_id!(
+    /// Identifies a suspension of a tenant or a mailbox.
+    SuspensionId
+);
+typed_id!(
     /// Identifies what one retention sweep did to one mailbox.
     RetentionRunId
 );
@@ -206,6 +210,7 @@ mod tests {
             SubscriptionId,
             CredentialId,
             HoldId,
+            SuspensionId,
             RetentionRunId,
             RequestId,
             TicketId,

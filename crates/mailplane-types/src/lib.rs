@@ -20,6 +20,7 @@ pub mod passwords;
 pub mod recent;
 pub mod resources;
 pub mod retention;
+pub mod suspensions;
 pub mod text;
 
 pub use audit::{AuditOutcome, AuditTarget};
@@ -28,7 +29,7 @@ pub use error::{Error, FieldError, PartyLetters, Refusal, Result};
 pub use ids::{
     AliasId, AuditId, BatchId, CredentialId, DeliveryId, DomainId, EventId, ExportId, GroupId,
     HoldId, JobId, MailboxId, OrgId, PartnerId, RequestId, RetentionRunId, SubscriptionId,
-    TenantId, TerminationId, TicketId, WebhookId,
+    SuspensionId, TenantId, TerminationId, TicketId, WebhookId,
 };
 pub use names::{ActivityId, DomainName, EmailAddress, LocalPart};
 pub use party::Party;

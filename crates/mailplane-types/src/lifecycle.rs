@@ -253,6 +253,11 @@ pub struct Termination {
     pub state: TerminationState,
     /// Who terminated the contract.
     pub requested_by: String,
+    /// Why the contract was ended for cause (`contract.end`), by the provider, a partner or
+    /// the dunning ladder; absent when the customer terminated it (`contract.terminate`).
+    pub cause: Option<crate::suspensions::SuspensionReason>,
+    /// What the party that ended it for cause wrote, if anything.
+    pub cause_note: Option<String>,
     /// The party that terminated it.
     pub requested_by_party: Party,
     /// When the contract was terminated.

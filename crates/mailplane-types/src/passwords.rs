@@ -139,6 +139,8 @@ pub enum SignInRefusal {
     TenantTerminated,
     /// The provider suspended the tenant; its mail is still delivered.
     TenantSuspended,
+    /// The mailbox itself is suspended; its mail is still delivered.
+    MailboxSuspended,
     /// A shared mailbox has no sign-in of its own; people reach it from their own mailbox.
     SharedMailbox,
     /// The mailbox is disabled; its mail is still delivered.
@@ -161,6 +163,7 @@ impl SignInRefusal {
             SignInRefusal::TenantSuspended => {
                 "this organisation's service is suspended; mail is still received"
             }
+            SignInRefusal::MailboxSuspended => "this mailbox is suspended; mail is still received",
             SignInRefusal::SharedMailbox => {
                 "a shared mailbox has no sign-in of its own; open it from your own mailbox"
             }

@@ -148,7 +148,8 @@ pub struct TenantUpdate {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub name: Option<String>,
-    /// A new status.
+    /// `active` only: clears a `suspended` status stored before suspensions had reasons. A
+    /// tenant is suspended by its suspensions (`suspension_place`), which set its status.
     #[serde(default)]
     pub status: Option<TenantStatus>,
 }
@@ -536,6 +537,47 @@ pub struct HoldRelease {
     /// Why it is released, 1 to 2000 characters.
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 2000))]
     pub reason: String,
+}
+
+/// Suspends a tenant, or one of its mailboxes, for a reason.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SuspensionPlace {
+    /// The mailbox; absent to suspend the whole tenant.
+    #[serde(default)]
+    pub mailbox_id: Option<MailboxId>,
+    /// Why: `non_payment`, `abuse`, `legal`, `customer_request` or `other`.
+    pub reason: mailplane_types::suspensions::SuspensionReason,
+    /// What the parties should know, up to 2000 characters; required for `other`.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
+    pub note: Option<String>,
+}
+
+/// Lifts a suspension.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SuspensionLift {
+    /// Why it is lifted (the bill was paid), up to 2000 characters.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
+    pub note: Option<String>,
+}
+
+/// Ends the tenant's contract for cause (`contract.end`), opening the export window.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ContractEnd {
+    /// Why: `non_payment`, `abuse`, `legal` or `other` (a customer ends its own contract with
+    /// `termination_create`).
+    pub reason: mailplane_types::suspensions::SuspensionReason,
+    /// What the parties should know, up to 2000 characters; required for `other`.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2000))]
+    pub note: Option<String>,
 }
 
 /// The longest retention: 100 years.

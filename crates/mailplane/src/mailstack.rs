@@ -266,6 +266,7 @@ pub(crate) fn sign_in(record: &SignInRecord, now: OffsetDateTime) -> Result<Sign
         (_, _, MailboxStatus::Deleted) => Some(SignInRefusal::MailboxDeleted),
         (_, _, MailboxStatus::Inactive) => Some(SignInRefusal::MailboxInactive),
         (TenantStatus::Suspended, _, _) => Some(SignInRefusal::TenantSuspended),
+        _ if record.mailbox_suspended => Some(SignInRefusal::MailboxSuspended),
         (_, MailboxKind::Shared, _) => Some(SignInRefusal::SharedMailbox),
         (_, _, MailboxStatus::Disabled) => Some(SignInRefusal::MailboxDisabled),
 

@@ -15,6 +15,7 @@ pub(crate) mod passwords;
 pub(crate) mod profiles;
 pub(crate) mod requests;
 pub(crate) mod retention;
+pub(crate) mod suspensions;
 pub(crate) mod tenants;
 pub(crate) mod tickets;
 pub(crate) mod webhooks;
@@ -42,6 +43,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(inventory::routes())
         .merge(messages::routes())
         .merge(retention::routes())
+        .merge(suspensions::routes())
         .merge(lifecycle::routes())
         .merge(directory::routes())
         .merge(passwords::routes())

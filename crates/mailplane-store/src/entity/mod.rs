@@ -58,6 +58,7 @@ entities!(
     retention_policy,
     retention_run,
     subscription,
+    suspension,
     tenant,
     termination,
     ticket,

@@ -23,6 +23,8 @@ pub struct Model {
     pub snapshot: Option<String>,
     pub erasure: Option<String>,
     pub certificate: Option<String>,
+    pub cause: Option<String>,
+    pub cause_note: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -20,6 +20,7 @@ mod m0011_retention;
 mod m0012_lifecycle;
 mod m0013_address_updates;
 mod m0014_domain_claims;
+mod m0015_suspensions;
 mod m0016_mailbox_undelete;
 mod m0017_mail_backends;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0012_lifecycle::Migration),
             Box::new(m0013_address_updates::Migration),
             Box::new(m0014_domain_claims::Migration),
+            Box::new(m0015_suspensions::Migration),
             Box::new(m0016_mailbox_undelete::Migration),
             Box::new(m0017_mail_backends::Migration),
         ]

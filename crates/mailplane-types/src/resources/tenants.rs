@@ -12,7 +12,8 @@ use crate::{PartnerId, TenantId};
 pub enum TenantStatus {
     /// In service.
     Active,
-    /// Temporarily blocked by the provider; data is kept.
+    /// At least one suspension of the whole tenant is active (see `suspensions`): nobody of
+    /// the tenant signs in, mail is still delivered, data is kept.
     Suspended,
     /// Out of service for good: its contract ended and its configuration was destroyed at
     /// end of service. The row remains as the tombstone; only end of service sets this.

@@ -49,6 +49,10 @@ pub const EXPORT: &str = "export.pst.deliver";
 pub const TERMINATE: &str = "contract.terminate";
 /// Destroying the customer's data at end of service.
 pub const DATA_DESTROY: &str = "data.destroy";
+/// Suspending a tenant or one of its mailboxes for a reason, and lifting the suspension.
+pub const SUSPEND: &str = "service.suspend";
+/// Ending the contract for cause (by the provider, a partner or the dunning ladder).
+pub const CONTRACT_END: &str = "contract.end";
 
 /// Every activity the code uses. A constant missing here escapes the start-up check; the
 /// test below reads this file and fails when one is.
@@ -73,6 +77,8 @@ pub const ALL: &[&str] = &[
     EXPORT,
     TERMINATE,
     DATA_DESTROY,
+    SUSPEND,
+    CONTRACT_END,
 ];
 
 /// The activities decided on the platform profile: objects that belong to no tenant.

@@ -20,8 +20,8 @@ use mailplane_types::{Error, Result};
 
 use super::workflow::Made;
 use super::{
-    ControlPlane, Operation, catalogue, credentials, directory, domains, lifecycle, mailboxes,
-    passwords, retention, tenants, tickets,
+    ControlPlane, Operation, catalogue, credentials, directory, domains, dunning, lifecycle,
+    mailboxes, passwords, retention, suspensions, tenants, tickets,
 };
 use crate::Actor;
 use crate::input::Problems;
@@ -41,6 +41,8 @@ pub(super) enum Checked<'a> {
     Catalogue(catalogue::Checked<'a>),
     Lifecycle(lifecycle::Checked<'a>),
     Tickets(tickets::Checked<'a>),
+    Suspensions(suspensions::Checked<'a>),
+    Dunning(dunning::Checked<'a>),
 }
 
 impl Operation {
@@ -79,6 +81,10 @@ impl Operation {
             Operation::RetentionSet(_)
             | Operation::HoldPlace(_)
             | Operation::HoldRelease { .. } => retention::parse(self, p).map(Checked::Retention),
+            Operation::SuspensionPlace(_) | Operation::SuspensionLift { .. } => {
+                suspensions::parse(self, p).map(Checked::Suspensions)
+            }
+            Operation::ContractEnd(_) => dunning::parse(self, p).map(Checked::Dunning),
             Operation::PasswordPolicySet(_) => passwords::parse(self, p).map(Checked::Passwords),
             Operation::SubscriptionCreate(_)
             | Operation::SubscriptionSeats { .. }
@@ -157,6 +163,8 @@ impl ControlPlane {
             Checked::Catalogue(c) => self.catalogue_apply(tx, actor, t, c).await,
             Checked::Lifecycle(c) => self.lifecycle_apply(tx, actor, t, c).await,
             Checked::Tickets(c) => self.tickets_apply(tx, actor, t, c).await,
+            Checked::Suspensions(c) => self.suspensions_apply(tx, actor, t, c).await,
+            Checked::Dunning(c) => self.dunning_apply(tx, actor, t, c).await,
         }
     }
 }

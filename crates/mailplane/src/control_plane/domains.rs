@@ -270,6 +270,7 @@ impl ControlPlane {
         let tx = self.store.begin().await?;
         let now = self.clock.now();
         super::lifecycle::frozen(tx.termination_current(tenant).await?.as_ref(), now, false)?;
+        self.customer_not_suspended_in(&tx, actor, tenant).await?;
         let (updated, newly_verified) = tx.domain_checked(tenant, id, txt_found, now).await?;
         if newly_verified {
             let change = Self::change(

@@ -1,6 +1,7 @@
 //! The durable job worker: it claims due steps, runs them under a lease and moves their
 //! jobs on. The steps of each kind of job live in a file of their own: `export.rs`,
-//! `termination.rs`, `mailbox_destroy.rs`, `retention_sweep.rs` and `relocation.rs`.
+//! `termination.rs`, `mailbox_destroy.rs`, `retention_sweep.rs`, `relocation.rs` and
+//! `dunning.rs`.
 //!
 //! A worker claims a due job with a lease in the database (`mailplane_store::jobs`), runs
 //! its current step while renewing the lease, and commits the step's changes with the
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use super::{AUTOMATION_ROLE, AUTOMATION_SUBJECT, ControlPlane};
 use crate::Actor;
 
+mod dunning;
 mod export;
 mod mailbox_destroy;
 pub(super) mod relocation;
@@ -47,16 +49,20 @@ pub(crate) enum JobKind {
     RetentionSweep,
     /// Moves a tenant's mail to another region ([`relocation::RelocationStep`]).
     Relocation,
+    /// Ends a contract for cause once a suspension for non-payment outlives its grace
+    /// ([`dunning::DunningStep`]).
+    Dunning,
 }
 
 impl JobKind {
     /// Every kind.
-    pub(crate) const ALL: [JobKind; 5] = [
+    pub(crate) const ALL: [JobKind; 6] = [
         JobKind::Export,
         JobKind::Termination,
         JobKind::MailboxDestroy,
         JobKind::RetentionSweep,
         JobKind::Relocation,
+        JobKind::Dunning,
     ];
 
     /// The stored name.
@@ -67,6 +73,7 @@ impl JobKind {
             JobKind::MailboxDestroy => "mailbox-destroy",
             JobKind::RetentionSweep => "retention-sweep",
             JobKind::Relocation => "relocation",
+            JobKind::Dunning => "dunning",
         }
     }
 
@@ -86,6 +93,8 @@ pub(super) const MAILBOX_JOB: &str = JobKind::MailboxDestroy.as_str();
 pub(super) const SWEEP_JOB: &str = JobKind::RetentionSweep.as_str();
 /// The job that moves a tenant's mail to another region, by its stored name.
 pub(super) const RELOCATION_JOB: &str = JobKind::Relocation.as_str();
+/// The dunning ladder of a suspension for non-payment, by its stored name.
+pub(super) const DUNNING_JOB: &str = JobKind::Dunning.as_str();
 
 /// A step of a kind of job: written with `Display` in its one spelling, read back with
 /// [`Step::parse`], which also reads what earlier versions stored.
@@ -304,6 +313,7 @@ impl ControlPlane {
             Some(JobKind::RetentionSweep) => self.sweep_step(claim).await,
             Some(JobKind::MailboxDestroy) => self.mailbox_step(claim).await,
             Some(JobKind::Relocation) => self.relocation_step(claim).await,
+            Some(JobKind::Dunning) => self.dunning_step(claim).await,
             None => Err(Error::internal(format!("no job kind `{}`", claim.job.kind))),
         }
     }
@@ -469,6 +479,7 @@ mod tests {
             ("mailbox-destroy", JobKind::MailboxDestroy),
             ("retention-sweep", JobKind::RetentionSweep),
             ("relocation", JobKind::Relocation),
+            ("dunning", JobKind::Dunning),
         ] {
             assert_eq!(JobKind::parse(stored), Some(kind));
         }

@@ -195,7 +195,7 @@ impl ControlPlane {
         };
         let now = self.clock.now();
         let t = tx
-            .termination_insert(tenant.id, (actor.subject(), actor.party()), now, days)
+            .termination_insert(tenant.id, (actor.subject(), actor.party()), now, days, None)
             .await?;
         tx.job_insert(
             TERMINATION_JOB,
@@ -220,6 +220,7 @@ impl ControlPlane {
             .termination_current(tenant.id)
             .await?
             .ok_or_else(|| Error::not_found("termination", tenant.id))?;
+        super::dunning::cancellable(&current.termination)?;
         let now = self.clock.now();
         if current.termination.state == TerminationState::Terminating
             && now >= current.termination.window_ends_at

@@ -282,6 +282,7 @@ impl ControlPlane {
                 self.clock.now(),
                 false,
             )?;
+            self.customer_not_suspended_in(&tx, actor, tenant).await?;
             // The key is claimed before anything is written, so a concurrent retry meets it.
             if let Some(key) = idempotency_key {
                 tx.idempotency_store(

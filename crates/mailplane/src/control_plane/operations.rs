@@ -18,7 +18,8 @@
 use mailplane_types::passwords::PasswordPolicy;
 use mailplane_types::resources::Request;
 use mailplane_types::{
-    CredentialId, DomainId, Error, HoldId, MailboxId, Result, SubscriptionId, TicketId,
+    CredentialId, DomainId, Error, HoldId, MailboxId, Result, SubscriptionId, SuspensionId,
+    TicketId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -26,10 +27,10 @@ use super::{ControlPlane, activity, directory, lifecycle};
 // The workflow's helpers, at the paths other modules of the control plane use.
 pub(super) use super::workflow::{add, consulted, unfiled};
 use crate::input::{
-    CredentialCreate, DomainCreate, ExportCreate, GroupCreate, HoldPlace, HoldRelease,
+    ContractEnd, CredentialCreate, DomainCreate, ExportCreate, GroupCreate, HoldPlace, HoldRelease,
     MailboxCreate, MailboxUpdate, OfferChoose, RetentionSet, SeatsChange, SubscriptionCreate,
-    TenantRebind, TenantRelocate, TenantUpdate, TerminationCreate, TicketComment, TicketCreate,
-    TicketHandle,
+    SuspensionLift, SuspensionPlace, TenantRebind, TenantRelocate, TenantUpdate, TerminationCreate,
+    TicketComment, TicketCreate, TicketHandle,
 };
 
 /// A change to a tenant, as data. The serialized form (`{"operation": "mailbox.create",
@@ -187,6 +188,20 @@ pub enum Operation {
         /// The step.
         step: TicketHandle,
     },
+    /// Suspends the tenant or one of its mailboxes for a reason (`service.suspend`).
+    #[serde(rename = "suspension.place")]
+    SuspensionPlace(SuspensionPlace),
+    /// Lifts a suspension (`service.suspend`).
+    #[serde(rename = "suspension.lift")]
+    SuspensionLift {
+        /// The suspension.
+        suspension_id: SuspensionId,
+        /// Why.
+        lift: SuspensionLift,
+    },
+    /// Ends the contract for cause, opening the export window (`contract.end`).
+    #[serde(rename = "contract.end")]
+    ContractEnd(ContractEnd),
 }
 
 /// The kind of an [`Operation`], without its input: what the registry knows of every
@@ -261,11 +276,17 @@ pub enum OperationKind {
     TicketComment,
     /// `ticket.handle`.
     TicketHandle,
+    /// `suspension.place`.
+    SuspensionPlace,
+    /// `suspension.lift`.
+    SuspensionLift,
+    /// `contract.end`.
+    ContractEnd,
 }
 
 impl OperationKind {
     /// Every kind of operation, in the order of [`Operation`]'s variants.
-    pub const ALL: [OperationKind; 34] = [
+    pub const ALL: [OperationKind; 37] = [
         OperationKind::TenantUpdate,
         OperationKind::TenantRebind,
         OperationKind::TenantDelete,
@@ -300,6 +321,9 @@ impl OperationKind {
         OperationKind::TicketOpen,
         OperationKind::TicketComment,
         OperationKind::TicketHandle,
+        OperationKind::SuspensionPlace,
+        OperationKind::SuspensionLift,
+        OperationKind::ContractEnd,
     ];
 
     /// The stable name stored on requests (`mailbox.create`): the one spelling, which the
@@ -328,6 +352,9 @@ impl OperationKind {
             OperationKind::RetentionSet => "retention.set",
             OperationKind::HoldPlace => "hold.place",
             OperationKind::HoldRelease => "hold.release",
+            OperationKind::SuspensionPlace => "suspension.place",
+            OperationKind::SuspensionLift => "suspension.lift",
+            OperationKind::ContractEnd => "contract.end",
             OperationKind::OfferChoose => "tenant.offer",
             OperationKind::TenantRelocate => "tenant.relocate",
             OperationKind::SubscriptionCreate => "subscription.create",
@@ -367,6 +394,8 @@ impl OperationKind {
             OperationKind::OfferChoose => activity::SIZING,
             OperationKind::RetentionSet => activity::RETENTION,
             OperationKind::HoldPlace | OperationKind::HoldRelease => activity::HOLDS,
+            OperationKind::SuspensionPlace | OperationKind::SuspensionLift => activity::SUSPEND,
+            OperationKind::ContractEnd => activity::CONTRACT_END,
             OperationKind::TenantRelocate => activity::LOCATION,
             OperationKind::SubscriptionCreate => activity::LICENCES,
             OperationKind::SubscriptionSeats | OperationKind::PasswordPolicySet => {
@@ -417,6 +446,9 @@ impl Operation {
             Operation::RetentionSet(_) => OperationKind::RetentionSet,
             Operation::HoldPlace(_) => OperationKind::HoldPlace,
             Operation::HoldRelease { .. } => OperationKind::HoldRelease,
+            Operation::SuspensionPlace(_) => OperationKind::SuspensionPlace,
+            Operation::SuspensionLift { .. } => OperationKind::SuspensionLift,
+            Operation::ContractEnd(_) => OperationKind::ContractEnd,
             Operation::OfferChoose(_) => OperationKind::OfferChoose,
             Operation::TenantRelocate(_) => OperationKind::TenantRelocate,
             Operation::SubscriptionCreate(_) => OperationKind::SubscriptionCreate,

@@ -114,6 +114,7 @@ impl ControlPlane {
             ));
         }
         let tx = self.store.begin().await?;
+        self.customer_not_suspended_in(&tx, actor, tenant).await?;
         super::lifecycle::frozen(
             tx.termination_current(tenant).await?.as_ref(),
             self.clock.now(),

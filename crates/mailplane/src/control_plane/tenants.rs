@@ -431,11 +431,16 @@ fn tenant_update_check<'a>(p: &mut Problems, input: &'a TenantUpdate) -> Option<
     if input.name.is_none() && input.status.is_none() {
         p.add("name", "at least one of `name` and `status` must be given");
     }
-    if input.status == Some(TenantStatus::Terminated) {
-        p.add(
+    match input.status {
+        Some(TenantStatus::Terminated) => p.add(
             "status",
-            "must be `active` or `suspended`: a tenant is terminated by ending its contract (`termination_create`)",
-        );
+            "must be `active`: a tenant is terminated by ending its contract (`termination_create`)",
+        ),
+        Some(TenantStatus::Suspended) => p.add(
+            "status",
+            "must be `active`: a tenant is suspended by placing a suspension with its reason (`suspension_place`)",
+        ),
+        _ => {}
     }
     Some(Checked::TenantUpdate(TenantUpdateChecked {
         name,
@@ -476,6 +481,20 @@ impl ControlPlane {
         input: TenantUpdateChecked,
     ) -> Result<Made> {
         let tid = tenant.id;
+        // The status is the sum of the tenant's suspensions: `active` clears only a status
+        // stored before suspensions had reasons, never an active suspension.
+        if input.status.is_some()
+            && !tx
+                .suspensions_active(tid)
+                .await?
+                .iter()
+                .all(|s| s.mailbox_id.is_some())
+        {
+            return Err(Error::conflict(
+                Some("status"),
+                "the tenant is suspended with reasons: lift each suspension (`suspension_lift`) instead",
+            ));
+        }
         let t = tx
             .tenant_update(tid, input.name.as_deref(), input.status)
             .await?;

@@ -17,6 +17,7 @@ use mailplane_types::resources::{
     RequestState, Subscription, Tenant, Ticket,
 };
 use mailplane_types::retention::{LegalHold, RetentionPolicy};
+use mailplane_types::suspensions::Suspension;
 use mailplane_types::{AuditOutcome, AuditTarget, Duty, Error, Letters, Party, RequestId, Result};
 
 use super::{ControlPlane, Operation, credentials};
@@ -48,6 +49,8 @@ pub enum Applied {
     Retention(Option<RetentionPolicy>),
     /// The legal hold placed or released.
     Hold(LegalHold),
+    /// The suspension placed or lifted.
+    Suspension(Suspension),
     /// The export asked for.
     Export(Export),
     /// The termination made or cancelled.
@@ -144,6 +147,7 @@ applied_into!(
     PasswordPolicy => PasswordPolicy,
     Retention => Option<RetentionPolicy>,
     Hold => LegalHold,
+    Suspension => Suspension,
     Export => Export,
     Termination => Termination
 );
@@ -244,6 +248,9 @@ impl ControlPlane {
                 return Err(Error::Forbidden(Box::new(decision.refusal())));
             }
         };
+        // A suspended tenant's customer changes nothing in its directory, nor files a change.
+        self.customer_not_suspended(&tx, actor, &tenant_row, Some(op.kind()))
+            .await?;
         let Some(kind) = filed else {
             let made = self.apply(&tx, actor, &tenant_row, &op).await?;
             let change = Self::change(

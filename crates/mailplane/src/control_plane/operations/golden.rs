@@ -107,6 +107,9 @@ fn position(kind: OperationKind) -> usize {
         OperationKind::TicketOpen => 31,
         OperationKind::TicketComment => 32,
         OperationKind::TicketHandle => 33,
+        OperationKind::SuspensionPlace => 34,
+        OperationKind::SuspensionLift => 35,
+        OperationKind::ContractEnd => 36,
     }
 }
 

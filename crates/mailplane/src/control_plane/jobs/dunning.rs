@@ -1,0 +1,133 @@
+//! The dunning ladder's job: one per tenant suspension for non-payment, due when its grace
+//! ends. It has one step, `grace`, which ends the contract for cause when the suspension is
+//! still placed, and otherwise only finishes. The step reads everything it decides on in the
+//! transaction that commits its change, so a second run finds the termination it opened and
+//! only finishes.
+
+use std::fmt;
+
+use mailplane_store::{JobClaim, JobNext};
+use mailplane_types::suspensions::SuspensionReason;
+use mailplane_types::{AuditOutcome, AuditTarget, Duty, Error, Result};
+
+use super::{Step, automation, step_of};
+use crate::control_plane::ControlPlane;
+use crate::control_plane::activity::CONTRACT_END;
+
+/// The one step of the dunning ladder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DunningStep {
+    /// Waits for the grace to end, then ends the contract unless the suspension was lifted
+    /// (`grace`).
+    Grace,
+}
+
+impl fmt::Display for DunningStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DunningStep::Grace => f.write_str("grace"),
+        }
+    }
+}
+
+impl Step for DunningStep {
+    fn parse(stored: &str) -> Option<Self> {
+        (stored == "grace").then_some(DunningStep::Grace)
+    }
+}
+
+impl ControlPlane {
+    /// Runs the ladder of one suspension: done when it was lifted or already ended the
+    /// contract, or when the tenant's contract ended otherwise meanwhile (that end is
+    /// recorded as the ladder's); waits while the grace runs; then ends the contract for
+    /// `non_payment` as provider automation, audited under its letters and announced to the
+    /// informed parties and the accountable one.
+    pub(super) async fn dunning_step(&self, claim: &JobClaim) -> Result<()> {
+        let DunningStep::Grace = step_of(claim)?;
+        let tx = self.store.begin().await?;
+        let progress = claim.job.progress.clone();
+        let done = JobNext::Done {
+            progress: progress.clone(),
+        };
+        // A tenant deleted, or whose configuration (its suspensions with it) was destroyed
+        // at the end of its service, has no ladder left to climb.
+        let tenant = match self.job_tenant(&tx, claim).await {
+            Ok(t) => t,
+            Err(Error::NotFound { .. }) => return self.advance(tx, claim, done).await,
+            Err(e) => return Err(e),
+        };
+        let Some(s) = tx
+            .suspension_get(tenant.id, claim.job.subject.into())
+            .await?
+        else {
+            return self.advance(tx, claim, done).await;
+        };
+        let Some(dunning) = s.dunning.as_ref().filter(|d| d.termination_id.is_none()) else {
+            return self.advance(tx, claim, done).await;
+        };
+        if !s.active {
+            return self.advance(tx, claim, done).await;
+        }
+        if self.clock.now() < dunning.grace_ends_at {
+            let until = dunning.grace_ends_at;
+            return self
+                .advance(tx, claim, JobNext::Wait { until, progress })
+                .await;
+        }
+        if let Some(current) = tx.termination_current(tenant.id).await? {
+            tx.suspension_ended(s.id, current.termination.id).await?;
+            return self.advance(tx, claim, done).await;
+        }
+        // Provider automation acts for the provider: the matrix must give it R.
+        let actor = automation();
+        let decision = self
+            .profile_of(&tenant)?
+            .decide(actor.party(), actor.roles(), CONTRACT_END);
+        if !decision.exercisable.has(Duty::R) {
+            return Err(Error::conflict(
+                None,
+                format!(
+                    "the dunning grace of suspension {} ended, but provider automation holds no R on `{CONTRACT_END}` in {}: the contract is ended by the party the matrix names",
+                    s.id, decision.profile
+                ),
+            ));
+        }
+        let note = format!(
+            "suspended for non_payment on {}; the grace ended on {} with the suspension still placed",
+            s.placed_at.date(),
+            dunning.grace_ends_at.date()
+        );
+        let t = self
+            .end_for_cause(
+                &tx,
+                &actor,
+                &tenant,
+                SuspensionReason::NonPayment,
+                Some(&note),
+            )
+            .await?;
+        tx.suspension_ended(s.id, t.id).await?;
+        self.automation_audit(
+            &tx,
+            &tenant,
+            CONTRACT_END,
+            (AuditTarget::Termination, t.id.to_string()),
+            AuditOutcome::Terminated,
+            true,
+        )
+        .await?;
+        self.advance(tx, claim, done).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_step_reads_back_its_one_spelling() {
+        let step = DunningStep::Grace;
+        assert_eq!(DunningStep::parse(&step.to_string()), Some(step));
+        assert_eq!(DunningStep::parse("Grace"), None);
+    }
+}

@@ -1,0 +1,243 @@
+//! The dunning ladder through HTTP, with the injectable clock: a tenant suspended for
+//! `non_payment` gets the profile's grace (14 days in the shipped profiles); lifting the
+//! suspension within it stops the ladder; when it passes with the suspension still placed,
+//! provider automation ends the contract for cause (`contract.end`), and the existing end of
+//! service runs to a certificate while the customer, still suspended, exports during the
+//! export window. The step that ends the contract is run twice, the first run dropping its
+//! commit, and ends it once.
+
+use serde_json::{Value, json};
+use time::Duration;
+
+use mailplane::clock::Clock;
+use mailplane::types::TenantId;
+use mailplane_tests::{Harness, e2e, fixtures};
+
+/// A tenant with a mailbox holding a message.
+async fn tenant_with_mail(h: &Harness) -> TenantId {
+    let t = fixtures::tenant(h, "Acme").await;
+    let d = fixtures::default_domain(h, t).await;
+    let m = fixtures::mailbox(h, t, &d, "alice").await;
+    h.customer_admin(t)
+        .post_raw(
+            &format!("/v1/tenants/{t}/mailboxes/{m}/messages"),
+            "message/rfc822",
+            b"From: a@old-host.example\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\nSubject: kept\r\n\r\nbody\r\n".to_vec(),
+        )
+        .await
+        .expect(201);
+    t
+}
+
+/// One suspension of the tenant, as its customer reads it.
+async fn suspension(h: &Harness, t: TenantId, id: &str) -> Value {
+    let list = h
+        .customer_admin(t)
+        .get(&format!("/v1/tenants/{t}/suspensions"))
+        .await
+        .expect(200);
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .cloned()
+        .expect("the suspension is listed")
+}
+
+async fn the_ladder_runs_from_a_suspension_for_non_payment_to_a_certificate(h: Harness) {
+    let t = tenant_with_mail(&h).await;
+    let customer = h.customer_admin(t);
+    let termination = format!("/v1/tenants/{t}/termination");
+    let placed_at = h.clock.now();
+    let s = h
+        .provider_admin()
+        .post(
+            &format!("/v1/tenants/{t}/suspensions"),
+            json!({ "reason": "non_payment", "note": "invoice 2026-11" }),
+        )
+        .await
+        .expect(201);
+    let id = s["id"].as_str().unwrap().to_string();
+    assert_eq!(s["dunning"]["state"], "grace", "{s}");
+    let grace_ends_at = time::OffsetDateTime::parse(
+        s["dunning"]["grace_ends_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(grace_ends_at - placed_at, Duration::days(14));
+    // Within the grace nothing ends.
+    h.clock.advance(Duration::days(13));
+    assert_eq!(h.run_jobs().await.failed, 0);
+    customer.get(&termination).await.expect(404);
+    assert_eq!(suspension(&h, t, &id).await["dunning"]["state"], "grace");
+
+    // The grace passes with the suspension placed: provider automation ends the contract
+    // for cause. The step runs twice, the first run dropping its commit.
+    h.clock.advance(Duration::days(2));
+    let report = h
+        .control_plane
+        .jobs_run_due_each_step_twice()
+        .await
+        .unwrap();
+    assert_eq!(report.failed, 0, "{report:?}");
+    let ended = customer.get(&termination).await.expect(200);
+    assert_eq!(ended["state"], "terminating", "{ended}");
+    assert_eq!(ended["cause"], "non_payment");
+    assert_eq!(ended["requested_by"], "mailplane-automation");
+    assert_eq!(ended["requested_by_party"], "provider");
+    assert!(
+        ended["cause_note"].as_str().unwrap().contains("grace"),
+        "{ended}"
+    );
+    assert_eq!(ended["export_window_days"], 30);
+    let s = suspension(&h, t, &id).await;
+    assert_eq!(s["dunning"]["state"], "ended", "{s}");
+    assert_eq!(s["dunning"]["termination_id"], ended["id"]);
+    assert_eq!(s["active"], true, "the tenant stays suspended");
+    // Audited once, under provider automation's letter, and announced to the customer.
+    let audit = h.provider_admin().get("/v1/audit").await.expect(200);
+    let rows: Vec<&Value> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["activity"] == "contract.end")
+        .collect();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["actor"], "mailplane-automation", "{}", rows[0]);
+    assert_eq!(rows[0]["outcome"], "terminated");
+    let events = customer.get("/v1/events").await.expect(200);
+    assert!(
+        events["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["activity"] == "contract.end"),
+        "{events:#}"
+    );
+    // The customer does not cancel an end for cause, but still exports, suspended, during
+    // the window.
+    let cancel = customer
+        .post(&format!("{termination}/cancel"), json!({}))
+        .await;
+    assert_eq!(cancel.status, 409, "{}", cancel.body);
+    assert!(
+        cancel.str("detail").contains("for cause"),
+        "{}",
+        cancel.body
+    );
+    let export = customer
+        .post(
+            &format!("/v1/tenants/{t}/exports"),
+            json!({ "format": "mbox" }),
+        )
+        .await
+        .expect(201);
+    assert_eq!(h.run_jobs().await.failed, 0);
+    let e = export["id"].as_str().unwrap();
+    assert_eq!(
+        customer
+            .get(&format!("/v1/tenants/{t}/exports/{e}"))
+            .await
+            .expect(200)["state"],
+        "ready"
+    );
+    // Then the end of service runs to its certificate.
+    h.clock.advance(Duration::days(31));
+    let report = h.run_jobs().await;
+    assert_eq!(report.failed, 0, "{report:?}");
+    let closed = customer.get(&termination).await.expect(200);
+    assert_eq!(closed["state"], "closed", "{closed}");
+    assert!(closed["certificate"].is_object(), "{closed}");
+    assert_eq!(
+        h.provider_admin()
+            .get(&format!("/v1/tenants/{t}"))
+            .await
+            .expect(200)["status"],
+        "terminated"
+    );
+}
+e2e!(the_ladder_runs_from_a_suspension_for_non_payment_to_a_certificate);
+
+async fn lifting_the_suspension_within_the_grace_stops_the_ladder(h: Harness) {
+    let t = tenant_with_mail(&h).await;
+    let path = format!("/v1/tenants/{t}/suspensions");
+    let s = h
+        .provider_admin()
+        .post(&path, json!({ "reason": "non_payment" }))
+        .await
+        .expect(201);
+    let id = s["id"].as_str().unwrap().to_string();
+    // Other reasons, and a mailbox's suspension for non-payment, start no ladder.
+    let abuse = h
+        .provider_admin()
+        .post(&path, json!({ "reason": "abuse" }))
+        .await
+        .expect(201);
+    assert!(abuse["dunning"].is_null(), "{abuse}");
+    h.clock.advance(Duration::days(10));
+    h.run_jobs().await;
+    let lifted = h
+        .provider_admin()
+        .post(
+            &format!("{path}/{id}/lift"),
+            json!({ "note": "paid on day 10" }),
+        )
+        .await
+        .expect(200);
+    assert_eq!(lifted["dunning"]["state"], "stopped", "{lifted}");
+    // Long after the grace, nothing ended: the tenant stays suspended for abuse only.
+    h.clock.advance(Duration::days(60));
+    assert_eq!(h.run_jobs().await.failed, 0);
+    h.customer_admin(t)
+        .get(&format!("/v1/tenants/{t}/termination"))
+        .await
+        .expect(404);
+    assert_eq!(suspension(&h, t, &id).await["dunning"]["state"], "stopped");
+    let tenant = h
+        .customer_admin(t)
+        .get(&format!("/v1/tenants/{t}"))
+        .await
+        .expect(200);
+    assert_eq!(tenant["status"], "suspended");
+}
+e2e!(lifting_the_suspension_within_the_grace_stops_the_ladder);
+
+async fn a_contract_that_ended_otherwise_during_the_grace_ends_the_ladder(h: Harness) {
+    let t = tenant_with_mail(&h).await;
+    let s = h
+        .provider_admin()
+        .post(
+            &format!("/v1/tenants/{t}/suspensions"),
+            json!({ "reason": "non_payment" }),
+        )
+        .await
+        .expect(201);
+    let id = s["id"].as_str().unwrap().to_string();
+    // The customer ends its own contract with no export window: its end of service runs to
+    // the end, and its suspensions go with its configuration.
+    let termination = format!("/v1/tenants/{t}/termination");
+    h.customer_admin(t)
+        .post(&termination, json!({ "export_window_days": 0 }))
+        .await
+        .expect(201);
+    h.clock.advance(Duration::days(1));
+    let report = h.run_jobs().await;
+    assert_eq!(report.failed, 0, "{report:?}");
+    let closed = h.customer_admin(t).get(&termination).await.expect(200);
+    assert_eq!(closed["state"], "closed", "{closed}");
+    assert!(closed["cause"].is_null(), "{closed}");
+    // The ladder's job finds nothing left to end when its grace passes, and finishes.
+    h.clock.advance(Duration::days(14));
+    let report = h.run_jobs().await;
+    assert_eq!(report.failed, 0, "{report:?}");
+    assert!(report.steps >= 1, "{report:?}");
+    let job = h
+        .store
+        .job_get("dunning", id.parse().unwrap())
+        .await
+        .unwrap()
+        .expect("the ladder's job");
+    assert_eq!(job.state, "done", "{job:?}");
+}
+e2e!(a_contract_that_ended_otherwise_during_the_grace_ends_the_ladder);
