@@ -17,8 +17,8 @@ mod set;
 
 pub use decision::{Decision, Verdict};
 pub use loader::{
-    AUTOMATION_ROLE, ActivityDef, DEFAULT_DUNNING_GRACE, DEFAULT_UNDELETE_WINDOW, LintError, LintErrors, Profile,
-    ProfileSource, RoleDef,
+    AUTOMATION_ROLE, ActivityDef, DEFAULT_DUNNING_GRACE, DEFAULT_UNDELETE_WINDOW, LintError,
+    LintErrors, Profile, ProfileSource, RoleDef,
 };
 pub use render::render_markdown;
 pub use set::PolicySet;
