@@ -254,17 +254,27 @@ impl CertificateSigner {
         }
         let value = serde_json::to_value(&body)
             .map_err(|e| Error::internal(format!("serializing a certificate: {e}")))?;
-        let signature = self.key.sign(&signed_message(&value));
-        let public = self.key.verifying_key();
         Ok(Certificate {
             certificate: body,
-            signature: CertificateSignature {
-                algorithm: ALGORITHM.to_string(),
-                key_id: key_id_of(public.as_bytes()),
-                public_key: URL_SAFE_NO_PAD.encode(public.as_bytes()),
-                value: URL_SAFE_NO_PAD.encode(signature.to_bytes()),
-            },
+            signature: self.signature_over(DOMAIN, &value),
         })
+    }
+
+    /// The signature of a signed object under a domain-separation string, as
+    /// [`verify_signed`] checks it.
+    pub(crate) fn signature_over(
+        &self,
+        domain: &[u8],
+        signed: &serde_json::Value,
+    ) -> CertificateSignature {
+        let signature = self.key.sign(&signed_message(domain, signed));
+        let public = self.key.verifying_key();
+        CertificateSignature {
+            algorithm: ALGORITHM.to_string(),
+            key_id: key_id_of(public.as_bytes()),
+            public_key: URL_SAFE_NO_PAD.encode(public.as_bytes()),
+            value: URL_SAFE_NO_PAD.encode(signature.to_bytes()),
+        }
     }
 }
 
@@ -287,11 +297,11 @@ fn published(public: &[u8; 32]) -> PublishedKey {
     }
 }
 
-/// The bytes the signature covers: the domain-separation string, then the canonical form of
-/// the `certificate` object.
-fn signed_message(certificate: &serde_json::Value) -> Vec<u8> {
-    let mut message = DOMAIN.to_vec();
-    message.extend_from_slice(&canonical_json(certificate));
+/// The bytes a signature covers: the domain-separation string (`DOMAIN` for a certificate),
+/// then the canonical form of the signed object.
+pub(crate) fn signed_message(domain: &[u8], signed: &serde_json::Value) -> Vec<u8> {
+    let mut message = domain.to_vec();
+    message.extend_from_slice(&canonical_json(signed));
     message
 }
 
@@ -342,34 +352,70 @@ fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) {
 /// result is pinned; when it is empty, any key verifies and the result proves only that the
 /// certificate is intact.
 pub fn verify(document: &[u8], trusted: &[PublishedKey]) -> Result<Verified> {
+    let signed = verify_signed(document, "certificate", DOMAIN, trusted)?;
+    let body: CertificateBody = serde_json::from_value(signed.body)
+        .map_err(|e| Error::invalid("certificate", format!("is malformed: {e}")))?;
+    if body.version != VERSION {
+        return Err(Error::invalid(
+            "certificate.version",
+            format!("must be {VERSION}, it is {}", body.version),
+        ));
+    }
+    Ok(Verified {
+        body,
+        key_id: signed.key_id,
+        pinned: signed.pinned,
+    })
+}
+
+/// A signed document whose signature verified: its signed object, not yet read as a body.
+pub(crate) struct SignedObject {
+    /// The object the signature covers.
+    pub body: serde_json::Value,
+    /// The id of the key that signed it.
+    pub key_id: String,
+    /// Whether that key is one of the trusted keys.
+    pub pinned: bool,
+}
+
+/// Checks the envelope every signed document of Mailplane shares: a JSON object holding the
+/// signed object under `field` and a `signature` beside it, nothing else, signed with
+/// Ed25519 over `domain` and the object's canonical form, by one of `trusted` when any are
+/// given. Certificates and mailbox receipts differ only in the field and the domain.
+pub(crate) fn verify_signed(
+    document: &[u8],
+    field: &str,
+    domain: &[u8],
+    trusted: &[PublishedKey],
+) -> Result<SignedObject> {
     let parsed: serde_json::Value = serde_json::from_slice(document)
         .map_err(|e| Error::invalid("document", format!("is not JSON: {e}")))?;
-    let serde_json::Value::Object(top) = parsed else {
+    let serde_json::Value::Object(mut top) = parsed else {
         return Err(Error::invalid(
             "document",
-            "must be a JSON object with `certificate` and `signature`",
+            format!("must be a JSON object with `{field}` and `signature`"),
         ));
     };
-    // Only the certificate is signed, so nothing else may ride along beside it.
+    // Only the signed object is covered, so nothing else may ride along beside it.
     if let Some(extra) = top
         .keys()
-        .find(|k| k.as_str() != "certificate" && k.as_str() != "signature")
+        .find(|k| k.as_str() != field && k.as_str() != "signature")
     {
         return Err(Error::invalid(
             extra.as_str(),
-            "is not part of a certificate: only `certificate` and `signature` are allowed",
+            format!("is not part of a {field}: only `{field}` and `signature` are allowed"),
         ));
     }
-    let certificate = top
-        .get("certificate")
-        .ok_or_else(|| Error::invalid("certificate", "is missing"))?;
-    if !certificate.is_object() {
-        return Err(Error::invalid("certificate", "must be an object"));
+    let body = top
+        .remove(field)
+        .ok_or_else(|| Error::invalid(field, "is missing"))?;
+    if !body.is_object() {
+        return Err(Error::invalid(field, "must be an object"));
     }
     let signature = top
-        .get("signature")
+        .remove("signature")
         .ok_or_else(|| Error::invalid("signature", "is missing"))?;
-    let signature: CertificateSignature = serde_json::from_value(signature.clone())
+    let signature: CertificateSignature = serde_json::from_value(signature)
         .map_err(|e| Error::invalid("signature", format!("is malformed: {e}")))?;
 
     if signature.algorithm != ALGORITHM {
@@ -401,11 +447,14 @@ pub fn verify(document: &[u8], trusted: &[PublishedKey]) -> Result<Verified> {
     let verifying = VerifyingKey::from_bytes(&public)
         .map_err(|_| Error::invalid("signature.public_key", "is not a valid Ed25519 public key"))?;
     verifying
-        .verify_strict(&signed_message(certificate), &Signature::from_bytes(&value))
+        .verify_strict(
+            &signed_message(domain, &body),
+            &Signature::from_bytes(&value),
+        )
         .map_err(|_| {
             Error::invalid(
                 "signature",
-                "does not verify: the certificate was altered or not signed by this key",
+                format!("does not verify: the {field} was altered or not signed by this key"),
             )
         })?;
 
@@ -416,16 +465,7 @@ pub fn verify(document: &[u8], trusted: &[PublishedKey]) -> Result<Verified> {
             format!("key {key_id} is not among the trusted keys"),
         ));
     }
-
-    let body: CertificateBody = serde_json::from_value(certificate.clone())
-        .map_err(|e| Error::invalid("certificate", format!("is malformed: {e}")))?;
-    if body.version != VERSION {
-        return Err(Error::invalid(
-            "certificate.version",
-            format!("must be {VERSION}, it is {}", body.version),
-        ));
-    }
-    Ok(Verified {
+    Ok(SignedObject {
         body,
         key_id,
         pinned,

@@ -11,9 +11,6 @@
 //! mailbox cannot be cryptographically erased. A receipt says the mailbox's messages and
 //! storage were deleted from the named store, and that the tenant's key was not erased.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ed25519_dalek::{Signature, Signer as _, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -21,8 +18,8 @@ use uuid::Uuid;
 use mailplane_types::{Error, Result};
 
 use super::{
-    ALGORITHM, CertificateSignature, CertificateSigner, CertifiedMailbox, CertifiedParty,
-    PublishedKey, canonical_json, key_id_of, shown, trusted_bytes,
+    CertificateSignature, CertificateSigner, CertifiedMailbox, CertifiedParty, PublishedKey, shown,
+    verify_signed,
 };
 
 /// The only receipt format version this module issues and reads.
@@ -88,13 +85,6 @@ pub struct VerifiedReceipt {
     pub pinned: bool,
 }
 
-/// The bytes a receipt's signature covers.
-fn receipt_message(receipt: &serde_json::Value) -> Vec<u8> {
-    let mut message = RECEIPT_DOMAIN.to_vec();
-    message.extend_from_slice(&canonical_json(receipt));
-    message
-}
-
 impl CertificateSigner {
     /// Signs a receipt, whose version must be [`RECEIPT_VERSION`].
     pub fn sign_receipt(&self, body: ReceiptBody) -> Result<Receipt> {
@@ -106,16 +96,9 @@ impl CertificateSigner {
         }
         let value = serde_json::to_value(&body)
             .map_err(|e| Error::internal(format!("serializing a receipt: {e}")))?;
-        let signature = self.key.sign(&receipt_message(&value));
-        let public = self.key.verifying_key();
         Ok(Receipt {
             receipt: body,
-            signature: CertificateSignature {
-                algorithm: ALGORITHM.to_string(),
-                key_id: key_id_of(public.as_bytes()),
-                public_key: URL_SAFE_NO_PAD.encode(public.as_bytes()),
-                value: URL_SAFE_NO_PAD.encode(signature.to_bytes()),
-            },
+            signature: self.signature_over(RECEIPT_DOMAIN, &value),
         })
     }
 }
@@ -133,78 +116,8 @@ pub fn is_receipt(document: &[u8]) -> bool {
 /// the `receipt` object as it appears in the document, and the signing key among `trusted`
 /// when any are given.
 pub fn verify_receipt(document: &[u8], trusted: &[PublishedKey]) -> Result<VerifiedReceipt> {
-    let parsed: serde_json::Value = serde_json::from_slice(document)
-        .map_err(|e| Error::invalid("document", format!("is not JSON: {e}")))?;
-    let serde_json::Value::Object(top) = parsed else {
-        return Err(Error::invalid(
-            "document",
-            "must be a JSON object with `receipt` and `signature`",
-        ));
-    };
-    if let Some(extra) = top
-        .keys()
-        .find(|k| k.as_str() != "receipt" && k.as_str() != "signature")
-    {
-        return Err(Error::invalid(
-            extra.as_str(),
-            "is not part of a receipt: only `receipt` and `signature` are allowed",
-        ));
-    }
-    let receipt = top
-        .get("receipt")
-        .filter(|r| r.is_object())
-        .ok_or_else(|| Error::invalid("receipt", "must be an object"))?;
-    let signature: CertificateSignature = top
-        .get("signature")
-        .cloned()
-        .ok_or_else(|| Error::invalid("signature", "is missing"))
-        .and_then(|s| {
-            serde_json::from_value(s)
-                .map_err(|e| Error::invalid("signature", format!("is malformed: {e}")))
-        })?;
-    if signature.algorithm != ALGORITHM {
-        return Err(Error::invalid(
-            "signature.algorithm",
-            format!("must be {ALGORITHM}, it is {:?}", signature.algorithm),
-        ));
-    }
-    let public: [u8; 32] = URL_SAFE_NO_PAD
-        .decode(&signature.public_key)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| Error::invalid("signature.public_key", "must be 32 bytes of base64url"))?;
-    let value: [u8; 64] = URL_SAFE_NO_PAD
-        .decode(&signature.value)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| Error::invalid("signature.value", "must be 64 bytes of base64url"))?;
-    let key_id = key_id_of(&public);
-    if signature.key_id != key_id {
-        return Err(Error::invalid(
-            "signature.key_id",
-            format!(
-                "must be {key_id}, the id of the public key, it is {:?}",
-                signature.key_id
-            ),
-        ));
-    }
-    VerifyingKey::from_bytes(&public)
-        .map_err(|_| Error::invalid("signature.public_key", "is not a valid Ed25519 public key"))?
-        .verify_strict(&receipt_message(receipt), &Signature::from_bytes(&value))
-        .map_err(|_| {
-            Error::invalid(
-                "signature",
-                "does not verify: the receipt was altered or not signed by this key",
-            )
-        })?;
-    let pinned = !trusted.is_empty();
-    if pinned && !trusted.iter().any(|k| trusted_bytes(k) == Some(public)) {
-        return Err(Error::invalid(
-            "signature.key_id",
-            format!("key {key_id} is not among the trusted keys"),
-        ));
-    }
-    let body: ReceiptBody = serde_json::from_value(receipt.clone())
+    let signed = verify_signed(document, "receipt", RECEIPT_DOMAIN, trusted)?;
+    let body: ReceiptBody = serde_json::from_value(signed.body)
         .map_err(|e| Error::invalid("receipt", format!("is malformed: {e}")))?;
     if body.version != RECEIPT_VERSION {
         return Err(Error::invalid(
@@ -214,8 +127,8 @@ pub fn verify_receipt(document: &[u8], trusted: &[PublishedKey]) -> Result<Verif
     }
     Ok(VerifiedReceipt {
         body,
-        key_id,
-        pinned,
+        key_id: signed.key_id,
+        pinned: signed.pinned,
     })
 }
 
