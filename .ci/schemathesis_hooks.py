@@ -243,8 +243,9 @@ def _victim(op):
             fresh["suspension"] = _id(PROVIDER.call("POST", path, {"reason": "abuse"}))
         return fresh
     if op == "mailbox_delete":
-        # A tenant-wide hold that a `hold_place` case of this pass made keeps every mailbox
-        # (409): it is lifted first, so that the deletion meets the mailbox alone.
+        # A tenant-wide hold that a `hold_place` case of this pass made would turn the deletion
+        # into an inactive mailbox: it is lifted first, so that the deletion meets the mailbox
+        # alone and opens its undelete window.
         _release_tenant_holds()
         return {"mailbox": _fresh_mailbox()}
     if op == "mailbox_restore":

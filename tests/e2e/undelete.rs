@@ -462,6 +462,26 @@ async fn a_hold_placed_during_the_window_stops_the_destruction(h: Harness) {
         .get(&format!("/v1/tenants/{t}/mailboxes/{m}/receipt"))
         .await
         .expect(404);
+    // Past its window, the mailbox is not restored, and the answer names the hold that keeps
+    // its data rather than a destruction that is not happening.
+    let refused = admin
+        .post(&format!("/v1/tenants/{t}/mailboxes/{m}/restore"), json!({}))
+        .await
+        .expect(409);
+    let detail = refused["detail"].as_str().unwrap();
+    assert!(detail.contains(hold_id), "{detail}");
+    // Its domain keeps the deleted mailbox's address, and says so.
+    let mailbox = admin
+        .get(&format!("/v1/tenants/{t}/mailboxes/{m}"))
+        .await
+        .expect(200);
+    let domain = mailbox["domain_id"].as_str().unwrap();
+    let refused = admin
+        .delete(&format!("/v1/tenants/{t}/domains/{domain}"))
+        .await
+        .expect(409);
+    let detail = refused["detail"].as_str().unwrap();
+    assert!(detail.contains("1 deleted or inactive mailbox"), "{detail}");
     // The window closed while the hold kept the data: the release lets the job go on.
     admin
         .post(

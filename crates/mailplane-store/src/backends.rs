@@ -13,8 +13,7 @@ use std::collections::BTreeMap;
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
-    QuerySelect, Statement,
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
 };
 
 use mailplane_types::resources::{Tenant, TenantStatus};
@@ -57,16 +56,7 @@ impl DataStore {
             self.transaction().await?,
             self.writer.get_database_backend(),
         );
-        if tx.backend == DbBackend::Postgres {
-            tx.tx
-                .query_one_raw(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                    [PLACEMENT_LOCK.into()],
-                ))
-                .await
-                .map_err(db_error)?;
-        }
+        tx.advisory_lock(PLACEMENT_LOCK).await?;
         let now = placement_on(&tx.tx, id)
             .await?
             .ok_or_else(|| Error::not_found("tenant", id))?;

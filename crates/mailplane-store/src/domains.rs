@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use mailplane_types::resources::Domain;
+use mailplane_types::resources::MailboxStatus;
 use mailplane_types::{DomainId, DomainName, Error, Result, TenantId};
 
 use crate::entity::{domain, mailbox};
@@ -145,10 +146,30 @@ impl WriteTx {
             .count(&self.tx)
             .await
             .map_err(db_error)?;
-        if users > 0 {
+        let kept = mailbox::Entity::find()
+            .filter(mailbox::Column::DomainId.eq(id.uuid()))
+            .filter(mailbox::Column::Status.is_in([
+                MailboxStatus::Deleted.as_str(),
+                MailboxStatus::Inactive.as_str(),
+            ]))
+            .count(&self.tx)
+            .await
+            .map_err(db_error)?;
+        if users > kept {
             return Err(Error::conflict(
                 None,
-                format!("the domain is in use by {users} mailbox(es); delete them first"),
+                format!(
+                    "the domain is in use by {} mailbox(es); delete them first",
+                    users - kept
+                ),
+            ));
+        }
+        if kept > 0 {
+            return Err(Error::conflict(
+                None,
+                format!(
+                    "the domain keeps the addresses of {kept} deleted or inactive mailbox(es): they are restorable until their undelete window closes and their data is destroyed, or kept while a legal hold covers them"
+                ),
             ));
         }
         let (aliases, groups) = self.domain_users(id).await?;

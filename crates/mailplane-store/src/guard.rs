@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use mailplane_types::{Error, Result};
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
 use time::OffsetDateTime;
 
 use crate::WriteTx;
@@ -134,17 +134,8 @@ impl WriteGuard {
         if self.inner.applied.swap(true, Ordering::SeqCst) {
             return Ok(None);
         }
-        if let Some(resource) = &self.inner.lock
-            && tx.backend == DbBackend::Postgres
-        {
-            tx.tx
-                .query_one_raw(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                    [resource.clone().into()],
-                ))
-                .await
-                .map_err(crate::db_error)?;
+        if let Some(resource) = &self.inner.lock {
+            tx.advisory_lock(resource).await?;
         }
         if let Some(claim) = &self.inner.claim {
             tx.idempotency_store(

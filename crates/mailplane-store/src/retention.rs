@@ -101,7 +101,15 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Places a hold.
+    /// Takes the tenant's hold fence: a hold is placed, and a deletion past which a hold can
+    /// no longer save the data is decided, one after the other, so a hold committed first
+    /// is always seen by the deletion's check.
+    pub async fn hold_fence(&self, tenant: TenantId) -> Result<()> {
+        self.advisory_lock(&format!("mailplane: legal holds of {tenant}"))
+            .await
+    }
+
+    /// Places a hold, behind the tenant's hold fence.
     pub async fn hold_insert(
         &self,
         tenant: TenantId,
@@ -110,6 +118,7 @@ impl WriteTx {
         placed_by: (&str, Party),
         at: OffsetDateTime,
     ) -> Result<LegalHold> {
+        self.hold_fence(tenant).await?;
         let row = legal_hold::ActiveModel {
             id: Set(Uuid::now_v7()),
             tenant_id: Set(tenant.uuid()),

@@ -9,7 +9,7 @@
 //! commit under the task's guard, the transaction on either transport ([`SqlTransaction`]),
 //! and the helpers that turn a missing or conflicting row into a clear error.
 
-use sea_orm::{DbBackend, DbErr, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 use time::OffsetDateTime;
 
 use mailplane_types::{Error, Result};
@@ -40,6 +40,25 @@ impl WriteTx {
             backend,
             precondition: None,
         }
+    }
+
+    /// Waits for, then holds until this transaction ends, the lock named `key`: two
+    /// transactions that take the same lock run one after the other from that point. On
+    /// PostgreSQL it is a transaction-scoped advisory lock; SQLite needs none, since each
+    /// write transaction already runs alone on the one writer connection.
+    pub(crate) async fn advisory_lock(&self, key: &str) -> Result<()> {
+        if self.backend != DbBackend::Postgres {
+            return Ok(());
+        }
+        self.tx
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                [key.into()],
+            ))
+            .await
+            .map_err(db_error)?;
+        Ok(())
     }
 
     /// Commits everything done through this transaction, once the task's precondition, if

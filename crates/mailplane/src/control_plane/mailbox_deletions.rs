@@ -147,6 +147,15 @@ impl ControlPlane {
         if let Some(at) = d.purge_after
             && now >= at
         {
+            if let Some(hold) = tx.hold_covering(tid, Some(mailbox_id)).await? {
+                return Err(Error::conflict(
+                    None,
+                    format!(
+                        "the undelete window of mailbox {} ({}) closed at {at}: legal hold {} keeps its data until it is released, and then the data is destroyed and a receipt issued",
+                        m.id, m.address, hold.id
+                    ),
+                ));
+            }
             return Err(Error::conflict(
                 None,
                 format!(

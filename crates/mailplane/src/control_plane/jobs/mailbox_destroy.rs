@@ -7,7 +7,9 @@
 //! job is done with nothing destroyed; still inside its window, it waits for the window's
 //! end; covered by a legal hold (placed during the window), it waits until the hold is
 //! released (the release wakes it); otherwise it counts what the mailbox holds, for the
-//! receipt, and moves on. `destroy`: under a hold it waits again; otherwise it removes the
+//! receipt, and moves on. `destroy`: under a hold it waits again (each hold check is made
+//! behind the tenant's hold fence, the lock a hold's placement takes, so a hold committed
+//! before the check is always seen); otherwise it removes the
 //! mailbox's data from the data plane (idempotent), then, in one transaction, stores the
 //! signed receipt with the counts of the first step, removes the mailbox with its aliases
 //! and memberships, and records the destruction. A job of an earlier version, stored at
@@ -109,6 +111,10 @@ impl ControlPlane {
             return self.advance(tx, claim, wait(purge_after)).await;
         }
         let tx = self.store.begin().await?;
+        // Behind the tenant's hold fence, which a hold's placement takes first: a placement
+        // in flight commits before this check reads, and one that starts later is ordered
+        // after the destruction this check lets go ahead.
+        tx.hold_fence(tenant).await?;
         if tx.hold_covering(tenant, Some(id)).await?.is_some() {
             // A hold placed during the window keeps the data; its release wakes the job.
             return self.advance(tx, claim, wait(now + self.jobs.recheck)).await;

@@ -499,6 +499,10 @@ impl ControlPlane {
         tx: &WriteTx,
         t: &Termination,
     ) -> Result<Vec<TerminationBlock>> {
+        // Behind the tenant's hold fence, which a hold's placement takes first: a placement
+        // in flight has committed before the holds are read, and one that starts later is
+        // ordered after the step this check lets go ahead.
+        tx.hold_fence(t.tenant_id).await?;
         let mut blocks = Vec::new();
         for h in self.store.hold_list(t.tenant_id).await? {
             if h.active {
