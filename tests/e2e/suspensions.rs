@@ -385,3 +385,67 @@ async fn a_suspended_mailbox_does_not_sign_in_and_still_receives_mail(h: Harness
         .await;
 }
 e2e!(a_suspended_mailbox_does_not_sign_in_and_still_receives_mail);
+
+/// The tenant's status as the provider reads it, and whether a suspension of the whole
+/// tenant is active.
+async fn status_and_active(h: &Harness, t: TenantId) -> (String, bool) {
+    let status = h
+        .provider_admin()
+        .get(&format!("/v1/tenants/{t}"))
+        .await
+        .expect(200)["status"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let list = h
+        .provider_admin()
+        .get(&format!("/v1/tenants/{t}/suspensions"))
+        .await
+        .expect(200);
+    let active = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["active"] == true && s["mailbox_id"].is_null());
+    (status, active)
+}
+
+async fn concurrent_placements_and_lifts_keep_the_status_the_sum_of_the_reasons(h: Harness) {
+    // On PostgreSQL each transaction counted the active suspensions without seeing the
+    // other's uncommitted change: a lift beside a placement left the tenant `active` with a
+    // reason placed, two lifts left it `suspended` with none.
+    let t = fixtures::tenant(&h, "Acme").await;
+    let mut held = place(&h, t, json!({ "reason": "abuse" })).await;
+    let mut held_reason = "abuse";
+    for round in 0..20 {
+        // One reason placed while the other is lifted, at once: one stays.
+        let next = if held_reason == "abuse" {
+            "legal"
+        } else {
+            "abuse"
+        };
+        let (provider, path) = (h.provider_admin(), format!("/v1/tenants/{t}/suspensions"));
+        let (placed, lifted) = tokio::join!(
+            provider.post(&path, json!({ "reason": next })),
+            lift(&h, t, &held),
+        );
+        assert_eq!(lifted["active"], false);
+        held = placed.expect(201)["id"].as_str().unwrap().to_string();
+        held_reason = next;
+        let (status, active) = status_and_active(&h, t).await;
+        assert!(active, "round {round}");
+        assert_eq!(status, "suspended", "round {round}: a reason is placed");
+        // Two reasons lifted at once: none stays.
+        let other = place(&h, t, json!({ "reason": "other", "note": "round" })).await;
+        let (a, b) = tokio::join!(lift(&h, t, &held), lift(&h, t, &other));
+        assert_eq!(
+            (a["active"].clone(), b["active"].clone()),
+            (json!(false), json!(false))
+        );
+        let (status, active) = status_and_active(&h, t).await;
+        assert!(!active, "round {round}");
+        assert_eq!(status, "active", "round {round}: every reason is lifted");
+        held = place(&h, t, json!({ "reason": held_reason })).await;
+    }
+}
+e2e!(concurrent_placements_and_lifts_keep_the_status_the_sum_of_the_reasons);

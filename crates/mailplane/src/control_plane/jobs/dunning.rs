@@ -7,6 +7,7 @@
 use std::fmt;
 
 use mailplane_store::{JobClaim, JobNext};
+use mailplane_types::lifecycle::TerminationState;
 use mailplane_types::suspensions::SuspensionReason;
 use mailplane_types::{AuditOutcome, AuditTarget, Duty, Error, Result};
 
@@ -39,12 +40,19 @@ impl Step for DunningStep {
 impl ControlPlane {
     /// Runs the ladder of one suspension: done when it was lifted or already ended the
     /// contract, or when the tenant's contract ended otherwise meanwhile (that end is
-    /// recorded as the ladder's); waits while the grace runs; then ends the contract for
+    /// recorded as the ladder's; the customer's own termination, still cancellable, is made
+    /// one for `non_payment` first); waits while the grace runs; then ends the contract for
     /// `non_payment` as provider automation, audited under its letters and announced to the
     /// informed parties and the accountable one.
     pub(super) async fn dunning_step(&self, claim: &JobClaim) -> Result<()> {
         let DunningStep::Grace = step_of(claim)?;
         let tx = self.store.begin().await?;
+        // The tenant's suspensions lock comes before any read: a lift racing the grace's end
+        // either commits first, and the step reads it lifted, or waits, and then reads the
+        // ladder ended (the store's `suspension_ended` also refuses a lifted suspension).
+        if let Some(id) = claim.job.tenant_id {
+            tx.suspensions_lock(id).await?;
+        }
         let progress = claim.job.progress.clone();
         let done = JobNext::Done {
             progress: progress.clone(),
@@ -74,29 +82,56 @@ impl ControlPlane {
                 .advance(tx, claim, JobNext::Wait { until, progress })
                 .await;
         }
-        if let Some(current) = tx.termination_current(tenant.id).await? {
-            tx.suspension_ended(s.id, current.termination.id).await?;
-            return self.advance(tx, claim, done).await;
-        }
-        // Provider automation acts for the provider: the matrix must give it R.
+        // Provider automation acts for the provider: the matrix must give it R to end a
+        // contract, or to take over the customer's own termination.
         let actor = automation();
         let decision = self
             .profile_of(&tenant)?
             .decide(actor.party(), actor.roles(), CONTRACT_END);
-        if !decision.exercisable.has(Duty::R) {
-            return Err(Error::conflict(
+        let may_end = || {
+            if decision.exercisable.has(Duty::R) {
+                return Ok(());
+            }
+            Err(Error::conflict(
                 None,
                 format!(
                     "the dunning grace of suspension {} ended, but provider automation holds no R on `{CONTRACT_END}` in {}: the contract is ended by the party the matrix names",
                     s.id, decision.profile
                 ),
-            ));
-        }
+            ))
+        };
         let note = format!(
             "suspended for non_payment on {}; the grace ended on {} with the suspension still placed",
             s.placed_at.date(),
             dunning.grace_ends_at.date()
         );
+        if let Some(current) = tx.termination_current(tenant.id).await? {
+            let t = current.termination;
+            // The customer's own termination, still in its window, is one the customer may
+            // cancel: adopted as it is, it would let the customer cancel it after the ladder
+            // ended and never be ended. It becomes one for non-payment, keeping its dates.
+            if t.cause.is_none() && t.state == TerminationState::Terminating {
+                may_end()?;
+                let note = format!(
+                    "{note}; the customer's own termination of {} became one for cause",
+                    t.terminated_at.date()
+                );
+                tx.termination_for_cause(t.id, SuspensionReason::NonPayment, Some(&note))
+                    .await?;
+                self.automation_audit(
+                    &tx,
+                    &tenant,
+                    CONTRACT_END,
+                    (AuditTarget::Termination, t.id.to_string()),
+                    AuditOutcome::Terminated,
+                    true,
+                )
+                .await?;
+            }
+            tx.suspension_ended(s.id, t.id).await?;
+            return self.advance(tx, claim, done).await;
+        }
+        may_end()?;
         let t = self
             .end_for_cause(
                 &tx,
