@@ -449,3 +449,41 @@ async fn concurrent_placements_and_lifts_keep_the_status_the_sum_of_the_reasons(
     }
 }
 e2e!(concurrent_placements_and_lifts_keep_the_status_the_sum_of_the_reasons);
+
+async fn a_proposal_approved_during_a_suspension_answers_409_and_changes_nothing(h: Harness) {
+    // The partner proposes a mailbox before the suspension; the customer approves it after.
+    let p = fixtures::partner(&h, "Reseller").await;
+    let t = fixtures::partner_tenant(&h, p, "Resold customer").await;
+    let d = fixtures::domain(&h, t, "resold.example").await;
+    let path = format!("/v1/tenants/{t}/mailboxes");
+    let proposal = h
+        .partner_admin(p)
+        .post(
+            &path,
+            json!({ "local_part": "bob", "domain_id": d, "display_name": "Bob" }),
+        )
+        .await
+        .expect(202);
+    let id = proposal["id"].as_str().unwrap().to_string();
+    place(
+        &h,
+        t,
+        json!({ "reason": "legal", "note": "court order 12/2026" }),
+    )
+    .await;
+    let approve = format!("/v1/requests/{id}/approve");
+    let reply = h.customer_admin(t).post(&approve, json!({})).await;
+    assert_eq!(reply.status, 409, "{}", reply.body);
+    let detail = reply.str("detail");
+    assert!(detail.contains("suspended for legal"), "{detail}");
+    // Nothing was created, and the proposal is still pending.
+    let list = h.provider_admin().get(&path).await.expect(200);
+    assert!(list["items"].as_array().unwrap().is_empty(), "{list:#}");
+    let view = h
+        .customer_admin(t)
+        .get(&format!("/v1/requests/{id}"))
+        .await
+        .expect(200);
+    assert_eq!(view["state"], "pending", "{view:#}");
+}
+e2e!(a_proposal_approved_during_a_suspension_answers_409_and_changes_nothing);
