@@ -382,3 +382,66 @@ async fn a_lift_racing_the_end_of_the_grace_either_stops_or_follows_the_end(h: H
     }
 }
 e2e!(a_lift_racing_the_end_of_the_grace_either_stops_or_follows_the_end);
+
+async fn without_r_on_contract_end_the_ladder_stops_for_good_instead_of_retrying(h: Harness) {
+    // A master-hoster where the provider answers for ending contracts (A) and only the
+    // partner ends them (R): provider automation, capped at R and I, can neither end the
+    // contract nor ask for its end. The step used to fail and be retried for ever; it now
+    // finishes the job, saying why, and leaves the suspension placed.
+    let mut sources = mailplane::PolicySet::builtin_sources();
+    for s in &mut sources {
+        if s.id == "master-hoster" {
+            s.policy = s.policy.replace("p, provider, contract.end, R\n", "");
+        }
+    }
+    let policies = mailplane::PolicySet::from_sources(sources).expect("the changed profile");
+    let worker = mailplane::ControlPlane::open(
+        &h.location,
+        policies,
+        mailplane::ControlPlaneConfig::default(),
+    )
+    .await
+    .expect("a second control plane")
+    .with_clock(h.clock.clone());
+    let p = fixtures::partner(&h, "Reseller").await;
+    let t = fixtures::partner_tenant(&h, p, "Resold customer").await;
+    let s = h
+        .provider_admin()
+        .post(
+            &format!("/v1/tenants/{t}/suspensions"),
+            json!({ "reason": "non_payment" }),
+        )
+        .await
+        .expect(201);
+    let id = s["id"].as_str().unwrap().to_string();
+    h.clock.advance(Duration::days(15));
+    let report = worker.jobs_run_due_each_step_twice().await.unwrap();
+    assert_eq!(
+        report,
+        mailplane::JobReport {
+            steps: 1,
+            failed: 0
+        }
+    );
+    let job = h
+        .store
+        .job_get("dunning", id.parse().unwrap())
+        .await
+        .unwrap()
+        .expect("the ladder's job");
+    assert_eq!(job.state, "done", "{job:?}");
+    let why = job.progress["refused"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("no R on `contract.end` in master-hoster"),
+        "{job:?}"
+    );
+    // Nothing ended and nothing is retried; the partner still ends the contract itself.
+    h.clock.advance(Duration::days(1));
+    assert_eq!(worker.jobs_run_due().await.unwrap().steps, 0);
+    h.customer_admin(t)
+        .get(&format!("/v1/tenants/{t}/termination"))
+        .await
+        .expect(404);
+    assert_eq!(suspension(&h, t, &id).await["active"], true);
+}
+e2e!(without_r_on_contract_end_the_ladder_stops_for_good_instead_of_retrying);
