@@ -241,3 +241,207 @@ async fn a_contract_that_ended_otherwise_during_the_grace_ends_the_ladder(h: Har
     assert_eq!(job.state, "done", "{job:?}");
 }
 e2e!(a_contract_that_ended_otherwise_during_the_grace_ends_the_ladder);
+
+async fn the_customers_own_termination_becomes_one_for_cause_when_the_grace_ends(h: Harness) {
+    // The customer, suspended for non-payment, terminates its own contract during the
+    // grace: at the grace's end the ladder must not adopt a termination the customer can
+    // then cancel, escaping the ladder.
+    let t = tenant_with_mail(&h).await;
+    let customer = h.customer_admin(t);
+    let termination = format!("/v1/tenants/{t}/termination");
+    let s = h
+        .provider_admin()
+        .post(
+            &format!("/v1/tenants/{t}/suspensions"),
+            json!({ "reason": "non_payment" }),
+        )
+        .await
+        .expect(201);
+    let id = s["id"].as_str().unwrap().to_string();
+    h.clock.advance(Duration::days(3));
+    let own = customer.post(&termination, json!({})).await.expect(201);
+    assert!(own["cause"].is_null(), "{own}");
+    h.clock.advance(Duration::days(12));
+    let report = h
+        .control_plane
+        .jobs_run_due_each_step_twice()
+        .await
+        .unwrap();
+    assert_eq!(report.failed, 0, "{report:?}");
+    let ended = customer.get(&termination).await.expect(200);
+    assert_eq!(ended["id"], own["id"], "the same termination");
+    assert_eq!(ended["cause"], "non_payment", "{ended}");
+    assert_eq!(ended["state"], "terminating");
+    assert_eq!(ended["requested_by_party"], "customer");
+    assert_eq!(
+        ended["window_ends_at"], own["window_ends_at"],
+        "its dates kept"
+    );
+    assert_eq!(ended["terminated_at"], own["terminated_at"]);
+    let s = suspension(&h, t, &id).await;
+    assert_eq!(s["dunning"]["state"], "ended", "{s}");
+    assert_eq!(s["dunning"]["termination_id"], own["id"]);
+    // The customer can no longer cancel it.
+    let cancel = customer
+        .post(&format!("{termination}/cancel"), json!({}))
+        .await;
+    assert_eq!(cancel.status, 409, "{}", cancel.body);
+    assert!(
+        cancel.str("detail").contains("for cause"),
+        "{}",
+        cancel.body
+    );
+    assert_eq!(
+        customer.get(&termination).await.expect(200)["state"],
+        "terminating"
+    );
+    // The take-over is audited once, as provider automation's end of the contract.
+    let audit = h.provider_admin().get("/v1/audit").await.expect(200);
+    let rows: Vec<&Value> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["activity"] == "contract.end")
+        .collect();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["actor"], "mailplane-automation", "{}", rows[0]);
+    assert_eq!(rows[0]["target_id"], own["id"]);
+}
+e2e!(the_customers_own_termination_becomes_one_for_cause_when_the_grace_ends);
+
+async fn a_customer_cancellation_during_the_grace_leaves_the_ladder_to_end_the_contract(
+    h: Harness,
+) {
+    let t = tenant_with_mail(&h).await;
+    let customer = h.customer_admin(t);
+    let termination = format!("/v1/tenants/{t}/termination");
+    h.provider_admin()
+        .post(
+            &format!("/v1/tenants/{t}/suspensions"),
+            json!({ "reason": "non_payment" }),
+        )
+        .await
+        .expect(201);
+    customer.post(&termination, json!({})).await.expect(201);
+    h.clock.advance(Duration::days(5));
+    customer
+        .post(&format!("{termination}/cancel"), json!({}))
+        .await
+        .expect(200);
+    h.clock.advance(Duration::days(10));
+    assert_eq!(h.run_jobs().await.failed, 0);
+    let ended = customer.get(&termination).await.expect(200);
+    assert_eq!(ended["cause"], "non_payment", "{ended}");
+    assert_eq!(ended["requested_by_party"], "provider");
+}
+e2e!(a_customer_cancellation_during_the_grace_leaves_the_ladder_to_end_the_contract);
+
+async fn a_lift_racing_the_end_of_the_grace_either_stops_or_follows_the_end(h: Harness) {
+    // The job and a lift run at once when the grace ends: whichever commits first wins and
+    // the other sees it. A lift that answers `stopped` leaves no termination; an end leaves
+    // the lift answering `ended`.
+    for round in 0..6 {
+        let t = fixtures::tenant(&h, &format!("Acme {round}")).await;
+        let path = format!("/v1/tenants/{t}/suspensions");
+        let s = h
+            .provider_admin()
+            .post(&path, json!({ "reason": "non_payment" }))
+            .await
+            .expect(201);
+        let id = s["id"].as_str().unwrap().to_string();
+        h.clock.advance(Duration::days(15));
+        let (provider, lift) = (h.provider_admin(), format!("{path}/{id}/lift"));
+        let (report, lifted) = tokio::join!(
+            h.control_plane.jobs_run_due(),
+            provider.post(&lift, json!({})),
+        );
+        let report = report.unwrap();
+        let lifted = lifted.expect(200);
+        let state = lifted["dunning"]["state"].as_str().unwrap().to_string();
+        // Whatever the job left to do runs now; nothing fails.
+        h.clock.advance(Duration::minutes(5));
+        assert_eq!(h.run_jobs().await.failed, 0, "round {round}: {report:?}");
+        let termination = h
+            .customer_admin(t)
+            .get(&format!("/v1/tenants/{t}/termination"))
+            .await;
+        let now = suspension(&h, t, &id).await;
+        assert_eq!(
+            now["dunning"]["state"],
+            state.as_str(),
+            "round {round}: {now}"
+        );
+        match state.as_str() {
+            "stopped" => assert_eq!(termination.status, 404, "round {round}"),
+            "ended" => {
+                assert_eq!(termination.status, 200, "round {round}");
+                assert_eq!(termination.body["id"], now["dunning"]["termination_id"]);
+            }
+            other => panic!("round {round}: a lift answered `{other}`"),
+        }
+    }
+}
+e2e!(a_lift_racing_the_end_of_the_grace_either_stops_or_follows_the_end);
+
+async fn without_r_on_contract_end_the_ladder_stops_for_good_instead_of_retrying(h: Harness) {
+    // A master-hoster where the provider answers for ending contracts (A) and only the
+    // partner ends them (R): provider automation, capped at R and I, can neither end the
+    // contract nor ask for its end. The step used to fail and be retried for ever; it now
+    // finishes the job, saying why, and leaves the suspension placed.
+    let mut sources = mailplane::PolicySet::builtin_sources();
+    for s in &mut sources {
+        if s.id == "master-hoster" {
+            s.policy = s.policy.replace("p, provider, contract.end, R\n", "");
+        }
+    }
+    let policies = mailplane::PolicySet::from_sources(sources).expect("the changed profile");
+    let worker = mailplane::ControlPlane::open(
+        &h.location,
+        policies,
+        mailplane::ControlPlaneConfig::default(),
+    )
+    .await
+    .expect("a second control plane")
+    .with_clock(h.clock.clone());
+    let p = fixtures::partner(&h, "Reseller").await;
+    let t = fixtures::partner_tenant(&h, p, "Resold customer").await;
+    let s = h
+        .provider_admin()
+        .post(
+            &format!("/v1/tenants/{t}/suspensions"),
+            json!({ "reason": "non_payment" }),
+        )
+        .await
+        .expect(201);
+    let id = s["id"].as_str().unwrap().to_string();
+    h.clock.advance(Duration::days(15));
+    let report = worker.jobs_run_due_each_step_twice().await.unwrap();
+    assert_eq!(
+        report,
+        mailplane::JobReport {
+            steps: 1,
+            failed: 0
+        }
+    );
+    let job = h
+        .store
+        .job_get("dunning", id.parse().unwrap())
+        .await
+        .unwrap()
+        .expect("the ladder's job");
+    assert_eq!(job.state, "done", "{job:?}");
+    let why = job.progress["refused"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("no R on `contract.end` in master-hoster"),
+        "{job:?}"
+    );
+    // Nothing ended and nothing is retried; the partner still ends the contract itself.
+    h.clock.advance(Duration::days(1));
+    assert_eq!(worker.jobs_run_due().await.unwrap().steps, 0);
+    h.customer_admin(t)
+        .get(&format!("/v1/tenants/{t}/termination"))
+        .await
+        .expect(404);
+    assert_eq!(suspension(&h, t, &id).await["active"], true);
+}
+e2e!(without_r_on_contract_end_the_ladder_stops_for_good_instead_of_retrying);

@@ -385,3 +385,105 @@ async fn a_suspended_mailbox_does_not_sign_in_and_still_receives_mail(h: Harness
         .await;
 }
 e2e!(a_suspended_mailbox_does_not_sign_in_and_still_receives_mail);
+
+/// The tenant's status as the provider reads it, and whether a suspension of the whole
+/// tenant is active.
+async fn status_and_active(h: &Harness, t: TenantId) -> (String, bool) {
+    let status = h
+        .provider_admin()
+        .get(&format!("/v1/tenants/{t}"))
+        .await
+        .expect(200)["status"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let list = h
+        .provider_admin()
+        .get(&format!("/v1/tenants/{t}/suspensions"))
+        .await
+        .expect(200);
+    let active = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["active"] == true && s["mailbox_id"].is_null());
+    (status, active)
+}
+
+async fn concurrent_placements_and_lifts_keep_the_status_the_sum_of_the_reasons(h: Harness) {
+    // On PostgreSQL each transaction counted the active suspensions without seeing the
+    // other's uncommitted change: a lift beside a placement left the tenant `active` with a
+    // reason placed, two lifts left it `suspended` with none.
+    let t = fixtures::tenant(&h, "Acme").await;
+    let mut held = place(&h, t, json!({ "reason": "abuse" })).await;
+    let mut held_reason = "abuse";
+    for round in 0..20 {
+        // One reason placed while the other is lifted, at once: one stays.
+        let next = if held_reason == "abuse" {
+            "legal"
+        } else {
+            "abuse"
+        };
+        let (provider, path) = (h.provider_admin(), format!("/v1/tenants/{t}/suspensions"));
+        let (placed, lifted) = tokio::join!(
+            provider.post(&path, json!({ "reason": next })),
+            lift(&h, t, &held),
+        );
+        assert_eq!(lifted["active"], false);
+        held = placed.expect(201)["id"].as_str().unwrap().to_string();
+        held_reason = next;
+        let (status, active) = status_and_active(&h, t).await;
+        assert!(active, "round {round}");
+        assert_eq!(status, "suspended", "round {round}: a reason is placed");
+        // Two reasons lifted at once: none stays.
+        let other = place(&h, t, json!({ "reason": "other", "note": "round" })).await;
+        let (a, b) = tokio::join!(lift(&h, t, &held), lift(&h, t, &other));
+        assert_eq!(
+            (a["active"].clone(), b["active"].clone()),
+            (json!(false), json!(false))
+        );
+        let (status, active) = status_and_active(&h, t).await;
+        assert!(!active, "round {round}");
+        assert_eq!(status, "active", "round {round}: every reason is lifted");
+        held = place(&h, t, json!({ "reason": held_reason })).await;
+    }
+}
+e2e!(concurrent_placements_and_lifts_keep_the_status_the_sum_of_the_reasons);
+
+async fn a_proposal_approved_during_a_suspension_answers_409_and_changes_nothing(h: Harness) {
+    // The partner proposes a mailbox before the suspension; the customer approves it after.
+    let p = fixtures::partner(&h, "Reseller").await;
+    let t = fixtures::partner_tenant(&h, p, "Resold customer").await;
+    let d = fixtures::domain(&h, t, "resold.example").await;
+    let path = format!("/v1/tenants/{t}/mailboxes");
+    let proposal = h
+        .partner_admin(p)
+        .post(
+            &path,
+            json!({ "local_part": "bob", "domain_id": d, "display_name": "Bob" }),
+        )
+        .await
+        .expect(202);
+    let id = proposal["id"].as_str().unwrap().to_string();
+    place(
+        &h,
+        t,
+        json!({ "reason": "legal", "note": "court order 12/2026" }),
+    )
+    .await;
+    let approve = format!("/v1/requests/{id}/approve");
+    let reply = h.customer_admin(t).post(&approve, json!({})).await;
+    assert_eq!(reply.status, 409, "{}", reply.body);
+    let detail = reply.str("detail");
+    assert!(detail.contains("suspended for legal"), "{detail}");
+    // Nothing was created, and the proposal is still pending.
+    let list = h.provider_admin().get(&path).await.expect(200);
+    assert!(list["items"].as_array().unwrap().is_empty(), "{list:#}");
+    let view = h
+        .customer_admin(t)
+        .get(&format!("/v1/requests/{id}"))
+        .await
+        .expect(200);
+    assert_eq!(view["state"], "pending", "{view:#}");
+}
+e2e!(a_proposal_approved_during_a_suspension_answers_409_and_changes_nothing);

@@ -396,6 +396,44 @@ impl WriteTx {
         Ok(now)
     }
 
+    /// Makes a termination without a cause, still in its export window's state, one for
+    /// `cause` with its note, keeping its requester and dates: the dunning ladder takes over
+    /// the customer's own termination, which the customer then no longer cancels. A conflict
+    /// when it has a cause already or left `terminating` (it was cancelled meanwhile).
+    pub async fn termination_for_cause(
+        &self,
+        id: TerminationId,
+        cause: SuspensionReason,
+        note: Option<&str>,
+    ) -> Result<TerminationRecord> {
+        let r = termination::Entity::update_many()
+            .col_expr(termination::Column::Cause, Expr::value(cause.as_str()))
+            .col_expr(
+                termination::Column::CauseNote,
+                Expr::value(note.map(str::to_string)),
+            )
+            .filter(termination::Column::Id.eq(id.uuid()))
+            .filter(termination::Column::Cause.is_null())
+            .filter(termination::Column::State.eq(TerminationState::Terminating.as_str()))
+            .exec(&self.tx)
+            .await
+            .map_err(db_error)?;
+        let now = self.termination_view(id).await?;
+        if r.rows_affected != 1 {
+            return Err(Error::conflict(
+                None,
+                format!(
+                    "termination {id} is {} with cause {}: it is not the customer's own in its export window",
+                    now.termination.state.as_str(),
+                    now.termination
+                        .cause
+                        .map_or("none".to_string(), |c| c.to_string())
+                ),
+            ));
+        }
+        Ok(now)
+    }
+
     /// Removes a tenant's configuration at end of service: groups and their members,
     /// aliases, licence assignments and subscriptions, passwords, mailboxes, every domain
     /// (the default one included), API credentials, webhooks, retention policies and

@@ -3,10 +3,20 @@
 //! stored status (`suspended` while any is active, `active` once none is), in the same
 //! transaction, so that the mail stack's lookups and every reader of the status see the
 //! reasons' sum without reading them.
+//!
+//! On PostgreSQL every change of a tenant's suspensions (a placement, a lift, the dunning
+//! ladder's end, a customer's cancellation of its termination) first takes a
+//! transaction-scoped advisory lock of the tenant ([`WriteTx::suspensions_lock`]), before
+//! it reads anything. Under READ COMMITTED each statement reads what was committed when it
+//! began, so without the lock a placement and a lift running at once each count the other's
+//! change as not made: the lift writes `active` over the placement's `suspended`. With it,
+//! the second transaction reads only after the first committed. (On SQLite every write
+//! transaction runs alone on the one writer connection.)
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, Set, Statement,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -65,6 +75,23 @@ pub struct SuspensionAct<'a> {
 }
 
 impl WriteTx {
+    /// Takes the tenant's suspensions lock until the transaction ends (PostgreSQL; SQLite
+    /// has one writer): see the module documentation. Taken again in the same transaction,
+    /// it is held already.
+    pub async fn suspensions_lock(&self, tenant: TenantId) -> Result<()> {
+        if self.backend == DbBackend::Postgres {
+            self.tx
+                .query_one_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                    [format!("mailplane: suspensions {tenant}").into()],
+                ))
+                .await
+                .map_err(db_error)?;
+        }
+        Ok(())
+    }
+
     /// Places a suspension; a second active one of the same subject and reason is a conflict
     /// naming the first. A suspension of the whole tenant marks the tenant `suspended`.
     pub async fn suspension_insert(
@@ -74,6 +101,7 @@ impl WriteTx {
         reason: SuspensionReason,
         act: SuspensionAct<'_>,
     ) -> Result<Suspension> {
+        self.suspensions_lock(tenant).await?;
         if let Some(s) = self
             .suspensions_active(tenant)
             .await?
@@ -122,6 +150,8 @@ impl WriteTx {
         id: SuspensionId,
         act: SuspensionAct<'_>,
     ) -> Result<Suspension> {
+        // The lock comes before the lift's row lock: the dunning ladder takes it first too.
+        self.suspensions_lock(tenant).await?;
         let res = suspension::Entity::update_many()
             .col_expr(suspension::Column::LiftedAt, Expr::value(act.at))
             .col_expr(
@@ -171,21 +201,32 @@ impl WriteTx {
             .transpose()
     }
 
-    /// Records the termination the dunning ladder opened for a suspension.
+    /// Records the termination the dunning ladder opened (or adopted) for a suspension that
+    /// is still placed and whose ladder has not ended yet; a conflict otherwise, so that a
+    /// lift that committed first is never overwritten by an end. The caller holds the
+    /// tenant's suspensions lock.
     pub async fn suspension_ended(
         &self,
         id: SuspensionId,
         termination: TerminationId,
     ) -> Result<()> {
-        suspension::Entity::update_many()
+        let res = suspension::Entity::update_many()
             .col_expr(
                 suspension::Column::TerminationId,
                 Expr::value(termination.uuid()),
             )
             .filter(suspension::Column::Id.eq(id.uuid()))
+            .filter(suspension::Column::LiftedAt.is_null())
+            .filter(suspension::Column::TerminationId.is_null())
             .exec(&self.tx)
             .await
             .map_err(db_error)?;
+        if res.rows_affected != 1 {
+            return Err(Error::conflict(
+                None,
+                format!("suspension {id} was lifted or its ladder ended meanwhile"),
+            ));
+        }
         Ok(())
     }
 
@@ -206,7 +247,10 @@ impl WriteTx {
 
     /// Sets the tenant's stored status from its active suspensions of the whole tenant: the
     /// one place that writes `suspended` or lifts it. A terminated tenant stays terminated.
+    /// Counts under the tenant's suspensions lock, so that it reads every change committed
+    /// before it (see the module documentation).
     async fn suspension_status(&self, tenant: TenantId, at: OffsetDateTime) -> Result<()> {
+        self.suspensions_lock(tenant).await?;
         let active = suspension::Entity::find()
             .filter(suspension::Column::TenantId.eq(tenant.uuid()))
             .filter(suspension::Column::MailboxId.is_null())

@@ -10,13 +10,15 @@
 //! (the customer still exports, suspended or not), holds and locked retention blocking it,
 //! destruction of the configuration and the data, and the certificate. A termination for
 //! cause records its reason and note, and only the customer's own termination is cancelled
-//! by the customer.
+//! by the customer. When the grace ends during the customer's own termination, the ladder
+//! makes that termination one for `non_payment` (same dates), so that the customer cannot
+//! escape the ladder by terminating and then cancelling.
 
 use mailplane_store::WriteTx;
 use mailplane_types::lifecycle::Termination;
 use mailplane_types::resources::Tenant;
 use mailplane_types::suspensions::SuspensionReason;
-use mailplane_types::{AuditOutcome, AuditTarget, Error, Result, TenantId, limits};
+use mailplane_types::{AuditOutcome, AuditTarget, Error, Party, Result, TenantId, limits};
 
 use super::jobs::TERMINATION_JOB;
 use super::workflow::{Applied, Made};
@@ -60,6 +62,15 @@ pub(super) fn parse<'a>(op: &'a Operation, p: &mut Problems) -> Option<Checked<'
 pub(super) fn cancellable(t: &Termination) -> Result<()> {
     match t.cause {
         None => Ok(()),
+        // The dunning ladder takes over a customer's termination still in its window when
+        // the grace ends: its requester stays the customer, its cause is the ladder's.
+        Some(cause) if t.requested_by_party == Party::Customer => Err(Error::conflict(
+            None,
+            format!(
+                "the contract is ended for cause ({cause}): the customer's termination of {} became one for cause when the dunning grace ended, and only the customer's own termination is cancelled",
+                t.terminated_at.date()
+            ),
+        )),
         Some(cause) => Err(Error::conflict(
             None,
             format!(

@@ -216,6 +216,10 @@ impl ControlPlane {
         actor: &Actor,
         tenant: &Tenant,
     ) -> Result<Termination> {
+        // Under the tenant's suspensions lock, taken before reading: the dunning ladder takes
+        // it before it makes this termination one for cause, so the cancellation reads the
+        // cause it committed, or commits first and the ladder finds no termination.
+        tx.suspensions_lock(tenant.id).await?;
         let current = tx
             .termination_current(tenant.id)
             .await?

@@ -13,7 +13,7 @@
 //! provider or a partner may still do is what the matrix gives them.
 
 use mailplane_store::{SuspensionAct, WriteTx};
-use mailplane_types::resources::{Tenant, TenantStatus};
+use mailplane_types::resources::{Request, Tenant, TenantStatus};
 use mailplane_types::suspensions::{Suspension, SuspensionReason};
 use mailplane_types::{
     AuditOutcome, AuditTarget, Error, Party, Result, SuspensionId, TenantId, limits,
@@ -135,15 +135,19 @@ impl ControlPlane {
 
     /// Refuses a customer's directory change while the tenant is suspended, naming every
     /// active suspension of the whole tenant: the customer reads and exports, but changes
-    /// nothing until they are lifted. Other parties' changes are the matrix's to decide.
+    /// nothing until they are lifted. `parties` are every party the change is the act of:
+    /// the caller's, and for a filed change also the party that filed it and the party that
+    /// answers it, so that a change the customer proposed before the suspension is not
+    /// approved into effect after it, nor one the customer approves. Other parties' changes
+    /// are the matrix's to decide.
     pub(super) async fn customer_not_suspended(
         &self,
         tx: &WriteTx,
-        actor: &Actor,
+        parties: &[Party],
         tenant: &Tenant,
         kind: Option<OperationKind>,
     ) -> Result<()> {
-        if actor.party() != Party::Customer
+        if !parties.contains(&Party::Customer)
             || tenant.status != TenantStatus::Suspended
             || kind.is_some_and(|k| !blocked_for_customer(k))
         {
@@ -162,6 +166,23 @@ impl ControlPlane {
         ))
     }
 
+    /// [`Self::customer_not_suspended`] for a filed change about to be carried out (every
+    /// answer that runs one passes here, in `carry_out`): a suspended tenant's customer
+    /// neither makes a directory change by answering a request (approving a proposal, say)
+    /// nor has one it filed before the suspension made by another party after it.
+    pub(super) async fn filed_not_suspended(
+        &self,
+        tx: &WriteTx,
+        [doer, closer]: [&Actor; 2],
+        request: &Request,
+        tenant: &Tenant,
+        op: &Operation,
+    ) -> Result<()> {
+        let parties = [doer.party(), closer.party(), request.requester_party];
+        self.customer_not_suspended(tx, &parties, tenant, Some(op.kind()))
+            .await
+    }
+
     /// [`Self::customer_not_suspended`] for the paths that change a tenant's directory
     /// without filing an operation (mailbox batches, domain checks, mailbox passwords): the
     /// caller authorized first, so the tenant is read in the transaction as it is now.
@@ -178,7 +199,8 @@ impl ControlPlane {
             .tenant_view(mailplane_store::Scope::All, tenant)
             .await?
             .ok_or_else(|| Error::not_found("tenant", tenant))?;
-        self.customer_not_suspended(tx, actor, &t, None).await
+        self.customer_not_suspended(tx, &[actor.party()], &t, None)
+            .await
     }
 
     /// Makes the change of a suspension operation whose input passed its check.

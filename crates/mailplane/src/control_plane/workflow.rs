@@ -249,7 +249,7 @@ impl ControlPlane {
             }
         };
         // A suspended tenant's customer changes nothing in its directory, nor files a change.
-        self.customer_not_suspended(&tx, actor, &tenant_row, Some(op.kind()))
+        self.customer_not_suspended(&tx, &[actor.party()], &tenant_row, Some(op.kind()))
             .await?;
         let Some(kind) = filed else {
             let made = self.apply(&tx, actor, &tenant_row, &op).await?;
@@ -436,11 +436,10 @@ impl ControlPlane {
             .1)
     }
 
-    /// Runs a filed operation as `doer` and closes its request as the closing actor, in
-    /// `tx`: the change's audit row and event name the request, and the requesting party
-    /// learns of the change when another party made it. Deleting the tenant deletes its
-    /// requests, this one included, so that request is closed first, with its result known
-    /// beforehand.
+    /// Runs a filed operation as `doer` and closes its request as the closer, in `tx`: the
+    /// change's audit row and event name the request, and the requester learns of the change
+    /// made by another party; a suspended tenant's customer has no part in a directory change.
+    /// Deleting the tenant deletes its requests, so this one is closed first, result known.
     async fn carry_out(
         &self,
         tx: &WriteTx,
@@ -456,6 +455,8 @@ impl ControlPlane {
             ..
         } = pending;
         let (closer, closer_decision, to, reason) = closing;
+        self.filed_not_suspended(tx, [doer, closer], &request, tenant, op)
+            .await?;
         let inform = (doer.party() != request.requester_party).then_some(request.requester_party);
         if matches!(op, Operation::TenantDelete {}) {
             let result = change_result(

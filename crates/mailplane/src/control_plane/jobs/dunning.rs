@@ -6,7 +6,10 @@
 
 use std::fmt;
 
-use mailplane_store::{JobClaim, JobNext};
+use mailplane_policy::Decision;
+use mailplane_store::{JobClaim, JobNext, WriteTx};
+use mailplane_types::lifecycle::TerminationState;
+use mailplane_types::resources::Tenant;
 use mailplane_types::suspensions::SuspensionReason;
 use mailplane_types::{AuditOutcome, AuditTarget, Duty, Error, Result};
 
@@ -39,12 +42,20 @@ impl Step for DunningStep {
 impl ControlPlane {
     /// Runs the ladder of one suspension: done when it was lifted or already ended the
     /// contract, or when the tenant's contract ended otherwise meanwhile (that end is
-    /// recorded as the ladder's); waits while the grace runs; then ends the contract for
+    /// recorded as the ladder's; the customer's own termination, still cancellable, is made
+    /// one for `non_payment` first); waits while the grace runs; then ends the contract for
     /// `non_payment` as provider automation, audited under its letters and announced to the
-    /// informed parties and the accountable one.
+    /// informed parties and the accountable one. When the matrix gives automation no R on
+    /// `contract.end`, the ladder stops for good at the grace's end (see `dunning_refused`).
     pub(super) async fn dunning_step(&self, claim: &JobClaim) -> Result<()> {
         let DunningStep::Grace = step_of(claim)?;
         let tx = self.store.begin().await?;
+        // The tenant's suspensions lock comes before any read: a lift racing the grace's end
+        // either commits first, and the step reads it lifted, or waits, and then reads the
+        // ladder ended (the store's `suspension_ended` also refuses a lifted suspension).
+        if let Some(id) = claim.job.tenant_id {
+            tx.suspensions_lock(id).await?;
+        }
         let progress = claim.job.progress.clone();
         let done = JobNext::Done {
             progress: progress.clone(),
@@ -74,29 +85,49 @@ impl ControlPlane {
                 .advance(tx, claim, JobNext::Wait { until, progress })
                 .await;
         }
-        if let Some(current) = tx.termination_current(tenant.id).await? {
-            tx.suspension_ended(s.id, current.termination.id).await?;
-            return self.advance(tx, claim, done).await;
-        }
-        // Provider automation acts for the provider: the matrix must give it R.
+        // Provider automation acts for the provider: the matrix must give it R to end a
+        // contract, or to take over the customer's own termination.
         let actor = automation();
         let decision = self
             .profile_of(&tenant)?
             .decide(actor.party(), actor.roles(), CONTRACT_END);
-        if !decision.exercisable.has(Duty::R) {
-            return Err(Error::conflict(
-                None,
-                format!(
-                    "the dunning grace of suspension {} ended, but provider automation holds no R on `{CONTRACT_END}` in {}: the contract is ended by the party the matrix names",
-                    s.id, decision.profile
-                ),
-            ));
-        }
+        let may_end = decision.exercisable.has(Duty::R);
         let note = format!(
             "suspended for non_payment on {}; the grace ended on {} with the suspension still placed",
             s.placed_at.date(),
             dunning.grace_ends_at.date()
         );
+        if let Some(current) = tx.termination_current(tenant.id).await? {
+            let t = current.termination;
+            // The customer's own termination, still in its window, is one the customer may
+            // cancel: adopted as it is, it would let the customer cancel it after the ladder
+            // ended and never be ended. It becomes one for non-payment, keeping its dates.
+            if t.cause.is_none() && t.state == TerminationState::Terminating {
+                if !may_end {
+                    return self.dunning_refused(tx, claim, &tenant, &decision).await;
+                }
+                let note = format!(
+                    "{note}; the customer's own termination of {} became one for cause",
+                    t.terminated_at.date()
+                );
+                tx.termination_for_cause(t.id, SuspensionReason::NonPayment, Some(&note))
+                    .await?;
+                self.automation_audit(
+                    &tx,
+                    &tenant,
+                    CONTRACT_END,
+                    (AuditTarget::Termination, t.id.to_string()),
+                    AuditOutcome::Terminated,
+                    true,
+                )
+                .await?;
+            }
+            tx.suspension_ended(s.id, t.id).await?;
+            return self.advance(tx, claim, done).await;
+        }
+        if !may_end {
+            return self.dunning_refused(tx, claim, &tenant, &decision).await;
+        }
         let t = self
             .end_for_cause(
                 &tx,
@@ -117,6 +148,28 @@ impl ControlPlane {
         )
         .await?;
         self.advance(tx, claim, done).await
+    }
+
+    /// The grace ended but provider automation holds no R on `contract.end`: the matrix
+    /// gives the end to another party, and automation (capped at R and I) cannot ask it
+    /// either, since asking is the accountable party's A. Retrying cannot change that, so
+    /// the step finishes the job for good, with the reason in its progress and the log,
+    /// instead of failing and being retried for ever; the suspension stays placed, and the
+    /// responsible party ends the contract with `contract.end`.
+    async fn dunning_refused(
+        &self,
+        tx: WriteTx,
+        claim: &JobClaim,
+        tenant: &Tenant,
+        decision: &Decision,
+    ) -> Result<()> {
+        let why = format!(
+            "the dunning grace ended, but provider automation holds no R on `{CONTRACT_END}` in {}: the ladder stops, the suspension stays placed, and the party the matrix names ends the contract",
+            decision.profile
+        );
+        tracing::error!(job = %claim.job.id, tenant = %tenant.id, "{why}");
+        let progress = serde_json::json!({ "refused": why });
+        self.advance(tx, claim, JobNext::Done { progress }).await
     }
 }
 
