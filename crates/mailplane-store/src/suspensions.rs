@@ -15,8 +15,7 @@
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, Set, Statement,
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -79,17 +78,8 @@ impl WriteTx {
     /// has one writer): see the module documentation. Taken again in the same transaction,
     /// it is held already.
     pub async fn suspensions_lock(&self, tenant: TenantId) -> Result<()> {
-        if self.backend == DbBackend::Postgres {
-            self.tx
-                .query_one_raw(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                    [format!("mailplane: suspensions {tenant}").into()],
-                ))
-                .await
-                .map_err(db_error)?;
-        }
-        Ok(())
+        self.advisory_lock(&format!("mailplane: suspensions {tenant}"))
+            .await
     }
 
     /// Places a suspension; a second active one of the same subject and reason is a conflict
