@@ -20,7 +20,6 @@ use mailplane_types::resources::Tenant;
 use mailplane_types::suspensions::SuspensionReason;
 use mailplane_types::{AuditOutcome, AuditTarget, Error, Party, Result, TenantId, limits};
 
-use super::jobs::TERMINATION_JOB;
 use super::workflow::{Applied, Made};
 use super::{ControlPlane, Operation, Outcome};
 use crate::Actor;
@@ -126,39 +125,7 @@ impl ControlPlane {
         reason: SuspensionReason,
         note: Option<&str>,
     ) -> Result<Termination> {
-        if let Some(t) = tx.termination_current(tenant.id).await? {
-            return Err(Error::conflict(
-                None,
-                format!(
-                    "the contract was already terminated on {} (termination {}, {})",
-                    t.termination.terminated_at.date(),
-                    t.termination.id,
-                    t.termination.state.as_str()
-                ),
-            ));
-        }
-        let window = self.profile_of(tenant)?.export_window;
-        let days = u32::try_from(window.as_secs().div_ceil(86_400)).unwrap_or(u32::MAX);
-        let now = self.clock.now();
-        let t = tx
-            .termination_insert(
-                tenant.id,
-                (actor.subject(), actor.party()),
-                now,
-                days,
-                Some((reason, note)),
-            )
-            .await?;
-        tx.job_insert(
-            TERMINATION_JOB,
-            t.id.uuid(),
-            Some(tenant.id),
-            "window",
-            t.window_ends_at,
-            &serde_json::json!({}),
-            now,
-        )
-        .await?;
-        Ok(t)
+        self.termination_open(tx, actor, tenant, None, Some((reason, note)))
+            .await
     }
 }

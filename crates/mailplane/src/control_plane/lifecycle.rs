@@ -14,6 +14,7 @@ use hmac::{Hmac, Mac};
 use mailplane_store::{TerminationRecord, WriteTx};
 use mailplane_types::lifecycle::{Export, ExportState, Termination, TerminationState};
 use mailplane_types::resources::Tenant;
+use mailplane_types::suspensions::SuspensionReason;
 use mailplane_types::{AuditOutcome, AuditTarget, Duty, Error, ExportId, Result, TenantId};
 use sha2::Sha256;
 
@@ -168,12 +169,15 @@ impl ControlPlane {
         Ok(export)
     }
 
-    pub(super) async fn apply_terminate(
+    /// Opens an end of service: the termination (with its cause, if any), an export window
+    /// of `days` (else the profile's) and its job; a contract ended already is a conflict.
+    pub(super) async fn termination_open(
         &self,
         tx: &WriteTx,
         actor: &Actor,
         tenant: &Tenant,
-        input: &TerminationCreate,
+        days: Option<u32>,
+        cause: Option<(SuspensionReason, Option<&str>)>,
     ) -> Result<Termination> {
         if let Some(t) = tx.termination_current(tenant.id).await? {
             return Err(Error::conflict(
@@ -186,7 +190,7 @@ impl ControlPlane {
                 ),
             ));
         }
-        let days = match input.export_window_days {
+        let days = match days {
             Some(d) => d,
             None => {
                 let w = self.profile_of(tenant)?.export_window;
@@ -195,7 +199,13 @@ impl ControlPlane {
         };
         let now = self.clock.now();
         let t = tx
-            .termination_insert(tenant.id, (actor.subject(), actor.party()), now, days, None)
+            .termination_insert(
+                tenant.id,
+                (actor.subject(), actor.party()),
+                now,
+                days,
+                cause,
+            )
             .await?;
         tx.job_insert(
             TERMINATION_JOB,
@@ -660,7 +670,8 @@ impl ControlPlane {
         tenant: &Tenant,
         input: &TerminationCreate,
     ) -> Result<Made> {
-        let t = self.apply_terminate(tx, actor, tenant, input).await?;
+        let days = input.export_window_days;
+        let t = self.termination_open(tx, actor, tenant, days, None).await?;
         let id = t.id;
         Ok(Made::new(
             Applied::Termination(t),
