@@ -474,3 +474,128 @@ e2e_stores!(
     mail_that_arrives_over_smtp_is_exported_as_the_mailbox_reads_it,
     dovecot_only
 );
+
+async fn the_data_plane_ends_the_open_sessions_of_a_mailbox(h: Harness) {
+    let Some(stack) = MailStack::start(&h).await else {
+        return;
+    };
+    let t = fixtures::tenant(&h, "Acme").await;
+    let d = fixtures::domain(&h, t, "acme.example").await;
+    let alice = fixtures::mailbox(&h, t, &d, "alice").await;
+    let bob = fixtures::mailbox(&h, t, &d, "bob").await;
+    for m in [&alice, &bob] {
+        h.customer_admin(t)
+            .put(
+                &format!("/v1/tenants/{t}/mailboxes/{m}/password"),
+                json!({ "password": PASSWORD }),
+            )
+            .await
+            .expect(200);
+    }
+    let mut alice_session = Imap::login(stack.imap(), "alice@acme.example", PASSWORD)
+        .await
+        .expect("alice signs in");
+    let mut bob_session = Imap::login(stack.imap(), "bob@acme.example", PASSWORD)
+        .await
+        .expect("bob signs in");
+    let store = stack.dovecot_data_plane(&h);
+    store
+        .end_sessions(t, &["alice@acme.example".to_string()])
+        .await
+        .expect("the sessions end");
+    assert!(
+        alice_session
+            .ended_within(std::time::Duration::from_secs(10))
+            .await,
+        "alice's session is still open\n{}",
+        stack.logs()
+    );
+    // Only the user named: bob's session goes on, and a user with no session is no error.
+    assert!(
+        !bob_session
+            .ended_within(std::time::Duration::from_millis(300))
+            .await
+    );
+    let noop = bob_session.command("NOOP").await;
+    assert!(noop.status.starts_with("OK"), "{noop:?}");
+    store
+        .end_sessions(t, &["nobody@acme.example".to_string()])
+        .await
+        .expect("no session is no failure");
+}
+e2e!(the_data_plane_ends_the_open_sessions_of_a_mailbox);
+
+async fn suspensions_and_deletions_end_the_sessions_opened_before(h: Harness) {
+    let t = fixtures::tenant(&h, "Acme").await;
+    let d = fixtures::domain(&h, t, "acme.example").await;
+    let admin = h.customer_admin(t);
+    let mut sessions = Vec::new();
+    let mut ids = Vec::new();
+    for name in ["alice", "bob", "carol"] {
+        let m = fixtures::mailbox(&h, t, &d, name).await;
+        admin
+            .put(
+                &format!("/v1/tenants/{t}/mailboxes/{m}/password"),
+                json!({ "password": PASSWORD }),
+            )
+            .await
+            .expect(200);
+        let session = Imap::login(h.stack().imap(), &format!("{name}@acme.example"), PASSWORD)
+            .await
+            .expect("signs in");
+        sessions.push(session);
+        ids.push(m);
+    }
+    let [alice, bob, carol] = &mut sessions[..] else {
+        unreachable!()
+    };
+    let ended = std::time::Duration::from_secs(10);
+    let goes_on = std::time::Duration::from_millis(300);
+
+    // Deleting alice's mailbox ends her session, once the job committed with it runs.
+    admin
+        .delete(&format!("/v1/tenants/{t}/mailboxes/{}", ids[0]))
+        .await
+        .expect(204);
+    let report = h.run_jobs().await;
+    assert_eq!(report.failed, 0, "{report:?}");
+    assert!(alice.ended_within(ended).await, "{}", h.stack().logs());
+    assert!(!bob.ended_within(goes_on).await);
+
+    // Suspending bob's mailbox alone ends his session, and only his.
+    h.provider_admin()
+        .post(
+            &format!("/v1/tenants/{t}/suspensions"),
+            json!({ "reason": "abuse", "mailbox_id": ids[1], "note": "sends spam" }),
+        )
+        .await
+        .expect(201);
+    let report = h.run_jobs().await;
+    assert_eq!(report.failed, 0, "{report:?}");
+    assert!(bob.ended_within(ended).await, "{}", h.stack().logs());
+    assert!(!carol.ended_within(goes_on).await);
+    let noop = carol.command("NOOP").await;
+    assert!(noop.status.starts_with("OK"), "{noop:?}");
+
+    // Suspending the tenant ends every session left.
+    h.provider_admin()
+        .post(
+            &format!("/v1/tenants/{t}/suspensions"),
+            json!({ "reason": "legal", "note": "court order" }),
+        )
+        .await
+        .expect(201);
+    let report = h.run_jobs().await;
+    assert_eq!(report.failed, 0, "{report:?}");
+    assert!(carol.ended_within(ended).await, "{}", h.stack().logs());
+    assert!(
+        Imap::login(h.stack().imap(), "carol@acme.example", PASSWORD)
+            .await
+            .is_err(),
+        "a suspended tenant's mailbox signs in again"
+    );
+}
+e2e_stores!(
+    suspensions_and_deletions_end_the_sessions_opened_before,
+    dovecot_only
+);

@@ -214,6 +214,21 @@ impl Imap {
         }
     }
 
+    /// Whether the server ended this session within `wait`: it said `* BYE` or closed the
+    /// connection, unasked.
+    pub async fn ended_within(&mut self, wait: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let mut line = String::new();
+            match tokio::time::timeout_at(deadline, self.c.read.read_line(&mut line)).await {
+                Err(_) => return false,
+                Ok(Err(_)) | Ok(Ok(0)) => return true,
+                Ok(Ok(_)) if line.starts_with("* BYE") => return true,
+                Ok(Ok(_)) => continue,
+            }
+        }
+    }
+
     /// The subjects of the messages in INBOX, in order.
     pub async fn subjects(&mut self) -> Vec<String> {
         let select = self.command("SELECT INBOX").await;

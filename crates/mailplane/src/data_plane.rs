@@ -171,6 +171,13 @@ pub trait DataPlane: Send + Sync + 'static {
     fn dsync_address(&self) -> Option<SocketAddr> {
         None
     }
+    /// Ends the open sessions (IMAP, POP3) of the users named, the addresses they signed in
+    /// with: a suspension or a deletion refuses new sign-ins, and this closes those made
+    /// before. The default has no sessions to end.
+    async fn end_sessions(&self, tenant: TenantId, users: &[String]) -> Result<()> {
+        let _ = (tenant, users);
+        Ok(())
+    }
     /// Whether this data plane holds mailboxes of the tenant (a Dovecot back end's record of
     /// them); the default says no. A tenant from before its region had several back ends is
     /// placed on the one that holds its mail.

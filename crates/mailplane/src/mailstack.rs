@@ -245,6 +245,15 @@ impl MailLookups {
         Ok(Some((record, imap)))
     }
 
+    /// Whether the mailbox whose own address this is signs in now, and why not; `None` for
+    /// an address that is no mailbox's.
+    pub(crate) async fn sign_in_now(&self, address: &str) -> Result<Option<SignIn>> {
+        match self.sign_in_record(address).await? {
+            Some(record) => Ok(Some(sign_in(&record, self.clock.now())?)),
+            None => Ok(None),
+        }
+    }
+
     async fn sign_in_record(&self, address: &str) -> Result<Option<SignInRecord>> {
         let Some(address) = parse(address) else {
             return Ok(None);

@@ -33,6 +33,7 @@ mod export;
 mod mailbox_destroy;
 pub(super) mod relocation;
 mod retention_sweep;
+mod session_end;
 mod termination;
 
 /// The kinds of durable jobs, each with its stored name and its steps in a file of its own.
@@ -52,17 +53,21 @@ pub(crate) enum JobKind {
     /// Ends a contract for cause once a suspension for non-payment outlives its grace
     /// ([`dunning::DunningStep`]).
     Dunning,
+    /// Ends the open mail sessions of a tenant or a mailbox that may no longer sign in
+    /// ([`session_end::SessionEndStep`]).
+    SessionEnd,
 }
 
 impl JobKind {
     /// Every kind.
-    pub(crate) const ALL: [JobKind; 6] = [
+    pub(crate) const ALL: [JobKind; 7] = [
         JobKind::Export,
         JobKind::Termination,
         JobKind::MailboxDestroy,
         JobKind::RetentionSweep,
         JobKind::Relocation,
         JobKind::Dunning,
+        JobKind::SessionEnd,
     ];
 
     /// The stored name.
@@ -74,6 +79,7 @@ impl JobKind {
             JobKind::RetentionSweep => "retention-sweep",
             JobKind::Relocation => "relocation",
             JobKind::Dunning => "dunning",
+            JobKind::SessionEnd => "session-end",
         }
     }
 
@@ -95,6 +101,8 @@ pub(super) const SWEEP_JOB: &str = JobKind::RetentionSweep.as_str();
 pub(super) const RELOCATION_JOB: &str = JobKind::Relocation.as_str();
 /// The dunning ladder of a suspension for non-payment, by its stored name.
 pub(super) const DUNNING_JOB: &str = JobKind::Dunning.as_str();
+/// The job that ends the open mail sessions a change took away, by its stored name.
+pub(super) const SESSION_END_JOB: &str = JobKind::SessionEnd.as_str();
 
 /// A step of a kind of job: written with `Display` in its one spelling, read back with
 /// [`Step::parse`], which also reads what earlier versions stored.
@@ -314,6 +322,7 @@ impl ControlPlane {
             Some(JobKind::MailboxDestroy) => self.mailbox_step(claim).await,
             Some(JobKind::Relocation) => self.relocation_step(claim).await,
             Some(JobKind::Dunning) => self.dunning_step(claim).await,
+            Some(JobKind::SessionEnd) => self.session_end_step(claim).await,
             None => Err(Error::internal(format!("no job kind `{}`", claim.job.kind))),
         }
     }
@@ -480,6 +489,7 @@ mod tests {
             ("retention-sweep", JobKind::RetentionSweep),
             ("relocation", JobKind::Relocation),
             ("dunning", JobKind::Dunning),
+            ("session-end", JobKind::SessionEnd),
         ] {
             assert_eq!(JobKind::parse(stored), Some(kind));
         }

@@ -15,6 +15,7 @@
 use mailplane_store::WriteTx;
 use mailplane_types::resources::{Mailbox, MailboxStatus, Tenant};
 use mailplane_types::{AuditOutcome, AuditTarget, Error, MailboxId, Result, TenantId};
+use serde_json::json;
 
 use super::workflow::{Applied, Made};
 use super::{ControlPlane, Operation, Outcome};
@@ -99,6 +100,19 @@ impl ControlPlane {
         if let Some(at) = purge_after {
             self.schedule_purge(tx, tid, mailbox_id, at).await?;
         }
+        // Sessions opened before the deletion are ended too, whichever path deleted it.
+        let ending = super::jobs::SESSION_END_JOB;
+        tx.job_insert(
+            ending,
+            mailbox_id.uuid(),
+            Some(tid),
+            "end",
+            now,
+            &json!({}),
+            now,
+        )
+        .await?;
+        tx.job_wake(ending, mailbox_id.uuid(), now).await?;
         Ok(Made::new(
             Applied::Deleted,
             AuditTarget::Mailbox,

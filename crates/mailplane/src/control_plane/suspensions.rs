@@ -19,7 +19,7 @@ use mailplane_types::{
     AuditOutcome, AuditTarget, Error, Party, Result, SuspensionId, TenantId, limits,
 };
 
-use super::jobs::DUNNING_JOB;
+use super::jobs::{DUNNING_JOB, SESSION_END_JOB};
 use super::workflow::{Applied, Made};
 use super::{ControlPlane, Operation, OperationKind, Outcome, activity};
 use crate::Actor;
@@ -253,6 +253,20 @@ impl ControlPlane {
                         },
                     )
                     .await?;
+                // Sessions opened before the suspension are ended too, whichever path
+                // placed it (the job is due at once; its subject is who is suspended).
+                let subject = input.mailbox_id.map_or(t.id.uuid(), |m| m.uuid());
+                tx.job_insert(
+                    SESSION_END_JOB,
+                    subject,
+                    Some(t.id),
+                    "end",
+                    now,
+                    &serde_json::json!({}),
+                    now,
+                )
+                .await?;
+                tx.job_wake(SESSION_END_JOB, subject, now).await?;
                 if let Some(at) = grace_ends_at {
                     let json = serde_json::json!({});
                     tx.job_insert(

@@ -619,6 +619,22 @@ impl DataPlane for DovecotDataPlane {
         self.settings.dsync
     }
 
+    async fn end_sessions(&self, _tenant: TenantId, users: &[String]) -> Result<()> {
+        for user in users {
+            // `kick` finds the user's processes through Dovecot's anvil and ends them; a user
+            // with no session is no failure.
+            match self.doveadm.run("kick", json!({ "mask": [user] })).await? {
+                Ok(_) | Err(Failure::NoUser | Failure::NotFound) => {}
+                Err(f) => {
+                    return Err(Error::Unavailable(format!(
+                        "Dovecot's doveadm kick of {user} failed: {f:?}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn message_ids(&self, tenant: TenantId, mailbox: MailboxId) -> Result<Vec<uuid::Uuid>> {
         Ok(self
             .list(tenant, mailbox, json!(["mailbox", "*", "all"]))

@@ -452,6 +452,13 @@ impl DataPlane for RegionalDataPlane {
         self.for_tenant(tenant).await?.describe(tenant).await
     }
 
+    async fn end_sessions(&self, tenant: TenantId, users: &[String]) -> Result<()> {
+        self.for_tenant(tenant)
+            .await?
+            .end_sessions(tenant, users)
+            .await
+    }
+
     fn export_link_key(&self) -> Result<[u8; 32]> {
         self.default.export_link_key()
     }
