@@ -414,6 +414,8 @@ async fn without_r_on_contract_end_the_ladder_stops_for_good_instead_of_retrying
         .await
         .expect(201);
     let id = s["id"].as_str().unwrap().to_string();
+    // The suspension's own job (ending the sessions opened before it) runs first.
+    worker.jobs_run_due_each_step_twice().await.unwrap();
     h.clock.advance(Duration::days(15));
     let report = worker.jobs_run_due_each_step_twice().await.unwrap();
     assert_eq!(
